@@ -1,0 +1,24 @@
+// The avx2 instantiation of dense_simd.inc.  Compiled with avx2 flags
+// (see kernels.cmake); everything lives in namespace fastdense::avx2.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels.h"
+#include "threadpool.h"
+
+namespace fastdense {
+namespace avx2 {
+namespace {
+#define FD_VEC_WIDTH 8
+#include "dense_simd.inc"
+#undef FD_VEC_WIDTH
+const DenseKernels kTable = {"avx2", forward, backward};
+}  // namespace
+
+const DenseKernels& avx2_kernels() { return kTable; }
+}  // namespace avx2
+}  // namespace fastdense

@@ -1,0 +1,24 @@
+// The avx512 instantiation of dense_simd.inc.  Compiled with avx512 flags
+// (see kernels.cmake); everything lives in namespace fastdense::avx512.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels.h"
+#include "threadpool.h"
+
+namespace fastdense {
+namespace avx512 {
+namespace {
+#define FD_VEC_WIDTH 16
+#include "dense_simd.inc"
+#undef FD_VEC_WIDTH
+const DenseKernels kTable = {"avx512", forward, backward};
+}  // namespace
+
+const DenseKernels& avx512_kernels() { return kTable; }
+}  // namespace avx512
+}  // namespace fastdense

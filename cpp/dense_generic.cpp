@@ -1,0 +1,238 @@
+// Portable (intrinsic-free) dense kernels: the reference path that compiles on
+// any target, plus the naive triple loops of dense_ref.h.
+//
+// Layout of the work: every output element is produced by exactly one task in
+// a fixed summation order, so results are bitwise reproducible for any thread
+// count.  Inner loops run over contiguous memory so the compiler vectorizes
+// them with whatever the baseline ISA offers.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "dense_ref.h"
+#include "kernels.h"
+#include "threadpool.h"
+
+namespace fastdense {
+namespace {
+
+inline float sigmoidf_(float z) { return 1.0f / (1.0f + std::exp(-z)); }
+
+// y[r, :] = act(y[r, :]) for rows of length n (y already holds z).
+void activate_rows(float* y, int64_t rows, int64_t n, Activation act) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* yr = y + r * n;
+        switch (act) {
+            case Activation::Linear: break;
+            case Activation::Relu:
+                for (int64_t j = 0; j < n; ++j) yr[j] = yr[j] > 0.0f ? yr[j] : 0.0f;
+                break;
+            case Activation::Sigmoid:
+                for (int64_t j = 0; j < n; ++j) yr[j] = sigmoidf_(yr[j]);
+                break;
+            case Activation::Tanh:
+                for (int64_t j = 0; j < n; ++j) yr[j] = std::tanh(yr[j]);
+                break;
+            case Activation::Softmax: {
+                float m = yr[0];
+                for (int64_t j = 1; j < n; ++j) m = std::max(m, yr[j]);
+                float s = 0.0f;
+                for (int64_t j = 0; j < n; ++j) { yr[j] = std::exp(yr[j] - m); s += yr[j]; }
+                float inv = 1.0f / s;
+                for (int64_t j = 0; j < n; ++j) yr[j] *= inv;
+                break;
+            }
+        }
+    }
+}
+
+// dz[r, :] (= dL/dy on entry) becomes dL/dz, computed from y.
+void act_backward_rows(float* dz, const float* y, int64_t rows, int64_t n, Activation act) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* d = dz + r * n;
+        const float* yr = y + r * n;
+        switch (act) {
+            case Activation::Linear: break;
+            case Activation::Relu:
+                for (int64_t j = 0; j < n; ++j) d[j] = yr[j] > 0.0f ? d[j] : 0.0f;
+                break;
+            case Activation::Sigmoid:
+                for (int64_t j = 0; j < n; ++j) d[j] = d[j] * yr[j] * (1.0f - yr[j]);
+                break;
+            case Activation::Tanh:
+                for (int64_t j = 0; j < n; ++j) d[j] = d[j] * (1.0f - yr[j] * yr[j]);
+                break;
+            case Activation::Softmax: {
+                float s = 0.0f;
+                for (int64_t j = 0; j < n; ++j) s += d[j] * yr[j];
+                for (int64_t j = 0; j < n; ++j) d[j] = yr[j] * (d[j] - s);
+                break;
+            }
+        }
+    }
+}
+
+// Blocking parameters (floats).
+constexpr int64_t kRows = 4;     // rows of the output updated together
+constexpr int64_t kKC = 256;     // k block: the w/dz panel reused across rows
+constexpr int64_t kNC = 1024;    // n block
+
+// c[r, 0:n] += sum_k a(r, k) * bm[k, 0:n] for r < rows (rows <= kRows),
+// a(r, k) = a[r * a_rs + k * a_ks].  bm is row-major with leading dim ldb.
+inline void rows_update(float* c, int64_t ldc, const float* a, int64_t a_rs, int64_t a_ks,
+                        const float* bm, int64_t ldb, int64_t rows, int64_t k0, int64_t k1,
+                        int64_t n0, int64_t n1) {
+    if (rows == kRows) {
+        float* __restrict c0 = c;
+        float* __restrict c1 = c + ldc;
+        float* __restrict c2 = c + 2 * ldc;
+        float* __restrict c3 = c + 3 * ldc;
+        for (int64_t k = k0; k < k1; ++k) {
+            const float a0 = a[k * a_ks], a1 = a[a_rs + k * a_ks];
+            const float a2 = a[2 * a_rs + k * a_ks], a3 = a[3 * a_rs + k * a_ks];
+            const float* __restrict br = bm + k * ldb;
+            for (int64_t j = n0; j < n1; ++j) {
+                const float bv = br[j];
+                c0[j] += a0 * bv;
+                c1[j] += a1 * bv;
+                c2[j] += a2 * bv;
+                c3[j] += a3 * bv;
+            }
+        }
+    } else {
+        for (int64_t r = 0; r < rows; ++r) {
+            float* __restrict cr = c + r * ldc;
+            for (int64_t k = k0; k < k1; ++k) {
+                const float av = a[r * a_rs + k * a_ks];
+                const float* __restrict br = bm + k * ldb;
+                for (int64_t j = n0; j < n1; ++j) cr[j] += av * br[j];
+            }
+        }
+    }
+}
+
+// C[M, N] (ldc = N) = A . Bm with A(m, k) = a[m * a_rs + k * a_ks], Bm row-major
+// [K, N].  C must be initialised by the caller; parallel over row blocks.
+void gemm_rows(float* c, const float* a, int64_t a_rs, int64_t a_ks, const float* bm,
+               int64_t M, int64_t N, int64_t K) {
+    const int64_t n_blocks = (M + kRows - 1) / kRows;
+    const int64_t per_task = std::max<int64_t>(1, (n_blocks + 15) / 16);
+    const int64_t n_tasks = (n_blocks + per_task - 1) / per_task;
+    parallel_for(n_tasks, [&](int64_t t) {
+        const int64_t r_begin = t * per_task * kRows;
+        const int64_t r_end = std::min(M, r_begin + per_task * kRows);
+        for (int64_t n0 = 0; n0 < N; n0 += kNC) {
+            const int64_t n1 = std::min(N, n0 + kNC);
+            for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+                const int64_t k1 = std::min(K, k0 + kKC);
+                for (int64_t r = r_begin; r < r_end; r += kRows) {
+                    const int64_t rows = std::min(kRows, r_end - r);
+                    rows_update(c + r * N, N, a + r * a_rs, a_rs, a_ks, bm, N, rows, k0,
+                                k1, n0, n1);
+                }
+            }
+        }
+    });
+}
+
+inline float dot(const float* __restrict a, const float* __restrict b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; ++l) acc[l] += a[j + l] * b[j + l];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; j < n; ++j) s += a[j] * b[j];
+    return s;
+}
+
+void generic_forward(float* y, const float* x, const float* w, const float* b, int64_t B,
+                     int64_t in, int64_t out, Activation act) {
+    for (int64_t r = 0; r < B; ++r) {
+        if (b) std::memcpy(y + r * out, b, sizeof(float) * out);
+        else std::memset(y + r * out, 0, sizeof(float) * out);
+    }
+    gemm_rows(y, x, in, 1, w, B, out, in);
+    const int64_t rows_per = std::max<int64_t>(1, (B + 15) / 16);
+    parallel_for((B + rows_per - 1) / rows_per, [&](int64_t t) {
+        const int64_t r0 = t * rows_per, r1 = std::min(B, r0 + rows_per);
+        activate_rows(y + r0 * out, r1 - r0, out, act);
+    });
+}
+
+void generic_backward(float* dx, float* dw, float* db, float* dz, const float* y,
+                      const float* x, const float* w, int64_t B, int64_t in, int64_t out,
+                      Activation act) {
+    if (act != Activation::Linear) {
+        const int64_t rows_per = std::max<int64_t>(1, (B + 15) / 16);
+        parallel_for((B + rows_per - 1) / rows_per, [&](int64_t t) {
+            const int64_t r0 = t * rows_per, r1 = std::min(B, r0 + rows_per);
+            act_backward_rows(dz + r0 * out, y + r0 * out, r1 - r0, out, act);
+        });
+    }
+    if (db) {
+        std::memset(db, 0, sizeof(float) * out);
+        for (int64_t r = 0; r < B; ++r)
+            for (int64_t j = 0; j < out; ++j) db[j] += dz[r * out + j];
+    }
+    // dw[in, out] = x^T . dz: A(m, k) = x[k * in + m].
+    std::memset(dw, 0, sizeof(float) * in * out);
+    gemm_rows(dw, x, 1, in, dz, in, out, B);
+    // dx[B, in] = dz . w^T: dot products of contiguous rows.
+    if (dx) {
+        const int64_t rows_per = std::max<int64_t>(1, (B + 15) / 16);
+        parallel_for((B + rows_per - 1) / rows_per, [&](int64_t t) {
+            const int64_t r0 = t * rows_per, r1 = std::min(B, r0 + rows_per);
+            for (int64_t i0 = 0; i0 < in; i0 += 64) {
+                const int64_t i1 = std::min(in, i0 + 64);
+                for (int64_t r = r0; r < r1; ++r)
+                    for (int64_t i = i0; i < i1; ++i)
+                        dx[r * in + i] = dot(dz + r * out, w + i * out, out);
+            }
+        });
+    }
+}
+
+const DenseKernels kGeneric = {"generic", generic_forward, generic_backward};
+
+}  // namespace
+
+const DenseKernels& generic_kernels() { return kGeneric; }
+
+// ---------------------------------------------------------------- naive refs
+void dense_forward_naive(float* y, const float* x, const float* w, const float* b,
+                         int64_t B, int64_t in, int64_t out, Activation act) {
+    for (int64_t r = 0; r < B; ++r)
+        for (int64_t j = 0; j < out; ++j) {
+            double s = b ? b[j] : 0.0;
+            for (int64_t k = 0; k < in; ++k) s += double(x[r * in + k]) * w[k * out + j];
+            y[r * out + j] = float(s);
+        }
+    activate_rows(y, B, out, act);
+}
+
+void dense_backward_naive(float* dx, float* dw, float* db, float* dz, const float* y,
+                          const float* x, const float* w, int64_t B, int64_t in,
+                          int64_t out, Activation act) {
+    act_backward_rows(dz, y, B, out, act);
+    if (db)
+        for (int64_t j = 0; j < out; ++j) {
+            double s = 0.0;
+            for (int64_t r = 0; r < B; ++r) s += dz[r * out + j];
+            db[j] = float(s);
+        }
+    for (int64_t i = 0; i < in; ++i)
+        for (int64_t j = 0; j < out; ++j) {
+            double s = 0.0;
+            for (int64_t r = 0; r < B; ++r) s += double(x[r * in + i]) * dz[r * out + j];
+            dw[i * out + j] = float(s);
+        }
+    if (dx)
+        for (int64_t r = 0; r < B; ++r)
+            for (int64_t i = 0; i < in; ++i) {
+                double s = 0.0;
+                for (int64_t j = 0; j < out; ++j) s += double(dz[r * out + j]) * w[i * out + j];
+                dx[r * in + i] = float(s);
+            }
+}
+
+}  // namespace fastdense

@@ -1,0 +1,47 @@
+# Dense-kernel fragment: include() it from the top-level CMakeLists.txt, then
+#   target_link_libraries(_core PRIVATE fastdense_kernels)
+# Defines:
+#   FASTDENSE_KERNEL_SOURCES  baseline-flag sources (generic path, pool, dispatch)
+#   fastdense_kernels         STATIC, PIC library with everything; the x86 SIMD
+#                             sources get their ISA flags per source only.
+set(_FD_KDIR ${CMAKE_CURRENT_LIST_DIR})
+
+set(FASTDENSE_KERNEL_SOURCES
+    ${_FD_KDIR}/dense_generic.cpp
+    ${_FD_KDIR}/threadpool.cpp
+    ${_FD_KDIR}/dispatch.cpp)
+
+set(_FD_X86 OFF)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|X86_64|AMD64|amd64|x64|i[3-6]86|x86)$")
+  set(_FD_X86 ON)
+endif()
+if(APPLE AND CMAKE_OSX_ARCHITECTURES)
+  # Universal / cross builds: only add SIMD sources for a pure x86_64 build.
+  if(NOT CMAKE_OSX_ARCHITECTURES STREQUAL "x86_64")
+    set(_FD_X86 OFF)
+  endif()
+endif()
+
+set(_FD_SIMD_SOURCES)
+if(_FD_X86 AND NOT MSVC)
+  set(_FD_SIMD_SOURCES ${_FD_KDIR}/dense_avx2.cpp ${_FD_KDIR}/dense_avx512.cpp)
+  set_source_files_properties(${_FD_KDIR}/dense_avx2.cpp PROPERTIES
+      COMPILE_OPTIONS "-mavx2;-mfma")
+  set_source_files_properties(${_FD_KDIR}/dense_avx512.cpp PROPERTIES
+      COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512dq;-mavx512vl;-mavx2;-mfma")
+  set_source_files_properties(${_FD_KDIR}/dense_avx2.cpp ${_FD_KDIR}/dense_avx512.cpp
+      PROPERTIES OBJECT_DEPENDS ${_FD_KDIR}/dense_simd.inc)
+endif()
+
+find_package(Threads REQUIRED)
+add_library(fastdense_kernels STATIC ${FASTDENSE_KERNEL_SOURCES} ${_FD_SIMD_SOURCES})
+target_include_directories(fastdense_kernels PUBLIC ${_FD_KDIR})
+target_compile_features(fastdense_kernels PUBLIC cxx_std_17)
+set_target_properties(fastdense_kernels PROPERTIES POSITION_INDEPENDENT_CODE ON)
+target_link_libraries(fastdense_kernels PUBLIC Threads::Threads)
+if(NOT MSVC)
+  # -O3 for the kernels even in RelWithDebInfo/Debug-less builds; never
+  # -march=native / -Ofast / -ffast-math (results must match the reference).
+  target_compile_options(fastdense_kernels PRIVATE
+      $<$<NOT:$<CONFIG:Debug>>:-O3> -fno-fast-math)
+endif()

@@ -1,0 +1,52 @@
+// The kernel function table: the engine calls dense layers only through
+// this table, so ISA-specific variants (generic C++, AVX2+FMA, AVX-512) can be
+// swapped in at import time without touching the engine.
+//
+// Conventions: every matrix is row-major and contiguous; outputs come first;
+// sizes are int64_t so index arithmetic is safe past 2^31 elements.
+#pragma once
+#include <cstdint>
+
+namespace fastdense {
+
+enum class Activation : int {
+    Linear = 0,
+    Relu = 1,
+    Sigmoid = 2,
+    Tanh = 3,
+    Softmax = 4,
+};
+
+struct DenseKernels {
+    const char* name;  // "generic", "avx2", "avx512"
+
+    // y = act(x . w + b)
+    //   y: [B, out]   x: [B, in]   w: [in, out]   b: [out] or nullptr
+    void (*forward)(float* y, const float* x, const float* w, const float* b,
+                    int64_t B, int64_t in, int64_t out, Activation act);
+
+    // Backward through act and the affine map.
+    //   dz: [B, out]  on entry dL/dy, on exit dL/dz (act derivative applied,
+    //                 computed from y; Softmax uses y*(dy - rowsum(dy*y)))
+    //   dw: [in, out] = x^T . dz          (overwritten)
+    //   db: [out]     = column sums of dz (overwritten; nullptr = no bias)
+    //   dx: [B, in]   = dz . w^T          (overwritten; nullptr = skip)
+    //   y:  [B, out]  forward output   x: [B, in]   w: [in, out]
+    void (*backward)(float* dx, float* dw, float* db, float* dz, const float* y,
+                     const float* x, const float* w, int64_t B, int64_t in,
+                     int64_t out, Activation act);
+};
+
+// The portable reference path, always available.
+const DenseKernels& generic_kernels();
+
+// The table the engine uses: chosen once (best ISA the CPU supports, or the
+// one FASTDENSE_ISA forces) and switchable with set_kernels().
+const DenseKernels& active_kernels();
+// Selects a table by name; returns false if the name is unknown or the CPU
+// cannot run it.
+bool set_kernels(const char* name);
+// Names of the tables this CPU can run, best last, comma separated.
+const char* available_kernels();
+
+}  // namespace fastdense

@@ -1,0 +1,227 @@
+#include "network.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "threadpool.h"
+
+namespace fastdense {
+
+Network::Network(const std::vector<int64_t>& units, const std::vector<Activation>& acts,
+                 const std::vector<bool>& use_bias) {
+    if (units.size() < 2 || acts.size() != units.size() - 1 ||
+        use_bias.size() != units.size() - 1)
+        throw std::invalid_argument("Network: inconsistent layer description");
+    int64_t off = 0;
+    for (size_t l = 0; l + 1 < units.size(); ++l) {
+        if (units[l] <= 0 || units[l + 1] <= 0)
+            throw std::invalid_argument("Network: layer sizes must be positive");
+        LayerDesc d;
+        d.in = units[l];
+        d.out = units[l + 1];
+        d.act = acts[l];
+        d.use_bias = use_bias[l];
+        d.w_off = off;
+        off += d.in * d.out;
+        d.b_off = off;
+        if (d.use_bias) off += d.out;
+        layers_.push_back(d);
+        max_units_ = std::max(max_units_, d.out);
+    }
+    params_.assign(static_cast<size_t>(off), 0.0f);
+    grads_.assign(static_cast<size_t>(off), 0.0f);
+    set_optimizer(OptimizerSpec{});
+}
+
+void Network::set_metrics(const std::vector<MetricKind>& kinds, float threshold) {
+    metrics_ = kinds;
+    threshold_ = threshold;
+}
+
+void Network::set_optimizer(const OptimizerSpec& spec) {
+    opt_ = spec;
+    opt_state_.assign(static_cast<size_t>(optimizer_slots(spec)) * params_.size(), 0.0f);
+    iterations_ = 0;
+}
+
+void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B) {
+    if (B <= capacity) return;
+    int64_t max_units = 0;
+    for (const auto& l : layers) max_units = std::max(max_units, l.out);
+    const int64_t in = layers.front().in, U = layers.back().out;
+    x.resize(static_cast<size_t>(B * in));
+    acts.resize(layers.size());
+    for (size_t l = 0; l < layers.size(); ++l)
+        acts[l].resize(static_cast<size_t>(B * layers[l].out));
+    d0.resize(static_cast<size_t>(B * max_units));
+    d1.resize(static_cast<size_t>(B * max_units));
+    t.resize(static_cast<size_t>(B * U));
+    labels.resize(static_cast<size_t>(B));
+    capacity = B;
+}
+
+const float* Network::forward(Workspace& ws, const float* x, int64_t B) const {
+    const DenseKernels& k = active_kernels();
+    const float* in = x;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        const LayerDesc& d = layers_[l];
+        float* y = ws.acts[l].data();
+        k.forward(y, in, params_.data() + d.w_off,
+                  d.use_bias ? params_.data() + d.b_off : nullptr, B, d.in, d.out, d.act);
+        in = y;
+    }
+    return in;
+}
+
+// Points xb/tb at the batch's rows: straight into the caller's arrays when
+// the batch is a contiguous run, else gathered into the workspace.
+void Network::gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,
+                     int64_t start, int64_t B, const float** xb, Targets& tb) const {
+    const int64_t in = input_dim(), U = output_dim();
+    if (!idx) {
+        *xb = x + start * in;
+        tb.dense = t.dense ? t.dense + start * U : nullptr;
+        tb.labels = t.labels ? t.labels + start : nullptr;
+        return;
+    }
+    const int64_t* rows = idx + start;
+    float* gx = ws.x.data();
+    for (int64_t b = 0; b < B; ++b)
+        std::memcpy(gx + b * in, x + rows[b] * in, sizeof(float) * static_cast<size_t>(in));
+    *xb = gx;
+    tb.dense = nullptr;
+    tb.labels = nullptr;
+    if (t.dense) {
+        float* gt = ws.t.data();
+        for (int64_t b = 0; b < B; ++b)
+            std::memcpy(gt + b * U, t.dense + rows[b] * U, sizeof(float) * static_cast<size_t>(U));
+        tb.dense = gt;
+    }
+    if (t.labels) {
+        int32_t* gl = ws.labels.data();
+        for (int64_t b = 0; b < B; ++b) gl[b] = t.labels[rows[b]];
+        tb.labels = gl;
+    }
+}
+
+// Backprop from ws.d0 (dL/dy of the last layer, or dL/dz when fused) into
+// grads_.
+void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
+    const DenseKernels& k = active_kernels();
+    float* dcur = ws.d0.data();
+    float* dnext = ws.d1.data();
+    for (size_t li = layers_.size(); li-- > 0;) {
+        const LayerDesc& d = layers_[li];
+        const bool last = li + 1 == layers_.size();
+        const float* in = li == 0 ? xb : ws.acts[li - 1].data();
+        k.backward(li == 0 ? nullptr : dnext, grads_.data() + d.w_off,
+                   d.use_bias ? grads_.data() + d.b_off : nullptr, dcur, ws.acts[li].data(),
+                   in, params_.data() + d.w_off, B, d.in, d.out,
+                   last && fused ? Activation::Linear : d.act);
+        std::swap(dcur, dnext);
+    }
+}
+
+void Network::update() {
+    const int64_t n = num_params();
+    const int64_t it = iterations_;
+    float* p = params_.data();
+    float* st = opt_state_.data();
+    const float* g = grads_.data();
+    const OptimizerSpec& spec = opt_;
+    // Fixed chunking, so results do not depend on the thread count.
+    constexpr int64_t kChunk = 1 << 14;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    parallel_for(chunks, [&](int64_t c) {
+        const int64_t i0 = c * kChunk, i1 = std::min(n, i0 + kChunk);
+        optimizer_step(spec, it, p, st, g, n, i0, i1);
+    });
+    ++iterations_;
+}
+
+void Network::accumulate(Stats& stats, const float* y, const Targets& tb, int64_t B) const {
+    stats.metric_sums.resize(metrics_.size(), 0.0);
+    for (size_t m = 0; m < metrics_.size(); ++m)
+        stats.metric_sums[m] +=
+            metric_sum(metrics_[m], y, tb.dense, tb.labels, B, output_dim(), threshold_);
+    stats.seen += B;
+}
+
+void Network::train_batches(const float* x, const Targets& t, const int64_t* order,
+                            int64_t n, int64_t batch_size, int64_t first_batch,
+                            int64_t n_batches, Stats& stats, float* ypred_out) {
+    std::lock_guard<std::mutex> lock(train_mutex_);
+    train_ws_.ensure(layers_, std::min(batch_size, n));
+    const int64_t U = output_dim();
+    const Activation out_act = layers_.back().act;
+    const bool fused = loss_is_fused(loss_, out_act);
+    for (int64_t bi = first_batch; bi < first_batch + n_batches; ++bi) {
+        const int64_t start = bi * batch_size;
+        if (start >= n) break;
+        const int64_t B = std::min(batch_size, n - start);
+        const float* xb;
+        Targets tb;
+        gather(train_ws_, x, t, order, start, B, &xb, tb);
+        const float* y = forward(train_ws_, xb, B);
+        stats.loss_sum += loss_forward_backward(train_ws_.d0.data(), nullptr, y, tb.dense,
+                                                tb.labels, B, U, loss_, out_act);
+        accumulate(stats, y, tb, B);
+        if (ypred_out)
+            std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
+        backward(train_ws_, xb, B, fused);
+        update();
+    }
+}
+
+void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batch_size,
+                       Stats& stats, float* ypred_out) const {
+    Workspace ws;
+    ws.ensure(layers_, std::min(batch_size, n));
+    const int64_t U = output_dim();
+    for (int64_t start = 0; start < n; start += batch_size) {
+        const int64_t B = std::min(batch_size, n - start);
+        const float* xb;
+        Targets tb;
+        gather(ws, x, t, nullptr, start, B, &xb, tb);
+        const float* y = forward(ws, xb, B);
+        stats.loss_sum += loss_forward_backward(nullptr, nullptr, y, tb.dense, tb.labels, B,
+                                                U, loss_, layers_.back().act);
+        accumulate(stats, y, tb, B);
+        if (ypred_out)
+            std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
+    }
+}
+
+void Network::predict(const float* x, int64_t n, int64_t batch_size, float* out) const {
+    Workspace ws;
+    ws.ensure(layers_, std::min(batch_size, n));
+    const int64_t in = input_dim(), U = output_dim();
+    for (int64_t start = 0; start < n; start += batch_size) {
+        const int64_t B = std::min(batch_size, n - start);
+        const float* y = forward(ws, x + start * in, B);
+        std::memcpy(out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
+    }
+}
+
+void Network::forward_train(const float* x, int64_t B, float* y_out) {
+    std::lock_guard<std::mutex> lock(train_mutex_);
+    train_ws_.ensure(layers_, B);
+    std::memcpy(train_ws_.x.data(), x, sizeof(float) * static_cast<size_t>(B * input_dim()));
+    const float* y = forward(train_ws_, train_ws_.x.data(), B);
+    std::memcpy(y_out, y, sizeof(float) * static_cast<size_t>(B * output_dim()));
+    last_x_ = train_ws_.x.data();
+    last_B_ = B;
+}
+
+void Network::backward_update(const float* grad_y, int64_t B) {
+    std::lock_guard<std::mutex> lock(train_mutex_);
+    if (!last_x_ || B != last_B_)
+        throw std::logic_error("backward_update called without a matching forward_train");
+    std::memcpy(train_ws_.d0.data(), grad_y, sizeof(float) * static_cast<size_t>(B * output_dim()));
+    backward(train_ws_, last_x_, B, false);
+    update();
+    last_x_ = nullptr;
+}
+
+}  // namespace fastdense

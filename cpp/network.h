@@ -1,0 +1,119 @@
+// The native engine: a stack of dense layers with one flat buffer each for
+// parameters, gradients and optimizer state, and a training workspace sized
+// once per batch size, so the batch loop (gather, forward, loss, backward,
+// update) runs with no heap allocation per step.
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "kernels.h"
+#include "losses.h"
+#include "metrics.h"
+#include "optimizers.h"
+
+namespace fastdense {
+
+struct LayerDesc {
+    int64_t in = 0, out = 0;
+    Activation act = Activation::Linear;
+    bool use_bias = true;
+    int64_t w_off = 0;  // kernel [in, out] at params + w_off
+    int64_t b_off = 0;  // bias [out] at params + b_off (when use_bias)
+};
+
+// Targets for one dataset: dense float rows or sparse int32 labels.
+struct Targets {
+    const float* dense = nullptr;     // [n, U]
+    const int32_t* labels = nullptr;  // [n]
+};
+
+// Running sums of one pass (an epoch, or an evaluation).
+struct Stats {
+    double loss_sum = 0.0;             // sum over samples of the per-sample loss
+    int64_t seen = 0;                  // samples processed
+    std::vector<double> metric_sums;   // one per native metric
+};
+
+class Network {
+public:
+    // units: [in, u_1, ..., u_L]; acts and use_bias: one per layer.
+    Network(const std::vector<int64_t>& units, const std::vector<Activation>& acts,
+            const std::vector<bool>& use_bias);
+
+    int64_t num_params() const { return static_cast<int64_t>(params_.size()); }
+    int64_t input_dim() const { return layers_.front().in; }
+    int64_t output_dim() const { return layers_.back().out; }
+    const std::vector<LayerDesc>& layers() const { return layers_; }
+    float* params() { return params_.data(); }
+    float* grads() { return grads_.data(); }
+
+    void set_loss(const LossSpec& loss) { loss_ = loss; }
+    void set_metrics(const std::vector<MetricKind>& kinds, float threshold);
+    int num_metrics() const { return static_cast<int>(metrics_.size()); }
+
+    // Installs the optimizer and clears its state and iteration count.
+    void set_optimizer(const OptimizerSpec& spec);
+    void set_learning_rate(float lr) { opt_.learning_rate = lr; }
+    float learning_rate() const { return opt_.learning_rate; }
+    std::vector<float>& optimizer_state() { return opt_state_; }
+    int64_t iterations() const { return iterations_; }
+    void set_iterations(int64_t it) { iterations_ = it; }
+
+    // Trains batches [first_batch, first_batch + n_batches) of an epoch over
+    // n samples taken in `order` (nullptr = 0..n-1), updating stats.
+    //   x: [n_rows, in]  targets rows indexed like x  order: [n] or nullptr
+    //   ypred_out: [n, U] or nullptr; receives each batch's predictions
+    //              (made before that batch's update) at the batch's positions
+    void train_batches(const float* x, const Targets& t, const int64_t* order, int64_t n,
+                       int64_t batch_size, int64_t first_batch, int64_t n_batches,
+                       Stats& stats, float* ypred_out);
+
+    // Loss and metrics over n samples, in batches; thread-safe (own workspace).
+    //   ypred_out: [n, U] or nullptr
+    void evaluate(const float* x, const Targets& t, int64_t n, int64_t batch_size,
+                  Stats& stats, float* ypred_out) const;
+
+    // out: [n, U] = forward(x: [n, in]); thread-safe (own workspace).
+    void predict(const float* x, int64_t n, int64_t batch_size, float* out) const;
+
+    // The per-batch path for losses computed outside the engine: forward one
+    // gathered batch keeping its activations, then backward from dL/dy and
+    // update.
+    //   x: [B, in]   y_out: [B, U]   grad_y: [B, U]
+    void forward_train(const float* x, int64_t B, float* y_out);
+    void backward_update(const float* grad_y, int64_t B);
+
+private:
+    struct Workspace {
+        int64_t capacity = 0;            // batch rows allocated
+        std::vector<float> x;            // [cap, in]    gathered inputs
+        std::vector<std::vector<float>> acts;  // per layer [cap, out_l]
+        std::vector<float> d0, d1;       // [cap, max_units] deltas
+        std::vector<float> t;            // [cap, U]     gathered targets
+        std::vector<int32_t> labels;     // [cap]
+        void ensure(const std::vector<LayerDesc>& layers, int64_t B);
+    };
+
+    const float* forward(Workspace& ws, const float* x, int64_t B) const;
+    void gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,
+                int64_t start, int64_t B, const float** xb, Targets& tb) const;
+    void backward(Workspace& ws, const float* xb, int64_t B, bool fused);
+    void update();
+    void accumulate(Stats& stats, const float* y, const Targets& tb, int64_t B) const;
+
+    std::vector<LayerDesc> layers_;
+    std::vector<float> params_, grads_, opt_state_;
+    LossSpec loss_;
+    std::vector<MetricKind> metrics_;
+    float threshold_ = 0.5f;
+    OptimizerSpec opt_;
+    int64_t iterations_ = 0;
+    int64_t max_units_ = 0;
+    Workspace train_ws_;
+    const float* last_x_ = nullptr;  // input of the last forward_train batch
+    int64_t last_B_ = 0;
+    std::mutex train_mutex_;
+};
+
+}  // namespace fastdense

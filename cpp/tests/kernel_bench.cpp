@@ -1,0 +1,157 @@
+// Kernel correctness checks (every compiled path vs the naive reference) and
+// GFLOP/s timings.  Usage: kernel_bench [--check|--bench]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "dense_ref.h"
+#include "kernels.h"
+#include "threadpool.h"
+
+using namespace fastdense;
+
+static std::vector<const DenseKernels*> paths() {
+    std::vector<const DenseKernels*> v;
+    std::string avail = available_kernels();
+    for (const char* n : {"generic", "avx2", "avx512"}) {
+        if (avail.find(n) == std::string::npos) continue;
+        set_kernels(n);
+        v.push_back(&active_kernels());
+    }
+    return v;
+}
+
+static double max_rel(const std::vector<float>& a, const std::vector<float>& ref) {
+    double m = 0, s = 1e-30;
+    for (size_t i = 0; i < a.size(); ++i) {
+        m = std::max(m, double(std::fabs(a[i] - ref[i])));
+        s = std::max(s, double(std::fabs(ref[i])));
+    }
+    return m / s;
+}
+
+static int check() {
+    std::mt19937 rng(123);
+    std::uniform_real_distribution<float> U(-1.f, 1.f);
+    const int64_t Bs[] = {1, 3, 7, 128, 129};
+    const int64_t Ns[] = {1, 5, 10, 16, 17, 64, 100, 512, 784};
+    auto ps = paths();
+    int fails = 0, count = 0;
+    double worst = 0;
+    for (int64_t B : Bs)
+        for (int64_t in : Ns)
+            for (int64_t out : Ns) {
+                const Activation act = Activation(count % 5);
+                const bool bias = (count / 5) % 2 == 0;
+                ++count;
+                std::vector<float> x(B * in), w(in * out), b(out), dy(B * out);
+                for (auto& v : x) v = U(rng);
+                for (auto& v : w) v = U(rng) * 0.1f;
+                for (auto& v : b) v = U(rng);
+                for (auto& v : dy) v = U(rng);
+                std::vector<float> y0(B * out), dz0 = dy, dw0(in * out), db0(out), dx0(B * in);
+                dense_forward_naive(y0.data(), x.data(), w.data(), bias ? b.data() : nullptr,
+                                    B, in, out, act);
+                dense_backward_naive(dx0.data(), dw0.data(), bias ? db0.data() : nullptr,
+                                     dz0.data(), y0.data(), x.data(), w.data(), B, in, out, act);
+                for (const DenseKernels* k : ps)
+                    for (int nt : {1, 2}) {
+                        set_num_threads(nt);
+                        std::vector<float> y(B * out, NAN), dz = dy, dw(in * out, NAN),
+                            db(out, NAN), dx(B * in, NAN);
+                        k->forward(y.data(), x.data(), w.data(), bias ? b.data() : nullptr, B,
+                                   in, out, act);
+                        // Use the reference y so backward is checked in isolation.
+                        k->backward(dx.data(), dw.data(), bias ? db.data() : nullptr, dz.data(),
+                                    y0.data(), x.data(), w.data(), B, in, out, act);
+                        double e[5] = {max_rel(y, y0), max_rel(dz, dz0), max_rel(dw, dw0),
+                                       bias ? max_rel(db, db0) : 0.0, max_rel(dx, dx0)};
+                        double em = *std::max_element(e, e + 5);
+                        if (!(em <= 2e-5)) {
+                            ++fails;
+                            if (fails < 20)
+                                std::printf("FAIL %s nt=%d B=%ld in=%ld out=%ld act=%d bias=%d "
+                                            "y=%.2e dz=%.2e dw=%.2e db=%.2e dx=%.2e\n",
+                                            k->name, nt, long(B), long(in), long(out), int(act),
+                                            int(bias), e[0], e[1], e[2], e[3], e[4]);
+                        }
+                        worst = std::max(worst, em);
+                        // Determinism: a second run (other thread count) is bitwise equal.
+                        set_num_threads(3 - nt);
+                        std::vector<float> y2(B * out), dz2 = dy, dw2(in * out), dx2(B * in);
+                        k->forward(y2.data(), x.data(), w.data(), bias ? b.data() : nullptr, B,
+                                   in, out, act);
+                        k->backward(dx2.data(), dw2.data(), nullptr, dz2.data(), y0.data(),
+                                    x.data(), w.data(), B, in, out, act);
+                        if (y2 != y || dw2 != dw || dx2 != dx) {
+                            ++fails;
+                            std::printf("NONDETERMINISTIC %s B=%ld in=%ld out=%ld\n", k->name,
+                                        long(B), long(in), long(out));
+                        }
+                    }
+            }
+    std::printf("check: %d shapes x %zu paths x {1,2} threads, worst rel err %.2e, %d failures\n",
+                count, ps.size(), worst, fails);
+    return fails ? 1 : 0;
+}
+
+template <class F>
+static double time_us(F&& f) {
+    for (int i = 0; i < 5; ++i) f();
+    double best = 1e30;
+    for (int rep = 0; rep < 7; ++rep) {
+        const int iters = 20;
+        auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < iters; ++i) f();
+        auto t1 = std::chrono::steady_clock::now();
+        best = std::min(best, std::chrono::duration<double, std::micro>(t1 - t0).count() / iters);
+    }
+    return best;
+}
+
+static void bench() {
+    struct Shape { int64_t B, in, out; Activation act; };
+    const Shape shapes[] = {{128, 784, 512, Activation::Relu}, {128, 512, 10, Activation::Softmax}};
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> U(-1.f, 1.f);
+    for (const DenseKernels* k : paths())
+        for (int nt : {1, 2}) {
+            set_num_threads(nt);
+            for (const Shape& s : shapes) {
+                std::vector<float> x(s.B * s.in), w(s.in * s.out), b(s.out), y(s.B * s.out),
+                    dz(s.B * s.out), dw(s.in * s.out), db(s.out), dx(s.B * s.in);
+                for (auto& v : x) v = U(rng);
+                for (auto& v : w) v = U(rng) * 0.05f;
+                for (auto& v : b) v = U(rng);
+                const double gf = 2.0 * s.B * s.in * s.out * 1e-3;  // GFLOP/s with us
+                double tf = time_us([&] {
+                    k->forward(y.data(), x.data(), w.data(), b.data(), s.B, s.in, s.out, s.act);
+                });
+                double tw = time_us([&] {  // dW (+db, act') only
+                    k->backward(nullptr, dw.data(), db.data(), dz.data(), y.data(), x.data(),
+                                w.data(), s.B, s.in, s.out, Activation::Linear);
+                });
+                double tb = time_us([&] {
+                    k->backward(dx.data(), dw.data(), db.data(), dz.data(), y.data(), x.data(),
+                                w.data(), s.B, s.in, s.out, Activation::Linear);
+                });
+                std::printf("%-7s nt=%d %4ldx%4ldx%4ld  fwd %7.1f us %6.1f GF/s | dW %7.1f us "
+                            "%6.1f GF/s | dW+dX %7.1f us %6.1f GF/s (dX ~%6.1f GF/s)\n",
+                            k->name, nt, long(s.B), long(s.in), long(s.out), tf, gf / tf, tw,
+                            gf / tw, tb, 2 * gf / tb, gf / std::max(1e-3, tb - tw));
+            }
+        }
+}
+
+int main(int argc, char** argv) {
+    std::string mode = argc > 1 ? argv[1] : "";
+    int rc = 0;
+    if (mode != "--bench") rc = check();
+    if (mode != "--check") bench();
+    return rc;
+}

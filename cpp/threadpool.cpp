@@ -1,0 +1,295 @@
+#include "threadpool.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+#define FD_HAVE_PTHREAD 1
+#elif defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define FD_HAVE_PTHREAD 1
+#endif
+
+namespace fastdense {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+}
+
+int physical_cores() {
+#if defined(__linux__)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int n_cpus = CPU_COUNT(&set);
+        std::set<std::pair<long, long>> cores;
+        bool ok = true;
+        for (int c = 0; c < CPU_SETSIZE && ok; ++c) {
+            if (!CPU_ISSET(c, &set)) continue;
+            long ids[2];
+            const char* names[2] = {"core_id", "physical_package_id"};
+            for (int i = 0; i < 2; ++i) {
+                char path[128];
+                std::snprintf(path, sizeof path,
+                              "/sys/devices/system/cpu/cpu%d/topology/%s", c, names[i]);
+                FILE* fp = std::fopen(path, "r");
+                if (!fp || std::fscanf(fp, "%ld", &ids[i]) != 1) ok = false;
+                if (fp) std::fclose(fp);
+            }
+            if (ok) cores.insert({ids[1], ids[0]});
+        }
+        if (ok && !cores.empty()) return int(cores.size());
+        if (n_cpus > 0) return n_cpus;
+    }
+#endif
+    unsigned h = std::thread::hardware_concurrency();
+    return h ? int(h) : 1;
+}
+
+int default_threads() {
+    if (const char* e = std::getenv("FASTDENSE_NUM_THREADS")) {
+        int n = std::atoi(e);
+        if (n > 0) return n > 256 ? 256 : n;
+    }
+    return physical_cores();
+}
+
+// Some VMs' schedulers pack runnable threads onto one vCPU and never spread
+// them; when the pool covers every CPU we may run on, worker i is pinned to the
+// i-th allowed CPU (the caller thread stays free; the kernel moves it to the
+// remaining CPU).  FASTDENSE_PIN=0 disables, =1 forces pinning.
+void pin_worker(int index, int n_threads) {
+#if defined(__linux__)
+    const char* e = std::getenv("FASTDENSE_PIN");
+    if (e && e[0] == '0') return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return;
+    const int n_cpus = CPU_COUNT(&set);
+    if (!(e && e[0] == '1') && n_threads != n_cpus) return;
+    int seen = 0;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (!CPU_ISSET(c, &set)) continue;
+        if (seen++ == index % n_cpus) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(c, &one);
+            pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+            return;
+        }
+    }
+#else
+    (void)index; (void)n_threads;
+#endif
+}
+
+constexpr int64_t kSpinNs = 60000;  // spin ~60 us before sleeping
+
+// One job at a time.  `word` packs (generation:16 | n_tasks:24 | next:24) so
+// that a worker can only claim a task of the job whose fn/ctx it has read: a
+// successful CAS proves that job is still running (see claim()).
+class Pool {
+public:
+    explicit Pool(int n) : n_(n < 1 ? 1 : n) {
+        for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { worker(i); });
+    }
+    ~Pool() { shutdown(); }
+    // Stops and joins the workers (the caller must hold run_mu or be the owner).
+    void shutdown() {
+        if (stop_.exchange(true)) return;
+        { std::lock_guard<std::mutex> lk(sleep_mu_); }
+        sleep_cv_.notify_all();
+        for (auto& t : workers_) t.join();
+    }
+    int size() const { return n_; }
+    std::mutex run_mu;  // owner of the pool for one parallel_for
+
+    // Caller holds run_mu.
+    void run(int64_t n_tasks, detail::TaskFn fn, void* ctx) {
+        constexpr int64_t kMax = (int64_t(1) << 24) - 1;
+        for (int64_t base = 0; base < n_tasks; base += kMax) {
+            int64_t n = n_tasks - base < kMax ? n_tasks - base : kMax;
+            run_chunk(base, n, fn, ctx);
+        }
+    }
+
+private:
+    static uint64_t pack(uint64_t gen, uint64_t n, uint64_t next) {
+        return (gen << 48) | (n << 24) | next;
+    }
+    void run_chunk(int64_t base, int64_t n, detail::TaskFn fn, void* ctx) {
+        fn_.store(fn, std::memory_order_relaxed);
+        ctx_.store(ctx, std::memory_order_relaxed);
+        base_.store(base, std::memory_order_relaxed);
+        pending_.store(n, std::memory_order_relaxed);
+        uint64_t gen = ((word_.load(std::memory_order_relaxed) >> 48) + 1) & 0xffff;
+        word_.store(pack(gen, uint64_t(n), 0), std::memory_order_seq_cst);
+        if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+            { std::lock_guard<std::mutex> lk(sleep_mu_); }
+            sleep_cv_.notify_all();
+        }
+        work(gen);
+        while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+    }
+    // Claims and runs tasks of generation `gen` until none is left.
+    void work(uint64_t gen) {
+        uint64_t w = word_.load(std::memory_order_acquire);
+        for (;;) {
+            if ((w >> 48) != gen) return;
+            uint64_t n = (w >> 24) & 0xffffff, next = w & 0xffffff;
+            if (next >= n) return;
+            detail::TaskFn fn = fn_.load(std::memory_order_relaxed);
+            void* ctx = ctx_.load(std::memory_order_relaxed);
+            int64_t base = base_.load(std::memory_order_relaxed);
+            if (word_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+                fn(ctx, base + int64_t(next));
+                pending_.fetch_sub(1, std::memory_order_acq_rel);
+                w = word_.load(std::memory_order_acquire);
+            }
+        }
+    }
+    void worker(int index) {
+        pin_worker(index, n_);
+        uint64_t seen = word_.load() >> 48;
+        for (;;) {
+            auto t0 = std::chrono::steady_clock::now();
+            uint64_t g;
+            int spins = 0;
+            for (;;) {
+                g = word_.load(std::memory_order_acquire) >> 48;
+                if (g != seen || stop_.load(std::memory_order_relaxed)) break;
+                cpu_relax();
+                if (++spins == 64) {
+                    spins = 0;
+                    auto dt = std::chrono::steady_clock::now() - t0;
+                    if (std::chrono::duration_cast<std::chrono::nanoseconds>(dt).count() >
+                        kSpinNs) {
+                        std::unique_lock<std::mutex> lk(sleep_mu_);
+                        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+                        while ((word_.load(std::memory_order_seq_cst) >> 48) == seen &&
+                               !stop_.load())
+                            sleep_cv_.wait(lk);
+                        sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+                        t0 = std::chrono::steady_clock::now();
+                    }
+                }
+            }
+            if (stop_.load()) return;
+            seen = g;
+            work(g);
+        }
+    }
+
+    int n_;
+    std::vector<std::thread> workers_;
+    std::atomic<uint64_t> word_{0};
+    std::atomic<detail::TaskFn> fn_{nullptr};
+    std::atomic<void*> ctx_{nullptr};
+    std::atomic<int64_t> base_{0};
+    std::atomic<int64_t> pending_{0};
+    std::atomic<int> sleepers_{0};
+    std::atomic<bool> stop_{false};
+    std::mutex sleep_mu_;
+    std::condition_variable sleep_cv_;
+};
+
+std::mutex g_create_mu;
+std::atomic<Pool*> g_pool{nullptr};
+std::atomic<int> g_requested{0};  // 0 = default
+thread_local bool t_in_parallel = false;
+
+#if defined(FD_HAVE_PTHREAD)
+void atfork_prepare() { g_create_mu.lock(); }
+void atfork_parent() { g_create_mu.unlock(); }
+void atfork_child() {
+    // The workers do not exist in the child: leak the parent's pool object
+    // (its destructor would join dead threads) and build a new one lazily.
+    g_pool.store(nullptr);
+    g_create_mu.unlock();
+}
+struct AtforkRegistrar {
+    AtforkRegistrar() { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+} g_atfork_registrar;
+#endif
+
+int wanted_threads() {
+    int r = g_requested.load();
+    return r > 0 ? r : default_threads();
+}
+
+Pool* get_pool() {
+    Pool* p = g_pool.load(std::memory_order_acquire);
+    if (p) return p;
+    std::lock_guard<std::mutex> lk(g_create_mu);
+    p = g_pool.load();
+    if (!p) {
+        p = new Pool(wanted_threads());
+        g_pool.store(p, std::memory_order_release);
+    }
+    return p;
+}
+
+}  // namespace
+
+void set_num_threads(int n) {
+    std::lock_guard<std::mutex> lk(g_create_mu);
+    g_requested.store(n > 0 ? n : 0);
+    Pool* p = g_pool.load();
+    if (p && p->size() == wanted_threads()) return;
+    if (p) {
+        // Wait for whoever uses the pool, then stop its workers.  The object
+        // itself is kept (tiny, rare): a thread that loaded the old pointer
+        // may still try_lock it, then sees it is no longer current and runs
+        // serially.
+        std::lock_guard<std::mutex> rl(p->run_mu);
+        g_pool.store(nullptr);
+        p->shutdown();
+        static std::vector<Pool*>* retired = new std::vector<Pool*>();
+        retired->push_back(p);
+    }
+}
+
+int get_num_threads() {
+    Pool* p = g_pool.load(std::memory_order_acquire);
+    return p ? p->size() : wanted_threads();
+}
+
+namespace detail {
+void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx) {
+    if (n_tasks <= 0) return;
+    Pool* p = t_in_parallel ? nullptr : get_pool();
+    if (p && p->size() > 1 && p->run_mu.try_lock()) {
+        if (g_pool.load(std::memory_order_acquire) == p) {
+            t_in_parallel = true;
+            p->run(n_tasks, fn, ctx);
+            t_in_parallel = false;
+            p->run_mu.unlock();
+            return;
+        }
+        p->run_mu.unlock();
+    }
+    bool was = t_in_parallel;
+    t_in_parallel = true;
+    for (int64_t t = 0; t < n_tasks; ++t) fn(ctx, t);
+    t_in_parallel = was;
+}
+}  // namespace detail
+
+}  // namespace fastdense

@@ -1,0 +1,46 @@
+// Persistent thread pool for the dense kernels (no OpenMP).
+//
+// API (no heap allocation per call):
+//   parallel_for(n_tasks, f)  calls f(int64_t task) for task in [0, n_tasks),
+//                             spread over the pool; the caller thread takes part
+//                             and returns once every task has finished.
+//   set_num_threads(n)        n <= 0 restores the default; takes effect on next use.
+//   get_num_threads()         the pool size (caller thread included).
+//
+// Behaviour:
+//  * Default size = physical cores in the process's affinity mask
+//    (sched_getaffinity + sysfs topology), else hardware_concurrency();
+//    FASTDENSE_NUM_THREADS overrides it (read at first use).
+//  * Workers spin ~60 us waiting for work, then sleep on a condition variable.
+//  * Nested calls (f itself calling parallel_for) run serially in the caller.
+//  * Several threads may call concurrently: one owns the pool, the others run
+//    their tasks serially in their own thread (never block, never deadlock).
+//  * fork()-safe: the child drops the parent's pool and lazily builds its own.
+//  * Which thread runs which task is dynamic, so f must make results depend
+//    only on the task index (the kernels do) for bitwise reproducibility.
+#pragma once
+#include <cstdint>
+#include <utility>
+
+namespace fastdense {
+
+void set_num_threads(int n);
+int get_num_threads();
+
+namespace detail {
+using TaskFn = void (*)(void* ctx, int64_t task);
+void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx);
+}  // namespace detail
+
+template <class F>
+inline void parallel_for(int64_t n_tasks, F&& f) {
+    if (n_tasks <= 0) return;
+    if (n_tasks == 1) { f(int64_t(0)); return; }
+    using Fn = typename std::remove_reference<F>::type;
+    detail::parallel_for_impl(
+        n_tasks,
+        [](void* ctx, int64_t t) { (*static_cast<Fn*>(ctx))(t); },
+        const_cast<void*>(static_cast<const void*>(&f)));
+}
+
+}  // namespace fastdense

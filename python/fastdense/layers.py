@@ -1,0 +1,256 @@
+"""Layers: ``Dense``, ``InputLayer`` and ``Input``."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import activations as _activations
+from . import initializers as _initializers
+from ._naming import snake_case, unique_name
+from .variables import Variable
+
+__all__ = ["Layer", "Dense", "InputLayer", "Input", "InputSpec"]
+
+
+class Layer:
+    """Base class of fastdense layers (Keras's constructor keywords accepted)."""
+
+    def __init__(self, name: Optional[str] = None, trainable: bool = True,
+                 dtype: Any = None, input_shape: Optional[Sequence[Optional[int]]] = None,
+                 input_dim: Optional[int] = None, batch_size: Optional[int] = None,
+                 **kwargs: Any) -> None:
+        allowed = {"batch_input_shape", "autocast", "input_length"}
+        unknown = set(kwargs) - allowed
+        if unknown:
+            raise TypeError(f"Unrecognized keyword arguments passed to "
+                            f"{type(self).__name__}: {sorted(unknown)}")
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"fastdense computes in float32. Received: dtype={dtype}")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = trainable
+        self.built = False
+        self._batch_input_shape: Optional[Tuple[Optional[int], ...]] = None
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if kwargs.get("batch_input_shape") is not None:
+            self._batch_input_shape = tuple(kwargs["batch_input_shape"])
+        elif input_shape is not None:
+            self._batch_input_shape = (batch_size,) + tuple(input_shape)
+
+    # -- weights -------------------------------------------------------------
+    @property
+    def weights(self) -> List[Variable]:
+        return []
+
+    @property
+    def trainable_weights(self) -> List[Variable]:
+        return self.weights if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> List[Variable]:
+        return [] if self.trainable else self.weights
+
+    @property
+    def variables(self) -> List[Variable]:
+        return self.weights
+
+    def get_weights(self) -> List[np.ndarray]:
+        """Copies of the layer's weights as numpy arrays (kernel, then bias)."""
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Sets the layer's weights from numpy arrays (same order as get_weights)."""
+        params = self.weights
+        if len(params) != len(weights):
+            raise ValueError(
+                f"You called `set_weights(weights)` on layer '{self.name}' with a weight "
+                f"list of length {len(weights)}, but the layer was expecting "
+                f"{len(params)} weights."
+            )
+        for var, value in zip(params, weights):
+            value = np.asarray(value)
+            if value.shape != var.shape:
+                raise ValueError(
+                    f"Layer {self.name} weight shape {var.shape} is not compatible with "
+                    f"provided weight shape {value.shape}."
+                )
+        for var, value in zip(params, weights):
+            var.assign(value)
+
+    def count_params(self) -> int:
+        return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Sequence[Optional[int]]) -> Tuple[Optional[int], ...]:
+        return tuple(input_shape)
+
+    def get_config(self) -> Dict[str, Any]:
+        config: Dict[str, Any] = {"name": self.name, "trainable": self.trainable,
+                                  "dtype": "float32"}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = self._batch_input_shape
+        return config
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Layer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+
+
+class Dense(Layer):
+    """Densely connected layer: ``output = activation(dot(input, kernel) + bias)``.
+
+    The kernel has shape ``(input_dim, units)`` as in Keras.
+    """
+
+    def __init__(self, units: int, activation: _activations.ActivationLike = None,
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None,
+                 **kwargs: Any) -> None:
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError("Received an invalid value for `units`, expected a positive "
+                             f"integer. Received: units={units}")
+        for arg, value in (("kernel_regularizer", kernel_regularizer),
+                           ("bias_regularizer", bias_regularizer),
+                           ("activity_regularizer", activity_regularizer),
+                           ("kernel_constraint", kernel_constraint),
+                           ("bias_constraint", bias_constraint)):
+            if value is not None:
+                raise NotImplementedError(
+                    f"Dense(`{arg}`=...) is not supported by fastdense yet. Received: {arg}={value!r}")
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.activation = _activations.get(activation)
+        self._act_code = _activations.native_code(self.activation)
+        if self._act_code is None:
+            raise ValueError(
+                f"Dense activation {activation!r} has no native kernel in fastdense yet. "
+                f"Supported: {sorted(_activations._CODES)}"
+            )
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _initializers.get(kernel_initializer)
+        self.bias_initializer = _initializers.get(bias_initializer)
+        self.kernel: Optional[Variable] = None
+        self.bias: Optional[Variable] = None
+        self.input_dim: Optional[int] = None
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        in_dim = input_shape[-1]
+        if in_dim is None:
+            raise ValueError(f"The last dimension of the input to Dense layer '{self.name}' "
+                             f"must be defined. Received: input_shape={tuple(input_shape)}")
+        if self.built:
+            if in_dim != self.input_dim:
+                raise ValueError(
+                    f"Input {tuple(input_shape)} is incompatible with layer {self.name}: "
+                    f"expected axis -1 of input shape to have value {self.input_dim}, "
+                    f"but received input with shape {tuple(input_shape)}")
+            return
+        self.input_dim = int(in_dim)
+        self.kernel = Variable(self.kernel_initializer, shape=(self.input_dim, self.units),
+                               name="kernel")
+        self.kernel.path = f"{self.name}/kernel"
+        if self.use_bias:
+            self.bias = Variable(self.bias_initializer, shape=(self.units,), name="bias")
+            self.bias.path = f"{self.name}/bias"
+        self.built = True
+
+    @property
+    def weights(self) -> List[Variable]:
+        if not self.built:
+            return []
+        return [self.kernel] + ([self.bias] if self.bias is not None else [])  # type: ignore[list-item]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def __call__(self, inputs: Any) -> np.ndarray:
+        """Forward pass on a numpy array (builds the layer on first use)."""
+        from . import _core
+        x = np.asarray(inputs, dtype=np.float32)
+        if x.ndim < 2:
+            raise ValueError(f"Input 0 of layer '{self.name}' is incompatible with the layer: "
+                             f"expected min_ndim=2, found ndim={x.ndim}. "
+                             f"Full shape received: {x.shape}")
+        self.build(x.shape)
+        lead = x.shape[:-1]
+        x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+        b = self.bias.value if self.bias is not None else None
+        y = _core.dense_forward(x2, self.kernel.value, b, self._act_code)  # type: ignore[union-attr]
+        return y.reshape(lead + (self.units,))
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({
+            "units": self.units,
+            "activation": _activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": _init_config(self.kernel_initializer),
+            "bias_initializer": _init_config(self.bias_initializer),
+            "kernel_regularizer": None, "bias_regularizer": None,
+            "activity_regularizer": None, "kernel_constraint": None,
+            "bias_constraint": None,
+        })
+        return config
+
+
+def _init_config(init: Any) -> Any:
+    if isinstance(init, _initializers.Initializer):
+        return {"class_name": type(init).__name__, "config": init.get_config()}
+    return getattr(init, "__name__", repr(init))
+
+
+class InputSpec:
+    """Describes the expected input: its shape without the batch axis."""
+
+    def __init__(self, shape: Sequence[Optional[int]], name: Optional[str] = None) -> None:
+        self.shape = tuple(shape)
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={(None,) + self.shape}, dtype=float32, name={self.name}>"
+
+
+class InputLayer(Layer):
+    """Declares the model's input shape (``shape`` excludes the batch axis)."""
+
+    def __init__(self, shape: Optional[Sequence[Optional[int]]] = None,
+                 batch_size: Optional[int] = None, dtype: Any = None,
+                 name: Optional[str] = None, **kwargs: Any) -> None:
+        if shape is None:
+            shape = kwargs.pop("input_shape", None)
+        if shape is None and kwargs.get("batch_input_shape") is None:
+            raise ValueError("You must pass a `shape` argument to InputLayer.")
+        if isinstance(shape, int):
+            shape = (shape,)
+        super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
+        if shape is not None:
+            self._batch_input_shape = (batch_size,) + tuple(shape)
+        self.built = True
+
+    @property
+    def output(self) -> InputSpec:
+        return InputSpec(self._batch_input_shape[1:], self.name)  # type: ignore[index]
+
+
+def Input(shape: Optional[Sequence[Optional[int]]] = None, batch_size: Optional[int] = None,
+          dtype: Any = None, name: Optional[str] = None, **kwargs: Any) -> InputSpec:
+    """A symbolic input of the given shape (excluding the batch axis), for
+    ``Sequential([Input(shape=(784,)), Dense(...)])``."""
+    if shape is None:
+        raise ValueError("You must pass a `shape` argument to Input.")
+    if isinstance(shape, int):
+        shape = (shape,)
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
+    spec = layer.output
+    spec._layer = layer  # type: ignore[attr-defined]
+    return spec

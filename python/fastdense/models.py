@@ -1,0 +1,585 @@
+"""``Sequential``: Keras's model of a stack of layers, trained by the native engine.
+
+The Python side only describes the network and moves data across; the
+epoch's batch loop (gather, forward, loss, backward, update) runs in C++.
+Python touches individual batches only when you ask for something that needs
+it: a callback with batch hooks, a custom loss, or a metric without a native
+kernel (those are updated from predictions the engine records per batch).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from . import _data
+from . import losses as _losses
+from . import metrics as _metrics
+from . import optimizers as _optimizers
+from ._naming import unique_name
+from .callbacks import Callback, CallbackList, History
+from .layers import Dense, InputLayer, InputSpec, Layer
+from .variables import Variable
+
+__all__ = ["Model", "Sequential"]
+
+Logs = Dict[str, float]
+
+
+class Model:
+    """Base class of fastdense models. Only ``Sequential`` stacks of ``Dense``
+    layers are supported; the functional ``Model(inputs, outputs)`` form raises."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if type(self) is Model:
+            raise NotImplementedError(
+                "fastdense supports `Sequential` models; the functional "
+                "`Model(inputs, outputs)` API is not available yet.")
+        name = kwargs.pop("name", None)
+        trainable = kwargs.pop("trainable", True)
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments: {sorted(kwargs)}")
+        self.name = name or unique_name(type(self).__name__.lower())
+        self.trainable = trainable
+        self._layers: List[Dense] = []
+        self._input_shape: Optional[Tuple[Optional[int], ...]] = None
+        self._net: Any = None
+        self.optimizer: Optional[_optimizers.Optimizer] = None
+        self.loss: Any = None
+        self.compiled = False
+        self.stop_training = False
+        self.history: Optional[History] = None
+        self._loss_obj: Optional[_losses.Loss] = None
+        self._loss_native: Optional[Tuple[int, bool]] = None
+        self._metric_ids: List[Any] = []
+        self._metrics: Optional[List[_metrics.Metric]] = None
+        self._native_metrics: List[int] = []  # positions in _metrics computed natively
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def layers(self) -> List[Layer]:
+        return list(self._layers)
+
+    @property
+    def built(self) -> bool:
+        return self._net is not None
+
+    @property
+    def weights(self) -> List[Variable]:
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> List[Variable]:
+        return [w for layer in self._layers for w in layer.trainable_weights] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> List[Variable]:
+        return [w for w in self.weights if not any(w is t for t in self.trainable_weights)]
+
+    @property
+    def variables(self) -> List[Variable]:
+        return self.weights
+
+    @property
+    def input_shape(self) -> Tuple[Optional[int], ...]:
+        if self._input_shape is None:
+            raise AttributeError("The model has not been built yet: it has no defined input shape.")
+        return self._input_shape
+
+    @property
+    def output_shape(self) -> Tuple[Optional[int], ...]:
+        if not self._layers:
+            raise AttributeError("The model has no layers.")
+        return (None, self._layers[-1].units)
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(
+                "You tried to call `count_params` on a model that has not been built yet.")
+        return int(self._net.num_params)
+
+    def get_weights(self) -> List[np.ndarray]:
+        """Copies of all weights: each layer's kernel, then its bias."""
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Sets all weights from a list like ``get_weights()`` returns."""
+        params = self.weights
+        if len(weights) != len(params):
+            raise ValueError(
+                f"You called `set_weights(weights)` on model '{self.name}' with a weight list "
+                f"of length {len(weights)}, but the model was expecting {len(params)} weights.")
+        for var, value in zip(params, weights):
+            if np.shape(value) != var.shape:
+                raise ValueError(f"Weight {var.path} has shape {var.shape}; "
+                                 f"received a value of shape {np.shape(value)}.")
+        for var, value in zip(params, weights):
+            var.assign(value)
+
+    def build(self, input_shape: Optional[Sequence[Optional[int]]] = None) -> None:
+        """Creates the weights and the native network for ``input_shape``
+        (``(batch, features)``; the batch may be None)."""
+        if input_shape is None:
+            input_shape = self._input_shape
+        if input_shape is None:
+            raise ValueError("You must provide an `input_shape` argument.")
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 2 or input_shape[-1] is None:
+            raise ValueError(
+                "fastdense models take 2D inputs of shape (batch, features). "
+                f"Received: input_shape={input_shape}")
+        if not self._layers:
+            raise ValueError(f"Sequential model '{self.name}' has no layers; add some first.")
+        self._input_shape = (None, int(input_shape[-1]))
+        units = [int(input_shape[-1])]
+        for layer in self._layers:
+            layer.build((None, units[-1]))
+            units.append(layer.units)
+        net = _core.Network(units, [l._act_code for l in self._layers],
+                            [l.use_bias for l in self._layers])
+        params = net.params
+        for layer, (w_off, n_in, n_out, b_off) in zip(self._layers, net.layer_offsets()):
+            layer.kernel._bind(params[w_off:w_off + n_in * n_out].reshape(n_in, n_out))
+            if layer.bias is not None:
+                layer.bias._bind(params[b_off:b_off + n_out])
+        self._net = net
+        if self.compiled:
+            self._install_training_config()
+
+    def _ensure_built(self, x: np.ndarray) -> None:
+        if self._net is None:
+            self.build((None, x.shape[1]))
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
+                metrics: Any = None, weighted_metrics: Any = None, run_eagerly: bool = False,
+                steps_per_execution: int = 1, jit_compile: Any = "auto",
+                auto_scale_loss: bool = True) -> None:
+        """Configures training: optimizer, loss and metrics (strings or objects).
+
+        ``run_eagerly``, ``steps_per_execution`` and ``jit_compile`` are accepted
+        for compatibility; the native engine always runs whole chunks of steps.
+        """
+        if loss_weights not in (None, 1, 1.0):
+            raise NotImplementedError(f"compile(loss_weights=...) is not supported by fastdense "
+                                      f"yet. Received: loss_weights={loss_weights!r}")
+        if weighted_metrics:
+            raise NotImplementedError("compile(weighted_metrics=...) is not supported by "
+                                      "fastdense yet.")
+        if metrics and not isinstance(metrics, (list, tuple, dict)):
+            raise ValueError("Expected `metrics` argument to be a list, tuple, or dict. "
+                             f"Received instead: metrics={metrics} of type {type(metrics)}")
+        if isinstance(metrics, dict):
+            metrics = list(metrics.values())
+        self.optimizer = _optimizers.get(optimizer)
+        self.loss = loss
+        if loss is None:
+            self._loss_obj, self._loss_native = None, None
+        else:
+            if isinstance(loss, (list, tuple, dict)):
+                raise NotImplementedError("fastdense models have one output; pass a single loss. "
+                                          f"Received: loss={loss!r}")
+            self._loss_obj = _losses.to_loss_object(loss)
+            self._loss_native = self._loss_obj._native()
+        self._metric_ids = [m for m in (metrics or []) if m is not None]
+        for m in self._metric_ids:  # fail early on unknown names
+            if not (isinstance(m, str) and m.lower() in ("accuracy", "acc")):
+                _metrics.get(m)
+        self._metrics = None
+        self.compiled = True
+        if self._net is not None:
+            self._install_training_config()
+
+    def _install_training_config(self) -> None:
+        net = self._net
+        self.optimizer._attach(net)  # type: ignore[union-attr]
+        code, from_logits = self._loss_native or (_losses.MSE, False)
+        net.set_loss(code, from_logits)
+        if self._metrics is not None:
+            self._select_native_metrics()
+        else:
+            net.set_metrics([], 0.5)
+
+    def _resolve_metrics(self, y_shape: Tuple[int, ...]) -> List[_metrics.Metric]:
+        """Builds the metric objects on the first data seen, as Keras does."""
+        if self._metrics is None:
+            out_shape = (y_shape[0], self._layers[-1].units)
+            self._metrics = [_metrics.resolve(m, y_shape, out_shape) for m in self._metric_ids]
+            self._select_native_metrics()
+        return self._metrics
+
+    def _select_native_metrics(self) -> None:
+        """Runs natively every metric with a kernel (at most one threshold)."""
+        self._native_metrics = []
+        codes: List[int] = []
+        threshold: Optional[float] = None
+        if self._loss_native is not None:
+            for i, m in enumerate(self._metrics or []):
+                spec = m._native()
+                if spec is None or (threshold is not None and spec[1] != threshold):
+                    continue
+                if spec[0] != _metrics.BINARY_ACCURACY and self._sparse_targets() != (
+                        spec[0] == _metrics.SPARSE_CATEGORICAL_ACCURACY):
+                    continue  # native kernels read the targets the loss uses
+                if spec[0] == _metrics.BINARY_ACCURACY and self._sparse_targets():
+                    continue
+                codes.append(spec[0])
+                if spec[0] == _metrics.BINARY_ACCURACY:
+                    threshold = spec[1]
+                self._native_metrics.append(i)
+        self._net.set_metrics(codes, 0.5 if threshold is None else threshold)
+
+    def _sparse_targets(self) -> bool:
+        return self._loss_native is not None and self._loss_native[0] == _losses.SCCE
+
+    @property
+    def metrics_names(self) -> List[str]:
+        return ["loss"] + [m.name for m in (self._metrics or [])]
+
+    @property
+    def metrics(self) -> List[_metrics.Metric]:
+        return list(self._metrics or [])
+
+    # ------------------------------------------------------------------ data
+    def _prepare(self, x: Any, y: Any, x_name: str = "x", y_name: str = "y"
+                 ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+        if not self.compiled:
+            raise RuntimeError("You must call `compile()` before using the model.")
+        if self._loss_obj is None:
+            raise ValueError("No loss to compute: call `compile()` with a `loss` argument.")
+        xa = _data.features(x, x_name, self._input_shape[-1] if self._input_shape else None)
+        self._ensure_built(xa)
+        code = self._loss_native[0] if self._loss_native is not None else None
+        y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._layers[-1].units, code,
+                                                y_name)
+        self._resolve_metrics(y_user.shape)
+        return xa, y_user, y_dense, labels
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
+            verbose: Union[str, int] = "auto", callbacks: Optional[List[Callback]] = None,
+            validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
+            class_weight: Any = None, sample_weight: Any = None, initial_epoch: int = 0,
+            steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
+            validation_batch_size: Optional[int] = None, validation_freq: int = 1) -> History:
+        """Trains the model; returns a ``History`` whose ``.history`` maps each
+        metric (then each ``val_`` metric) to its per-epoch values."""
+        for arg, value in (("class_weight", class_weight), ("sample_weight", sample_weight),
+                           ("steps_per_epoch", steps_per_epoch),
+                           ("validation_steps", validation_steps)):
+            if value is not None:
+                raise NotImplementedError(f"fit(`{arg}`=...) is not supported by fastdense yet.")
+        verbose_level = _data.verbose(verbose)
+        batch_size = _data.batch_size(batch_size)
+        val_batch_size = _data.batch_size(validation_batch_size, default=batch_size,
+                                          name="validation_batch_size")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"Argument `epochs` must be a non-negative integer. "
+                             f"Received: epochs={epochs!r}")
+        if not isinstance(validation_freq, (int, np.integer)) or validation_freq < 1:
+            raise ValueError("Argument `validation_freq` must be a positive integer. "
+                             f"Received: validation_freq={validation_freq!r}")
+        if not (0.0 <= float(validation_split) < 1.0):
+            raise ValueError("Argument `validation_split` must be in [0, 1). "
+                             f"Received: validation_split={validation_split!r}")
+        xa, y_user, y_dense, labels = self._prepare(x, y)
+        val = None
+        if validation_data is not None:
+            val = self._prepare_validation(validation_data)
+        elif validation_split:
+            n_all = xa.shape[0]
+            split_at = int(math.floor(n_all * (1.0 - validation_split)))
+            if split_at == 0 or split_at == n_all:
+                raise ValueError(
+                    f"Training data contains {n_all} samples, which is not sufficient to split "
+                    f"it into a validation and training set as specified by "
+                    f"`validation_split={validation_split}`. Either provide more data, or a "
+                    f"different value for the `validation_split` argument.")
+            val = (xa[split_at:], y_user[split_at:],
+                   None if y_dense is None else y_dense[split_at:],
+                   None if labels is None else labels[split_at:])
+            xa, y_user = xa[:split_at], y_user[:split_at]
+            y_dense = None if y_dense is None else y_dense[:split_at]
+            labels = None if labels is None else labels[:split_at]
+
+        n = xa.shape[0]
+        steps = -(-n // batch_size)
+        cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
+            callbacks, add_history=True, add_progbar=verbose_level != 0, model=self,
+            verbose=verbose_level, epochs=epochs, steps=steps)
+        batch_hooks = cbs.needs_batch_hooks("train")
+        py_metrics = [m for i, m in enumerate(self._metrics or []) if i not in self._native_metrics]
+        native_loss = self._loss_native is not None
+        need_ypred = native_loss and bool(py_metrics)
+        ypred = np.empty((n, self._layers[-1].units), np.float32) if need_ypred else None
+
+        self.stop_training = False
+        cbs.on_train_begin()
+        logs: Logs = {}
+        for epoch in range(initial_epoch, epochs):
+            for m in self._metrics or []:
+                m.reset_state()
+            cbs.on_epoch_begin(epoch)
+            order = _core.permutation(n, int(np.random.randint(0, 2**63 - 1))) if shuffle else None
+            stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,
+                                     "metric_sums": [0.0] * len(self._native_metrics)}
+            if native_loss:
+                self._run_epoch_native(xa, y_user, y_dense, labels, order, batch_size, steps,
+                                       stats, ypred, py_metrics, cbs, batch_hooks, verbose_level)
+            else:
+                self._run_epoch_python(xa, y_user, order, batch_size, steps, stats, cbs,
+                                       batch_hooks, verbose_level)
+            logs = self._logs(stats, native_metrics=native_loss)
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_prepared(*val, batch_size=val_batch_size)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        return cbs.history if cbs.history is not None else History()
+
+    def _prepare_validation(self, validation_data: Any) -> Tuple[Any, ...]:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "Argument `validation_data` must be a tuple (x_val, y_val) or "
+                f"(x_val, y_val, val_sample_weight). Received: {type(validation_data).__name__}"
+                + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else ""))
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            raise NotImplementedError("Validation sample weights are not supported by fastdense yet.")
+        return self._prepare(validation_data[0], validation_data[1], "validation_data[0]",
+                             "validation_data[1]")
+
+    def _run_epoch_native(self, xa, y_user, y_dense, labels, order, batch_size, steps, stats,
+                          ypred, py_metrics, cbs, batch_hooks, verbose_level) -> None:
+        net = self._net
+        loss_code = self._loss_native[0]
+        chunk = 1
+        # Seconds of native work between returns to Python: enough to keep
+        # Ctrl-C and the progress bar responsive, few enough to cost nothing.
+        target_s = 0.05 if verbose_level == 1 else 0.25
+        batch = 0
+        while batch < steps:
+            count = 1 if batch_hooks else min(chunk, steps - batch)
+            if batch_hooks:
+                cbs.on_train_batch_begin(batch)
+            t0 = time.perf_counter()
+            net.train_batches(xa, y_dense, labels, order, batch_size, batch, count, loss_code,
+                              stats, ypred)
+            elapsed = time.perf_counter() - t0
+            if py_metrics:
+                self._update_py_metrics(py_metrics, y_user, ypred, order, batch, count, batch_size)
+            batch += count
+            if batch_hooks:
+                cbs.on_train_batch_end(batch - 1, self._logs(stats))
+            elif cbs.progbar is not None:
+                cbs.progbar.on_train_batch_end(batch - 1, self._logs(stats))
+            if not batch_hooks:
+                per_batch = max(elapsed / count, 1e-7)
+                chunk = max(1, min(int(target_s / per_batch), 4 * chunk, steps))
+            if self.stop_training:
+                break
+
+    def _update_py_metrics(self, py_metrics, y_user, ypred, order, first, count, batch_size) -> None:
+        n = ypred.shape[0]
+        for b in range(first, first + count):
+            s, e = b * batch_size, min(n, (b + 1) * batch_size)
+            if s >= n:
+                break
+            yt = y_user[order[s:e]] if order is not None else y_user[s:e]
+            for m in py_metrics:
+                m.update_state(yt, ypred[s:e])
+
+    def _run_epoch_python(self, xa, y_user, order, batch_size, steps, stats, cbs, batch_hooks,
+                          verbose_level) -> None:
+        """Per-batch path for losses without a native kernel: native forward
+        and backward, loss value and gradient from the loss in Python."""
+        from ._autodiff import loss_and_grad
+        net, n = self._net, xa.shape[0]
+        metrics = self._metrics or []
+        y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
+        for batch in range(steps):
+            if batch_hooks:
+                cbs.on_train_batch_begin(batch)
+            s, e = batch * batch_size, min(n, (batch + 1) * batch_size)
+            idx = order[s:e] if order is not None else slice(s, e)
+            xb = np.ascontiguousarray(xa[idx])
+            yb = y_loss[idx]
+            yp = net.forward_train(xb)
+            value, grad = loss_and_grad(self._loss_fn, yb, yp)
+            net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
+            stats["loss_sum"] += float(value) * (e - s)
+            stats["seen"] += e - s
+            for m in metrics:
+                m.update_state(y_user[idx], yp)
+            logs = self._logs(stats, native_metrics=False)
+            if batch_hooks:
+                cbs.on_train_batch_end(batch, logs)
+            elif cbs.progbar is not None:
+                cbs.progbar.on_train_batch_end(batch, logs)
+            if self.stop_training:
+                break
+
+    def _loss_fn(self, y_true: Any, y_pred: Any) -> Any:
+        return self._loss_obj(y_true, y_pred)  # type: ignore[misc]
+
+    def _logs(self, stats: Dict[str, Any], native_metrics: bool = True) -> Logs:
+        """Epoch-so-far averages, keys sorted as Keras's logs are."""
+        seen = max(int(stats["seen"]), 1)
+        logs: Logs = {"loss": float(stats["loss_sum"]) / seen}
+        native = dict(zip(self._native_metrics, stats["metric_sums"])) if native_metrics else {}
+        for i, m in enumerate(self._metrics or []):
+            logs[m.name] = float(native[i]) / seen if i in native else float(m.result())
+        return dict(sorted(logs.items()))
+
+    # ------------------------------------------------------------------ evaluate
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None,
+                 verbose: Union[str, int] = "auto", sample_weight: Any = None,
+                 steps: Optional[int] = None, callbacks: Optional[List[Callback]] = None,
+                 return_dict: bool = False, **kwargs: Any) -> Any:
+        """Loss and metrics on the given data: a scalar when there is only the
+        loss, else ``[loss, *metrics]`` (or a dict with ``return_dict=True``)."""
+        if sample_weight is not None or steps is not None:
+            raise NotImplementedError("evaluate(sample_weight=..., steps=...) is not supported "
+                                      "by fastdense yet.")
+        if kwargs:
+            raise ValueError(f"Arguments not recognized: {kwargs}")
+        verbose_level = _data.verbose(verbose)
+        batch_size = _data.batch_size(batch_size)
+        xa, y_user, y_dense, labels = self._prepare(x, y)
+        n_steps = -(-xa.shape[0] // batch_size)
+        cbs = CallbackList(callbacks, add_progbar=verbose_level != 0, model=self,
+                           verbose=verbose_level, epochs=1, steps=n_steps)
+        cbs.on_test_begin()
+        logs = self._evaluate_prepared(xa, y_user, y_dense, labels, batch_size=batch_size)
+        if cbs.progbar is not None:
+            cbs.progbar.on_test_batch_end(n_steps - 1, logs)
+        cbs.on_test_end(logs)
+        if return_dict:
+            return logs
+        ordered = [logs["loss"]] + [logs[m.name] for m in self._metrics or []]
+        return ordered[0] if len(ordered) == 1 else ordered
+
+    def _evaluate_prepared(self, xa, y_user, y_dense, labels, batch_size: int) -> Logs:
+        metrics = self._metrics or []
+        for m in metrics:
+            m.reset_state()
+        native_loss = self._loss_native is not None
+        py_metrics = [m for i, m in enumerate(metrics)
+                      if not native_loss or i not in self._native_metrics]
+        n = xa.shape[0]
+        need_ypred = bool(py_metrics) or not native_loss
+        ypred = np.empty((n, self._layers[-1].units), np.float32) if need_ypred else None
+        if native_loss:
+            stats = self._net.evaluate(xa, y_dense, labels, batch_size, self._loss_native[0], ypred)
+        else:
+            ypred = self._net.predict(xa, batch_size)
+            stats = {"loss_sum": 0.0, "seen": n, "metric_sums": []}
+            y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
+            for s in range(0, n, batch_size):
+                e = min(n, s + batch_size)
+                stats["loss_sum"] += float(self._loss_fn(y_loss[s:e], ypred[s:e])) * (e - s)
+        for m in py_metrics:
+            for s in range(0, n, batch_size):
+                m.update_state(y_user[s:s + batch_size], ypred[s:s + batch_size])
+        return self._logs(stats, native_metrics=native_loss)
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[str, int] = "auto",
+                steps: Optional[int] = None, callbacks: Optional[List[Callback]] = None) -> np.ndarray:
+        """Model outputs for ``x`` as a float32 array of shape (samples, units)."""
+        if steps is not None:
+            raise NotImplementedError("predict(steps=...) is not supported by fastdense yet.")
+        verbose_level = _data.verbose(verbose)
+        batch_size = _data.batch_size(batch_size)
+        xa = _data.features(x, "x", self._input_shape[-1] if self._input_shape else None)
+        self._ensure_built(xa)
+        n_steps = -(-xa.shape[0] // batch_size)
+        cbs = CallbackList(callbacks, add_progbar=verbose_level != 0, model=self,
+                           verbose=verbose_level, epochs=1, steps=n_steps)
+        cbs.on_predict_begin()
+        out = self._net.predict(xa, batch_size)
+        if cbs.progbar is not None:
+            cbs.progbar.on_predict_batch_end(n_steps - 1)
+        cbs.on_predict_end()
+        return out
+
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        xa = _data.features(x, "x", self._input_shape[-1] if self._input_shape else None)
+        self._ensure_built(xa)
+        return self._net.predict(xa, max(1, xa.shape[0]))
+
+    def __call__(self, inputs: Any, training: bool = False, mask: Any = None) -> np.ndarray:
+        """Direct forward pass on a numpy array."""
+        return self.predict_on_batch(inputs)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+class Sequential(Model):
+    """A linear stack of ``Dense`` layers.
+
+    The input size comes from ``Input(shape=...)``, an ``InputLayer``, the
+    first layer's ``input_shape=`` / ``input_dim=``, ``build()``, or the
+    first data the model sees.
+    """
+
+    def __init__(self, layers: Optional[Sequence[Any]] = None, trainable: bool = True,
+                 name: Optional[str] = None) -> None:
+        super().__init__(name=name, trainable=trainable)
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: Any, rebuild: bool = True) -> None:
+        """Appends a layer (or sets the input shape for Input/InputLayer)."""
+        if isinstance(layer, InputSpec):
+            layer = getattr(layer, "_layer", None) or InputLayer(shape=layer.shape)
+        if isinstance(layer, InputLayer):
+            if self._layers:
+                raise ValueError("An InputLayer / Input must be the first element of a "
+                                 "Sequential model.")
+            self._input_shape = (None,) + tuple(layer._batch_input_shape[1:])  # type: ignore[index]
+            self._check_input_shape()
+            return
+        if not isinstance(layer, Layer):
+            raise ValueError("Only instances of `fastdense.layers.Layer` can be added to a "
+                             f"Sequential model. Received: {layer} (of type {type(layer)})")
+        if not isinstance(layer, Dense):
+            raise NotImplementedError(f"fastdense runs Dense layers natively; "
+                                      f"{type(layer).__name__} is not supported yet.")
+        if any(layer is l for l in self._layers):
+            raise ValueError(f"Layer '{layer.name}' is already in model '{self.name}'.")
+        if not self._layers and layer._batch_input_shape is not None:
+            self._input_shape = (None,) + tuple(layer._batch_input_shape[1:])
+            self._check_input_shape()
+        self._layers.append(layer)
+        self._net = None
+        if self._input_shape is not None and rebuild:
+            self.build(self._input_shape)
+
+    def _check_input_shape(self) -> None:
+        if self._input_shape is not None and len(self._input_shape) != 2:
+            raise ValueError("fastdense models take inputs of shape (features,) per sample; "
+                             f"Received: input_shape={self._input_shape[1:]}")
+
+    def pop(self, rebuild: bool = True) -> Layer:
+        """Removes and returns the last layer."""
+        if not self._layers:
+            raise TypeError("There are no layers in the model.")
+        layer = self._layers.pop()
+        self._net = None
+        if self._layers and self._input_shape is not None and rebuild:
+            self.build(self._input_shape)
+        return layer
+
+    def get_config(self) -> Dict[str, Any]:
+        layers = []
+        if self._input_shape is not None:
+            layers.append({"class_name": "InputLayer",
+                           "config": {"batch_shape": self._input_shape, "dtype": "float32"}})
+        layers += [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._layers]
+        return {"name": self.name, "trainable": self.trainable, "layers": layers}
