@@ -1,5 +1,9 @@
 // The avx512 instantiation of dense_simd.inc.  Compiled with avx512 flags
 // (see kernels.cmake); everything lives in namespace fastdense::avx512.
+#if defined(__GNUC__) && !defined(__clang__)
+// gcc 12 warns about its own _mm512_undefined_ps() inside the intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cmath>

@@ -1,0 +1,403 @@
+"""The DEVELOPERS.md workflows and the Sequential / compile / fit / evaluate /
+predict surface, with Keras's conventions."""
+import numpy as np
+import pytest
+
+import fastdense
+import fastdense as keras
+from fastdense import callbacks, layers, losses, metrics, models, optimizers
+from fastdense.utils import set_random_seed, to_categorical
+
+
+def small_data(rng, n=256, d=20, k=4):
+    x = rng.normal(size=(n, d)).astype("float32")
+    w = rng.normal(size=(d, k))
+    y = np.argmax(x @ w, axis=1)
+    return x, y
+
+
+# ---------------------------------------------------------------- MNIST workflows
+def test_mnist_workflow_reaches_keras_accuracy(mnist_data):
+    """The DEVELOPERS.md script, unchanged apart from the import line."""
+    from fastdense import layers, models
+
+    x, y, xt, yt = mnist_data
+    set_random_seed(0)
+    model = models.Sequential()
+    model.add(layers.Dense(512, activation="relu", input_shape=(784,)))
+    model.add(layers.Dense(10, activation="softmax"))
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, to_categorical(y), epochs=5, batch_size=128, verbose=0,
+                        validation_data=(xt, to_categorical(yt)))
+    test_loss, test_acc = model.evaluate(xt, to_categorical(yt), verbose=0)
+    assert test_acc >= 0.975
+    assert list(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert all(len(v) == 5 for v in history.history.values())
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    # evaluate agrees with the last validation pass (same weights, same data)
+    assert test_loss == pytest.approx(history.history["val_loss"][-1], rel=1e-6)
+    probs = model.predict(xt[:10], verbose=0)
+    assert probs.shape == (10, 10) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert (probs.argmax(1) == yt[:10]).mean() >= 0.9
+
+
+@pytest.mark.parametrize("style", ["import_as_keras", "models_layers", "sequential_import"])
+def test_mnist_import_styles_lazy_build_sparse(mnist_data, style):
+    x, y, xt, yt = mnist_data
+    x, y = x[:12000], y[:12000]
+    set_random_seed(1)
+    if style == "import_as_keras":
+        import fastdense as keras
+        model = keras.Sequential([keras.layers.Dense(512, activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+    elif style == "models_layers":
+        from fastdense import layers, models
+        model = models.Sequential([layers.Dense(512, activation="relu"),
+                                   layers.Dense(10, activation="softmax")])
+    else:
+        from fastdense.layers import Dense
+        from fastdense.models import Sequential
+        model = Sequential([Dense(512, activation="relu"), Dense(10, activation="softmax")])
+    assert not model.built
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x, y, epochs=1, batch_size=128, verbose=0)
+    assert model.built and model.count_params() == 784 * 512 + 512 + 512 * 10 + 10
+    loss, acc = model.evaluate(xt, yt, verbose=0)
+    assert acc > 0.9
+    # "accuracy" resolved to sparse categorical accuracy from the label shape
+    assert isinstance(model.metrics[0], metrics.SparseCategoricalAccuracy)
+    assert model.metrics[0].name == "accuracy"
+
+
+# ---------------------------------------------------------------- small models
+def test_tiny_sigmoid_model_learns_small_large():
+    """1-64-64-64-64-1 sigmoid net, binary crossentropy, adam, 10 samples,
+    100 epochs at batch 10."""
+    x = np.array([[0.1], [0.2], [0.3], [0.4], [0.5], [1.5], [2.0], [2.5], [3.0], [3.5]],
+                 dtype="float32")
+    y = (x[:, 0] > 1).astype("float32")
+    set_random_seed(3)
+    model = models.Sequential([layers.Dense(64, activation="sigmoid", input_shape=(1,))]
+                              + [layers.Dense(64, activation="sigmoid") for _ in range(3)]
+                              + [layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    h = model.fit(x, y, epochs=100, batch_size=10, verbose=0)
+    assert h.history["accuracy"][-1] == 1.0
+    assert h.history["loss"][-1] < 0.5 * h.history["loss"][0]
+    p = model.predict(x, verbose=0)[:, 0]
+    assert np.all((p > 0.5) == (y > 0.5))
+    assert isinstance(model.metrics[0], metrics.BinaryAccuracy)
+
+
+def test_objects_and_custom_callables(rng):
+    x, y = small_data(rng)
+    yc = to_categorical(y, 4)
+
+    def my_loss(y_true, y_pred):
+        return np.mean(np.square(y_true - y_pred), axis=-1)
+
+    def mean_pred(y_true, y_pred):
+        return np.mean(y_pred, axis=-1)
+
+    set_random_seed(5)
+    m1 = models.Sequential([layers.Dense(16, activation="relu", input_shape=(20,)),
+                            layers.Dense(4, activation="softmax")])
+    w0 = m1.get_weights()
+    m1.compile(optimizer=optimizers.RMSprop(learning_rate=1e-3), loss=my_loss,
+               metrics=[metrics.BinaryAccuracy(), mean_pred])
+    h1 = m1.fit(x, yc, epochs=3, batch_size=32, shuffle=False, verbose=0)
+    assert list(h1.history) == ["binary_accuracy", "loss", "mean_pred"]
+    np.testing.assert_allclose(h1.history["mean_pred"], 0.25, rtol=1e-5)
+
+    # the same loss built in ("mse" / MeanSquaredError object) trains identically
+    m2 = models.Sequential([layers.Dense(16, activation="relu", input_shape=(20,)),
+                            layers.Dense(4, activation="softmax")])
+    m2.set_weights(w0)
+    m2.compile(optimizer=optimizers.RMSprop(learning_rate=1e-3),
+               loss=losses.MeanSquaredError(), metrics=[metrics.BinaryAccuracy(), mean_pred])
+    h2 = m2.fit(x, yc, epochs=3, batch_size=32, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(h1.history["binary_accuracy"], h2.history["binary_accuracy"])
+    for a, b in zip(m1.get_weights(), m2.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    # evaluate: [loss, *metrics] in compile order; dict sorted like Keras logs
+    res = m2.evaluate(x, yc, verbose=0)
+    assert isinstance(res, list) and len(res) == 3
+    d = m2.evaluate(x, yc, verbose=0, return_dict=True)
+    assert list(d) == ["binary_accuracy", "loss", "mean_pred"]
+    assert res == [d["loss"], d["binary_accuracy"], d["mean_pred"]]
+    assert d["loss"] == pytest.approx(float(losses.MeanSquaredError()(yc, m2.predict(x, verbose=0))), rel=1e-5)
+
+
+def test_evaluate_scalar_when_only_loss(rng):
+    x, y = small_data(rng)
+    m = models.Sequential([layers.Dense(4, activation="softmax", input_shape=(20,))])
+    m.compile(loss="sparse_categorical_crossentropy")
+    r = m.evaluate(x, y, verbose=0)
+    assert isinstance(r, float)
+    expected = losses.SparseCategoricalCrossentropy()(y, m.predict(x, verbose=0))
+    assert r == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_history_params_epochs_and_model_history(rng):
+    x, y = small_data(rng)
+    m = models.Sequential([layers.Dense(4, activation="softmax")])
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["acc"])
+    h = m.fit(x, y, epochs=3, batch_size=100, verbose=0, validation_split=0.25,
+              initial_epoch=1)
+    assert h.epoch == [1, 2]
+    assert h.params == {"verbose": 0, "epochs": 3, "steps": 2}
+    assert list(h.history) == ["acc", "loss", "val_acc", "val_loss"]
+    assert m.history is h
+    assert all(isinstance(v, float) for vals in h.history.values() for v in vals)
+
+
+def test_validation_split_takes_the_last_fraction(rng):
+    x, y = small_data(rng, n=100)
+    m = models.Sequential([layers.Dense(4, activation="softmax", input_shape=(20,))])
+    m.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss="sparse_categorical_crossentropy")
+    h = m.fit(x, y, epochs=1, batch_size=7, validation_split=0.2, verbose=0)
+    assert h.history["val_loss"][0] == pytest.approx(m.evaluate(x[80:], y[80:], verbose=0), rel=1e-6)
+    assert h.history["loss"][0] == pytest.approx(m.evaluate(x[:80], y[:80], verbose=0), rel=1e-6)
+
+
+def test_predict_batch_size_and_direct_calls(rng):
+    x, _ = small_data(rng, n=300)
+    m = models.Sequential([keras.Input(shape=(20,)), layers.Dense(8, activation="tanh"),
+                           layers.Dense(3)])
+    assert m.built
+    p1 = m.predict(x, verbose=0)
+    p2 = m.predict(x, batch_size=7, verbose=0)
+    np.testing.assert_allclose(p1, p2, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(m(x), p1, rtol=1e-6, atol=1e-6)
+    h = m.layers[0](x)
+    np.testing.assert_allclose(m.layers[1](h), p1, rtol=1e-5, atol=1e-6)
+    k, b = m.layers[0].get_weights()
+    np.testing.assert_allclose(h, np.tanh(x @ k + b), rtol=1e-5, atol=1e-6)
+    assert k.shape == (20, 8) and b.shape == (8,)
+
+
+def test_get_set_weights_roundtrip_and_views(rng):
+    m = models.Sequential([layers.Dense(5, input_dim=3), layers.Dense(2, use_bias=False)])
+    ws = m.get_weights()
+    assert [w.shape for w in ws] == [(3, 5), (5,), (5, 2)]
+    new = [rng.normal(size=w.shape).astype("float32") for w in ws]
+    m.set_weights(new)
+    for a, b in zip(m.get_weights(), new):
+        np.testing.assert_array_equal(a, b)
+    x = rng.normal(size=(4, 3)).astype("float32")
+    np.testing.assert_allclose(m.predict(x, verbose=0), (x @ new[0] + new[1]) @ new[2], rtol=1e-5)
+    assert [w.path for w in m.weights][0].endswith("/kernel")
+    with pytest.raises(ValueError, match="expecting 3 weights"):
+        m.set_weights(new[:2])
+    with pytest.raises(ValueError, match="shape"):
+        m.set_weights([new[0].T, new[1], new[2]])
+
+
+def test_pop_and_add_after_build(rng):
+    m = models.Sequential([layers.Dense(8, input_shape=(4,)), layers.Dense(3)])
+    first = m.layers[0].get_weights()
+    m.pop()
+    m.add(layers.Dense(2, activation="softmax"))
+    assert m.output_shape == (None, 2)
+    for a, b in zip(first, m.layers[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_same_seed_same_weights(rng):
+    x, y = small_data(rng)
+
+    def train():
+        set_random_seed(42)
+        m = models.Sequential([layers.Dense(32, activation="relu"),
+                               layers.Dense(4, activation="softmax")])
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        m.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        return m.get_weights()
+
+    for a, b in zip(train(), train()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_shuffle_false_is_the_keras_batch_order(rng):
+    """shuffle=False batches rows in order; equal to manual per-batch SGD."""
+    x, y = small_data(rng, n=40, d=3, k=2)
+    yc = to_categorical(y, 2)
+    m = models.Sequential([layers.Dense(2, activation="softmax", input_shape=(3,))])
+    m.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss="categorical_crossentropy")
+    w, b = [a.astype(np.float64) for a in m.get_weights()]
+    m.fit(x, yc, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    for s in range(0, 40, 16):
+        xb, yb = x[s:s + 16].astype(np.float64), yc[s:s + 16]
+        z = xb @ w + b
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        g = (p - yb) / len(xb)
+        w -= 0.1 * xb.T @ g
+        b -= 0.1 * g.sum(0)
+    np.testing.assert_allclose(m.get_weights()[0], w, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(m.get_weights()[1], b, rtol=1e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- callbacks
+class Recorder(callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.events = []
+
+    def on_train_begin(self, logs=None):
+        self.events.append(("train_begin",))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.events.append(("epoch_begin", epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.events.append(("epoch_end", epoch, sorted(logs)))
+
+    def on_train_end(self, logs=None):
+        self.events.append(("train_end",))
+
+
+class BatchRecorder(callbacks.Callback):
+    def __init__(self, stop_at=None):
+        super().__init__()
+        self.batches = []
+        self.stop_at = stop_at
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches.append((batch, dict(logs)))
+        if self.stop_at is not None and len(self.batches) >= self.stop_at:
+            self.model.stop_training = True
+
+
+def test_callback_hooks_and_batch_hooks(rng):
+    x, y = small_data(rng, n=100)
+    m = models.Sequential([layers.Dense(4, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rec, brec = Recorder(), BatchRecorder()
+    m.fit(x, y, epochs=2, batch_size=30, callbacks=[rec, brec], verbose=0)
+    assert rec.model is m and rec.params["steps"] == 4
+    assert [e[0] for e in rec.events] == ["train_begin", "epoch_begin", "epoch_end",
+                                          "epoch_begin", "epoch_end", "train_end"]
+    assert rec.events[2][2] == ["accuracy", "loss"]
+    assert [b for b, _ in brec.batches] == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert set(brec.batches[0][1]) == {"accuracy", "loss"}
+
+
+def test_stop_training_from_batch_hook(rng):
+    x, y = small_data(rng, n=100)
+    m = models.Sequential([layers.Dense(4, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    brec = BatchRecorder(stop_at=2)
+    h = m.fit(x, y, epochs=5, batch_size=10, callbacks=[brec], verbose=0)
+    assert len(brec.batches) == 2 and len(h.epoch) == 1
+    assert m.optimizer.iterations == 2
+
+
+def test_no_batch_hooks_means_no_per_batch_python(rng, monkeypatch):
+    """Without batch hooks the engine runs whole chunks: far fewer calls than batches."""
+    x, y = small_data(rng, n=2000)
+    m = models.Sequential([layers.Dense(4, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    m.fit(x[:10], y[:10], verbose=0)
+    calls = []
+    real = m._net.train_batches
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(m._net_real, name)
+
+        def train_batches(self, *a, **k):
+            calls.append(a[6])
+            return real(*a, **k)
+
+    m._net_real = m._net
+    monkeypatch.setattr(m, "_net", Spy())
+    m.fit(x, y, epochs=1, batch_size=1, verbose=0, callbacks=[Recorder()])
+    assert sum(calls) == 2000 and len(calls) < 200
+
+
+def test_verbose_output(rng, capsys):
+    x, y = small_data(rng, n=64)
+    m = models.Sequential([layers.Dense(4, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    m.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    m.evaluate(x, y, verbose=0)
+    m.predict(x, verbose=0)
+    assert capsys.readouterr().out == ""
+    m.fit(x, y, epochs=2, batch_size=32, verbose=2)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert "2/2 - " in out and "accuracy: " in out and "loss: " in out
+    m.fit(x, y, epochs=1, batch_size=32, verbose=1)
+    out = capsys.readouterr().out
+    assert "2/2" in out and "━" in out and "/step - accuracy: " in out
+
+
+# ---------------------------------------------------------------- errors
+def test_clear_errors(rng):
+    x, y = small_data(rng, n=50)
+    with pytest.raises(ValueError, match="units=-1"):
+        layers.Dense(-1)
+    with pytest.raises(ValueError, match="activation.*foo"):
+        layers.Dense(3, activation="foo")
+    m = models.Sequential([layers.Dense(4, activation="softmax")])
+    with pytest.raises(RuntimeError, match="compile"):
+        m.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match="optimizer identifier: foo"):
+        m.compile(optimizer="foo", loss="mse")
+    with pytest.raises(ValueError, match="loss identifier: foo"):
+        m.compile(optimizer="adam", loss="foo")
+    with pytest.raises(ValueError, match="metric identifier: foo"):
+        m.compile(optimizer="adam", loss="mse", metrics=["foo"])
+    with pytest.raises(ValueError, match="Expected `metrics` argument to be a list"):
+        m.compile(optimizer="adam", loss="mse", metrics="accuracy")
+    m.compile(optimizer="adam", loss="categorical_crossentropy")
+    with pytest.raises(ValueError, match="same number of samples"):
+        m.fit(x, to_categorical(y, 4)[:-1], verbose=0)
+    with pytest.raises(ValueError, match="to_categorical"):
+        m.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        m.fit(x, to_categorical(y, 4), batch_size=0, verbose=0)
+    with pytest.raises(ValueError, match="epochs"):
+        m.fit(x, to_categorical(y, 4), epochs=-1, verbose=0)
+    with pytest.raises(ValueError, match="validation_split"):
+        m.fit(x, to_categorical(y, 4), validation_split=1.5, verbose=0)
+    with pytest.raises(ValueError, match="validation_data"):
+        m.fit(x, to_categorical(y, 4), validation_data=x, verbose=0)
+    with pytest.raises(ValueError, match="2D array"):
+        m.fit(x.reshape(50, 4, 5), to_categorical(y, 4), verbose=0)
+    with pytest.raises(TypeError, match="dtype"):
+        m.fit(x.astype(str), to_categorical(y, 4), verbose=0)
+    bad = x.copy()
+    bad[3, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        m.fit(bad, to_categorical(y, 4), verbose=0)
+    m.fit(x, to_categorical(y, 4), verbose=0)
+    with pytest.raises(ValueError, match="expected axis -1"):
+        m.predict(x[:, :5], verbose=0)
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"outside \[0, 4\)"):
+        m.fit(x, y + 4, verbose=0)
+    with pytest.raises(ValueError, match="fractional"):
+        m.fit(x, y + 0.5, verbose=0)
+
+
+def test_execution_mode_arguments_accepted(rng):
+    x, y = small_data(rng, n=50)
+    m = models.Sequential([layers.Dense(4, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True,
+              jit_compile=False, steps_per_execution=8)
+    m.fit(x, y, verbose=0)
+
+
+def test_public_surface():
+    assert isinstance(fastdense.__version__, str)
+    assert fastdense.get_num_threads() >= 1
+    cfg = fastdense.config()
+    assert cfg["isa"] in cfg["available_isas"]
+    assert keras.models.Sequential is keras.Sequential
+    assert to_categorical([0, 2, 1]).tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
+    assert to_categorical(np.array([[1], [0]]), 3).shape == (2, 3)
