@@ -1,0 +1,254 @@
+"""Side-by-side speed measurements, shipped with the package.
+
+    python -m fastdense.bench            # everything, as a table of ratios
+    python -m fastdense.bench peak       # the machine's FMA peak (GFLOP/s)
+    python -m fastdense.bench gemm       # the three training GEMMs vs numpy
+    python -m fastdense.bench train      # MNIST epoch, tiny model, predict latency
+                                         # vs PyTorch and Keras when installed
+
+Every comparison is measured in the same process, one after another, with the
+same thread count; each number is the median of several repeats.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import _core
+
+
+def median_time(fn: Callable[[], Any], repeat: int = 7, warmup: int = 1,
+                min_time: float = 0.0) -> float:
+    """Median wall time of fn() over `repeat` runs (each run repeated until it
+    takes at least min_time, then divided)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        n, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            el = time.perf_counter() - t0
+            if el >= min_time:
+                break
+        times.append(el / n)
+    return statistics.median(times)
+
+
+# ------------------------------------------------------------------ peak
+def peak_gflops(threads: int) -> Optional[float]:
+    """FMA peak of the active ISA (GFLOP/s) from the native microbenchmark."""
+    fn = getattr(_core, "fma_peak_gflops", None)
+    if fn is None:
+        return None
+    return float(fn(threads))
+
+
+# ------------------------------------------------------------------ GEMM
+GEMM_SHAPES = {
+    # name: (B, in, out)  -- the MNIST step's layers
+    "hidden 128x784x512": (128, 784, 512),
+    "output 128x512x10": (128, 512, 10),
+}
+
+
+def gemm_rows(threads: int) -> List[Dict[str, Any]]:
+    """GFLOP/s of forward (Y=XW+b, relu), dW=X^T dZ and dX=dZ W^T vs numpy."""
+    rng = np.random.default_rng(0)
+    rows = []
+    _core.set_num_threads(threads)
+    for name, (B, n_in, n_out) in GEMM_SHAPES.items():
+        x = rng.standard_normal((B, n_in), dtype=np.float32)
+        w = rng.standard_normal((n_in, n_out), dtype=np.float32) * 0.05
+        b = np.zeros(n_out, np.float32)
+        y = _core.dense_forward(x, w, b, 1)
+        dy = rng.standard_normal((B, n_out), dtype=np.float32)
+        flops = 2.0 * B * n_in * n_out
+        t_fwd = median_time(lambda: _core.dense_forward(x, w, b, 1), min_time=0.02)
+        t_np_fwd = median_time(lambda: np.maximum(x @ w + b, 0), min_time=0.02)
+        # backward does dW and dX (and db); time it with and without dX
+        t_bwd_dw = median_time(lambda: _core.dense_backward(dy, y, x, w, 1, True, False),
+                               min_time=0.02)
+        t_bwd = median_time(lambda: _core.dense_backward(dy, y, x, w, 1, True, True),
+                            min_time=0.02)
+        xt = np.ascontiguousarray(x.T)
+        t_np_dw = median_time(lambda: x.T @ dy, min_time=0.02)
+        t_np_dx = median_time(lambda: dy @ w.T, min_time=0.02)
+        t_dx = max(t_bwd - t_bwd_dw, 1e-9)
+        del xt
+        for op, t, tn in (("Y=XW+b,relu", t_fwd, t_np_fwd), ("dW=X^T dZ (+db)", t_bwd_dw, t_np_dw),
+                          ("dX=dZ W^T", t_dx, t_np_dx)):
+            rows.append({"shape": name, "op": op, "fastdense_gflops": flops / t / 1e9,
+                         "numpy_gflops": flops / tn / 1e9, "speedup_vs_numpy": tn / t})
+    return rows
+
+
+# ------------------------------------------------------------------ training
+def _mnist() -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from .datasets import mnist
+    (x, y), (xt, yt) = mnist.load_data()
+    return (x.reshape(-1, 784).astype("float32") / 255, y.astype(np.int64),
+            xt.reshape(-1, 784).astype("float32") / 255, yt.astype(np.int64))
+
+
+def fastdense_epoch(x, y, epochs: int = 3) -> Tuple[float, float]:
+    """Median epoch time and test-free final train accuracy of the MNIST workflow."""
+    from . import layers, models
+    from .utils import to_categorical
+    yc = to_categorical(y, 10)
+    m = models.Sequential([layers.Dense(512, activation="relu", input_shape=(784,)),
+                           layers.Dense(10, activation="softmax")])
+    m.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        h = m.fit(x, yc, epochs=1, batch_size=128, verbose=0)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), h.history["accuracy"][-1]
+
+
+def torch_epoch(x, y, threads: int, epochs: int = 3) -> Optional[Tuple[float, float]]:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(),
+                                torch.nn.Linear(512, 10))
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    times = []
+    acc = 0.0
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(xt))
+        correct = 0
+        for s in range(0, len(xt), 128):
+            idx = perm[s:s + 128]
+            xb, yb = xt[idx], yt[idx]
+            opt.zero_grad()
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            opt.step()
+            correct += int((out.argmax(1) == yb).sum())
+        times.append(time.perf_counter() - t0)
+        acc = correct / len(xt)
+    return statistics.median(times), acc
+
+
+def keras_epoch(x, y, epochs: int = 3) -> Optional[Tuple[float, float, str]]:
+    try:
+        os.environ.setdefault("KERAS_BACKEND", "jax")
+        import keras
+    except Exception:
+        return None
+    yc = keras.utils.to_categorical(y, 10)
+    m = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(512, activation="relu"),
+                          keras.layers.Dense(10, activation="softmax")])
+    m.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    m.fit(x, yc, epochs=1, batch_size=128, verbose=0)  # compile / warm-up epoch
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        h = m.fit(x, yc, epochs=1, batch_size=128, verbose=0)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), h.history["accuracy"][-1], keras.backend.backend()
+
+
+def tiny_fit_time() -> float:
+    """The 1-64-64-64-64-1 sigmoid model: 100 epochs on 10 samples at batch 10."""
+    from . import layers, models
+    x = np.linspace(0, 3.5, 10, dtype=np.float32).reshape(-1, 1)
+    y = (x[:, 0] > 1).astype(np.float32)
+
+    def run():
+        m = models.Sequential([layers.Dense(64, activation="sigmoid", input_shape=(1,))]
+                              + [layers.Dense(64, activation="sigmoid") for _ in range(3)]
+                              + [layers.Dense(1, activation="sigmoid")])
+        m.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        t0 = time.perf_counter()
+        m.fit(x, y, epochs=100, batch_size=10, verbose=0)
+        return time.perf_counter() - t0
+
+    return statistics.median(run() for _ in range(7))
+
+
+def predict_latency(x1: np.ndarray) -> float:
+    from . import layers, models
+    m = models.Sequential([layers.Dense(512, activation="relu", input_shape=(784,)),
+                           layers.Dense(10, activation="softmax")])
+    return median_time(lambda: m.predict(x1, verbose=0), repeat=9, min_time=0.05)
+
+
+def train_rows(threads: int) -> List[Dict[str, Any]]:
+    _core.set_num_threads(threads)
+    x, y, xt, _ = _mnist()
+    rows: List[Dict[str, Any]] = []
+    fd_t, fd_acc = fastdense_epoch(x, y)
+    rows.append({"what": "MNIST epoch (784-512-10, rmsprop, batch 128)", "who": "fastdense",
+                 "seconds": fd_t, "ratio": 1.0, "note": f"train acc {fd_acc:.4f}"})
+    tr = torch_epoch(x, y, threads)
+    if tr is not None:
+        rows.append({"what": "MNIST epoch", "who": "pytorch", "seconds": tr[0],
+                     "ratio": tr[0] / fd_t, "note": f"train acc {tr[1]:.4f}"})
+    kr = keras_epoch(x, y)
+    if kr is not None:
+        rows.append({"what": "MNIST epoch", "who": f"keras ({kr[2]})", "seconds": kr[0],
+                     "ratio": kr[0] / fd_t, "note": f"train acc {kr[1]:.4f}"})
+    rows.append({"what": "tiny 1-64x4-1 fit, 100 epochs", "who": "fastdense",
+                 "seconds": tiny_fit_time(), "ratio": None, "note": "target < 5 ms"})
+    rows.append({"what": "predict one MNIST sample", "who": "fastdense",
+                 "seconds": predict_latency(xt[:1]), "ratio": None, "note": "target < 15 us"})
+    return rows
+
+
+# ------------------------------------------------------------------ report
+def _fmt_s(s: float) -> str:
+    return f"{s * 1e6:.1f} us" if s < 1e-3 else (f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.3f} s")
+
+
+def report(which: str, threads: int, out=sys.stdout) -> None:
+    print(f"fastdense {__import__('fastdense').__version__}, kernels {_core.kernel_isa()}, "
+          f"{threads} thread(s), numpy {np.__version__}", file=out)
+    if which in ("all", "peak", "gemm"):
+        pk1, pk = peak_gflops(1), peak_gflops(threads)
+        if pk is not None:
+            print(f"\nFMA peak ({_core.kernel_isa()}): {pk1:.1f} GFLOP/s on 1 thread, "
+                  f"{pk:.1f} on {threads}", file=out)
+    if which in ("all", "gemm"):
+        pk = peak_gflops(threads)
+        print("\n| shape | op | fastdense GFLOP/s | % of peak | numpy GFLOP/s | fastdense / numpy |",
+              file=out)
+        print("| --- | --- | ---: | ---: | ---: | ---: |", file=out)
+        for r in gemm_rows(threads):
+            frac = f"{100 * r['fastdense_gflops'] / pk:.0f}%" if pk else "n/a"
+            print(f"| {r['shape']} | {r['op']} | {r['fastdense_gflops']:.1f} | {frac} | "
+                  f"{r['numpy_gflops']:.1f} | {r['speedup_vs_numpy']:.2f}x |", file=out)
+    if which in ("all", "train"):
+        print("\n| workload | trainer | time | time / fastdense's | note |", file=out)
+        print("| --- | --- | ---: | ---: | --- |", file=out)
+        for r in train_rows(threads):
+            ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else ""
+            print(f"| {r['what']} | {r['who']} | {_fmt_s(r['seconds'])} | {ratio} | {r['note']} |",
+                  file=out)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m fastdense.bench", description=__doc__.splitlines()[0])
+    p.add_argument("which", nargs="?", default="all", choices=["all", "peak", "gemm", "train"])
+    p.add_argument("--threads", type=int, default=_core.get_num_threads())
+    args = p.parse_args(argv)
+    report(args.which, args.threads)
+
+
+if __name__ == "__main__":
+    main()
