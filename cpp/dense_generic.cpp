@@ -20,6 +20,7 @@ inline float sigmoidf_(float z) { return 1.0f / (1.0f + std::exp(-z)); }
 
 // y[r, :] = act(y[r, :]) for rows of length n (y already holds z).
 void activate_rows(float* y, int64_t rows, int64_t n, Activation act) {
+    if (n <= 0) return;
     for (int64_t r = 0; r < rows; ++r) {
         float* yr = y + r * n;
         switch (act) {

@@ -31,6 +31,11 @@ if(_FD_X86 AND NOT MSVC)
       COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512dq;-mavx512vl;-mavx2;-mfma")
   set_source_files_properties(${_FD_KDIR}/dense_avx2.cpp ${_FD_KDIR}/dense_avx512.cpp
       PROPERTIES OBJECT_DEPENDS ${_FD_KDIR}/dense_simd.inc)
+  # Keep the ISA objects out of LTO so no AVX code can be merged or inlined
+  # into baseline code at link time (CMAKE_INTERPROCEDURAL_OPTIMIZATION=ON is
+  # fine for everything else).
+  set_property(SOURCE ${_FD_KDIR}/dense_avx2.cpp ${_FD_KDIR}/dense_avx512.cpp
+      APPEND PROPERTY COMPILE_OPTIONS "-fno-lto")
 endif()
 
 find_package(Threads REQUIRED)

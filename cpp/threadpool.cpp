@@ -70,11 +70,12 @@ int default_threads() {
     return physical_cores();
 }
 
-// Some VMs' schedulers pack runnable threads onto one vCPU and never spread
-// them; when the pool covers every CPU we may run on, worker i is pinned to the
-// i-th allowed CPU (the caller thread stays free; the kernel moves it to the
-// remaining CPU).  FASTDENSE_PIN=0 disables, =1 forces pinning.
-void pin_worker(int index, int n_threads) {
+// Some VMs' schedulers pack runnable threads onto one vCPU and are slow to
+// spread them.  When the pool covers every CPU we may run on, worker i is
+// pinned to the i-th allowed CPU other than the one the creating (caller)
+// thread was on; the caller itself is never pinned.  FASTDENSE_PIN=0
+// disables pinning, FASTDENSE_PIN=1 forces it for any pool size.
+void pin_worker(int index, int n_threads, int caller_cpu) {
 #if defined(__linux__)
     const char* e = std::getenv("FASTDENSE_PIN");
     if (e && e[0] == '0') return;
@@ -83,19 +84,16 @@ void pin_worker(int index, int n_threads) {
     if (sched_getaffinity(0, sizeof(set), &set) != 0) return;
     const int n_cpus = CPU_COUNT(&set);
     if (!(e && e[0] == '1') && n_threads != n_cpus) return;
-    int seen = 0;
-    for (int c = 0; c < CPU_SETSIZE; ++c) {
-        if (!CPU_ISSET(c, &set)) continue;
-        if (seen++ == index % n_cpus) {
-            cpu_set_t one;
-            CPU_ZERO(&one);
-            CPU_SET(c, &one);
-            pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
-            return;
-        }
-    }
+    std::vector<int> cpus;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set) && c != caller_cpu) cpus.push_back(c);
+    if (cpus.empty()) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpus[size_t(index - 1) % cpus.size()], &one);
+    pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
 #else
-    (void)index; (void)n_threads;
+    (void)index; (void)n_threads; (void)caller_cpu;
 #endif
 }
 
@@ -103,11 +101,16 @@ constexpr int64_t kSpinNs = 60000;  // spin ~60 us before sleeping
 
 // One job at a time.  `word` packs (generation:16 | n_tasks:24 | next:24) so
 // that a worker can only claim a task of the job whose fn/ctx it has read: a
-// successful CAS proves that job is still running (see claim()).
+// successful CAS proves that job is still running (see work()).
 class Pool {
 public:
     explicit Pool(int n) : n_(n < 1 ? 1 : n) {
-        for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { worker(i); });
+        int caller_cpu = -1;
+#if defined(__linux__)
+        caller_cpu = sched_getcpu();
+#endif
+        for (int i = 1; i < n_; ++i)
+            workers_.emplace_back([this, i, caller_cpu] { worker(i, caller_cpu); });
     }
     ~Pool() { shutdown(); }
     // Stops and joins the workers (the caller must hold run_mu or be the owner).
@@ -145,7 +148,12 @@ private:
             sleep_cv_.notify_all();
         }
         work(gen);
-        while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+        // Wait for tasks other threads claimed; yield now and then in case a
+        // worker was descheduled (oversubscribed machine).
+        for (unsigned spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+            cpu_relax();
+            if ((spins & 1023) == 1023) std::this_thread::yield();
+        }
     }
     // Claims and runs tasks of generation `gen` until none is left.
     void work(uint64_t gen) {
@@ -165,8 +173,8 @@ private:
             }
         }
     }
-    void worker(int index) {
-        pin_worker(index, n_);
+    void worker(int index, int caller_cpu) {
+        pin_worker(index, n_, caller_cpu);
         uint64_t seen = word_.load() >> 48;
         for (;;) {
             auto t0 = std::chrono::steady_clock::now();

@@ -154,7 +154,9 @@ static int check_misc() {
 // shared, and the minimum is the least perturbed estimate.
 template <class F>
 static double time_us(F&& f) {
-    for (int i = 0; i < 10; ++i) f();
+    // Warm up for >= 30 ms so caches, the pool and the scheduler settle.
+    const auto w0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 10 || std::chrono::steady_clock::now() - w0 < std::chrono::milliseconds(30); ++i) f();
     double best = 1e30;
     for (int rep = 0; rep < 200; ++rep) {
         auto t0 = std::chrono::steady_clock::now();
