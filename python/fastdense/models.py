@@ -497,6 +497,8 @@ class Model:
         batch_size = _data.batch_size(batch_size)
         xa = _data.features(x, "x", self._input_shape[-1] if self._input_shape else None)
         self._ensure_built(xa)
+        if verbose_level == 0 and not callbacks:
+            return self._net.predict(xa, batch_size)
         n_steps = -(-xa.shape[0] // batch_size)
         cbs = CallbackList(callbacks, add_progbar=verbose_level != 0, model=self,
                            verbose=verbose_level, epochs=1, steps=n_steps)
