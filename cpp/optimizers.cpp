@@ -21,8 +21,9 @@ namespace {
 // The loops below are written branch-free with restrict pointers so the
 // compiler vectorizes them; on x86 with GCC/Clang each is also compiled for
 // AVX2 and AVX-512 and picked at load time (target_clones). Contraction into
-// FMA is off (-std=c++17), and sqrt and division are exact, so every clone
-// gives bitwise-identical results.
+// FMA is off, and sqrt and division are exact, so every clone
+// gives bitwise-identical results (CMake passes -ffp-contract=off: GCC would
+// otherwise fuse a*b+c in the AVX-512 clone).
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(_M_X64)) && \
     defined(__linux__) && !defined(FASTDENSE_NO_CLONES)
 #define FD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -55,25 +56,25 @@ FD_CLONES void sgd_momentum(float* R p, float* R m, const float* R g, int64_t n,
 // velocity = rho*v + (1-rho)*g^2; increment = lr*g/sqrt(v + eps) (centered:
 // sqrt(v - avg^2 + eps)); with momentum m = mu*m + increment, p -= m.
 FD_CLONES void rmsprop_plain(float* R p, float* R v, const float* R g, int64_t n, float lr,
-                             float rho, float eps) {
+                             float rho, float one_rho, float eps) {
     for (int64_t i = 0; i < n; ++i) {
         const float gi = g[i];
-        const float vi = rho * v[i] + (1.0f - rho) * (gi * gi);
+        const float vi = rho * v[i] + one_rho * (gi * gi);
         v[i] = vi;
         p[i] -= lr * gi / std::sqrt(vi + eps);
     }
 }
 
 FD_CLONES void rmsprop_general(float* R p, float* R v, float* R m, float* R a,
-                               const float* R g, int64_t n, float lr, float rho, float eps,
-                               float mu) {
+                               const float* R g, int64_t n, float lr, float rho, float one_rho,
+                               float eps, float mu) {
     for (int64_t i = 0; i < n; ++i) {
         const float gi = g[i];
-        const float vi = rho * v[i] + (1.0f - rho) * (gi * gi);
+        const float vi = rho * v[i] + one_rho * (gi * gi);
         v[i] = vi;
         float denom = vi + eps;
         if (a) {
-            const float ai = rho * a[i] + (1.0f - rho) * gi;
+            const float ai = rho * a[i] + one_rho * gi;
             a[i] = ai;
             denom = vi - ai * ai + eps;
         }
@@ -134,23 +135,28 @@ void optimizer_step(const OptimizerSpec& s, int64_t iteration, float* params,
             float* m = s.momentum > 0.0f ? state + n + i0 : nullptr;
             float* a = s.centered ? state + n * (m ? 2 : 1) + i0 : nullptr;
             if (!m && !a)
-                rmsprop_plain(p, v, g, len, lr, s.rho, s.epsilon);
+                rmsprop_plain(p, v, g, len, lr, static_cast<float>(s.rho),
+                              static_cast<float>(1.0 - s.rho), s.epsilon);
             else
-                rmsprop_general(p, v, m, a, g, len, lr, s.rho, s.epsilon, s.momentum);
+                rmsprop_general(p, v, m, a, g, len, lr, static_cast<float>(s.rho),
+                                static_cast<float>(1.0 - s.rho), s.epsilon, s.momentum);
             break;
         }
         case OptimizerKind::Adam: {
             // Keras 3: alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), t = iterations + 1
             const float t = static_cast<float>(iteration + 1);
-            const float b1p = std::pow(s.beta_1, t), b2p = std::pow(s.beta_2, t);
+            const float b1 = static_cast<float>(s.beta_1), b2 = static_cast<float>(s.beta_2);
+            const float b1p = std::pow(b1, t), b2p = std::pow(b2, t);
             const float alpha = lr * std::sqrt(1.0f - b2p) / (1.0f - b1p);
             float* m = state + i0;
             float* v = state + n + i0;
             if (s.amsgrad)
-                adam_amsgrad(p, m, v, state + 2 * n + i0, g, len, alpha, 1.0f - s.beta_1,
-                             1.0f - s.beta_2, s.epsilon);
+                adam_amsgrad(p, m, v, state + 2 * n + i0, g, len, alpha,
+                             static_cast<float>(1.0 - s.beta_1),
+                             static_cast<float>(1.0 - s.beta_2), s.epsilon);
             else
-                adam_plain(p, m, v, g, len, alpha, 1.0f - s.beta_1, 1.0f - s.beta_2, s.epsilon);
+                adam_plain(p, m, v, g, len, alpha, static_cast<float>(1.0 - s.beta_1),
+                           static_cast<float>(1.0 - s.beta_2), s.epsilon);
             break;
         }
     }

@@ -12,10 +12,12 @@ struct OptimizerSpec {
     float learning_rate = 0.001f;
     float momentum = 0.0f;   // SGD, RMSprop
     bool nesterov = false;   // SGD
-    float rho = 0.9f;        // RMSprop
+    // Kept in double: Keras forms 1 - rho, 1 - beta in Python (double) and
+    // rounds the result to float32 once.
+    double rho = 0.9;        // RMSprop
     bool centered = false;   // RMSprop
-    float beta_1 = 0.9f;     // Adam
-    float beta_2 = 0.999f;   // Adam
+    double beta_1 = 0.9;     // Adam
+    double beta_2 = 0.999;   // Adam
     bool amsgrad = false;    // Adam
     float epsilon = 1e-7f;   // RMSprop, Adam
 };

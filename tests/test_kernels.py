@@ -39,7 +39,6 @@ SHAPES = [
     (200, 300, 520),
     (128, 784, 512),
 ]
-SMALL_SHAPES = [s for s in SHAPES if s[0] * s[1] * s[2] <= 300_000]
 
 
 # --------------------------------------------------------------------- fixtures
@@ -190,9 +189,15 @@ def test_forward_zero_inputs_gives_activation_of_bias(isa, threads, act):
 
 
 # --------------------------------------------------------------------- backward
+# The bias only changes db in the backward pass: the large shapes run with it only.
+BACKWARD_CASES = [(s, ub) for s in SHAPES for ub in (True, False)
+                  if ub or s[0] * s[1] * s[2] <= 1_000_000]
+
+
 @pytest.mark.parametrize("act", list(ACTS.values()), ids=list(ACTS))
-@pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "nobias"])
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("shape,use_bias", BACKWARD_CASES,
+                         ids=["x".join(map(str, s)) + ("-bias" if ub else "-nobias")
+                              for s, ub in BACKWARD_CASES])
 def test_backward_matches_float64_reference(isa, threads, shape, use_bias, act):
     x, w, b, dy = make_inputs(*shape)
     y = _core.dense_forward(x, w, b, act)
@@ -204,7 +209,9 @@ def test_backward_matches_float64_reference(isa, threads, shape, use_bias, act):
         dz_tol = 8 * eps * (np.abs(y) * (np.abs(dy) + np.sum(np.abs(dy * y), axis=1,
                                                              keepdims=True))) + 1e-30
     else:
-        dz_tol = 4 * eps * np.abs(dz_ref) + 1e-30
+        # 1 - y*y and y*(1 - y) lose relative precision near saturation: scale
+        # by |dy| (1 + |y|)^2, the size of the terms before cancellation.
+        dz_tol = 4 * eps * np.abs(dy) * (1.0 + np.abs(y)) ** 2 + 1e-30
     assert dz.shape == dy.shape and dz.dtype == np.float32
     assert (np.abs(dz - dz_ref) <= dz_tol).all(), "dz"
 
@@ -241,14 +248,15 @@ def test_backward_need_dx_false_skips_dx_only(isa, threads, act):
         np.testing.assert_array_equal(a, c)
 
 
-def test_backward_does_not_modify_inputs(isa, threads):
-    x, w, b, dy = make_inputs(17, 17, 17)
-    y = _core.dense_forward(x, w, b, 2)
+@pytest.mark.parametrize("shape", [(17, 17, 17), (3, 64, 100)], ids=["17x17x17", "3x64x100"])
+def test_kernels_do_not_modify_inputs(isa, threads, shape):
+    x, w, b, dy = (a.copy() for a in make_inputs(*shape))
+    copies = [a.copy() for a in (x, w, b, dy)]
+    y = _core.dense_forward(x, w, b, 4)
     y_copy = y.copy()
-    # make_inputs arrays are read-only: a kernel writing through them would
-    # already corrupt the cache; also check y (writable) is untouched.
-    _core.dense_backward(dy, y, x, w, 2, True, True)
-    np.testing.assert_array_equal(y, y_copy)
+    _core.dense_backward(dy, y, x, w, 4, True, True)
+    for a, c in zip((x, w, b, dy, y), copies + [y_copy]):
+        np.testing.assert_array_equal(a, c)
 
 
 def test_backward_zero_rows_gives_zero_gradients(isa, threads):
@@ -290,16 +298,17 @@ def test_gradients_match_finite_differences(isa, threads, shape, act):
     """L = sum(r * act(x.w + b)): the kernel's dx, dw, db vs float64 central
     differences of the numpy forward (the kernel's own y feeds its backward)."""
     B, K, N = shape
-    rng = np.random.default_rng([7, B, K, N, act])
-    x = rng.standard_normal((B, K)).astype(np.float32)
-    w = rng.standard_normal((K, N)).astype(np.float32) * np.float32(0.7)
-    b = rng.standard_normal(N).astype(np.float32)
-    r = rng.standard_normal((B, N)).astype(np.float32)
-    if act == 1:  # keep ReLU away from its kink so differences are smooth
-        z = x.astype(np.float64) @ w + b
-        b = (b + np.where(np.abs(z).min(axis=0) < 0.05, 0.2, 0.0)).astype(np.float32)
-        z = x.astype(np.float64) @ w + b
-        assert np.abs(z).min() > 1e-2
+    for seed in range(100):
+        rng = np.random.default_rng([7, B, K, N, act, seed])
+        x = rng.standard_normal((B, K)).astype(np.float32)
+        w = rng.standard_normal((K, N)).astype(np.float32) * np.float32(0.7)
+        b = rng.standard_normal(N).astype(np.float32)
+        r = rng.standard_normal((B, N)).astype(np.float32)
+        # keep ReLU away from its kink (a perturbation h = 1e-6 moves z by < 1e-5)
+        if act != 1 or np.abs(x.astype(np.float64) @ w + b).min() > 1e-3:
+            break
+    else:
+        raise AssertionError("no kink-free ReLU inputs found")
 
     y = _core.dense_forward(x, w, b, act)
     dx, dw, db, _ = _core.dense_backward(r, y, x, w, act, True, True)

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -201,11 +202,67 @@ static void bench() {
         }
 }
 
+// Small-batch forward latency: the MNIST predict of B samples (784->512 relu,
+// 512->10 softmax), back to back ("hot") and after 1 ms of idle ("idle", the
+// pool's workers asleep); median of the per-call times.
+static void bench_small(const std::vector<int64_t>& Bs) {
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> U(-1.f, 1.f);
+    const int64_t in = std::getenv("IN") ? std::atoll(std::getenv("IN")) : 784, hid = std::getenv("HID") ? std::atoll(std::getenv("HID")) : 512, out = 10, Bmax = 64;
+    std::vector<float> x(Bmax * in), w1(in * hid), b1(hid), w2(hid * out), b2(out),
+        h(Bmax * hid), y(Bmax * out);
+    for (auto& v : x) v = U(rng);
+    for (auto& v : w1) v = U(rng) * 0.05f;
+    for (auto& v : w2) v = U(rng) * 0.05f;
+    for (auto& v : b1) v = U(rng);
+    for (auto& v : b2) v = U(rng);
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    for (const DenseKernels* k : paths())
+        for (int nt : {1, 2}) {
+            set_num_threads(nt);
+            for (int64_t B : Bs) {
+                auto f = [&] {
+                    k->forward(h.data(), x.data(), w1.data(), b1.data(), B, in, hid,
+                               Activation::Relu);
+                    k->forward(y.data(), h.data(), w2.data(), b2.data(), B, hid, out,
+                               Activation::Softmax);
+                };
+                std::vector<double> hot, idle;
+                for (int i = 0; i < 2000; ++i) f();
+                for (int i = 0; i < 2000; ++i) {
+                    auto t0 = std::chrono::steady_clock::now();
+                    f();
+                    hot.push_back(std::chrono::duration<double, std::micro>(
+                                      std::chrono::steady_clock::now() - t0).count());
+                }
+                for (int i = 0; i < 300; ++i) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                    auto t0 = std::chrono::steady_clock::now();
+                    f();
+                    idle.push_back(std::chrono::duration<double, std::micro>(
+                                       std::chrono::steady_clock::now() - t0).count());
+                }
+                std::printf("%-7s nt=%d predict B=%2ld (784-512-10): hot %7.2f us  after 1 ms idle "
+                            "%7.2f us (min %6.2f / %6.2f)\n", k->name, nt, long(B), median(hot), median(idle), *std::min_element(hot.begin(), hot.end()), *std::min_element(idle.begin(), idle.end()));
+            }
+        }
+}
+
 int main(int argc, char** argv) {
     std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "--isa") {  // what dispatch picks (honours FASTDENSE_ISA)
         std::printf("active=%s available=%s threads=%d\n", active_kernels().name,
                     available_kernels(), get_num_threads());
+        return 0;
+    }
+    if (mode == "--small") {
+        std::vector<int64_t> Bs;
+        for (int i = 2; i < argc; ++i) Bs.push_back(std::atoll(argv[i]));
+        if (Bs.empty()) Bs = {1, 2, 4, 8, 16};
+        bench_small(Bs);
         return 0;
     }
     int rc = 0;

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
+from ._autodiff import squeeze_or_expand_to_same_rank
 from ._naming import snake_case
 
 __all__ = [
@@ -33,13 +34,8 @@ def _f32(x: Any) -> Any:
 
 
 def _match_rank(y_true: Any, y_pred: Any) -> Tuple[Any, Any]:
-    """Keras's squeeze_or_expand_to_same_rank for (batch,) vs (batch, 1)."""
-    t, p = np.ndim(y_true), np.ndim(y_pred)
-    if t == p - 1 and np.shape(y_pred)[-1] == 1:
-        y_true = np.expand_dims(y_true, -1)
-    elif p == t - 1 and np.shape(y_true)[-1] == 1:
-        y_pred = np.expand_dims(y_pred, -1)
-    return y_true, y_pred
+    """Keras's squeeze_or_expand_to_same_rank (e.g. (batch,) vs (batch, 1))."""
+    return squeeze_or_expand_to_same_rank(y_true, y_pred)
 
 
 def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
@@ -128,20 +124,25 @@ class Loss:
 
 def reduce_values(values: Any, sample_weight: Any = None,
                   reduction: Optional[str] = "sum_over_batch_size") -> Any:
-    """Keras 3's reduce_weighted_values for the supported reductions."""
+    """Keras 3's reduce_weighted_values: rank-match and apply ``sample_weight``,
+    then reduce (``sum_over_batch_size`` divides by the element count, not by
+    the sum of the weights)."""
+    if not hasattr(values, "shape"):
+        values = np.asarray(values, dtype=np.float32)
     if sample_weight is not None:
         sw = np.asarray(sample_weight, dtype=np.float32)
-        while sw.ndim < np.ndim(values):
-            sw = sw[..., None]
+        values, sw = squeeze_or_expand_to_same_rank(values, sw)
         values = values * sw
-    if reduction in (None, "none"):
+    if reduction in (None, "none") or tuple(values.shape) in ((), (0,)):
         return values
     total = np.sum(values)
     if reduction == "sum":
         return total
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
-        return total / np.sum(np.broadcast_to(sw, np.shape(values)))
-    return total / max(int(np.size(values)), 1)
+        divisor = float(np.sum(sw))
+    else:
+        divisor = float(np.prod(values.shape))
+    return total / divisor if divisor != 0 else total * 0.0
 
 
 class LossFunctionWrapper(Loss):
@@ -155,6 +156,7 @@ class LossFunctionWrapper(Loss):
         self._fn_kwargs = kwargs
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 
     def get_config(self) -> Dict[str, Any]:

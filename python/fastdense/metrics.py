@@ -32,16 +32,17 @@ def _labels(y_true: Any, y_pred: Any) -> np.ndarray:
 
 
 def accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
-    """1.0 where ``y_true == y_pred`` exactly, else 0.0."""
+    """Element-wise 1.0 where ``y_true == y_pred`` exactly, else 0.0."""
     y_true, y_pred = _losses._match_rank(np.asarray(y_true), np.asarray(y_pred))
     return (np.asarray(y_true, np.float32) == np.asarray(y_pred, np.float32)).astype(np.float32)
 
 
 def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> np.ndarray:
-    """Per-sample mean of ``y_true == (y_pred > threshold)``."""
+    """Element-wise ``y_true == (y_pred > threshold)`` as 1.0 / 0.0 (Mean then
+    averages each sample's elements, as Keras does)."""
     y_true, y_pred = _losses._match_rank(np.asarray(y_true, np.float32),
                                          np.asarray(y_pred, np.float32))
-    return np.mean(y_true == (y_pred > threshold).astype(np.float32), axis=-1).astype(np.float32)
+    return (y_true == (y_pred > threshold).astype(np.float32)).astype(np.float32)
 
 
 def categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
@@ -102,16 +103,26 @@ class Mean(Metric):
         self.count = 0.0
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
-        values = np.asarray(values, dtype=np.float64)
-        if values.ndim > 1:
-            values = values.reshape(values.shape[0], -1).mean(axis=1)
+        """Keras 3's reduce_to_samplewise_values, then total += sum of the
+        per-sample values, count += sum of the weights (or the sample count)."""
+        values = np.asarray(values, dtype=np.float32)
+        sw = None
         if sample_weight is not None:
-            sw = np.asarray(sample_weight, dtype=np.float64)
-            sw = np.broadcast_to(sw.reshape(sw.shape[:1]) if sw.ndim else sw, values.shape)
-            self.total += float(np.sum(values * sw))
-            self.count += float(np.sum(sw))
+            sw = np.asarray(sample_weight, dtype=np.float32)
+            values, sw = _losses._match_rank(values, sw)
+            weight_ndim = sw.ndim
+            if values.ndim > weight_ndim:
+                values = values.mean(axis=tuple(range(weight_ndim, values.ndim)))
+            sw = np.broadcast_to(sw, values.shape)
+            values = values * sw
+            if weight_ndim > 1:
+                sw = sw.mean(axis=tuple(range(1, weight_ndim)))
+        if values.ndim > 1:
+            values = values.mean(axis=tuple(range(1, values.ndim)))
+        self.total += float(np.sum(values, dtype=np.float64))
+        if sw is not None:
+            self.count += float(np.sum(sw, dtype=np.float64))
         else:
-            self.total += float(np.sum(values))
             self.count += float(values.shape[0]) if values.ndim >= 1 else 1.0
 
     def result(self) -> np.float32:

@@ -1,0 +1,131 @@
+"""Tests for fastdense.activations: the numpy callables against their
+definitions (float64 math), the name lookup, and agreement with the native
+kernels' fused activations (dense_forward with an identity weight matrix)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fastdense import _core
+from fastdense import activations as A
+
+NAMES = ["linear", "relu", "sigmoid", "tanh", "softmax"]
+
+
+def scalar_def(name, v):
+    """The textbook definition, one float64 scalar at a time."""
+    if name == "linear":
+        return v
+    if name == "relu":
+        return v if v > 0 else 0.0
+    if name == "sigmoid":
+        return 1.0 / (1.0 + math.exp(-v)) if v > -700 else 0.0
+    if name == "tanh":
+        return math.tanh(v)
+    raise ValueError(name)
+
+
+def softmax_def(row):
+    m = max(row)
+    e = [math.exp(v - m) for v in row]
+    s = sum(e)
+    return [v / s for v in e]
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(2024)
+    x = rng.standard_normal((6, 7)) * 4.0
+    x[0, :4] = [0.0, -0.0, 1e-30, -1e-30]
+    return x
+
+
+@pytest.mark.parametrize("name", ["linear", "relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_elementwise_definitions(name, dtype, data):
+    x = data.astype(dtype)
+    y = A.get(name)(x)
+    assert np.shape(y) == x.shape
+    assert np.asarray(y).dtype == dtype
+    want = np.vectorize(lambda v: scalar_def(name, float(v)))(x.astype(np.float64))
+    tol = 1e-15 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(y, want, rtol=tol, atol=tol)
+
+
+def test_specific_values():
+    np.testing.assert_array_equal(A.relu(np.array([-2.0, -0.0, 0.0, 3.5])), [0, 0, 0, 3.5])
+    np.testing.assert_allclose(A.sigmoid(np.array([0.0, 1.0, -1.0])),
+                               [0.5, 0.7310585786300049, 0.2689414213699951], rtol=1e-15)
+    np.testing.assert_allclose(A.tanh(np.array([0.5])), [0.46211715726000974], rtol=1e-15)
+    np.testing.assert_allclose(A.softmax(np.array([[1.0, 2.0, 3.0]])),
+                               [[0.09003057317038046, 0.24472847105479764,
+                                 0.6652409557748219]], rtol=1e-14)
+    x = np.array([1.0, 2.0])
+    assert A.linear(x) is x
+
+
+def test_saturation_is_finite():
+    x = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
+    with np.errstate(over="ignore"):  # exp(1000) -> inf -> 1/inf == 0, as Keras's numpy backend
+        s = A.sigmoid(x)
+    np.testing.assert_allclose(s, [0.0, 1.928749847963918e-22, 0.5, 1.0, 1.0], rtol=1e-12)
+    np.testing.assert_array_equal(A.tanh(x), [-1.0, -1.0, 0.0, 1.0, 1.0])
+    np.testing.assert_allclose(A.softmax(np.array([[1000.0, 0.0, -1000.0]])), [[1, 0, 0]])
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_definition_and_axis(axis, data):
+    y = A.softmax(data, axis=axis)
+    moved = np.moveaxis(data, axis, -1)
+    want = np.moveaxis(np.array([softmax_def(list(r)) for r in moved]), -1, axis)
+    np.testing.assert_allclose(y, want, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(y.sum(axis=axis), 1.0, rtol=1e-14)
+
+
+def test_softmax_default_axis_is_last_and_shift_invariant():
+    x = np.random.default_rng(3).standard_normal((2, 3, 4))
+    np.testing.assert_allclose(A.softmax(x), A.softmax(x, axis=-1))
+    np.testing.assert_allclose(A.softmax(x + 123.0), A.softmax(x), rtol=1e-12)
+    assert A.softmax(x.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("code,name", list(enumerate(NAMES)))
+def test_numpy_callables_agree_with_native_kernels(code, name):
+    """dense_forward(x, I, 0, act) = act(x): the native fused activation and the
+    numpy callable compute the same function (generic ISA, float32)."""
+    x = (np.random.default_rng(code).standard_normal((5, 12)) * 3).astype(np.float32)
+    eye = np.eye(12, dtype=np.float32)
+    old = _core.kernel_isa()
+    try:
+        _core.set_isa("generic")
+        y = _core.dense_forward(x, eye, np.zeros(12, np.float32), code)
+    finally:
+        _core.set_isa(old)
+    np.testing.assert_allclose(y, A.get(name)(x.astype(np.float64)), rtol=2e-6, atol=1e-7)
+    assert A.native_code(A.get(name)) == code
+
+
+def test_get_by_name_none_and_callable():
+    for name in NAMES:
+        fn = A.get(name)
+        assert fn is getattr(A, name)
+        assert A.serialize(fn) == name
+    assert A.get(None) is A.linear
+    custom = lambda x: x * 2  # noqa: E731
+    assert A.get(custom) is custom
+    assert A.native_code(custom) is None
+
+
+@pytest.mark.parametrize("bad", ["swishy", "relu6x", ""])
+def test_get_unknown_name_raises_value_error_with_name(bad):
+    with pytest.raises(ValueError) as e:
+        A.get(bad)
+    assert f"identifier: {bad}" in str(e.value)
+
+
+@pytest.mark.parametrize("bad", [42, 3.5, [1, 2]])
+def test_get_non_callable_raises_value_error(bad):
+    with pytest.raises(ValueError, match="activation"):
+        A.get(bad)
