@@ -279,17 +279,10 @@ def test_steps_are_bitwise_deterministic(name):
     assert r1.state.tobytes() == r2.state.tobytes()
 
 
-# optimizers.cpp states that FMA contraction is off so every target_clones
-# variant ("avx512f", "avx2", "default") gives bitwise-identical, elementwise
-# results.  GCC contracts a*b+c into FMA by default for C++ even with
-# -std=c++17 (-ffp-contract=fast), and AVX-512F provides FMA, so on AVX-512 CPUs
-# the avx512f clone rounds once where the other clones (and Keras's separate
-# multiply and add) round twice -- and only in some loop paths, so an element's
-# update depends on where it sits in the buffer and on the call's length.
-_AVX512 = "avx512" in _core.available_isas()
-_FMA_REASON = ("BUG (AVX-512 CPUs): optimizers.cpp target_clones('avx512f') contracts "
-               "a*b+c into FMA (no -ffp-contract=off); results depend on the element's "
-               "position / call length and differ from the other ISA clones")
+# Every target_clones variant ("avx512f", "avx2", "default") of the update must
+# round a*b+c twice, as Keras's separate multiply and add do (CMake passes
+# -ffp-contract=off; without it the avx512f clone fused them, so an element's
+# update depended on where it sat in the buffer and on the call's length).
 SPLIT_CUTS = [0, 37, 100, 161, 173, 180, 700, 1000]
 
 
@@ -347,9 +340,8 @@ def test_state_layout_after_one_step():
     r = Runner(make_spec(ADAM, amsgrad=True), np.zeros(3))
     r.step(g)
     m, v, vhat = r.state.reshape(3, 3)  # momentums, velocities, velocity_hats
-    # (1 - beta) is formed in float32 (see the xfail test below): rtol 5e-5
-    np.testing.assert_allclose(m, 0.1 * g, rtol=5e-5)
-    np.testing.assert_allclose(v, 0.001 * g * g, rtol=5e-5)
+    np.testing.assert_allclose(m, 0.1 * g, rtol=1e-6)
+    np.testing.assert_allclose(v, 0.001 * g * g, rtol=1e-6)
     np.testing.assert_array_equal(vhat, v)
     r = Runner(make_spec(RMSPROP, momentum=0.5, centered=True, learning_rate=0.1), np.zeros(3))
     r.step(g)
