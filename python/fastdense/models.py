@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -333,6 +334,11 @@ class Model:
                 self._run_epoch_python(xa, y_user, order, batch_size, steps, stats, cbs,
                                        batch_hooks, verbose_level)
             logs = self._logs(stats, native_metrics=native_loss)
+            if not math.isfinite(logs["loss"]):
+                warnings.warn(f"Epoch {epoch + 1}: the training loss is {logs['loss']}; the "
+                              "weights have probably diverged (lower the learning rate, or "
+                              "add callbacks.TerminateOnNaN to stop).", RuntimeWarning,
+                              stacklevel=2)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._evaluate_prepared(*val, batch_size=val_batch_size)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})

@@ -210,7 +210,8 @@ def get(identifier: OptimizerLike) -> Optimizer:
         cls = _BY_NAME.get(identifier.lower())
         if cls is not None:
             return cls()
-    raise ValueError(f"Could not interpret optimizer identifier: {identifier}")
+    raise ValueError(f"Could not interpret optimizer identifier: {identifier}. "
+                     f"Supported: {sorted(c.__name__ for c in _BY_NAME.values())}")
 
 
 def serialize(optimizer: Optimizer) -> Dict[str, Any]:
