@@ -305,7 +305,7 @@ PYBIND11_MODULE(_core, m) {
         .def("train_batches", [](Network& n, py::array x, py::object y, py::object labels,
                                  py::object order, int64_t batch_size, int64_t first_batch,
                                  int64_t n_batches, int loss_kind, py::dict stats,
-                                 py::object ypred_out) {
+                                 py::object ypred_out, bool stop_on_nonfinite) {
             check<float>(x, "x", {-1, n.input_dim()});
             const int64_t rows = x.shape(0);
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
@@ -334,17 +334,20 @@ PYBIND11_MODULE(_core, m) {
             s.loss_sum = stats["loss_sum"].cast<double>();
             s.seen = stats["seen"].cast<int64_t>();
             s.metric_sums = stats["metric_sums"].cast<std::vector<double>>();
+            int64_t done;
             {
                 py::gil_scoped_release release;
-                n.train_batches(cptr<float>(x), t, op, count, batch_size, first_batch,
-                                n_batches, s, yo);
+                done = n.train_batches(cptr<float>(x), t, op, count, batch_size, first_batch,
+                                       n_batches, s, yo, stop_on_nonfinite);
             }
             stats["loss_sum"] = s.loss_sum;
             stats["seen"] = s.seen;
             stats["metric_sums"] = s.metric_sums;
+            return done;
         }, py::arg("x"), py::arg("y"), py::arg("labels"), py::arg("order"),
            py::arg("batch_size"), py::arg("first_batch"), py::arg("n_batches"),
-           py::arg("loss_kind"), py::arg("stats"), py::arg("ypred_out"))
+           py::arg("loss_kind"), py::arg("stats"), py::arg("ypred_out"),
+           py::arg("stop_on_nonfinite") = false)
         .def("evaluate", [](const Network& n, py::array x, py::object y, py::object labels,
                             int64_t batch_size, int loss_kind, py::object ypred_out) {
             check<float>(x, "x", {-1, n.input_dim()});

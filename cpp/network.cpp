@@ -1,6 +1,7 @@
 #include "network.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -148,14 +149,16 @@ void Network::accumulate(Stats& stats, const float* y, const Targets& tb, int64_
     stats.seen += B;
 }
 
-void Network::train_batches(const float* x, const Targets& t, const int64_t* order,
-                            int64_t n, int64_t batch_size, int64_t first_batch,
-                            int64_t n_batches, Stats& stats, float* ypred_out) {
+int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* order,
+                               int64_t n, int64_t batch_size, int64_t first_batch,
+                               int64_t n_batches, Stats& stats, float* ypred_out,
+                               bool stop_on_nonfinite) {
     std::lock_guard<std::mutex> lock(train_mutex_);
     train_ws_.ensure(layers_, std::min(batch_size, n));
     const int64_t U = output_dim();
     const Activation out_act = layers_.back().act;
     const bool fused = loss_is_fused(loss_, out_act);
+    int64_t done = 0;
     for (int64_t bi = first_batch; bi < first_batch + n_batches; ++bi) {
         const int64_t start = bi * batch_size;
         if (start >= n) break;
@@ -164,14 +167,19 @@ void Network::train_batches(const float* x, const Targets& t, const int64_t* ord
         Targets tb;
         gather(train_ws_, x, t, order, start, B, &xb, tb);
         const float* y = forward(train_ws_, xb, B);
-        stats.loss_sum += loss_forward_backward(train_ws_.d0.data(), nullptr, y, tb.dense,
-                                                tb.labels, B, U, loss_, out_act);
+        const double batch_loss = loss_forward_backward(train_ws_.d0.data(), nullptr, y,
+                                                        tb.dense, tb.labels, B, U, loss_,
+                                                        out_act);
+        stats.loss_sum += batch_loss;
         accumulate(stats, y, tb, B);
         if (ypred_out)
             std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
         backward(train_ws_, xb, B, fused);
         update();
+        ++done;
+        if (stop_on_nonfinite && !std::isfinite(batch_loss)) break;
     }
+    return done;
 }
 
 void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batch_size,

@@ -65,9 +65,12 @@ public:
     //   x: [n_rows, in]  targets rows indexed like x  order: [n] or nullptr
     //   ypred_out: [n, U] or nullptr; receives each batch's predictions
     //              (made before that batch's update) at the batch's positions
-    void train_batches(const float* x, const Targets& t, const int64_t* order, int64_t n,
-                       int64_t batch_size, int64_t first_batch, int64_t n_batches,
-                       Stats& stats, float* ypred_out);
+    // With stop_on_nonfinite, returns right after the first batch whose loss
+    // is NaN or infinite (that batch's update applied, as Keras's
+    // TerminateOnNaN sees it). Returns the number of batches trained.
+    int64_t train_batches(const float* x, const Targets& t, const int64_t* order, int64_t n,
+                          int64_t batch_size, int64_t first_batch, int64_t n_batches,
+                          Stats& stats, float* ypred_out, bool stop_on_nonfinite = false);
 
     // Loss and metrics over n samples, in batches; thread-safe (own workspace).
     //   ypred_out: [n, U] or nullptr

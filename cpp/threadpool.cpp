@@ -98,10 +98,22 @@ void pin_worker(int index, int n_threads, int caller_cpu) {
 }
 
 constexpr int64_t kSpinNs = 60000;  // spin ~60 us before sleeping
+// A light job (parallel_for_light) wakes sleeping workers only when the
+// previous job ended less than this long ago (a burst of calls).
+constexpr int64_t kBurstNs = 2 * kSpinNs;
 
-// One job at a time.  `word` packs (generation:16 | n_tasks:24 | next:24) so
-// that a worker can only claim a task of the job whose fn/ctx it has read: a
-// successful CAS proves that job is still running (see work()).
+inline int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// One job at a time.  `word` packs (generation:16 | hi:24 | lo:24): tasks
+// [lo, hi) are unclaimed.  The caller claims from the bottom (lo++), workers
+// from the top (--hi), so with one task per thread each thread gets the same
+// task on every call (its data stays in its own cache) unless it is late and
+// the others take it.  A worker can only claim a task of the job whose fn/ctx
+// it has read: a successful CAS proves that job is still running (see work()).
 class Pool {
 public:
     explicit Pool(int n) : n_(n < 1 ? 1 : n) {
@@ -124,30 +136,36 @@ public:
     std::mutex run_mu;  // owner of the pool for one parallel_for
 
     // Caller holds run_mu.
-    void run(int64_t n_tasks, detail::TaskFn fn, void* ctx) {
+    void run(int64_t n_tasks, detail::TaskFn fn, void* ctx, bool light) {
         constexpr int64_t kMax = (int64_t(1) << 24) - 1;
+        bool wake = true;
+        if (light && sleepers_.load(std::memory_order_relaxed) > 0)
+            wake = now_ns() - last_end_ns_ < kBurstNs;
         for (int64_t base = 0; base < n_tasks; base += kMax) {
             int64_t n = n_tasks - base < kMax ? n_tasks - base : kMax;
-            run_chunk(base, n, fn, ctx);
+            run_chunk(base, n, fn, ctx, wake);
         }
+        last_end_ns_ = now_ns();
     }
 
 private:
-    static uint64_t pack(uint64_t gen, uint64_t n, uint64_t next) {
-        return (gen << 48) | (n << 24) | next;
+    static uint64_t pack(uint64_t gen, uint64_t hi, uint64_t lo) {
+        return (gen << 48) | (hi << 24) | lo;
     }
-    void run_chunk(int64_t base, int64_t n, detail::TaskFn fn, void* ctx) {
+    // wake = false: sleeping workers are left asleep (the caller and any
+    // spinning worker run the tasks).
+    void run_chunk(int64_t base, int64_t n, detail::TaskFn fn, void* ctx, bool wake) {
         fn_.store(fn, std::memory_order_relaxed);
         ctx_.store(ctx, std::memory_order_relaxed);
         base_.store(base, std::memory_order_relaxed);
         pending_.store(n, std::memory_order_relaxed);
         uint64_t gen = ((word_.load(std::memory_order_relaxed) >> 48) + 1) & 0xffff;
         word_.store(pack(gen, uint64_t(n), 0), std::memory_order_seq_cst);
-        if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+        if (wake && sleepers_.load(std::memory_order_seq_cst) > 0) {
             { std::lock_guard<std::mutex> lk(sleep_mu_); }
             sleep_cv_.notify_all();
         }
-        work(gen);
+        work(gen, false);
         // Wait for tasks other threads claimed; yield now and then in case a
         // worker was descheduled (oversubscribed machine).
         for (unsigned spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
@@ -155,19 +173,22 @@ private:
             if ((spins & 1023) == 1023) std::this_thread::yield();
         }
     }
-    // Claims and runs tasks of generation `gen` until none is left.
-    void work(uint64_t gen) {
+    // Claims and runs tasks of generation `gen` until none is left, lowest
+    // first (caller) or highest first (workers).
+    void work(uint64_t gen, bool from_top) {
         uint64_t w = word_.load(std::memory_order_acquire);
         for (;;) {
             if ((w >> 48) != gen) return;
-            uint64_t n = (w >> 24) & 0xffffff, next = w & 0xffffff;
-            if (next >= n) return;
+            const uint64_t hi = (w >> 24) & 0xffffff, lo = w & 0xffffff;
+            if (lo >= hi) return;
             detail::TaskFn fn = fn_.load(std::memory_order_relaxed);
             void* ctx = ctx_.load(std::memory_order_relaxed);
             int64_t base = base_.load(std::memory_order_relaxed);
-            if (word_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel,
+            const uint64_t task = from_top ? hi - 1 : lo;
+            const uint64_t claimed = from_top ? w - (uint64_t(1) << 24) : w + 1;
+            if (word_.compare_exchange_weak(w, claimed, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
-                fn(ctx, base + int64_t(next));
+                fn(ctx, base + int64_t(task));
                 pending_.fetch_sub(1, std::memory_order_acq_rel);
                 w = word_.load(std::memory_order_acquire);
             }
@@ -201,7 +222,7 @@ private:
             }
             if (stop_.load()) return;
             seen = g;
-            work(g);
+            work(g, true);
         }
     }
 
@@ -213,6 +234,7 @@ private:
     std::atomic<int64_t> base_{0};
     std::atomic<int64_t> pending_{0};
     std::atomic<int> sleepers_{0};
+    int64_t last_end_ns_ = 0;  // end of the last job (owner only)
     std::atomic<bool> stop_{false};
     std::mutex sleep_mu_;
     std::condition_variable sleep_cv_;
@@ -280,13 +302,13 @@ int get_num_threads() {
 }
 
 namespace detail {
-void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx) {
+void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
     if (n_tasks <= 0) return;
     Pool* p = t_in_parallel ? nullptr : get_pool();
     if (p && p->size() > 1 && p->run_mu.try_lock()) {
         if (g_pool.load(std::memory_order_acquire) == p) {
             t_in_parallel = true;
-            p->run(n_tasks, fn, ctx);
+            p->run(n_tasks, fn, ctx, light);
             t_in_parallel = false;
             p->run_mu.unlock();
             return;

@@ -6,6 +6,13 @@
 //                             and returns once every task has finished.
 //   set_num_threads(n)        n <= 0 restores the default; takes effect on next use.
 //   get_num_threads()         the pool size (caller thread included).
+//   parallel_for_light(n, f)  parallel_for for short jobs (a few to tens of
+//                             us): if the workers are asleep it does not wake
+//                             them -- the wake-up costs the caller several us
+//                             (much more in VMs) and they arrive too late to
+//                             help -- unless the previous job ended within
+//                             ~120 us (a burst of calls, which then gets the
+//                             whole pool from its second call on).
 //
 // Behaviour:
 //  * Default size = physical cores in the process's affinity mask
@@ -18,6 +25,9 @@
 //  * fork()-safe: the child drops the parent's pool and lazily builds its own.
 //  * Which thread runs which task is dynamic, so f must make results depend
 //    only on the task index (the kernels do) for bitwise reproducibility.
+//    The caller takes tasks from the bottom, workers from the top: with one
+//    task per thread, a thread gets the same task from call to call unless
+//    it is late (good for cache reuse).
 #pragma once
 #include <cstdint>
 #include <utility>
@@ -29,18 +39,27 @@ int get_num_threads();
 
 namespace detail {
 using TaskFn = void (*)(void* ctx, int64_t task);
-void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx);
+void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx, bool light);
+
+template <class F>
+inline void parallel_for_(int64_t n_tasks, F&& f, bool light) {
+    if (n_tasks <= 0) return;
+    if (n_tasks == 1) { f(int64_t(0)); return; }
+    using Fn = typename std::remove_reference<F>::type;
+    parallel_for_impl(
+        n_tasks,
+        [](void* ctx, int64_t t) { (*static_cast<Fn*>(ctx))(t); },
+        const_cast<void*>(static_cast<const void*>(&f)), light);
+}
 }  // namespace detail
 
 template <class F>
 inline void parallel_for(int64_t n_tasks, F&& f) {
-    if (n_tasks <= 0) return;
-    if (n_tasks == 1) { f(int64_t(0)); return; }
-    using Fn = typename std::remove_reference<F>::type;
-    detail::parallel_for_impl(
-        n_tasks,
-        [](void* ctx, int64_t t) { (*static_cast<Fn*>(ctx))(t); },
-        const_cast<void*>(static_cast<const void*>(&f)));
+    detail::parallel_for_(n_tasks, std::forward<F>(f), false);
+}
+template <class F>
+inline void parallel_for_light(int64_t n_tasks, F&& f) {
+    detail::parallel_for_(n_tasks, std::forward<F>(f), true);
 }
 
 }  // namespace fastdense

@@ -82,6 +82,10 @@ def targets(value: Any, n: int, units: int, loss_code: Optional[int],
     dense = arr
     if dense.ndim == 1:
         dense = dense.reshape(-1, 1)
+    if dense.ndim == 2 and dense.shape[1] == 1 and units > 1 and loss_code != _losses.CCE:
+        # one target per sample against several outputs: Keras broadcasts it
+        # across the outputs in the elementwise losses (mse, binary crossentropy)
+        dense = np.broadcast_to(dense, (n, units))
     if dense.ndim != 2 or dense.shape[1] != units:
         hint = ""
         if loss_code == _losses.CCE and dense.shape[1] == 1 and units > 1:

@@ -6,11 +6,20 @@ natively and the progress bar is updated between chunks.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+import collections
+import csv
+import math
+import os
+import warnings
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+import numpy as np
 
 from ._progbar import Progbar, print_msg
 
-__all__ = ["Callback", "History", "ProgbarLogger", "CallbackList"]
+__all__ = ["Callback", "History", "ProgbarLogger", "CallbackList", "EarlyStopping",
+           "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "LambdaCallback",
+           "TerminateOnNaN"]
 
 Logs = Optional[Dict[str, Any]]
 
@@ -68,9 +77,11 @@ class Callback:
 
     def on_predict_end(self, logs: Logs = None) -> None: ...
 
-    # Which batch hooks a subclass really implements.
+    # Which batch hooks a callback really implements (a subclass's method, or
+    # one set on the instance as LambdaCallback does).
     def _overrides(self, *names: str) -> bool:
-        return any(getattr(type(self), n) is not getattr(Callback, n) for n in names)
+        return any(getattr(type(self), n) is not getattr(Callback, n) or n in self.__dict__
+                   for n in names)
 
 
 _TRAIN_BATCH = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
@@ -214,10 +225,16 @@ class CallbackList(Callback):
             cb.set_model(model)
 
     def needs_batch_hooks(self, kind: str = "train") -> bool:
-        """True when a callback other than the progress bar overrides a batch hook."""
+        """True when a callback overrides a batch hook, other than the progress
+        bar and TerminateOnNaN (which the engine's chunked loop serves)."""
         names = {"train": _TRAIN_BATCH, "test": _TEST_BATCH, "predict": _PREDICT_BATCH}[kind]
         return any(cb._overrides(*names) for cb in self.callbacks
-                   if not isinstance(cb, ProgbarLogger))
+                   if not isinstance(cb, ProgbarLogger) and type(cb) is not TerminateOnNaN)
+
+    def nan_terminators(self) -> List[Callback]:
+        """TerminateOnNaN callbacks: the engine stops a chunk at the first
+        non-finite batch loss and fit calls these with that batch's logs."""
+        return [cb for cb in self.callbacks if type(cb) is TerminateOnNaN]
 
     def _call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
@@ -239,3 +256,301 @@ class CallbackList(Callback):
     def on_test_end(self, logs=None): self._call("on_test_end", logs)
     def on_predict_begin(self, logs=None): self._call("on_predict_begin", logs)
     def on_predict_end(self, logs=None): self._call("on_predict_end", logs)
+
+
+def _direction(model: Any, metric_name: str) -> Optional[str]:
+    """"up" / "down" for a monitored quantity, from the compiled metrics."""
+    if metric_name == "loss":
+        return "down"
+    for m in getattr(model, "metrics", []) or []:
+        if m.name == metric_name:
+            return getattr(m, "_direction", None)
+    return None
+
+
+class EarlyStopping(Callback):
+    """Stops training when a monitored quantity has stopped improving
+    (Keras 3's semantics: ``patience``, ``min_delta``, ``baseline``,
+    ``restore_best_weights``, ``start_from_epoch``)."""
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0,
+                 verbose: int = 0, mode: str = "auto", baseline: Optional[float] = None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.patience = patience
+        self.verbose = verbose
+        self.baseline = baseline
+        self.min_delta = abs(min_delta)
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.restore_best_weights = restore_best_weights
+        self.best_weights: Optional[List[np.ndarray]] = None
+        self.start_from_epoch = start_from_epoch
+        self.best_epoch = 0
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"EarlyStopping mode {mode} is unknown, fallback to auto mode.",
+                          stacklevel=2)
+            mode = "auto"
+        self.mode = mode
+        self.monitor_op: Optional[Callable[[float, float], bool]] = None
+
+    def _set_monitor_op(self) -> None:
+        if self.mode == "min":
+            direction = "down"
+        elif self.mode == "max":
+            direction = "up"
+        else:
+            direction = _direction(self.model, self.monitor.removeprefix("val_"))
+        if direction is None:
+            raise ValueError(
+                f"EarlyStopping callback received monitor={self.monitor} but Keras isn't able "
+                "to automatically determine whether that metric should be maximized or "
+                "minimized. Pass `mode='max'` in order to do early stopping based on the "
+                "highest metric value, or pass `mode='min'` in order to use the lowest value.")
+        if direction == "down":
+            self.monitor_op = lambda a, b: a < b
+            self.min_delta = -abs(self.min_delta)
+            self.best = float("inf")
+        else:
+            self.monitor_op = lambda a, b: a > b
+            self.best = -float("inf")
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        current = self.get_monitor_value(logs)
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print_msg("Restoring model weights from the end of the best epoch: "
+                          f"{self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+    def get_monitor_value(self, logs):
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        if value is None:
+            warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not "
+                          f"available. Available metrics are: {','.join(list(logs.keys()))}",
+                          stacklevel=2)
+        return value
+
+    def _is_improvement(self, value, reference):
+        return self.monitor_op(value - self.min_delta, reference)  # type: ignore[misc]
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by ``factor`` when the monitored quantity
+    has not improved for ``patience`` epochs; adds ``learning_rate`` to the logs."""
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0, **kwargs: Any) -> None:
+        super().__init__()
+        self.monitor = monitor
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. "
+                             f"Received factor={factor}")
+        self.factor = factor
+        self.min_lr = min_lr
+        self.min_delta = min_delta
+        self.patience = patience
+        self.verbose = verbose
+        self.cooldown = cooldown
+        self.cooldown_counter = 0
+        self.wait = 0
+        self.best = 0.0
+        self.mode = mode
+        self._reset()
+
+    def _reset(self) -> None:
+        if self.mode not in {"auto", "min", "max"}:
+            warnings.warn(f"Learning rate reduction mode {self.mode} is unknown, "
+                          "fallback to auto mode.", stacklevel=2)
+            self.mode = "auto"
+        if self.mode == "min" or (self.mode == "auto" and "acc" not in self.monitor):
+            self.monitor_op = lambda a, b: np.less(a, b - self.min_delta)
+            self.best = np.inf
+        else:
+            self.monitor_op = lambda a, b: np.greater(a, b + self.min_delta)
+            self.best = -np.inf
+        self.cooldown_counter = 0
+        self.wait = 0
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` "
+                          f"which is not available. Available metrics are: "
+                          f"{','.join(list(logs.keys()))}.", stacklevel=2)
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.monitor_op(current, self.best):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                old_lr = float(self.model.optimizer.learning_rate)
+                if old_lr > np.float32(self.min_lr):
+                    new_lr = max(old_lr * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new_lr
+                    if self.verbose > 0:
+                        print_msg(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing "
+                                  f"learning rate to {new_lr}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+class LearningRateScheduler(Callback):
+    """Sets the learning rate at each epoch's start from
+    ``schedule(epoch, lr)`` (or ``schedule(epoch)``); adds ``learning_rate`` to the logs."""
+
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
+        super().__init__()
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = float(self.model.optimizer.learning_rate)
+        try:
+            lr = self.schedule(epoch, lr)
+        except TypeError:  # the older one-argument form
+            lr = self.schedule(epoch)
+        if not isinstance(lr, (float, np.float32, np.float64)):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {lr}")
+        self.model.optimizer.learning_rate = float(lr)
+        if self.verbose > 0:
+            print_msg(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class CSVLogger(Callback):
+    """Streams each epoch's logs to a CSV file (``epoch`` then sorted keys)."""
+
+    def __init__(self, filename: str, separator: str = ",", append: bool = False) -> None:
+        super().__init__()
+        self.sep = separator
+        self.filename = os.fspath(filename)
+        self.append = append
+        self.writer: Any = None
+        self.keys: Optional[List[str]] = None
+        self.append_header = True
+        self.csv_file: Any = None
+
+    def on_train_begin(self, logs=None):
+        if self.append:
+            if os.path.exists(self.filename):
+                with open(self.filename, "r") as f:
+                    self.append_header = not bool(len(f.readline()))
+            mode = "a"
+        else:
+            mode = "w"
+        if self.csv_file and not self.csv_file.closed:
+            self.csv_file.close()
+        self.csv_file = open(self.filename, mode, newline="")
+        self.writer = None
+        self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+
+        def handle_value(k):
+            if isinstance(k, str):
+                return k
+            if isinstance(k, collections.abc.Iterable) and not (
+                    isinstance(k, np.ndarray) and k.ndim == 0):
+                return f'"[{", ".join(map(str, k))}]"'
+            return k
+
+        if self.keys is None:
+            self.keys = sorted(logs.keys())
+        if not self.writer:
+            class Dialect(csv.excel):
+                delimiter = self.sep
+
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys,
+                                         dialect=Dialect)
+            if self.append_header:
+                self.writer.writeheader()
+        row = collections.OrderedDict({"epoch": epoch})
+        row.update((key, handle_value(logs.get(key, "NA"))) for key in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file and not self.csv_file.closed:
+            self.csv_file.close()
+        self.writer = None
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``on_epoch_begin(epoch, logs)``,
+    ``on_train_batch_end(batch, logs)``, ``on_train_begin(logs)``, ...
+    Only the hooks given are installed (so no batch hook costs anything
+    unless you pass one)."""
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
+                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
+                 **kwargs: Any) -> None:
+        super().__init__()
+        hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
+                     on_train_begin=on_train_begin, on_train_end=on_train_end,
+                     on_train_batch_begin=on_train_batch_begin,
+                     on_train_batch_end=on_train_batch_end, **kwargs)
+        for name, fn in hooks.items():
+            if fn is None:
+                continue
+            if not hasattr(Callback, name):
+                raise ValueError(f"Unrecognized callback hook: {name}")
+            setattr(self, name, fn)
+
+
+class TerminateOnNaN(Callback):
+    """Stops training as soon as a batch's loss is NaN or infinite."""
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and (math.isnan(loss) or math.isinf(loss)):
+            print_msg(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True

@@ -142,6 +142,8 @@ class MeanMetricWrapper(Mean):
                          dtype=dtype)
         self._fn = fn
         self._fn_kwargs = kwargs
+        if fn in _losses._NATIVE_FUNCTIONS or isinstance(fn, _losses.Loss):
+            self._direction = "down"  # a loss used as a metric is minimised
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
@@ -162,6 +164,7 @@ class MeanMetricWrapper(Mean):
 class Accuracy(MeanMetricWrapper):
     def __init__(self, name: str = "accuracy", dtype: Any = None) -> None:
         super().__init__(accuracy, name=name, dtype=dtype)
+        self._direction = "up"
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
@@ -172,16 +175,19 @@ class BinaryAccuracy(MeanMetricWrapper):
                  threshold: float = 0.5) -> None:
         super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
         self.threshold = threshold
+        self._direction = "up"
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
     def __init__(self, name: str = "categorical_accuracy", dtype: Any = None) -> None:
         super().__init__(categorical_accuracy, name=name, dtype=dtype)
+        self._direction = "up"
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     def __init__(self, name: str = "sparse_categorical_accuracy", dtype: Any = None) -> None:
         super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
+        self._direction = "up"
 
 
 class MeanSquaredError(MeanMetricWrapper):

@@ -334,7 +334,7 @@ class Model:
                 self._run_epoch_python(xa, y_user, order, batch_size, steps, stats, cbs,
                                        batch_hooks, verbose_level)
             logs = self._logs(stats, native_metrics=native_loss)
-            if not math.isfinite(logs["loss"]):
+            if not math.isfinite(logs["loss"]) and not cbs.nan_terminators():
                 warnings.warn(f"Epoch {epoch + 1}: the training loss is {logs['loss']}; the "
                               "weights have probably diverged (lower the learning rate, or "
                               "add callbacks.TerminateOnNaN to stop).", RuntimeWarning,
@@ -367,24 +367,30 @@ class Model:
         # Seconds of native work between returns to Python: enough to keep
         # Ctrl-C and the progress bar responsive, few enough to cost nothing.
         target_s = 0.05 if verbose_level == 1 else 0.25
+        terminators = [] if batch_hooks else cbs.nan_terminators()
         batch = 0
         while batch < steps:
             count = 1 if batch_hooks else min(chunk, steps - batch)
             if batch_hooks:
                 cbs.on_train_batch_begin(batch)
             t0 = time.perf_counter()
-            net.train_batches(xa, y_dense, labels, order, batch_size, batch, count, loss_code,
-                              stats, ypred)
+            done = net.train_batches(xa, y_dense, labels, order, batch_size, batch, count,
+                                     loss_code, stats, ypred, bool(terminators))
             elapsed = time.perf_counter() - t0
             if py_metrics:
-                self._update_py_metrics(py_metrics, y_user, ypred, order, batch, count, batch_size)
-            batch += count
+                self._update_py_metrics(py_metrics, y_user, ypred, order, batch, done, batch_size)
+            batch += done
             if batch_hooks:
                 cbs.on_train_batch_end(batch - 1, self._logs(stats))
-            elif cbs.progbar is not None:
-                cbs.progbar.on_train_batch_end(batch - 1, self._logs(stats))
+            else:
+                logs = self._logs(stats) if (cbs.progbar is not None or terminators) else {}
+                if cbs.progbar is not None:
+                    cbs.progbar.on_train_batch_end(batch - 1, logs)
+                if terminators and not math.isfinite(stats["loss_sum"]):
+                    for cb in terminators:
+                        cb.on_train_batch_end(batch - 1, logs)
             if not batch_hooks:
-                per_batch = max(elapsed / count, 1e-7)
+                per_batch = max(elapsed / max(done, 1), 1e-7)
                 chunk = max(1, min(int(target_s / per_batch), 4 * chunk, steps))
             if self.stop_training:
                 break

@@ -1,0 +1,1196 @@
+"""Saving and loading in Keras 3's formats.
+
+* ``.keras``: the zip archive ``keras.saving.save_model`` writes, holding
+  ``metadata.json``, ``config.json`` (Keras's serialized ``Sequential``,
+  with its ``build_config`` and ``compile_config``) and ``model.weights.h5``.
+* ``.weights.h5``: the same weights file on its own (``save_weights``).
+
+Files written here load in real Keras 3 (``keras.saving.load_model``) and
+files written by Keras 3 load here, as long as they hold a ``Sequential``
+stack of ``Dense`` layers with what fastdense implements.  The optimizer's
+state (step count, learning rate and slot variables) travels with the weights
+in Keras's order, so training resumes exactly where it stopped.
+
+Layout of the weights file (as Keras 3.15 writes it)::
+
+    vars                    attrs name=<model name>   (empty)
+    layers/dense/vars/0     kernel (in, out)          attrs name=<layer name>
+    layers/dense/vars/1     bias (out,)               (when use_bias)
+    layers/dense_1/vars/... the next Dense layer      (keys by position, not name)
+    optimizer/vars/0        iterations (int scalar)   attrs name=<optimizer name>
+    optimizer/vars/1        learning_rate (float32 scalar)
+    optimizer/vars/2...     slot variables, see ``_slot_groups``
+
+Loading never unpickles nor executes code from a file: functions and classes
+named in a file resolve only to fastdense's own or to ``custom_objects``.
+``h5py`` is an optional dependency (``pip install fastdense[h5]``); it is
+imported only when a weights file is read or written.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import re
+import secrets
+import warnings
+import zipfile
+import zlib
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import activations as _activations
+from . import initializers as _initializers
+from . import losses as _losses
+from . import metrics as _metrics
+from . import optimizers as _optimizers
+from .layers import Dense, InputLayer, Layer
+
+__all__ = [
+    "save_model", "load_model", "save_weights", "load_weights", "to_json", "model_from_json",
+    "model_to_config", "model_from_config", "model_to_state", "model_from_state",
+    "KERAS_VERSION",
+]
+
+#: The Keras release whose ``.keras`` layout this module writes (``metadata.json``).
+KERAS_VERSION = "3.15.1"
+
+_CONFIG_FILENAME = "config.json"
+_METADATA_FILENAME = "metadata.json"
+_WEIGHTS_FILENAME = "model.weights.h5"
+_WEIGHTS_NPZ_FILENAME = "model.weights.npz"
+_MAX_JSON_BYTES = 256 << 20          # a config.json larger than this is not a real model
+_BOMB_FLOOR_BYTES = 1 << 32          # as Keras: members/datasets past 4 GiB ...
+_BOMB_MAX_EXPANSION = 100            # ... that expand more than 100x are refused
+
+VarGroups = Dict[str, Dict[str, np.ndarray]]   # "layers/dense" -> {"0": kernel, "1": bias}
+
+
+class _FileNotFoundError(FileNotFoundError, ValueError):
+    """A missing file: a ``FileNotFoundError`` that is also the ``ValueError``
+    Keras raises in that case."""
+
+
+# ---------------------------------------------------------------------------------- h5py
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError as e:
+        raise ImportError(
+            "Saving and loading Keras weight files (`.keras`, `.weights.h5`) requires the "
+            "h5py package, an optional dependency of fastdense. Install it with "
+            "`pip install h5py` (or `pip install fastdense[h5]`).") from e
+    return h5py
+
+
+# ---------------------------------------------------------------------------------- naming
+def _keras_snake_case(name: str) -> str:
+    """keras.src.utils.naming.to_snake_case."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _layer_keys(layers: Sequence[Layer]) -> List[str]:
+    """Keras's keys for the layers in the weights file: the snake-cased class
+    name, made unique by position (``dense``, ``dense_1``, ...), never the
+    layer's own name."""
+    used: Dict[str, int] = {}
+    keys = []
+    for layer in layers:
+        base = _keras_snake_case(type(layer).__name__)
+        if base in used:
+            used[base] += 1
+            keys.append(f"{base}_{used[base]}")
+        else:
+            used[base] = 0
+            keys.append(base)
+    return keys
+
+
+# ---------------------------------------------------------------------------------- JSON
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _dtype_policy() -> Dict[str, Any]:
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+            "registered_name": None}
+
+
+Collector = Optional[Dict[str, Any]]
+
+
+def _collect(collect: Collector, name: str, obj: Any) -> str:
+    """Records ``obj`` under ``name`` (made unique) for ``model_to_state``."""
+    if collect is None:
+        return name
+    key, k = name, 0
+    while key in collect and collect[key] is not obj:
+        k += 1
+        key = f"{name}#{k}"
+    collect[key] = obj
+    return key
+
+
+def _function_config(fn: Callable[..., Any], what: str,
+                     collect: Collector = None) -> Dict[str, Any]:
+    """A named function as Keras 3 serializes one (looked up by name on loading).
+    With ``collect`` (in-memory states), any function, lambdas included, is
+    recorded there and referenced by a unique name."""
+    name = getattr(fn, "__name__", None)
+    if collect is not None:
+        return {"module": "builtins", "class_name": "function",
+                "config": _collect(collect, name or "function", fn),
+                "registered_name": "function"}
+    if not name or name == "<lambda>":
+        raise ValueError(
+            f"Cannot save a model whose {what} is a lambda: loading it back would mean "
+            "executing code stored in the file, which fastdense never does. Use a named "
+            "function instead, and pass it through `custom_objects` when loading.")
+    return {"module": "builtins", "class_name": "function", "config": name,
+            "registered_name": "function"}
+
+
+# Keras 3.15's initializer configs, key for key.
+_GLOROT_LIKE = ("seed", "input_axes", "output_axes")
+_INIT_KEYS: Dict[str, Tuple[str, ...]] = {
+    "Zeros": (), "Ones": (), "Constant": ("value",),
+    "RandomUniform": ("seed", "minval", "maxval"),
+    "RandomNormal": ("seed", "mean", "stddev"),
+    "TruncatedNormal": ("seed", "mean", "stddev"),
+    "VarianceScaling": ("seed", "scale", "mode", "distribution", "input_axes", "output_axes"),
+    "GlorotUniform": _GLOROT_LIKE, "GlorotNormal": _GLOROT_LIKE,
+    "HeUniform": _GLOROT_LIKE, "HeNormal": _GLOROT_LIKE,
+    "LecunUniform": _GLOROT_LIKE, "LecunNormal": _GLOROT_LIKE,
+}
+
+
+def _serialize_object(obj: Any, module: str, what: str, collect: Collector = None) -> Any:
+    """Keras's ``serialize_keras_object`` for fastdense's optimizers, losses,
+    metrics and initializers (strings stay strings; functions by name)."""
+    if obj is None or isinstance(obj, (str, bool, int, float)):
+        return obj
+    if isinstance(obj, type):
+        obj = obj()
+    cls = type(obj)
+    if hasattr(obj, "get_config"):
+        config = _jsonable(obj.get_config())
+        builtin = cls.__module__ in (_initializers.__name__, _losses.__name__,
+                                     _metrics.__name__, _optimizers.__name__)
+        if builtin and cls.__name__ in _INIT_KEYS and module == "keras.initializers":
+            config = {k: config.get(k) for k in _INIT_KEYS[cls.__name__]}
+        if builtin and cls.__name__ == "LossFunctionWrapper":
+            config["fn"] = _function_config(obj.fn, what, collect)
+        if builtin and cls.__name__ == "MeanMetricWrapper":
+            config["fn"] = _function_config(obj._fn, what, collect)
+        if builtin:
+            return {"module": module, "class_name": cls.__name__, "config": config,
+                    "registered_name": None}
+        return {"module": cls.__module__, "class_name": cls.__name__, "config": config,
+                "registered_name": _collect(collect, cls.__name__, cls)}
+    if callable(obj):
+        return _function_config(obj, what, collect)
+    raise ValueError(f"Cannot serialize the {what} {obj!r}: expected a string, a function "
+                     "or an object with `get_config()`.")
+
+
+def _serialize_optimizer(opt: _optimizers.Optimizer, collect: Collector = None
+                         ) -> Dict[str, Any]:
+    out = _serialize_object(opt, "keras.optimizers", "optimizer", collect)
+    # Keras stores the learning rate as its float32 variable reads back.
+    out["config"]["learning_rate"] = float(np.float32(opt.learning_rate))
+    return out
+
+
+def _dense_config(layer: Dense, collect: Collector = None) -> Dict[str, Any]:
+    cfg: Dict[str, Any] = {
+        "name": layer.name,
+        "trainable": bool(layer.trainable),
+        "dtype": _dtype_policy(),
+        "units": int(layer.units),
+        "activation": _activations.serialize(layer.activation),
+        "use_bias": bool(layer.use_bias),
+        "kernel_initializer": _serialize_object(layer.kernel_initializer, "keras.initializers",
+                                                "kernel initializer", collect),
+        "bias_initializer": _serialize_object(layer.bias_initializer, "keras.initializers",
+                                              "bias initializer", collect),
+        "kernel_regularizer": None,
+        "bias_regularizer": None,
+        "kernel_constraint": None,
+        "bias_constraint": None,
+        "quantization_config": None,
+    }
+    if type(layer) is not Dense:  # a user subclass: keep its extra arguments
+        cfg.update({k: v for k, v in _jsonable(layer.get_config()).items()
+                    if k not in cfg and k not in _DENSE_IGNORED})
+    return cfg
+
+
+def _compile_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
+    if not getattr(model, "compiled", False) or model.optimizer is None:
+        return {}
+    metrics = list(getattr(model, "_metric_ids", []) or [])
+    return {
+        "optimizer": _serialize_optimizer(model.optimizer, collect),
+        "loss": _serialize_object(model.loss, "keras.losses", "loss", collect),
+        "loss_weights": None,
+        "metrics": [_serialize_object(m, "keras.metrics", "metric", collect)
+                    for m in metrics] or None,
+        "weighted_metrics": None,
+        "run_eagerly": False,
+        "steps_per_execution": 1,
+        "jit_compile": True,
+    }
+
+
+def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
+    """The model as ``keras.saving.serialize_keras_object`` writes a
+    ``Sequential``: its ``config.json`` inside a ``.keras`` file.
+
+    ``collect``: a dict that receives the custom functions and classes the
+    config names (for in-memory copies; files never hold code)."""
+    layers: List[Dict[str, Any]] = []
+    input_shape = model._input_shape
+    batch_shape = None if input_shape is None else [None, int(input_shape[-1])]
+    if batch_shape is not None:
+        names = {l.name for l in model._layers}
+        input_name = getattr(model, "_input_layer_name", None) or "input_layer"
+        k = 0
+        while input_name in names:
+            k += 1
+            input_name = f"input_layer_{k}"
+        layers.append({"module": "keras.layers", "class_name": "InputLayer",
+                       "config": {"batch_shape": batch_shape, "dtype": "float32",
+                                  "sparse": False, "ragged": False, "name": input_name,
+                                  "optional": False},
+                       "registered_name": None})
+    for layer in model._layers:
+        if not isinstance(layer, Dense):
+            raise ValueError(f"Cannot save layer {layer.name!r} of type "
+                             f"{type(layer).__name__}: fastdense saves Dense layers only.")
+        plain = type(layer) is Dense
+        entry: Dict[str, Any] = {
+            "module": "keras.layers" if plain else type(layer).__module__,
+            "class_name": type(layer).__name__,
+            "config": _dense_config(layer, collect),
+            "registered_name": None if plain else _collect(collect, type(layer).__name__,
+                                                            type(layer)),
+        }
+        if layer.built:
+            entry["build_config"] = {"input_shape": [None, int(layer.input_dim)]}
+        layers.append(entry)
+    config: Dict[str, Any] = {"name": model.name, "trainable": bool(model.trainable),
+                              "dtype": _dtype_policy(), "layers": layers}
+    if batch_shape is not None:
+        config["build_input_shape"] = batch_shape
+    plain_model = type(model).__name__ == "Sequential" and type(model).__module__.startswith(
+        "fastdense")
+    out: Dict[str, Any] = {
+        "module": "keras" if plain_model else type(model).__module__,
+        "class_name": "Sequential" if plain_model else type(model).__name__,
+        "config": config,
+        "registered_name": None if plain_model else _collect(collect, type(model).__name__,
+                                                              type(model)),
+    }
+    if model.built and batch_shape is not None:
+        out["build_config"] = {"input_shape": batch_shape}
+    out["compile_config"] = _compile_config(model, collect)
+    return out
+
+
+def to_json(model: Any, **kwargs: Any) -> str:
+    """``model.to_json()``: the Keras config as a JSON string (``kwargs`` go to
+    ``json.dumps``)."""
+    return json.dumps(model_to_config(model), **kwargs)
+
+
+# ---------------------------------------------------------------------------------- variables
+def _variable_layout(model: Any) -> List[Tuple[int, Tuple[int, ...]]]:
+    """(offset in the flat parameter buffer, shape) of each trainable variable,
+    in Keras's order (each layer's kernel, then its bias)."""
+    out: List[Tuple[int, Tuple[int, ...]]] = []
+    if model._net is None or not model.trainable:
+        return out
+    for layer, (w_off, n_in, n_out, b_off) in zip(model._layers, model._net.layer_offsets()):
+        if not layer.trainable:
+            continue
+        out.append((int(w_off), (int(n_in), int(n_out))))
+        if layer.use_bias:
+            out.append((int(b_off), (int(n_out),)))
+    return out
+
+
+def _slot_groups(opt: _optimizers.Optimizer) -> List[List[int]]:
+    """Keras's order of the optimizer's slot variables, as lists of the
+    engine's slot indices (cpp/optimizers.h): each inner list is one
+    ``add_optimizer_variables`` call, whose slots Keras interleaves per model
+    variable; the calls follow one another.
+
+    SGD: [momentums] if momentum != 0.  RMSprop: [velocities], [momentums] if
+    momentum > 0, [average_gradients] if centered.  Adam: [momentums and
+    velocities interleaved], [velocity_hats] if amsgrad.
+    """
+    kind = getattr(opt, "_kind", -1)
+    if kind == _optimizers._SGD:
+        return [[0]] if opt.momentum != 0 else []
+    if kind == _optimizers._RMSPROP:
+        groups, k = [[0]], 1
+        if opt.momentum > 0:
+            groups.append([k])
+            k += 1
+        if opt.centered:
+            groups.append([k])
+        return groups
+    if kind == _optimizers._ADAM:
+        return [[0, 1]] + ([[2]] if opt.amsgrad else [])
+    raise ValueError(f"Unknown optimizer {type(opt).__name__}: cannot map its state to Keras's.")
+
+
+def _optimizer_slots(model: Any) -> List[Tuple[int, int, Tuple[int, ...]]]:
+    """(engine slot, offset, shape) for each Keras optimizer variable after
+    ``iterations`` and ``learning_rate``."""
+    layout = _variable_layout(model)
+    out = []
+    for group in _slot_groups(model.optimizer):
+        for off, shape in layout:
+            for slot in group:
+                out.append((slot, off, shape))
+    return out
+
+
+def _optimizer_ready(model: Any) -> bool:
+    return (getattr(model, "compiled", False) and model.optimizer is not None
+            and model._net is not None and getattr(model.optimizer, "_net", None) is model._net)
+
+
+def _collect_variables(model: Any) -> List[Tuple[str, str, List[np.ndarray]]]:
+    """(group path, name attribute, arrays) of each group of the weights file."""
+    groups: List[Tuple[str, str, List[np.ndarray]]] = [("", model.name, [])]
+    for key, layer in zip(_layer_keys(model._layers), model._layers):
+        groups.append((f"layers/{key}", layer.name,
+                       [np.ascontiguousarray(w.value, dtype=np.float32) for w in layer.weights]))
+    if getattr(model, "compiled", False) and model.optimizer is not None:
+        opt = model.optimizer
+        arrays: List[np.ndarray] = [np.asarray(int(opt.iterations), dtype=np.int64),
+                                    np.asarray(opt.learning_rate, dtype=np.float32)]
+        if _optimizer_ready(model):
+            net = model._net
+            n = int(net.num_params)
+            state = net.optimizer_state
+            for slot, off, shape in _optimizer_slots(model):
+                size = int(np.prod(shape))
+                start = slot * n + off
+                arrays.append(np.array(state[start:start + size], dtype=np.float32)
+                              .reshape(shape))
+        groups.append(("optimizer", str(opt.name), arrays))
+    return groups
+
+
+def _as_float32(arr: np.ndarray, attrs_dtype: Optional[str]) -> np.ndarray:
+    if attrs_dtype == "bfloat16" and arr.dtype.itemsize == 2 and arr.dtype.kind in "uiV":
+        return (arr.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    return np.asarray(arr, dtype=np.float32)
+
+
+class _Context:
+    """Where we are reading from, the custom objects and the safe mode, for
+    error messages and lookups."""
+
+    def __init__(self, source: str, custom_objects: Optional[Mapping[str, Any]] = None,
+                 safe_mode: bool = True) -> None:
+        self.source = source
+        self.custom_objects = dict(custom_objects or {})
+        self.safe_mode = safe_mode
+
+    def error(self, message: str) -> ValueError:
+        return ValueError(f"{self.source}: {message}")
+
+    def custom(self, *names: Any) -> Any:
+        for name in names:
+            if isinstance(name, str) and name in self.custom_objects:
+                return self.custom_objects[name]
+        return None
+
+
+def _apply_variables(model: Any, groups: VarGroups, ctx: _Context,
+                     load_optimizer: bool = True) -> None:
+    """Checks every layer variable against the model, then assigns them all,
+    then the optimizer's state when the model is compiled and the file has it."""
+    layers = model._layers
+    keys = _layer_keys(layers)
+    root = "layers"
+    if not any(g.startswith("layers/") for g in groups) and any(
+            g.startswith("_layer_checkpoint_dependencies/") for g in groups):
+        root = "_layer_checkpoint_dependencies"  # files from Keras 2.13
+    file_layers = sorted(g for g in groups if g.startswith(root + "/") and groups[g])
+    extra = [g for g in file_layers if g not in {f"{root}/{k}" for k in keys}]
+    if extra:
+        raise ctx.error(
+            f"the file holds weights for {len(file_layers)} layers but the model has "
+            f"{len(layers)} layers; unmatched entries: {extra}")
+    plan: List[Tuple[Any, np.ndarray]] = []
+    for key, layer in zip(keys, layers):
+        path = f"{root}/{key}"
+        entries = groups.get(path, {})
+        expected = layer.weights
+        names = [w.name for w in expected]
+        if len(entries) != len(expected) or any(str(i) not in entries
+                                                 for i in range(len(expected))):
+            raise ctx.error(
+                f"Layer '{layer.name}' expected {len(expected)} variables, but received "
+                f"{len(entries)} variables during loading. Expected: {names}")
+        for i, var in enumerate(expected):
+            arr = entries[str(i)]
+            if arr.dtype.kind != "f":
+                raise ctx.error(f"variable '{path}/vars/{i}' ({var.path}) has dtype {arr.dtype}; "
+                                "expected floating point values.")
+            if tuple(arr.shape) != tuple(var.shape):
+                raise ctx.error(
+                    f"shape mismatch for variable '{path}/vars/{i}' ({var.path}): the model "
+                    f"expects shape {tuple(var.shape)} but the file holds shape "
+                    f"{tuple(arr.shape)}.")
+            plan.append((var, arr))
+    for var, arr in plan:
+        var.assign(np.asarray(arr, dtype=np.float32))
+    if load_optimizer and "optimizer" in groups and getattr(model, "compiled", False) \
+            and model.optimizer is not None:
+        _apply_optimizer(model, groups["optimizer"], ctx)
+
+
+def _apply_optimizer(model: Any, entries: Dict[str, np.ndarray], ctx: _Context) -> None:
+    opt = model.optimizer
+    if not _optimizer_ready(model):
+        return  # unbuilt: nothing to restore into (as Keras with an unbuilt optimizer)
+    slots = _optimizer_slots(model)
+    expected = 2 + len(slots)
+    fresh = len(entries) == 2 and "0" in entries and "1" in entries
+    if fresh:
+        slots = []  # saved before its first step (Keras builds slots lazily): zero state
+    elif len(entries) != expected or any(str(i) not in entries for i in range(len(entries))):
+        warnings.warn(
+            f"Skipping variable loading for optimizer '{opt.name}', because it has "
+            f"{expected} variables whereas the saved optimizer has {len(entries)} "
+            f"variables. ({ctx.source})", stacklevel=3)
+        return
+    net = model._net
+    n = int(net.num_params)
+    for i, (slot, off, shape) in enumerate(slots):
+        arr = entries[str(i + 2)]
+        if tuple(arr.shape) != tuple(shape) or arr.dtype.kind != "f":
+            raise ctx.error(
+                f"shape mismatch for optimizer variable 'optimizer/vars/{i + 2}': the model "
+                f"expects shape {tuple(shape)} but the file holds shape {tuple(arr.shape)} "
+                f"({arr.dtype}).")
+    for name in ("0", "1"):
+        if entries[name].shape not in ((), (1,)):
+            raise ctx.error(f"optimizer variable 'optimizer/vars/{name}' should be a scalar; "
+                            f"the file holds shape {entries[name].shape}.")
+    state = net.optimizer_state
+    if fresh:
+        state[...] = 0.0
+    for i, (slot, off, shape) in enumerate(slots):
+        size = int(np.prod(shape))
+        start = slot * n + off
+        state[start:start + size] = np.asarray(entries[str(i + 2)], np.float32).reshape(-1)
+    net.iterations = int(np.asarray(entries["0"]).reshape(()))
+    opt.learning_rate = float(np.asarray(entries["1"], dtype=np.float32).reshape(()))
+
+
+# ---------------------------------------------------------------------------------- h5 I/O
+def _write_h5(fileobj: Any, groups: List[Tuple[str, str, List[np.ndarray]]]) -> None:
+    h5py = _h5py()
+    with h5py.File(fileobj, "w") as f:
+        for path, name, arrays in groups:
+            g = f.create_group(f"{path}/vars" if path else "vars")
+            g.attrs["name"] = name
+            for i, arr in enumerate(arrays):
+                g.create_dataset(str(i), data=arr)
+
+
+def _h5_bytes(groups: List[Tuple[str, str, List[np.ndarray]]]) -> bytes:
+    buf = io.BytesIO()
+    _write_h5(buf, groups)
+    return buf.getvalue()
+
+
+def _read_h5(fileobj: Any, ctx: _Context, what: str) -> VarGroups:
+    """Every ``.../vars/<i>`` dataset of a Keras weights file, refusing links
+    to other files, external or virtual datasets, and shape bombs."""
+    h5py = _h5py()
+    try:
+        f = h5py.File(fileobj, "r")
+    except Exception as e:  # OSError for a bad signature; others for truncation
+        raise ctx.error(f"{what} is not a readable HDF5 file (it may be empty, truncated or "
+                        f"corrupt): {e}") from None
+    out: VarGroups = {}
+
+    def child(group: Any, name: str, where: str) -> Any:
+        link = group.get(name, getlink=True)
+        if not isinstance(link, h5py.HardLink):
+            raise ctx.error(f"{what}: refusing the {type(link).__name__} at '{where}'.")
+        return group[name]
+
+    def visit(group: Any, path: str) -> None:
+        for name in list(group.keys()):
+            where = f"{path}/{name}" if path else name
+            obj = child(group, name, where)
+            if isinstance(obj, h5py.Group):
+                if name == "vars":
+                    entries: Dict[str, np.ndarray] = {}
+                    for key in list(obj.keys()):
+                        ds = child(obj, key, f"{where}/{key}")
+                        if not isinstance(ds, h5py.Dataset):
+                            continue
+                        if ds.external or ds.is_virtual:
+                            raise ctx.error(f"{what}: refusing the external or virtual "
+                                            f"dataset '{where}/{key}'.")
+                        declared = int(np.prod(ds.shape or ())) * ds.dtype.itemsize
+                        stored = ds.id.get_storage_size()
+                        if declared > _BOMB_FLOOR_BYTES and declared > _BOMB_MAX_EXPANSION * stored:
+                            raise ctx.error(f"{what}: dataset '{where}/{key}' declares "
+                                            f"{declared} bytes but stores {stored}; refusing it.")
+                        arr = np.asarray(ds[()])
+                        tag = ds.attrs.get("dtype")
+                        if isinstance(tag, bytes):
+                            tag = tag.decode()
+                        if arr.dtype.kind == "f" or tag == "bfloat16":
+                            arr = _as_float32(arr, tag)
+                        entries[key] = arr
+                    out[path] = entries
+                else:
+                    visit(obj, where)
+
+    try:
+        with f:
+            visit(f, "")
+    except Exception as e:
+        if isinstance(e, ValueError) and str(e).startswith(ctx.source):
+            raise  # ours, already naming the file
+        raise ctx.error(f"{what} could not be read (it may be truncated or corrupt): "
+                        f"{type(e).__name__}: {e}") from None
+    return out
+
+
+# ---------------------------------------------------------------------------------- files
+def _write_atomic(filepath: str, data: bytes) -> None:
+    """Writes ``data`` to a new file in the target's folder, then renames it
+    over the target: readers see the old file or the new one, never half."""
+    folder = os.path.dirname(os.path.abspath(filepath))
+    base = os.path.basename(filepath)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _check_overwrite(filepath: str, overwrite: bool) -> None:
+    if not overwrite and os.path.exists(filepath):
+        raise FileExistsError(f"File already exists: filepath={filepath}. Pass "
+                              "`overwrite=True` to replace it.")
+
+
+def _archive_bytes(model: Any) -> bytes:
+    if not model.built:
+        warnings.warn("You are saving a model that has not yet been built. It might not "
+                      "contain any weights yet. Consider building the model first by "
+                      "calling it on some data.", stacklevel=3)
+    config_json = json.dumps(model_to_config(model))
+    metadata_json = json.dumps({
+        "keras_version": KERAS_VERSION,
+        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+    })
+    weights = _h5_bytes(_collect_variables(model))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:  # stored, not deflated: as Keras writes it
+        zf.writestr(_METADATA_FILENAME, metadata_json)
+        zf.writestr(_CONFIG_FILENAME, config_json)
+        zf.writestr(_WEIGHTS_FILENAME, weights)
+    return buf.getvalue()
+
+
+def save_model(model: Any, filepath: Any, overwrite: bool = True) -> None:
+    """``model.save(filepath)``: writes a Keras 3 ``.keras`` archive (config,
+    weights and optimizer state) atomically. ``filepath`` may also be a
+    writable binary file object."""
+    _h5py()
+    if hasattr(filepath, "write"):
+        filepath.write(_archive_bytes(model))
+        return
+    filepath = os.fspath(filepath)
+    if not str(filepath).endswith(".keras"):
+        raise ValueError("Invalid `filepath` argument: expected a `.keras` extension. "
+                         f"Received: filepath={filepath}")
+    _check_overwrite(filepath, overwrite)
+    _write_atomic(filepath, _archive_bytes(model))
+
+
+class _Archive:
+    """Read access to a ``.keras`` zip (or an unzipped Keras model folder)."""
+
+    def __init__(self, source: str, ctx: _Context, zf: Optional[zipfile.ZipFile] = None,
+                 folder: Optional[str] = None) -> None:
+        self.source, self.ctx, self.zf, self.folder = source, ctx, zf, folder
+
+    def names(self) -> List[str]:
+        if self.zf is not None:
+            return self.zf.namelist()
+        return sorted(os.listdir(self.folder))  # type: ignore[arg-type]
+
+    def read(self, name: str, limit: Optional[int] = None) -> Optional[bytes]:
+        if name not in self.names():
+            return None
+        if self.folder is not None:
+            with open(os.path.join(self.folder, name), "rb") as f:
+                return f.read()
+        info = self.zf.getinfo(name)  # type: ignore[union-attr]
+        if (limit is not None and info.file_size > limit) or (
+                info.file_size > _BOMB_FLOOR_BYTES
+                and info.file_size > _BOMB_MAX_EXPANSION * max(info.compress_size, 1)):
+            raise self.ctx.error(f"refusing the archive member '{name}': it declares "
+                                 f"{info.file_size} bytes ({info.compress_size} stored).")
+        try:
+            return self.zf.read(name)  # type: ignore[union-attr]
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError) as e:
+            raise self.ctx.error(f"the archive member '{name}' could not be read (the file "
+                                 f"may be truncated or corrupt): {e}") from None
+
+    def config(self) -> Dict[str, Any]:
+        raw = self.read(_CONFIG_FILENAME, limit=_MAX_JSON_BYTES)
+        if raw is None:
+            raise self.ctx.error(f"not a valid `.keras` file: it has no {_CONFIG_FILENAME} "
+                                 f"(members: {self.names()}).")
+        try:
+            config = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise self.ctx.error(f"{_CONFIG_FILENAME} is not valid JSON: {e}") from None
+        if not isinstance(config, dict):
+            raise self.ctx.error(f"{_CONFIG_FILENAME} does not hold a model config.")
+        return config
+
+    def weights(self) -> VarGroups:
+        raw = self.read(_WEIGHTS_FILENAME)
+        if raw is None:
+            if _WEIGHTS_NPZ_FILENAME in self.names():
+                raise self.ctx.error(
+                    f"its weights are in {_WEIGHTS_NPZ_FILENAME} (Keras's `weights_format="
+                    "'npz'`), which holds pickled objects; fastdense reads "
+                    f"{_WEIGHTS_FILENAME} only. Re-save the model with Keras's default format.")
+            raise self.ctx.error(f"Expected a {_WEIGHTS_FILENAME} or {_WEIGHTS_NPZ_FILENAME} "
+                                 f"file. The archive holds only {self.names()}.")
+        return _read_h5(io.BytesIO(raw), self.ctx, _WEIGHTS_FILENAME)
+
+
+def _open_archive(filepath: Any, ctx: _Context) -> Tuple[_Archive, Optional[Any]]:
+    """The archive, and something to close afterwards."""
+    if hasattr(filepath, "read"):
+        data = filepath.read()
+        fileobj: Any = io.BytesIO(data)
+    else:
+        path = os.fspath(filepath)
+        if os.path.isdir(path):
+            if os.path.exists(os.path.join(path, _CONFIG_FILENAME)):
+                return _Archive(ctx.source, ctx, folder=path), None
+            raise ValueError(f"File format not supported: filepath={path}. Keras 3 only "
+                             "supports V3 `.keras` files. (This is a folder without a "
+                             f"{_CONFIG_FILENAME}.)")
+        fileobj = path
+    try:
+        zf = zipfile.ZipFile(fileobj, "r")
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise ctx.error(f"not a valid `.keras` file: it is not a zip archive (the file may be "
+                        f"empty, truncated or corrupt): {e}") from None
+    return _Archive(ctx.source, ctx, zf=zf), zf
+
+
+def _check_load_path(filepath: Any, exts: Tuple[str, ...], message: str) -> str:
+    path = os.fspath(filepath)
+    if str(path).endswith((".h5", ".hdf5")) and not str(path).endswith(exts):
+        raise ValueError(f"File format not supported: filepath={path}. fastdense does not "
+                         "read legacy H5 (`.h5`/`.hdf5`) model files; load the model in Keras "
+                         "and save it again as a `.keras` file (`model.save('model.keras')`).")
+    if not str(path).endswith(exts) and not (os.path.isdir(path) and ".keras" in exts):
+        raise ValueError(message.format(filepath=path))
+    if not os.path.exists(path):
+        kind = "`.keras` zip file" if str(path).endswith(".keras") else f"`{exts[0]}` file"
+        raise _FileNotFoundError(f"File not found: filepath={path}. Please ensure the file is "
+                                 f"an accessible {kind}.")
+    return path
+
+
+def load_model(filepath: Any, custom_objects: Optional[Mapping[str, Any]] = None,
+               compile: bool = True, safe_mode: bool = True) -> Any:
+    """``keras.saving.load_model`` for fastdense: reads a ``.keras`` file
+    written by Keras 3 or fastdense and returns the ``Sequential``, with its
+    weights, compiled as saved (``compile=True``) and with the optimizer's
+    state restored, so that training resumes exactly.
+
+    ``custom_objects`` maps names in the file to your functions or classes
+    (e.g. a custom loss). Lambdas stored in a file are never loaded.
+    """
+    _h5py()
+    if hasattr(filepath, "read"):
+        source = f"{getattr(filepath, 'name', '<file object>')}"
+    else:
+        source = _check_load_path(
+            filepath, (".keras",),
+            "File format not supported: filepath={filepath}. Keras 3 only supports V3 "
+            "`.keras` files, legacy H5 format files (`.h5` extension). fastdense reads V3 "
+            "`.keras` files.")
+    ctx = _Context(f"Error loading {source!r}", custom_objects, safe_mode)
+    archive, closer = _open_archive(filepath, ctx)
+    try:
+        config = archive.config()
+        state = np.random.get_state()  # building draws initial weights; leave no trace
+        try:
+            model = _model_from_config(config, ctx, compile=compile)
+        finally:
+            np.random.set_state(state)
+        groups = archive.weights()
+        _apply_variables(model, groups, ctx, load_optimizer=compile)
+    finally:
+        if closer is not None:
+            closer.close()
+    return model
+
+
+def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
+    """``model.save_weights(filepath)``: the ``.weights.h5`` file of Keras 3
+    (layer weights and optimizer state), written atomically."""
+    _h5py()
+    filepath = os.fspath(filepath)
+    if not str(filepath).endswith(".weights.h5"):
+        raise ValueError("The filename must end in `.weights.h5`. "
+                         f"Received: filepath={filepath}")
+    if not model.built:
+        raise ValueError("You are saving a model that has not yet been built. Try building "
+                         "the model first by calling it on some data or by using `build()`.")
+    _check_overwrite(filepath, overwrite)
+    _write_atomic(filepath, _h5_bytes(_collect_variables(model)))
+
+
+def load_weights(model: Any, filepath: Any) -> None:
+    """``model.load_weights(filepath)`` from a ``.weights.h5`` or ``.keras``
+    file; restores the optimizer's state too when the model is compiled with a
+    matching optimizer. Nothing is assigned unless every layer matches."""
+    _h5py()
+    path = _check_load_path(
+        filepath, (".weights.h5", ".keras"),
+        "File format not supported: filepath={filepath}. Keras 3 only supports V3 `.keras` "
+        "files, `.weights.h5` files, legacy H5 format files (`.h5` extension), or Orbax "
+        "checkpoints. fastdense reads `.keras` and `.weights.h5` files.")
+    if not model.built:
+        raise ValueError("You are loading weights into a model that has not yet been built. "
+                         "Try building the model first by calling it on some data or by "
+                         "using `build()`.")
+    ctx = _Context(f"Error loading weights from {path!r}")
+    if path.endswith(".keras") or os.path.isdir(path):
+        archive, closer = _open_archive(path, ctx)
+        try:
+            groups = archive.weights()
+        finally:
+            if closer is not None:
+                closer.close()
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
+        groups = _read_h5(io.BytesIO(data), ctx, os.path.basename(path))
+    _apply_variables(model, groups, ctx)
+
+
+# ---------------------------------------------------------------------------------- state
+def model_to_state(model: Any) -> Dict[str, Any]:
+    """The whole model as plain data, with no h5py needed: the Keras config
+    as a JSON string, the weights-file variables as numpy arrays, and the
+    custom functions and classes it names (your loss, ...) as themselves: for
+    pickling (which then pickles those by reference, as pickle does) and deep
+    copies. ``model_from_state`` rebuilds the model."""
+    custom: Dict[str, Any] = {}
+    config = json.dumps(model_to_config(model, collect=custom))
+    return {"format": "fastdense-keras-v3", "config": config, "custom_objects": custom,
+            "variables": [(path, name, [a.copy() for a in arrays])
+                          for path, name, arrays in _collect_variables(model)]}
+
+
+def model_from_state(state: Mapping[str, Any],
+                     custom_objects: Optional[Mapping[str, Any]] = None) -> Any:
+    """Rebuilds a model from ``model_to_state``: same config, compile state,
+    weights and optimizer state."""
+    objects = dict(state.get("custom_objects") or {}) if isinstance(state, Mapping) else {}
+    objects.update(custom_objects or {})
+    ctx = _Context("Error restoring a model state", objects, safe_mode=True)
+    if not isinstance(state, Mapping) or state.get("format") != "fastdense-keras-v3":
+        raise ctx.error("not a state from fastdense.saving.model_to_state.")
+    rng = np.random.get_state()
+    try:
+        model = _model_from_config(json.loads(state["config"]), ctx, compile=True)
+    finally:
+        np.random.set_state(rng)
+    groups: VarGroups = {}
+    for path, _name, arrays in state["variables"]:
+        groups[path] = {str(i): np.asarray(a) for i, a in enumerate(arrays)}
+    _apply_variables(model, groups, ctx)
+    return model
+
+
+# ---------------------------------------------------------------------------------- from config
+def _check_dtype(value: Any, what: str, ctx: _Context) -> None:
+    name = value
+    if isinstance(value, dict):
+        name = (value.get("config") or {}).get("name")
+        if value.get("class_name") not in ("DTypePolicy", "Policy", "FloatDTypePolicy", None):
+            raise ctx.error(f"{what} uses the dtype policy {value.get('class_name')!r}; "
+                            "fastdense computes in float32 only.")
+    if name not in (None, "float32"):
+        raise ctx.error(f"{what} has dtype {name!r}; fastdense computes in float32 only.")
+
+
+def _resolve_function(config: Any, ctx: _Context, what: str,
+                      builtins: Mapping[str, Any]) -> Any:
+    """A function named in a config: from custom_objects, else fastdense's."""
+    if isinstance(config, dict):
+        cls = config.get("class_name")
+        if cls == "__lambda__":
+            if ctx.safe_mode:
+                raise ctx.error(
+                    f"the {what} is a Python lambda. Requested the deserialization of a Python "
+                    "lambda. This carries a potential risk of arbitrary code execution and thus "
+                    "it is disallowed by default. If you trust the source of the artifact, "
+                    "you can override this error by passing `safe_mode=False` to the loading "
+                    "function, or calling `keras.config.enable_unsafe_deserialization()`.")
+            raise ctx.error(
+                f"the {what} is a Python lambda, stored as bytecode. fastdense never executes "
+                "code from a file, even with safe_mode=False: define the function in your code "
+                "and compile the loaded model with it (load with compile=False).")
+        if cls != "function":
+            raise ctx.error(f"cannot interpret the {what} {config!r}.")
+        name = config.get("config")
+        registered = config.get("registered_name")
+        found = ctx.custom(registered if registered != "function" else None, name)
+    else:
+        name = config
+        found = ctx.custom(name)
+    if found is not None:
+        return found
+    if isinstance(name, str) and name in builtins:
+        return builtins[name]
+    raise ctx.error(f"unknown {what} {name!r}. If it is your own function, pass it in "
+                    f"`custom_objects={{{name!r}: ...}}`.")
+
+
+def _instantiate(cls: Any, config: Dict[str, Any], ctx: _Context, what: str) -> Any:
+    try:
+        if hasattr(cls, "from_config"):
+            return cls.from_config(config)
+        return cls(**config)
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"unsupported {what} {getattr(cls, '__name__', cls)}({config}): "
+                        f"{e}") from None
+
+
+def _deserialize_object(config: Any, ctx: _Context, what: str, registry: Mapping[str, Any],
+                        base: type) -> Any:
+    """Keras's deserialize_keras_object for losses, metrics and initializers."""
+    if config is None or isinstance(config, (str, int, float, bool)):
+        if isinstance(config, str):
+            custom = ctx.custom(config)
+            if custom is not None:
+                return custom
+        return config
+    if not isinstance(config, dict):
+        raise ctx.error(f"cannot interpret the {what} {config!r}.")
+    cls_name = config.get("class_name")
+    if cls_name in ("function", "__lambda__"):
+        return _resolve_function(config, ctx, what, registry)
+    custom = ctx.custom(config.get("registered_name"), cls_name)
+    inner = dict(config.get("config") or {})
+    if custom is not None:
+        return _instantiate(custom, inner, ctx, what) if isinstance(custom, type) else custom
+    cls = registry.get(cls_name) if isinstance(cls_name, str) else None
+    module = str(config.get("module") or "")
+    if not (isinstance(cls, type) and issubclass(cls, base)) or not (
+            module.startswith("keras") or module.startswith("fastdense") or module == ""):
+        raise ctx.error(f"unsupported {what} {cls_name!r} (module {module or None!r}). "
+                        "If it is your own class, pass it in "
+                        f"`custom_objects={{{cls_name!r}: ...}}`.")
+    if "fn" in inner:  # LossFunctionWrapper / MeanMetricWrapper
+        fns = {k: v for k, v in registry.items() if not isinstance(v, type)}
+        inner["fn"] = _resolve_function(inner["fn"], ctx, what, fns)
+    return _instantiate(cls, inner, ctx, what)
+
+
+def _initializer(config: Any, ctx: _Context, what: str) -> Any:
+    if isinstance(config, dict) and config.get("class_name") not in ("function", "__lambda__"):
+        inner = dict(config.get("config") or {})
+        for key in ("input_axes", "output_axes"):
+            if key in inner:
+                if inner[key] is not None:
+                    raise ctx.error(f"the {what} sets {key}={inner[key]!r}, which fastdense "
+                                    "does not support.")
+                del inner[key]
+        config = dict(config, config=inner)
+    registry = {k: v for k, v in _initializers._BY_NAME.items()}
+    obj = _deserialize_object(config, ctx, what, registry, _initializers.Initializer)
+    return "glorot_uniform" if obj is None and what == "kernel initializer" else (
+        "zeros" if obj is None else obj)
+
+
+# Dense arguments from Keras configs that must be empty for fastdense.
+_DENSE_MUST_BE_EMPTY = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                        "kernel_constraint", "bias_constraint", "quantization_config",
+                        "lora_rank")
+_DENSE_IGNORED = ("lora_alpha", "dtype", "batch_size", "input_dim", "input_shape",
+                  "batch_input_shape", "autocast", "sparse", "ragged")
+
+
+def _dense_from_config(entry: Dict[str, Any], index: int, ctx: _Context
+                       ) -> Tuple[Dense, Optional[Tuple[Any, ...]]]:
+    config = dict(entry.get("config") or {})
+    name = config.get("name", f"#{index}")
+    what = f"layer {name!r}"
+    _check_dtype(config.get("dtype"), what, ctx)
+    for key in _DENSE_MUST_BE_EMPTY:
+        if config.get(key) not in (None, 0, {}):
+            raise ctx.error(f"{what} (Dense) sets {key}={config[key]!r}, which fastdense does "
+                            "not support yet.")
+    input_shape = None
+    if config.get("batch_input_shape") is not None:
+        input_shape = tuple(config["batch_input_shape"])
+    elif config.get("input_shape") is not None:
+        input_shape = (None,) + tuple(config["input_shape"])
+    elif config.get("input_dim") is not None:
+        input_shape = (None, config["input_dim"])
+    known = {"name", "trainable", "units", "activation", "use_bias", "kernel_initializer",
+             "bias_initializer", *_DENSE_MUST_BE_EMPTY, *_DENSE_IGNORED}
+    unknown = {k: v for k, v in config.items() if k not in known and v is not None}
+    cls = ctx.custom(entry.get("registered_name"), entry.get("class_name"))
+    if cls is not None:
+        if not (isinstance(cls, type) and issubclass(cls, Dense)):
+            raise ctx.error(f"{what}: custom_objects[{entry.get('class_name')!r}] must be a "
+                            "subclass of fastdense.layers.Dense.")
+    else:
+        cls = Dense
+        if unknown:
+            raise ctx.error(f"{what} (Dense) has arguments fastdense does not support: "
+                            f"{unknown}")
+    activation = config.get("activation")
+    if isinstance(activation, dict) or (isinstance(activation, str)
+                                        and ctx.custom(activation) is not None):
+        activation = _resolve_function(activation, ctx, f"activation of {what}",
+                                       _activations._FUNCTIONS)
+    kwargs: Dict[str, Any] = {
+        "units": config.get("units"),
+        "activation": activation,
+        "use_bias": config.get("use_bias", True),
+        "kernel_initializer": _initializer(config.get("kernel_initializer", "glorot_uniform"),
+                                           ctx, "kernel initializer"),
+        "bias_initializer": _initializer(config.get("bias_initializer", "zeros"), ctx,
+                                         "bias initializer"),
+        "name": config.get("name"),
+        "trainable": config.get("trainable", True),
+    }
+    if cls is not Dense:
+        kwargs.update(unknown)
+    try:
+        layer = cls(**kwargs)
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"cannot rebuild {what}: {e}") from None
+    return layer, input_shape
+
+
+def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = True) -> Any:
+    from .models import Sequential  # models imports this module's users lazily
+
+    if not isinstance(config, dict):
+        raise ctx.error("the config is not a JSON object.")
+    cls_name = config.get("class_name")
+    model_cls: Any = Sequential
+    custom = ctx.custom(config.get("registered_name"), cls_name)
+    if isinstance(custom, type) and issubclass(custom, Sequential):
+        model_cls = custom
+    elif cls_name in ("Functional", "Model"):
+        raise ctx.error(f"it holds a functional `{cls_name}` model; fastdense loads Sequential "
+                        "models of Dense layers only.")
+    elif cls_name != "Sequential":
+        raise ctx.error(f"unsupported model class {cls_name!r}; fastdense loads Sequential "
+                        "models of Dense layers only.")
+    inner = config.get("config")
+    if isinstance(inner, list):  # very old Sequential configs: the layer list itself
+        inner = {"layers": inner}
+    if not isinstance(inner, dict) or not isinstance(inner.get("layers", []), list):
+        raise ctx.error("the Sequential config has no layer list.")
+    _check_dtype(inner.get("dtype"), "the model", ctx)
+    try:
+        model = model_cls(name=inner.get("name"), trainable=inner.get("trainable", True))
+    except (TypeError, ValueError) as e:
+        raise ctx.error(f"cannot create the model: {e}") from None
+    input_shape: Optional[Tuple[Any, ...]] = None
+    dense_layers: List[Dense] = []
+    for i, entry in enumerate(inner.get("layers") or []):
+        if not isinstance(entry, dict):
+            raise ctx.error(f"layer entry #{i} is not a JSON object.")
+        layer_cls = entry.get("class_name")
+        layer_cfg = entry.get("config") or {}
+        if layer_cls == "InputLayer":
+            if dense_layers:
+                raise ctx.error("an InputLayer appears after other layers.")
+            for flag in ("sparse", "ragged"):
+                if layer_cfg.get(flag):
+                    raise ctx.error(f"the InputLayer is {flag}; fastdense takes dense inputs.")
+            _check_dtype(layer_cfg.get("dtype"), "the InputLayer", ctx)
+            shape = layer_cfg.get("batch_shape", layer_cfg.get("batch_input_shape"))
+            if shape is None and layer_cfg.get("shape") is not None:
+                shape = [layer_cfg.get("batch_size")] + list(layer_cfg["shape"])
+            if shape is None:
+                raise ctx.error("the InputLayer has no batch_shape.")
+            input_shape = tuple(shape)
+            if isinstance(layer_cfg.get("name"), str):
+                model._input_layer_name = layer_cfg["name"]  # written back by model_to_config
+            continue
+        is_dense = layer_cls == "Dense" or (
+            ctx.custom(entry.get("registered_name"), layer_cls) is not None)
+        if not is_dense:
+            raise ctx.error(
+                f"layer {layer_cfg.get('name', f'#{i}')!r} is a {layer_cls}, which fastdense "
+                "does not support: it loads Sequential stacks of Dense layers.")
+        layer, shape_from_layer = _dense_from_config(entry, i, ctx)
+        if not dense_layers and input_shape is None and shape_from_layer is not None:
+            input_shape = shape_from_layer
+        dense_layers.append(layer)
+    if input_shape is None:
+        build = config.get("build_config") or {}
+        shape = build.get("input_shape", inner.get("build_input_shape"))
+        if shape is not None:
+            input_shape = tuple(shape)
+    if input_shape is not None and (len(input_shape) != 2 or input_shape[-1] is None):
+        raise ctx.error(f"the model's input shape is {list(input_shape)}; fastdense takes "
+                        "inputs of shape (batch, features).")
+    try:
+        if input_shape is not None:
+            model.add(InputLayer(shape=tuple(input_shape[1:])))
+        for layer in dense_layers:
+            model.add(layer, rebuild=False)
+        if input_shape is not None and dense_layers:
+            model.build((None, int(input_shape[-1])))
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"cannot rebuild the model: {e}") from None
+    compile_config = config.get("compile_config")
+    if compile and compile_config:
+        _compile_from_config(model, compile_config, ctx)
+    return model
+
+
+def _optimizer_from_config(config: Any, ctx: _Context) -> _optimizers.Optimizer:
+    if isinstance(config, str):
+        custom = ctx.custom(config)
+        if custom is not None:
+            return custom() if isinstance(custom, type) else custom
+        try:
+            return _optimizers.get(config)
+        except ValueError as e:
+            raise ctx.error(f"unsupported optimizer {config!r}: {e}") from None
+    if not isinstance(config, dict):
+        raise ctx.error(f"cannot interpret the optimizer {config!r}.")
+    cls_name = config.get("class_name")
+    inner = dict(config.get("config") or {})
+    custom = ctx.custom(config.get("registered_name"), cls_name)
+    if custom is not None:
+        return _instantiate(custom, inner, ctx, "optimizer") if isinstance(custom, type) \
+            else custom
+    cls = _optimizers._BY_NAME.get(str(cls_name).lower())
+    if cls is None or cls.__name__ != cls_name:
+        raise ctx.error(f"unsupported optimizer {cls_name!r}; fastdense implements SGD, "
+                        "RMSprop and Adam.")
+    if isinstance(inner.get("learning_rate"), dict):
+        raise ctx.error(f"the optimizer's learning rate is a schedule "
+                        f"({inner['learning_rate'].get('class_name')}), which fastdense does "
+                        "not support yet.")
+    if not inner.get("use_ema"):
+        inner.pop("ema_momentum", None)
+    if inner.get("use_ema") is False:
+        inner.pop("use_ema")
+    if inner.get("is_legacy_optimizer") is False:
+        inner.pop("is_legacy_optimizer")
+    inner = {k: v for k, v in inner.items() if v is not None}
+    return _instantiate(cls, inner, ctx, "optimizer")
+
+
+def _compile_from_config(model: Any, config: Dict[str, Any], ctx: _Context) -> None:
+    config = dict(config)
+    for key in ("loss_weights", "weighted_metrics"):
+        if config.get(key) not in (None, [], {}):
+            raise ctx.error(f"the model was compiled with {key}={config[key]!r}, which "
+                            "fastdense does not support yet.")
+    optimizer = _optimizer_from_config(config.get("optimizer", "rmsprop"), ctx)
+    loss_registry = dict(_losses._BY_NAME)
+    loss = config.get("loss")
+    if isinstance(loss, list) or (isinstance(loss, dict) and "class_name" not in loss):
+        raise ctx.error(f"the model was compiled with several losses ({loss!r}); fastdense "
+                        "models have one output.")
+    loss = _deserialize_object(loss, ctx, "loss", loss_registry, _losses.Loss)
+    metric_registry = dict(_metrics._BY_NAME)
+    metrics = config.get("metrics")
+    if isinstance(metrics, dict) and "class_name" not in metrics:
+        metrics = list(metrics.values())
+    if metrics is not None and not isinstance(metrics, list):
+        metrics = [metrics]
+    flat: List[Any] = []
+    for m in metrics or []:
+        flat.extend(m if isinstance(m, list) else [m])
+    metrics = [_deserialize_object(m, ctx, "metric", metric_registry, _metrics.Metric)
+               for m in flat] or None
+    kwargs = {k: config[k] for k in ("run_eagerly", "steps_per_execution", "jit_compile",
+                                      "auto_scale_loss") if k in config}
+    try:
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"cannot compile the model as saved: {e}") from None
+
+
+def model_from_config(config: Mapping[str, Any],
+                      custom_objects: Optional[Mapping[str, Any]] = None,
+                      compile: bool = True, safe_mode: bool = True) -> Any:
+    """A new model from a Keras config (``model_to_config`` or a Keras
+    ``config.json``), with freshly initialized weights; compiled when the
+    config has a ``compile_config`` and ``compile`` is true."""
+    ctx = _Context("Error reading the model config", custom_objects, safe_mode)
+    return _model_from_config(dict(config), ctx, compile=compile)
+
+
+def model_from_json(json_string: str, custom_objects: Optional[Mapping[str, Any]] = None
+                    ) -> Any:
+    """``keras.models.model_from_json``: a new model (fresh weights) from
+    ``to_json``'s output or Keras's; compiled if the JSON has a compile config,
+    as Keras does."""
+    ctx = _Context("Error reading the model JSON", custom_objects, safe_mode=True)
+    try:
+        config = json.loads(json_string)
+    except (TypeError, json.JSONDecodeError) as e:
+        raise ctx.error(f"not valid JSON: {e}") from None
+    return _model_from_config(config, ctx, compile=True)

@@ -1,0 +1,150 @@
+"""Callbacks with Keras 3's semantics (cases ported from Keras's docstrings and
+callbacks tests, public API only)."""
+import csv
+
+import numpy as np
+import pytest
+
+from fastdense import callbacks, layers, models, optimizers
+from fastdense.utils import set_random_seed
+
+
+def _model(opt=None, loss="mse", metrics=None, d=20, units=10):
+    set_random_seed(0)
+    m = models.Sequential([layers.Dense(units, input_shape=(d,))])
+    m.compile(opt or optimizers.SGD(), loss=loss, metrics=metrics)
+    return m
+
+
+@pytest.mark.filterwarnings("ignore:Epoch .* the training loss is")
+def test_early_stopping_docstring_example():
+    # keras/src/callbacks/early_stopping.py docstring: only 4 epochs are run
+    cb = callbacks.EarlyStopping(monitor="loss", patience=3)
+    m = _model()
+    h = m.fit(np.arange(100).reshape(5, 20), np.zeros(5), epochs=10, batch_size=1,
+              callbacks=[cb], verbose=0)
+    assert len(h.history["loss"]) == 4
+    assert cb.stopped_epoch == 3
+
+
+def test_early_stopping_restore_best_weights_and_baseline(rng):
+    x = rng.normal(size=(64, 20)).astype("float32")
+    y = rng.normal(size=(64, 10)).astype("float32")
+    # a learning rate that makes the loss rise after the first epoch
+    m = _model(optimizers.SGD(0.3))
+    snapshots = []
+    rec = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: snapshots.append(
+        (logs["loss"], m.get_weights())))
+    es = callbacks.EarlyStopping(monitor="loss", patience=2, restore_best_weights=True)
+    h = m.fit(x, y * 100, epochs=20, batch_size=8, callbacks=[rec, es], verbose=0)
+    losses = h.history["loss"]
+    best = int(np.argmin(losses))
+    assert es.best_epoch == best
+    for a, b in zip(m.get_weights(), snapshots[best][1]):
+        np.testing.assert_array_equal(a, b)
+    # a baseline never reached: stops after `patience` epochs
+    m2 = _model(optimizers.SGD(0.0))
+    es2 = callbacks.EarlyStopping(monitor="loss", patience=3, baseline=-1.0)
+    h2 = m2.fit(x, y, epochs=20, batch_size=8, callbacks=[es2], verbose=0)
+    assert len(h2.history["loss"]) == 3
+
+
+def test_early_stopping_start_from_epoch_and_mode_auto(rng):
+    x = rng.normal(size=(32, 20)).astype("float32")
+    y = rng.normal(size=(32, 10)).astype("float32")
+    m = _model(optimizers.SGD(0.0))  # nothing changes, so nothing improves
+    es = callbacks.EarlyStopping(monitor="loss", patience=1, start_from_epoch=3)
+    h = m.fit(x, y, epochs=10, callbacks=[es], verbose=0)
+    assert len(h.history["loss"]) == 5
+    m = _model(optimizers.SGD(0.0))
+    es = callbacks.EarlyStopping(monitor="val_foo")
+    with pytest.raises(ValueError, match="mode='max'"):
+        m.fit(x, y, epochs=1, callbacks=[es], verbose=0, validation_data=(x, y))
+
+
+def test_early_stopping_accuracy_is_maximised(rng):
+    x = rng.normal(size=(64, 20)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    set_random_seed(1)
+    m = models.Sequential([layers.Dense(1, activation="sigmoid", input_shape=(20,))])
+    m.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    es = callbacks.EarlyStopping(monitor="accuracy", patience=50)
+    m.fit(x, y, epochs=3, verbose=0, callbacks=[es])
+    assert es.monitor_op(2, 1)  # "up": greater is better
+
+
+def test_reduce_lr_on_plateau(rng):
+    x = rng.normal(size=(32, 20)).astype("float32")
+    y = rng.normal(size=(32, 10)).astype("float32")
+    m = _model(optimizers.SGD(1e-12))  # no real progress: a plateau from the start
+    cb = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, min_lr=0.0)
+    h = m.fit(x, y, epochs=6, callbacks=[cb], verbose=0)
+    np.testing.assert_allclose(h.history["learning_rate"],
+                               [1e-12, 1e-12, 1e-12, 5e-13, 5e-13, 2.5e-13], rtol=1e-6)
+    with pytest.raises(ValueError, match="factor >= 1.0"):
+        callbacks.ReduceLROnPlateau(factor=1.5)
+
+
+def test_learning_rate_scheduler_drives_the_engine(rng):
+    x = rng.normal(size=(32, 20)).astype("float32")
+    y = rng.normal(size=(32, 10)).astype("float32")
+    m = _model(optimizers.SGD(0.1))
+    cb = callbacks.LearningRateScheduler(lambda epoch, lr: 0.0 if epoch >= 1 else lr)
+    w_hist = []
+    rec = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: w_hist.append(m.get_weights()))
+    h = m.fit(x, y, epochs=3, callbacks=[cb, rec], verbose=0)
+    np.testing.assert_allclose(h.history["learning_rate"], [0.1, 0.0, 0.0], rtol=1e-7)
+    for a, b in zip(w_hist[1], w_hist[2]):  # lr 0: the weights stop moving
+        np.testing.assert_array_equal(a, b)
+    cb_old = callbacks.LearningRateScheduler(lambda epoch: 0.01 * (epoch + 1))
+    h = m.fit(x, y, epochs=2, callbacks=[cb_old], verbose=0)
+    np.testing.assert_allclose(h.history["learning_rate"], [0.01, 0.02], rtol=1e-6)
+    with pytest.raises(ValueError, match="should be a float"):
+        m.fit(x, y, epochs=1, verbose=0,
+              callbacks=[callbacks.LearningRateScheduler(lambda e, lr: "x")])
+
+
+def test_csv_logger(rng, tmp_path):
+    x = rng.normal(size=(32, 20)).astype("float32")
+    y = rng.normal(size=(32, 10)).astype("float32")
+    path = tmp_path / "log.csv"
+    m = _model()
+    m.fit(x, y, epochs=2, callbacks=[callbacks.CSVLogger(str(path))], verbose=0,
+          validation_data=(x, y))
+    rows = list(csv.reader(open(path)))
+    assert rows[0] == ["epoch", "loss", "val_loss"]
+    assert [r[0] for r in rows[1:]] == ["0", "1"]
+    m.fit(x, y, epochs=1, callbacks=[callbacks.CSVLogger(str(path), append=True)], verbose=0,
+          validation_data=(x, y))
+    rows = list(csv.reader(open(path)))
+    assert len(rows) == 4 and rows[3][0] == "0"
+
+
+def test_lambda_callback_batch_hooks_only_when_given(rng):
+    x = rng.normal(size=(40, 20)).astype("float32")
+    y = rng.normal(size=(40, 10)).astype("float32")
+    m = _model()
+    seen = []
+    epoch_only = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e))
+    assert not callbacks.CallbackList([epoch_only]).needs_batch_hooks()
+    batches = callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(("b", b)))
+    assert callbacks.CallbackList([batches]).needs_batch_hooks()
+    m.fit(x, y, epochs=1, batch_size=10, callbacks=[epoch_only, batches], verbose=0)
+    assert seen == [("b", 0), ("b", 1), ("b", 2), ("b", 3), 0]
+
+
+def test_terminate_on_nan_stops_at_the_first_bad_batch(rng, capsys):
+    x = rng.normal(size=(200, 20)).astype("float32") * 1e3
+    y = rng.normal(size=(200, 10)).astype("float32")
+    m = _model(optimizers.SGD(1e10))
+    seen = []
+    h = m.fit(x, y, epochs=5, batch_size=10, verbose=0, callbacks=[callbacks.TerminateOnNaN()])
+    first_bad = m.optimizer.iterations
+    out = capsys.readouterr().out
+    assert "Invalid loss, terminating training" in out
+    assert len(h.history["loss"]) == 1 and not np.isfinite(h.history["loss"][0])
+    # the same run with batch hooks (per-batch path) stops at the same step
+    m2 = _model(optimizers.SGD(1e10))
+    rec = callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
+    m2.fit(x, y, epochs=5, batch_size=10, verbose=0, callbacks=[rec, callbacks.TerminateOnNaN()])
+    assert m2.optimizer.iterations == first_bad == len(seen)
