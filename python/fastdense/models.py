@@ -25,7 +25,7 @@ from .callbacks import Callback, CallbackList, History
 from .layers import Dense, InputLayer, InputSpec, Layer
 from .variables import Variable
 
-__all__ = ["Model", "Sequential"]
+__all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model"]
 
 Logs = Dict[str, float]
 
@@ -533,6 +533,35 @@ class Model:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
+    # ------------------------------------------------------------------ saving
+    def save(self, filepath: Any, overwrite: bool = True) -> None:
+        """Writes Keras 3's ``.keras`` format (config, weights, optimizer state)."""
+        from . import saving
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Writes the weights to a ``.weights.h5`` file in Keras's layout."""
+        from . import saving
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any) -> None:
+        """Reads weights from a ``.weights.h5`` or ``.keras`` file."""
+        from . import saving
+        saving.load_weights(self, filepath)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The model's Keras config as a JSON string."""
+        from . import saving
+        return saving.to_json(self, **kwargs)
+
+    def __reduce__(self) -> Any:
+        from . import saving
+        return (saving.model_from_state, (saving.model_to_state(self),))
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "Model":
+        from . import saving
+        return saving.model_from_state(saving.model_to_state(self))
+
 
 class Sequential(Model):
     """A linear stack of ``Dense`` layers.
@@ -597,3 +626,25 @@ class Sequential(Model):
                            "config": {"batch_shape": self._input_shape, "dtype": "float32"}})
         layers += [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._layers]
         return {"name": self.name, "trainable": self.trainable, "layers": layers}
+
+
+def load_model(filepath: Any, custom_objects: Optional[Dict[str, Any]] = None,
+               compile: bool = True, safe_mode: bool = True) -> Model:
+    """Loads a ``.keras`` file written by fastdense or Keras 3."""
+    from . import saving
+    return saving.load_model(filepath, custom_objects=custom_objects, compile=compile,
+                             safe_mode=safe_mode)
+
+
+def model_from_json(json_string: str, custom_objects: Optional[Dict[str, Any]] = None) -> Model:
+    """A model (fresh weights) from ``model.to_json()``."""
+    from . import saving
+    return saving.model_from_json(json_string, custom_objects=custom_objects)
+
+
+def clone_model(model: Model, **kwargs: Any) -> Model:
+    """A new, uncompiled model with the same architecture and fresh weights."""
+    if kwargs:
+        raise NotImplementedError(f"clone_model arguments are not supported yet: {sorted(kwargs)}")
+    from . import saving
+    return saving.model_from_config(saving.model_to_config(model), compile=False)
