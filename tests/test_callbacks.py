@@ -148,3 +148,39 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(rng, capsys):
     rec = callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
     m2.fit(x, y, epochs=5, batch_size=10, verbose=0, callbacks=[rec, callbacks.TerminateOnNaN()])
     assert m2.optimizer.iterations == first_bad == len(seen)
+
+
+def test_model_checkpoint_formats_and_best_only(rng, tmp_path):
+    pytest.importorskip("h5py")
+    from fastdense.models import load_model
+    x = rng.normal(size=(64, 20)).astype("float32")
+    y = rng.normal(size=(64, 10)).astype("float32")
+    m = _model(optimizers.SGD(0.01))
+    pattern = str(tmp_path / "ckpt-{epoch:02d}-{loss:.2f}.keras")
+    h = m.fit(x, y, epochs=3, callbacks=[callbacks.ModelCheckpoint(pattern, monitor="loss")],
+              verbose=0)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [f"ckpt-{e + 1:02d}-{loss:.2f}.keras"
+                     for e, loss in enumerate(h.history["loss"])]
+    last = load_model(str(tmp_path / names[-1]))
+    np.testing.assert_array_equal(last.predict(x, verbose=0), m.predict(x, verbose=0))
+    # save_best_only: a diverging run keeps the first (best) weights
+    best = tmp_path / "best.weights.h5"
+    m2 = _model(optimizers.SGD(5.0))
+    first = []
+    rec = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: first.append(m2.get_weights())
+                                   if e == 0 else None)
+    with pytest.warns(RuntimeWarning):
+        m2.fit(x * 100, y, epochs=6, verbose=0, callbacks=[
+            rec, callbacks.ModelCheckpoint(str(best), monitor="loss", save_best_only=True,
+                                           save_weights_only=True)])
+    m3 = _model()
+    m3.load_weights(str(best))
+    for a, b in zip(m3.get_weights(), first[0]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="must end in `.keras`"):
+        callbacks.ModelCheckpoint(str(tmp_path / "x.txt"))
+    with pytest.raises(ValueError, match=".weights.h5"):
+        callbacks.ModelCheckpoint(str(tmp_path / "x.keras"), save_weights_only=True)
+    assert not callbacks.CallbackList([callbacks.ModelCheckpoint(pattern)]).needs_batch_hooks()
+    assert callbacks.CallbackList([callbacks.ModelCheckpoint(pattern, save_freq=2)]).needs_batch_hooks()

@@ -19,7 +19,7 @@ from ._progbar import Progbar, print_msg
 
 __all__ = ["Callback", "History", "ProgbarLogger", "CallbackList", "EarlyStopping",
            "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "LambdaCallback",
-           "TerminateOnNaN"]
+           "TerminateOnNaN", "ModelCheckpoint"]
 
 Logs = Optional[Dict[str, Any]]
 
@@ -76,6 +76,11 @@ class Callback:
     def on_predict_begin(self, logs: Logs = None) -> None: ...
 
     def on_predict_end(self, logs: Logs = None) -> None: ...
+
+    def _wants_batch_hooks(self, names: Iterable[str]) -> bool:
+        """Whether fit must call this callback's batch hooks (per batch, off
+        the engine's chunked fast path)."""
+        return self._overrides(*names)
 
     # Which batch hooks a callback really implements (a subclass's method, or
     # one set on the instance as LambdaCallback does).
@@ -228,7 +233,7 @@ class CallbackList(Callback):
         """True when a callback overrides a batch hook, other than the progress
         bar and TerminateOnNaN (which the engine's chunked loop serves)."""
         names = {"train": _TRAIN_BATCH, "test": _TEST_BATCH, "predict": _PREDICT_BATCH}[kind]
-        return any(cb._overrides(*names) for cb in self.callbacks
+        return any(cb._wants_batch_hooks(names) for cb in self.callbacks
                    if not isinstance(cb, ProgbarLogger) and type(cb) is not TerminateOnNaN)
 
     def nan_terminators(self) -> List[Callback]:
@@ -554,3 +559,138 @@ class TerminateOnNaN(Callback):
         if loss is not None and (math.isnan(loss) or math.isinf(loss)):
             print_msg(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (``.keras``) or its weights (``.weights.h5``) after each
+    epoch or every ``save_freq`` batches, optionally only when the monitored
+    quantity improves. ``filepath`` may hold ``{epoch:02d}``-style fields and
+    any log key, e.g. ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``.
+
+    A NaN or infinite monitored value never counts as an improvement, so it
+    never replaces the best checkpoint."""
+
+    def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False,
+                 mode: str = "auto", save_freq: Any = "epoch",
+                 initial_value_threshold: Optional[float] = None) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.verbose = verbose
+        self.filepath = os.fspath(filepath)
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        self.save_freq = save_freq
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"ModelCheckpoint mode '{mode}' is unknown, fallback to auto mode.",
+                          stacklevel=2)
+            mode = "auto"
+        self.mode = mode
+        self.best = initial_value_threshold
+        self.monitor_op: Optional[Callable[[float, float], bool]] = None
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+        self._current_epoch = 0
+        if self.save_freq != "epoch" and not isinstance(self.save_freq, int):
+            raise ValueError(f"Unrecognized save_freq: {self.save_freq}. "
+                             "Expected save_freq are 'epoch' or integer values")
+        if save_weights_only:
+            if not self.filepath.endswith(".weights.h5"):
+                raise ValueError(
+                    "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath "
+                    "provided must end in `.weights.h5` (Keras weights format). Received: "
+                    f"filepath={self.filepath}")
+        elif not self.filepath.endswith(".keras"):
+            raise ValueError("The filepath provided must end in `.keras` (Keras model format). "
+                             f"Received: filepath={self.filepath}")
+
+    def _wants_batch_hooks(self, names: Iterable[str]) -> bool:
+        return self.save_freq != "epoch"
+
+    def _set_monitor_op(self) -> None:
+        if self.mode == "min":
+            direction = "down"
+        elif self.mode == "max":
+            direction = "up"
+        else:
+            direction = _direction(self.model, self.monitor.removeprefix("val_"))
+        if direction is None:
+            raise ValueError(
+                f"ModelCheckpoint callback received monitor={self.monitor} but Keras isn't "
+                "able to automatically determine whether that metric should be maximized or "
+                "minimized. Pass `mode='max'` in order to monitor based on the highest metric "
+                "value, or pass `mode='min'` in order to use the lowest value.")
+        self.monitor_op = (lambda a, b: a < b) if direction == "down" else (lambda a, b: a > b)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        if batch <= self._last_batch_seen:  # a new epoch
+            add = batch + 1
+        else:
+            add = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += add
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            self._save(self._current_epoch, batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_best_only and self.monitor_op is None:
+            self._set_monitor_op()
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs)
+
+    def _file_path(self, epoch: int, batch: Optional[int], logs: Dict[str, Any]) -> str:
+        try:
+            if batch is None or "batch" in logs:
+                return self.filepath.format(epoch=epoch + 1, **logs)
+            return self.filepath.format(epoch=epoch + 1, batch=batch + 1, **logs)
+        except KeyError as e:
+            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". '
+                           f"Reason: {e}") from None
+
+    def _should_save(self, epoch: int, logs: Dict[str, Any], filepath: str) -> bool:
+        if not self.save_best_only:
+            if self.verbose > 0:
+                print_msg(f"\nEpoch {epoch + 1}: saving model to {filepath}")
+            return True
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Can save best model only with {self.monitor} available.",
+                          stacklevel=2)
+            return True
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        best_str = "None" if self.best is None else f"{self.best:.5f}"
+        finite = math.isfinite(float(current))
+        if finite and (self.best is None or self.monitor_op(current, self.best)):  # type: ignore[misc]
+            if self.verbose > 0:
+                print_msg(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best_str} to "
+                          f"{current:.5f}, saving model to {filepath}")
+            self.best = current
+            return True
+        if self.verbose > 0:
+            print_msg(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best_str}")
+        return False
+
+    def _save(self, epoch: int, batch: Optional[int], logs: Any) -> None:
+        logs = dict(logs or {})
+        filepath = self._file_path(epoch, batch, logs)
+        if os.path.isdir(filepath):
+            raise IOError("Please specify a non-directory filepath for ModelCheckpoint. "
+                          f"Filepath used is an existing directory: {filepath}")
+        if not self._should_save(epoch, logs, filepath):
+            return
+        dirname = os.path.dirname(filepath)
+        if dirname:
+            os.makedirs(dirname, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(filepath, overwrite=True)
+        else:
+            self.model.save(filepath, overwrite=True)
+        if self.verbose > 0:
+            print_msg(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
