@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "activations.h"
 #include "kernels.h"
 #include "losses.h"
 #include "metrics.h"
@@ -69,8 +70,18 @@ template <class T>
 T* mptr(py::array& a) { return static_cast<T*>(a.mutable_data()); }
 
 Activation to_act(int a) {
-    if (a < 0 || a > 4) throw py::value_error("Unknown activation code " + std::to_string(a));
+    if (a < 0 || a >= kNumActivations)
+        throw py::value_error("Unknown activation code " + std::to_string(a));
     return static_cast<Activation>(a);
+}
+
+// The dense kernels take only the activations they fuse.
+Activation to_kernel_act(int a) {
+    const Activation act = to_act(a);
+    if (!kernel_fusable(act))
+        throw py::value_error("Activation code " + std::to_string(a) +
+                              " is not fused by the dense kernels; use activation_forward");
+    return act;
 }
 
 // Targets for n rows of a U-wide output: float32 [n, U] or int32 labels [n].
@@ -156,7 +167,7 @@ PYBIND11_MODULE(_core, m) {
         }
         py::array_t<float> y({B, out});
         float* yp = y.mutable_data();
-        const Activation a = to_act(act);
+        const Activation a = to_kernel_act(act);
         {
             py::gil_scoped_release release;
             active_kernels().forward(yp, cptr<float>(x), cptr<float>(w), bp, B, in, out, a);
@@ -180,7 +191,7 @@ PYBIND11_MODULE(_core, m) {
         float *dzp = dz.mutable_data(), *dwp = dw.mutable_data();
         float* dbp = use_bias ? db.mutable_data() : nullptr;
         float* dxp = need_dx ? dx.mutable_data() : nullptr;
-        const Activation a = to_act(act);
+        const Activation a = to_kernel_act(act);
         {
             py::gil_scoped_release release;
             active_kernels().backward(dxp, dwp, dbp, dzp, cptr<float>(y), cptr<float>(x),
@@ -190,6 +201,34 @@ PYBIND11_MODULE(_core, m) {
                               use_bias ? py::object(db) : py::none(), dz);
     }, py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("w"), py::arg("act"),
        py::arg("use_bias"), py::arg("need_dx"));
+
+    m.def("activation_forward", [](py::array z, int act) {
+        check<float>(z, "z", {-1, -1});
+        const int64_t R = z.shape(0), C = z.shape(1);
+        const Activation a = to_act(act);
+        py::array_t<float> y({R, C});
+        float* yp = y.mutable_data();
+        {
+            py::gil_scoped_release release;
+            activation_forward(a, yp, cptr<float>(z), R, C);
+        }
+        return y;
+    }, py::arg("z"), py::arg("act"), "y = f(z) for any activation code.");
+
+    m.def("activation_backward", [](py::array dy, py::array z, py::array y, int act) {
+        check<float>(z, "z", {-1, -1});
+        const int64_t R = z.shape(0), C = z.shape(1);
+        check<float>(dy, "dy", {R, C});
+        check<float>(y, "y", {R, C});
+        const Activation a = to_act(act);
+        py::array_t<float> dz({R, C});
+        float* dzp = dz.mutable_data();
+        {
+            py::gil_scoped_release release;
+            activation_backward(a, dzp, cptr<float>(dy), cptr<float>(z), cptr<float>(y), R, C);
+        }
+        return dz;
+    }, py::arg("dy"), py::arg("z"), py::arg("y"), py::arg("act"), "dz = dy * f'(z).");
 
     m.def("loss", [](py::array y, py::object target, py::object labels, int kind,
                      bool from_logits, int out_act) {
@@ -258,12 +297,16 @@ PYBIND11_MODULE(_core, m) {
     // ---- the network -------------------------------------------------------------
     py::class_<Network>(m, "Network")
         .def(py::init([](const std::vector<int64_t>& units, const std::vector<int>& acts,
-                         const std::vector<bool>& use_bias) {
+                         const std::vector<bool>& use_bias, const std::vector<float>& dropout,
+                         float input_dropout) {
                  std::vector<Activation> a;
                  for (int v : acts) a.push_back(to_act(v));
-                 return new Network(units, a, use_bias);
+                 return new Network(units, a, use_bias, dropout, input_dropout);
              }),
-             py::arg("units"), py::arg("activations"), py::arg("use_bias"))
+             py::arg("units"), py::arg("activations"), py::arg("use_bias"),
+             py::arg("dropout") = std::vector<float>{}, py::arg("input_dropout") = 0.0f)
+        .def("set_seed", &Network::set_seed, py::arg("seed"),
+             "Seeds the dropout masks' generator.")
         .def_property_readonly("num_params", &Network::num_params)
         .def_property_readonly("input_dim", &Network::input_dim)
         .def_property_readonly("output_dim", &Network::output_dim)

@@ -10,12 +10,33 @@
 namespace fastdense {
 
 enum class Activation : int {
+    // Fused into the dense kernels' epilogues:
     Linear = 0,
     Relu = 1,
     Sigmoid = 2,
     Tanh = 3,
     Softmax = 4,
+    // Applied by the engine in a separate pass (activations.h); never passed
+    // to a DenseKernels function:
+    Elu = 5,
+    Selu = 6,
+    Gelu = 7,
+    GeluTanh = 8,
+    Silu = 9,
+    LeakyRelu = 10,
+    Softplus = 11,
+    Softsign = 12,
+    Relu6 = 13,
+    HardSigmoid = 14,
+    Exponential = 15,
+    LogSoftmax = 16,
+    HardSilu = 17,
+    Mish = 18,
 };
+constexpr int kNumActivations = 19;
+
+// True for the activations the DenseKernels fuse (Linear..Softmax).
+constexpr bool kernel_fusable(Activation a) { return static_cast<int>(a) <= 4; }
 
 struct DenseKernels {
     const char* name;  // "generic", "avx2", "avx512"

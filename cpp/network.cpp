@@ -5,15 +5,23 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "activations.h"
+#include "rng.h"
 #include "threadpool.h"
 
 namespace fastdense {
 
 Network::Network(const std::vector<int64_t>& units, const std::vector<Activation>& acts,
-                 const std::vector<bool>& use_bias) {
+                 const std::vector<bool>& use_bias, const std::vector<float>& dropout,
+                 float input_dropout)
+    : input_dropout_(input_dropout) {
     if (units.size() < 2 || acts.size() != units.size() - 1 ||
-        use_bias.size() != units.size() - 1)
+        use_bias.size() != units.size() - 1 ||
+        (!dropout.empty() && dropout.size() != units.size() - 1))
         throw std::invalid_argument("Network: inconsistent layer description");
+    auto valid_rate = [](float r) { return r >= 0.0f && r < 1.0f; };
+    if (!valid_rate(input_dropout))
+        throw std::invalid_argument("Network: dropout rates must be in [0, 1)");
     int64_t off = 0;
     for (size_t l = 0; l + 1 < units.size(); ++l) {
         if (units[l] <= 0 || units[l + 1] <= 0)
@@ -23,6 +31,11 @@ Network::Network(const std::vector<int64_t>& units, const std::vector<Activation
         d.out = units[l + 1];
         d.act = acts[l];
         d.use_bias = use_bias[l];
+        d.dropout = dropout.empty() ? 0.0f : dropout[l];
+        if (!valid_rate(d.dropout))
+            throw std::invalid_argument("Network: dropout rates must be in [0, 1)");
+        if (static_cast<int>(d.act) < 0 || static_cast<int>(d.act) >= kNumActivations)
+            throw std::invalid_argument("Network: unknown activation");
         d.w_off = off;
         off += d.in * d.out;
         d.b_off = off;
@@ -46,33 +59,82 @@ void Network::set_optimizer(const OptimizerSpec& spec) {
     iterations_ = 0;
 }
 
-void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B) {
+void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
+                                bool input_dropout) {
     if (B <= capacity) return;
     int64_t max_units = 0;
     for (const auto& l : layers) max_units = std::max(max_units, l.out);
     const int64_t in = layers.front().in, U = layers.back().out;
     x.resize(static_cast<size_t>(B * in));
     acts.resize(layers.size());
-    for (size_t l = 0; l < layers.size(); ++l)
-        acts[l].resize(static_cast<size_t>(B * layers[l].out));
+    pre.resize(layers.size());
+    mask.resize(layers.size());
+    for (size_t l = 0; l < layers.size(); ++l) {
+        const size_t n = static_cast<size_t>(B * layers[l].out);
+        acts[l].resize(n);
+        if (!kernel_fusable(layers[l].act)) pre[l].resize(n);
+        if (layers[l].dropout > 0.0f) mask[l].resize(2 * n);
+    }
     d0.resize(static_cast<size_t>(B * max_units));
     d1.resize(static_cast<size_t>(B * max_units));
     t.resize(static_cast<size_t>(B * U));
     labels.resize(static_cast<size_t>(B));
+    if (input_dropout) xmask.resize(static_cast<size_t>(2 * B * in));
     capacity = B;
 }
 
-const float* Network::forward(Workspace& ws, const float* x, int64_t B) const {
+// Dense layers in order; non-fused activations run in their own pass over
+// the pre-activation. In training, dropout masks scale each output by
+// 0 or 1/(1 - rate) (stored for backward) into the second half of mask[l].
+const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool training) {
     const DenseKernels& k = active_kernels();
     const float* in = x;
+    if (training && input_dropout_ > 0.0f) {
+        const int64_t n = B * input_dim();
+        dropout_mask(ws.xmask.data(), ws.xmask.data() + n, x, n, input_dropout_);
+        in = ws.xmask.data() + n;
+    }
     for (size_t l = 0; l < layers_.size(); ++l) {
         const LayerDesc& d = layers_[l];
         float* y = ws.acts[l].data();
-        k.forward(y, in, params_.data() + d.w_off,
-                  d.use_bias ? params_.data() + d.b_off : nullptr, B, d.in, d.out, d.act);
+        const float* w = params_.data() + d.w_off;
+        const float* b = d.use_bias ? params_.data() + d.b_off : nullptr;
+        if (kernel_fusable(d.act)) {
+            k.forward(y, in, w, b, B, d.in, d.out, d.act);
+        } else {
+            float* z = ws.pre[l].data();
+            k.forward(z, in, w, b, B, d.in, d.out, Activation::Linear);
+            activation_forward(d.act, y, z, B, d.out);
+        }
         in = y;
+        if (training && d.dropout > 0.0f) {
+            const int64_t n = B * d.out;
+            float* m = ws.mask[l].data();
+            dropout_mask(m, m + n, y, n, d.dropout);
+            in = m + n;
+        }
     }
     return in;
+}
+
+const float* Network::forward(Workspace& ws, const float* x, int64_t B) const {
+    // Inference never touches the generator or the masks.
+    return const_cast<Network*>(this)->forward(ws, x, B, false);
+}
+
+// mask[i] = 0 or 1/(1-rate) with P(keep) = 1 - rate; out = in * mask.
+//   mask: [n]   out: [n]   in: [n]
+void Network::dropout_mask(float* mask, float* out, const float* in, int64_t n, float rate) {
+    SplitMix64 rng(rng_state_);
+    const uint32_t threshold = static_cast<uint32_t>(static_cast<double>(rate) * 4294967296.0);
+    const float scale = 1.0f / (1.0f - rate);
+    for (int64_t i = 0; i < n; i += 2) {
+        const uint64_t r = rng.next();
+        mask[i] = static_cast<uint32_t>(r) >= threshold ? scale : 0.0f;
+        if (i + 1 < n) mask[i + 1] = static_cast<uint32_t>(r >> 32) >= threshold ? scale : 0.0f;
+    }
+    rng_state_ = rng.state;
+    for (int64_t i = 0; i < n; ++i) out[i] = in[i] * mask[i];
 }
 
 // Points xb/tb at the batch's rows: straight into the caller's arrays when
@@ -107,19 +169,37 @@ void Network::gather(Workspace& ws, const float* x, const Targets& t, const int6
 }
 
 // Backprop from ws.d0 (dL/dy of the last layer, or dL/dz when fused) into
-// grads_.
+// grads_: through each layer's dropout mask, its activation (fused in the
+// kernel, or a separate pass) and its affine map.
 void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
     const DenseKernels& k = active_kernels();
     float* dcur = ws.d0.data();
     float* dnext = ws.d1.data();
+    const bool input_dropped = input_dropout_ > 0.0f;
     for (size_t li = layers_.size(); li-- > 0;) {
         const LayerDesc& d = layers_[li];
         const bool last = li + 1 == layers_.size();
-        const float* in = li == 0 ? xb : ws.acts[li - 1].data();
+        const int64_t n = B * d.out;
+        if (d.dropout > 0.0f) {  // dL/dy = dL/d(dropped y) * mask
+            const float* m = ws.mask[li].data();
+            for (int64_t i = 0; i < n; ++i) dcur[i] *= m[i];
+        }
+        Activation act = last && fused ? Activation::Linear : d.act;
+        if (!kernel_fusable(act)) {
+            activation_backward(act, dcur, dcur, ws.pre[li].data(), ws.acts[li].data(), B,
+                                d.out);
+            act = Activation::Linear;
+        }
+        const float* in;
+        if (li == 0) {
+            in = input_dropped ? ws.xmask.data() + B * input_dim() : xb;
+        } else {
+            const LayerDesc& p = layers_[li - 1];
+            in = p.dropout > 0.0f ? ws.mask[li - 1].data() + B * p.out : ws.acts[li - 1].data();
+        }
         k.backward(li == 0 ? nullptr : dnext, grads_.data() + d.w_off,
                    d.use_bias ? grads_.data() + d.b_off : nullptr, dcur, ws.acts[li].data(),
-                   in, params_.data() + d.w_off, B, d.in, d.out,
-                   last && fused ? Activation::Linear : d.act);
+                   in, params_.data() + d.w_off, B, d.in, d.out, act);
         std::swap(dcur, dnext);
     }
 }
@@ -154,10 +234,13 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
                                int64_t n_batches, Stats& stats, float* ypred_out,
                                bool stop_on_nonfinite) {
     std::lock_guard<std::mutex> lock(train_mutex_);
-    train_ws_.ensure(layers_, std::min(batch_size, n));
+    train_ws_.ensure(layers_, std::min(batch_size, n), input_dropout_ > 0.0f);
     const int64_t U = output_dim();
     const Activation out_act = layers_.back().act;
-    const bool fused = loss_is_fused(loss_, out_act);
+    // (the fused gradient assumes the loss sees the activation's own output)
+    const bool dropped_out = layers_.back().dropout > 0.0f;
+    const Activation loss_act = dropped_out ? Activation::Linear : out_act;
+    const bool fused = loss_is_fused(loss_, loss_act);
     int64_t done = 0;
     for (int64_t bi = first_batch; bi < first_batch + n_batches; ++bi) {
         const int64_t start = bi * batch_size;
@@ -166,10 +249,10 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         const float* xb;
         Targets tb;
         gather(train_ws_, x, t, order, start, B, &xb, tb);
-        const float* y = forward(train_ws_, xb, B);
+        const float* y = forward(train_ws_, xb, B, true);
         const double batch_loss = loss_forward_backward(train_ws_.d0.data(), nullptr, y,
                                                         tb.dense, tb.labels, B, U, loss_,
-                                                        out_act);
+                                                        loss_act);
         stats.loss_sum += batch_loss;
         accumulate(stats, y, tb, B);
         if (ypred_out)
@@ -185,7 +268,7 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
 void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batch_size,
                        Stats& stats, float* ypred_out) const {
     Workspace ws;
-    ws.ensure(layers_, std::min(batch_size, n));
+    ws.ensure(layers_, std::min(batch_size, n), false);
     const int64_t U = output_dim();
     for (int64_t start = 0; start < n; start += batch_size) {
         const int64_t B = std::min(batch_size, n - start);
@@ -203,7 +286,7 @@ void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batc
 
 void Network::predict(const float* x, int64_t n, int64_t batch_size, float* out) const {
     Workspace ws;
-    ws.ensure(layers_, std::min(batch_size, n));
+    ws.ensure(layers_, std::min(batch_size, n), false);
     const int64_t in = input_dim(), U = output_dim();
     for (int64_t start = 0; start < n; start += batch_size) {
         const int64_t B = std::min(batch_size, n - start);
@@ -214,9 +297,9 @@ void Network::predict(const float* x, int64_t n, int64_t batch_size, float* out)
 
 void Network::forward_train(const float* x, int64_t B, float* y_out) {
     std::lock_guard<std::mutex> lock(train_mutex_);
-    train_ws_.ensure(layers_, B);
+    train_ws_.ensure(layers_, B, input_dropout_ > 0.0f);
     std::memcpy(train_ws_.x.data(), x, sizeof(float) * static_cast<size_t>(B * input_dim()));
-    const float* y = forward(train_ws_, train_ws_.x.data(), B);
+    const float* y = forward(train_ws_, train_ws_.x.data(), B, true);
     std::memcpy(y_out, y, sizeof(float) * static_cast<size_t>(B * output_dim()));
     last_x_ = train_ws_.x.data();
     last_B_ = B;

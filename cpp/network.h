@@ -18,6 +18,7 @@ struct LayerDesc {
     int64_t in = 0, out = 0;
     Activation act = Activation::Linear;
     bool use_bias = true;
+    float dropout = 0.0f;  // Dropout rate on this layer's output while training
     int64_t w_off = 0;  // kernel [in, out] at params + w_off
     int64_t b_off = 0;  // bias [out] at params + b_off (when use_bias)
 };
@@ -37,9 +38,14 @@ struct Stats {
 
 class Network {
 public:
-    // units: [in, u_1, ..., u_L]; acts and use_bias: one per layer.
+    // units: [in, u_1, ..., u_L]; acts, use_bias and dropout: one per layer
+    // (dropout may be empty: none); input_dropout: Dropout rate on the inputs.
     Network(const std::vector<int64_t>& units, const std::vector<Activation>& acts,
-            const std::vector<bool>& use_bias);
+            const std::vector<bool>& use_bias, const std::vector<float>& dropout = {},
+            float input_dropout = 0.0f);
+
+    // Seeds the generator of the dropout masks (training only).
+    void set_seed(uint64_t seed) { rng_state_ = seed; }
 
     int64_t num_params() const { return static_cast<int64_t>(params_.size()); }
     int64_t input_dim() const { return layers_.front().in; }
@@ -91,14 +97,22 @@ private:
     struct Workspace {
         int64_t capacity = 0;            // batch rows allocated
         std::vector<float> x;            // [cap, in]    gathered inputs
-        std::vector<std::vector<float>> acts;  // per layer [cap, out_l]
+        std::vector<std::vector<float>> acts;  // per layer [cap, out_l] activation output
+        std::vector<std::vector<float>> pre;   // per layer [cap, out_l] pre-activation
+                                               // (only for non-fused activations)
+        std::vector<std::vector<float>> mask;  // per layer [cap, out_l] dropout scale
+                                               // (only with dropout), then the
+                                               // dropped output
+        std::vector<float> xmask;        // [cap, in] input dropout: the dropped inputs
         std::vector<float> d0, d1;       // [cap, max_units] deltas
         std::vector<float> t;            // [cap, U]     gathered targets
         std::vector<int32_t> labels;     // [cap]
-        void ensure(const std::vector<LayerDesc>& layers, int64_t B);
+        void ensure(const std::vector<LayerDesc>& layers, int64_t B, bool input_dropout);
     };
 
-    const float* forward(Workspace& ws, const float* x, int64_t B) const;
+    const float* forward(Workspace& ws, const float* x, int64_t B, bool training);
+    const float* forward(Workspace& ws, const float* x, int64_t B) const;  // inference
+    void dropout_mask(float* mask, float* out, const float* in, int64_t n, float rate);
     void gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,
                 int64_t start, int64_t B, const float** xb, Targets& tb) const;
     void backward(Workspace& ws, const float* xb, int64_t B, bool fused);
@@ -113,6 +127,8 @@ private:
     OptimizerSpec opt_;
     int64_t iterations_ = 0;
     int64_t max_units_ = 0;
+    float input_dropout_ = 0.0f;
+    uint64_t rng_state_ = 0x853c49e6748fea9bull;
     Workspace train_ws_;
     const float* last_x_ = nullptr;  // input of the last forward_train batch
     int64_t last_B_ = 0;

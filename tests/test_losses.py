@@ -345,7 +345,7 @@ def test_core_loss_argument_validation():
     with pytest.raises(ValueError, match="loss code"):
         _core.loss(y, y, None, 4, False, 0)
     with pytest.raises(ValueError, match="activation"):
-        _core.loss(y, y, None, MSE, False, 7)
+        _core.loss(y, y, None, MSE, False, 99)
 
 
 # --------------------------------------------- Loss classes (Keras goldens)

@@ -9,7 +9,9 @@ from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
-__all__ = ["linear", "relu", "sigmoid", "softmax", "tanh", "get", "serialize"]
+__all__ = ["linear", "relu", "sigmoid", "softmax", "tanh", "elu", "selu", "gelu", "silu",
+           "swish", "leaky_relu", "softplus", "softsign", "relu6", "hard_sigmoid",
+           "exponential", "log_softmax", "hard_silu", "hard_swish", "mish", "get", "serialize"]
 
 
 def linear(x: Any) -> Any:
@@ -38,15 +40,105 @@ def softmax(x: Any, axis: int = -1) -> Any:
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-# Native activation codes (cpp/kernels.h, enum Activation).
-_CODES: Dict[str, int] = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
-_FUNCTIONS: Dict[str, Callable[..., Any]] = {
-    "linear": linear,
-    "relu": relu,
-    "sigmoid": sigmoid,
-    "tanh": tanh,
-    "softmax": softmax,
+def elu(x: Any, alpha: float = 1.0) -> Any:
+    """Exponential linear unit: ``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``."""
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x: Any) -> Any:
+    """Scaled ELU with Keras's fixed alpha and scale."""
+    return _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))
+
+
+def _erf(x: Any) -> Any:
+    from math import erf
+    return np.vectorize(erf, otypes=[np.float64])(x).astype(np.result_type(x, np.float32))
+
+
+def gelu(x: Any, approximate: bool = False) -> Any:
+    """Gaussian error linear unit (exact erf form; ``approximate=True`` uses tanh)."""
+    if approximate:
+        return 0.5 * x * (1 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + _erf(np.asarray(x) * 0.7071067811865476))
+
+
+def silu(x: Any) -> Any:
+    """Sigmoid linear unit (swish): ``x * sigmoid(x)``."""
+    return x * sigmoid(x)
+
+
+swish = silu
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.2) -> Any:
+    """``x`` if ``x > 0`` else ``negative_slope * x``."""
+    return np.where(x > 0, x, negative_slope * x)
+
+
+def softplus(x: Any) -> Any:
+    """``log(exp(x) + 1)``, computed stably."""
+    return np.logaddexp(x, 0)
+
+
+def softsign(x: Any) -> Any:
+    """``x / (abs(x) + 1)``."""
+    return x / (np.abs(x) + 1)
+
+
+def relu6(x: Any) -> Any:
+    """``min(max(x, 0), 6)``."""
+    return np.clip(x, 0, 6)
+
+
+def hard_sigmoid(x: Any) -> Any:
+    """``clip(x / 6 + 0.5, 0, 1)``."""
+    return np.clip(x / 6 + 0.5, 0, 1)
+
+
+def hard_silu(x: Any) -> Any:
+    """``x * hard_sigmoid(x)``."""
+    return x * hard_sigmoid(x)
+
+
+hard_swish = hard_silu
+
+
+def exponential(x: Any) -> Any:
+    """``exp(x)``."""
+    return np.exp(x)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """``x - logsumexp(x)`` over ``axis``."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def mish(x: Any) -> Any:
+    """``x * tanh(softplus(x))``."""
+    return x * np.tanh(softplus(x))
+
+
+# Native activation codes (cpp/kernels.h, enum Activation): 0-4 are fused
+# into the dense kernels, the others run in their own native pass.
+_CODES: Dict[str, int] = {
+    "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4, "elu": 5, "selu": 6,
+    "gelu": 7, "silu": 9, "leaky_relu": 10, "softplus": 11, "softsign": 12, "relu6": 13,
+    "hard_sigmoid": 14, "exponential": 15, "log_softmax": 16, "hard_silu": 17, "mish": 18,
 }
+_FUNCTIONS: Dict[str, Callable[..., Any]] = {
+    "linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
+    "elu": elu, "selu": selu, "gelu": gelu, "silu": silu, "leaky_relu": leaky_relu,
+    "softplus": softplus, "softsign": softsign, "relu6": relu6, "hard_sigmoid": hard_sigmoid,
+    "exponential": exponential, "log_softmax": log_softmax, "hard_silu": hard_silu,
+    "mish": mish,
+}
+# Keras's other spellings of the same functions.
+_ALIASES: Dict[str, str] = {"swish": "silu", "hard_swish": "hard_silu"}
 
 ActivationLike = Union[None, str, Callable[..., Any]]
 
@@ -56,11 +148,12 @@ def get(identifier: ActivationLike) -> Callable[..., Any]:
     if identifier is None:
         return linear
     if isinstance(identifier, str):
-        fn = _FUNCTIONS.get(identifier.lower())
+        name = identifier.lower()
+        fn = _FUNCTIONS.get(_ALIASES.get(name, name))
         if fn is None:
             raise ValueError(
                 f"Could not interpret activation function identifier: {identifier}. "
-                f"Supported: {sorted(_FUNCTIONS)}"
+                f"Supported: {sorted(set(_FUNCTIONS) | set(_ALIASES))}"
             )
         return fn
     if callable(identifier):

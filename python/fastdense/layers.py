@@ -10,7 +10,8 @@ from . import initializers as _initializers
 from ._naming import snake_case, unique_name
 from .variables import Variable
 
-__all__ = ["Layer", "Dense", "InputLayer", "Input", "InputSpec"]
+__all__ = ["Layer", "Dense", "Dropout", "Flatten", "Activation", "InputLayer", "Input",
+           "InputSpec"]
 
 
 class Layer:
@@ -185,7 +186,11 @@ class Dense(Layer):
         lead = x.shape[:-1]
         x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
         b = self.bias.value if self.bias is not None else None
-        y = _core.dense_forward(x2, self.kernel.value, b, self._act_code)  # type: ignore[union-attr]
+        if self._act_code <= 4:  # fused in the kernel
+            y = _core.dense_forward(x2, self.kernel.value, b, self._act_code)  # type: ignore[union-attr]
+        else:
+            z = _core.dense_forward(x2, self.kernel.value, b, 0)  # type: ignore[union-attr]
+            y = _core.activation_forward(z, self._act_code)
         return y.reshape(lead + (self.units,))
 
     def get_config(self) -> Dict[str, Any]:
@@ -207,6 +212,87 @@ def _init_config(init: Any) -> Any:
     if isinstance(init, _initializers.Initializer):
         return {"class_name": type(init).__name__, "config": init.get_config()}
     return getattr(init, "__name__", repr(init))
+
+
+class Dropout(Layer):
+    """Sets inputs to 0 with probability ``rate`` while training and scales the
+    rest by ``1 / (1 - rate)``; the identity at inference. In a model it runs
+    natively on the preceding layer's output."""
+
+    def __init__(self, rate: float, noise_shape: Any = None, seed: Optional[int] = None,
+                 **kwargs: Any) -> None:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) \
+                or not 0 <= rate <= 1:
+            raise ValueError("Invalid value received for argument `rate`. Expected a float "
+                             f"value between 0 and 1. Received: rate={rate}")
+        if noise_shape is not None:
+            raise NotImplementedError("Dropout(noise_shape=...) is not supported by fastdense "
+                                      f"yet. Received: noise_shape={noise_shape}")
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.seed = seed
+        self.noise_shape = None
+        self.built = True
+
+    def __call__(self, inputs: Any, training: bool = False) -> np.ndarray:
+        x = np.asarray(inputs, dtype=np.float32)
+        if not training or self.rate == 0:
+            return x
+        rng = np.random.default_rng(self.seed) if self.seed is not None else np.random
+        keep = rng.random(x.shape) >= self.rate
+        return np.where(keep, x / (1 - self.rate), 0).astype(np.float32)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({"rate": self.rate, "seed": self.seed, "noise_shape": None})
+        return config
+
+
+class Flatten(Layer):
+    """Flattens each sample to one axis, e.g. 28x28 images to 784 features."""
+
+    def __init__(self, data_format: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_format = data_format or "channels_last"
+        self.built = True
+
+    def __call__(self, inputs: Any) -> np.ndarray:
+        x = np.asarray(inputs, dtype=np.float32)
+        return x.reshape(x.shape[0], -1)
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else int(np.prod(rest))
+        return (input_shape[0], size)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
+
+
+class Activation(Layer):
+    """Applies an activation function (by name or as a callable). In a model
+    it runs natively with the preceding Dense layer."""
+
+    def __init__(self, activation: _activations.ActivationLike, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.activation = _activations.get(activation)
+        self._act_code = _activations.native_code(self.activation)
+        if self._act_code is None:
+            raise ValueError(
+                f"Activation {activation!r} has no native kernel in fastdense. "
+                f"Supported: {sorted(_activations._CODES)}")
+        self.built = True
+
+    def __call__(self, inputs: Any) -> np.ndarray:
+        return np.asarray(self.activation(np.asarray(inputs, dtype=np.float32)),
+                          dtype=np.float32)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config["activation"] = _activations.serialize(self.activation)
+        return config
 
 
 class InputSpec:

@@ -22,7 +22,7 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
-from .layers import Dense, InputLayer, InputSpec, Layer
+from .layers import Activation, Dense, Dropout, Flatten, InputLayer, InputSpec, Layer
 from .variables import Variable
 
 __all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model"]
@@ -45,7 +45,7 @@ class Model:
             raise TypeError(f"Unrecognized keyword arguments: {sorted(kwargs)}")
         self.name = name or unique_name(type(self).__name__.lower())
         self.trainable = trainable
-        self._layers: List[Dense] = []
+        self._layers: List[Layer] = []
         self._input_shape: Optional[Tuple[Optional[int], ...]] = None
         self._net: Any = None
         self.optimizer: Optional[_optimizers.Optimizer] = None
@@ -92,9 +92,9 @@ class Model:
 
     @property
     def output_shape(self) -> Tuple[Optional[int], ...]:
-        if not self._layers:
-            raise AttributeError("The model has no layers.")
-        return (None, self._layers[-1].units)
+        if not self._dense_layers:
+            raise AttributeError("The model has no Dense layer.")
+        return (None, self._output_units)
 
     def count_params(self) -> int:
         if not self.built:
@@ -122,27 +122,31 @@ class Model:
 
     def build(self, input_shape: Optional[Sequence[Optional[int]]] = None) -> None:
         """Creates the weights and the native network for ``input_shape``
-        (``(batch, features)``; the batch may be None)."""
+        (``(batch, features)``, or ``(batch, d1, d2, ...)`` when the first
+        layer is ``Flatten``; the batch may be None)."""
         if input_shape is None:
             input_shape = self._input_shape
         if input_shape is None:
             raise ValueError("You must provide an `input_shape` argument.")
         input_shape = tuple(input_shape)
-        if len(input_shape) != 2 or input_shape[-1] is None:
+        if not self._dense_layers:
+            raise ValueError(f"Sequential model '{self.name}' has no Dense layer; add some first.")
+        acts, dropout, input_dropout = self._engine_layout()
+        dims = input_shape[1:]
+        if len(dims) == 0 or any(d is None for d in dims) or (
+                len(dims) > 1 and not self._flatten_input()):
             raise ValueError(
-                "fastdense models take 2D inputs of shape (batch, features). "
-                f"Received: input_shape={input_shape}")
-        if not self._layers:
-            raise ValueError(f"Sequential model '{self.name}' has no layers; add some first.")
-        self._input_shape = (None, int(input_shape[-1]))
-        units = [int(input_shape[-1])]
-        for layer in self._layers:
+                "fastdense models take 2D inputs of shape (batch, features) (start with a "
+                "Flatten layer for images). Received: input_shape=" + str(input_shape))
+        self._input_shape = (None,) + tuple(int(d) for d in dims)
+        units = [int(np.prod(dims))]
+        for layer in self._dense_layers:
             layer.build((None, units[-1]))
             units.append(layer.units)
-        net = _core.Network(units, [l._act_code for l in self._layers],
-                            [l.use_bias for l in self._layers])
+        net = _core.Network(units, acts, [l.use_bias for l in self._dense_layers], dropout,
+                            input_dropout)
         params = net.params
-        for layer, (w_off, n_in, n_out, b_off) in zip(self._layers, net.layer_offsets()):
+        for layer, (w_off, n_in, n_out, b_off) in zip(self._dense_layers, net.layer_offsets()):
             layer.kernel._bind(params[w_off:w_off + n_in * n_out].reshape(n_in, n_out))
             if layer.bias is not None:
                 layer.bias._bind(params[b_off:b_off + n_out])
@@ -150,9 +154,72 @@ class Model:
         if self.compiled:
             self._install_training_config()
 
-    def _ensure_built(self, x: np.ndarray) -> None:
+    @property
+    def _dense_layers(self) -> List[Dense]:
+        return [l for l in self._layers if isinstance(l, Dense)]
+
+    @property
+    def _output_units(self) -> int:
+        return self._dense_layers[-1].units
+
+    def _flatten_input(self) -> bool:
+        """True when a Flatten layer comes before the first Dense layer."""
+        for layer in self._layers:
+            if isinstance(layer, Dense):
+                return False
+            if isinstance(layer, Flatten):
+                return True
+        return False
+
+    def _engine_layout(self) -> Tuple[List[int], List[float], float]:
+        """The native network's layout: each Dense layer's activation code
+        (an Activation layer right after a linear Dense runs as that layer's
+        activation) and the Dropout rate applied to its output."""
+        acts: List[int] = []
+        dropout: List[float] = []
+        input_keep = 1.0
+        linear = 0
+        for layer in self._layers:
+            if isinstance(layer, Dense):
+                acts.append(layer._act_code)
+                dropout.append(0.0)
+            elif isinstance(layer, Dropout):
+                if acts:  # two dropouts in a row keep (1 - a)(1 - b)
+                    dropout[-1] = 1.0 - (1.0 - dropout[-1]) * (1.0 - layer.rate)
+                else:
+                    input_keep *= 1.0 - layer.rate
+            elif isinstance(layer, Activation):
+                if not acts or acts[-1] != linear or dropout[-1] > 0:
+                    raise NotImplementedError(
+                        f"fastdense runs an Activation layer ('{layer.name}') as the activation "
+                        "of the Dense layer right before it, which must have no activation of "
+                        "its own (activation=None) and no Dropout in between.")
+                acts[-1] = layer._act_code
+            elif isinstance(layer, Flatten):
+                if acts:
+                    continue  # outputs of Dense layers are already flat
+        if any(r >= 1.0 for r in dropout) or input_keep <= 0.0:
+            raise ValueError("A Dropout rate of 1 drops everything; use a rate below 1.")
+        return acts, dropout, 1.0 - input_keep
+
+    def _features(self, x: Any, name: str = "x") -> np.ndarray:
+        """The engine's input: float32 (samples, features), flattened when the
+        model starts with Flatten (a view when the input is contiguous)."""
+        if self._flatten_input() and not isinstance(x, np.ndarray):
+            x = np.asarray(x)
+        if isinstance(x, np.ndarray) and x.ndim > 2 and self._flatten_input():
+            if self._input_shape is not None and x.shape[1:] != self._input_shape[1:]:
+                raise ValueError(
+                    f"Input 0 of the model is incompatible: expected shape "
+                    f"{(None,) + tuple(self._input_shape[1:])}, but received input with "
+                    f"shape {x.shape}")
+            x = x.reshape(x.shape[0], -1)
+        dim = int(np.prod(self._input_shape[1:])) if self._input_shape is not None else None
+        return _data.features(x, name, dim)
+
+    def _ensure_built(self, x: np.ndarray, original_shape: Optional[Tuple[int, ...]] = None) -> None:
         if self._net is None:
-            self.build((None, x.shape[1]))
+            self.build((None,) + tuple((original_shape or x.shape)[1:]))
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
@@ -207,7 +274,7 @@ class Model:
     def _resolve_metrics(self, y_shape: Tuple[int, ...]) -> List[_metrics.Metric]:
         """Builds the metric objects on the first data seen, as Keras does."""
         if self._metrics is None:
-            out_shape = (y_shape[0], self._layers[-1].units)
+            out_shape = (y_shape[0], self._output_units)
             self._metrics = [_metrics.resolve(m, y_shape, out_shape) for m in self._metric_ids]
             self._select_native_metrics()
         return self._metrics
@@ -251,10 +318,11 @@ class Model:
             raise RuntimeError("You must call `compile()` before using the model.")
         if self._loss_obj is None:
             raise ValueError("No loss to compute: call `compile()` with a `loss` argument.")
-        xa = _data.features(x, x_name, self._input_shape[-1] if self._input_shape else None)
-        self._ensure_built(xa)
+        shape = np.shape(x) if isinstance(x, np.ndarray) else None
+        xa = self._features(x, x_name)
+        self._ensure_built(xa, shape)
         code = self._loss_native[0] if self._loss_native is not None else None
-        y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._layers[-1].units, code,
+        y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._output_units, code,
                                                 y_name)
         self._resolve_metrics(y_user.shape)
         return xa, y_user, y_dense, labels
@@ -315,7 +383,7 @@ class Model:
         py_metrics = [m for i, m in enumerate(self._metrics or []) if i not in self._native_metrics]
         native_loss = self._loss_native is not None
         need_ypred = native_loss and bool(py_metrics)
-        ypred = np.empty((n, self._layers[-1].units), np.float32) if need_ypred else None
+        ypred = np.empty((n, self._output_units), np.float32) if need_ypred else None
 
         self.stop_training = False
         cbs.on_train_begin()
@@ -324,7 +392,10 @@ class Model:
             for m in self._metrics or []:
                 m.reset_state()
             cbs.on_epoch_begin(epoch)
-            order = _core.permutation(n, int(np.random.randint(0, 2**63 - 1))) if shuffle else None
+            # one draw per epoch seeds both the shuffle and the dropout masks
+            seed = int(np.random.randint(0, 2**63 - 1))
+            order = _core.permutation(n, seed) if shuffle else None
+            self._net.set_seed(seed ^ 0x5DEECE66D)
             stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,
                                      "metric_sums": [0.0] * len(self._native_metrics)}
             if native_loss:
@@ -484,7 +555,7 @@ class Model:
                       if not native_loss or i not in self._native_metrics]
         n = xa.shape[0]
         need_ypred = bool(py_metrics) or not native_loss
-        ypred = np.empty((n, self._layers[-1].units), np.float32) if need_ypred else None
+        ypred = np.empty((n, self._output_units), np.float32) if need_ypred else None
         if native_loss:
             stats = self._net.evaluate(xa, y_dense, labels, batch_size, self._loss_native[0], ypred)
         else:
@@ -507,8 +578,9 @@ class Model:
             raise NotImplementedError("predict(steps=...) is not supported by fastdense yet.")
         verbose_level = _data.verbose(verbose)
         batch_size = _data.batch_size(batch_size)
-        xa = _data.features(x, "x", self._input_shape[-1] if self._input_shape else None)
-        self._ensure_built(xa)
+        shape = np.shape(x) if isinstance(x, np.ndarray) else None
+        xa = self._features(x)
+        self._ensure_built(xa, shape)
         if verbose_level == 0 and not callbacks:
             return self._net.predict(xa, batch_size)
         n_steps = -(-xa.shape[0] // batch_size)
@@ -522,8 +594,9 @@ class Model:
         return out
 
     def predict_on_batch(self, x: Any) -> np.ndarray:
-        xa = _data.features(x, "x", self._input_shape[-1] if self._input_shape else None)
-        self._ensure_built(xa)
+        shape = np.shape(x) if isinstance(x, np.ndarray) else None
+        xa = self._features(x)
+        self._ensure_built(xa, shape)
         return self._net.predict(xa, max(1, xa.shape[0]))
 
     def __call__(self, inputs: Any, training: bool = False, mask: Any = None) -> np.ndarray:
@@ -586,27 +659,29 @@ class Sequential(Model):
                 raise ValueError("An InputLayer / Input must be the first element of a "
                                  "Sequential model.")
             self._input_shape = (None,) + tuple(layer._batch_input_shape[1:])  # type: ignore[index]
-            self._check_input_shape()
             return
         if not isinstance(layer, Layer):
             raise ValueError("Only instances of `fastdense.layers.Layer` can be added to a "
                              f"Sequential model. Received: {layer} (of type {type(layer)})")
-        if not isinstance(layer, Dense):
-            raise NotImplementedError(f"fastdense runs Dense layers natively; "
-                                      f"{type(layer).__name__} is not supported yet.")
+        if not isinstance(layer, (Dense, Dropout, Flatten, Activation)):
+            raise NotImplementedError(f"fastdense runs Dense, Dropout, Flatten and Activation "
+                                      f"layers natively; {type(layer).__name__} is not "
+                                      "supported yet.")
         if any(layer is l for l in self._layers):
             raise ValueError(f"Layer '{layer.name}' is already in model '{self.name}'.")
         if not self._layers and layer._batch_input_shape is not None:
             self._input_shape = (None,) + tuple(layer._batch_input_shape[1:])
-            self._check_input_shape()
         self._layers.append(layer)
+        self._check_input_shape()
         self._net = None
-        if self._input_shape is not None and rebuild:
+        if self._input_shape is not None and rebuild and self._dense_layers:
             self.build(self._input_shape)
 
     def _check_input_shape(self) -> None:
-        if self._input_shape is not None and len(self._input_shape) != 2:
+        if (self._input_shape is not None and len(self._input_shape) != 2 and self._layers
+                and not self._flatten_input()):
             raise ValueError("fastdense models take inputs of shape (features,) per sample; "
+                             "start with a Flatten layer for multi-dimensional samples. "
                              f"Received: input_shape={self._input_shape[1:]}")
 
     def pop(self, rebuild: bool = True) -> Layer:
@@ -615,7 +690,7 @@ class Sequential(Model):
             raise TypeError("There are no layers in the model.")
         layer = self._layers.pop()
         self._net = None
-        if self._layers and self._input_shape is not None and rebuild:
+        if self._dense_layers and self._input_shape is not None and rebuild:
             self.build(self._input_shape)
         return layer
 

@@ -1,0 +1,145 @@
+#include "activations.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace fastdense {
+namespace {
+
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+constexpr double kSeluScale = 1.0507009873554804934193349852946;
+constexpr double kLeakySlope = 0.2;
+constexpr double kSqrt2OverPi = 0.7978845608028654;
+constexpr double kInvSqrt2 = 0.7071067811865476;
+constexpr double kInvSqrt2Pi = 0.3989422804014327;
+
+template <class T>
+T softplus(T x) {  // log(1 + exp(x)), stable
+    return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+}
+
+template <class T>
+T sigm(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+template <class T>
+T f(Activation a, T x) {
+    switch (a) {
+        case Activation::Linear: return x;
+        case Activation::Relu: return x > T(0) ? x : T(0);
+        case Activation::Sigmoid: return sigm(x);
+        case Activation::Tanh: return std::tanh(x);
+        case Activation::Elu: return x > T(0) ? x : std::expm1(x);
+        case Activation::Selu:
+            return T(kSeluScale) * (x > T(0) ? x : T(kSeluAlpha) * std::expm1(x));
+        case Activation::Gelu: return T(0.5) * x * (T(1) + std::erf(x * T(kInvSqrt2)));
+        case Activation::GeluTanh:
+            return T(0.5) * x *
+                   (T(1) + std::tanh(T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x)));
+        case Activation::Silu: return x * sigm(x);
+        case Activation::LeakyRelu: return x > T(0) ? x : T(kLeakySlope) * x;
+        case Activation::Softplus: return softplus(x);
+        case Activation::Softsign: return x / (std::fabs(x) + T(1));
+        case Activation::Relu6: return std::min(std::max(x, T(0)), T(6));
+        case Activation::HardSigmoid:
+            return std::min(std::max(x / T(6) + T(0.5), T(0)), T(1));
+        case Activation::Exponential: return std::exp(x);
+        case Activation::HardSilu:
+            return x * std::min(std::max(x / T(6) + T(0.5), T(0)), T(1));
+        case Activation::Mish: return x * std::tanh(softplus(x));
+        default: break;
+    }
+    throw std::invalid_argument("activation has no elementwise form");
+}
+
+template <class T>
+T df(Activation a, T x) {
+    switch (a) {
+        case Activation::Linear: return T(1);
+        case Activation::Relu: return x > T(0) ? T(1) : T(0);
+        case Activation::Sigmoid: { const T s = sigm(x); return s * (T(1) - s); }
+        case Activation::Tanh: { const T t = std::tanh(x); return T(1) - t * t; }
+        case Activation::Elu: return x > T(0) ? T(1) : std::exp(x);
+        case Activation::Selu:
+            return T(kSeluScale) * (x > T(0) ? T(1) : T(kSeluAlpha) * std::exp(x));
+        case Activation::Gelu:
+            return T(0.5) * (T(1) + std::erf(x * T(kInvSqrt2))) +
+                   x * T(kInvSqrt2Pi) * std::exp(T(-0.5) * x * x);
+        case Activation::GeluTanh: {
+            const T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
+            const T t = std::tanh(u);
+            const T du = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
+            return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du;
+        }
+        case Activation::Silu: { const T s = sigm(x); return s * (T(1) + x * (T(1) - s)); }
+        case Activation::LeakyRelu: return x > T(0) ? T(1) : T(kLeakySlope);
+        case Activation::Softplus: return sigm(x);
+        case Activation::Softsign: { const T d = std::fabs(x) + T(1); return T(1) / (d * d); }
+        case Activation::Relu6: return x > T(0) && x < T(6) ? T(1) : T(0);
+        case Activation::HardSigmoid: return x > T(-3) && x < T(3) ? T(1) / T(6) : T(0);
+        case Activation::Exponential: return std::exp(x);
+        case Activation::HardSilu: {
+            if (x <= T(-3)) return T(0);
+            if (x >= T(3)) return T(1);
+            return x / T(3) + T(0.5);
+        }
+        case Activation::Mish: {
+            const T sp = softplus(x), t = std::tanh(sp);
+            return t + x * (T(1) - t * t) * sigm(x);
+        }
+        default: break;
+    }
+    throw std::invalid_argument("activation has no elementwise derivative");
+}
+
+}  // namespace
+
+void activation_forward(Activation a, float* y, const float* z, int64_t rows, int64_t cols) {
+    if (a == Activation::Softmax || a == Activation::LogSoftmax) {
+        for (int64_t r = 0; r < rows; ++r) {
+            const float* zr = z + r * cols;
+            float* yr = y + r * cols;
+            float m = zr[0];
+            for (int64_t c = 1; c < cols; ++c) m = std::max(m, zr[c]);
+            float s = 0.0f;
+            for (int64_t c = 0; c < cols; ++c) s += std::exp(zr[c] - m);
+            if (a == Activation::LogSoftmax) {
+                const float lse = m + std::log(s);
+                for (int64_t c = 0; c < cols; ++c) yr[c] = zr[c] - lse;
+            } else {
+                const float inv = 1.0f / s;
+                for (int64_t c = 0; c < cols; ++c) yr[c] = std::exp(zr[c] - m) * inv;
+            }
+        }
+        return;
+    }
+    const int64_t n = rows * cols;
+    for (int64_t i = 0; i < n; ++i) y[i] = f<float>(a, z[i]);
+}
+
+void activation_backward(Activation a, float* dz, const float* dy, const float* z,
+                         const float* y, int64_t rows, int64_t cols) {
+    if (a == Activation::Softmax || a == Activation::LogSoftmax) {
+        for (int64_t r = 0; r < rows; ++r) {
+            const float* dyr = dy + r * cols;
+            const float* yr = y + r * cols;
+            float* dzr = dz + r * cols;
+            float s = 0.0f;
+            if (a == Activation::Softmax) {
+                for (int64_t c = 0; c < cols; ++c) s += dyr[c] * yr[c];
+                for (int64_t c = 0; c < cols; ++c) dzr[c] = yr[c] * (dyr[c] - s);
+            } else {  // y = log_softmax(z): dz = dy - exp(y) * sum(dy)
+                for (int64_t c = 0; c < cols; ++c) s += dyr[c];
+                for (int64_t c = 0; c < cols; ++c) dzr[c] = dyr[c] - std::exp(yr[c]) * s;
+            }
+        }
+        return;
+    }
+    const int64_t n = rows * cols;
+    for (int64_t i = 0; i < n; ++i) dz[i] = dy[i] * df<float>(a, z[i]);
+}
+
+double activation_ref(Activation a, double z) { return f<double>(a, z); }
+double activation_grad_ref(Activation a, double z) { return df<double>(a, z); }
+
+}  // namespace fastdense

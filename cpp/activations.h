@@ -1,0 +1,27 @@
+// Activations the dense kernels do not fuse, applied in their own pass over a
+// layer's pre-activation z. Formulas and defaults follow Keras 3
+// (keras.activations): elu alpha=1, selu's fixed alpha/scale, gelu exact
+// (erf) and tanh-approximate, leaky_relu negative_slope=0.2, hard_sigmoid
+// = clip(x/6 + 1/2, 0, 1), hard_silu = x * hard_sigmoid(x), mish.
+#pragma once
+#include <cstdint>
+
+#include "kernels.h"
+
+namespace fastdense {
+
+// y = f(z), elementwise (log_softmax row-wise).
+//   y: [rows, cols]   z: [rows, cols]   (y may alias z)
+void activation_forward(Activation a, float* y, const float* z, int64_t rows, int64_t cols);
+
+// dz = dy * f'(z) (log_softmax: dy - softmax(z) * rowsum(dy)).
+//   dz: [rows, cols]   dy: [rows, cols] (dz may alias dy)
+//   z: [rows, cols] pre-activation   y: [rows, cols] = f(z)
+void activation_backward(Activation a, float* dz, const float* dy, const float* z,
+                         const float* y, int64_t rows, int64_t cols);
+
+// Naive float64 references for tests.
+double activation_ref(Activation a, double z);
+double activation_grad_ref(Activation a, double z);
+
+}  // namespace fastdense

@@ -1,0 +1,175 @@
+"""Layers beyond Dense: every activation (native pass vs numpy reference and
+float64 finite differences), Dropout, Flatten, Activation."""
+import numpy as np
+import pytest
+
+from fastdense import _core, activations, layers, models, optimizers
+from fastdense.utils import set_random_seed
+
+EXTRA = {name: code for name, code in activations._CODES.items() if code > 4}
+ALL = dict(activations._CODES)
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_activation_forward_matches_numpy(name, rng):
+    z = rng.normal(scale=3, size=(7, 13)).astype(np.float32)
+    z[0, :5] = [0.0, -3.0, 3.0, 6.0, -6.0]  # kinks of relu6 / hard_sigmoid / hard_silu
+    y = _core.activation_forward(z, ALL[name])
+    ref = activations.get(name)(z.astype(np.float64))
+    np.testing.assert_allclose(y, ref, rtol=2e-5, atol=2e-6)
+    # the public callable keeps float32 for float32 input where numpy does
+    assert np.asarray(activations.get(name)(z)).shape == z.shape
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_activation_backward_finite_differences(name, rng):
+    z = rng.normal(scale=2, size=(5, 9))
+    z[np.abs(z) < 1e-2] += 0.1          # keep away from kinks
+    for k in (-3.0, 3.0, 6.0):
+        z[np.abs(z - k) < 1e-2] += 0.1
+    f = activations.get(name)
+    r = rng.normal(size=z.shape)
+    eps = 1e-6
+    fd = np.zeros_like(z)
+    for i in np.ndindex(z.shape):
+        zp, zm = z.copy(), z.copy()
+        zp[i] += eps
+        zm[i] -= eps
+        fd[i] = (np.sum(r * f(zp)) - np.sum(r * f(zm))) / (2 * eps)
+    z32 = z.astype(np.float32)
+    y32 = _core.activation_forward(z32, ALL[name])
+    dz = _core.activation_backward(r.astype(np.float32), z32, y32, ALL[name])
+    np.testing.assert_allclose(dz, fd, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA))
+def test_dense_with_any_activation_trains_like_numpy_sgd(name, rng):
+    """One SGD step through Dense(activation=name) equals the numpy computation."""
+    x = rng.normal(size=(16, 6)).astype(np.float32)
+    t = rng.normal(size=(16, 4)).astype(np.float32)
+    m = models.Sequential([layers.Dense(4, activation=name, input_shape=(6,))])
+    m.compile(optimizer=optimizers.SGD(0.1), loss="mse")
+    w, b = [a.astype(np.float64) for a in m.get_weights()]
+    f = activations.get(name)
+    z = x @ w + b
+    y = f(z)
+    np.testing.assert_allclose(m.predict(x, verbose=0), y, rtol=1e-4, atol=1e-5)
+    g = 2 * (y - t) / y.size
+    eps = 1e-6
+    fp = (f(z + eps) - f(z - eps)) / (2 * eps)
+    if name == "log_softmax":
+        s = np.exp(y)
+        dz = g - s * g.sum(axis=1, keepdims=True)
+    else:
+        dz = g * fp
+    m.fit(x, t, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    np.testing.assert_allclose(m.get_weights()[0], w - 0.1 * x.T @ dz, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(m.get_weights()[1], b - 0.1 * dz.sum(0), rtol=1e-4, atol=1e-6)
+
+
+def test_activation_layer_equals_dense_activation(rng):
+    x = rng.normal(size=(64, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    out = []
+    for stack in ([layers.Dense(16, activation="elu"), layers.Dense(3, activation="softmax")],
+                  [layers.Dense(16), layers.Activation("elu"), layers.Dense(3),
+                   layers.Activation(activations.softmax)]):
+        set_random_seed(3)
+        m = models.Sequential([layers.Input(shape=(8,))] + stack)
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        m.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        out.append((m.get_weights(), m.predict(x, verbose=0)))
+    for a, b in zip(out[0][0], out[1][0]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    with pytest.raises(NotImplementedError, match="Activation layer"):
+        m = models.Sequential([layers.Dense(4, activation="relu", input_shape=(8,)),
+                               layers.Activation("tanh")])
+    assert layers.Activation("relu")(np.array([[-1.0, 2.0]])).tolist() == [[0.0, 2.0]]
+
+
+def test_flatten_takes_images(rng):
+    x = rng.random((50, 4, 5)).astype(np.float32)
+    y = rng.integers(0, 2, 50)
+    m = models.Sequential([layers.Flatten(input_shape=(4, 5)), layers.Dense(2, activation="softmax")])
+    assert m.input_shape == (None, 4, 5)
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    m.fit(x, y, verbose=0)
+    np.testing.assert_array_equal(m.predict(x, verbose=0), m.predict(x.reshape(50, 20), verbose=0))
+    lazy = models.Sequential([layers.Flatten(), layers.Dense(2)])
+    assert lazy.predict(x, verbose=0).shape == (50, 2) and lazy.input_shape == (None, 4, 5)
+    with pytest.raises(ValueError, match="incompatible"):
+        m.predict(x.reshape(50, 5, 4), verbose=0)
+    with pytest.raises(ValueError, match="Flatten"):
+        models.Sequential([layers.Dense(2)]).predict(x, verbose=0)
+    assert layers.Flatten()(x).shape == (50, 20)
+
+
+def test_dropout_training_only_and_scaled(rng):
+    x = np.ones((2000, 50), np.float32)
+    set_random_seed(0)
+    m = models.Sequential([layers.Input(shape=(50,)), layers.Dropout(0.3),
+                           layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    # inference: identity
+    np.testing.assert_allclose(m.predict(x, verbose=0), 50.0)
+    # training: the first batch's predictions are recorded by a metric
+    seen = []
+
+    def record(y_true, y_pred):
+        seen.append(np.array(y_pred))
+        return np.zeros(len(y_pred))
+
+    m.compile(optimizer=optimizers.SGD(0.0), loss="mse", metrics=[record])
+    m.fit(x, np.zeros(2000), batch_size=2000, epochs=1, verbose=0)
+    out = seen[0][:, 0]
+    kept = out * 0.7  # number of inputs kept per sample
+    np.testing.assert_allclose(kept, np.round(kept), atol=1e-3)  # each kept input scaled by 1/0.7
+    assert abs(kept.mean() / 50 - 0.7) < 0.01
+    with pytest.raises(ValueError, match="rate"):
+        layers.Dropout(1.5)
+    d = layers.Dropout(0.5, seed=1)
+    np.testing.assert_array_equal(d(x[:3]), x[:3])
+    assert set(np.unique(d(x[:3], training=True))) <= {0.0, 2.0}
+
+
+def test_dropout_active_in_training_not_in_inference(rng):
+    """Dropout before the output layer changes training outputs, never predictions."""
+    x = rng.normal(size=(32, 5)).astype(np.float32)
+    set_random_seed(4)
+    m = models.Sequential([layers.Input(shape=(5,)), layers.Dense(8, activation="relu"),
+                           layers.Dropout(0.5), layers.Dense(1, use_bias=False)])
+    m.compile(optimizer=optimizers.SGD(0.0), loss="mse")
+    m.fit(x, np.zeros(32), epochs=1, batch_size=32, shuffle=False, verbose=0)
+    w1, b1, w2 = [a.astype(np.float64) for a in m.get_weights()]
+    h = np.maximum(x @ w1 + b1, 0)
+    # train with lr 0 and a probe metric to see the dropped hidden layer's effect
+    seen = []
+    m.compile(optimizer=optimizers.SGD(0.0), loss="mse",
+              metrics=[lambda yt, yp: seen.append(np.array(yp)) or np.zeros(len(yp))])
+    m.fit(x, np.zeros(32), epochs=1, batch_size=32, shuffle=False, verbose=0)
+    y_drop = seen[0][:, 0]
+    assert not np.allclose(y_drop, (h @ w2)[:, 0])  # dropout active in training
+    np.testing.assert_allclose(m.predict(x, verbose=0)[:, 0], (h @ w2)[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_same_seed_reproducible_and_rate_zero_is_identity(rng):
+    x = rng.normal(size=(128, 10)).astype(np.float32)
+    y = rng.integers(0, 3, 128)
+
+    def run(rate):
+        set_random_seed(11)
+        m = models.Sequential([layers.Dense(32, activation="relu", input_shape=(10,)),
+                               layers.Dropout(rate), layers.Dense(3, activation="softmax")])
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        m.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        return m.get_weights()
+
+    for a, b in zip(run(0.4), run(0.4)):
+        np.testing.assert_array_equal(a, b)
+    set_random_seed(11)
+    plain = models.Sequential([layers.Dense(32, activation="relu", input_shape=(10,)),
+                               layers.Dense(3, activation="softmax")])
+    plain.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    plain.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    for a, b in zip(run(0.0), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)
