@@ -86,8 +86,13 @@ Activation to_kernel_act(int a) {
 
 // Targets for n rows of a U-wide output: float32 [n, U] or int32 labels [n].
 Targets targets(const py::object& y, const py::object& labels, int64_t n, int64_t U,
-                LossKind kind, bool need) {
+                LossKind kind, bool need, const py::object& weights = py::none()) {
     Targets t;
+    if (!weights.is_none()) {
+        py::array a = weights.cast<py::array>();
+        check<float>(a, "sample_weight", {n});
+        t.weights = cptr<float>(a);
+    }
     if (!y.is_none()) {
         py::array a = y.cast<py::array>();
         check<float>(a, "y", {n, U});
@@ -348,7 +353,8 @@ PYBIND11_MODULE(_core, m) {
         .def("train_batches", [](Network& n, py::array x, py::object y, py::object labels,
                                  py::object order, int64_t batch_size, int64_t first_batch,
                                  int64_t n_batches, int loss_kind, py::dict stats,
-                                 py::object ypred_out, bool stop_on_nonfinite) {
+                                 py::object ypred_out, bool stop_on_nonfinite,
+                                 py::object sample_weight) {
             check<float>(x, "x", {-1, n.input_dim()});
             const int64_t rows = x.shape(0);
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
@@ -365,7 +371,7 @@ PYBIND11_MODULE(_core, m) {
                         throw py::value_error("Argument `order` holds an index out of range");
             }
             Targets t = targets(y, labels, rows, n.output_dim(),
-                                static_cast<LossKind>(loss_kind), true);
+                                static_cast<LossKind>(loss_kind), true, sample_weight);
             float* yo = nullptr;
             py::array ya;
             if (!ypred_out.is_none()) {
@@ -390,14 +396,15 @@ PYBIND11_MODULE(_core, m) {
         }, py::arg("x"), py::arg("y"), py::arg("labels"), py::arg("order"),
            py::arg("batch_size"), py::arg("first_batch"), py::arg("n_batches"),
            py::arg("loss_kind"), py::arg("stats"), py::arg("ypred_out"),
-           py::arg("stop_on_nonfinite") = false)
+           py::arg("stop_on_nonfinite") = false, py::arg("sample_weight") = py::none())
         .def("evaluate", [](const Network& n, py::array x, py::object y, py::object labels,
-                            int64_t batch_size, int loss_kind, py::object ypred_out) {
+                            int64_t batch_size, int loss_kind, py::object ypred_out,
+                            py::object sample_weight) {
             check<float>(x, "x", {-1, n.input_dim()});
             const int64_t rows = x.shape(0);
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
             Targets t = targets(y, labels, rows, n.output_dim(),
-                                static_cast<LossKind>(loss_kind), true);
+                                static_cast<LossKind>(loss_kind), true, sample_weight);
             float* yo = nullptr;
             py::array ya;
             if (!ypred_out.is_none()) {
@@ -412,7 +419,7 @@ PYBIND11_MODULE(_core, m) {
             }
             return stats_dict(s);
         }, py::arg("x"), py::arg("y"), py::arg("labels"), py::arg("batch_size"),
-           py::arg("loss_kind"), py::arg("ypred_out"))
+           py::arg("loss_kind"), py::arg("ypred_out"), py::arg("sample_weight") = py::none())
         .def("predict", [](const Network& n, py::array x, int64_t batch_size) {
             check<float>(x, "x", {-1, n.input_dim()});
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");

@@ -110,7 +110,8 @@ bool loss_is_fused(const LossSpec& loss, Activation out_act) {
 
 double loss_forward_backward(float* grad, float* losses, const float* y,
                              const float* target, const int32_t* labels, int64_t B,
-                             int64_t U, const LossSpec& loss, Activation out_act) {
+                             int64_t U, const LossSpec& loss, Activation out_act,
+                             const float* weights) {
     const bool fused = loss_is_fused(loss, out_act);
     const float inv_B = 1.0f / static_cast<float>(B);
     const float inv_BU = 1.0f / static_cast<float>(B * U);
@@ -134,6 +135,12 @@ double loss_forward_backward(float* grad, float* losses, const float* y,
             case LossKind::MeanSquaredError:
                 l = mse(gb, yb, tb, U, inv_BU);
                 break;
+        }
+        if (weights) {
+            const float w = weights[b];
+            l *= w;
+            if (gb)
+                for (int64_t k = 0; k < U; ++k) gb[k] *= w;
         }
         if (losses) losses[b] = l;
         total += l;

@@ -35,10 +35,12 @@ bool loss_is_fused(const LossSpec& loss, Activation out_act);
 //   y:      [B, U]  output of the last layer (after its activation)
 //   target: [B, U]  float targets, or nullptr for sparse losses
 //   labels: [B]     int32 class ids for SparseCategoricalCrossentropy
-// Returns the sum of the per-sample losses (in double).
+//   weights: [B]    per-sample weights, or nullptr (all 1); Keras's reduction:
+//                   the batch loss is sum_b(w_b * loss_b) / B
+// Returns the sum of the (weighted) per-sample losses (in double).
 double loss_forward_backward(float* grad, float* losses, const float* y,
                              const float* target, const int32_t* labels,
                              int64_t B, int64_t U, const LossSpec& loss,
-                             Activation out_act);
+                             Activation out_act, const float* weights = nullptr);
 
 }  // namespace fastdense

@@ -79,6 +79,7 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
     d1.resize(static_cast<size_t>(B * max_units));
     t.resize(static_cast<size_t>(B * U));
     labels.resize(static_cast<size_t>(B));
+    weights.resize(static_cast<size_t>(B));
     if (input_dropout) xmask.resize(static_cast<size_t>(2 * B * in));
     capacity = B;
 }
@@ -146,6 +147,7 @@ void Network::gather(Workspace& ws, const float* x, const Targets& t, const int6
         *xb = x + start * in;
         tb.dense = t.dense ? t.dense + start * U : nullptr;
         tb.labels = t.labels ? t.labels + start : nullptr;
+        tb.weights = t.weights ? t.weights + start : nullptr;
         return;
     }
     const int64_t* rows = idx + start;
@@ -165,6 +167,12 @@ void Network::gather(Workspace& ws, const float* x, const Targets& t, const int6
         int32_t* gl = ws.labels.data();
         for (int64_t b = 0; b < B; ++b) gl[b] = t.labels[rows[b]];
         tb.labels = gl;
+    }
+    tb.weights = nullptr;
+    if (t.weights) {
+        float* gw = ws.weights.data();
+        for (int64_t b = 0; b < B; ++b) gw[b] = t.weights[rows[b]];
+        tb.weights = gw;
     }
 }
 
@@ -252,7 +260,7 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         const float* y = forward(train_ws_, xb, B, true);
         const double batch_loss = loss_forward_backward(train_ws_.d0.data(), nullptr, y,
                                                         tb.dense, tb.labels, B, U, loss_,
-                                                        loss_act);
+                                                        loss_act, tb.weights);
         stats.loss_sum += batch_loss;
         accumulate(stats, y, tb, B);
         if (ypred_out)
@@ -277,7 +285,7 @@ void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batc
         gather(ws, x, t, nullptr, start, B, &xb, tb);
         const float* y = forward(ws, xb, B);
         stats.loss_sum += loss_forward_backward(nullptr, nullptr, y, tb.dense, tb.labels, B,
-                                                U, loss_, layers_.back().act);
+                                                U, loss_, layers_.back().act, tb.weights);
         accumulate(stats, y, tb, B);
         if (ypred_out)
             std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));

@@ -27,6 +27,7 @@ struct LayerDesc {
 struct Targets {
     const float* dense = nullptr;     // [n, U]
     const int32_t* labels = nullptr;  // [n]
+    const float* weights = nullptr;   // [n] per-sample loss weights, or none
 };
 
 // Running sums of one pass (an epoch, or an evaluation).
@@ -107,6 +108,7 @@ private:
         std::vector<float> d0, d1;       // [cap, max_units] deltas
         std::vector<float> t;            // [cap, U]     gathered targets
         std::vector<int32_t> labels;     // [cap]
+        std::vector<float> weights;      // [cap]    gathered sample weights
         void ensure(const std::vector<LayerDesc>& layers, int64_t B, bool input_dropout);
     };
 

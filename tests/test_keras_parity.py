@@ -68,3 +68,34 @@ def test_matches_keras(mnist_data, opt, loss, acts, units, labels):
     np.testing.assert_allclose(pf, pk, atol=tol)
     assert models[0].evaluate(xt, yt, verbose=0) == pytest.approx(
         models[1].evaluate(xt, yt, verbose=0), rel=1e-3 if opt == "adam" else 1e-5)
+
+
+@pytest.mark.parametrize("kind", ["sample_weight", "class_weight", "dropout_free_weighted_val"])
+def test_weighted_training_matches_keras(mnist_data, kind):
+    x, y, xt, yt = mnist_data
+    x, y, xt, yt = x[:2000], y[:2000], xt[:500], yt[:500]
+    rng = np.random.default_rng(0)
+    sw = rng.uniform(0.1, 2.0, len(x)).astype("float32")
+    cw = {i: 0.5 + 0.1 * i for i in range(10)}
+    histories, models = [], []
+    w0 = None
+    for lib in (keras, fd):
+        m = lib.Sequential([lib.Input(shape=(784,)), lib.layers.Dense(32, activation="relu"),
+                            lib.layers.Dense(10, activation="softmax")])
+        if w0 is None:
+            w0 = [np.array(v) for v in m.get_weights()]
+        m.set_weights(w0)
+        m.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+        kw = {"sample_weight": sw} if kind == "sample_weight" else (
+            {"class_weight": cw} if kind == "class_weight" else {})
+        val = (xt, yt, np.linspace(0.5, 1.5, len(xt)).astype("float32")) if kind.startswith(
+            "dropout") else (xt, yt)
+        h = m.fit(x, y, epochs=2, batch_size=64, shuffle=False, verbose=0, validation_data=val,
+                  **kw)
+        histories.append(h.history)
+        models.append(m)
+    for k in histories[0]:
+        np.testing.assert_allclose(histories[1][k], histories[0][k], rtol=1e-4, err_msg=k)
+    ev = [m.evaluate(xt, yt, sample_weight=np.arange(len(xt)) % 3, verbose=0) for m in models]
+    np.testing.assert_allclose(ev[1], ev[0], rtol=1e-4)

@@ -401,3 +401,53 @@ def test_public_surface():
     assert keras.models.Sequential is keras.Sequential
     assert to_categorical([0, 2, 1]).tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
     assert to_categorical(np.array([[1], [0]]), 3).shape == (2, 3)
+
+
+def test_sample_and_class_weights(rng):
+    x, y = small_data(rng, n=120)
+    m = models.Sequential([layers.Dense(4, activation="softmax", input_shape=(20,))])
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    p = m.predict(x, verbose=0)
+    per_sample = losses.sparse_categorical_crossentropy(y, p)
+    w = rng.uniform(0, 2, len(x)).astype("float32")
+    # Keras's reduction: sum(w * loss) / number of samples, not / sum(w)
+    got = m.evaluate(x, y, sample_weight=w, verbose=0, batch_size=32)[0]
+    assert got == pytest.approx(float(np.sum(w * per_sample) / len(x)), rel=1e-5)
+    # class_weight is sample_weight looked up from the labels (missing classes weigh 1)
+    cw = {0: 2.0, 2: 0.5}
+    m2 = models.Sequential([layers.Dense(4, activation="softmax", input_shape=(20,))])
+    m2.set_weights(m.get_weights())
+    m2.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    m.fit(x, y, class_weight=cw, epochs=2, shuffle=False, verbose=0)
+    m2.fit(x, y, sample_weight=np.array([cw.get(int(c), 1.0) for c in y]), epochs=2,
+           shuffle=False, verbose=0)
+    for a, b in zip(m.get_weights(), m2.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="class_weight` and `sample_weight"):
+        m.fit(x, y, class_weight=cw, sample_weight=w, verbose=0)
+    with pytest.raises(ValueError, match="sample_weight"):
+        m.fit(x, y, sample_weight=w[:-1], verbose=0)
+    with pytest.raises(ValueError, match="NaN"):
+        m.fit(x, y, sample_weight=np.full(len(x), np.nan), verbose=0)
+
+
+def test_custom_loss_with_sample_weights_matches_builtin(rng):
+    x, y = small_data(rng, n=64)
+    yc = to_categorical(y, 4)
+    w = rng.uniform(0, 2, len(x)).astype("float32")
+
+    def my_mse(t, p):
+        return np.mean((t - p) ** 2, axis=-1)
+
+    out = []
+    for loss in (my_mse, "mse"):
+        set_random_seed(2)
+        m = models.Sequential([layers.Dense(4, activation="softmax", input_shape=(20,))])
+        m.compile(optimizer="adam", loss=loss)
+        h = m.fit(x, yc, sample_weight=w, epochs=2, batch_size=16, shuffle=False, verbose=0)
+        out.append((h.history["loss"], m.get_weights(),
+                    m.evaluate(x, yc, sample_weight=w, verbose=0)))
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5)
+    for a, b in zip(out[0][1], out[1][1]):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert out[0][2] == pytest.approx(out[1][2], rel=1e-5)

@@ -113,3 +113,36 @@ def verbose(value: Any) -> int:
     if isinstance(value, bool) or value not in (0, 1, 2):
         raise ValueError(f"Argument `verbose` must be 'auto', 0, 1 or 2. Received: verbose={value!r}")
     return int(value)
+
+
+def sample_weights(sample_weight: Any, class_weight: Any, y_user: np.ndarray,
+                   n: int) -> Optional[np.ndarray]:
+    """Per-sample loss weights as float32 (n,), from ``sample_weight`` or from
+    ``class_weight`` (a dict class id -> weight, classes from one-hot argmax
+    or the labels; missing classes weigh 1), as Keras derives them."""
+    if class_weight is not None and sample_weight is not None:
+        raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise ValueError("Argument `class_weight` must be a dict mapping class ids to "
+                             f"weights. Received: class_weight={class_weight!r}")
+        y = np.asarray(y_user)
+        if y.ndim > 1:
+            y = np.argmax(y, axis=-1) if y.shape[-1] != 1 else y[..., 0]
+        ids = np.round(y).astype(np.int64).reshape(-1)
+        out = np.ones(n, np.float32)
+        for cls, w in class_weight.items():
+            out[ids == int(cls)] = float(w)
+        return out
+    if sample_weight is None:
+        return None
+    sw = _array(sample_weight, "sample_weight")
+    if sw.ndim == 2 and sw.shape[1] == 1:
+        sw = sw[:, 0]
+    if sw.ndim != 1 or sw.shape[0] != n:
+        raise ValueError(f"Argument `sample_weight` must have shape ({n},), one weight per "
+                         f"sample. Received: sample_weight.shape={sw.shape}")
+    out = np.ascontiguousarray(sw, dtype=np.float32)
+    if not np.isfinite(out).all():
+        raise ValueError("Argument `sample_weight` contains NaN or infinite values.")
+    return out

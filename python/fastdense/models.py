@@ -336,8 +336,7 @@ class Model:
             validation_batch_size: Optional[int] = None, validation_freq: int = 1) -> History:
         """Trains the model; returns a ``History`` whose ``.history`` maps each
         metric (then each ``val_`` metric) to its per-epoch values."""
-        for arg, value in (("class_weight", class_weight), ("sample_weight", sample_weight),
-                           ("steps_per_epoch", steps_per_epoch),
+        for arg, value in (("steps_per_epoch", steps_per_epoch),
                            ("validation_steps", validation_steps)):
             if value is not None:
                 raise NotImplementedError(f"fit(`{arg}`=...) is not supported by fastdense yet.")
@@ -355,6 +354,7 @@ class Model:
             raise ValueError("Argument `validation_split` must be in [0, 1). "
                              f"Received: validation_split={validation_split!r}")
         xa, y_user, y_dense, labels = self._prepare(x, y)
+        sw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
         val = None
         if validation_data is not None:
             val = self._prepare_validation(validation_data)
@@ -369,10 +369,12 @@ class Model:
                     f"different value for the `validation_split` argument.")
             val = (xa[split_at:], y_user[split_at:],
                    None if y_dense is None else y_dense[split_at:],
-                   None if labels is None else labels[split_at:])
+                   None if labels is None else labels[split_at:],
+                   None if sw is None else sw[split_at:])
             xa, y_user = xa[:split_at], y_user[:split_at]
             y_dense = None if y_dense is None else y_dense[:split_at]
             labels = None if labels is None else labels[:split_at]
+            sw = None if sw is None else sw[:split_at]
 
         n = xa.shape[0]
         steps = -(-n // batch_size)
@@ -399,11 +401,11 @@ class Model:
             stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,
                                      "metric_sums": [0.0] * len(self._native_metrics)}
             if native_loss:
-                self._run_epoch_native(xa, y_user, y_dense, labels, order, batch_size, steps,
-                                       stats, ypred, py_metrics, cbs, batch_hooks, verbose_level)
+                self._run_epoch_native(xa, y_user, y_dense, labels, sw, order, batch_size,
+                                       steps, stats, ypred, py_metrics, cbs, batch_hooks)
             else:
-                self._run_epoch_python(xa, y_user, order, batch_size, steps, stats, cbs,
-                                       batch_hooks, verbose_level)
+                self._run_epoch_python(xa, y_user, sw, order, batch_size, steps, stats, cbs,
+                                       batch_hooks)
             logs = self._logs(stats, native_metrics=native_loss)
             if not math.isfinite(logs["loss"]) and not cbs.nan_terminators():
                 warnings.warn(f"Epoch {epoch + 1}: the training loss is {logs['loss']}; the "
@@ -425,19 +427,19 @@ class Model:
                 "Argument `validation_data` must be a tuple (x_val, y_val) or "
                 f"(x_val, y_val, val_sample_weight). Received: {type(validation_data).__name__}"
                 + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else ""))
-        if len(validation_data) == 3 and validation_data[2] is not None:
-            raise NotImplementedError("Validation sample weights are not supported by fastdense yet.")
-        return self._prepare(validation_data[0], validation_data[1], "validation_data[0]",
-                             "validation_data[1]")
+        prepared = self._prepare(validation_data[0], validation_data[1], "validation_data[0]",
+                                 "validation_data[1]")
+        vsw = validation_data[2] if len(validation_data) == 3 else None
+        return prepared + (_data.sample_weights(vsw, None, prepared[1], prepared[0].shape[0]),)
 
-    def _run_epoch_native(self, xa, y_user, y_dense, labels, order, batch_size, steps, stats,
-                          ypred, py_metrics, cbs, batch_hooks, verbose_level) -> None:
+    def _run_epoch_native(self, xa, y_user, y_dense, labels, sw, order, batch_size, steps,
+                          stats, ypred, py_metrics, cbs, batch_hooks) -> None:
         net = self._net
         loss_code = self._loss_native[0]
         chunk = 1
         # Seconds of native work between returns to Python: enough to keep
         # Ctrl-C and the progress bar responsive, few enough to cost nothing.
-        target_s = 0.05 if verbose_level == 1 else 0.25
+        target_s = 0.05 if cbs.progbar is not None and cbs.progbar.verbose == 1 else 0.25
         terminators = [] if batch_hooks else cbs.nan_terminators()
         batch = 0
         while batch < steps:
@@ -446,7 +448,7 @@ class Model:
                 cbs.on_train_batch_begin(batch)
             t0 = time.perf_counter()
             done = net.train_batches(xa, y_dense, labels, order, batch_size, batch, count,
-                                     loss_code, stats, ypred, bool(terminators))
+                                     loss_code, stats, ypred, bool(terminators), sw)
             elapsed = time.perf_counter() - t0
             if py_metrics:
                 self._update_py_metrics(py_metrics, y_user, ypred, order, batch, done, batch_size)
@@ -476,11 +478,10 @@ class Model:
             for m in py_metrics:
                 m.update_state(yt, ypred[s:e])
 
-    def _run_epoch_python(self, xa, y_user, order, batch_size, steps, stats, cbs, batch_hooks,
-                          verbose_level) -> None:
+    def _run_epoch_python(self, xa, y_user, sw, order, batch_size, steps, stats, cbs,
+                          batch_hooks) -> None:
         """Per-batch path for losses without a native kernel: native forward
         and backward, loss value and gradient from the loss in Python."""
-        from ._autodiff import loss_and_grad
         net, n = self._net, xa.shape[0]
         metrics = self._metrics or []
         y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
@@ -492,7 +493,7 @@ class Model:
             xb = np.ascontiguousarray(xa[idx])
             yb = y_loss[idx]
             yp = net.forward_train(xb)
-            value, grad = loss_and_grad(self._loss_fn, yb, yp)
+            value, grad = self._python_loss_and_grad(yb, yp, None if sw is None else sw[idx])
             net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
             stats["loss_sum"] += float(value) * (e - s)
             stats["seen"] += e - s
@@ -506,8 +507,15 @@ class Model:
             if self.stop_training:
                 break
 
-    def _loss_fn(self, y_true: Any, y_pred: Any) -> Any:
-        return self._loss_obj(y_true, y_pred)  # type: ignore[misc]
+    def _python_loss_and_grad(self, y_true: Any, y_pred: np.ndarray,
+                              sw: Optional[np.ndarray]) -> Tuple[float, np.ndarray]:
+        """Value and dL/dy_pred of a loss without a native kernel, with Keras's
+        reduction and sample weights (differentiated by fastdense's autodiff)."""
+        from ._autodiff import loss_and_grad
+        obj = self._loss_obj
+        if obj.reduction in ("sum_over_batch_size", "mean"):  # type: ignore[union-attr]
+            return loss_and_grad(obj.call, y_true, y_pred, sw)  # type: ignore[union-attr]
+        return loss_and_grad(lambda t, p: obj(t, p, sample_weight=sw), y_true, y_pred)  # type: ignore[misc]
 
     def _logs(self, stats: Dict[str, Any], native_metrics: bool = True) -> Logs:
         """Epoch-so-far averages, keys sorted as Keras's logs are."""
@@ -525,19 +533,19 @@ class Model:
                  return_dict: bool = False, **kwargs: Any) -> Any:
         """Loss and metrics on the given data: a scalar when there is only the
         loss, else ``[loss, *metrics]`` (or a dict with ``return_dict=True``)."""
-        if sample_weight is not None or steps is not None:
-            raise NotImplementedError("evaluate(sample_weight=..., steps=...) is not supported "
-                                      "by fastdense yet.")
+        if steps is not None:
+            raise NotImplementedError("evaluate(steps=...) is not supported by fastdense yet.")
         if kwargs:
             raise ValueError(f"Arguments not recognized: {kwargs}")
         verbose_level = _data.verbose(verbose)
         batch_size = _data.batch_size(batch_size)
         xa, y_user, y_dense, labels = self._prepare(x, y)
+        sw = _data.sample_weights(sample_weight, None, y_user, xa.shape[0])
         n_steps = -(-xa.shape[0] // batch_size)
         cbs = CallbackList(callbacks, add_progbar=verbose_level != 0, model=self,
                            verbose=verbose_level, epochs=1, steps=n_steps)
         cbs.on_test_begin()
-        logs = self._evaluate_prepared(xa, y_user, y_dense, labels, batch_size=batch_size)
+        logs = self._evaluate_prepared(xa, y_user, y_dense, labels, sw, batch_size=batch_size)
         if cbs.progbar is not None:
             cbs.progbar.on_test_batch_end(n_steps - 1, logs)
         cbs.on_test_end(logs)
@@ -546,7 +554,7 @@ class Model:
         ordered = [logs["loss"]] + [logs[m.name] for m in self._metrics or []]
         return ordered[0] if len(ordered) == 1 else ordered
 
-    def _evaluate_prepared(self, xa, y_user, y_dense, labels, batch_size: int) -> Logs:
+    def _evaluate_prepared(self, xa, y_user, y_dense, labels, sw, batch_size: int) -> Logs:
         metrics = self._metrics or []
         for m in metrics:
             m.reset_state()
@@ -557,14 +565,18 @@ class Model:
         need_ypred = bool(py_metrics) or not native_loss
         ypred = np.empty((n, self._output_units), np.float32) if need_ypred else None
         if native_loss:
-            stats = self._net.evaluate(xa, y_dense, labels, batch_size, self._loss_native[0], ypred)
+            stats = self._net.evaluate(xa, y_dense, labels, batch_size, self._loss_native[0], ypred,
+                                       sw)
         else:
             ypred = self._net.predict(xa, batch_size)
             stats = {"loss_sum": 0.0, "seen": n, "metric_sums": []}
             y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
             for s in range(0, n, batch_size):
                 e = min(n, s + batch_size)
-                stats["loss_sum"] += float(self._loss_fn(y_loss[s:e], ypred[s:e])) * (e - s)
+                value = _losses.reduce_values(
+                    self._loss_obj.call(y_loss[s:e], ypred[s:e]),  # type: ignore[union-attr]
+                    None if sw is None else sw[s:e], self._loss_obj.reduction)  # type: ignore[union-attr]
+                stats["loss_sum"] += float(value) * (e - s)
         for m in py_metrics:
             for s in range(0, n, batch_size):
                 m.update_state(y_user[s:s + batch_size], ypred[s:s + batch_size])
