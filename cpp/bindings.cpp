@@ -310,6 +310,7 @@ PYBIND11_MODULE(_core, m) {
              }),
              py::arg("units"), py::arg("activations"), py::arg("use_bias"),
              py::arg("dropout") = std::vector<float>{}, py::arg("input_dropout") = 0.0f)
+        .def("set_trainable", &Network::set_trainable, py::arg("layer"), py::arg("trainable"))
         .def("set_seed", &Network::set_seed, py::arg("seed"),
              "Seeds the dropout masks' generator.")
         .def_property_readonly("num_params", &Network::num_params)

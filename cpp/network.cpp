@@ -212,6 +212,14 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
     }
 }
 
+void Network::set_trainable(size_t layer, bool trainable) {
+    if (layer >= layers_.size()) throw std::out_of_range("Network: no such layer");
+    layers_[layer].trainable = trainable;
+}
+
+// One optimizer step over the parameters of the trainable layers (each
+// layer's kernel and bias are contiguous), in fixed-size chunks so results
+// do not depend on the thread count.
 void Network::update() {
     const int64_t n = num_params();
     const int64_t it = iterations_;
@@ -219,13 +227,27 @@ void Network::update() {
     float* st = opt_state_.data();
     const float* g = grads_.data();
     const OptimizerSpec& spec = opt_;
-    // Fixed chunking, so results do not depend on the thread count.
     constexpr int64_t kChunk = 1 << 14;
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-    parallel_for(chunks, [&](int64_t c) {
-        const int64_t i0 = c * kChunk, i1 = std::min(n, i0 + kChunk);
-        optimizer_step(spec, it, p, st, g, n, i0, i1);
-    });
+    bool all = true;
+    for (const auto& d : layers_) all = all && d.trainable;
+    if (all) {
+        const int64_t chunks = (n + kChunk - 1) / kChunk;
+        parallel_for(chunks, [&](int64_t c) {
+            const int64_t i0 = c * kChunk, i1 = std::min(n, i0 + kChunk);
+            optimizer_step(spec, it, p, st, g, n, i0, i1);
+        });
+    } else {
+        for (const auto& d : layers_) {
+            if (!d.trainable) continue;
+            const int64_t begin = d.w_off;
+            const int64_t end = d.b_off + (d.use_bias ? d.out : 0);
+            const int64_t chunks = (end - begin + kChunk - 1) / kChunk;
+            parallel_for(chunks, [&](int64_t c) {
+                const int64_t i0 = begin + c * kChunk, i1 = std::min(end, i0 + kChunk);
+                optimizer_step(spec, it, p, st, g, n, i0, i1);
+            });
+        }
+    }
     ++iterations_;
 }
 

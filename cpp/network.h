@@ -19,6 +19,7 @@ struct LayerDesc {
     Activation act = Activation::Linear;
     bool use_bias = true;
     float dropout = 0.0f;  // Dropout rate on this layer's output while training
+    bool trainable = true; // false: the optimizer leaves its weights alone
     int64_t w_off = 0;  // kernel [in, out] at params + w_off
     int64_t b_off = 0;  // bias [out] at params + b_off (when use_bias)
 };
@@ -44,6 +45,9 @@ public:
     Network(const std::vector<int64_t>& units, const std::vector<Activation>& acts,
             const std::vector<bool>& use_bias, const std::vector<float>& dropout = {},
             float input_dropout = 0.0f);
+
+    // Freezes (false) or unfreezes a layer's weights.
+    void set_trainable(size_t layer, bool trainable);
 
     // Seeds the generator of the dropout masks (training only).
     void set_seed(uint64_t seed) { rng_state_ = seed; }

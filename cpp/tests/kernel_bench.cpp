@@ -106,6 +106,76 @@ static int check() {
     return fails ? 1 : 0;
 }
 
+// Small batches (the unpacked GEMV forward, B <= 16, and the narrow kernel's
+// short row tiles): every B in 1..16 on
+// shapes with partial vectors, several K blocks and a K block split between
+// threads; vs the reference, and bitwise equal to the same rows computed in a
+// large batch (packed GEMM path) for 1 and 2 threads.
+static int check_small_batch() {
+    std::mt19937 rng(77);
+    std::uniform_real_distribution<float> U(-1.f, 1.f);
+    const int64_t ins[] = {1, 7, 193, 385, 784, 1000};
+    const int64_t outs[] = {10, 16, 17, 40, 100, 512, 1000};
+    const int64_t BIG = 40;
+    auto ps = paths();
+    int fails = 0, count = 0;
+    double worst = 0;
+    for (int64_t in : ins)
+        for (int64_t out : outs) {
+            std::vector<float> x(BIG * in), w(in * out), b(out);
+            for (auto& v : x) v = U(rng);
+            for (auto& v : w) v = U(rng) * 0.1f;
+            for (auto& v : b) v = U(rng);
+            for (int64_t B = 1; B <= 16; ++B) {
+                const Activation act = Activation(count % 5);
+                const bool bias = count % 3 != 0;
+                ++count;
+                std::vector<float> y0(B * out), dy(B * out), dz0, dw0(in * out), db0(out),
+                    dx0(B * in);
+                for (auto& v : dy) v = U(rng);
+                dz0 = dy;
+                dense_forward_naive(y0.data(), x.data(), w.data(), bias ? b.data() : nullptr,
+                                    B, in, out, act);
+                dense_backward_naive(dx0.data(), dw0.data(), bias ? db0.data() : nullptr,
+                                     dz0.data(), y0.data(), x.data(), w.data(), B, in, out, act);
+                for (const DenseKernels* k : ps) {
+                    std::vector<float> ybig(BIG * out);
+                    set_num_threads(2);
+                    k->forward(ybig.data(), x.data(), w.data(), bias ? b.data() : nullptr, BIG,
+                               in, out, act);
+                    for (int nt : {1, 2}) {
+                        set_num_threads(nt);
+                        std::vector<float> y(B * out, NAN), dz = dy, dw(in * out, NAN),
+                            db(out, NAN), dx(B * in, NAN);
+                        k->forward(y.data(), x.data(), w.data(), bias ? b.data() : nullptr, B,
+                                   in, out, act);
+                        k->backward(dx.data(), dw.data(), bias ? db.data() : nullptr, dz.data(),
+                                    y0.data(), x.data(), w.data(), B, in, out, act);
+                        double e[5] = {max_rel(y, y0), max_rel(dz, dz0), max_rel(dw, dw0),
+                                       bias ? max_rel(db, db0) : 0.0, max_rel(dx, dx0)};
+                        double em = *std::max_element(e, e + 5);
+                        worst = std::max(worst, em);
+                        const bool same = std::memcmp(y.data(), ybig.data(),
+                                                      sizeof(float) * B * out) == 0;
+                        if (!(em <= 2e-5) || !same) {
+                            ++fails;
+                            if (fails < 20)
+                                std::printf("FAIL small-batch %s nt=%d B=%ld in=%ld out=%ld act=%d "
+                                            "bias=%d y=%.2e dz=%.2e dw=%.2e db=%.2e dx=%.2e "
+                                            "batch-bitwise=%d\n",
+                                            k->name, nt, long(B), long(in), long(out), int(act),
+                                            int(bias), e[0], e[1], e[2], e[3], e[4], int(same));
+                        }
+                    }
+                }
+            }
+        }
+    std::printf("small-batch: %d shapes (B 1..16) x %zu paths x {1,2} threads, worst rel err "
+                "%.2e, bitwise equal to large-batch rows, %d failures\n",
+                count, ps.size(), worst, fails);
+    return fails ? 1 : 0;
+}
+
 // Several threads calling kernels at once, fork() with a live pool, nesting.
 static int check_misc() {
     int fails = 0;
@@ -208,7 +278,7 @@ static void bench() {
 static void bench_small(const std::vector<int64_t>& Bs) {
     std::mt19937 rng(11);
     std::uniform_real_distribution<float> U(-1.f, 1.f);
-    const int64_t in = std::getenv("IN") ? std::atoll(std::getenv("IN")) : 784, hid = std::getenv("HID") ? std::atoll(std::getenv("HID")) : 512, out = 10, Bmax = 64;
+    const int64_t in = 784, hid = 512, out = 10, Bmax = 64;
     std::vector<float> x(Bmax * in), w1(in * hid), b1(hid), w2(hid * out), b2(out),
         h(Bmax * hid), y(Bmax * out);
     for (auto& v : x) v = U(rng);
@@ -266,7 +336,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     int rc = 0;
-    if (mode != "--bench") rc = check() | check_misc();
+    if (mode != "--bench") rc = check() | check_small_batch() | check_misc();
     if (mode != "--check") bench();
     return rc;
 }

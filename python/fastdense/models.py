@@ -78,7 +78,14 @@ class Model:
 
     @property
     def non_trainable_weights(self) -> List[Variable]:
-        return [w for w in self.weights if not any(w is t for t in self.trainable_weights)]
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def _sync_trainable(self) -> None:
+        """Tells the engine which layers are frozen (``layer.trainable = False``
+        or ``model.trainable = False``)."""
+        for i, layer in enumerate(self._dense_layers):
+            self._net.set_trainable(i, bool(self.trainable and layer.trainable))
 
     @property
     def variables(self) -> List[Variable]:
@@ -376,6 +383,7 @@ class Model:
             labels = None if labels is None else labels[:split_at]
             sw = None if sw is None else sw[:split_at]
 
+        self._sync_trainable()
         n = xa.shape[0]
         steps = -(-n // batch_size)
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
@@ -610,6 +618,66 @@ class Model:
         xa = self._features(x)
         self._ensure_built(xa, shape)
         return self._net.predict(xa, max(1, xa.shape[0]))
+
+    # ------------------------------------------------------------------ on batch
+    def reset_metrics(self) -> None:
+        """Resets the state of the compiled metrics."""
+        for m in self._metrics or []:
+            m.reset_state()
+
+    def _on_batch_result(self, logs: Logs, return_dict: bool) -> Any:
+        if return_dict:
+            return logs
+        ordered = [logs["loss"]] + [logs[m.name] for m in self._metrics or []]
+        return ordered[0] if len(ordered) == 1 else ordered
+
+    def train_on_batch(self, x: Any = None, y: Any = None, sample_weight: Any = None,
+                       class_weight: Any = None, return_dict: bool = False) -> Any:
+        """One update step on all of ``x``; returns that batch's loss (and
+        metrics, computed before the update), as Keras 3 does."""
+        xa, y_user, y_dense, labels = self._prepare(x, y)
+        sw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
+        self._sync_trainable()
+        self.reset_metrics()
+        n = xa.shape[0]
+        stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,
+                                 "metric_sums": [0.0] * len(self._native_metrics)}
+        native = self._loss_native is not None
+        py_metrics = [m for i, m in enumerate(self._metrics or [])
+                      if not native or i not in self._native_metrics]
+        if native:
+            ypred = np.empty((n, self._output_units), np.float32) if py_metrics else None
+            self._net.train_batches(xa, y_dense, labels, None, n, 0, 1, self._loss_native[0],
+                                    stats, ypred, False, sw)
+        else:
+            ypred = self._net.forward_train(xa)
+            y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
+            value, grad = self._python_loss_and_grad(y_loss, ypred, sw)
+            self._net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
+            stats["loss_sum"], stats["seen"] = float(value) * n, n
+        for m in py_metrics:
+            m.update_state(y_user, ypred)
+        return self._on_batch_result(self._logs(stats, native_metrics=native), return_dict)
+
+    def test_on_batch(self, x: Any = None, y: Any = None, sample_weight: Any = None,
+                      return_dict: bool = False) -> Any:
+        """Loss (and metrics) on all of ``x``, without training."""
+        xa, y_user, y_dense, labels = self._prepare(x, y)
+        sw = _data.sample_weights(sample_weight, None, y_user, xa.shape[0])
+        logs = self._evaluate_prepared(xa, y_user, y_dense, labels, sw,
+                                       batch_size=max(1, xa.shape[0]))
+        return self._on_batch_result(logs, return_dict)
+
+    def summary(self, line_length: Optional[int] = None, positions: Any = None,
+                print_fn: Any = None, expand_nested: bool = False, show_trainable: bool = False,
+                layer_range: Any = None) -> None:
+        """Prints Keras's table of layers, output shapes and parameter counts."""
+        from ._summary import summary_text
+        text = summary_text(self)
+        if print_fn is None:
+            print(text, end="")
+        else:
+            print_fn(text)
 
     def __call__(self, inputs: Any, training: bool = False, mask: Any = None) -> np.ndarray:
         """Direct forward pass on a numpy array."""

@@ -1,0 +1,70 @@
+"""``model.summary()``: Keras 3's table, drawn with the same box characters."""
+from __future__ import annotations
+
+from typing import Any, List, Tuple
+
+import numpy as np
+
+
+def readable_memory_size(size: float) -> str:
+    """Keras's readable_memory_size: 1.55 MB, 15.31 KB, 0.00 B."""
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if size / 1024 < 1:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} PB"
+
+
+def _row(cells: List[str], widths: List[int], sep: str, right: Tuple[bool, ...]) -> str:
+    parts = []
+    for text, w, r in zip(cells, widths, right):
+        parts.append(" " + (text.rjust(w) if r else text.ljust(w)) + " ")
+    return sep + sep.join(parts) + sep
+
+
+def _rule(widths: List[int], left: str, mid: str, right: str, fill: str) -> str:
+    return left + mid.join(fill * (w + 2) for w in widths) + right
+
+
+def summary_text(model: Any) -> str:
+    rows = []
+    shape = model._input_shape
+    for layer in model.layers:
+        if shape is not None and model.built:
+            shape = layer.compute_output_shape(shape)
+            out = str(tuple(shape)) if len(shape) > 1 else f"({shape[0]},)"
+            params = f"{layer.count_params():,}"
+        else:
+            out, params = "?", "0 (unbuilt)"
+            if layer.built and layer.weights:
+                params = f"{layer.count_params():,}"
+        rows.append((f"{layer.name} ({type(layer).__name__})", out, params))
+    widths = [31, 22, 13]
+    for r in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, r)]
+    right = (False, False, True)
+    lines = [f'Model: "{model.name}"',
+             _rule(widths, "┏", "┳", "┓", "━"),
+             _row(["Layer (type)", "Output Shape", "Param #"], widths, "┃", right),
+             _rule(widths, "┡", "╇", "┩", "━")]
+    for i, r in enumerate(rows):
+        lines.append(_row(list(r), widths, "│", right))
+        if i + 1 < len(rows):
+            lines.append(_rule(widths, "├", "┼", "┤", "─"))
+    lines.append(_rule(widths, "└", "┴", "┘", "─"))
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    non_trainable = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    opt_params = 0
+    net = getattr(model, "_net", None)
+    if net is not None and model.optimizer is not None and model.optimizer.iterations > 0:
+        # iterations and learning_rate, then the slot variables of trainable weights
+        slots = net.optimizer_state.size // max(net.num_params, 1)
+        opt_params = 2 + slots * trainable
+    total = trainable + non_trainable + opt_params
+    lines.append(f" Total params: {total:,} ({readable_memory_size(total * 4)})")
+    lines.append(f" Trainable params: {trainable:,} ({readable_memory_size(trainable * 4)})")
+    lines.append(f" Non-trainable params: {non_trainable:,} "
+                 f"({readable_memory_size(non_trainable * 4)})")
+    if opt_params:
+        lines.append(f" Optimizer params: {opt_params:,} ({readable_memory_size(opt_params * 4)})")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,107 @@
+"""summary(), frozen layers and the on-batch methods, with Keras 3's outputs."""
+import numpy as np
+import pytest
+
+from fastdense import Input, Sequential, layers, optimizers
+
+# Keras 3.15.1's summary() of the same model, after fit with Adam
+KERAS_SUMMARY = """Model: "mlp"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
+┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
+│ hidden (Dense)                  │ (None, 512)            │       401,920 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ drop (Dropout)                  │ (None, 512)            │             0 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ out (Dense)                     │ (None, 10)             │         5,130 │
+└─────────────────────────────────┴────────────────────────┴───────────────┘
+ Total params: 1,221,152 (4.66 MB)
+ Trainable params: 407,050 (1.55 MB)
+ Non-trainable params: 0 (0.00 B)
+ Optimizer params: 814,102 (3.11 MB)
+"""
+
+
+def test_summary_matches_keras(capsys):
+    m = Sequential([Input(shape=(784,)), layers.Dense(512, activation="relu", name="hidden"),
+                    layers.Dropout(0.2, name="drop"),
+                    layers.Dense(10, activation="softmax", name="out")], name="mlp")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    m.fit(np.zeros((10, 784)), np.zeros(10), verbose=0)
+    m.summary()
+    assert capsys.readouterr().out == KERAS_SUMMARY
+    got = []
+    m.summary(print_fn=got.append)
+    assert got == [KERAS_SUMMARY]
+
+
+def test_summary_unbuilt_and_frozen(capsys):
+    m = Sequential([layers.Dense(5, name="d")], name="lazy")
+    m.summary()
+    out = capsys.readouterr().out
+    assert "│ d (Dense)                       │ ?                      │   0 (unbuilt) │" in out
+    assert " Total params: 0 (0.00 B)" in out
+    m = Sequential([Input(shape=(28, 28)), layers.Flatten(name="f"),
+                    layers.Dense(5, use_bias=False, name="d")])
+    m.layers[1].trainable = False
+    m.summary()
+    out = capsys.readouterr().out
+    assert "│ f (Flatten)                     │ (None, 784)            │             0 │" in out
+    assert " Trainable params: 0 (0.00 B)" in out
+    assert " Non-trainable params: 3,920 (15.31 KB)" in out
+
+
+def test_frozen_layer_is_not_updated(rng):
+    x = rng.normal(size=(64, 6)).astype("float32")
+    y = rng.integers(0, 3, 64)
+    m = Sequential([layers.Dense(8, activation="relu", input_shape=(6,)),
+                    layers.Dense(3, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    before = m.get_weights()
+    m.layers[0].trainable = False
+    m.fit(x, y, epochs=2, verbose=0)
+    after = m.get_weights()
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_array_equal(after[1], before[1])
+    assert not np.array_equal(after[2], before[2])
+    assert len(m.trainable_weights) == 2 and len(m.non_trainable_weights) == 2
+    m.layers[0].trainable = True
+    m.fit(x, y, epochs=1, verbose=0)
+    assert not np.array_equal(m.get_weights()[0], before[0])
+    m.trainable = False
+    frozen = m.get_weights()
+    m.fit(x, y, epochs=1, verbose=0)
+    for a, b in zip(m.get_weights(), frozen):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_on_batch_methods_follow_keras(rng):
+    """Values recorded from Keras 3.15.1 with the same weights: each call
+    reports its own batch (loss and metrics computed before the update)."""
+    x = rng.normal(size=(32, 5)).astype("float32")
+    y = rng.integers(0, 3, 32)
+    m = Sequential([Input(shape=(5,)), layers.Dense(3, activation="softmax")])
+    m.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+    w0 = m.get_weights()
+    first = m.test_on_batch(x[:16], y[:16])
+    got = m.train_on_batch(x[:16], y[:16])
+    assert got == pytest.approx(first)  # evaluated before the update
+    after = m.test_on_batch(x[:16], y[:16])
+    assert after[0] < got[0]
+    d = m.train_on_batch(x, y, return_dict=True)
+    assert list(d) == ["accuracy", "loss"]
+    assert m.optimizer.iterations == 2
+    # equals fit on one batch with shuffle off
+    m2 = Sequential([Input(shape=(5,)), layers.Dense(3, activation="softmax")])
+    m2.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    m2.set_weights(w0)
+    m2.fit(x[:16], y[:16], batch_size=16, shuffle=False, verbose=0)
+    m3 = Sequential([Input(shape=(5,)), layers.Dense(3, activation="softmax")])
+    m3.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    m3.set_weights(w0)
+    loss = m3.train_on_batch(x[:16], y[:16])
+    assert isinstance(loss, float)
+    for a, b in zip(m2.get_weights(), m3.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(m3.predict_on_batch(x), m3.predict(x, verbose=0))
