@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["to_categorical", "set_random_seed"]
+__all__ = ["to_categorical", "set_random_seed", "plot_history"]
 
 
 def to_categorical(x: Any, num_classes: Optional[int] = None) -> np.ndarray:
@@ -45,3 +45,46 @@ def set_random_seed(seed: int) -> None:
         raise ValueError(f"Expected `seed` argument to be an integer. Received: seed={seed!r}")
     random.seed(int(seed))
     np.random.seed(int(seed) % (2**32))
+
+
+def plot_history(history: Any, path: Optional[str] = None, metrics: Optional[list] = None) -> Any:
+    """Draws the loss and metric curves of a ``History`` (or its ``.history``
+    dict): one panel per quantity, training and ``val_`` curves together.
+
+    Saves to ``path`` when given (the format follows the extension) and
+    returns the matplotlib Figure. Needs matplotlib (``pip install
+    fastdense[plot]``).
+    """
+    try:
+        import matplotlib
+        if path is not None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise ImportError("plot_history needs matplotlib, an optional extra: "
+                          "pip install matplotlib (or pip install fastdense[plot])") from e
+    logs = getattr(history, "history", history)
+    if not isinstance(logs, dict) or not logs:
+        raise ValueError("Argument `history` must be a History or a non-empty dict of lists. "
+                         f"Received: {type(history).__name__}")
+    names = [k for k in logs if not k.startswith("val_")]
+    names += [k[4:] for k in logs if k.startswith("val_") and k[4:] not in names]
+    if metrics is not None:
+        names = [k for k in names if k in metrics]
+    epochs = getattr(history, "epoch", None)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for key, label in ((name, "train"), ("val_" + name, "validation")):
+            if key in logs:
+                values = logs[key]
+                xs = (epochs if epochs is not None and len(epochs) == len(values)
+                      else range(len(values)))
+                ax.plot([e + 1 for e in xs], values, marker="o", label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path)
+    return fig
