@@ -273,6 +273,23 @@ def _direction(model: Any, metric_name: str) -> Optional[str]:
     return None
 
 
+def _monitor_direction(callback: Callback, monitor: str, mode: str, purpose: str) -> str:
+    """Keras's MonitorCallback rule: "min" / "max" modes, else the metric's own
+    direction ("down" for losses, "up" for accuracies)."""
+    if mode == "min":
+        return "down"
+    if mode == "max":
+        return "up"
+    direction = _direction(callback.model, monitor.removeprefix("val_"))
+    if direction is None:
+        raise ValueError(
+            f"{type(callback).__name__} callback received monitor={monitor} but Keras isn't "
+            "able to automatically determine whether that metric should be maximized or "
+            f"minimized. Pass `mode='max'` in order to {purpose} based on the highest metric "
+            "value, or pass `mode='min'` in order to use the lowest value.")
+    return direction
+
+
 class EarlyStopping(Callback):
     """Stops training when a monitored quantity has stopped improving
     (Keras 3's semantics: ``patience``, ``min_delta``, ``baseline``,
@@ -301,18 +318,7 @@ class EarlyStopping(Callback):
         self.monitor_op: Optional[Callable[[float, float], bool]] = None
 
     def _set_monitor_op(self) -> None:
-        if self.mode == "min":
-            direction = "down"
-        elif self.mode == "max":
-            direction = "up"
-        else:
-            direction = _direction(self.model, self.monitor.removeprefix("val_"))
-        if direction is None:
-            raise ValueError(
-                f"EarlyStopping callback received monitor={self.monitor} but Keras isn't able "
-                "to automatically determine whether that metric should be maximized or "
-                "minimized. Pass `mode='max'` in order to do early stopping based on the "
-                "highest metric value, or pass `mode='min'` in order to use the lowest value.")
+        direction = _monitor_direction(self, self.monitor, self.mode, "do early stopping")
         if direction == "down":
             self.monitor_op = lambda a, b: a < b
             self.min_delta = -abs(self.min_delta)
@@ -608,18 +614,7 @@ class ModelCheckpoint(Callback):
         return self.save_freq != "epoch"
 
     def _set_monitor_op(self) -> None:
-        if self.mode == "min":
-            direction = "down"
-        elif self.mode == "max":
-            direction = "up"
-        else:
-            direction = _direction(self.model, self.monitor.removeprefix("val_"))
-        if direction is None:
-            raise ValueError(
-                f"ModelCheckpoint callback received monitor={self.monitor} but Keras isn't "
-                "able to automatically determine whether that metric should be maximized or "
-                "minimized. Pass `mode='max'` in order to monitor based on the highest metric "
-                "value, or pass `mode='min'` in order to use the lowest value.")
+        direction = _monitor_direction(self, self.monitor, self.mode, "monitor")
         self.monitor_op = (lambda a, b: a < b) if direction == "down" else (lambda a, b: a > b)
 
     def on_epoch_begin(self, epoch, logs=None):
