@@ -6,6 +6,7 @@
 #endif
 #include <immintrin.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -20,7 +21,7 @@ namespace {
 #define FD_VEC_WIDTH 16
 #include "dense_simd.inc"
 #undef FD_VEC_WIDTH
-const DenseKernels kTable = {"avx512", forward, backward};
+const DenseKernels kTable = {"avx512", forward, backward, fma_peak_gflops};
 }  // namespace
 
 const DenseKernels& avx512_kernels() { return kTable; }

@@ -56,6 +56,11 @@ struct DenseKernels {
     void (*backward)(float* dx, float* dw, float* db, float* dz, const float* y,
                      const float* x, const float* w, int64_t B, int64_t in,
                      int64_t out, Activation act);
+
+    // FMA throughput of this ISA: `threads` tasks on the pool (each its own
+    // independent chains of vector FMAs, 2 flops per lane), ~0.2 s; returns
+    // the total GFLOP/s.  Uses the pool as it is (the caller sizes it).
+    double (*fma_peak_gflops)(int threads);
 };
 
 // The portable reference path, always available.

@@ -3,6 +3,9 @@
 #   cpp/tests/build.sh            correctness on all paths, then timings
 #   cpp/tests/build.sh --check    correctness only
 #   cpp/tests/build.sh --bench    timings only
+#   cpp/tests/build.sh --peak     FMA peak per ISA, 1 and 2 threads
+#   cpp/tests/build.sh --small [B...]  MNIST predict latency for small B,
+#                                 back to back and after 1 ms idle
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD_DIR:-/tmp/fastdense_kernel_build}

@@ -328,6 +328,15 @@ int main(int argc, char** argv) {
                     available_kernels(), get_num_threads());
         return 0;
     }
+    if (mode == "--peak") {  // FMA peak of every path, 1 and 2 threads
+        for (const DenseKernels* k : paths())
+            for (int nt : {1, 2}) {
+                set_num_threads(nt);
+                std::printf("%-7s FMA peak %d thread(s): %7.1f GFLOP/s\n", k->name, nt,
+                            k->fma_peak_gflops(nt));
+            }
+        return 0;
+    }
     if (mode == "--small") {
         std::vector<int64_t> Bs;
         for (int i = 2; i < argc; ++i) Bs.push_back(std::atoll(argv[i]));
