@@ -13,7 +13,7 @@ import numpy as np
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal",
     "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal",
-    "HeUniform", "HeNormal", "LecunUniform", "LecunNormal", "get",
+    "HeUniform", "HeNormal", "LecunUniform", "LecunNormal", "Orthogonal", "Identity", "get",
 ]
 
 
@@ -205,6 +205,56 @@ class LecunNormal(VarianceScaling):
         return {"seed": self.seed}
 
 
+class Orthogonal(_Seeded):
+    """Keras's Orthogonal: ``gain`` times the Q of the QR decomposition of a
+    normal matrix (signs fixed by ``diag(R)``), transposed when the shape
+    has fewer rows than columns; shapes of rank > 2 are flattened to
+    ``(prod(shape[:-1]), shape[-1])``.  Values differ from Keras's for the same
+    seed (numpy's generator, not JAX's)."""
+
+    def __init__(self, gain: float = 1.0, seed: Optional[int] = None) -> None:
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError("The tensor to initialize must be at least two-dimensional. "
+                             f"Received: shape={shape} of rank {len(shape)}.")
+        num_rows = int(np.prod(shape[:-1]))
+        num_cols = shape[-1]
+        flat_shape = (max(num_cols, num_rows), min(num_cols, num_rows))
+        a = self._rng().normal(0.0, 1.0, size=flat_shape)
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))
+        if num_rows < num_cols:
+            q = q.T
+        return (self.gain * q.reshape(shape)).astype(dtype or np.float32)
+
+    def get_config(self):
+        return {"seed": self.seed, "gain": self.gain}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-D shapes only; rectangular ones
+    get ones on the main diagonal, like ``np.eye``)."""
+
+    def __init__(self, gain: float = 1.0) -> None:
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        shape = tuple(shape)
+        if len(shape) != 2:
+            raise ValueError("Identity matrix initializer can only be used for 2D matrices. "
+                             f"Received: shape={shape} of rank {len(shape)}.")
+        return (self.gain * np.eye(*shape)).astype(dtype or np.float32)
+
+    def get_config(self):
+        # Keras's own get_config() returns {} (losing `gain`); Identity(gain=...)
+        # is what both libraries accept back.
+        return {"gain": self.gain}
+
+
 _BY_NAME: Dict[str, Callable[[], Initializer]] = {
     "zeros": Zeros, "ones": Ones, "constant": Constant,
     "random_uniform": RandomUniform, "random_normal": RandomNormal,
@@ -212,10 +262,16 @@ _BY_NAME: Dict[str, Callable[[], Initializer]] = {
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
     "he_uniform": HeUniform, "he_normal": HeNormal,
     "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
+    "orthogonal": Orthogonal, "identity": Identity,
 }
 for _cls in list(_BY_NAME.values()):
     _BY_NAME[_cls.__name__.lower()] = _cls  # type: ignore[assignment]
     _BY_NAME[_cls.__name__] = _cls  # type: ignore[assignment]
+# Keras 3's aliases (keras/src/initializers/__init__.py)
+_BY_NAME.update({
+    "IdentityInitializer": Identity, "OrthogonalInitializer": Orthogonal,
+    "normal": RandomNormal, "uniform": RandomUniform, "one": Ones, "zero": Zeros,
+})
 
 InitializerLike = Union[str, Initializer, Callable[..., Any]]
 

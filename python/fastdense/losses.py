@@ -15,8 +15,13 @@ from ._naming import snake_case
 
 __all__ = [
     "Loss", "LossFunctionWrapper", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-    "BinaryCrossentropy", "MeanSquaredError", "categorical_crossentropy",
-    "sparse_categorical_crossentropy", "binary_crossentropy", "mean_squared_error",
+    "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError",
+    "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "CosineSimilarity",
+    "Huber", "LogCosh", "Hinge", "SquaredHinge", "CategoricalHinge", "KLDivergence", "Poisson",
+    "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "cosine_similarity", "huber", "log_cosh", "hinge",
+    "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
     "get", "serialize",
 ]
 
@@ -42,8 +47,11 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
                              label_smoothing: float = 0.0, axis: int = -1) -> Any:
     """Per-sample categorical crossentropy, shape ``y_pred.shape[:-1]``."""
     y_true, y_pred = _f32(y_true), _f32(y_pred)
+    if isinstance(axis, bool):
+        raise ValueError("`axis` must be of type `int`. "
+                         f"Received: axis={axis} of type {type(axis)}")
     if label_smoothing:
-        n = np.shape(y_pred)[axis]
+        n = np.shape(y_true)[-1]  # Keras: the number of classes is y_true.shape[-1]
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / n
     if from_logits:
         shifted = y_pred - np.max(y_pred, axis=axis, keepdims=True)
@@ -61,10 +69,12 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
         raise NotImplementedError("sparse_categorical_crossentropy(ignore_class=...) is not "
                                   f"supported by fastdense yet. Received: ignore_class={ignore_class}")
     labels = np.asarray(y_true)
-    if labels.ndim == np.ndim(y_pred) and labels.shape[-1] == 1:
-        labels = labels[..., 0]
+    if labels.ndim == np.ndim(y_pred) and labels.shape[axis] == 1:
+        labels = np.squeeze(labels, axis=axis)
     n = np.shape(y_pred)[axis]
     one_hot = (labels.astype(np.int64)[..., None] == np.arange(n)).astype(np.float32)
+    if axis not in (-1, np.ndim(y_pred) - 1):
+        one_hot = np.moveaxis(one_hot, -1, axis)
     return categorical_crossentropy(one_hot, y_pred, from_logits=from_logits, axis=axis)
 
 
@@ -88,6 +98,131 @@ def mean_squared_error(y_true: Any, y_pred: Any) -> Any:
     y_true, y_pred = _f32(y_true), _f32(y_pred)
     y_true, y_pred = _match_rank(y_true, y_pred)
     return np.mean(np.square(y_true - y_pred), axis=-1)
+
+
+# The functions below follow keras/src/losses/losses.py (Keras 3.15) line by
+# line, in float32, with numpy ufuncs only so that they also run on the
+# autodiff tracer (fastdense._autodiff) when used as a loss.  Like Keras, the
+# regression losses rank-match y_true / y_pred themselves; the hinge, KL and
+# Poisson functions do not (LossFunctionWrapper.call does it for the classes).
+
+def _prepare(y_true: Any, y_pred: Any, match_rank: bool = True) -> Tuple[Any, Any]:
+    y_true, y_pred = _f32(y_true), _f32(y_pred)
+    if match_rank:
+        y_true, y_pred = _match_rank(y_true, y_pred)
+    return y_true, y_pred
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any) -> Any:
+    """``mean(abs(y_true - y_pred), axis=-1)``."""
+    y_true, y_pred = _prepare(y_true, y_pred)
+    return np.mean(np.abs(y_true - y_pred), axis=-1)
+
+
+def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Any:
+    """``100 * mean(abs((y_true - y_pred) / maximum(abs(y_true), epsilon)), axis=-1)``."""
+    y_true, y_pred = _prepare(y_true, y_pred)
+    diff = np.abs((y_true - y_pred) / np.maximum(np.abs(y_true), np.float32(EPSILON)))
+    return np.float32(100.0) * np.mean(diff, axis=-1)
+
+
+def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Any:
+    """``mean(square(log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1)), axis=-1)``."""
+    y_true, y_pred = _prepare(y_true, y_pred)
+    eps = np.float32(EPSILON)
+    first_log = np.log(np.maximum(y_pred, eps) + np.float32(1.0))
+    second_log = np.log(np.maximum(y_true, eps) + np.float32(1.0))
+    return np.mean(np.square(first_log - second_log), axis=-1)
+
+
+def _l2_normalize(x: Any, axis: int) -> Any:
+    """Keras's ops.nn.normalize(order=2): ``x * min(rsqrt(sum(x**2)), 1/epsilon)``,
+    written as ``x / sqrt(max(sum(x**2), epsilon**2))`` (the same value) so
+    the gradient stays finite for an all-zero vector."""
+    square_sum = np.sum(np.square(x), axis=axis, keepdims=True)
+    return x / np.sqrt(np.maximum(square_sum, np.float32(EPSILON) ** 2))
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Any:
+    """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)`` (a loss:
+    -1 is best; 0 when either vector is all zeros)."""
+    y_true, y_pred = _prepare(y_true, y_pred)
+    y_pred = _l2_normalize(y_pred, axis)
+    y_true = _l2_normalize(y_true, axis)
+    return -np.sum(y_true * y_pred, axis=axis)
+
+
+def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> Any:
+    """Mean over the last axis of ``0.5 * x**2`` where ``|x| <= delta``, else
+    ``delta * |x| - 0.5 * delta**2``, with ``x = y_pred - y_true``."""
+    y_true, y_pred = _prepare(y_true, y_pred)
+    d = np.float32(delta)
+    half = np.float32(0.5)
+    error = y_pred - y_true
+    abs_error = np.abs(error)
+    return np.mean(np.where(np.asarray(abs_error <= d), half * np.square(error),
+                            d * abs_error - half * np.square(d)), axis=-1)
+
+
+_LOG2 = np.float32(np.log(2.0))
+
+
+def log_cosh(y_true: Any, y_pred: Any) -> Any:
+    """``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed as Keras does:
+    ``x + softplus(-2x) - log(2)``."""
+    y_true, y_pred = _prepare(y_true, y_pred)
+    x = y_pred - y_true
+    return np.mean(x + np.logaddexp(np.float32(-2.0) * x, np.float32(0.0)) - _LOG2, axis=-1)
+
+
+def _convert_binary_labels_to_hinge(y_true: Any) -> Any:
+    """Keras: labels that are all 0 or 1 become -1 / 1; others stay as they are."""
+    values = np.asarray(y_true)
+    if np.all((values == 0) | (values == 1)):
+        return np.float32(2.0) * y_true - np.float32(1.0)
+    return y_true
+
+
+def hinge(y_true: Any, y_pred: Any) -> Any:
+    """``mean(maximum(1 - y_true * y_pred, 0), axis=-1)``; {0, 1} labels are
+    converted to {-1, 1}."""
+    y_true, y_pred = _prepare(y_true, y_pred, match_rank=False)
+    y_true = _convert_binary_labels_to_hinge(y_true)
+    return np.mean(np.maximum(np.float32(1.0) - y_true * y_pred, np.float32(0.0)), axis=-1)
+
+
+def squared_hinge(y_true: Any, y_pred: Any) -> Any:
+    """``mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1)``; {0, 1}
+    labels are converted to {-1, 1}."""
+    y_true, y_pred = _prepare(y_true, y_pred, match_rank=False)
+    y_true = _convert_binary_labels_to_hinge(y_true)
+    return np.mean(np.square(np.maximum(np.float32(1.0) - y_true * y_pred, np.float32(0.0))),
+                   axis=-1)
+
+
+def categorical_hinge(y_true: Any, y_pred: Any) -> Any:
+    """``maximum(neg - pos + 1, 0)`` with ``pos = sum(y_true * y_pred)`` and
+    ``neg = max((1 - y_true) * y_pred)`` over the last axis."""
+    y_true, y_pred = _prepare(y_true, y_pred, match_rank=False)
+    pos = np.sum(y_true * y_pred, axis=-1)
+    neg = np.max((np.float32(1.0) - y_true) * y_pred, axis=-1)
+    return np.maximum(neg - pos + np.float32(1.0), np.float32(0.0))
+
+
+def kl_divergence(y_true: Any, y_pred: Any) -> Any:
+    """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to
+    ``[epsilon, 1]``."""
+    y_true, y_pred = _prepare(y_true, y_pred, match_rank=False)
+    eps, one = np.float32(EPSILON), np.float32(1.0)
+    y_true = np.clip(y_true, eps, one)
+    y_pred = np.clip(y_pred, eps, one)
+    return np.sum(y_true * np.log(y_true / y_pred), axis=-1)
+
+
+def poisson(y_true: Any, y_pred: Any) -> Any:
+    """``mean(y_pred - y_true * log(y_pred + epsilon), axis=-1)``."""
+    y_true, y_pred = _prepare(y_true, y_pred, match_rank=False)
+    return np.mean(y_pred - y_true * np.log(y_pred + np.float32(EPSILON)), axis=-1)
 
 
 class Loss:
@@ -170,7 +305,8 @@ class LossFunctionWrapper(Loss):
         code = _NATIVE_FUNCTIONS.get(self.fn)
         kw = dict(self._fn_kwargs)
         from_logits = bool(kw.pop("from_logits", False))
-        kw.pop("axis", None)
+        if kw.pop("axis", -1) not in (-1, 1):  # the engine reduces over the units axis
+            return None
         if code is None or kw.get("label_smoothing", 0.0) or kw.get("ignore_class") is not None:
             return None
         return code, from_logits
@@ -186,12 +322,24 @@ class CategoricalCrossentropy(LossFunctionWrapper):
 
 
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
+    # Keras 3 has no label_smoothing here; its argument order puts axis before name.
     def __init__(self, from_logits: bool = False, ignore_class: Optional[int] = None,
-                 reduction: Optional[str] = "sum_over_batch_size",
+                 reduction: Optional[str] = "sum_over_batch_size", axis: int = -1,
                  name: str = "sparse_categorical_crossentropy", dtype: Any = None) -> None:
+        if ignore_class is not None:
+            sparse_categorical_crossentropy([0], [[1.0]], ignore_class=ignore_class)  # raises
         super().__init__(sparse_categorical_crossentropy, reduction=reduction, name=name,
-                         dtype=dtype, from_logits=from_logits, ignore_class=ignore_class)
-        self.from_logits, self.ignore_class = from_logits, ignore_class
+                         dtype=dtype, from_logits=from_logits, ignore_class=ignore_class,
+                         axis=axis)
+        self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis
+
+    def get_config(self) -> Dict[str, Any]:
+        # Keras's keys (no axis); a non-default axis is kept so it survives a reload.
+        config = {**Loss.get_config(self), "from_logits": self.from_logits,
+                  "ignore_class": self.ignore_class}
+        if self.axis != -1:
+            config["axis"] = self.axis
+        return config
 
 
 class BinaryCrossentropy(LossFunctionWrapper):
@@ -209,6 +357,79 @@ class MeanSquaredError(LossFunctionWrapper):
         super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)
 
 
+class MeanAbsoluteError(LossFunctionWrapper):
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "mean_absolute_error", dtype: Any = None) -> None:
+        super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
+
+
+class MeanAbsolutePercentageError(LossFunctionWrapper):
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "mean_absolute_percentage_error", dtype: Any = None) -> None:
+        super().__init__(mean_absolute_percentage_error, reduction=reduction, name=name,
+                         dtype=dtype)
+
+
+class MeanSquaredLogarithmicError(LossFunctionWrapper):
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "mean_squared_logarithmic_error", dtype: Any = None) -> None:
+        super().__init__(mean_squared_logarithmic_error, reduction=reduction, name=name,
+                         dtype=dtype)
+
+
+class CosineSimilarity(LossFunctionWrapper):
+    # Keras's get_config drops `axis`; fastdense keeps it (Keras loads it back).
+    def __init__(self, axis: int = -1, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "cosine_similarity", dtype: Any = None) -> None:
+        super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype,
+                         axis=axis)
+        self.axis = axis
+
+
+class Huber(LossFunctionWrapper):
+    # Keras's get_config drops `delta`; fastdense keeps it (Keras loads it back).
+    def __init__(self, delta: float = 1.0, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "huber_loss", dtype: Any = None) -> None:
+        super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=delta)
+        self.delta = delta
+
+
+class LogCosh(LossFunctionWrapper):
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "log_cosh", dtype: Any = None) -> None:
+        super().__init__(log_cosh, reduction=reduction, name=name, dtype=dtype)
+
+
+class Hinge(LossFunctionWrapper):
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "hinge", dtype: Any = None) -> None:
+        super().__init__(hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class SquaredHinge(LossFunctionWrapper):
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "squared_hinge", dtype: Any = None) -> None:
+        super().__init__(squared_hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class CategoricalHinge(LossFunctionWrapper):
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "categorical_hinge", dtype: Any = None) -> None:
+        super().__init__(categorical_hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class KLDivergence(LossFunctionWrapper):
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "kl_divergence", dtype: Any = None) -> None:
+        super().__init__(kl_divergence, reduction=reduction, name=name, dtype=dtype)
+
+
+class Poisson(LossFunctionWrapper):
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "poisson", dtype: Any = None) -> None:
+        super().__init__(poisson, reduction=reduction, name=name, dtype=dtype)
+
+
 _NATIVE_FUNCTIONS: Dict[Callable[..., Any], int] = {
     categorical_crossentropy: CCE,
     sparse_categorical_crossentropy: SCCE,
@@ -216,18 +437,39 @@ _NATIVE_FUNCTIONS: Dict[Callable[..., Any], int] = {
     mean_squared_error: MSE,
 }
 
-_BY_NAME: Dict[str, Any] = {
-    "categorical_crossentropy": categorical_crossentropy,
-    "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
-    "binary_crossentropy": binary_crossentropy,
-    "mean_squared_error": mean_squared_error,
-    "mse": mean_squared_error,
-    "MSE": mean_squared_error,
-    "CategoricalCrossentropy": CategoricalCrossentropy,
-    "SparseCategoricalCrossentropy": SparseCategoricalCrossentropy,
-    "BinaryCrossentropy": BinaryCrossentropy,
-    "MeanSquaredError": MeanSquaredError,
-}
+_FUNCTIONS = (
+    categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy,
+    mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
+    mean_squared_logarithmic_error, cosine_similarity, huber, log_cosh, hinge, squared_hinge,
+    categorical_hinge, kl_divergence, poisson,
+)
+_CLASSES = (
+    CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
+    MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError, CosineSimilarity, Huber, LogCosh, Hinge, SquaredHinge,
+    CategoricalHinge, KLDivergence, Poisson,
+)
+
+# Keras 3's keras.losses.get(): the names of its loss classes and functions
+# plus its short aliases (and nothing else: no lower-casing).
+_BY_NAME: Dict[str, Any] = {f.__name__: f for f in _FUNCTIONS}
+_BY_NAME.update({c.__name__: c for c in _CLASSES})
+_BY_NAME.update({
+    "bce": binary_crossentropy, "BCE": binary_crossentropy,
+    "kld": kl_divergence, "KLD": kl_divergence,
+    "mae": mean_absolute_error, "MAE": mean_absolute_error,
+    "mse": mean_squared_error, "MSE": mean_squared_error,
+    "mape": mean_absolute_percentage_error, "MAPE": mean_absolute_percentage_error,
+    "msle": mean_squared_logarithmic_error, "MSLE": mean_squared_logarithmic_error,
+})
+
+# Keras losses fastdense does not implement (a clearer error than "unknown").
+_KERAS_UNSUPPORTED = (
+    "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "CTC", "Dice", "Tversky",
+    "Circle", "CategoricalGeneralizedCrossEntropy", "binary_focal_crossentropy",
+    "categorical_focal_crossentropy", "ctc", "dice", "tversky", "circle",
+    "categorical_generalized_cross_entropy",
+)
 
 LossLike = Union[str, Loss, Callable[..., Any]]
 
@@ -237,6 +479,10 @@ def get(identifier: LossLike) -> Union[Loss, Callable[..., Any]]:
     if isinstance(identifier, str):
         obj = _BY_NAME.get(identifier)
         if obj is None:
+            if identifier in _KERAS_UNSUPPORTED:
+                raise ValueError(f"Could not interpret loss identifier: {identifier}. The "
+                                 f"Keras loss {identifier!r} is not supported by fastdense "
+                                 f"yet. Supported: {sorted(_BY_NAME)}")
             raise ValueError(f"Could not interpret loss identifier: {identifier}. "
                              f"Supported: {sorted(_BY_NAME)}")
         return obj() if isinstance(obj, type) else obj

@@ -6,19 +6,42 @@ predictions, which the engine records before that batch's update.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+import re
+from enum import Enum
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import losses as _losses
-from ._naming import snake_case
+from ._autodiff import squeeze_or_expand_to_same_rank as _same_rank
+from ._naming import snake_case, unique_name
 
 __all__ = [
-    "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy",
-    "CategoricalAccuracy", "SparseCategoricalAccuracy", "MeanSquaredError",
+    "Metric", "Mean", "Sum", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy",
+    "CategoricalAccuracy", "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError",
+    "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "RootMeanSquaredError",
+    "CosineSimilarity", "LogCoshError", "Hinge", "SquaredHinge", "CategoricalHinge",
+    "KLDivergence", "Poisson", "BinaryCrossentropy", "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy", "TruePositives", "FalsePositives", "TrueNegatives",
+    "FalseNegatives", "Precision", "Recall", "AUC", "AUCCurve", "AUCSummationMethod",
     "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-    "mean_squared_error", "get",
+    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "mean_squared_error",
+    "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
+    "cosine_similarity", "log_cosh", "huber", "hinge", "squared_hinge", "categorical_hinge",
+    "kl_divergence", "poisson", "binary_crossentropy", "categorical_crossentropy",
+    "sparse_categorical_crossentropy", "get", "resolve",
 ]
+
+
+def _keras_snake_case(name: str) -> str:
+    """Keras's to_snake_case: ``TopKCategoricalAccuracy`` ->
+    ``top_k_categorical_accuracy``, ``KLDivergence`` -> ``kl_divergence``,
+    ``AUC`` -> ``auc``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
 
 # Native metric codes (cpp/metrics.h, enum MetricKind).
 CATEGORICAL_ACCURACY, SPARSE_CATEGORICAL_ACCURACY, BINARY_ACCURACY = 0, 1, 2
@@ -56,7 +79,76 @@ def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
     return (labels.astype(np.float32) == np.argmax(y_pred, axis=-1)).astype(np.float32)
 
 
+def _in_top_k(targets: np.ndarray, predictions: np.ndarray, k: int) -> np.ndarray:
+    """Keras's ops.in_top_k (JAX backend): the target's rank is 1 + the number
+    of strictly larger scores (ties count in the target's favour); a NaN
+    score at the target counts as -inf."""
+    at_label = np.take_along_axis(predictions, targets[:, None].astype(np.int64), axis=-1)
+    at_label = np.where(np.isnan(at_label), -np.inf, at_label)
+    rank = 1 + np.sum(predictions > at_label, axis=-1)
+    return rank <= k
+
+
+def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> np.ndarray:
+    """1.0 where ``argmax(y_true)`` is among the ``k`` highest scores of ``y_pred``."""
+    y_pred = np.asarray(y_pred, dtype=np.float32)
+    labels = np.argmax(np.asarray(y_true, dtype=np.float32), axis=-1)
+    shape = labels.shape
+    if y_pred.ndim > 2:
+        y_pred = y_pred.reshape(-1, y_pred.shape[-1])
+    matches = _in_top_k(labels.reshape(-1), y_pred, k).astype(np.float32)
+    return matches.reshape(shape) if len(shape) > 1 else matches
+
+
+def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5,
+                                      from_sorted_ids: bool = False) -> np.ndarray:
+    """1.0 where the integer label is among the ``k`` highest scores of
+    ``y_pred`` (or, with ``from_sorted_ids``, among its first ``k`` ids);
+    the result has ``y_true``'s shape."""
+    y_pred = np.asarray(y_pred)
+    if not from_sorted_ids:
+        y_pred = y_pred.astype(np.float32)
+    y_true = np.asarray(y_true)
+    y_true = y_true.astype(y_pred.dtype if from_sorted_ids else np.int32)
+    shape = y_true.shape
+    if y_pred.ndim > 2:
+        y_pred = y_pred.reshape(-1, y_pred.shape[-1])
+    flat = y_true.reshape(-1)
+    if from_sorted_ids:
+        matches = np.any(flat[:, None] == y_pred[:, :k], axis=1)
+    else:
+        matches = _in_top_k(flat, y_pred, k)
+    matches = matches.astype(np.float32)
+    return matches.reshape(shape) if len(shape) > 1 else matches
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
+    """The metric's (positive) cosine similarity: ``sum(l2_normalize(y_true) *
+    l2_normalize(y_pred), axis)`` (the loss of that name is its negative)."""
+    return -_losses.cosine_similarity(y_true, y_pred, axis=axis)
+
+
+# Keras exports these loss functions as metric functions too.
 mean_squared_error = _losses.mean_squared_error
+mean_absolute_error = _losses.mean_absolute_error
+mean_absolute_percentage_error = _losses.mean_absolute_percentage_error
+mean_squared_logarithmic_error = _losses.mean_squared_logarithmic_error
+log_cosh = _losses.log_cosh
+huber = _losses.huber
+hinge = _losses.hinge
+squared_hinge = _losses.squared_hinge
+categorical_hinge = _losses.categorical_hinge
+kl_divergence = _losses.kl_divergence
+poisson = _losses.poisson
+binary_crossentropy = _losses.binary_crossentropy
+categorical_crossentropy = _losses.categorical_crossentropy
+sparse_categorical_crossentropy = _losses.sparse_categorical_crossentropy
+
+# Functions whose MeanMetricWrapper is maximised ("up"); every loss function
+# is minimised ("down"), as Keras registers for wrapped losses.
+_UP_FUNCTIONS = (accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+                 top_k_categorical_accuracy, sparse_top_k_categorical_accuracy,
+                 cosine_similarity)
 
 
 class Metric:
@@ -133,6 +225,32 @@ class Mean(Metric):
         self.count = 0.0
 
 
+class Sum(Metric):
+    """Weighted sum of the values seen."""
+
+    def __init__(self, name: str = "sum", dtype: Any = None) -> None:
+        super().__init__(dtype=dtype, name=name)
+        self.total = 0.0
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        """Keras 3's reduce_to_samplewise_values (reducing with sum), then
+        total += the sum of the weighted values."""
+        values = np.asarray(values, dtype=np.float32)
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float32)
+            values, sw = _losses._match_rank(values, sw)
+            if values.ndim > sw.ndim:
+                values = values.sum(axis=tuple(range(sw.ndim, values.ndim)))
+            values = values * np.broadcast_to(sw, values.shape)
+        self.total += float(np.sum(values, dtype=np.float64))
+
+    def result(self) -> np.float32:
+        return np.float32(self.total)
+
+    def reset_state(self) -> None:
+        self.total = 0.0
+
+
 class MeanMetricWrapper(Mean):
     """Wraps ``fn(y_true, y_pred, **kwargs)`` returning per-sample values."""
 
@@ -142,8 +260,10 @@ class MeanMetricWrapper(Mean):
                          dtype=dtype)
         self._fn = fn
         self._fn_kwargs = kwargs
-        if fn in _losses._NATIVE_FUNCTIONS or isinstance(fn, _losses.Loss):
+        if fn in _losses._FUNCTIONS or isinstance(fn, _losses.Loss):
             self._direction = "down"  # a loss used as a metric is minimised
+        elif fn in _UP_FUNCTIONS:
+            self._direction = "up"  # what Keras's class for this function sets
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
@@ -190,9 +310,587 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
         self._direction = "up"
 
 
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy",
+                 dtype: Any = None) -> None:
+        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+        self.k = k
+        self._direction = "up"
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy",
+                 dtype: Any = None, from_sorted_ids: bool = False) -> None:
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k,
+                         from_sorted_ids=from_sorted_ids)
+        self.k = k
+        self.from_sorted_ids = from_sorted_ids
+        self._direction = "up"
+
+    def get_config(self) -> Dict[str, Any]:
+        config: Dict[str, Any] = {"name": self.name, "dtype": self.dtype, "k": self.k}
+        if self.from_sorted_ids:
+            config["from_sorted_ids"] = True
+        return config
+
+
+# ------------------------------------------------------------ regression
 class MeanSquaredError(MeanMetricWrapper):
     def __init__(self, name: str = "mean_squared_error", dtype: Any = None) -> None:
         super().__init__(mean_squared_error, name=name, dtype=dtype)
+        self._direction = "down"
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    def __init__(self, name: str = "mean_absolute_error", dtype: Any = None) -> None:
+        super().__init__(mean_absolute_error, name=name, dtype=dtype)
+        self._direction = "down"
+
+
+class MeanAbsolutePercentageError(MeanMetricWrapper):
+    def __init__(self, name: str = "mean_absolute_percentage_error", dtype: Any = None) -> None:
+        super().__init__(mean_absolute_percentage_error, name=name, dtype=dtype)
+        self._direction = "down"
+
+
+class MeanSquaredLogarithmicError(MeanMetricWrapper):
+    def __init__(self, name: str = "mean_squared_logarithmic_error", dtype: Any = None) -> None:
+        super().__init__(mean_squared_logarithmic_error, name=name, dtype=dtype)
+        self._direction = "down"
+
+
+class RootMeanSquaredError(Mean):
+    """``sqrt`` of the weighted mean of the squared errors."""
+
+    def __init__(self, name: str = "root_mean_squared_error", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self._direction = "down"
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_true, y_pred = _losses._match_rank(np.asarray(y_true, np.float32),
+                                             np.asarray(y_pred, np.float32))
+        super().update_state(np.square(y_pred - y_true), sample_weight=sample_weight)
+
+    def result(self) -> np.float32:
+        return np.float32(np.sqrt(super().result()))
+
+
+class CosineSimilarity(MeanMetricWrapper):
+    # Keras's get_config drops `axis`; fastdense keeps it (Keras loads it back).
+    def __init__(self, name: str = "cosine_similarity", dtype: Any = None,
+                 axis: int = -1) -> None:
+        super().__init__(cosine_similarity, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+        self._direction = "up"
+
+
+class LogCoshError(MeanMetricWrapper):
+    def __init__(self, name: str = "logcosh", dtype: Any = None) -> None:
+        super().__init__(log_cosh, name=name, dtype=dtype)
+        self._direction = "down"
+
+
+# ------------------------------------------------------------ hinge
+class Hinge(MeanMetricWrapper):
+    def __init__(self, name: str = "hinge", dtype: Any = None) -> None:
+        super().__init__(hinge, name=name, dtype=dtype)
+        self._direction = "down"
+
+
+class SquaredHinge(MeanMetricWrapper):
+    def __init__(self, name: str = "squared_hinge", dtype: Any = None) -> None:
+        super().__init__(squared_hinge, name=name, dtype=dtype)
+        self._direction = "down"
+
+
+class CategoricalHinge(MeanMetricWrapper):
+    def __init__(self, name: str = "categorical_hinge", dtype: Any = None) -> None:
+        super().__init__(categorical_hinge, name=name, dtype=dtype)
+        self._direction = "down"
+
+
+# ------------------------------------------------------------ probabilistic
+class KLDivergence(MeanMetricWrapper):
+    def __init__(self, name: str = "kl_divergence", dtype: Any = None) -> None:
+        super().__init__(kl_divergence, name=name, dtype=dtype)
+
+
+class Poisson(MeanMetricWrapper):
+    def __init__(self, name: str = "poisson", dtype: Any = None) -> None:
+        super().__init__(poisson, name=name, dtype=dtype)
+
+
+class BinaryCrossentropy(MeanMetricWrapper):
+    def __init__(self, name: str = "binary_crossentropy", dtype: Any = None,
+                 from_logits: bool = False, label_smoothing: float = 0) -> None:
+        super().__init__(binary_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
+                         label_smoothing=label_smoothing)
+        self.from_logits, self.label_smoothing = from_logits, label_smoothing
+        self._direction = "down"
+
+
+class CategoricalCrossentropy(MeanMetricWrapper):
+    def __init__(self, name: str = "categorical_crossentropy", dtype: Any = None,
+                 from_logits: bool = False, label_smoothing: float = 0, axis: int = -1) -> None:
+        super().__init__(categorical_crossentropy, name=name, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+        self._direction = "down"
+
+
+class SparseCategoricalCrossentropy(MeanMetricWrapper):
+    def __init__(self, name: str = "sparse_categorical_crossentropy", dtype: Any = None,
+                 from_logits: bool = False, ignore_class: Optional[int] = None,
+                 axis: int = -1) -> None:
+        if ignore_class is not None:
+            raise NotImplementedError("SparseCategoricalCrossentropy(ignore_class=...) is not "
+                                      "supported by fastdense yet. "
+                                      f"Received: ignore_class={ignore_class}")
+        super().__init__(sparse_categorical_crossentropy, name=name, dtype=dtype,
+                         from_logits=from_logits, ignore_class=ignore_class, axis=axis)
+        self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis
+        self._direction = "down"
+
+
+# ------------------------------------------------------------ confusion matrix
+# keras/src/metrics/metrics_utils.py (Keras 3.15), in numpy: inputs are cast
+# to float32 and compared in float32 as Keras does; counts accumulate in
+# float64.
+NEG_INF = -1e10
+_EPSILON = 1e-7
+
+
+class AUCCurve(str, Enum):
+    ROC = "ROC"
+    PR = "PR"
+    PRGAIN = "PRGAIN"
+
+    @staticmethod
+    def from_str(key: Any) -> "AUCCurve":
+        if key in ("pr", "PR"):
+            return AUCCurve.PR
+        if key in ("roc", "ROC"):
+            return AUCCurve.ROC
+        if key in ("prgain", "PRGAIN"):
+            return AUCCurve.PRGAIN
+        raise ValueError(f'Invalid AUC curve value: "{key}". '
+                         'Expected values are ["PR", "ROC", "PRGAIN"]')
+
+
+class AUCSummationMethod(str, Enum):
+    INTERPOLATION = "interpolation"
+    MAJORING = "majoring"
+    MINORING = "minoring"
+
+    @staticmethod
+    def from_str(key: Any) -> "AUCSummationMethod":
+        if key in ("interpolation", "Interpolation"):
+            return AUCSummationMethod.INTERPOLATION
+        if key in ("majoring", "Majoring"):
+            return AUCSummationMethod.MAJORING
+        if key in ("minoring", "Minoring"):
+            return AUCSummationMethod.MINORING
+        raise ValueError(f'Invalid AUC summation method value: "{key}". '
+                         'Expected values are ["interpolation", "majoring", "minoring"]')
+
+
+def _to_list(x: Any) -> List[Any]:
+    if isinstance(x, list):
+        return x
+    if isinstance(x, tuple):
+        return list(x)
+    return [x]
+
+
+def _parse_init_thresholds(thresholds: Any, default_threshold: float = 0.5) -> List[Any]:
+    if thresholds is not None:
+        invalid = [t for t in _to_list(thresholds) if t is None or t < 0 or t > 1]
+        if invalid:
+            raise ValueError(f"Threshold values must be in [0, 1]. Received: {invalid}")
+    return _to_list(default_threshold if thresholds is None else thresholds)
+
+
+def _is_evenly_distributed(thresholds: Sequence[float]) -> bool:
+    n = len(thresholds)
+    if n < 3:
+        return False
+    even = np.arange(n, dtype=np.float32) / (n - 1)
+    return bool(np.allclose(thresholds, even, atol=_EPSILON))
+
+
+def _divide_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64))
+    out = np.zeros(a.shape)
+    np.divide(a, b, out=out, where=b != 0)
+    return out
+
+
+def _filter_top_k(x: np.ndarray, k: int) -> np.ndarray:
+    """Keeps the ``k`` largest scores of the last axis (the lower index wins
+    ties, as ops.top_k does) and sets the others to NEG_INF."""
+    idx = np.argsort(-x, axis=-1, kind="stable")[..., :k]
+    mask = np.zeros(x.shape, np.float32)
+    np.put_along_axis(mask, idx, 1.0, axis=-1)
+    return x * mask + np.float32(NEG_INF) * (np.float32(1.0) - mask)
+
+
+def _update_confusion_matrix(counts: Dict[str, np.ndarray], y_true: Any, y_pred: Any,
+                             thresholds: Sequence[float], top_k: Optional[int] = None,
+                             class_id: Optional[int] = None, sample_weight: Any = None,
+                             multi_label: bool = False, label_weights: Any = None,
+                             thresholds_distributed_evenly: bool = False) -> None:
+    """Keras's update_confusion_matrix_variables: adds the (weighted) counts of
+    ``y_pred > threshold`` against ``y_true != 0`` to ``counts`` (keys
+    "tp", "fp", "tn", "fn"), one entry per threshold (and per label when
+    ``multi_label``)."""
+    y_true = np.asarray(y_true).astype(np.float32)
+    y_pred = np.asarray(y_pred).astype(np.float32)
+    with_epsilon = bool(thresholds_distributed_evenly) and (
+        thresholds[0] < 0.0 or thresholds[-1] > 1.0)
+    thr = np.asarray(thresholds, dtype=np.float32)
+    y_pred, y_true = _same_rank(y_pred, y_true)
+    sw = None
+    if sample_weight is not None:
+        sw = np.expand_dims(np.asarray(sample_weight, dtype=np.float32), -1)
+        _, sw = _same_rank(y_true, sw, expand_rank_1=False)
+    if top_k is not None:
+        y_pred = _filter_top_k(y_pred, top_k)
+    if class_id is not None:
+        if y_pred.ndim == 1:
+            raise ValueError("When class_id is provided, y_pred must be a 2D array with shape "
+                             f"(num_samples, num_classes), found shape: {y_pred.shape}")
+        y_true = y_true[..., class_id, None]
+        y_pred = y_pred[..., class_id, None]
+    lw = None
+    if label_weights is not None:
+        lw = np.broadcast_to(np.expand_dims(np.asarray(label_weights, np.float32), 0),
+                             y_pred.shape)
+    if sw is not None:
+        sw = np.broadcast_to(sw, y_pred.shape)
+    weights = None
+    if sw is not None or lw is not None:
+        weights = (np.float32(1.0) if sw is None else sw) * (np.float32(1.0) if lw is None
+                                                              else lw)
+        weights = np.broadcast_to(weights, y_pred.shape)
+    labels = y_true != 0
+    if multi_label:
+        if y_pred.ndim != 2:
+            raise ValueError("`y_pred` must have rank 2 when `multi_label=True`. "
+                             f"Found rank {y_pred.ndim}. Full shape received for `y_pred`: "
+                             f"{y_pred.shape}")
+    else:
+        y_pred, labels = y_pred.reshape(-1, 1), labels.reshape(-1, 1)
+        weights = None if weights is None else weights.reshape(-1, 1)
+    w = np.ones(y_pred.shape, np.float64) if weights is None else weights.astype(np.float64)
+    n_t = thr.shape[0]
+    if thresholds_distributed_evenly:
+        # Bucketed counting (Keras's _update_confusion_matrix_variables_optimized):
+        # predictions are clipped to [0, 1] and a prediction p counts for
+        # threshold i when ceil(p * (n - 1)) - 1 >= i.
+        y_pred = np.clip(y_pred, np.float32(0.0), np.float32(1.0))
+        bucket = np.ceil(y_pred * np.float32(n_t - 1)) - np.float32(1.0)
+        if with_epsilon:
+            bucket = np.maximum(bucket, 0)
+        bucket = bucket.astype(np.int64)
+        pos_w, neg_w = w * labels, w * ~labels
+        tp = np.zeros((n_t, y_pred.shape[1]))
+        fp = np.zeros((n_t, y_pred.shape[1]))
+        for j in range(y_pred.shape[1]):
+            b = bucket[:, j]
+            ok = (b >= 0) & (b < n_t)  # out-of-range ids are dropped (segment_sum)
+            tp[:, j] = np.bincount(b[ok], weights=pos_w[ok, j], minlength=n_t)
+            fp[:, j] = np.bincount(b[ok], weights=neg_w[ok, j], minlength=n_t)
+        tp = np.cumsum(tp[::-1], axis=0)[::-1]
+        fp = np.cumsum(fp[::-1], axis=0)[::-1]
+        fn = pos_w.sum(axis=0) - tp
+        tn = neg_w.sum(axis=0) - fp
+    else:
+        pred_pos = y_pred[None] > thr.reshape(-1, 1, 1)  # (thresholds, samples, labels)
+        lab = labels[None]
+        tp = np.sum(w * (lab & pred_pos), axis=1)
+        fp = np.sum(w * (~lab & pred_pos), axis=1)
+        fn = np.sum(w * (lab & ~pred_pos), axis=1)
+        tn = np.sum(w * (~lab & ~pred_pos), axis=1)
+    if not multi_label:
+        tp, fp, tn, fn = tp[:, 0], fp[:, 0], tn[:, 0], fn[:, 0]
+    for key, value in (("tp", tp), ("fp", fp), ("tn", tn), ("fn", fn)):
+        if key in counts:
+            counts[key] += value
+
+
+class _ConfusionMatrixConditionCount(Metric):
+    _condition = ""
+
+    def __init__(self, thresholds: Any = None, name: Optional[str] = None,
+                 dtype: Any = None) -> None:
+        super().__init__(dtype=dtype,
+                         name=name or unique_name(_keras_snake_case(type(self).__name__)))
+        self.init_thresholds = thresholds
+        self.thresholds = _parse_init_thresholds(thresholds, default_threshold=0.5)
+        self._thresholds_distributed_evenly = _is_evenly_distributed(self.thresholds)
+        self.reset_state()
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        counts = {self._condition: self.accumulator}
+        _update_confusion_matrix(counts, y_true, y_pred, self.thresholds,
+                                 sample_weight=sample_weight,
+                                 thresholds_distributed_evenly=self._thresholds_distributed_evenly)
+
+    def result(self) -> Any:
+        out = self.accumulator.astype(np.float32)
+        return out[0] if len(self.thresholds) == 1 else out
+
+    def reset_state(self) -> None:
+        self.accumulator = np.zeros(len(self.thresholds))
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "thresholds": self.init_thresholds}
+
+
+class TruePositives(_ConfusionMatrixConditionCount):
+    _condition = "tp"
+
+
+class FalsePositives(_ConfusionMatrixConditionCount):
+    _condition = "fp"
+
+
+class TrueNegatives(_ConfusionMatrixConditionCount):
+    _condition = "tn"
+
+
+class FalseNegatives(_ConfusionMatrixConditionCount):
+    _condition = "fn"
+
+
+class _PrecisionRecall(Metric):
+    _other = ""  # "fp" for precision, "fn" for recall
+
+    def __init__(self, thresholds: Any = None, top_k: Optional[int] = None,
+                 class_id: Optional[int] = None, name: Optional[str] = None,
+                 dtype: Any = None) -> None:
+        super().__init__(dtype=dtype,
+                         name=name or unique_name(_keras_snake_case(type(self).__name__)))
+        self._direction = "up"
+        self.init_thresholds = thresholds
+        self.top_k = top_k
+        self.class_id = class_id
+        default_threshold = 0.5 if top_k is None else NEG_INF
+        self.thresholds = _parse_init_thresholds(thresholds, default_threshold=default_threshold)
+        self._thresholds_distributed_evenly = _is_evenly_distributed(self.thresholds)
+        self.reset_state()
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        counts = {"tp": self.true_positives, self._other: self._other_counts()}
+        _update_confusion_matrix(counts, y_true, y_pred, self.thresholds, top_k=self.top_k,
+                                 class_id=self.class_id, sample_weight=sample_weight,
+                                 thresholds_distributed_evenly=self._thresholds_distributed_evenly)
+
+    def _other_counts(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def result(self) -> Any:
+        out = _divide_no_nan(self.true_positives,
+                             self.true_positives + self._other_counts()).astype(np.float32)
+        return out[0] if len(self.thresholds) == 1 else out
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "thresholds": self.init_thresholds,
+                "top_k": self.top_k, "class_id": self.class_id}
+
+
+class Precision(_PrecisionRecall):
+    """``tp / (tp + fp)`` at each threshold (``y_pred > threshold``), among the
+    ``top_k`` scores and/or for ``class_id`` only when given."""
+
+    _other = "fp"
+
+    def _other_counts(self) -> np.ndarray:
+        return self.false_positives
+
+    def reset_state(self) -> None:
+        self.true_positives = np.zeros(len(self.thresholds))
+        self.false_positives = np.zeros(len(self.thresholds))
+
+
+class Recall(_PrecisionRecall):
+    """``tp / (tp + fn)`` at each threshold (``y_pred > threshold``), among the
+    ``top_k`` scores and/or for ``class_id`` only when given."""
+
+    _other = "fn"
+
+    def _other_counts(self) -> np.ndarray:
+        return self.false_negatives
+
+    def reset_state(self) -> None:
+        self.true_positives = np.zeros(len(self.thresholds))
+        self.false_negatives = np.zeros(len(self.thresholds))
+
+
+def _sigmoid32(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
+
+
+class AUC(Metric):
+    """Area under the ROC or PR curve from confusion counts at
+    ``num_thresholds`` thresholds (Keras 3's AUC, incl. multi_label,
+    label_weights and from_logits)."""
+
+    def __init__(self, num_thresholds: int = 200, curve: Any = "ROC",
+                 summation_method: Any = "interpolation", name: Optional[str] = None,
+                 dtype: Any = None, thresholds: Optional[Sequence[float]] = None,
+                 multi_label: bool = False, num_labels: Optional[int] = None,
+                 label_weights: Any = None, from_logits: bool = False) -> None:
+        self._direction = "up"
+        self._init_from_thresholds = thresholds is not None
+        if thresholds is not None:
+            self.num_thresholds = len(thresholds) + 2
+            thresholds = sorted(thresholds)
+            self._thresholds_distributed_evenly = _is_evenly_distributed(
+                np.array([0.0] + thresholds + [1.0]))
+        else:
+            if num_thresholds <= 1:
+                raise ValueError("Argument `num_thresholds` must be an integer > 1. "
+                                 f"Received: num_thresholds={num_thresholds}")
+            self.num_thresholds = num_thresholds
+            thresholds = [(i + 1) * 1.0 / (num_thresholds - 1)
+                          for i in range(num_thresholds - 2)]
+            self._thresholds_distributed_evenly = True
+        # endpoints just outside [0, 1] catch floating point imprecision
+        self._thresholds = np.array([0.0 - _EPSILON] + list(thresholds) + [1.0 + _EPSILON])
+        self.curve = curve if isinstance(curve, AUCCurve) else AUCCurve.from_str(curve)
+        self.summation_method = (summation_method
+                                 if isinstance(summation_method, AUCSummationMethod)
+                                 else AUCSummationMethod.from_str(summation_method))
+        super().__init__(dtype=dtype, name=name or unique_name("auc"))
+        self.multi_label = multi_label
+        self.num_labels = num_labels
+        self.label_weights = (None if label_weights is None
+                              else np.asarray(label_weights, dtype=np.float32))
+        self._from_logits = from_logits
+        self._built = False
+        if multi_label:
+            if num_labels:
+                self._build((None, num_labels))
+        else:
+            if num_labels:
+                raise ValueError("`num_labels` is needed only when `multi_label` is True.")
+            self._build(None)
+
+    @property
+    def thresholds(self) -> List[float]:
+        return list(self._thresholds)
+
+    def _build(self, shape: Any) -> None:
+        if self.multi_label:
+            if len(shape) != 2:
+                raise ValueError("`y_pred` must have rank 2 when `multi_label=True`. "
+                                 f"Found rank {len(shape)}. "
+                                 f"Full shape received for `y_pred`: {shape}")
+            self._num_labels = shape[1]
+            self._variable_shape: Tuple[int, ...] = (self.num_thresholds, self._num_labels)
+        else:
+            self._variable_shape = (self.num_thresholds,)
+        self._built = True
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        if self._built:
+            self.true_positives = np.zeros(self._variable_shape)
+            self.false_positives = np.zeros(self._variable_shape)
+            self.true_negatives = np.zeros(self._variable_shape)
+            self.false_negatives = np.zeros(self._variable_shape)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_pred = np.asarray(y_pred)
+        if not self._built:
+            self._build(y_pred.shape)
+        if self._from_logits:
+            y_pred = _sigmoid32(y_pred)
+        counts = {"tp": self.true_positives, "fp": self.false_positives,
+                  "tn": self.true_negatives, "fn": self.false_negatives}
+        _update_confusion_matrix(
+            counts, y_true, y_pred, self._thresholds,
+            thresholds_distributed_evenly=self._thresholds_distributed_evenly,
+            sample_weight=sample_weight, multi_label=self.multi_label,
+            label_weights=None if self.multi_label else self.label_weights)
+
+    def _average(self, by_label: np.ndarray) -> float:
+        if self.label_weights is None:
+            return float(np.mean(by_label))
+        lw = self.label_weights.astype(np.float64)
+        return float(_divide_no_nan(np.sum(by_label * lw), np.sum(lw)))
+
+    def interpolate_pr_auc(self) -> np.float32:
+        """Davis & Goadrich (2006) interpolation of the PR curve, as Keras."""
+        n = self.num_thresholds
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        dtp = tp[: n - 1] - tp[1:]
+        p = tp + fp
+        dp = p[: n - 1] - p[1:]
+        prec_slope = _divide_no_nan(dtp, np.maximum(dp, 0))
+        intercept = tp[1:] - prec_slope * p[1:]
+        safe_p_ratio = np.where((p[: n - 1] > 0) & (p[1:] > 0),
+                                _divide_no_nan(p[: n - 1], np.maximum(p[1:], 0)),
+                                np.ones_like(p[1:]))
+        with np.errstate(divide="ignore"):
+            log_ratio = np.log(safe_p_ratio)
+        increment = _divide_no_nan(prec_slope * (dtp + intercept * log_ratio),
+                                   np.maximum(tp[1:] + fn[1:], 0))
+        if self.multi_label:
+            return np.float32(self._average(np.sum(increment, axis=0)))
+        return np.float32(np.sum(increment))
+
+    def result(self) -> np.float32:
+        if not self._built:
+            return np.float32(0.0)
+        if (self.curve == AUCCurve.PR
+                and self.summation_method == AUCSummationMethod.INTERPOLATION):
+            return self.interpolate_pr_auc()
+        tp, fp = self.true_positives, self.false_positives
+        tn, fn = self.true_negatives, self.false_negatives
+        recall = _divide_no_nan(tp, tp + fn)
+        if self.curve == AUCCurve.ROC:
+            x, y = _divide_no_nan(fp, fp + tn), recall
+        elif self.curve == AUCCurve.PR:
+            x, y = recall, _divide_no_nan(tp, tp + fp)
+        else:  # PRGAIN
+            scaling = _divide_no_nan(tp + fn, tn + fp)
+            recall_gain = 1.0 - scaling * _divide_no_nan(fn, tp)
+            precision_gain = 1.0 - scaling * _divide_no_nan(fp, tp)
+            recall_gain = np.where(tp == 0, 0.0, recall_gain)
+            precision_gain = np.where(tp == 0, 1.0, precision_gain)
+            x, y = np.maximum(recall_gain, 0.0), precision_gain
+        n = self.num_thresholds
+        if self.summation_method == AUCSummationMethod.INTERPOLATION:
+            heights = (y[: n - 1] + y[1:]) / 2.0
+        elif self.summation_method == AUCSummationMethod.MINORING:
+            heights = np.minimum(y[: n - 1], y[1:])
+        else:
+            heights = np.maximum(y[: n - 1], y[1:])
+        riemann = (x[: n - 1] - x[1:]) * heights
+        if self.multi_label:
+            return np.float32(self._average(np.sum(riemann, axis=0)))
+        return np.float32(np.sum(riemann))
+
+    def get_config(self) -> Dict[str, Any]:
+        config: Dict[str, Any] = {
+            **super().get_config(),
+            "num_thresholds": self.num_thresholds,
+            "curve": self.curve.value,
+            "summation_method": self.summation_method.value,
+            "multi_label": self.multi_label,
+            "num_labels": self.num_labels,
+            "label_weights": None if self.label_weights is None else [
+                float(v) for v in self.label_weights],
+            "from_logits": self._from_logits,
+        }
+        if self._init_from_thresholds:
+            config["thresholds"] = [float(t) for t in self.thresholds[1:-1]]
+        return config
 
 
 _NATIVE_FUNCTIONS: Dict[Callable[..., Any], int] = {
@@ -201,19 +899,41 @@ _NATIVE_FUNCTIONS: Dict[Callable[..., Any], int] = {
     binary_accuracy: BINARY_ACCURACY,
 }
 
-_BY_NAME: Dict[str, Any] = {
+_CLASSES = (
+    Mean, Sum, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+    TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError,
+    MeanAbsolutePercentageError, MeanSquaredLogarithmicError, RootMeanSquaredError,
+    CosineSimilarity, LogCoshError, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
+    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, TruePositives,
+    FalsePositives, TrueNegatives, FalseNegatives, Precision, Recall, AUC,
+)
+
+# Keras 3's keras.metrics.get(): class names, their snake_case and a few
+# aliases map to the classes.  The names fastdense had before (the accuracy
+# functions and mean_squared_error / mse) stay functions; compiled through
+# resolve() they give the same values, names and direction.
+_BY_NAME: Dict[str, Any] = {c.__name__: c for c in _CLASSES}
+_BY_NAME.update({_keras_snake_case(c.__name__): c for c in _CLASSES})
+_BY_NAME.update({
+    "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
+    "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+    "MSE": MeanSquaredError,
     "binary_accuracy": binary_accuracy,
     "categorical_accuracy": categorical_accuracy,
     "sparse_categorical_accuracy": sparse_categorical_accuracy,
     "mean_squared_error": mean_squared_error,
     "mse": mean_squared_error,
-    "Accuracy": Accuracy,
-    "BinaryAccuracy": BinaryAccuracy,
-    "CategoricalAccuracy": CategoricalAccuracy,
-    "SparseCategoricalAccuracy": SparseCategoricalAccuracy,
-    "MeanSquaredError": MeanSquaredError,
-    "Mean": Mean,
+})
+
+# Keras metrics fastdense does not implement (a clearer error than "unknown").
+_KERAS_UNSUPPORTED = {
+    "R2Score", "ConcordanceCorrelation", "PearsonCorrelation", "F1Score", "FBetaScore", "IoU",
+    "BinaryIoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU", "PrecisionAtRecall",
+    "RecallAtPrecision", "SensitivityAtSpecificity", "SpecificityAtSensitivity",
 }
+_KERAS_UNSUPPORTED |= {_keras_snake_case(n) for n in _KERAS_UNSUPPORTED}
 
 MetricLike = Union[str, Metric, Callable[..., Any]]
 
@@ -224,6 +944,10 @@ def get(identifier: MetricLike) -> Union[Metric, Callable[..., Any]]:
         obj = _BY_NAME.get(identifier)
         if obj is None:
             valid = sorted(set(_BY_NAME) | {"accuracy", "acc"})
+            if identifier in _KERAS_UNSUPPORTED:
+                raise ValueError(f"Could not interpret metric identifier: {identifier}. The "
+                                 f"Keras metric {identifier!r} is not supported by fastdense "
+                                 f"yet. Supported: {valid}")
             raise ValueError(f"Could not interpret metric identifier: {identifier}. "
                              f"Supported: {valid}")
         return obj() if isinstance(obj, type) else obj
