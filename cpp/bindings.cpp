@@ -4,8 +4,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "activations.h"
@@ -42,6 +45,10 @@ void check(const py::array& a, const char* name, std::initializer_list<int64_t> 
                              std::string(py::str(a.dtype())));
     if (!(a.flags() & py::array::c_style))
         throw py::value_error(std::string("Argument `") + name + "` must be C-contiguous.");
+    if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+        throw py::value_error(std::string("Argument `") + name +
+                              "` must be aligned (its data pointer is not a multiple of " +
+                              std::to_string(alignof(T)) + "); pass a copy.");
     if (writable && !a.writeable())
         throw py::value_error(std::string("Argument `") + name + "` must be writable.");
     bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
@@ -126,6 +133,147 @@ py::dict stats_dict(const Stats& s) {
     return d;
 }
 
+// MemoryError with a message (pybind11 has no exception type for it).
+[[noreturn]] void memory_error(const std::string& msg) {
+    PyErr_SetString(PyExc_MemoryError, msg.c_str());
+    throw py::error_already_set();
+}
+
+template <class T>
+std::string list_str(const std::vector<T>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+}
+
+// Layer sizes: positive, and a parameter count that fits in memory at all
+// (in*out overflowing int64 would otherwise wrap into a small buffer).
+void check_units(const std::vector<int64_t>& units, const std::vector<bool>& use_bias) {
+    for (int64_t u : units)
+        if (u <= 0)
+            throw py::value_error("Argument `units` must hold positive layer sizes. Received: "
+                                  "units=" + list_str(units));
+    constexpr int64_t kMaxParams = PTRDIFF_MAX / static_cast<int64_t>(2 * sizeof(float));
+    int64_t total = 0;
+    for (size_t l = 0; l + 1 < units.size(); ++l) {
+        const int64_t in = units[l], out = units[l + 1];
+        const bool bias = l < use_bias.size() && use_bias[l];
+        // (every term stays <= kMaxParams, so the sums cannot overflow)
+        const bool fits = in <= kMaxParams / out && out <= kMaxParams &&
+                          total + in * out + (bias ? out : 0) <= kMaxParams;
+        if (fits) total += in * out + (bias ? out : 0);
+        if (!fits)
+            memory_error("A network with units=" + list_str(units) +
+                         " has more parameters than can be allocated (limit " +
+                         std::to_string(kMaxParams) + ").");
+    }
+}
+
+// A step count the optimizers can count on from (they form iteration + 1).
+void check_iteration(int64_t it) {
+    if (it < 0 || it > (int64_t{1} << 62))
+        throw py::value_error("Expected 0 <= iterations <= 2**62. Received: " +
+                              std::to_string(it));
+}
+
+// Losses and metrics read each row's first output (max, argmax): one at least.
+void check_outputs(int64_t U) {
+    if (U < 1)
+        throw py::value_error("Argument `y_pred` must have at least one column. Received: "
+                              "shape=(?, " + std::to_string(U) + ")");
+}
+
+// A parameter count small enough that slots * n (at most 8 slots) cannot overflow.
+void check_param_count(int64_t n) {
+    constexpr int64_t kMax = PTRDIFF_MAX / static_cast<int64_t>(8 * sizeof(float));
+    if (n < 0 || n > kMax)
+        throw py::value_error("Expected 0 <= n <= " + std::to_string(kMax) +
+                              ". Received: n=" + std::to_string(n));
+}
+
+// A Network plus what the bindings must know to validate calls on it: the
+// engine reads the targets its loss and metrics need without checking they
+// were given, shares one workspace between forward_train/backward_update and
+// train_batches, and reallocates the optimizer state that views point into.
+struct NetState : Network {
+    using Network::Network;
+    LossKind loss = LossSpec{}.kind;         // as set_loss last set it
+    std::vector<MetricKind> metrics;         // as set_metrics last set them
+    int64_t pending_rows = 0;                // forward_train rows awaiting backward_update
+    std::vector<py::weakref> state_views;    // optimizer_state views handed out
+    std::vector<std::vector<float>> retired; // old states that live views still show
+};
+
+// Drops the weak references whose array is gone.
+void prune_dead(std::vector<py::weakref>& refs) {
+    refs.erase(std::remove_if(refs.begin(), refs.end(),
+                              [](const py::weakref& w) { return w().is_none(); }),
+               refs.end());
+}
+
+// The targets the network's loss and native metrics read must be there.
+void check_targets_for(const NetState& n, const Targets& t) {
+    auto missing = [](const char* what, const std::string& user) {
+        return py::value_error(user + " needs " + what + "; received None.");
+    };
+    const bool sparse = n.loss == LossKind::SparseCategoricalCrossentropy;
+    const std::string loss = "The network's loss (set_loss kind=" +
+                             std::to_string(static_cast<int>(n.loss)) + ")";
+    if (sparse && !t.labels) throw missing("`labels` (int32 class ids)", loss);
+    if (!sparse && !t.dense) throw missing("`y` (float32 targets)", loss);
+    for (MetricKind k : n.metrics) {
+        const std::string metric =
+            "The network's metric (set_metrics kind=" + std::to_string(static_cast<int>(k)) + ")";
+        if (k == MetricKind::SparseCategoricalAccuracy ? !t.labels : !t.dense)
+            throw missing(k == MetricKind::SparseCategoricalAccuracy ? "`labels`" : "`y`",
+                          metric);
+    }
+}
+
+// How many of the batches [first, first + count) exist in an epoch of `rows`
+// samples (the engine stops at the epoch's end), computed without overflow.
+int64_t batches_in_epoch(int64_t rows, int64_t batch_size, int64_t first, int64_t count) {
+    if (first < 0)
+        throw py::value_error("Argument `first_batch` must be >= 0. Received: first_batch=" +
+                              std::to_string(first));
+    if (count < 0)
+        throw py::value_error("Argument `n_batches` must be >= 0. Received: n_batches=" +
+                              std::to_string(count));
+    const int64_t total = rows / batch_size + (rows % batch_size != 0 ? 1 : 0);
+    return first >= total ? 0 : std::min(count, total - first);
+}
+
+// Running sums passed in and out as a dict {loss_sum, seen, metric_sums}.
+Stats read_stats(const py::dict& d) {
+    Stats s;
+    try {
+        s.loss_sum = d["loss_sum"].cast<double>();
+        s.seen = d["seen"].cast<int64_t>();
+        s.metric_sums = d["metric_sums"].cast<std::vector<double>>();
+    } catch (const py::error_already_set&) {
+        throw py::type_error("Argument `stats` must be a dict with keys loss_sum (float), "
+                             "seen (int) and metric_sums (list of float).");
+    } catch (const py::cast_error&) {
+        throw py::type_error("Argument `stats` must be a dict with keys loss_sum (float), "
+                             "seen (int) and metric_sums (list of float).");
+    }
+    return s;
+}
+
+// Arrays given to restrict-pointer kernels must not share memory.
+void check_disjoint(std::initializer_list<std::pair<const py::array*, const char*>> arrays) {
+    for (auto i = arrays.begin(); i != arrays.end(); ++i)
+        for (auto j = i + 1; j != arrays.end(); ++j) {
+            const auto* a = static_cast<const char*>(i->first->data());
+            const auto* b = static_cast<const char*>(j->first->data());
+            const auto na = static_cast<size_t>(i->first->nbytes());
+            const auto nb = static_cast<size_t>(j->first->nbytes());
+            if (na && nb && a < b + nb && b < a + na)
+                throw py::value_error(std::string("Arguments `") + i->second + "` and `" +
+                                      j->second + "` must not share memory.");
+        }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -141,10 +289,23 @@ PYBIND11_MODULE(_core, m) {
                                   "; available: " + available_kernels());
     });
     m.def("set_num_threads", [](int n) {
-        if (n < 1) throw py::value_error("Expected n >= 1. Received: n=" + std::to_string(n));
+        if (n < 1 || n > 1024)
+            throw py::value_error("Expected 1 <= n <= 1024. Received: n=" + std::to_string(n));
         set_num_threads(n);
     });
     m.def("get_num_threads", []() { return get_num_threads(); });
+    m.def("fma_peak_gflops", [](int threads) {
+        if (threads < 1 || threads > 1024)
+            throw py::value_error("Expected 1 <= threads <= 1024. Received: threads=" +
+                                  std::to_string(threads));
+        py::gil_scoped_release release;
+        const int prev = get_num_threads();
+        if (prev != threads) set_num_threads(threads);
+        const double g = active_kernels().fma_peak_gflops(threads);
+        if (prev != threads) set_num_threads(prev);
+        return g;
+    }, py::arg("threads"),
+       "FMA peak of the active kernels' ISA on `threads` threads (GFLOP/s, ~0.2 s).");
 
     m.def("permutation", [](int64_t n, uint64_t seed) {
         if (n < 0) throw py::value_error("Expected n >= 0. Received: n=" + std::to_string(n));
@@ -213,7 +374,7 @@ PYBIND11_MODULE(_core, m) {
         const Activation a = to_act(act);
         py::array_t<float> y({R, C});
         float* yp = y.mutable_data();
-        {
+        if (R > 0 && C > 0) {  // (the row-wise activations read a row's first element)
             py::gil_scoped_release release;
             activation_forward(a, yp, cptr<float>(z), R, C);
         }
@@ -228,7 +389,7 @@ PYBIND11_MODULE(_core, m) {
         const Activation a = to_act(act);
         py::array_t<float> dz({R, C});
         float* dzp = dz.mutable_data();
-        {
+        if (R > 0 && C > 0) {
             py::gil_scoped_release release;
             activation_backward(a, dzp, cptr<float>(dy), cptr<float>(z), cptr<float>(y), R, C);
         }
@@ -239,6 +400,7 @@ PYBIND11_MODULE(_core, m) {
                      bool from_logits, int out_act) {
         check<float>(y, "y_pred", {-1, -1});
         const int64_t B = y.shape(0), U = y.shape(1);
+        check_outputs(U);
         if (kind < 0 || kind > 3) throw py::value_error("Unknown loss code");
         LossSpec spec{static_cast<LossKind>(kind), from_logits};
         Targets t = targets(target, labels, B, U, spec.kind, true);
@@ -260,6 +422,7 @@ PYBIND11_MODULE(_core, m) {
                            float threshold) {
         check<float>(y, "y_pred", {-1, -1});
         const int64_t B = y.shape(0), U = y.shape(1);
+        check_outputs(U);
         if (kind < 0 || kind > 2) throw py::value_error("Unknown metric code");
         const MetricKind k = static_cast<MetricKind>(kind);
         Targets t = targets(target, labels, B, U, LossKind::MeanSquaredError, false);
@@ -272,7 +435,8 @@ PYBIND11_MODULE(_core, m) {
         .def(py::init<>())
         .def_property("kind", [](const OptimizerSpec& s) { return static_cast<int>(s.kind); },
                       [](OptimizerSpec& s, int k) {
-                          if (k < 0 || k > 2) throw py::value_error("Unknown optimizer code");
+                          if (k < 0 || k >= kNumOptimizerKinds)
+                              throw py::value_error("Unknown optimizer code");
                           s.kind = static_cast<OptimizerKind>(k);
                       })
         .def_readwrite("learning_rate", &OptimizerSpec::learning_rate)
@@ -284,38 +448,97 @@ PYBIND11_MODULE(_core, m) {
         .def_readwrite("beta_2", &OptimizerSpec::beta_2)
         .def_readwrite("amsgrad", &OptimizerSpec::amsgrad)
         .def_readwrite("epsilon", &OptimizerSpec::epsilon)
-        .def("slots", [](const OptimizerSpec& s) { return optimizer_slots(s); });
+        .def_readwrite("initial_accumulator_value", &OptimizerSpec::initial_accumulator_value)
+        .def_readwrite("weight_decay", &OptimizerSpec::weight_decay)
+        .def_readwrite("clipnorm", &OptimizerSpec::clipnorm)
+        .def_readwrite("clipvalue", &OptimizerSpec::clipvalue)
+        .def_readwrite("global_clipnorm", &OptimizerSpec::global_clipnorm)
+        .def("slots", [](const OptimizerSpec& s) { return optimizer_slots(s); })
+        .def("scalars", [](const OptimizerSpec& s) { return optimizer_scalars(s); })
+        .def("state_size", [](const OptimizerSpec& s, int64_t n) {
+            check_param_count(n);
+            return optimizer_state_size(s, n);
+        }, py::arg("n"), "Floats of state for n parameters: slots * n + scalars.");
+
+    m.def("optimizer_init_state", [](const OptimizerSpec& spec, int64_t n) {
+        if (n < 0) throw py::value_error("n must be >= 0");
+        check_param_count(n);
+        py::array_t<float> state({optimizer_state_size(spec, n)});
+        optimizer_init_state(spec, state.mutable_data(), n);
+        return state;
+    }, py::arg("spec"), py::arg("n"), "A fresh optimizer state for n parameters.");
 
     m.def("optimizer_step", [](const OptimizerSpec& spec, int64_t iteration, py::array params,
                                py::array state, py::array grads) {
         check<float>(params, "params", {-1}, true);
         const int64_t n = params.shape(0);
         check<float>(grads, "grads", {n});
-        check<float>(state, "state", {static_cast<int64_t>(optimizer_slots(spec)) * n}, true);
+        check<float>(state, "state", {optimizer_state_size(spec, n)}, true);
+        check_disjoint({{&params, "params"}, {&state, "state"}, {&grads, "grads"}});
+        check_iteration(iteration);
         float *p = mptr<float>(params), *st = mptr<float>(state);
         const float* g = cptr<float>(grads);
         py::gil_scoped_release release;
+        optimizer_begin_step(spec, iteration, st, n);
         optimizer_step(spec, iteration, p, st, g, n, 0, n);
     }, py::arg("spec"), py::arg("iteration"), py::arg("params"), py::arg("state"),
        py::arg("grads"));
 
+    m.def("optimizer_apply", [](const OptimizerSpec& spec, int64_t iteration, py::array params,
+                                py::array state, py::array grads,
+                                const std::vector<std::tuple<int64_t, int64_t, bool>>& segments) {
+        check<float>(params, "params", {-1}, true);
+        const int64_t n = params.shape(0);
+        check<float>(grads, "grads", {n});
+        check<float>(state, "state", {optimizer_state_size(spec, n)}, true);
+        check_disjoint({{&params, "params"}, {&state, "state"}, {&grads, "grads"}});
+        check_iteration(iteration);
+        std::vector<ParamSegment> segs;
+        int64_t last = 0;
+        for (const auto& t : segments) {
+            ParamSegment sg{std::get<0>(t), std::get<1>(t), std::get<2>(t)};
+            if (sg.begin < last || sg.end < sg.begin || sg.end > n)
+                throw py::value_error("Argument `segments` must hold increasing, disjoint "
+                                      "(begin, end, decay) ranges within the parameters");
+            last = sg.end;
+            segs.push_back(sg);
+        }
+        float *p = mptr<float>(params), *st = mptr<float>(state);
+        const float* g = cptr<float>(grads);
+        UpdateScratch scratch;
+        py::gil_scoped_release release;
+        optimizer_update(spec, iteration, p, st, g, n, segs, scratch);
+    }, py::arg("spec"), py::arg("iteration"), py::arg("params"), py::arg("state"),
+       py::arg("grads"), py::arg("segments"),
+       "One whole step as Keras's apply(): clipping per segment (clipnorm) or over all "
+       "(global_clipnorm) or by value, weight decay on segments whose flag is set, update.");
+
     // ---- the network -------------------------------------------------------------
-    py::class_<Network>(m, "Network")
+    // (the engine class is registered as a base so that bindings taking
+    // Network& work; instances are NetState, which the checks below read)
+    py::class_<Network>(m, "_NetworkBase");
+    py::class_<NetState, Network>(m, "Network")
         .def(py::init([](const std::vector<int64_t>& units, const std::vector<int>& acts,
                          const std::vector<bool>& use_bias, const std::vector<float>& dropout,
                          float input_dropout) {
                  std::vector<Activation> a;
                  for (int v : acts) a.push_back(to_act(v));
-                 return new Network(units, a, use_bias, dropout, input_dropout);
+                 check_units(units, use_bias);
+                 return new NetState(units, a, use_bias, dropout, input_dropout);
              }),
              py::arg("units"), py::arg("activations"), py::arg("use_bias"),
              py::arg("dropout") = std::vector<float>{}, py::arg("input_dropout") = 0.0f)
         .def("set_trainable", &Network::set_trainable, py::arg("layer"), py::arg("trainable"))
+        .def("set_weight_decay_mask", &Network::set_weight_decay_mask, py::arg("mask"),
+             "One flag per variable (kernel, then bias, per layer): weight decay applies; "
+             "empty: all.")
         .def("set_seed", &Network::set_seed, py::arg("seed"),
              "Seeds the dropout masks' generator.")
-        .def_property_readonly("num_params", &Network::num_params)
-        .def_property_readonly("input_dim", &Network::input_dim)
-        .def_property_readonly("output_dim", &Network::output_dim)
+        // (properties take the network by reference: pybind11 lets None through
+        // as a null `this` for getters bound from member function pointers)
+        .def_property_readonly("num_params", [](const Network& n) { return n.num_params(); })
+        .def_property_readonly("input_dim", [](const Network& n) { return n.input_dim(); })
+        .def_property_readonly("output_dim", [](const Network& n) { return n.output_dim(); })
         .def_property_readonly("params", [](py::object self) {
             Network& n = self.cast<Network&>();
             return py::array_t<float>({n.num_params()}, {sizeof(float)}, n.params(), self);
@@ -325,37 +548,59 @@ PYBIND11_MODULE(_core, m) {
             return py::array_t<float>({n.num_params()}, {sizeof(float)}, n.grads(), self);
         })
         .def_property_readonly("optimizer_state", [](py::object self) {
-            Network& n = self.cast<Network&>();
+            NetState& n = self.cast<NetState&>();
             auto& st = n.optimizer_state();
-            return py::array_t<float>({static_cast<int64_t>(st.size())}, {sizeof(float)},
-                                      st.data(), self);
-        }, "View of the optimizer state; invalidated by set_optimizer.")
-        .def_property("iterations", &Network::iterations, &Network::set_iterations)
-        .def_property("learning_rate", &Network::learning_rate, &Network::set_learning_rate)
+            py::array_t<float> view({static_cast<int64_t>(st.size())}, {sizeof(float)},
+                                    st.data(), self);
+            prune_dead(n.state_views);
+            n.state_views.emplace_back(view);
+            return view;
+        }, "View of the optimizer state; set_optimizer detaches it (it then shows the old "
+           "state, kept alive with the network).")
+        .def_property("iterations", [](const Network& n) { return n.iterations(); },
+                      [](Network& n, int64_t it) {
+            check_iteration(it);
+            n.set_iterations(it);
+        })
+        .def_property("learning_rate", [](const Network& n) { return n.learning_rate(); },
+                      [](Network& n, float lr) { n.set_learning_rate(lr); })
         .def("layer_offsets", [](const Network& n) {
             py::list out;
             for (const auto& d : n.layers())
                 out.append(py::make_tuple(d.w_off, d.in, d.out, d.use_bias ? d.b_off : -1));
             return out;
         })
-        .def("set_loss", [](Network& n, int kind, bool from_logits) {
+        .def("set_loss", [](NetState& n, int kind, bool from_logits) {
             if (kind < 0 || kind > 3) throw py::value_error("Unknown loss code");
             n.set_loss(LossSpec{static_cast<LossKind>(kind), from_logits});
+            n.loss = static_cast<LossKind>(kind);
         })
-        .def("set_metrics", [](Network& n, const std::vector<int>& kinds, float threshold) {
+        .def("set_metrics", [](NetState& n, const std::vector<int>& kinds, float threshold) {
             std::vector<MetricKind> k;
             for (int v : kinds) {
                 if (v < 0 || v > 2) throw py::value_error("Unknown metric code");
                 k.push_back(static_cast<MetricKind>(v));
             }
             n.set_metrics(k, threshold);
+            n.metrics = k;
         })
-        .def("set_optimizer", &Network::set_optimizer)
-        .def("train_batches", [](Network& n, py::array x, py::object y, py::object labels,
+        .def("set_optimizer", [](NetState& n, const OptimizerSpec& spec) {
+            // Views of the old state stay valid: while one is alive, its
+            // buffer is kept (detached) until the network goes.
+            auto& views = n.state_views;
+            prune_dead(views);
+            if (!views.empty()) {
+                n.retired.push_back(std::move(n.optimizer_state()));
+                n.optimizer_state() = std::vector<float>();
+                views.clear();
+            }
+            n.set_optimizer(spec);
+        }, py::arg("spec"))
+        .def("train_batches", [](NetState& n, py::array x, py::object y, py::object labels,
                                  py::object order, int64_t batch_size, int64_t first_batch,
                                  int64_t n_batches, int loss_kind, py::dict stats,
                                  py::object ypred_out, bool stop_on_nonfinite,
-                                 py::object sample_weight) {
+                                 py::object sample_weight, py::object learning_rates) {
             check<float>(x, "x", {-1, n.input_dim()});
             const int64_t rows = x.shape(0);
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
@@ -371,8 +616,11 @@ PYBIND11_MODULE(_core, m) {
                     if (op[i] < 0 || op[i] >= rows)
                         throw py::value_error("Argument `order` holds an index out of range");
             }
+            if (loss_kind < 0 || loss_kind > 3) throw py::value_error("Unknown loss code");
+            const int64_t batches = batches_in_epoch(count, batch_size, first_batch, n_batches);
             Targets t = targets(y, labels, rows, n.output_dim(),
                                 static_cast<LossKind>(loss_kind), true, sample_weight);
+            check_targets_for(n, t);
             float* yo = nullptr;
             py::array ya;
             if (!ypred_out.is_none()) {
@@ -380,15 +628,20 @@ PYBIND11_MODULE(_core, m) {
                 check<float>(ya, "ypred_out", {count, n.output_dim()}, true);
                 yo = mptr<float>(ya);
             }
-            Stats s;
-            s.loss_sum = stats["loss_sum"].cast<double>();
-            s.seen = stats["seen"].cast<int64_t>();
-            s.metric_sums = stats["metric_sums"].cast<std::vector<double>>();
+            const float* lrp = nullptr;
+            py::array la;
+            if (!learning_rates.is_none()) {
+                la = learning_rates.cast<py::array>();
+                check<float>(la, "learning_rates", {n_batches});
+                lrp = cptr<float>(la);
+            }
+            Stats s = read_stats(stats);
+            n.pending_rows = 0;  // the workspace forward_train filled is reused
             int64_t done;
             {
                 py::gil_scoped_release release;
                 done = n.train_batches(cptr<float>(x), t, op, count, batch_size, first_batch,
-                                       n_batches, s, yo, stop_on_nonfinite);
+                                       batches, s, yo, stop_on_nonfinite, lrp);
             }
             stats["loss_sum"] = s.loss_sum;
             stats["seen"] = s.seen;
@@ -397,15 +650,18 @@ PYBIND11_MODULE(_core, m) {
         }, py::arg("x"), py::arg("y"), py::arg("labels"), py::arg("order"),
            py::arg("batch_size"), py::arg("first_batch"), py::arg("n_batches"),
            py::arg("loss_kind"), py::arg("stats"), py::arg("ypred_out"),
-           py::arg("stop_on_nonfinite") = false, py::arg("sample_weight") = py::none())
-        .def("evaluate", [](const Network& n, py::array x, py::object y, py::object labels,
+           py::arg("stop_on_nonfinite") = false, py::arg("sample_weight") = py::none(),
+           py::arg("learning_rates") = py::none())
+        .def("evaluate", [](const NetState& n, py::array x, py::object y, py::object labels,
                             int64_t batch_size, int loss_kind, py::object ypred_out,
                             py::object sample_weight) {
             check<float>(x, "x", {-1, n.input_dim()});
             const int64_t rows = x.shape(0);
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
+            if (loss_kind < 0 || loss_kind > 3) throw py::value_error("Unknown loss code");
             Targets t = targets(y, labels, rows, n.output_dim(),
                                 static_cast<LossKind>(loss_kind), true, sample_weight);
+            check_targets_for(n, t);
             float* yo = nullptr;
             py::array ya;
             if (!ypred_out.is_none()) {
@@ -433,21 +689,32 @@ PYBIND11_MODULE(_core, m) {
             }
             return out;
         }, py::arg("x"), py::arg("batch_size"))
-        .def("forward_train", [](Network& n, py::array x) {
+        .def("forward_train", [](NetState& n, py::array x) {
             check<float>(x, "x", {-1, n.input_dim()});
             const int64_t B = x.shape(0);
+            if (B < 1)
+                throw py::value_error("Argument `x` must have at least one row. Received: "
+                                      "shape=" + shape_str(x));
             py::array_t<float> out({B, n.output_dim()});
             float* op = out.mutable_data();
+            n.pending_rows = 0;
             {
                 py::gil_scoped_release release;
                 n.forward_train(cptr<float>(x), B, op);
             }
+            n.pending_rows = B;
             return out;
         })
-        .def("backward_update", [](Network& n, py::array grad) {
+        .def("backward_update", [](NetState& n, py::array grad) {
             check<float>(grad, "grad", {-1, n.output_dim()});
             const float* g = cptr<float>(grad);
             const int64_t B = grad.shape(0);
+            if (n.pending_rows == 0 || B != n.pending_rows)
+                throw py::value_error(
+                    "backward_update needs the gradient of the last forward_train (" +
+                    std::to_string(n.pending_rows) + " rows, 0: none pending, or train_batches "
+                    "ran since). Received: grad.shape=" + shape_str(grad));
+            n.pending_rows = 0;
             py::gil_scoped_release release;
             n.backward_update(g, B);
         });

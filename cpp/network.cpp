@@ -55,7 +55,9 @@ void Network::set_metrics(const std::vector<MetricKind>& kinds, float threshold)
 
 void Network::set_optimizer(const OptimizerSpec& spec) {
     opt_ = spec;
-    opt_state_.assign(static_cast<size_t>(optimizer_slots(spec)) * params_.size(), 0.0f);
+    const int64_t n = num_params();
+    opt_state_.assign(static_cast<size_t>(optimizer_state_size(spec, n)), 0.0f);
+    optimizer_init_state(spec, opt_state_.data(), n);
     iterations_ = 0;
 }
 
@@ -217,37 +219,32 @@ void Network::set_trainable(size_t layer, bool trainable) {
     layers_[layer].trainable = trainable;
 }
 
-// One optimizer step over the parameters of the trainable layers (each
-// layer's kernel and bias are contiguous), in fixed-size chunks so results
-// do not depend on the thread count.
-void Network::update() {
-    const int64_t n = num_params();
-    const int64_t it = iterations_;
-    float* p = params_.data();
-    float* st = opt_state_.data();
-    const float* g = grads_.data();
-    const OptimizerSpec& spec = opt_;
-    constexpr int64_t kChunk = 1 << 14;
-    bool all = true;
-    for (const auto& d : layers_) all = all && d.trainable;
-    if (all) {
-        const int64_t chunks = (n + kChunk - 1) / kChunk;
-        parallel_for(chunks, [&](int64_t c) {
-            const int64_t i0 = c * kChunk, i1 = std::min(n, i0 + kChunk);
-            optimizer_step(spec, it, p, st, g, n, i0, i1);
-        });
-    } else {
-        for (const auto& d : layers_) {
-            if (!d.trainable) continue;
-            const int64_t begin = d.w_off;
-            const int64_t end = d.b_off + (d.use_bias ? d.out : 0);
-            const int64_t chunks = (end - begin + kChunk - 1) / kChunk;
-            parallel_for(chunks, [&](int64_t c) {
-                const int64_t i0 = begin + c * kChunk, i1 = std::min(end, i0 + kChunk);
-                optimizer_step(spec, it, p, st, g, n, i0, i1);
-            });
-        }
+void Network::set_weight_decay_mask(const std::vector<bool>& mask) {
+    size_t vars = 0;
+    for (const auto& d : layers_) vars += d.use_bias ? 2 : 1;
+    if (!mask.empty() && mask.size() != vars)
+        throw std::invalid_argument("Network: the weight decay mask needs one flag per variable");
+    decay_mask_ = mask;
+}
+
+// One optimizer step over the variables of the trainable layers (each
+// layer's kernel, then bias), as Keras's apply(): clipping, weight decay,
+// update; in fixed-size chunks so results do not depend on the thread count.
+void Network::update(float lr) {
+    segments_.clear();
+    size_t v = 0;
+    for (const auto& d : layers_) {
+        const bool kd = decay_mask_.empty() || decay_mask_[v];
+        const bool bd = decay_mask_.empty() || !d.use_bias || decay_mask_[v + 1];
+        v += d.use_bias ? 2 : 1;
+        if (!d.trainable) continue;
+        segments_.push_back({d.w_off, d.w_off + d.in * d.out, kd});
+        if (d.use_bias) segments_.push_back({d.b_off, d.b_off + d.out, bd});
     }
+    OptimizerSpec spec = opt_;
+    spec.learning_rate = lr;
+    optimizer_update(spec, iterations_, params_.data(), opt_state_.data(), grads_.data(),
+                     num_params(), segments_, update_scratch_);
     ++iterations_;
 }
 
@@ -262,7 +259,7 @@ void Network::accumulate(Stats& stats, const float* y, const Targets& tb, int64_
 int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* order,
                                int64_t n, int64_t batch_size, int64_t first_batch,
                                int64_t n_batches, Stats& stats, float* ypred_out,
-                               bool stop_on_nonfinite) {
+                               bool stop_on_nonfinite, const float* learning_rates) {
     std::lock_guard<std::mutex> lock(train_mutex_);
     train_ws_.ensure(layers_, std::min(batch_size, n), input_dropout_ > 0.0f);
     const int64_t U = output_dim();
@@ -288,7 +285,7 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         if (ypred_out)
             std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
         backward(train_ws_, xb, B, fused);
-        update();
+        update(learning_rates ? learning_rates[bi - first_batch] : opt_.learning_rate);
         ++done;
         if (stop_on_nonfinite && !std::isfinite(batch_loss)) break;
     }
@@ -341,7 +338,7 @@ void Network::backward_update(const float* grad_y, int64_t B) {
         throw std::logic_error("backward_update called without a matching forward_train");
     std::memcpy(train_ws_.d0.data(), grad_y, sizeof(float) * static_cast<size_t>(B * output_dim()));
     backward(train_ws_, last_x_, B, false);
-    update();
+    update(opt_.learning_rate);
     last_x_ = nullptr;
 }
 

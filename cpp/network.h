@@ -48,6 +48,9 @@ public:
 
     // Freezes (false) or unfreezes a layer's weights.
     void set_trainable(size_t layer, bool trainable);
+    // Which variables weight decay applies to: one flag per variable, in
+    // order (each layer's kernel, then its bias when it has one); empty = all.
+    void set_weight_decay_mask(const std::vector<bool>& mask);
 
     // Seeds the generator of the dropout masks (training only).
     void set_seed(uint64_t seed) { rng_state_ = seed; }
@@ -73,6 +76,8 @@ public:
 
     // Trains batches [first_batch, first_batch + n_batches) of an epoch over
     // n samples taken in `order` (nullptr = 0..n-1), updating stats.
+    //   learning_rates: [n_batches] the rate of each batch's step (a
+    //                   schedule's values), or nullptr: the optimizer's own
     //   x: [n_rows, in]  targets rows indexed like x  order: [n] or nullptr
     //   ypred_out: [n, U] or nullptr; receives each batch's predictions
     //              (made before that batch's update) at the batch's positions
@@ -81,7 +86,8 @@ public:
     // TerminateOnNaN sees it). Returns the number of batches trained.
     int64_t train_batches(const float* x, const Targets& t, const int64_t* order, int64_t n,
                           int64_t batch_size, int64_t first_batch, int64_t n_batches,
-                          Stats& stats, float* ypred_out, bool stop_on_nonfinite = false);
+                          Stats& stats, float* ypred_out, bool stop_on_nonfinite = false,
+                          const float* learning_rates = nullptr);
 
     // Loss and metrics over n samples, in batches; thread-safe (own workspace).
     //   ypred_out: [n, U] or nullptr
@@ -122,7 +128,7 @@ private:
     void gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,
                 int64_t start, int64_t B, const float** xb, Targets& tb) const;
     void backward(Workspace& ws, const float* xb, int64_t B, bool fused);
-    void update();
+    void update(float lr);
     void accumulate(Stats& stats, const float* y, const Targets& tb, int64_t B) const;
 
     std::vector<LayerDesc> layers_;
@@ -132,6 +138,9 @@ private:
     float threshold_ = 0.5f;
     OptimizerSpec opt_;
     int64_t iterations_ = 0;
+    std::vector<bool> decay_mask_;          // per variable; empty = all
+    std::vector<ParamSegment> segments_;    // reused by update()
+    UpdateScratch update_scratch_;
     int64_t max_units_ = 0;
     float input_dropout_ = 0.0f;
     uint64_t rng_state_ = 0x853c49e6748fea9bull;

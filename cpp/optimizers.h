@@ -2,10 +2,15 @@
 // with Keras 3's exact formulas and defaults.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace fastdense {
 
-enum class OptimizerKind : int { SGD = 0, RMSprop = 1, Adam = 2 };
+enum class OptimizerKind : int {
+    SGD = 0, RMSprop = 1, Adam = 2,  // Adam also serves AdamW (weight_decay below)
+    Adagrad = 3, Adadelta = 4, Adamax = 5, Nadam = 6, Lion = 7,
+};
+constexpr int kNumOptimizerKinds = 8;
 
 struct OptimizerSpec {
     OptimizerKind kind = OptimizerKind::RMSprop;
@@ -13,25 +18,90 @@ struct OptimizerSpec {
     float momentum = 0.0f;   // SGD, RMSprop
     bool nesterov = false;   // SGD
     // Kept in double: Keras forms 1 - rho, 1 - beta in Python (double) and
-    // rounds the result to float32 once.
-    double rho = 0.9;        // RMSprop
+    // rounds the result to float32 once (Nadam and Lion cast beta to float32
+    // first and subtract in float32, as their update_step does).
+    double rho = 0.9;        // RMSprop, Adadelta
     bool centered = false;   // RMSprop
-    double beta_1 = 0.9;     // Adam
-    double beta_2 = 0.999;   // Adam
+    double beta_1 = 0.9;     // Adam, Adamax, Nadam, Lion
+    double beta_2 = 0.999;   // Adam, Adamax, Nadam, Lion
     bool amsgrad = false;    // Adam
-    float epsilon = 1e-7f;   // RMSprop, Adam
+    float epsilon = 1e-7f;   // RMSprop, Adam, Adagrad, Adadelta, Adamax, Nadam
+    float initial_accumulator_value = 0.1f;  // Adagrad
+    // Keras's generic Optimizer arguments (0 = off). Weight decay is applied
+    // as w -= w * weight_decay * lr before the update, to every variable
+    // whose segment has `decay` set; then one of the clippings, on gradients:
+    // clipnorm per variable, global_clipnorm over all, clipvalue elementwise.
+    float weight_decay = 0.0f;
+    float clipnorm = 0.0f;
+    float clipvalue = 0.0f;
+    float global_clipnorm = 0.0f;
 };
 
 // Number of state slots (each n floats) the optimizer keeps. Slot order:
-//   SGD:     momentums (if momentum != 0)
-//   RMSprop: velocities, momentums (if momentum > 0), average_gradients (if centered)
-//   Adam:    momentums, velocities, velocity_hats (if amsgrad)
+//   SGD:      momentums (if momentum != 0)
+//   RMSprop:  velocities, momentums (if momentum > 0), average_gradients (if centered)
+//   Adam:     momentums, velocities, velocity_hats (if amsgrad)
+//   Adagrad:  accumulators (start at initial_accumulator_value)
+//   Adadelta: accumulated_grads, accumulated_delta_vars
+//   Adamax:   momentums (m), norms (u)
+//   Nadam:    momentums, velocities
+//   Lion:     momentums
 int optimizer_slots(const OptimizerSpec& spec);
+// Scalars kept after the slots (state[slots * n + k]): Nadam's u_product.
+int optimizer_scalars(const OptimizerSpec& spec);
+inline int64_t optimizer_state_size(const OptimizerSpec& s, int64_t n) {
+    return optimizer_slots(s) * n + optimizer_scalars(s);
+}
+// Fills a fresh state (as Keras's build): zeros, Adagrad's accumulators at
+// initial_accumulator_value, Nadam's u_product at 1.
+void optimizer_init_state(const OptimizerSpec& spec, float* state, int64_t n);
+
+// Once per step, before the optimizer_step calls of that step: updates the
+// scalars (Nadam's u_product *= beta_1 * (1 - 0.5 * 0.96^(iteration + 1))).
+void optimizer_begin_step(const OptimizerSpec& spec, int64_t iteration, float* state,
+                          int64_t n);
+
+// What happens to a range's gradients and weights before the update:
+//   mode ClipNorm:  g = (g * a) / b          (b = max(||g_var||, clipnorm))
+//   mode Scale:     g = g * a                 (global_clipnorm's factor)
+//   mode ClipValue: g = min(max(g, -a), a)
+//   decay != 0:     w = w - w * decay * lr    (before the update, as Keras)
+struct GradTransform {
+    enum Mode : int { None = 0, ClipNorm = 1, Scale = 2, ClipValue = 3 };
+    Mode mode = None;
+    float a = 0.0f, b = 1.0f;
+    float decay = 0.0f;
+};
 
 // One update step of params[i0, i1) (so it can be split across threads).
-//   params: [n]   state: [slots * n]   grads: [n]
+//   params: [n]   state: [optimizer_state_size(spec, n)]   grads: [n]
 //   iteration: number of steps applied before this one (Keras's `iterations`)
+// optimizer_begin_step must have run for this step first.
 void optimizer_step(const OptimizerSpec& spec, int64_t iteration, float* params,
-                    float* state, const float* grads, int64_t n, int64_t i0, int64_t i1);
+                    float* state, const float* grads, int64_t n, int64_t i0, int64_t i1,
+                    const GradTransform& t = GradTransform{});
+
+// One variable of the flat buffer: params[begin, end).
+struct ParamSegment {
+    int64_t begin = 0, end = 0;
+    bool decay = true;  // weight decay applies (not excluded)
+};
+
+// Reusable buffers of optimizer_update (no heap allocation once warm).
+struct UpdateScratch {
+    struct Task { int64_t seg, i0, i1; };
+    std::vector<Task> tasks;
+    std::vector<double> partial;        // per task: sum of g^2
+    std::vector<GradTransform> xform;   // per segment
+    std::vector<ParamSegment> merged;
+};
+
+// A whole step as Keras's apply(): clipping (norms summed per fixed-size
+// chunk in double, then in chunk order: deterministic for any thread
+// count), weight decay, the update (parallel over chunks), for the
+// segments given (disjoint, increasing); the step uses spec.learning_rate.
+void optimizer_update(const OptimizerSpec& spec, int64_t iteration, float* params,
+                      float* state, const float* grads, int64_t n,
+                      const std::vector<ParamSegment>& segments, UpdateScratch& scratch);
 
 }  // namespace fastdense

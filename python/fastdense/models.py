@@ -86,6 +86,9 @@ class Model:
         or ``model.trainable = False``)."""
         for i, layer in enumerate(self._dense_layers):
             self._net.set_trainable(i, bool(self.trainable and layer.trainable))
+        if self.optimizer is not None and getattr(self.optimizer, "_net", None) is self._net:
+            self.optimizer._sync_weight_decay_mask(
+                [w for layer in self._dense_layers for w in layer.weights])
 
     @property
     def variables(self) -> List[Variable]:
@@ -456,7 +459,8 @@ class Model:
                 cbs.on_train_batch_begin(batch)
             t0 = time.perf_counter()
             done = net.train_batches(xa, y_dense, labels, order, batch_size, batch, count,
-                                     loss_code, stats, ypred, bool(terminators), sw)
+                                     loss_code, stats, ypred, bool(terminators), sw,
+                                     self.optimizer._learning_rates(count))
             elapsed = time.perf_counter() - t0
             if py_metrics:
                 self._update_py_metrics(py_metrics, y_user, ypred, order, batch, done, batch_size)
@@ -502,6 +506,7 @@ class Model:
             yb = y_loss[idx]
             yp = net.forward_train(xb)
             value, grad = self._python_loss_and_grad(yb, yp, None if sw is None else sw[idx])
+            self.optimizer._sync_step_lr()
             net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
             stats["loss_sum"] += float(value) * (e - s)
             stats["seen"] += e - s
@@ -648,11 +653,12 @@ class Model:
         if native:
             ypred = np.empty((n, self._output_units), np.float32) if py_metrics else None
             self._net.train_batches(xa, y_dense, labels, None, n, 0, 1, self._loss_native[0],
-                                    stats, ypred, False, sw)
+                                    stats, ypred, False, sw, self.optimizer._learning_rates(1))
         else:
             ypred = self._net.forward_train(xa)
             y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
             value, grad = self._python_loss_and_grad(y_loss, ypred, sw)
+            self.optimizer._sync_step_lr()
             self._net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
             stats["loss_sum"], stats["seen"] = float(value) * n, n
         for m in py_metrics:

@@ -4,16 +4,43 @@ The update runs natively as one fused pass over the model's flat parameter
 buffer; an optimizer object holds its hyperparameters and, once a model is
 compiled and built with it, reads and writes the engine's learning rate and
 step count.
+
+Every optimizer takes Keras's generic arguments ``weight_decay`` (``w -= w *
+weight_decay * lr`` before the update, on the trainable variables not
+excluded with ``exclude_from_weight_decay``), ``clipnorm`` (per variable),
+``global_clipnorm`` and ``clipvalue``, all applied natively, and a learning
+rate that is a float, a ``schedules.LearningRateSchedule`` or a callable
+(evaluated at ``iterations``, the step count before the update, in float32).
+
+Standalone use as in Keras: ``opt.apply_gradients(zip(grads, variables))`` or
+``opt.apply(grads, variables)`` on ``fastdense.Variable`` objects runs the
+same native step and updates the variables in place.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Union
+import inspect
+import re
+import sys
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
 
 from . import _core
+from . import schedules
+from .schedules import LearningRateSchedule
+from .variables import Variable
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "get", "serialize", "deserialize"]
+# ``from fastdense.optimizers.schedules import ...`` works like Keras's.
+sys.modules[__name__ + ".schedules"] = schedules
 
-_SGD, _RMSPROP, _ADAM = 0, 1, 2
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax",
+           "Nadam", "Lion", "schedules", "get", "serialize", "deserialize"]
+
+# Engine codes (cpp/optimizers.h OptimizerKind); AdamW runs as Adam.
+_SGD, _RMSPROP, _ADAM, _ADAGRAD, _ADADELTA, _ADAMAX, _NADAM, _LION = range(8)
+
+F32 = np.float32
 
 
 def _check_float(name: str, value: Any, low: float = 0.0, high: Optional[float] = None,
@@ -28,24 +55,54 @@ def _check_float(name: str, value: Any, low: float = 0.0, high: Optional[float] 
     return v
 
 
+def _optional_float(name: str, value: Any) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"Argument `{name}` must be a float. Received: {name}={value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Argument `{name}` must be a float. Received: {name}={value!r}") from None
+    if v != v:
+        raise ValueError(f"Argument `{name}` must be a float. Received: {name}={value!r}")
+    return value
+
+
+def _takes_step(fn: Any) -> bool:
+    """Whether a plain callable learning rate takes the step (``lr(step)``);
+    otherwise it is called as Keras calls one, with no argument."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    try:
+        sig.bind(0)
+        return True
+    except TypeError:
+        return False
+
+
 class Optimizer:
     """Base class. Keyword arguments Keras accepts but fastdense does not
-    implement yet raise a clear ``NotImplementedError``."""
+    implement yet (``use_ema``, ``loss_scale_factor``,
+    ``gradient_accumulation_steps``) raise a clear ``NotImplementedError``."""
 
     _kind = -1
 
-    def __init__(self, learning_rate: float = 0.001, weight_decay: Optional[float] = None,
+    def __init__(self, learning_rate: Any = 0.001, weight_decay: Optional[float] = None,
                  clipnorm: Optional[float] = None, clipvalue: Optional[float] = None,
                  global_clipnorm: Optional[float] = None, use_ema: bool = False,
                  ema_momentum: float = 0.99, ema_overwrite_frequency: Optional[int] = None,
                  loss_scale_factor: Optional[float] = None,
                  gradient_accumulation_steps: Optional[int] = None,
                  name: Optional[str] = None, **kwargs: Any) -> None:
+        if kwargs.pop("decay", None) is not None:
+            warnings.warn("Argument `decay` is no longer supported and will be ignored.",
+                          stacklevel=2)
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
-        for arg, value in (("weight_decay", weight_decay), ("clipnorm", clipnorm),
-                           ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm),
-                           ("ema_overwrite_frequency", ema_overwrite_frequency),
+        for arg, value in (("ema_overwrite_frequency", ema_overwrite_frequency),
                            ("loss_scale_factor", loss_scale_factor),
                            ("gradient_accumulation_steps", gradient_accumulation_steps)):
             if value is not None:
@@ -54,38 +111,95 @@ class Optimizer:
                     f"Received: {arg}={value!r}")
         if use_ema:
             raise NotImplementedError("use_ema=True is not supported by fastdense yet.")
-        if callable(learning_rate):
-            raise NotImplementedError(
-                "Learning-rate schedules are not supported by fastdense yet. "
-                f"Received: learning_rate={learning_rate!r}")
-        self._learning_rate = _check_float("learning_rate", learning_rate)
-        self.name = name or type(self).__name__.lower()
+        self.weight_decay = _optional_float("weight_decay", weight_decay)
+        self.clipnorm = _optional_float("clipnorm", clipnorm)
+        self.clipvalue = _optional_float("clipvalue", clipvalue)
+        self.global_clipnorm = _optional_float("global_clipnorm", global_clipnorm)
+        if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError(
+                "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can "
+                f"be set. Received: clipnorm={clipnorm}, "
+                f"clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
+        self._learning_rate: Any = self._checked_learning_rate(learning_rate)
+        self.name = name or _default_name(type(self))
         self._net: Any = None
         self._iterations = 0
+        # standalone use (apply / apply_gradients)
+        self.built = False
+        self._built_vars: List[Any] = []
+        self._var_index: Dict[int, int] = {}
+        self._offsets: List[int] = []
+        self._flat_state: Optional[np.ndarray] = None
+        self._state_spec: Any = None
+        # exclude_from_weight_decay
+        self._exclude_ids: set = set()
+        self._exclude_pattern: Optional["re.Pattern[str]"] = None
 
-    # -- engine binding ---------------------------------------------------------------
-    def _spec(self) -> "_core.OptimizerSpec":
-        spec = _core.OptimizerSpec()
-        spec.kind = self._kind
-        spec.learning_rate = self._learning_rate
-        self._fill_spec(spec)
-        return spec
+    @staticmethod
+    def _checked_learning_rate(value: Any) -> Any:
+        if isinstance(value, LearningRateSchedule) or callable(value):
+            return value
+        if isinstance(value, bool):
+            raise ValueError(
+                "Argument `learning_rate` should be float, or an instance of "
+                "LearningRateSchedule, or a callable (that takes in the current iteration "
+                f"value and returns the corresponding learning rate value). Received instead: "
+                f"learning_rate={value}")
+        return _check_float("learning_rate", value)
 
-    def _fill_spec(self, spec: "_core.OptimizerSpec") -> None:
-        raise NotImplementedError
+    # -- learning rate ----------------------------------------------------------------
+    def _dynamic_lr(self) -> bool:
+        return not isinstance(self._learning_rate, float)
 
-    def _attach(self, net: Any) -> None:
-        """Installs this optimizer in a network (fresh state, like a new Keras build)."""
-        net.set_optimizer(self._spec())
-        net.iterations = self._iterations
-        self._net = net
+    def _lr_at(self, step: int) -> float:
+        """The learning rate of the step with this ``iterations`` value, as the
+        float32 the update uses."""
+        lr = self._learning_rate
+        if isinstance(lr, LearningRateSchedule):
+            value = lr(np.int64(step))
+        elif callable(lr):
+            value = lr(step) if _takes_step(lr) else lr()
+        else:
+            value = lr
+        return float(F32(np.asarray(value, dtype=np.float64).reshape(())))
+
+    def _learning_rates(self, count: int) -> Optional[np.ndarray]:
+        """float32 learning rates of the next ``count`` steps for the engine
+        (``train_batches(learning_rates=...)``), or None when it is constant."""
+        if not self._dynamic_lr():
+            return None
+        first = self.iterations
+        lr = self._learning_rate
+        if type(lr) in schedules._BUILTIN.values():  # vectorized, same float32 ops
+            out = np.asarray(lr(np.arange(first, first + count, dtype=np.int64)), dtype=F32)
+            return np.ascontiguousarray(out.reshape(count))
+        return np.array([self._lr_at(first + k) for k in range(count)], dtype=F32)
+
+    def _sync_step_lr(self) -> None:
+        """Sets the engine's learning rate to the next step's (schedules), for
+        the per-batch paths (``backward_update``)."""
+        if self._net is not None and self._dynamic_lr():
+            self._net.learning_rate = self._lr_at(self.iterations)
 
     @property
     def learning_rate(self) -> float:
+        """The current learning rate (a schedule's value at ``iterations``)."""
+        if self._dynamic_lr():
+            return self._lr_at(self.iterations)
         return float(self._net.learning_rate) if self._net is not None else self._learning_rate
 
     @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
+    def learning_rate(self, value: Any) -> None:
+        if isinstance(value, LearningRateSchedule) or callable(value):
+            self._learning_rate = value
+            return
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            raise TypeError(
+                "This optimizer was created with a `LearningRateSchedule`"
+                " object as its `learning_rate` constructor argument, "
+                "hence its learning rate is not settable. If you need the"
+                " learning rate to be settable, you should instantiate "
+                "the optimizer with a float `learning_rate` argument.")
         self._learning_rate = _check_float("learning_rate", value)
         if self._net is not None:
             self._net.learning_rate = self._learning_rate
@@ -95,18 +209,262 @@ class Optimizer:
         """Number of update steps applied so far."""
         return int(self._net.iterations) if self._net is not None else self._iterations
 
+    # -- engine binding ---------------------------------------------------------------
+    def _spec(self) -> "_core.OptimizerSpec":
+        spec = _core.OptimizerSpec()
+        spec.kind = self._kind
+        spec.learning_rate = self._lr_at(self.iterations) if self._dynamic_lr() \
+            else self._learning_rate
+        # Keras: weight decay whenever it is set; each clipping only when > 0
+        spec.weight_decay = float(self.weight_decay or 0.0)
+        spec.clipnorm = max(float(self.clipnorm or 0.0), 0.0)
+        spec.global_clipnorm = max(float(self.global_clipnorm or 0.0), 0.0)
+        spec.clipvalue = max(float(self.clipvalue or 0.0), 0.0)
+        self._fill_spec(spec)
+        return spec
+
+    def _fill_spec(self, spec: "_core.OptimizerSpec") -> None:
+        raise NotImplementedError
+
+    def _slot_names(self) -> List[List[str]]:
+        """Keras's optimizer variables after ``iterations`` and
+        ``learning_rate``: one list per ``add_optimizer_variables`` call (its
+        slots interleaved per model variable), in order; each name's engine
+        slot is its position in the flattened list."""
+        raise NotImplementedError
+
+    def _scalar_names(self) -> List[str]:
+        """Keras's scalar optimizer variables after the slots (Nadam's u_product)."""
+        return []
+
+    def _attach(self, net: Any) -> None:
+        """Installs this optimizer in a network (fresh state, like a new Keras build)."""
+        net.set_optimizer(self._spec())
+        net.iterations = self._iterations
+        self._net = net
+
+    def _sync_weight_decay_mask(self, variables: Sequence[Any]) -> None:
+        """Tells the engine which of the model's variables (kernel, bias per
+        layer, in order) weight decay applies to."""
+        if self._net is None:
+            return
+        mask = [self._use_weight_decay(v) for v in variables]
+        self._net.set_weight_decay_mask([] if all(mask) else mask)
+
+    # -- weight decay exclusions (Keras's API) -----------------------------------------
+    def exclude_from_weight_decay(self, var_list: Optional[Sequence[Any]] = None,
+                                  var_names: Optional[Sequence[str]] = None) -> None:
+        """Exclude variables from weight decay: those in ``var_list``, and those
+        whose name contains one of ``var_names`` (e.g. ``["bias"]``)."""
+        self._exclude_ids = {id(v) for v in var_list} if var_list else set()
+        self._exclude_pattern = re.compile("|".join(set(var_names))) if var_names else None
+
+    def _use_weight_decay(self, variable: Any) -> bool:
+        if id(variable) in self._exclude_ids:
+            return False
+        if self._exclude_pattern is not None and re.search(
+                self._exclude_pattern, str(getattr(variable, "name", ""))) is not None:
+            return False
+        return True
+
+    # -- standalone use ---------------------------------------------------------------
+    def build(self, variables: Sequence[Any]) -> None:
+        """Creates the optimizer state for ``variables`` (as Keras's build)."""
+        variables = list(variables)
+        self._built_vars = variables
+        self._var_index = {id(v): i for i, v in enumerate(variables)}
+        sizes = [int(np.prod(np.shape(_value_of(v)))) for v in variables]
+        self._offsets = [0]
+        for s in sizes:
+            self._offsets.append(self._offsets[-1] + s)
+        spec = self._spec()
+        self._flat_state = _core.optimizer_init_state(spec, self._offsets[-1])
+        self._state_spec = spec
+        self.built = True
+
+    def apply_gradients(self, grads_and_vars: Any) -> int:
+        """Keras's ``apply_gradients(zip(grads, variables))``; returns ``iterations``."""
+        grads, variables = zip(*grads_and_vars)
+        self.apply(grads, variables)
+        return self.iterations
+
+    def apply(self, grads: Sequence[Any], trainable_variables: Optional[Sequence[Any]] = None
+              ) -> None:
+        """One step on ``trainable_variables`` (``fastdense.Variable``) with
+        ``grads``: clipping, weight decay and the update run natively on the
+        variables' concatenated values; the variables are updated in place."""
+        grads = list(grads)
+        if len(grads) == 0:
+            return
+        if self._net is not None:
+            raise ValueError("This optimizer is attached to a model; use a separate optimizer "
+                             "instance for standalone `apply`.")
+        if trainable_variables is None:
+            if not self.built:
+                raise ValueError(
+                    "When passing `grads` without `variables`, the optimizer "
+                    "must already be built on a list of variables. "
+                    "Call `optimizer.build(trainable_variables)` first. ")
+            if len(grads) != len(self._built_vars):
+                raise ValueError(
+                    "When passing `grads` as a list of gradient tensors, the "
+                    f"gradients must match `optimizer.variables` one-to-on. "
+                    f"Received a list of {len(grads)} gradients, but the "
+                    f"optimizer is tracking {len(self._built_vars)} "
+                    "trainable variables.")
+            variables = list(self._built_vars)
+        else:
+            variables = list(trainable_variables)
+            if not self.built:
+                self.build(variables)
+            for v in variables:
+                if id(v) not in self._var_index:
+                    raise ValueError(
+                        f"Unknown variable: {v}. This optimizer can only "
+                        "be called for the variables it was originally built with. "
+                        "When working with a new set of variables, you should "
+                        "recreate a new optimizer instance.")
+        if len(grads) != len(variables):
+            raise ValueError(f"Received {len(grads)} gradients for {len(variables)} variables.")
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        missing = [getattr(v, "path", getattr(v, "name", repr(v)))
+                   for g, v in zip(grads, variables) if g is None]
+        if not pairs:
+            raise ValueError("No gradients provided for any variable.")
+        if missing:
+            warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the "
+                          "loss. If using `model.compile()`, did you forget to provide a "
+                          "`loss` argument?", stacklevel=2)
+        n = self._offsets[-1]
+        params = np.zeros(n, F32)
+        flat_grads = np.zeros(n, F32)
+        segments = []
+        for g, v in sorted(pairs, key=lambda p: self._var_index[id(p[1])]):
+            i = self._var_index[id(v)]
+            a, b = self._offsets[i], self._offsets[i + 1]
+            value = np.asarray(_value_of(v), dtype=F32)
+            garr = np.asarray(g, dtype=F32)
+            if garr.size != b - a or (garr.shape != value.shape and garr.size != 1):
+                raise ValueError(f"Gradient of shape {garr.shape} does not match the variable "
+                                 f"{getattr(v, 'path', '')} of shape {value.shape}.")
+            params[a:b] = value.reshape(-1)
+            flat_grads[a:b] = garr.reshape(-1)
+            segments.append((a, b, self._use_weight_decay(v)))
+        spec = self._spec()
+        _core.optimizer_apply(spec, self._iterations, params, self._flat_state, flat_grads,
+                              segments)
+        for g, v in pairs:
+            i = self._var_index[id(v)]
+            a, b = self._offsets[i], self._offsets[i + 1]
+            new = params[a:b].reshape(np.shape(_value_of(v)))
+            if hasattr(v, "assign"):
+                v.assign(new)
+            else:
+                v[...] = new
+        self._iterations += 1
+
+    @property
+    def variables(self) -> List[Variable]:
+        """Copies of the optimizer's variables in Keras's order: iterations,
+        learning_rate (unless it is a schedule), the slots, the scalars."""
+        out = [Variable(np.int64(self.iterations), dtype="int64", name="iteration", trainable=False)]
+        if not self._dynamic_lr():
+            out.append(Variable(F32(self.learning_rate), name="learning_rate", trainable=False))
+        if self._net is not None:
+            state = np.asarray(self._net.optimizer_state)
+            shapes = _network_var_shapes(self._net)
+        elif self.built and self._flat_state is not None:
+            state = self._flat_state
+            shapes = [tuple(np.shape(_value_of(v))) for v in self._built_vars]
+        else:
+            return out
+        offsets = [0]
+        for s in shapes:
+            offsets.append(offsets[-1] + int(np.prod(s)))
+        n = offsets[-1]
+        slot = 0
+        for group in self._slot_names():
+            for i, shape in enumerate(shapes):
+                for k, name in enumerate(group):
+                    start = (slot + k) * n + offsets[i]
+                    out.append(Variable(state[start:start + int(np.prod(shape))].reshape(shape),
+                                        name=name, trainable=False))
+            slot += len(group)
+        for k, name in enumerate(self._scalar_names()):
+            out.append(Variable(F32(state[slot * n + k]), name=name, trainable=False))
+        return out
+
+    # -- Keras's gradient clipping, in numpy (the engine does the same natively) ------
+    def _clip_gradients(self, grads: Sequence[Any]) -> List[Any]:
+        if self.clipnorm and self.clipnorm > 0:
+            out = []
+            for g in grads:
+                if g is None:
+                    out.append(g)
+                    continue
+                g = np.asarray(g, F32)
+                l2sum = F32(np.sum(np.square(g), dtype=np.float64))
+                l2norm = np.sqrt(l2sum) if l2sum > 0 else l2sum
+                out.append((g * F32(self.clipnorm)) / np.maximum(l2norm, F32(self.clipnorm)))
+            return out
+        if self.global_clipnorm and self.global_clipnorm > 0:
+            gs = [None if g is None else np.asarray(g, F32) for g in grads]
+            norm = np.sqrt(F32(sum(float(np.sum(np.square(g), dtype=np.float64))
+                                   for g in gs if g is not None)))
+            c = F32(self.global_clipnorm)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = c * np.minimum(F32(1) / norm, F32(1.0 / self.global_clipnorm)) \
+                    + (norm - norm)
+            return [None if g is None else g * scale for g in gs]
+        if self.clipvalue and self.clipvalue > 0:
+            v = F32(self.clipvalue)
+            return [None if g is None else np.clip(np.asarray(g, F32), -v, v) for g in grads]
+        return list(grads)
+
+    # -- config -----------------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "learning_rate": self.learning_rate, "weight_decay": None,
-                "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+        lr = self._learning_rate
+        if isinstance(lr, LearningRateSchedule):
+            lr_config: Any = schedules.serialize(lr)
+        elif callable(lr):
+            lr_config = lr
+        else:
+            lr_config = self.learning_rate
+        return {"name": self.name, "learning_rate": lr_config,
+                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
                 "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
                 "loss_scale_factor": None, "gradient_accumulation_steps": None}
 
     @classmethod
-    def from_config(cls, config: Dict[str, Any]) -> "Optimizer":
+    def from_config(cls, config: Dict[str, Any], custom_objects: Any = None) -> "Optimizer":
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"],
+                                                            custom_objects)
         return cls(**config)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} learning_rate={self.learning_rate}>"
+
+
+def _value_of(v: Any) -> Any:
+    return v.value if isinstance(v, Variable) else v
+
+
+def _network_var_shapes(net: Any) -> List[tuple]:
+    shapes = []
+    for _w_off, n_in, n_out, b_off in net.layer_offsets():
+        shapes.append((int(n_in), int(n_out)))
+        if b_off >= 0:
+            shapes.append((int(n_out),))
+    return shapes
+
+
+def _default_name(cls: type) -> str:
+    name = re.sub(r"\W+", "", cls.__name__)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class SGD(Optimizer):
@@ -119,7 +477,7 @@ class SGD(Optimizer):
 
     _kind = _SGD
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
+    def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0,
                  nesterov: bool = False, name: str = "SGD", **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not isinstance(momentum, (float, int)) or momentum < 0 or momentum > 1:
@@ -131,6 +489,9 @@ class SGD(Optimizer):
     def _fill_spec(self, spec):
         spec.momentum = self.momentum
         spec.nesterov = self.nesterov
+
+    def _slot_names(self):
+        return [["momentum"]] if self.momentum != 0 else []
 
     def get_config(self):
         config = super().get_config()
@@ -144,7 +505,7 @@ class RMSprop(Optimizer):
 
     _kind = _RMSPROP
 
-    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
+    def __init__(self, learning_rate: Any = 0.001, rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, name: str = "rmsprop",
                  **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -158,6 +519,10 @@ class RMSprop(Optimizer):
         spec.momentum = self.momentum
         spec.epsilon = self.epsilon
         spec.centered = self.centered
+
+    def _slot_names(self):
+        return ([["velocity"]] + ([["momentum"]] if self.momentum > 0 else [])
+                + ([["average_gradient"]] if self.centered else []))
 
     def get_config(self):
         config = super().get_config()
@@ -173,7 +538,7 @@ class Adam(Optimizer):
 
     _kind = _ADAM
 
-    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-7, amsgrad: bool = False, name: str = "adam",
                  **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -188,6 +553,9 @@ class Adam(Optimizer):
         spec.epsilon = self.epsilon
         spec.amsgrad = self.amsgrad
 
+    def _slot_names(self):
+        return [["momentum", "velocity"]] + ([["velocity_hat"]] if self.amsgrad else [])
+
     def get_config(self):
         config = super().get_config()
         config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
@@ -195,7 +563,167 @@ class Adam(Optimizer):
         return config
 
 
-_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Keras: ``w -= w * weight_decay * lr``
+    before the Adam update); ``weight_decay`` defaults to 0.004."""
+
+    def __init__(self, learning_rate: Any = 0.001, weight_decay: Optional[float] = 0.004,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
+                 amsgrad: bool = False, name: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, name=name or "adam_w",
+                         weight_decay=weight_decay, **kwargs)
+        if self.weight_decay is None:
+            raise ValueError("Argument `weight_decay` must be a float. Received: "
+                             "weight_decay=None")
+
+
+class Adagrad(Optimizer):
+    """Adagrad: ``acc += g**2``; ``w -= lr * g / sqrt(acc + epsilon)``, the
+    accumulators starting at ``initial_accumulator_value``."""
+
+    _kind = _ADAGRAD
+
+    def __init__(self, learning_rate: Any = 0.001, initial_accumulator_value: float = 0.1,
+                 epsilon: float = 1e-7, name: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.initial_accumulator_value = _check_float("initial_accumulator_value",
+                                                      initial_accumulator_value)
+        self.epsilon = _check_float("epsilon", epsilon)
+
+    def _fill_spec(self, spec):
+        spec.initial_accumulator_value = self.initial_accumulator_value
+        spec.epsilon = self.epsilon
+
+    def _slot_names(self):
+        return [["accumulator"]]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"initial_accumulator_value": self.initial_accumulator_value,
+                       "epsilon": self.epsilon})
+        return config
+
+
+class Adadelta(Optimizer):
+    """Adadelta: ``E[g²] = rho E[g²] + (1-rho) g²``;
+    ``d = -sqrt(E[d²] + eps) / sqrt(E[g²] + eps) * g``;
+    ``E[d²] = rho E[d²] + (1-rho) d²``; ``w += lr * d``."""
+
+    _kind = _ADADELTA
+
+    def __init__(self, learning_rate: Any = 0.001, rho: float = 0.95, epsilon: float = 1e-7,
+                 name: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho = _check_float("rho", rho, 0.0, 1.0)
+        self.epsilon = _check_float("epsilon", epsilon)
+
+    def _fill_spec(self, spec):
+        spec.rho = self.rho
+        spec.epsilon = self.epsilon
+
+    def _slot_names(self):
+        return [["accumulated_grad", "accumulated_delta_var"]]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rho": self.rho, "epsilon": self.epsilon})
+        return config
+
+
+class Adamax(Optimizer):
+    """Adamax (Adam with the infinity norm): ``m += (g - m)(1 - beta_1)``;
+    ``u = max(beta_2 u, |g|)``; ``w -= lr m / ((1 - beta_1**t)(u + eps))``."""
+
+    _kind = _ADAMAX
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, name: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1 = _check_float("beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check_float("beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = _check_float("epsilon", epsilon)
+
+    def _fill_spec(self, spec):
+        spec.beta_1 = self.beta_1
+        spec.beta_2 = self.beta_2
+        spec.epsilon = self.epsilon
+
+    def _slot_names(self):
+        return [["momentum", "norm"]]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return config
+
+
+class Nadam(Optimizer):
+    """Adam with Nesterov momentum (Keras's schedule of momentum
+    ``u_t = beta_1 (1 - 0.5 * 0.96**t)`` and their running product
+    ``u_product``, a scalar of the optimizer state)."""
+
+    _kind = _NADAM
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, name: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1 = _check_float("beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check_float("beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = _check_float("epsilon", epsilon)
+
+    def _fill_spec(self, spec):
+        spec.beta_1 = self.beta_1
+        spec.beta_2 = self.beta_2
+        spec.epsilon = self.epsilon
+
+    def _slot_names(self):
+        return [["momentum", "velocity"]]
+
+    def _scalar_names(self):
+        return ["u_product"]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return config
+
+
+class Lion(Optimizer):
+    """Lion: ``w -= lr * sign(beta_1 m + (1 - beta_1) g)``;
+    ``m = beta_2 m + (1 - beta_2) g``."""
+
+    _kind = _LION
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.99,
+                 name: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        try:
+            bad = beta_1 <= 0 or beta_1 > 1
+        except TypeError:
+            bad = True
+        if bad:
+            raise ValueError(
+                "Argument `beta_1` must be in the [0, 1] range. Otherwise, the "
+                f"optimizer degenerates to SignSGD. Received: beta_1={beta_1}.")
+        self.beta_1 = float(beta_1)
+        self.beta_2 = _check_float("beta_2", beta_2, 0.0, 1.0)
+
+    def _fill_spec(self, spec):
+        spec.beta_1 = self.beta_1
+        spec.beta_2 = self.beta_2
+
+    def _slot_names(self):
+        return [["momentum"]]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2})
+        return config
+
+
+_BY_NAME = {c.__name__.lower(): c for c in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta,
+                                             Adamax, Nadam, Lion)}
 
 OptimizerLike = Union[str, Optimizer, Dict[str, Any]]
 
@@ -218,10 +746,10 @@ def serialize(optimizer: Optimizer) -> Dict[str, Any]:
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 
-def deserialize(config: Dict[str, Any]) -> Optimizer:
+def deserialize(config: Dict[str, Any], custom_objects: Any = None) -> Optimizer:
     cls = _BY_NAME.get(str(config.get("class_name", "")).lower())
     if cls is None:
         raise ValueError(f"Could not interpret optimizer identifier: {config}")
     kwargs = {k: v for k, v in config.get("config", {}).items()
-              if v is not None and k not in ("use_ema", "ema_momentum")}
-    return cls(**kwargs)
+              if v is not None and k not in ("use_ema", "ema_momentum", "is_legacy_optimizer")}
+    return cls.from_config(kwargs, custom_objects)

@@ -18,8 +18,10 @@ Layout of the weights file (as Keras 3.15 writes it)::
     layers/dense/vars/1     bias (out,)               (when use_bias)
     layers/dense_1/vars/... the next Dense layer      (keys by position, not name)
     optimizer/vars/0        iterations (int scalar)   attrs name=<optimizer name>
-    optimizer/vars/1        learning_rate (float32 scalar)
-    optimizer/vars/2...     slot variables, see ``_slot_groups``
+    optimizer/vars/1        learning_rate (float32 scalar; absent when the
+                            learning rate is a schedule or a callable)
+    optimizer/vars/2...     slot variables, see ``_slot_groups``, then the
+                            optimizer's scalars (Nadam's u_product)
 
 Loading never unpickles nor executes code from a file: functions and classes
 named in a file resolve only to fastdense's own or to ``custom_objects``.
@@ -41,11 +43,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import _core
 from . import activations as _activations
 from . import initializers as _initializers
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
+from . import schedules as _schedules
 from .layers import Dense, InputLayer, Layer
 
 __all__ = [
@@ -208,8 +212,16 @@ def _serialize_object(obj: Any, module: str, what: str, collect: Collector = Non
 def _serialize_optimizer(opt: _optimizers.Optimizer, collect: Collector = None
                          ) -> Dict[str, Any]:
     out = _serialize_object(opt, "keras.optimizers", "optimizer", collect)
-    # Keras stores the learning rate as its float32 variable reads back.
-    out["config"]["learning_rate"] = float(np.float32(opt.learning_rate))
+    lr = getattr(opt, "_learning_rate", None)
+    if isinstance(lr, _schedules.LearningRateSchedule):
+        builtin = type(lr) in _schedules._BUILTIN.values()
+        out["config"]["learning_rate"] = _jsonable(_schedules.serialize(lr)) if builtin else \
+            _serialize_object(lr, "keras.optimizers.schedules", "learning rate schedule", collect)
+    elif callable(lr):
+        out["config"]["learning_rate"] = _function_config(lr, "learning rate", collect)
+    else:
+        # Keras stores the learning rate as its float32 variable reads back.
+        out["config"]["learning_rate"] = float(np.float32(opt.learning_rate))
     return out
 
 
@@ -335,26 +347,34 @@ def _slot_groups(opt: _optimizers.Optimizer) -> List[List[int]]:
     """Keras's order of the optimizer's slot variables, as lists of the
     engine's slot indices (cpp/optimizers.h): each inner list is one
     ``add_optimizer_variables`` call, whose slots Keras interleaves per model
-    variable; the calls follow one another.
+    variable; the calls follow one another (``Optimizer._slot_names``).
 
     SGD: [momentums] if momentum != 0.  RMSprop: [velocities], [momentums] if
-    momentum > 0, [average_gradients] if centered.  Adam: [momentums and
-    velocities interleaved], [velocity_hats] if amsgrad.
+    momentum > 0, [average_gradients] if centered.  Adam/AdamW: [momentums and
+    velocities interleaved], [velocity_hats] if amsgrad.  Adagrad:
+    [accumulators].  Adadelta: [accumulated_grads and accumulated_delta_vars].
+    Adamax: [momentums and norms].  Nadam: [momentums and velocities] (then
+    its u_product scalar).  Lion: [momentums].
     """
-    kind = getattr(opt, "_kind", -1)
-    if kind == _optimizers._SGD:
-        return [[0]] if opt.momentum != 0 else []
-    if kind == _optimizers._RMSPROP:
-        groups, k = [[0]], 1
-        if opt.momentum > 0:
-            groups.append([k])
-            k += 1
-        if opt.centered:
-            groups.append([k])
-        return groups
-    if kind == _optimizers._ADAM:
-        return [[0, 1]] + ([[2]] if opt.amsgrad else [])
-    raise ValueError(f"Unknown optimizer {type(opt).__name__}: cannot map its state to Keras's.")
+    names = None
+    if isinstance(opt, _optimizers.Optimizer):
+        try:
+            names = opt._slot_names()
+        except NotImplementedError:
+            names = None
+    if names is None:
+        raise ValueError(f"Unknown optimizer {type(opt).__name__}: cannot map its state to "
+                         "Keras's.")
+    groups, k = [], 0
+    for group in names:
+        groups.append(list(range(k, k + len(group))))
+        k += len(group)
+    return groups
+
+
+def _lr_variable(opt: _optimizers.Optimizer) -> bool:
+    """Whether Keras keeps a ``learning_rate`` variable (not for schedules)."""
+    return not opt._dynamic_lr()
 
 
 def _optimizer_slots(model: Any) -> List[Tuple[int, int, Tuple[int, ...]]]:
@@ -362,10 +382,15 @@ def _optimizer_slots(model: Any) -> List[Tuple[int, int, Tuple[int, ...]]]:
     ``iterations`` and ``learning_rate``."""
     layout = _variable_layout(model)
     out = []
-    for group in _slot_groups(model.optimizer):
+    groups = _slot_groups(model.optimizer)
+    for group in groups:
         for off, shape in layout:
             for slot in group:
                 out.append((slot, off, shape))
+    # scalars after the slots: engine state[slots * n + k] = "slot" slots, offset k
+    slots = sum(len(g) for g in groups)
+    for k in range(len(model.optimizer._scalar_names())):
+        out.append((slots, k, ()))
     return out
 
 
@@ -382,8 +407,9 @@ def _collect_variables(model: Any) -> List[Tuple[str, str, List[np.ndarray]]]:
                        [np.ascontiguousarray(w.value, dtype=np.float32) for w in layer.weights]))
     if getattr(model, "compiled", False) and model.optimizer is not None:
         opt = model.optimizer
-        arrays: List[np.ndarray] = [np.asarray(int(opt.iterations), dtype=np.int64),
-                                    np.asarray(opt.learning_rate, dtype=np.float32)]
+        arrays: List[np.ndarray] = [np.asarray(int(opt.iterations), dtype=np.int64)]
+        if _lr_variable(opt):
+            arrays.append(np.asarray(opt.learning_rate, dtype=np.float32))
         if _optimizer_ready(model):
             net = model._net
             n = int(net.num_params)
@@ -473,10 +499,11 @@ def _apply_optimizer(model: Any, entries: Dict[str, np.ndarray], ctx: _Context) 
     if not _optimizer_ready(model):
         return  # unbuilt: nothing to restore into (as Keras with an unbuilt optimizer)
     slots = _optimizer_slots(model)
-    expected = 2 + len(slots)
-    fresh = len(entries) == 2 and "0" in entries and "1" in entries
+    head = 2 if _lr_variable(opt) else 1  # iterations[, learning_rate]
+    expected = head + len(slots)
+    fresh = len(entries) == head and all(str(i) in entries for i in range(head))
     if fresh:
-        slots = []  # saved before its first step (Keras builds slots lazily): zero state
+        slots = []  # saved before its first step (Keras builds slots lazily): fresh state
     elif len(entries) != expected or any(str(i) not in entries for i in range(len(entries))):
         warnings.warn(
             f"Skipping variable loading for optimizer '{opt.name}', because it has "
@@ -486,25 +513,27 @@ def _apply_optimizer(model: Any, entries: Dict[str, np.ndarray], ctx: _Context) 
     net = model._net
     n = int(net.num_params)
     for i, (slot, off, shape) in enumerate(slots):
-        arr = entries[str(i + 2)]
+        arr = entries[str(i + head)]
         if tuple(arr.shape) != tuple(shape) or arr.dtype.kind != "f":
             raise ctx.error(
-                f"shape mismatch for optimizer variable 'optimizer/vars/{i + 2}': the model "
+                f"shape mismatch for optimizer variable 'optimizer/vars/{i + head}': the model "
                 f"expects shape {tuple(shape)} but the file holds shape {tuple(arr.shape)} "
                 f"({arr.dtype}).")
-    for name in ("0", "1"):
+    for name in [str(i) for i in range(head)]:
         if entries[name].shape not in ((), (1,)):
             raise ctx.error(f"optimizer variable 'optimizer/vars/{name}' should be a scalar; "
                             f"the file holds shape {entries[name].shape}.")
     state = net.optimizer_state
     if fresh:
-        state[...] = 0.0
+        state[...] = _core.optimizer_init_state(opt._spec(), n)
     for i, (slot, off, shape) in enumerate(slots):
         size = int(np.prod(shape))
         start = slot * n + off
-        state[start:start + size] = np.asarray(entries[str(i + 2)], np.float32).reshape(-1)
+        state[start:start + size] = np.asarray(entries[str(i + head)],
+                                               np.float32).reshape(-1)
     net.iterations = int(np.asarray(entries["0"]).reshape(()))
-    opt.learning_rate = float(np.asarray(entries["1"], dtype=np.float32).reshape(()))
+    if head == 2:
+        opt.learning_rate = float(np.asarray(entries["1"], dtype=np.float32).reshape(()))
 
 
 # ---------------------------------------------------------------------------------- h5 I/O
@@ -1125,12 +1154,23 @@ def _optimizer_from_config(config: Any, ctx: _Context) -> _optimizers.Optimizer:
             else custom
     cls = _optimizers._BY_NAME.get(str(cls_name).lower())
     if cls is None or cls.__name__ != cls_name:
-        raise ctx.error(f"unsupported optimizer {cls_name!r}; fastdense implements SGD, "
-                        "RMSprop and Adam.")
-    if isinstance(inner.get("learning_rate"), dict):
-        raise ctx.error(f"the optimizer's learning rate is a schedule "
-                        f"({inner['learning_rate'].get('class_name')}), which fastdense does "
-                        "not support yet.")
+        raise ctx.error(f"unsupported optimizer {cls_name!r}; fastdense implements "
+                        f"{', '.join(c.__name__ for c in _optimizers._BY_NAME.values())}.")
+    lr = inner.get("learning_rate")
+    if isinstance(lr, dict):
+        if lr.get("class_name") in ("function", "__lambda__"):
+            inner["learning_rate"] = _resolve_function(lr, ctx, "learning rate", {})
+        else:
+            custom_lr = ctx.custom(lr.get("registered_name"), lr.get("class_name"))
+            module = str(lr.get("module") or "")
+            if custom_lr is None and not (module.startswith("keras") or module == ""
+                                          or module.startswith("fastdense")):
+                raise ctx.error(f"unsupported learning rate schedule {lr.get('class_name')!r} "
+                                f"(module {module!r}); pass it in custom_objects.")
+            try:
+                inner["learning_rate"] = _schedules.deserialize(lr, ctx.custom_objects)
+            except (TypeError, ValueError) as e:
+                raise ctx.error(f"unsupported learning rate schedule: {e}") from None
     if not inner.get("use_ema"):
         inner.pop("ema_momentum", None)
     if inner.get("use_ema") is False:

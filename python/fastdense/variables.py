@@ -27,7 +27,8 @@ class Variable:
             if shape is not None and tuple(value.shape) != tuple(shape):
                 raise ValueError(f"Initial value has shape {value.shape}, "
                                  f"expected shape={tuple(shape)}")
-        self._value: np.ndarray = np.ascontiguousarray(value, dtype=np.dtype(dtype))
+        # (np.asarray keeps a scalar's shape (); ascontiguousarray would make it (1,))
+        self._value: np.ndarray = np.asarray(value, dtype=np.dtype(dtype), order="C")
         self.trainable = trainable
         self.name = name or "variable"
         self.path = self.name
