@@ -451,3 +451,30 @@ def test_custom_loss_with_sample_weights_matches_builtin(rng):
     for a, b in zip(out[0][1], out[1][1]):
         np.testing.assert_allclose(a, b, atol=1e-5)
     assert out[0][2] == pytest.approx(out[1][2], rel=1e-5)
+
+
+def test_weighted_metrics_crossentropy_alias_and_duplicate_names(rng):
+    """Names and values recorded from Keras 3.15.1 on the same setup."""
+    x, y = small_data(rng, n=64, d=5, k=3)
+    sw = rng.uniform(0, 2, 64).astype("float32")
+    m = models.Sequential([layers.Dense(3, activation="softmax", input_shape=(5,))])
+    m.compile(optimizer="sgd", loss="crossentropy", metrics=["accuracy", "accuracy"],
+              weighted_metrics=["accuracy", "sparse_categorical_crossentropy"])
+    h = m.fit(x, y, sample_weight=sw, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    assert list(h.history) == ["accuracy", "accuracy_1", "loss",
+                               "sparse_categorical_crossentropy", "weighted_accuracy"]
+    d = m.evaluate(x, y, sample_weight=sw, verbose=0, return_dict=True)
+    p = m.predict(x, verbose=0)
+    hit = (p.argmax(1) == y).astype(np.float64)
+    assert d["accuracy"] == pytest.approx(hit.mean(), rel=1e-6)
+    assert d["weighted_accuracy"] == pytest.approx(np.sum(sw * hit) / np.sum(sw), rel=1e-5)
+    ce = losses.sparse_categorical_crossentropy(y, p)
+    assert d["sparse_categorical_crossentropy"] == pytest.approx(
+        float(np.sum(sw * ce) / np.sum(sw)), rel=1e-5)
+    assert d["loss"] == pytest.approx(float(np.sum(sw * ce) / len(x)), rel=1e-5)
+    # "crossentropy" picked sparse categorical crossentropy from the integer labels
+    assert m._loss_native[0] == losses.SCCE
+    b = models.Sequential([layers.Dense(1, activation="sigmoid", input_shape=(5,))])
+    b.compile(loss="ce")
+    b.evaluate(x, (y > 0).astype("float32"), verbose=0)
+    assert b._loss_native[0] == losses.BCE

@@ -56,6 +56,7 @@ class Model:
         self._loss_obj: Optional[_losses.Loss] = None
         self._loss_native: Optional[Tuple[int, bool]] = None
         self._metric_ids: List[Any] = []
+        self._weighted_ids: List[Any] = []
         self._metrics: Optional[List[_metrics.Metric]] = None
         self._native_metrics: List[int] = []  # positions in _metrics computed natively
 
@@ -244,14 +245,14 @@ class Model:
         if loss_weights not in (None, 1, 1.0):
             raise NotImplementedError(f"compile(loss_weights=...) is not supported by fastdense "
                                       f"yet. Received: loss_weights={loss_weights!r}")
-        if weighted_metrics:
-            raise NotImplementedError("compile(weighted_metrics=...) is not supported by "
-                                      "fastdense yet.")
-        if metrics and not isinstance(metrics, (list, tuple, dict)):
-            raise ValueError("Expected `metrics` argument to be a list, tuple, or dict. "
-                             f"Received instead: metrics={metrics} of type {type(metrics)}")
+        for arg, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if value and not isinstance(value, (list, tuple, dict)):
+                raise ValueError(f"Expected `{arg}` argument to be a list, tuple, or dict. "
+                                 f"Received instead: {arg}={value} of type {type(value)}")
         if isinstance(metrics, dict):
             metrics = list(metrics.values())
+        if isinstance(weighted_metrics, dict):
+            weighted_metrics = list(weighted_metrics.values())
         self.optimizer = _optimizers.get(optimizer)
         self.loss = loss
         if loss is None:
@@ -260,10 +261,15 @@ class Model:
             if isinstance(loss, (list, tuple, dict)):
                 raise NotImplementedError("fastdense models have one output; pass a single loss. "
                                           f"Received: loss={loss!r}")
-            self._loss_obj = _losses.to_loss_object(loss)
-            self._loss_native = self._loss_obj._native()
+            if isinstance(loss, str) and loss.lower() in ("crossentropy", "ce"):
+                # Keras picks binary / sparse / categorical from the first data
+                self._loss_obj, self._loss_native = None, None
+            else:
+                self._loss_obj = _losses.to_loss_object(loss)
+                self._loss_native = self._loss_obj._native()
         self._metric_ids = [m for m in (metrics or []) if m is not None]
-        for m in self._metric_ids:  # fail early on unknown names
+        self._weighted_ids = [m for m in (weighted_metrics or []) if m is not None]
+        for m in self._metric_ids + self._weighted_ids:  # fail early on unknown names
             if not (isinstance(m, str) and m.lower() in ("accuracy", "acc")):
                 _metrics.get(m)
         self._metrics = None
@@ -281,11 +287,46 @@ class Model:
         else:
             net.set_metrics([], 0.5)
 
+    def _resolve_loss(self, y_shape: Tuple[int, ...]) -> None:
+        """Keras's "crossentropy" / "ce": binary, sparse or categorical
+        crossentropy chosen from the label and output shapes."""
+        if self._loss_obj is not None or self.loss is None:
+            return
+        is_binary = self._output_units == 1
+        is_sparse = len(y_shape) < 2 or (y_shape[-1] == 1 and self._output_units > 1)
+        fn = (_losses.binary_crossentropy if is_binary else
+              _losses.sparse_categorical_crossentropy if is_sparse else
+              _losses.categorical_crossentropy)
+        self._loss_obj = _losses.LossFunctionWrapper(fn, name=self.loss)
+        self._loss_native = self._loss_obj._native()
+        if self._net is not None:
+            self._net.set_loss(*self._loss_native)
+
     def _resolve_metrics(self, y_shape: Tuple[int, ...]) -> List[_metrics.Metric]:
-        """Builds the metric objects on the first data seen, as Keras does."""
+        """Builds the metric objects on the first data seen, as Keras does:
+        `metrics` (unweighted), then `weighted_metrics` (given the sample
+        weights); a repeated name gets Keras's suffix (``_1``, or
+        ``weighted_`` for a weighted twin)."""
         if self._metrics is None:
             out_shape = (y_shape[0], self._output_units)
-            self._metrics = [_metrics.resolve(m, y_shape, out_shape) for m in self._metric_ids]
+            resolved = [_metrics.resolve(m, y_shape, out_shape) for m in self._metric_ids]
+            weighted = [_metrics.resolve(m, y_shape, out_shape) for m in self._weighted_ids]
+            seen: Dict[str, int] = {}
+            for m in resolved:
+                if m.name in seen:
+                    seen[m.name] += 1
+                    m.name = f"{m.name}_{seen[m.name] - 1}"
+                else:
+                    seen[m.name] = 1
+            for m in weighted:
+                m._weighted = True  # type: ignore[attr-defined]
+                if m.name in seen:
+                    base = f"weighted_{m.name}"
+                    m.name = base if base not in seen else f"{base}_{seen[base]}"
+                    seen[base] = seen.get(base, 0) + 1
+                else:
+                    seen[m.name] = 1
+            self._metrics = resolved + weighted
             self._select_native_metrics()
         return self._metrics
 
@@ -296,7 +337,7 @@ class Model:
         threshold: Optional[float] = None
         if self._loss_native is not None:
             for i, m in enumerate(self._metrics or []):
-                spec = m._native()
+                spec = None if getattr(m, "_weighted", False) else m._native()
                 if spec is None or (threshold is not None and spec[1] != threshold):
                     continue
                 if spec[0] != _metrics.BINARY_ACCURACY and self._sparse_targets() != (
@@ -326,11 +367,12 @@ class Model:
                  ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
         if not self.compiled:
             raise RuntimeError("You must call `compile()` before using the model.")
-        if self._loss_obj is None:
+        if self.loss is None:
             raise ValueError("No loss to compute: call `compile()` with a `loss` argument.")
         shape = np.shape(x) if isinstance(x, np.ndarray) else None
         xa = self._features(x, x_name)
         self._ensure_built(xa, shape)
+        self._resolve_loss(np.shape(y))
         code = self._loss_native[0] if self._loss_native is not None else None
         y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._output_units, code,
                                                 y_name)
@@ -463,7 +505,8 @@ class Model:
                                      self.optimizer._learning_rates(count))
             elapsed = time.perf_counter() - t0
             if py_metrics:
-                self._update_py_metrics(py_metrics, y_user, ypred, order, batch, done, batch_size)
+                self._update_py_metrics(py_metrics, y_user, sw, ypred, order, batch, done,
+                                        batch_size)
             batch += done
             if batch_hooks:
                 cbs.on_train_batch_end(batch - 1, self._logs(stats))
@@ -480,15 +523,25 @@ class Model:
             if self.stop_training:
                 break
 
-    def _update_py_metrics(self, py_metrics, y_user, ypred, order, first, count, batch_size) -> None:
+    @staticmethod
+    def _update_metrics(metrics, y_true, y_pred, sw) -> None:
+        """One batch's update; weighted metrics get the sample weights."""
+        for m in metrics:
+            if getattr(m, "_weighted", False):
+                m.update_state(y_true, y_pred, sample_weight=sw)
+            else:
+                m.update_state(y_true, y_pred)
+
+    def _update_py_metrics(self, py_metrics, y_user, sw, ypred, order, first, count,
+                           batch_size) -> None:
         n = ypred.shape[0]
         for b in range(first, first + count):
             s, e = b * batch_size, min(n, (b + 1) * batch_size)
             if s >= n:
                 break
-            yt = y_user[order[s:e]] if order is not None else y_user[s:e]
-            for m in py_metrics:
-                m.update_state(yt, ypred[s:e])
+            rows = order[s:e] if order is not None else slice(s, e)
+            self._update_metrics(py_metrics, y_user[rows], ypred[s:e],
+                                 None if sw is None else sw[rows])
 
     def _run_epoch_python(self, xa, y_user, sw, order, batch_size, steps, stats, cbs,
                           batch_hooks) -> None:
@@ -510,8 +563,7 @@ class Model:
             net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
             stats["loss_sum"] += float(value) * (e - s)
             stats["seen"] += e - s
-            for m in metrics:
-                m.update_state(y_user[idx], yp)
+            self._update_metrics(metrics, y_user[idx], yp, None if sw is None else sw[idx])
             logs = self._logs(stats, native_metrics=False)
             if batch_hooks:
                 cbs.on_train_batch_end(batch, logs)
@@ -590,15 +642,25 @@ class Model:
                     self._loss_obj.call(y_loss[s:e], ypred[s:e]),  # type: ignore[union-attr]
                     None if sw is None else sw[s:e], self._loss_obj.reduction)  # type: ignore[union-attr]
                 stats["loss_sum"] += float(value) * (e - s)
-        for m in py_metrics:
+        if py_metrics:
             for s in range(0, n, batch_size):
-                m.update_state(y_user[s:s + batch_size], ypred[s:s + batch_size])
+                self._update_metrics(py_metrics, y_user[s:s + batch_size],
+                                     ypred[s:s + batch_size],
+                                     None if sw is None else sw[s:s + batch_size])
         return self._logs(stats, native_metrics=native_loss)
 
     # ------------------------------------------------------------------ predict
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[str, int] = "auto",
                 steps: Optional[int] = None, callbacks: Optional[List[Callback]] = None) -> np.ndarray:
         """Model outputs for ``x`` as a float32 array of shape (samples, units)."""
+        net = self._net
+        if (verbose == 0 and callbacks is None and steps is None and net is not None
+                and type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2
+                and x.flags.c_contiguous and x.shape[0] > 0 and x.shape[1] == net.input_dim
+                and (batch_size is None or (type(batch_size) is int and batch_size > 0))
+                and np.isfinite(x).all()):
+            # the common embedded call: nothing to convert or report
+            return net.predict(x, batch_size or 32)
         if steps is not None:
             raise NotImplementedError("predict(steps=...) is not supported by fastdense yet.")
         verbose_level = _data.verbose(verbose)
@@ -661,8 +723,7 @@ class Model:
             self.optimizer._sync_step_lr()
             self._net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
             stats["loss_sum"], stats["seen"] = float(value) * n, n
-        for m in py_metrics:
-            m.update_state(y_user, ypred)
+        self._update_metrics(py_metrics, y_user, ypred, sw)
         return self._on_batch_result(self._logs(stats, native_metrics=native), return_dict)
 
     def test_on_batch(self, x: Any = None, y: Any = None, sample_weight: Any = None,
