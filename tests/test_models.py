@@ -344,7 +344,7 @@ def test_clear_errors(rng):
     with pytest.raises(ValueError, match="activation.*foo"):
         layers.Dense(3, activation="foo")
     m = models.Sequential([layers.Dense(4, activation="softmax")])
-    with pytest.raises(RuntimeError, match="compile"):
+    with pytest.raises(ValueError, match="compile"):
         m.fit(x, y, verbose=0)
     with pytest.raises(ValueError, match="optimizer identifier: foo"):
         m.compile(optimizer="foo", loss="mse")

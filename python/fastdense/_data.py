@@ -26,6 +26,24 @@ def _array(value: Any, name: str) -> np.ndarray:
     return arr
 
 
+def _all_finite(arr: np.ndarray) -> bool:
+    """True when no element is NaN or infinite, without a temporary as large
+    as the array (min and max propagate NaN and expose infinities)."""
+    if arr.size == 0 or arr.dtype.kind not in "fc":
+        return True
+    return bool(np.isfinite(arr.min()) and np.isfinite(arr.max()))
+
+
+def _engine_array(arr: np.ndarray, dtype: Any) -> np.ndarray:
+    """``arr`` as a C-contiguous, aligned array of ``dtype``: the array itself
+    when it already is one, else one copy."""
+    with np.errstate(over="ignore"):  # overflow to inf is reported by the caller
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if not out.flags.aligned:  # e.g. np.frombuffer at an odd offset
+        out = out.copy()
+    return out
+
+
 def features(value: Any, name: str = "x", input_dim: Optional[int] = None) -> np.ndarray:
     """A (samples, features) float32 C-contiguous array with finite values."""
     arr = _array(value, name)
@@ -43,8 +61,14 @@ def features(value: Any, name: str = "x", input_dim: Optional[int] = None) -> np
         raise ValueError(
             f"Input 0 of the model is incompatible: expected axis -1 of `{name}` to have "
             f"value {input_dim}, but received input with shape {arr.shape}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(out).all():
+    if arr.shape[1] == 0:
+        raise ValueError(f"Argument `{name}` has no features (0 columns). "
+                         f"Received: {name}.shape={arr.shape}")
+    out = _engine_array(arr, np.float32)
+    if not _all_finite(out):
+        if _all_finite(arr):
+            raise ValueError(f"Argument `{name}` holds values too large for float32 (the "
+                             f"engine's precision): they overflow to infinity.")
         raise ValueError(f"Argument `{name}` contains NaN or infinite values.")
     return out
 
@@ -61,7 +85,7 @@ def targets(value: Any, n: int, units: int, loss_code: Optional[int],
         raise ValueError(
             f"Arguments `x` and `{name}` must have the same number of samples. "
             f"Received: x.shape[0]={n}, {name}.shape={arr.shape}")
-    if not np.isfinite(arr.astype(np.float64, copy=False)).all():
+    if not _all_finite(arr):
         raise ValueError(f"Argument `{name}` contains NaN or infinite values.")
     if loss_code == _losses.SCCE:
         lab = arr[..., 0] if arr.ndim == 2 and arr.shape[1] == 1 else arr
@@ -71,14 +95,16 @@ def targets(value: Any, n: int, units: int, loss_code: Optional[int],
                 f"(samples,) or (samples, 1). Received: {name}.shape={arr.shape}"
                 + (". For one-hot labels use categorical_crossentropy."
                    if arr.ndim == 2 and arr.shape[1] == units else ""))
-        if lab.dtype.kind == "f" and not np.all(lab == np.floor(lab)):
-            raise ValueError(f"Argument `{name}` must hold integer class ids for "
-                             f"sparse_categorical_crossentropy; it has fractional values.")
         if lab.min() < 0 or lab.max() >= units:
             raise ValueError(
                 f"Argument `{name}` holds class ids outside [0, {units}) for a model with "
                 f"{units} outputs. Received: min={lab.min()}, max={lab.max()}")
-        return arr, None, np.ascontiguousarray(lab, dtype=np.int32)
+        ids = _engine_array(lab, np.int32)  # in range, so exact for integers
+        # (compared without a float temporary the size of the labels)
+        if lab.dtype.kind == "f" and not np.array_equal(ids, lab):
+            raise ValueError(f"Argument `{name}` must hold integer class ids for "
+                             f"sparse_categorical_crossentropy; it has fractional values.")
+        return arr, None, ids
     dense = arr
     if dense.ndim == 1:
         dense = dense.reshape(-1, 1)
@@ -95,7 +121,11 @@ def targets(value: Any, n: int, units: int, loss_code: Optional[int],
         raise ValueError(
             f"Argument `{name}` must have shape (samples, {units}) to match the model's "
             f"output. Received: {name}.shape={arr.shape}.{hint}")
-    return arr, np.ascontiguousarray(dense, dtype=np.float32), None
+    out = _engine_array(dense, np.float32)
+    if not _all_finite(out):
+        raise ValueError(f"Argument `{name}` holds values too large for float32 (the engine's "
+                         f"precision): they overflow to infinity.")
+    return arr, out, None
 
 
 def batch_size(value: Any, default: int = 32, name: str = "batch_size") -> int:
@@ -104,7 +134,8 @@ def batch_size(value: Any, default: int = 32, name: str = "batch_size") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"Argument `{name}` must be a positive integer. "
                          f"Received: {name}={value!r}")
-    return int(value)
+    # a batch larger than the data is the whole data; cap so it fits in int64
+    return int(min(int(value), 2**62))
 
 
 def verbose(value: Any) -> int:
@@ -126,13 +157,26 @@ def sample_weights(sample_weight: Any, class_weight: Any, y_user: np.ndarray,
         if not isinstance(class_weight, dict):
             raise ValueError("Argument `class_weight` must be a dict mapping class ids to "
                              f"weights. Received: class_weight={class_weight!r}")
+        checked = {}
+        for cls, w in class_weight.items():
+            if isinstance(cls, (bool, np.bool_)) or not isinstance(cls, (int, np.integer)):
+                raise ValueError("Argument `class_weight` must map integer class ids to "
+                                 f"weights. Received the key {cls!r} ({type(cls).__name__})")
+            try:
+                weight = float(w)
+            except (TypeError, ValueError):
+                weight = float("nan")
+            if not np.isfinite(weight):
+                raise ValueError("Argument `class_weight` must map class ids to finite numbers. "
+                                 f"Received: class_weight[{cls!r}]={w!r}")
+            checked[int(cls)] = weight
         y = np.asarray(y_user)
         if y.ndim > 1:
             y = np.argmax(y, axis=-1) if y.shape[-1] != 1 else y[..., 0]
         ids = np.round(y).astype(np.int64).reshape(-1)
         out = np.ones(n, np.float32)
-        for cls, w in class_weight.items():
-            out[ids == int(cls)] = float(w)
+        for cls, weight in checked.items():
+            out[ids == cls] = weight
         return out
     if sample_weight is None:
         return None
@@ -142,7 +186,7 @@ def sample_weights(sample_weight: Any, class_weight: Any, y_user: np.ndarray,
     if sw.ndim != 1 or sw.shape[0] != n:
         raise ValueError(f"Argument `sample_weight` must have shape ({n},), one weight per "
                          f"sample. Received: sample_weight.shape={sw.shape}")
-    out = np.ascontiguousarray(sw, dtype=np.float32)
-    if not np.isfinite(out).all():
+    out = _engine_array(sw, np.float32)
+    if not _all_finite(out):
         raise ValueError("Argument `sample_weight` contains NaN or infinite values.")
     return out

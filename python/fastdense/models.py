@@ -366,13 +366,13 @@ class Model:
     def _prepare(self, x: Any, y: Any, x_name: str = "x", y_name: str = "y"
                  ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
         if not self.compiled:
-            raise RuntimeError("You must call `compile()` before using the model.")
+            raise ValueError("You must call `compile()` before using the model.")
         if self.loss is None:
             raise ValueError("No loss to compute: call `compile()` with a `loss` argument.")
         shape = np.shape(x) if isinstance(x, np.ndarray) else None
         xa = self._features(x, x_name)
         self._ensure_built(xa, shape)
-        self._resolve_loss(np.shape(y))
+        self._resolve_loss(_data._array(y, y_name).shape)
         code = self._loss_native[0] if self._loss_native is not None else None
         y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._output_units, code,
                                                 y_name)
@@ -402,9 +402,17 @@ class Model:
         if not isinstance(validation_freq, (int, np.integer)) or validation_freq < 1:
             raise ValueError("Argument `validation_freq` must be a positive integer. "
                              f"Received: validation_freq={validation_freq!r}")
-        if not (0.0 <= float(validation_split) < 1.0):
-            raise ValueError("Argument `validation_split` must be in [0, 1). "
+        if validation_split is None:
+            validation_split = 0.0
+        if (isinstance(validation_split, bool)
+                or not isinstance(validation_split, (int, float, np.integer, np.floating))
+                or not 0.0 <= float(validation_split) < 1.0):
+            raise ValueError("Argument `validation_split` must be in [0, 1) (a float). "
                              f"Received: validation_split={validation_split!r}")
+        if (isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer))
+                or initial_epoch < 0):
+            raise ValueError("Argument `initial_epoch` must be a non-negative integer. "
+                             f"Received: initial_epoch={initial_epoch!r}")
         xa, y_user, y_dense, labels = self._prepare(x, y)
         sw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
         val = None
@@ -656,9 +664,10 @@ class Model:
         net = self._net
         if (verbose == 0 and callbacks is None and steps is None and net is not None
                 and type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2
-                and x.flags.c_contiguous and x.shape[0] > 0 and x.shape[1] == net.input_dim
-                and (batch_size is None or (type(batch_size) is int and batch_size > 0))
-                and np.isfinite(x).all()):
+                and x.flags.c_contiguous and x.flags.aligned and x.shape[0] > 0
+                and x.shape[1] == net.input_dim
+                and (batch_size is None or (type(batch_size) is int and 0 < batch_size < 2**62))
+                and _data._all_finite(x)):
             # the common embedded call: nothing to convert or report
             return net.predict(x, batch_size or 32)
         if steps is not None:
