@@ -155,6 +155,11 @@ private:
     // wake = false: sleeping workers are left asleep (the caller and any
     // spinning worker run the tasks).
     void run_chunk(int64_t base, int64_t n, detail::TaskFn fn, void* ctx, bool wake) {
+#if defined(__linux__)
+        // Workers keep off the CPU the caller runs on now (the caller may
+        // migrate; a worker pinned to its CPU would halve the speed).
+        caller_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
+#endif
         fn_.store(fn, std::memory_order_relaxed);
         ctx_.store(ctx, std::memory_order_relaxed);
         base_.store(base, std::memory_order_relaxed);
@@ -196,6 +201,7 @@ private:
     }
     void worker(int index, int caller_cpu) {
         pin_worker(index, n_, caller_cpu);
+        int pinned_for = caller_cpu;
         uint64_t seen = word_.load() >> 48;
         for (;;) {
             auto t0 = std::chrono::steady_clock::now();
@@ -222,6 +228,11 @@ private:
             }
             if (stop_.load()) return;
             seen = g;
+            const int cpu = caller_cpu_.load(std::memory_order_relaxed);
+            if (cpu != pinned_for && cpu >= 0) {  // the caller moved: re-pin (rare)
+                pin_worker(index, n_, cpu);
+                pinned_for = cpu;
+            }
             work(g, true);
         }
     }
@@ -234,6 +245,7 @@ private:
     std::atomic<int64_t> base_{0};
     std::atomic<int64_t> pending_{0};
     std::atomic<int> sleepers_{0};
+    std::atomic<int> caller_cpu_{-1};  // CPU of the thread that posted the job
     int64_t last_end_ns_ = 0;  // end of the last job (owner only)
     std::atomic<bool> stop_{false};
     std::mutex sleep_mu_;
