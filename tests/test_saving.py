@@ -532,9 +532,9 @@ def _first_dense(config):
 @needs_h5
 @pytest.mark.parametrize("edit,match", [
     (lambda c: c["config"]["layers"].insert(2, {
-        "module": "keras.layers", "class_name": "Dropout",
-        "config": {"name": "dropout", "rate": 0.5}, "registered_name": None}),
-     "'dropout' is a Dropout, which fastdense does not support"),
+        "module": "keras.layers", "class_name": "BatchNormalization",
+        "config": {"name": "batch_normalization"}, "registered_name": None}),
+     "'batch_normalization' is a BatchNormalization, which fastdense does not support"),
     (lambda c: c.update(class_name="Functional"), "functional `Functional` model"),
     (lambda c: _first_dense(c)["config"].update(
         activation={"class_name": "__lambda__", "config": {"value": ["AAAA", None, None]}}),
@@ -642,3 +642,35 @@ def test_keras_reads_weights_files_and_json(tmp_path, rng):
     # Keras's to_json reads back here.
     m2 = saving.model_from_json(k.to_json())
     assert saving.to_json(m2) == saving.to_json(m)
+
+
+
+@needs_h5
+def test_dropout_flatten_activation_round_trip(tmp_path, rng):
+    """Weightless layers travel in Keras's layout (an empty vars group each)."""
+    from fastdense import layers as L
+    from fastdense.models import Sequential
+    x = rng.random((20, 4, 5)).astype("float32")
+    y = rng.integers(0, 2, 20)
+    m = Sequential([L.Input(shape=(4, 5)), L.Flatten(), L.Dense(3), L.Activation("relu"),
+                    L.Dropout(0.3), L.Dense(2, activation="softmax")])
+    m.compile("adam", "sparse_categorical_crossentropy")
+    m.fit(x, y, epochs=2, verbose=0)
+    saving.save_model(m, tmp_path / "w.keras")
+    back = saving.load_model(tmp_path / "w.keras")
+    assert [type(l).__name__ for l in back.layers] == ["Flatten", "Dense", "Activation",
+                                                        "Dropout", "Dense"]
+    assert back.layers[3].rate == 0.3 and back.input_shape == (None, 4, 5)
+    np.testing.assert_array_equal(back.predict(x, verbose=0), m.predict(x, verbose=0))
+    assert back.optimizer.iterations == m.optimizer.iterations
+
+
+def test_sequential_get_config_from_config_round_trip():
+    from fastdense import layers as L
+    from fastdense.models import Sequential
+    m = Sequential([L.Input(shape=(4,)), L.Dense(3, activation="relu"), L.Dropout(0.1),
+                    L.Dense(2)])
+    m2 = Sequential.from_config(m.get_config())
+    assert [type(l).__name__ for l in m2.layers] == ["Dense", "Dropout", "Dense"]
+    assert m2.input_shape == (None, 4) and m2.count_params() == m.count_params()
+    assert m2.get_config()["layers"][2]["config"]["rate"] == 0.1

@@ -851,13 +851,18 @@ class Sequential(Model):
         return layer
 
     def get_config(self) -> Dict[str, Any]:
-        layers = []
-        if self._input_shape is not None:
-            layers.append({"class_name": "InputLayer",
-                           "config": {"batch_shape": self._input_shape, "dtype": "float32"}})
-        layers += [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._layers]
-        return {"name": self.name, "trainable": self.trainable, "layers": layers}
+        """Keras's Sequential config (the ``config`` part of ``to_json()``)."""
+        from . import saving
+        return saving.model_to_config(self)["config"]
 
+    @classmethod
+    def from_config(cls, config: Dict[str, Any],
+                    custom_objects: Optional[Dict[str, Any]] = None) -> "Sequential":
+        """A new model (fresh weights) from ``get_config()``'s output."""
+        from . import saving
+        return saving.model_from_config({"module": "keras", "class_name": "Sequential",
+                                         "config": config}, custom_objects=custom_objects,
+                                        compile=False)
 
 def load_model(filepath: Any, custom_objects: Optional[Dict[str, Any]] = None,
                compile: bool = True, safe_mode: bool = True) -> Model:

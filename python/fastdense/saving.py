@@ -50,7 +50,7 @@ from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
 from . import schedules as _schedules
-from .layers import Dense, InputLayer, Layer
+from .layers import Activation, Dense, Dropout, Flatten, InputLayer, Layer
 
 __all__ = [
     "save_model", "load_model", "save_weights", "load_weights", "to_json", "model_from_json",
@@ -274,7 +274,7 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     config names (for in-memory copies; files never hold code)."""
     layers: List[Dict[str, Any]] = []
     input_shape = model._input_shape
-    batch_shape = None if input_shape is None else [None, int(input_shape[-1])]
+    batch_shape = None if input_shape is None else [None] + [int(d) for d in input_shape[1:]]
     if batch_shape is not None:
         names = {l.name for l in model._layers}
         input_name = getattr(model, "_input_layer_name", None) or "input_layer"
@@ -287,10 +287,19 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
                                   "sparse": False, "ragged": False, "name": input_name,
                                   "optional": False},
                        "registered_name": None})
+    shape = batch_shape
     for layer in model._layers:
+        if type(layer) in (Dropout, Flatten, Activation):
+            layers.append(_weightless_config(layer, shape))
+            if shape is not None:
+                shape = list(layer.compute_output_shape(tuple(shape)))
+            continue
         if not isinstance(layer, Dense):
             raise ValueError(f"Cannot save layer {layer.name!r} of type "
-                             f"{type(layer).__name__}: fastdense saves Dense layers only.")
+                             f"{type(layer).__name__}: fastdense saves Dense, Dropout, Flatten "
+                             "and Activation layers.")
+        if shape is not None:
+            shape = list(layer.compute_output_shape(tuple(shape)))
         plain = type(layer) is Dense
         entry: Dict[str, Any] = {
             "module": "keras.layers" if plain else type(layer).__module__,
@@ -321,6 +330,38 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     return out
 
 
+def _weightless_config(layer: Layer, input_shape: Any) -> Dict[str, Any]:
+    """Keras's config entry for a Dropout, Flatten or Activation layer."""
+    config: Dict[str, Any] = {"name": layer.name, "trainable": bool(layer.trainable),
+                              "dtype": _dtype_policy()}
+    if isinstance(layer, Dropout):
+        config.update({"rate": layer.rate, "seed": layer.seed, "noise_shape": None})
+    elif isinstance(layer, Flatten):
+        config["data_format"] = layer.data_format
+    else:
+        config["activation"] = _activations.serialize(layer.activation)
+    entry: Dict[str, Any] = {"module": "keras.layers", "class_name": type(layer).__name__,
+                             "config": config, "registered_name": None}
+    if isinstance(layer, Flatten) and input_shape is not None:
+        entry["build_config"] = {"input_shape": list(input_shape)}
+    return entry
+
+
+def _weightless_from_config(cls_name: str, config: Dict[str, Any], ctx: "_Context") -> Layer:
+    kw = {"name": config.get("name"), "trainable": config.get("trainable", True)}
+    try:
+        if cls_name == "Dropout":
+            if config.get("noise_shape") is not None:
+                raise ctx.error(f"layer {kw['name']!r} (Dropout) sets noise_shape, which "
+                                "fastdense does not support.")
+            return Dropout(config.get("rate", 0.0), seed=config.get("seed"), **kw)
+        if cls_name == "Flatten":
+            return Flatten(data_format=config.get("data_format"), **kw)
+        return Activation(config.get("activation", "linear"), **kw)
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"layer {kw['name']!r} ({cls_name}): {e}") from None
+
+
 def to_json(model: Any, **kwargs: Any) -> str:
     """``model.to_json()``: the Keras config as a JSON string (``kwargs`` go to
     ``json.dumps``)."""
@@ -334,7 +375,8 @@ def _variable_layout(model: Any) -> List[Tuple[int, Tuple[int, ...]]]:
     out: List[Tuple[int, Tuple[int, ...]]] = []
     if model._net is None or not model.trainable:
         return out
-    for layer, (w_off, n_in, n_out, b_off) in zip(model._layers, model._net.layer_offsets()):
+    for layer, (w_off, n_in, n_out, b_off) in zip(model._dense_layers,
+                                                  model._net.layer_offsets()):
         if not layer.trainable:
             continue
         out.append((int(w_off), (int(n_in), int(n_out))))
@@ -1102,14 +1144,24 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
             if isinstance(layer_cfg.get("name"), str):
                 model._input_layer_name = layer_cfg["name"]  # written back by model_to_config
             continue
+        if layer_cls in ("Dropout", "Flatten", "Activation") and not entry.get(
+                "registered_name"):
+            if not dense_layers and layer_cls == "Flatten" and input_shape is None:
+                build = entry.get("build_config") or {}
+                if build.get("input_shape") is not None:
+                    input_shape = tuple(build["input_shape"])
+            dense_layers.append(_weightless_from_config(layer_cls, layer_cfg, ctx))
+            continue
         is_dense = layer_cls == "Dense" or (
             ctx.custom(entry.get("registered_name"), layer_cls) is not None)
         if not is_dense:
             raise ctx.error(
                 f"layer {layer_cfg.get('name', f'#{i}')!r} is a {layer_cls}, which fastdense "
-                "does not support: it loads Sequential stacks of Dense layers.")
+                "does not support: it loads Sequential stacks of Dense, Dropout, Flatten and "
+                "Activation layers.")
         layer, shape_from_layer = _dense_from_config(entry, i, ctx)
-        if not dense_layers and input_shape is None and shape_from_layer is not None:
+        if (not any(isinstance(l, Dense) for l in dense_layers) and input_shape is None
+                and shape_from_layer is not None and not dense_layers):
             input_shape = shape_from_layer
         dense_layers.append(layer)
     if input_shape is None:
@@ -1117,16 +1169,18 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
         shape = build.get("input_shape", inner.get("build_input_shape"))
         if shape is not None:
             input_shape = tuple(shape)
-    if input_shape is not None and (len(input_shape) != 2 or input_shape[-1] is None):
+    flatten_first = bool(dense_layers) and isinstance(dense_layers[0], Flatten)
+    if input_shape is not None and (
+            (len(input_shape) != 2 and not flatten_first) or input_shape[-1] is None):
         raise ctx.error(f"the model's input shape is {list(input_shape)}; fastdense takes "
-                        "inputs of shape (batch, features).")
+                        "inputs of shape (batch, features), or images through Flatten.")
     try:
         if input_shape is not None:
             model.add(InputLayer(shape=tuple(input_shape[1:])))
         for layer in dense_layers:
             model.add(layer, rebuild=False)
-        if input_shape is not None and dense_layers:
-            model.build((None, int(input_shape[-1])))
+        if input_shape is not None and any(isinstance(l, Dense) for l in dense_layers):
+            model.build((None,) + tuple(int(d) for d in input_shape[1:]))
     except (TypeError, ValueError, NotImplementedError) as e:
         raise ctx.error(f"cannot rebuild the model: {e}") from None
     compile_config = config.get("compile_config")
