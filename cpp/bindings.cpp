@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <tuple>
@@ -528,7 +529,21 @@ PYBIND11_MODULE(_core, m) {
              }),
              py::arg("units"), py::arg("activations"), py::arg("use_bias"),
              py::arg("dropout") = std::vector<float>{}, py::arg("input_dropout") = 0.0f)
-        .def("set_trainable", &Network::set_trainable, py::arg("layer"), py::arg("trainable"))
+        .def("set_trainable", [](NetState& n, size_t layer, bool trainable) {
+            if (layer >= n.layers().size()) throw py::index_error("layer index out of range");
+            n.set_trainable(layer, trainable);
+        }, py::arg("layer"), py::arg("trainable"))
+        .def("set_regularization", [](NetState& n, size_t layer, float kl1, float kl2, float bl1,
+                                      float bl2) {
+            for (float v : {kl1, kl2, bl1, bl2})
+                if (!(v >= 0.0f) || !std::isfinite(v))
+                    throw py::value_error("Regularization factors must be finite and >= 0.");
+            if (layer >= n.layers().size()) throw py::index_error("layer index out of range");
+            n.set_regularization(layer, kl1, kl2, bl1, bl2);
+        }, py::arg("layer"), py::arg("kernel_l1"), py::arg("kernel_l2"), py::arg("bias_l1"),
+           py::arg("bias_l2"))
+        .def("regularization_penalty",
+             [](const NetState& n) { return n.regularization_penalty(); })
         .def("set_weight_decay_mask", &Network::set_weight_decay_mask, py::arg("mask"),
              "One flag per variable (kernel, then bias, per layer): weight decay applies; "
              "empty: all.")

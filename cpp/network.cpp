@@ -210,8 +210,65 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
         k.backward(li == 0 ? nullptr : dnext, grads_.data() + d.w_off,
                    d.use_bias ? grads_.data() + d.b_off : nullptr, dcur, ws.acts[li].data(),
                    in, params_.data() + d.w_off, B, d.in, d.out, act);
+        if (regularized_ && d.trainable) add_regularization_grads(d);
         std::swap(dcur, dnext);
     }
+}
+
+void Network::set_regularization(size_t layer, float kernel_l1, float kernel_l2,
+                                 float bias_l1, float bias_l2) {
+    if (layer >= layers_.size()) throw std::out_of_range("Network: no such layer");
+    LayerDesc& d = layers_[layer];
+    d.kernel_l1 = kernel_l1;
+    d.kernel_l2 = kernel_l2;
+    d.bias_l1 = bias_l1;
+    d.bias_l2 = bias_l2;
+    regularized_ = false;
+    for (const auto& l : layers_)
+        regularized_ = regularized_ || l.kernel_l1 != 0.0f || l.kernel_l2 != 0.0f ||
+                       l.bias_l1 != 0.0f || l.bias_l2 != 0.0f;
+}
+
+namespace {
+// sum over w of l1*|w| + l2*w^2 (in double)
+double penalty(const float* w, int64_t n, float l1, float l2) {
+    if (l1 == 0.0f && l2 == 0.0f) return 0.0;
+    double a = 0.0, s = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        a += std::fabs(w[i]);
+        s += static_cast<double>(w[i]) * w[i];
+    }
+    return l1 * a + l2 * s;
+}
+
+// g += l1*d|w|/dw + 2*l2*w, with d|w|/dw = +1 at w = 0 as JAX's abs (the
+// Keras 3 backend the gradients are checked against)
+void penalty_grad(float* g, const float* w, int64_t n, float l1, float l2) {
+    if (l1 == 0.0f && l2 == 0.0f) return;
+    for (int64_t i = 0; i < n; ++i) {
+        const float sgn = w[i] >= 0.0f ? 1.0f : -1.0f;
+        g[i] += l1 * sgn + 2.0f * l2 * w[i];
+    }
+}
+}  // namespace
+
+double Network::regularization_penalty() const {
+    if (!regularized_) return 0.0;
+    double total = 0.0;
+    for (const auto& d : layers_) {
+        if (!d.trainable) continue;  // Keras regularizes trainable weights only
+        total += penalty(params_.data() + d.w_off, d.in * d.out, d.kernel_l1, d.kernel_l2);
+        if (d.use_bias) total += penalty(params_.data() + d.b_off, d.out, d.bias_l1, d.bias_l2);
+    }
+    return total;
+}
+
+void Network::add_regularization_grads(const LayerDesc& d) {
+    penalty_grad(grads_.data() + d.w_off, params_.data() + d.w_off, d.in * d.out, d.kernel_l1,
+                 d.kernel_l2);
+    if (d.use_bias)
+        penalty_grad(grads_.data() + d.b_off, params_.data() + d.b_off, d.out, d.bias_l1,
+                     d.bias_l2);
 }
 
 void Network::set_trainable(size_t layer, bool trainable) {
@@ -280,7 +337,9 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         const double batch_loss = loss_forward_backward(train_ws_.d0.data(), nullptr, y,
                                                         tb.dense, tb.labels, B, U, loss_,
                                                         loss_act, tb.weights);
-        stats.loss_sum += batch_loss;
+        // Keras adds the regularization losses of the current weights to each
+        // batch's loss (the tracker weights it by the batch size)
+        stats.loss_sum += batch_loss + regularization_penalty() * static_cast<double>(B);
         accumulate(stats, y, tb, B);
         if (ypred_out)
             std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
@@ -304,7 +363,8 @@ void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batc
         gather(ws, x, t, nullptr, start, B, &xb, tb);
         const float* y = forward(ws, xb, B);
         stats.loss_sum += loss_forward_backward(nullptr, nullptr, y, tb.dense, tb.labels, B,
-                                                U, loss_, layers_.back().act, tb.weights);
+                                                U, loss_, layers_.back().act, tb.weights) +
+                          regularization_penalty() * static_cast<double>(B);
         accumulate(stats, y, tb, B);
         if (ypred_out)
             std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));

@@ -20,6 +20,8 @@ struct LayerDesc {
     bool use_bias = true;
     float dropout = 0.0f;  // Dropout rate on this layer's output while training
     bool trainable = true; // false: the optimizer leaves its weights alone
+    // Keras's l1 / l2 regularizers: penalty l1*sum|w| + l2*sum(w^2) added to the loss
+    float kernel_l1 = 0.0f, kernel_l2 = 0.0f, bias_l1 = 0.0f, bias_l2 = 0.0f;
     int64_t w_off = 0;  // kernel [in, out] at params + w_off
     int64_t b_off = 0;  // bias [out] at params + b_off (when use_bias)
 };
@@ -51,6 +53,12 @@ public:
     // Which variables weight decay applies to: one flag per variable, in
     // order (each layer's kernel, then its bias when it has one); empty = all.
     void set_weight_decay_mask(const std::vector<bool>& mask);
+
+    // Sets a layer's kernel and bias regularization factors.
+    void set_regularization(size_t layer, float kernel_l1, float kernel_l2, float bias_l1,
+                            float bias_l2);
+    // The regularization penalty of the trainable layers' current weights.
+    double regularization_penalty() const;
 
     // Seeds the generator of the dropout masks (training only).
     void set_seed(uint64_t seed) { rng_state_ = seed; }
@@ -129,6 +137,8 @@ private:
                 int64_t start, int64_t B, const float** xb, Targets& tb) const;
     void backward(Workspace& ws, const float* xb, int64_t B, bool fused);
     void update(float lr);
+    void add_regularization_grads(const LayerDesc& d);
+    bool regularized_ = false;
     void accumulate(Stats& stats, const float* y, const Targets& tb, int64_t B) const;
 
     std::vector<LayerDesc> layers_;

@@ -162,3 +162,29 @@ def test_more_optimizers_match_keras(mnist_data, opt):
     for a, b in zip(weights[1], weights[0]):
         np.testing.assert_allclose(a, b, atol=2e-4)
         assert np.mean(np.abs(a - b) < 1e-5) > 0.999  # all but a few weights to ~1e-6
+
+
+def test_regularizers_match_keras(rng):
+    x = rng.normal(size=(64, 5)).astype("float32")
+    y = rng.integers(0, 3, 64)
+    res = []
+    w0 = None
+    for lib in (keras, fd):
+        m = lib.Sequential([
+            lib.Input(shape=(5,)),
+            lib.layers.Dense(8, activation="relu", kernel_regularizer=lib.regularizers.l2(0.01),
+                             bias_regularizer=lib.regularizers.L1(0.02)),
+            lib.layers.Dense(3, activation="softmax",
+                             kernel_regularizer=lib.regularizers.l1_l2(l1=0.01, l2=0.005))])
+        if w0 is None:
+            w0 = [np.array(v) for v in m.get_weights()]
+        m.set_weights(w0)
+        m.compile(optimizer=lib.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+        h = m.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0,
+                  validation_data=(x, y))
+        res.append((h.history, m.get_weights()))
+    for k in res[0][0]:
+        np.testing.assert_allclose(res[1][0][k], res[0][0][k], rtol=1e-5, err_msg=k)
+    for a, b in zip(res[0][1], res[1][1]):
+        np.testing.assert_allclose(b, a, atol=1e-6)

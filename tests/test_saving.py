@@ -541,8 +541,8 @@ def _first_dense(config):
      "lambda.*safe_mode=False"),
     (lambda c: _first_dense(c)["config"].update(activation="log_sigmoid"), "log_sigmoid"),
     (lambda c: _first_dense(c)["config"].update(
-        kernel_regularizer={"module": "keras.regularizers", "class_name": "L2",
-                            "config": {"l2": 0.01}}), "kernel_regularizer"),
+        kernel_regularizer={"module": "keras.regularizers", "class_name": "OrthogonalRegularizer",
+                            "config": {"factor": 0.01}}), "kernel_regularizer"),
     (lambda c: _first_dense(c)["config"].update(
         dtype={"module": "keras", "class_name": "DTypePolicy",
                "config": {"name": "mixed_float16"}}), "float32 only"),
@@ -674,3 +674,22 @@ def test_sequential_get_config_from_config_round_trip():
     assert [type(l).__name__ for l in m2.layers] == ["Dense", "Dropout", "Dense"]
     assert m2.input_shape == (None, 4) and m2.count_params() == m.count_params()
     assert m2.get_config()["layers"][2]["config"]["rate"] == 0.1
+
+
+
+@needs_h5
+def test_regularizers_round_trip(tmp_path, rng):
+    from fastdense import layers as L, regularizers as R
+    from fastdense.models import Sequential
+    x = rng.random((20, 5)).astype("float32")
+    y = rng.integers(0, 2, 20)
+    m = Sequential([L.Input(shape=(5,)), L.Dense(3, kernel_regularizer="l2",
+                                                 bias_regularizer=R.L1L2(0.01, 0.02)),
+                    L.Dense(2, activation="softmax")])
+    m.compile("sgd", "sparse_categorical_crossentropy")
+    m.fit(x, y, verbose=0)
+    saving.save_model(m, tmp_path / "r.keras")
+    back = saving.load_model(tmp_path / "r.keras")
+    assert back.layers[0].kernel_regularizer.get_config() == {"l2": 0.01}
+    assert back.layers[0].bias_regularizer.get_config() == {"l1": 0.01, "l2": 0.02}
+    assert back.evaluate(x, y, verbose=0) == m.evaluate(x, y, verbose=0)

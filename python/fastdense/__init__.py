@@ -14,14 +14,14 @@ from typing import Any, Dict
 from . import _core
 from ._version import __version__
 from . import activations, callbacks, datasets, initializers, layers, losses, metrics
-from . import models, ops, optimizers, saving, utils
+from . import models, ops, optimizers, regularizers, saving, utils
 from .layers import Input
 from .models import Model, Sequential
 from .variables import Variable
 
 __all__ = [
     "__version__", "activations", "callbacks", "datasets", "initializers", "layers",
-    "losses", "metrics", "models", "ops", "optimizers", "saving", "utils", "Input", "Model",
+    "losses", "metrics", "models", "ops", "optimizers", "regularizers", "saving", "utils", "Input", "Model",
     "Sequential", "Variable", "set_num_threads", "get_num_threads", "show_config",
     "config",
 ]

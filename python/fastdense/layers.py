@@ -120,9 +120,7 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError("Received an invalid value for `units`, expected a positive "
                              f"integer. Received: units={units}")
-        for arg, value in (("kernel_regularizer", kernel_regularizer),
-                           ("bias_regularizer", bias_regularizer),
-                           ("activity_regularizer", activity_regularizer),
+        for arg, value in (("activity_regularizer", activity_regularizer),
                            ("kernel_constraint", kernel_constraint),
                            ("bias_constraint", bias_constraint)):
             if value is not None:
@@ -138,6 +136,12 @@ class Dense(Layer):
                 f"Supported: {sorted(_activations._CODES)}"
             )
         self.use_bias = bool(use_bias)
+        from . import regularizers as _regularizers
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
+        for reg in (self.kernel_regularizer, self.bias_regularizer):
+            if reg is not None:
+                reg._factors()  # only L1/L2 penalties run natively
         self.kernel_initializer = _initializers.get(kernel_initializer)
         self.bias_initializer = _initializers.get(bias_initializer)
         self.kernel: Optional[Variable] = None
@@ -201,11 +205,17 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": _init_config(self.kernel_initializer),
             "bias_initializer": _init_config(self.bias_initializer),
-            "kernel_regularizer": None, "bias_regularizer": None,
+            "kernel_regularizer": _regularizers_serialize(self.kernel_regularizer),
+            "bias_regularizer": _regularizers_serialize(self.bias_regularizer),
             "activity_regularizer": None, "kernel_constraint": None,
             "bias_constraint": None,
         })
         return config
+
+
+def _regularizers_serialize(reg: Any) -> Any:
+    from . import regularizers as _regularizers
+    return _regularizers.serialize(reg)
 
 
 def _init_config(init: Any) -> Any:

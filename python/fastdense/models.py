@@ -161,6 +161,11 @@ class Model:
             layer.kernel._bind(params[w_off:w_off + n_in * n_out].reshape(n_in, n_out))
             if layer.bias is not None:
                 layer.bias._bind(params[b_off:b_off + n_out])
+        for i, layer in enumerate(self._dense_layers):
+            kl1, kl2 = layer.kernel_regularizer._factors() if layer.kernel_regularizer else (0, 0)
+            bl1, bl2 = layer.bias_regularizer._factors() if layer.bias_regularizer else (0, 0)
+            if kl1 or kl2 or bl1 or bl2:
+                net.set_regularization(i, kl1, kl2, bl1, bl2)
         self._net = net
         if self.compiled:
             self._install_training_config()
@@ -372,6 +377,7 @@ class Model:
         shape = np.shape(x) if isinstance(x, np.ndarray) else None
         xa = self._features(x, x_name)
         self._ensure_built(xa, shape)
+        self._sync_trainable()  # frozen layers are not regularized (evaluate too)
         self._resolve_loss(_data._array(y, y_name).shape)
         code = self._loss_native[0] if self._loss_native is not None else None
         y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._output_units, code,
@@ -568,8 +574,9 @@ class Model:
             yp = net.forward_train(xb)
             value, grad = self._python_loss_and_grad(yb, yp, None if sw is None else sw[idx])
             self.optimizer._sync_step_lr()
+            penalty = net.regularization_penalty()  # before the update, as Keras
             net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
-            stats["loss_sum"] += float(value) * (e - s)
+            stats["loss_sum"] += (float(value) + penalty) * (e - s)
             stats["seen"] += e - s
             self._update_metrics(metrics, y_user[idx], yp, None if sw is None else sw[idx])
             logs = self._logs(stats, native_metrics=False)
@@ -649,7 +656,7 @@ class Model:
                 value = _losses.reduce_values(
                     self._loss_obj.call(y_loss[s:e], ypred[s:e]),  # type: ignore[union-attr]
                     None if sw is None else sw[s:e], self._loss_obj.reduction)  # type: ignore[union-attr]
-                stats["loss_sum"] += float(value) * (e - s)
+                stats["loss_sum"] += (float(value) + self._net.regularization_penalty()) * (e - s)
         if py_metrics:
             for s in range(0, n, batch_size):
                 self._update_metrics(py_metrics, y_user[s:s + batch_size],
@@ -730,8 +737,9 @@ class Model:
             y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
             value, grad = self._python_loss_and_grad(y_loss, ypred, sw)
             self.optimizer._sync_step_lr()
+            penalty = self._net.regularization_penalty()
             self._net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
-            stats["loss_sum"], stats["seen"] = float(value) * n, n
+            stats["loss_sum"], stats["seen"] = (float(value) + penalty) * n, n
         self._update_metrics(py_metrics, y_user, ypred, sw)
         return self._on_batch_result(self._logs(stats, native_metrics=native), return_dict)
 

@@ -49,6 +49,7 @@ from . import initializers as _initializers
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
+from . import regularizers as _regularizers
 from . import schedules as _schedules
 from .layers import Activation, Dense, Dropout, Flatten, InputLayer, Layer
 
@@ -237,8 +238,8 @@ def _dense_config(layer: Dense, collect: Collector = None) -> Dict[str, Any]:
                                                 "kernel initializer", collect),
         "bias_initializer": _serialize_object(layer.bias_initializer, "keras.initializers",
                                               "bias initializer", collect),
-        "kernel_regularizer": None,
-        "bias_regularizer": None,
+        "kernel_regularizer": _regularizers.serialize(layer.kernel_regularizer),
+        "bias_regularizer": _regularizers.serialize(layer.bias_regularizer),
         "kernel_constraint": None,
         "bias_constraint": None,
         "quantization_config": None,
@@ -1033,7 +1034,7 @@ def _initializer(config: Any, ctx: _Context, what: str) -> Any:
 
 
 # Dense arguments from Keras configs that must be empty for fastdense.
-_DENSE_MUST_BE_EMPTY = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+_DENSE_MUST_BE_EMPTY = ("activity_regularizer",
                         "kernel_constraint", "bias_constraint", "quantization_config",
                         "lora_rank")
 _DENSE_IGNORED = ("lora_alpha", "dtype", "batch_size", "input_dim", "input_shape",
@@ -1058,7 +1059,8 @@ def _dense_from_config(entry: Dict[str, Any], index: int, ctx: _Context
     elif config.get("input_dim") is not None:
         input_shape = (None, config["input_dim"])
     known = {"name", "trainable", "units", "activation", "use_bias", "kernel_initializer",
-             "bias_initializer", *_DENSE_MUST_BE_EMPTY, *_DENSE_IGNORED}
+             "bias_initializer", "kernel_regularizer", "bias_regularizer",
+             *_DENSE_MUST_BE_EMPTY, *_DENSE_IGNORED}
     unknown = {k: v for k, v in config.items() if k not in known and v is not None}
     cls = ctx.custom(entry.get("registered_name"), entry.get("class_name"))
     if cls is not None:
@@ -1086,6 +1088,11 @@ def _dense_from_config(entry: Dict[str, Any], index: int, ctx: _Context
         "name": config.get("name"),
         "trainable": config.get("trainable", True),
     }
+    for key in ("kernel_regularizer", "bias_regularizer"):
+        try:
+            kwargs[key] = _regularizers.get(config.get(key))
+        except ValueError as e:
+            raise ctx.error(f"{what} has an unsupported {key}: {e}") from None
     if cls is not Dense:
         kwargs.update(unknown)
     try:
