@@ -377,7 +377,7 @@ class Model:
         shape = np.shape(x) if isinstance(x, np.ndarray) else None
         xa = self._features(x, x_name)
         self._ensure_built(xa, shape)
-        self._sync_trainable()  # frozen layers are not regularized (evaluate too)
+        self._sync_trainable()  # frozen layers: no update, no regularization
         self._resolve_loss(_data._array(y, y_name).shape)
         code = self._loss_native[0] if self._loss_native is not None else None
         y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._output_units, code,
@@ -442,7 +442,6 @@ class Model:
             labels = None if labels is None else labels[:split_at]
             sw = None if sw is None else sw[:split_at]
 
-        self._sync_trainable()
         n = xa.shape[0]
         steps = -(-n // batch_size)
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
@@ -720,7 +719,6 @@ class Model:
         metrics, computed before the update), as Keras 3 does."""
         xa, y_user, y_dense, labels = self._prepare(x, y)
         sw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
-        self._sync_trainable()
         self.reset_metrics()
         n = xa.shape[0]
         stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,

@@ -22,7 +22,7 @@ import inspect
 import re
 import sys
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -223,8 +223,13 @@ class Optimizer:
         self._fill_spec(spec)
         return spec
 
+    # The subclass's own hyperparameters, in Keras's config order: each is an
+    # attribute of the optimizer and a field of the native OptimizerSpec.
+    _hyper: Tuple[str, ...] = ()
+
     def _fill_spec(self, spec: "_core.OptimizerSpec") -> None:
-        raise NotImplementedError
+        for name in self._hyper:
+            setattr(spec, name, getattr(self, name))
 
     def _slot_names(self) -> List[List[str]]:
         """Keras's optimizer variables after ``iterations`` and
@@ -430,11 +435,13 @@ class Optimizer:
             lr_config = lr
         else:
             lr_config = self.learning_rate
-        return {"name": self.name, "learning_rate": lr_config,
-                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
-                "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
-                "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
-                "loss_scale_factor": None, "gradient_accumulation_steps": None}
+        config = {"name": self.name, "learning_rate": lr_config,
+                  "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                  "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
+                  "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                  "loss_scale_factor": None, "gradient_accumulation_steps": None}
+        config.update({name: getattr(self, name) for name in self._hyper})
+        return config
 
     @classmethod
     def from_config(cls, config: Dict[str, Any], custom_objects: Any = None) -> "Optimizer":
@@ -475,6 +482,7 @@ class SGD(Optimizer):
     with ``nesterov=True``); without momentum ``w -= learning_rate * g``.
     """
 
+    _hyper = ('momentum', 'nesterov')
     _kind = _SGD
 
     def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0,
@@ -486,23 +494,15 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
 
-    def _fill_spec(self, spec):
-        spec.momentum = self.momentum
-        spec.nesterov = self.nesterov
-
     def _slot_names(self):
         return [["momentum"]] if self.momentum != 0 else []
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"momentum": self.momentum, "nesterov": self.nesterov})
-        return config
 
 
 class RMSprop(Optimizer):
     """RMSprop: ``v = rho * v + (1 - rho) * g**2``;
     ``w -= learning_rate * g / sqrt(v + epsilon)`` (epsilon inside the root)."""
 
+    _hyper = ('rho', 'momentum', 'epsilon', 'centered')
     _kind = _RMSPROP
 
     def __init__(self, learning_rate: Any = 0.001, rho: float = 0.9, momentum: float = 0.0,
@@ -514,21 +514,9 @@ class RMSprop(Optimizer):
         self.epsilon = _check_float("epsilon", epsilon)
         self.centered = bool(centered)
 
-    def _fill_spec(self, spec):
-        spec.rho = self.rho
-        spec.momentum = self.momentum
-        spec.epsilon = self.epsilon
-        spec.centered = self.centered
-
     def _slot_names(self):
         return ([["velocity"]] + ([["momentum"]] if self.momentum > 0 else [])
                 + ([["average_gradient"]] if self.centered else []))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
-                       "centered": self.centered})
-        return config
 
 
 class Adam(Optimizer):
@@ -536,6 +524,7 @@ class Adam(Optimizer):
     ``alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``,
     ``w -= alpha * m / (sqrt(v) + epsilon)``."""
 
+    _hyper = ('beta_1', 'beta_2', 'epsilon', 'amsgrad')
     _kind = _ADAM
 
     def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
@@ -547,20 +536,8 @@ class Adam(Optimizer):
         self.epsilon = _check_float("epsilon", epsilon)
         self.amsgrad = bool(amsgrad)
 
-    def _fill_spec(self, spec):
-        spec.beta_1 = self.beta_1
-        spec.beta_2 = self.beta_2
-        spec.epsilon = self.epsilon
-        spec.amsgrad = self.amsgrad
-
     def _slot_names(self):
         return [["momentum", "velocity"]] + ([["velocity_hat"]] if self.amsgrad else [])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                       "amsgrad": self.amsgrad})
-        return config
 
 
 class AdamW(Adam):
@@ -582,6 +559,7 @@ class Adagrad(Optimizer):
     """Adagrad: ``acc += g**2``; ``w -= lr * g / sqrt(acc + epsilon)``, the
     accumulators starting at ``initial_accumulator_value``."""
 
+    _hyper = ('initial_accumulator_value', 'epsilon')
     _kind = _ADAGRAD
 
     def __init__(self, learning_rate: Any = 0.001, initial_accumulator_value: float = 0.1,
@@ -591,18 +569,8 @@ class Adagrad(Optimizer):
                                                       initial_accumulator_value)
         self.epsilon = _check_float("epsilon", epsilon)
 
-    def _fill_spec(self, spec):
-        spec.initial_accumulator_value = self.initial_accumulator_value
-        spec.epsilon = self.epsilon
-
     def _slot_names(self):
         return [["accumulator"]]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"initial_accumulator_value": self.initial_accumulator_value,
-                       "epsilon": self.epsilon})
-        return config
 
 
 class Adadelta(Optimizer):
@@ -610,6 +578,7 @@ class Adadelta(Optimizer):
     ``d = -sqrt(E[d²] + eps) / sqrt(E[g²] + eps) * g``;
     ``E[d²] = rho E[d²] + (1-rho) d²``; ``w += lr * d``."""
 
+    _hyper = ('rho', 'epsilon')
     _kind = _ADADELTA
 
     def __init__(self, learning_rate: Any = 0.001, rho: float = 0.95, epsilon: float = 1e-7,
@@ -618,23 +587,15 @@ class Adadelta(Optimizer):
         self.rho = _check_float("rho", rho, 0.0, 1.0)
         self.epsilon = _check_float("epsilon", epsilon)
 
-    def _fill_spec(self, spec):
-        spec.rho = self.rho
-        spec.epsilon = self.epsilon
-
     def _slot_names(self):
         return [["accumulated_grad", "accumulated_delta_var"]]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"rho": self.rho, "epsilon": self.epsilon})
-        return config
 
 
 class Adamax(Optimizer):
     """Adamax (Adam with the infinity norm): ``m += (g - m)(1 - beta_1)``;
     ``u = max(beta_2 u, |g|)``; ``w -= lr m / ((1 - beta_1**t)(u + eps))``."""
 
+    _hyper = ('beta_1', 'beta_2', 'epsilon')
     _kind = _ADAMAX
 
     def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
@@ -644,18 +605,8 @@ class Adamax(Optimizer):
         self.beta_2 = _check_float("beta_2", beta_2, 0.0, 1.0)
         self.epsilon = _check_float("epsilon", epsilon)
 
-    def _fill_spec(self, spec):
-        spec.beta_1 = self.beta_1
-        spec.beta_2 = self.beta_2
-        spec.epsilon = self.epsilon
-
     def _slot_names(self):
         return [["momentum", "norm"]]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
-        return config
 
 
 class Nadam(Optimizer):
@@ -663,6 +614,7 @@ class Nadam(Optimizer):
     ``u_t = beta_1 (1 - 0.5 * 0.96**t)`` and their running product
     ``u_product``, a scalar of the optimizer state)."""
 
+    _hyper = ('beta_1', 'beta_2', 'epsilon')
     _kind = _NADAM
 
     def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
@@ -672,27 +624,18 @@ class Nadam(Optimizer):
         self.beta_2 = _check_float("beta_2", beta_2, 0.0, 1.0)
         self.epsilon = _check_float("epsilon", epsilon)
 
-    def _fill_spec(self, spec):
-        spec.beta_1 = self.beta_1
-        spec.beta_2 = self.beta_2
-        spec.epsilon = self.epsilon
-
     def _slot_names(self):
         return [["momentum", "velocity"]]
 
     def _scalar_names(self):
         return ["u_product"]
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
-        return config
-
 
 class Lion(Optimizer):
     """Lion: ``w -= lr * sign(beta_1 m + (1 - beta_1) g)``;
     ``m = beta_2 m + (1 - beta_2) g``."""
 
+    _hyper = ('beta_1', 'beta_2')
     _kind = _LION
 
     def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.99,
@@ -709,17 +652,8 @@ class Lion(Optimizer):
         self.beta_1 = float(beta_1)
         self.beta_2 = _check_float("beta_2", beta_2, 0.0, 1.0)
 
-    def _fill_spec(self, spec):
-        spec.beta_1 = self.beta_1
-        spec.beta_2 = self.beta_2
-
     def _slot_names(self):
         return [["momentum"]]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2})
-        return config
 
 
 _BY_NAME = {c.__name__.lower(): c for c in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta,
