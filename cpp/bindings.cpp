@@ -170,6 +170,95 @@ void check_units(const std::vector<int64_t>& units, const std::vector<bool>& use
     }
 }
 
+// Stage descriptions from dicts {kind, units, activation, use_bias, scale,
+// dropout, momentum, epsilon} (missing keys take LayerSpec's defaults),
+// checked, with the parameter count bounded as check_units does.
+std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
+    if (input_dim <= 0)
+        throw py::value_error("Argument `input_dim` must be positive. Received: input_dim=" +
+                              std::to_string(input_dim));
+    if (layers.empty()) throw py::value_error("Argument `layers` must not be empty.");
+    constexpr int64_t kMaxParams = PTRDIFF_MAX / static_cast<int64_t>(2 * sizeof(float));
+    std::vector<LayerSpec> specs;
+    int64_t width = input_dim, total = 0;
+    for (size_t i = 0; i < layers.size(); ++i) {
+        py::dict d;
+        try {
+            d = layers[i].cast<py::dict>();
+        } catch (const py::cast_error&) {
+            throw py::type_error("Argument `layers` must be a list of dicts.");
+        }
+        const std::string where = "layers[" + std::to_string(i) + "]";
+        LayerSpec sp;
+        try {
+            if (d.contains("kind")) sp.kind = static_cast<LayerKind>(d["kind"].cast<int>());
+            if (d.contains("units")) sp.units = d["units"].cast<int64_t>();
+            if (d.contains("activation")) sp.act = to_act(d["activation"].cast<int>());
+            if (d.contains("use_bias")) sp.use_bias = d["use_bias"].cast<bool>();
+            if (d.contains("scale")) sp.scale = d["scale"].cast<bool>();
+            if (d.contains("dropout")) sp.dropout = d["dropout"].cast<float>();
+            if (d.contains("momentum")) sp.momentum = d["momentum"].cast<double>();
+            if (d.contains("epsilon")) sp.epsilon = d["epsilon"].cast<float>();
+        } catch (const py::cast_error&) {
+            throw py::type_error(where + " has a value of the wrong type.");
+        }
+        const int kind = static_cast<int>(sp.kind);
+        if (kind < 0 || kind > 2)
+            throw py::value_error(where + ": unknown kind " + std::to_string(kind) +
+                                  " (0 Dense, 1 BatchNorm, 2 Identity).");
+        if (!(sp.dropout >= 0.0f && sp.dropout < 1.0f))
+            throw py::value_error(where + ": `dropout` must be in [0, 1). Received: dropout=" +
+                                  std::to_string(sp.dropout));
+        int64_t n = 0;
+        if (sp.kind == LayerKind::Dense) {
+            if (sp.units <= 0)
+                throw py::value_error(where + ": `units` must be positive. Received: units=" +
+                                      std::to_string(sp.units));
+            if (width > kMaxParams / sp.units || sp.units > kMaxParams)
+                memory_error("The network has more parameters than can be allocated.");
+            n = width * sp.units + (sp.use_bias ? sp.units : 0);
+            width = sp.units;
+        } else if (sp.kind == LayerKind::BatchNorm) {
+            if (!(sp.momentum >= 0.0 && sp.momentum <= 1.0))
+                throw py::value_error(where + ": `momentum` must be in [0, 1]. Received: "
+                                      "momentum=" + std::to_string(sp.momentum));
+            if (!(sp.epsilon > 0.0f) || !std::isfinite(sp.epsilon))
+                throw py::value_error(where + ": `epsilon` must be positive. Received: "
+                                      "epsilon=" + std::to_string(sp.epsilon));
+            n = 4 * width;
+        }
+        if (total > kMaxParams - n)
+            memory_error("The network has more parameters than can be allocated.");
+        total += n;
+        specs.push_back(sp);
+    }
+    return specs;
+}
+
+// (kind, min_value, max_value, rate, axis) as the engine's constraint.
+ConstraintSpec constraint_spec(const py::tuple& t, const char* name) {
+    if (t.size() != 5)
+        throw py::value_error(std::string("Argument `") + name +
+                              "` must be (kind, min_value, max_value, rate, axis).");
+    ConstraintSpec c;
+    const int kind = t[0].cast<int>(), axis = t[4].cast<int>();
+    if (kind < 0 || kind > 4)
+        throw py::value_error(std::string("Argument `") + name + "`: unknown constraint kind " +
+                              std::to_string(kind));
+    if (axis < 0 || axis > 2)
+        throw py::value_error(std::string("Argument `") + name + "`: unknown axis code " +
+                              std::to_string(axis));
+    c.kind = static_cast<ConstraintKind>(kind);
+    c.min_value = t[1].cast<float>();
+    c.max_value = t[2].cast<float>();
+    c.rate = t[3].cast<float>();
+    c.axis = static_cast<NormAxis>(axis);
+    for (float v : {c.min_value, c.max_value, c.rate})
+        if (!std::isfinite(v))
+            throw py::value_error(std::string("Argument `") + name + "` must be finite.");
+    return c;
+}
+
 // A step count the optimizers can count on from (they form iteration + 1).
 void check_iteration(int64_t it) {
     if (it < 0 || it > (int64_t{1} << 62))
@@ -529,6 +618,40 @@ PYBIND11_MODULE(_core, m) {
              }),
              py::arg("units"), py::arg("activations"), py::arg("use_bias"),
              py::arg("dropout") = std::vector<float>{}, py::arg("input_dropout") = 0.0f)
+        .def(py::init([](int64_t input_dim, const py::list& layers, float input_dropout) {
+                 if (!(input_dropout >= 0.0f && input_dropout < 1.0f))
+                     throw py::value_error("Argument `input_dropout` must be in [0, 1).");
+                 return new NetState(input_dim, layer_specs(input_dim, layers), input_dropout);
+             }),
+             py::arg("input_dim"), py::arg("layers"), py::arg("input_dropout") = 0.0f,
+             "Stages from dicts {kind (0 Dense, 1 BatchNorm, 2 Identity), units, activation, "
+             "use_bias, scale, dropout, momentum, epsilon}.")
+        .def("variables", [](const Network& n) {
+            py::list out;
+            for (const auto& v : n.variables())
+                out.append(py::make_tuple(v.layer, v.offset,
+                                          v.cols ? py::tuple(py::make_tuple(v.rows, v.cols))
+                                                 : py::tuple(py::make_tuple(v.rows)),
+                                          v.trainable));
+            return out;
+        }, "(layer, offset, shape, trainable) of every variable, in Keras's order.")
+        .def("set_activity_regularization", [](NetState& n, size_t layer, float l1, float l2) {
+            for (float v : {l1, l2})
+                if (!(v >= 0.0f) || !std::isfinite(v))
+                    throw py::value_error("Regularization factors must be finite and >= 0.");
+            if (layer >= n.layers().size()) throw py::index_error("layer index out of range");
+            n.set_activity_regularization(layer, l1, l2);
+        }, py::arg("layer"), py::arg("l1"), py::arg("l2"))
+        .def("last_activity_penalty", [](const NetState& n) { return n.last_activity_penalty(); })
+        .def("set_constraints", [](NetState& n, size_t layer, const py::tuple& kernel,
+                                   const py::tuple& bias) {
+            const ConstraintSpec k = constraint_spec(kernel, "kernel");
+            const ConstraintSpec b = constraint_spec(bias, "bias");
+            if (layer >= n.layers().size()) throw py::index_error("layer index out of range");
+            n.set_constraints(layer, k, b);
+        }, py::arg("layer"), py::arg("kernel"), py::arg("bias"),
+           "Constraints as (kind 0 none 1 max_norm 2 non_neg 3 unit_norm 4 min_max_norm, "
+           "min_value, max_value, rate, axis 0 rows 1 cols 2 all).")
         .def("set_trainable", [](NetState& n, size_t layer, bool trainable) {
             if (layer >= n.layers().size()) throw py::index_error("layer index out of range");
             n.set_trainable(layer, trainable);

@@ -6,46 +6,128 @@
 #include <stdexcept>
 
 #include "activations.h"
+#include "batchnorm.h"
+#include "regularizers.h"
 #include "rng.h"
 #include "threadpool.h"
 
 namespace fastdense {
 
-Network::Network(const std::vector<int64_t>& units, const std::vector<Activation>& acts,
-                 const std::vector<bool>& use_bias, const std::vector<float>& dropout,
-                 float input_dropout)
-    : input_dropout_(input_dropout) {
+namespace {
+std::vector<LayerSpec> dense_specs(const std::vector<int64_t>& units,
+                                   const std::vector<Activation>& acts,
+                                   const std::vector<bool>& use_bias,
+                                   const std::vector<float>& dropout) {
     if (units.size() < 2 || acts.size() != units.size() - 1 ||
         use_bias.size() != units.size() - 1 ||
         (!dropout.empty() && dropout.size() != units.size() - 1))
         throw std::invalid_argument("Network: inconsistent layer description");
+    std::vector<LayerSpec> specs(units.size() - 1);
+    for (size_t l = 0; l + 1 < units.size(); ++l) {
+        if (units[l] <= 0) throw std::invalid_argument("Network: layer sizes must be positive");
+        specs[l].units = units[l + 1];
+        specs[l].act = acts[l];
+        specs[l].use_bias = use_bias[l];
+        specs[l].dropout = dropout.empty() ? 0.0f : dropout[l];
+    }
+    return specs;
+}
+}  // namespace
+
+Network::Network(const std::vector<int64_t>& units, const std::vector<Activation>& acts,
+                 const std::vector<bool>& use_bias, const std::vector<float>& dropout,
+                 float input_dropout)
+    : Network(units.empty() ? 0 : units[0], dense_specs(units, acts, use_bias, dropout),
+              input_dropout) {}
+
+Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float input_dropout)
+    : input_dropout_(input_dropout) {
     auto valid_rate = [](float r) { return r >= 0.0f && r < 1.0f; };
+    if (specs.empty()) throw std::invalid_argument("Network: no layers");
+    if (input_dim <= 0) throw std::invalid_argument("Network: layer sizes must be positive");
     if (!valid_rate(input_dropout))
         throw std::invalid_argument("Network: dropout rates must be in [0, 1)");
-    int64_t off = 0;
-    for (size_t l = 0; l + 1 < units.size(); ++l) {
-        if (units[l] <= 0 || units[l + 1] <= 0)
-            throw std::invalid_argument("Network: layer sizes must be positive");
+    int64_t off = 0, width = input_dim;
+    for (const LayerSpec& sp : specs) {
         LayerDesc d;
-        d.in = units[l];
-        d.out = units[l + 1];
-        d.act = acts[l];
-        d.use_bias = use_bias[l];
-        d.dropout = dropout.empty() ? 0.0f : dropout[l];
+        d.kind = sp.kind;
+        d.in = width;
+        d.act = sp.act;
+        d.dropout = sp.dropout;
         if (!valid_rate(d.dropout))
             throw std::invalid_argument("Network: dropout rates must be in [0, 1)");
         if (static_cast<int>(d.act) < 0 || static_cast<int>(d.act) >= kNumActivations)
             throw std::invalid_argument("Network: unknown activation");
-        d.w_off = off;
-        off += d.in * d.out;
-        d.b_off = off;
-        if (d.use_bias) off += d.out;
+        switch (sp.kind) {
+            case LayerKind::Dense:
+                if (sp.units <= 0) throw std::invalid_argument("Network: layer sizes must be positive");
+                d.out = sp.units;
+                d.use_bias = sp.use_bias;
+                d.has_kernel = true;
+                d.w_off = off;
+                off += d.in * d.out;
+                d.b_off = off;
+                if (d.use_bias) off += d.out;
+                break;
+            case LayerKind::BatchNorm:
+                if (!(sp.momentum >= 0.0 && sp.momentum <= 1.0) || !(sp.epsilon > 0.0f) ||
+                    !std::isfinite(sp.epsilon))
+                    throw std::invalid_argument(
+                        "Network: BatchNorm needs 0 <= momentum <= 1 and epsilon > 0");
+                d.out = d.in;
+                d.has_kernel = sp.scale;
+                d.use_bias = sp.use_bias;
+                d.momentum = static_cast<float>(sp.momentum);
+                d.one_minus_momentum = static_cast<float>(1.0 - sp.momentum);
+                d.epsilon = sp.epsilon;
+                // Keras's order: gamma, beta, moving mean, moving variance
+                d.w_off = off;
+                if (d.has_kernel) off += d.out;
+                d.b_off = off;
+                if (d.use_bias) off += d.out;
+                d.mm_off = off;
+                off += d.out;
+                d.mv_off = off;
+                off += d.out;
+                break;
+            case LayerKind::Identity:
+                d.out = d.in;
+                d.has_kernel = false;
+                d.use_bias = false;
+                break;
+            default: throw std::invalid_argument("Network: unknown layer kind");
+        }
         layers_.push_back(d);
+        width = d.out;
         max_units_ = std::max(max_units_, d.out);
     }
+    max_units_ = std::max(max_units_, input_dim);
     params_.assign(static_cast<size_t>(off), 0.0f);
     grads_.assign(static_cast<size_t>(off), 0.0f);
+    for (const auto& d : layers_)
+        if (d.kind == LayerKind::BatchNorm) {  // Keras's initial statistics
+            std::fill_n(params_.data() + d.mv_off, d.out, 1.0f);
+            if (d.has_kernel) std::fill_n(params_.data() + d.w_off, d.out, 1.0f);
+        }
     set_optimizer(OptimizerSpec{});
+}
+
+std::vector<VariableDesc> Network::variables() const {
+    std::vector<VariableDesc> vars;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        const LayerDesc& d = layers_[l];
+        const int64_t li = static_cast<int64_t>(l);
+        if (d.kind == LayerKind::Dense) {
+            vars.push_back({li, d.w_off, d.in, d.out, true});
+            if (d.use_bias) vars.push_back({li, d.b_off, d.out, 0, true});
+        } else if (d.kind == LayerKind::BatchNorm) {
+            if (d.has_kernel) vars.push_back({li, d.w_off, d.out, 0, true});
+            if (d.use_bias) vars.push_back({li, d.b_off, d.out, 0, true});
+            vars.push_back({li, d.mm_off, d.out, 0, false});
+            vars.push_back({li, d.mv_off, d.out, 0, false});
+        }
+    }
+    return vars;
 }
 
 void Network::set_metrics(const std::vector<MetricKind>& kinds, float threshold) {
@@ -61,34 +143,49 @@ void Network::set_optimizer(const OptimizerSpec& spec) {
     iterations_ = 0;
 }
 
+namespace {
+// Whether a layer keeps its pre-activation for backward: an activation the
+// dense kernels do not fuse, or any activation after a BatchNorm. (An
+// Identity stage's pre-activation is its input.)
+bool keeps_pre(const LayerDesc& d) {
+    if (d.kind == LayerKind::Dense) return !kernel_fusable(d.act);
+    return d.kind == LayerKind::BatchNorm && d.act != Activation::Linear;
+}
+}  // namespace
+
 void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
                                 bool input_dropout) {
     if (B <= capacity) return;
-    int64_t max_units = 0;
+    int64_t max_units = layers.front().in;
     for (const auto& l : layers) max_units = std::max(max_units, l.out);
     const int64_t in = layers.front().in, U = layers.back().out;
     x.resize(static_cast<size_t>(B * in));
     acts.resize(layers.size());
     pre.resize(layers.size());
     mask.resize(layers.size());
+    bn_stats.resize(layers.size());
     for (size_t l = 0; l < layers.size(); ++l) {
         const size_t n = static_cast<size_t>(B * layers[l].out);
         acts[l].resize(n);
-        if (!kernel_fusable(layers[l].act)) pre[l].resize(n);
+        if (keeps_pre(layers[l])) pre[l].resize(n);
         if (layers[l].dropout > 0.0f) mask[l].resize(2 * n);
+        if (layers[l].kind == LayerKind::BatchNorm)
+            bn_stats[l].resize(static_cast<size_t>(2 * layers[l].out));
     }
     d0.resize(static_cast<size_t>(B * max_units));
     d1.resize(static_cast<size_t>(B * max_units));
     t.resize(static_cast<size_t>(B * U));
     labels.resize(static_cast<size_t>(B));
     weights.resize(static_cast<size_t>(B));
+    scratch.resize(static_cast<size_t>(4 * max_units));
     if (input_dropout) xmask.resize(static_cast<size_t>(2 * B * in));
     capacity = B;
 }
 
-// Dense layers in order; non-fused activations run in their own pass over
-// the pre-activation. In training, dropout masks scale each output by
-// 0 or 1/(1 - rate) (stored for backward) into the second half of mask[l].
+// The stages in order: a Dense layer's activation fused in the kernel's
+// store when it can be, else (and for BatchNorm / Identity stages) in its own
+// pass over the pre-activation. In training, dropout masks scale each output
+// by 0 or 1/(1 - rate) (stored for backward) into the second half of mask[l].
 const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool training) {
     const DenseKernels& k = active_kernels();
     const float* in = x;
@@ -100,14 +197,33 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
     for (size_t l = 0; l < layers_.size(); ++l) {
         const LayerDesc& d = layers_[l];
         float* y = ws.acts[l].data();
-        const float* w = params_.data() + d.w_off;
-        const float* b = d.use_bias ? params_.data() + d.b_off : nullptr;
-        if (kernel_fusable(d.act)) {
-            k.forward(y, in, w, b, B, d.in, d.out, d.act);
+        float* p = params_.data();
+        if (d.kind == LayerKind::Dense) {
+            const float* w = p + d.w_off;
+            const float* b = d.use_bias ? p + d.b_off : nullptr;
+            if (kernel_fusable(d.act)) {
+                k.forward(y, in, w, b, B, d.in, d.out, d.act);
+            } else {
+                float* z = ws.pre[l].data();
+                k.forward(z, in, w, b, B, d.in, d.out, Activation::Linear);
+                activation_forward(d.act, y, z, B, d.out);
+            }
+        } else if (d.kind == LayerKind::BatchNorm) {
+            float* z = d.act == Activation::Linear ? y : ws.pre[l].data();
+            const float* gamma = d.has_kernel ? p + d.w_off : nullptr;
+            const float* beta = d.use_bias ? p + d.b_off : nullptr;
+            if (training && d.trainable) {
+                float* st = ws.bn_stats[l].data();
+                batchnorm_forward_train(z, st, st + d.out, p + d.mm_off, p + d.mv_off, in,
+                                        gamma, beta, B, d.out, d.epsilon, d.momentum,
+                                        d.one_minus_momentum, ws.scratch.data());
+            } else {
+                batchnorm_forward_infer(z, in, gamma, beta, p + d.mm_off, p + d.mv_off, B,
+                                        d.out, d.epsilon);
+            }
+            if (z != y) activation_forward(d.act, y, z, B, d.out);
         } else {
-            float* z = ws.pre[l].data();
-            k.forward(z, in, w, b, B, d.in, d.out, Activation::Linear);
-            activation_forward(d.act, y, z, B, d.out);
+            activation_forward(d.act, y, in, B, d.out);
         }
         in = y;
         if (training && d.dropout > 0.0f) {
@@ -178,41 +294,113 @@ void Network::gather(Workspace& ws, const float* x, const Targets& t, const int6
     }
 }
 
+const float* Network::layer_input(const Workspace& ws, size_t li, const float* xb,
+                                  int64_t B) const {
+    if (li == 0) return input_dropout_ > 0.0f ? ws.xmask.data() + B * input_dim() : xb;
+    const LayerDesc& p = layers_[li - 1];
+    return p.dropout > 0.0f ? ws.mask[li - 1].data() + B * p.out : ws.acts[li - 1].data();
+}
+
 // Backprop from ws.d0 (dL/dy of the last layer, or dL/dz when fused) into
-// grads_: through each layer's dropout mask, its activation (fused in the
-// kernel, or a separate pass) and its affine map.
+// grads_: through each layer's dropout mask, its activity regularizer, its
+// activation (fused in the kernel, or a separate pass) and its own map.
 void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
     const DenseKernels& k = active_kernels();
     float* dcur = ws.d0.data();
     float* dnext = ws.d1.data();
-    const bool input_dropped = input_dropout_ > 0.0f;
+    float* p = params_.data();
+    float* g = grads_.data();
     for (size_t li = layers_.size(); li-- > 0;) {
         const LayerDesc& d = layers_[li];
         const bool last = li + 1 == layers_.size();
         const int64_t n = B * d.out;
+        const float* y = ws.acts[li].data();
         if (d.dropout > 0.0f) {  // dL/dy = dL/d(dropped y) * mask
             const float* m = ws.mask[li].data();
             for (int64_t i = 0; i < n; ++i) dcur[i] *= m[i];
         }
+        if (d.has_activity_reg())  // (never fused with the loss: see loss_activation)
+            l1l2_grad(dcur, y, n, d.activity_l1, d.activity_l2, 1.0f / static_cast<float>(B));
+        const float* in = layer_input(ws, li, xb, B);
         Activation act = last && fused ? Activation::Linear : d.act;
-        if (!kernel_fusable(act)) {
-            activation_backward(act, dcur, dcur, ws.pre[li].data(), ws.acts[li].data(), B,
-                                d.out);
-            act = Activation::Linear;
+        if (d.kind == LayerKind::Dense) {
+            if (!kernel_fusable(act)) {
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out);
+                act = Activation::Linear;
+            }
+            k.backward(li == 0 ? nullptr : dnext, g + d.w_off, d.use_bias ? g + d.b_off : nullptr,
+                       dcur, y, in, p + d.w_off, B, d.in, d.out, act);
+        } else if (d.kind == LayerKind::BatchNorm) {
+            if (act != Activation::Linear)
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out);
+            const float* gamma = d.has_kernel ? p + d.w_off : nullptr;
+            float* dx = li == 0 ? nullptr : dnext;
+            if (d.trainable) {
+                const float* st = ws.bn_stats[li].data();
+                batchnorm_backward_train(dx, d.has_kernel ? g + d.w_off : nullptr,
+                                         d.use_bias ? g + d.b_off : nullptr, dcur, in, st,
+                                         st + d.out, gamma, B, d.out, ws.scratch.data());
+            } else if (dx) {
+                batchnorm_backward_infer(dx, dcur, gamma, p + d.mv_off, B, d.out, d.epsilon);
+            }
+        } else if (li > 0) {
+            activation_backward(act, dnext, dcur, in, y, B, d.out);
         }
-        const float* in;
-        if (li == 0) {
-            in = input_dropped ? ws.xmask.data() + B * input_dim() : xb;
-        } else {
-            const LayerDesc& p = layers_[li - 1];
-            in = p.dropout > 0.0f ? ws.mask[li - 1].data() + B * p.out : ws.acts[li - 1].data();
-        }
-        k.backward(li == 0 ? nullptr : dnext, grads_.data() + d.w_off,
-                   d.use_bias ? grads_.data() + d.b_off : nullptr, dcur, ws.acts[li].data(),
-                   in, params_.data() + d.w_off, B, d.in, d.out, act);
         if (regularized_ && d.trainable) add_regularization_grads(d);
         std::swap(dcur, dnext);
     }
+}
+
+double Network::activity_penalty(const Workspace& ws, int64_t B) const {
+    if (!activity_regularized_) return 0.0;
+    double total = 0.0;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        const LayerDesc& d = layers_[l];
+        if (d.has_activity_reg())
+            total += l1l2_penalty(ws.acts[l].data(), B * d.out, d.activity_l1, d.activity_l2);
+    }
+    return total;
+}
+
+void Network::set_activity_regularization(size_t layer, float l1, float l2) {
+    if (layer >= layers_.size()) throw std::out_of_range("Network: no such layer");
+    layers_[layer].activity_l1 = l1;
+    layers_[layer].activity_l2 = l2;
+    activity_regularized_ = false;
+    for (const auto& d : layers_) activity_regularized_ = activity_regularized_ || d.has_activity_reg();
+}
+
+void Network::set_constraints(size_t layer, const ConstraintSpec& kernel,
+                              const ConstraintSpec& bias) {
+    if (layer >= layers_.size()) throw std::out_of_range("Network: no such layer");
+    LayerDesc& d = layers_[layer];
+    d.kernel_constraint = d.has_kernel ? kernel : ConstraintSpec{};
+    d.bias_constraint = d.use_bias ? bias : ConstraintSpec{};
+    constrained_ = false;
+    for (const auto& l : layers_)
+        constrained_ = constrained_ || l.kernel_constraint.kind != ConstraintKind::None ||
+                       l.bias_constraint.kind != ConstraintKind::None;
+    constraint_scratch_.assign(static_cast<size_t>(std::max(max_units_, input_dim()) + 1), 0.0);
+}
+
+// Keras applies each trainable variable's constraint right after the update.
+void Network::apply_constraints() {
+    for (const auto& d : layers_) {
+        if (!d.trainable) continue;
+        if (d.has_kernel)
+            apply_constraint(d.kernel_constraint, params_.data() + d.w_off, d.kernel_rows(),
+                             d.kernel_cols(), constraint_scratch_.data());
+        if (d.use_bias)
+            apply_constraint(d.bias_constraint, params_.data() + d.b_off, d.out, 1,
+                             constraint_scratch_.data());
+    }
+}
+
+Activation Network::loss_activation() const {
+    // The fused gradient assumes the loss sees the last activation's own
+    // output, and nothing else adds to dL/dy.
+    const LayerDesc& d = layers_.back();
+    return d.dropout > 0.0f || d.has_activity_reg() ? Activation::Linear : d.act;
 }
 
 void Network::set_regularization(size_t layer, float kernel_l1, float kernel_l2,
@@ -229,46 +417,27 @@ void Network::set_regularization(size_t layer, float kernel_l1, float kernel_l2,
                        l.bias_l1 != 0.0f || l.bias_l2 != 0.0f;
 }
 
-namespace {
-// sum over w of l1*|w| + l2*w^2 (in double)
-double penalty(const float* w, int64_t n, float l1, float l2) {
-    if (l1 == 0.0f && l2 == 0.0f) return 0.0;
-    double a = 0.0, s = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-        a += std::fabs(w[i]);
-        s += static_cast<double>(w[i]) * w[i];
-    }
-    return l1 * a + l2 * s;
-}
-
-// g += l1*d|w|/dw + 2*l2*w, with d|w|/dw = +1 at w = 0 as JAX's abs (the
-// Keras 3 backend the gradients are checked against)
-void penalty_grad(float* g, const float* w, int64_t n, float l1, float l2) {
-    if (l1 == 0.0f && l2 == 0.0f) return;
-    for (int64_t i = 0; i < n; ++i) {
-        const float sgn = w[i] >= 0.0f ? 1.0f : -1.0f;
-        g[i] += l1 * sgn + 2.0f * l2 * w[i];
-    }
-}
-}  // namespace
-
 double Network::regularization_penalty() const {
     if (!regularized_) return 0.0;
     double total = 0.0;
     for (const auto& d : layers_) {
         if (!d.trainable) continue;  // Keras regularizes trainable weights only
-        total += penalty(params_.data() + d.w_off, d.in * d.out, d.kernel_l1, d.kernel_l2);
-        if (d.use_bias) total += penalty(params_.data() + d.b_off, d.out, d.bias_l1, d.bias_l2);
+        if (d.has_kernel)
+            total += l1l2_penalty(params_.data() + d.w_off, d.kernel_size(), d.kernel_l1,
+                                  d.kernel_l2);
+        if (d.use_bias)
+            total += l1l2_penalty(params_.data() + d.b_off, d.out, d.bias_l1, d.bias_l2);
     }
     return total;
 }
 
 void Network::add_regularization_grads(const LayerDesc& d) {
-    penalty_grad(grads_.data() + d.w_off, params_.data() + d.w_off, d.in * d.out, d.kernel_l1,
-                 d.kernel_l2);
+    if (d.has_kernel)
+        l1l2_grad(grads_.data() + d.w_off, params_.data() + d.w_off, d.kernel_size(),
+                  d.kernel_l1, d.kernel_l2);
     if (d.use_bias)
-        penalty_grad(grads_.data() + d.b_off, params_.data() + d.b_off, d.out, d.bias_l1,
-                     d.bias_l2);
+        l1l2_grad(grads_.data() + d.b_off, params_.data() + d.b_off, d.out, d.bias_l1,
+                  d.bias_l2);
 }
 
 void Network::set_trainable(size_t layer, bool trainable) {
@@ -278,30 +447,33 @@ void Network::set_trainable(size_t layer, bool trainable) {
 
 void Network::set_weight_decay_mask(const std::vector<bool>& mask) {
     size_t vars = 0;
-    for (const auto& d : layers_) vars += d.use_bias ? 2 : 1;
+    for (const auto& d : layers_) vars += (d.has_kernel ? 1 : 0) + (d.use_bias ? 1 : 0);
     if (!mask.empty() && mask.size() != vars)
         throw std::invalid_argument("Network: the weight decay mask needs one flag per variable");
     decay_mask_ = mask;
 }
 
 // One optimizer step over the variables of the trainable layers (each
-// layer's kernel, then bias), as Keras's apply(): clipping, weight decay,
-// update; in fixed-size chunks so results do not depend on the thread count.
+// layer's kernel or gamma, then bias or beta), as Keras's apply(): clipping,
+// weight decay, update, constraints; in fixed-size chunks so results do not
+// depend on the thread count.
 void Network::update(float lr) {
     segments_.clear();
     size_t v = 0;
     for (const auto& d : layers_) {
-        const bool kd = decay_mask_.empty() || decay_mask_[v];
-        const bool bd = decay_mask_.empty() || !d.use_bias || decay_mask_[v + 1];
-        v += d.use_bias ? 2 : 1;
+        const bool kd = decay_mask_.empty() || !d.has_kernel || decay_mask_[v];
+        if (d.has_kernel) ++v;
+        const bool bd = decay_mask_.empty() || !d.use_bias || decay_mask_[v];
+        if (d.use_bias) ++v;
         if (!d.trainable) continue;
-        segments_.push_back({d.w_off, d.w_off + d.in * d.out, kd});
+        if (d.has_kernel) segments_.push_back({d.w_off, d.w_off + d.kernel_size(), kd});
         if (d.use_bias) segments_.push_back({d.b_off, d.b_off + d.out, bd});
     }
     OptimizerSpec spec = opt_;
     spec.learning_rate = lr;
     optimizer_update(spec, iterations_, params_.data(), opt_state_.data(), grads_.data(),
                      num_params(), segments_, update_scratch_);
+    if (constrained_) apply_constraints();
     ++iterations_;
 }
 
@@ -320,10 +492,7 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
     std::lock_guard<std::mutex> lock(train_mutex_);
     train_ws_.ensure(layers_, std::min(batch_size, n), input_dropout_ > 0.0f);
     const int64_t U = output_dim();
-    const Activation out_act = layers_.back().act;
-    // (the fused gradient assumes the loss sees the activation's own output)
-    const bool dropped_out = layers_.back().dropout > 0.0f;
-    const Activation loss_act = dropped_out ? Activation::Linear : out_act;
+    const Activation loss_act = loss_activation();
     const bool fused = loss_is_fused(loss_, loss_act);
     int64_t done = 0;
     for (int64_t bi = first_batch; bi < first_batch + n_batches; ++bi) {
@@ -337,9 +506,11 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         const double batch_loss = loss_forward_backward(train_ws_.d0.data(), nullptr, y,
                                                         tb.dense, tb.labels, B, U, loss_,
                                                         loss_act, tb.weights);
-        // Keras adds the regularization losses of the current weights to each
-        // batch's loss (the tracker weights it by the batch size)
-        stats.loss_sum += batch_loss + regularization_penalty() * static_cast<double>(B);
+        // Keras adds the regularization losses of the current weights and the
+        // activity losses (divided by B) to each batch's loss (the tracker
+        // weights it by the batch size)
+        stats.loss_sum += batch_loss + regularization_penalty() * static_cast<double>(B) +
+                          activity_penalty(train_ws_, B);
         accumulate(stats, y, tb, B);
         if (ypred_out)
             std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
@@ -364,7 +535,8 @@ void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batc
         const float* y = forward(ws, xb, B);
         stats.loss_sum += loss_forward_backward(nullptr, nullptr, y, tb.dense, tb.labels, B,
                                                 U, loss_, layers_.back().act, tb.weights) +
-                          regularization_penalty() * static_cast<double>(B);
+                          regularization_penalty() * static_cast<double>(B) +
+                          activity_penalty(ws, B);
         accumulate(stats, y, tb, B);
         if (ypred_out)
             std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
@@ -388,6 +560,7 @@ void Network::forward_train(const float* x, int64_t B, float* y_out) {
     std::memcpy(train_ws_.x.data(), x, sizeof(float) * static_cast<size_t>(B * input_dim()));
     const float* y = forward(train_ws_, train_ws_.x.data(), B, true);
     std::memcpy(y_out, y, sizeof(float) * static_cast<size_t>(B * output_dim()));
+    last_activity_penalty_ = activity_penalty(train_ws_, B) / static_cast<double>(B);
     last_x_ = train_ws_.x.data();
     last_B_ = B;
 }

@@ -10,20 +10,64 @@
 #include "kernels.h"
 #include "losses.h"
 #include "metrics.h"
+#include "constraints.h"
 #include "optimizers.h"
 
 namespace fastdense {
 
+// What a stage of the network computes before its activation and dropout.
+enum class LayerKind : int {
+    Dense = 0,      // x . kernel + bias
+    BatchNorm = 1,  // batch normalization of x (in == out)
+    Identity = 2,   // x itself: a stage that only applies its activation / dropout
+};
+
+// One stage of the network (a Keras Dense / BatchNormalization / Activation
+// layer, with the Activation and Dropout layers that follow it merged in).
+struct LayerSpec {
+    LayerKind kind = LayerKind::Dense;
+    int64_t units = 0;            // Dense: output width (other kinds keep the input's)
+    Activation act = Activation::Linear;
+    bool use_bias = true;         // Dense: bias;  BatchNorm: center (beta)
+    bool scale = true;            // BatchNorm: gamma
+    float dropout = 0.0f;         // Dropout rate on the stage's output while training
+    double momentum = 0.99;       // BatchNorm: moving statistics' momentum
+    float epsilon = 1e-3f;        // BatchNorm: variance epsilon
+};
+
 struct LayerDesc {
+    LayerKind kind = LayerKind::Dense;
     int64_t in = 0, out = 0;
     Activation act = Activation::Linear;
-    bool use_bias = true;
+    bool use_bias = true;     // Dense: has a bias; BatchNorm: has beta (center)
+    bool has_kernel = true;   // Dense: always; BatchNorm: has gamma (scale)
     float dropout = 0.0f;  // Dropout rate on this layer's output while training
-    bool trainable = true; // false: the optimizer leaves its weights alone
-    // Keras's l1 / l2 regularizers: penalty l1*sum|w| + l2*sum(w^2) added to the loss
+    bool trainable = true; // false: the optimizer leaves its weights alone (and a
+                           // BatchNorm layer runs in inference mode, as Keras's)
+    // Keras's l1 / l2 regularizers: penalty l1*sum|w| + l2*sum(w^2) added to the
+    // loss ("kernel" = Dense kernel or BatchNorm gamma, "bias" = bias or beta)
     float kernel_l1 = 0.0f, kernel_l2 = 0.0f, bias_l1 = 0.0f, bias_l2 = 0.0f;
-    int64_t w_off = 0;  // kernel [in, out] at params + w_off
-    int64_t b_off = 0;  // bias [out] at params + b_off (when use_bias)
+    // activity regularizer on the output: (l1*sum|y| + l2*sum(y^2)) / batch
+    float activity_l1 = 0.0f, activity_l2 = 0.0f;
+    ConstraintSpec kernel_constraint, bias_constraint;  // applied after each update
+    float momentum = 0.99f, one_minus_momentum = 0.01f, epsilon = 1e-3f;  // BatchNorm
+    int64_t w_off = 0;   // kernel [in, out] (BatchNorm: gamma [out]) at params + w_off
+    int64_t b_off = 0;   // bias / beta [out] at params + b_off (when use_bias)
+    int64_t mm_off = 0;  // BatchNorm: moving mean [out]
+    int64_t mv_off = 0;  // BatchNorm: moving variance [out]
+
+    // The kernel's shape as [rows, cols] (a BatchNorm gamma is [out, 1]).
+    int64_t kernel_rows() const { return kind == LayerKind::Dense ? in : out; }
+    int64_t kernel_cols() const { return kind == LayerKind::Dense ? out : 1; }
+    int64_t kernel_size() const { return kernel_rows() * kernel_cols(); }
+    bool has_activity_reg() const { return activity_l1 != 0.0f || activity_l2 != 0.0f; }
+};
+
+// One variable of the network in Keras's order (a Dense layer's kernel, then
+// bias; a BatchNorm layer's gamma, beta, moving mean, moving variance).
+struct VariableDesc {
+    int64_t layer = 0, offset = 0, rows = 0, cols = 0;  // cols = 0: a vector of `rows`
+    bool trainable = true;  // false for the moving statistics
 };
 
 // Targets for one dataset: dense float rows or sparse int32 labels.
@@ -47,6 +91,11 @@ public:
     Network(const std::vector<int64_t>& units, const std::vector<Activation>& acts,
             const std::vector<bool>& use_bias, const std::vector<float>& dropout = {},
             float input_dropout = 0.0f);
+    // The general form: stages of any kind on inputs of width input_dim.
+    Network(int64_t input_dim, const std::vector<LayerSpec>& layers, float input_dropout = 0.0f);
+
+    // Every variable, in Keras's order.
+    std::vector<VariableDesc> variables() const;
 
     // Freezes (false) or unfreezes a layer's weights.
     void set_trainable(size_t layer, bool trainable);
@@ -59,6 +108,14 @@ public:
                             float bias_l2);
     // The regularization penalty of the trainable layers' current weights.
     double regularization_penalty() const;
+    // Sets a layer's activity regularization factors (on its output).
+    void set_activity_regularization(size_t layer, float l1, float l2);
+    // The activity penalty of the last forward_train batch (already divided
+    // by its size, as Keras adds it to the batch's loss).
+    double last_activity_penalty() const { return last_activity_penalty_; }
+    // Sets the constraints applied to a layer's kernel (or gamma) and bias
+    // (or beta) after each update.
+    void set_constraints(size_t layer, const ConstraintSpec& kernel, const ConstraintSpec& bias);
 
     // Seeds the generator of the dropout masks (training only).
     void set_seed(uint64_t seed) { rng_state_ = seed; }
@@ -127,6 +184,9 @@ private:
         std::vector<float> t;            // [cap, U]     gathered targets
         std::vector<int32_t> labels;     // [cap]
         std::vector<float> weights;      // [cap]    gathered sample weights
+        std::vector<std::vector<float>> bn_stats;  // BatchNorm layers: [2, out]
+                                                   // batch mean, then 1/sqrt(var + eps)
+        std::vector<double> scratch;     // [4 * max_units] BatchNorm / constraint sums
         void ensure(const std::vector<LayerDesc>& layers, int64_t B, bool input_dropout);
     };
 
@@ -137,8 +197,18 @@ private:
                 int64_t start, int64_t B, const float** xb, Targets& tb) const;
     void backward(Workspace& ws, const float* xb, int64_t B, bool fused);
     void update(float lr);
+    void apply_constraints();
     void add_regularization_grads(const LayerDesc& d);
-    bool regularized_ = false;
+    // The sum over the batch's layer outputs of their activity penalties
+    // (not yet divided by the batch size).
+    double activity_penalty(const Workspace& ws, int64_t B) const;
+    // The activation the loss sees when it can fuse with the last layer.
+    Activation loss_activation() const;
+    // The input of layer li in the workspace (the dropped output of the layer before).
+    const float* layer_input(const Workspace& ws, size_t li, const float* xb, int64_t B) const;
+    bool regularized_ = false, activity_regularized_ = false, constrained_ = false;
+    double last_activity_penalty_ = 0.0;
+    std::vector<double> constraint_scratch_;
     void accumulate(Stats& stats, const float* y, const Targets& tb, int64_t B) const;
 
     std::vector<LayerDesc> layers_;
