@@ -827,6 +827,13 @@ PYBIND11_MODULE(_core, m) {
             }
             return out;
         }, py::arg("x"), py::arg("batch_size"))
+        .def("activity_penalty_sum", [](const Network& n, py::array x, int64_t batch_size) {
+            check<float>(x, "x", {-1, n.input_dim()});
+            if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
+            py::gil_scoped_release release;
+            return n.activity_penalty_sum(cptr<float>(x), x.shape(0), batch_size);
+        }, py::arg("x"), py::arg("batch_size"),
+           "Sum over the inference batches of x of their activity penalties.")
         .def("forward_train", [](NetState& n, py::array x) {
             check<float>(x, "x", {-1, n.input_dim()});
             const int64_t B = x.shape(0);

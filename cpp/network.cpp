@@ -362,6 +362,19 @@ double Network::activity_penalty(const Workspace& ws, int64_t B) const {
     return total;
 }
 
+double Network::activity_penalty_sum(const float* x, int64_t n, int64_t batch_size) const {
+    if (!activity_regularized_ || n == 0) return 0.0;
+    Workspace ws;
+    ws.ensure(layers_, std::min(batch_size, n), false);
+    double total = 0.0;
+    for (int64_t start = 0; start < n; start += batch_size) {
+        const int64_t B = std::min(batch_size, n - start);
+        forward(ws, x + start * input_dim(), B);
+        total += activity_penalty(ws, B);
+    }
+    return total;
+}
+
 void Network::set_activity_regularization(size_t layer, float l1, float l2) {
     if (layer >= layers_.size()) throw std::out_of_range("Network: no such layer");
     layers_[layer].activity_l1 = l1;

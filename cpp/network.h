@@ -113,6 +113,9 @@ public:
     // The activity penalty of the last forward_train batch (already divided
     // by its size, as Keras adds it to the batch's loss).
     double last_activity_penalty() const { return last_activity_penalty_; }
+    // Sum over the inference batches of x: [n, in] of each batch's activity
+    // penalty (Keras adds penalty / B to each batch's loss, weighted by B).
+    double activity_penalty_sum(const float* x, int64_t n, int64_t batch_size) const;
     // Sets the constraints applied to a layer's kernel (or gamma) and bias
     // (or beta) after each update.
     void set_constraints(size_t layer, const ConstraintSpec& kernel, const ConstraintSpec& bias);

@@ -1,4 +1,5 @@
-"""Layers: ``Dense``, ``InputLayer`` and ``Input``."""
+"""Layers: ``Dense``, ``BatchNormalization``, ``Dropout``, ``Flatten``,
+``Activation``, ``InputLayer`` and ``Input``."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -10,8 +11,8 @@ from . import initializers as _initializers
 from ._naming import snake_case, unique_name
 from .variables import Variable
 
-__all__ = ["Layer", "Dense", "Dropout", "Flatten", "Activation", "InputLayer", "Input",
-           "InputSpec"]
+__all__ = ["Layer", "Dense", "BatchNormalization", "Dropout", "Flatten", "Activation",
+           "InputLayer", "Input", "InputSpec"]
 
 
 class Layer:
@@ -20,7 +21,7 @@ class Layer:
     def __init__(self, name: Optional[str] = None, trainable: bool = True,
                  dtype: Any = None, input_shape: Optional[Sequence[Optional[int]]] = None,
                  input_dim: Optional[int] = None, batch_size: Optional[int] = None,
-                 **kwargs: Any) -> None:
+                 activity_regularizer: Any = None, **kwargs: Any) -> None:
         allowed = {"batch_input_shape", "autocast", "input_length"}
         unknown = set(kwargs) - allowed
         if unknown:
@@ -29,6 +30,10 @@ class Layer:
         if dtype not in (None, "float32", np.float32):
             raise ValueError(f"fastdense computes in float32. Received: dtype={dtype}")
         self.name = name or unique_name(snake_case(type(self).__name__))
+        from . import regularizers as _regularizers
+        self.activity_regularizer = _regularizers.get(activity_regularizer)
+        if self.activity_regularizer is not None:
+            self.activity_regularizer._factors()  # only L1/L2 penalties run natively
         self.trainable = trainable
         self.built = False
         self._batch_input_shape: Optional[Tuple[Optional[int], ...]] = None
@@ -93,6 +98,8 @@ class Layer:
                                   "dtype": "float32"}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = self._batch_input_shape
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = _regularizers_serialize(self.activity_regularizer)
         return config
 
     @classmethod
@@ -120,13 +127,7 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError("Received an invalid value for `units`, expected a positive "
                              f"integer. Received: units={units}")
-        for arg, value in (("activity_regularizer", activity_regularizer),
-                           ("kernel_constraint", kernel_constraint),
-                           ("bias_constraint", bias_constraint)):
-            if value is not None:
-                raise NotImplementedError(
-                    f"Dense(`{arg}`=...) is not supported by fastdense yet. Received: {arg}={value!r}")
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = int(units)
         self.activation = _activations.get(activation)
         self._act_code = _activations.native_code(self.activation)
@@ -142,6 +143,11 @@ class Dense(Layer):
         for reg in (self.kernel_regularizer, self.bias_regularizer):
             if reg is not None:
                 reg._factors()  # only L1/L2 penalties run natively
+        from . import constraints as _constraints
+        self.kernel_constraint = _constraints.get(kernel_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
+        _constraints.native(self.kernel_constraint, 2)  # (checks the axis)
+        _constraints.native(self.bias_constraint, 1)
         self.kernel_initializer = _initializers.get(kernel_initializer)
         self.bias_initializer = _initializers.get(bias_initializer)
         self.kernel: Optional[Variable] = None
@@ -207,10 +213,20 @@ class Dense(Layer):
             "bias_initializer": _init_config(self.bias_initializer),
             "kernel_regularizer": _regularizers_serialize(self.kernel_regularizer),
             "bias_regularizer": _regularizers_serialize(self.bias_regularizer),
-            "activity_regularizer": None, "kernel_constraint": None,
-            "bias_constraint": None,
+            "kernel_constraint": _constraints_serialize(self.kernel_constraint),
+            "bias_constraint": _constraints_serialize(self.bias_constraint),
         })
         return config
+
+    def _native_constraints(self) -> Tuple[Any, Any]:
+        from . import constraints as _constraints
+        return (_constraints.native(self.kernel_constraint, 2),
+                _constraints.native(self.bias_constraint, 1))
+
+
+def _constraints_serialize(c: Any) -> Any:
+    from . import constraints as _constraints
+    return _constraints.serialize(c)
 
 
 def _regularizers_serialize(reg: Any) -> Any:
@@ -222,6 +238,174 @@ def _init_config(init: Any) -> Any:
     if isinstance(init, _initializers.Initializer):
         return {"class_name": type(init).__name__, "config": init.get_config()}
     return getattr(init, "__name__", repr(init))
+
+
+class BatchNormalization(Layer):
+    """Normalizes each feature with the batch's statistics while training and
+    with moving averages of them at inference, as Keras 3:
+    ``gamma * (x - mean) / sqrt(var + epsilon) + beta``, with
+    ``moving = moving * momentum + batch_statistic * (1 - momentum)`` after
+    each training batch (the biased batch variance). A layer with
+    ``trainable = False`` runs in inference mode, as in Keras 3. Weights, in
+    Keras's order: gamma, beta (trainable), moving_mean, moving_variance.
+    In a model it runs natively between the layers around it."""
+
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
+                 center: bool = True, scale: bool = True, beta_initializer: Any = "zeros",
+                 gamma_initializer: Any = "ones", moving_mean_initializer: Any = "zeros",
+                 moving_variance_initializer: Any = "ones", beta_regularizer: Any = None,
+                 gamma_regularizer: Any = None, beta_constraint: Any = None,
+                 gamma_constraint: Any = None, renorm: bool = False,
+                 renorm_clipping: Any = None, renorm_momentum: float = 0.99,
+                 synchronized: bool = False, **kwargs: Any) -> None:
+        if synchronized:
+            raise ValueError("Argument synchronized=True is only supported with the "
+                             "TensorFlow backend.")
+        if renorm:
+            raise NotImplementedError("BatchNormalization(renorm=True) is not supported by "
+                                      "fastdense. Received: renorm=True")
+        super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"Expected an int value for `axis`. Received: axis={axis!r}")
+        self.axis = int(axis)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        if not 0.0 <= self.momentum <= 1.0:
+            raise ValueError(f"Argument `momentum` must be in [0, 1]. Received: "
+                             f"momentum={momentum!r}")
+        if not (self.epsilon > 0 and np.isfinite(self.epsilon)):
+            raise ValueError(f"Argument `epsilon` must be a positive float. Received: "
+                             f"epsilon={epsilon!r}")
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = _initializers.get(beta_initializer)
+        self.gamma_initializer = _initializers.get(gamma_initializer)
+        self.moving_mean_initializer = _initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = _initializers.get(moving_variance_initializer)
+        from . import constraints as _constraints
+        from . import regularizers as _regularizers
+        self.beta_regularizer = _regularizers.get(beta_regularizer)
+        self.gamma_regularizer = _regularizers.get(gamma_regularizer)
+        for reg in (self.beta_regularizer, self.gamma_regularizer):
+            if reg is not None:
+                reg._factors()
+        self.beta_constraint = _constraints.get(beta_constraint)
+        self.gamma_constraint = _constraints.get(gamma_constraint)
+        _constraints.native(self.beta_constraint, 1)
+        _constraints.native(self.gamma_constraint, 1)
+        self.renorm = False
+        self.renorm_clipping = renorm_clipping
+        self.renorm_momentum = float(renorm_momentum)
+        self.synchronized = False
+        self.gamma: Optional[Variable] = None
+        self.beta: Optional[Variable] = None
+        self.moving_mean: Optional[Variable] = None
+        self.moving_variance: Optional[Variable] = None
+        self.input_dim: Optional[int] = None
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        shape = tuple(input_shape)
+        if self.axis not in (-1, len(shape) - 1):
+            raise NotImplementedError(
+                f"fastdense normalizes the feature axis of 2D inputs (axis=-1). Received: "
+                f"axis={self.axis} for input_shape={shape}")
+        dim = shape[-1]
+        if dim is None:
+            raise ValueError(f"Axis {self.axis} of input tensor should have a defined "
+                             f"dimension but the layer received an input with shape {shape}.")
+        if self.built:
+            if dim != self.input_dim:
+                raise ValueError(
+                    f"Input {shape} is incompatible with layer {self.name}: expected axis -1 "
+                    f"of input shape to have value {self.input_dim}, but received input "
+                    f"with shape {shape}")
+            return
+        self.input_dim = int(dim)
+        n = (self.input_dim,)
+
+        def var(init: Any, name: str) -> Variable:
+            v = Variable(init, shape=n, name=name)
+            v.path = f"{self.name}/{name}"
+            return v
+
+        if self.scale:
+            self.gamma = var(self.gamma_initializer, "gamma")
+        if self.center:
+            self.beta = var(self.beta_initializer, "beta")
+        self.moving_mean = var(self.moving_mean_initializer, "moving_mean")
+        self.moving_variance = var(self.moving_variance_initializer, "moving_variance")
+        self.built = True
+
+    @property
+    def weights(self) -> List[Variable]:
+        if not self.built:
+            return []
+        return [v for v in (self.gamma, self.beta, self.moving_mean, self.moving_variance)
+                if v is not None]
+
+    @property
+    def trainable_weights(self) -> List[Variable]:
+        if not self.built or not self.trainable:
+            return []
+        return [v for v in (self.gamma, self.beta) if v is not None]
+
+    @property
+    def non_trainable_weights(self) -> List[Variable]:
+        trainable = {id(v) for v in self.trainable_weights}
+        return [v for v in self.weights if id(v) not in trainable]
+
+    def __call__(self, inputs: Any, training: bool = False) -> np.ndarray:
+        """Normalizes a numpy array (training=True: with its own statistics,
+        updating the moving ones, as Keras's layer call)."""
+        x = np.asarray(inputs, dtype=np.float32)
+        self.build(x.shape)
+        C = x.shape[-1]
+        x2 = x.reshape(-1, C)
+        if training and self.trainable:
+            mean = x2.mean(axis=0, dtype=np.float64).astype(np.float32)
+            var = np.square(x2 - mean, dtype=np.float64).mean(axis=0).astype(np.float32)
+            m = np.float32(self.momentum)
+            om = np.float32(1.0 - self.momentum)
+            self.moving_mean.assign(self.moving_mean.value * m + mean * om)  # type: ignore[union-attr]
+            self.moving_variance.assign(self.moving_variance.value * m + var * om)  # type: ignore[union-attr]
+        else:
+            mean = self.moving_mean.value  # type: ignore[union-attr]
+            var = self.moving_variance.value  # type: ignore[union-attr]
+        inv = np.float32(1) / np.sqrt(var + np.float32(self.epsilon))
+        if self.gamma is not None:
+            inv = inv * self.gamma.value
+        shift = -mean * inv
+        if self.beta is not None:
+            shift = shift + self.beta.value
+        return (x2 * inv + shift).astype(np.float32).reshape(x.shape)
+
+    def _native_constraints(self) -> Tuple[Any, Any]:
+        from . import constraints as _constraints
+        return (_constraints.native(self.gamma_constraint, 1),
+                _constraints.native(self.beta_constraint, 1))
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": _init_config(self.beta_initializer),
+            "gamma_initializer": _init_config(self.gamma_initializer),
+            "moving_mean_initializer": _init_config(self.moving_mean_initializer),
+            "moving_variance_initializer": _init_config(self.moving_variance_initializer),
+            "beta_regularizer": _regularizers_serialize(self.beta_regularizer),
+            "gamma_regularizer": _regularizers_serialize(self.gamma_regularizer),
+            "beta_constraint": _constraints_serialize(self.beta_constraint),
+            "gamma_constraint": _constraints_serialize(self.gamma_constraint),
+            "synchronized": self.synchronized,
+            "renorm": self.renorm,
+            "renorm_clipping": self.renorm_clipping,
+            "renorm_momentum": self.renorm_momentum,
+        })
+        return config
 
 
 class Dropout(Layer):

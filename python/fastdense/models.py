@@ -22,7 +22,8 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
-from .layers import Activation, Dense, Dropout, Flatten, InputLayer, InputSpec, Layer
+from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, InputLayer,
+                     InputSpec, Layer)
 from .variables import Variable
 
 __all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model"]
@@ -59,6 +60,7 @@ class Model:
         self._weighted_ids: List[Any] = []
         self._metrics: Optional[List[_metrics.Metric]] = None
         self._native_metrics: List[int] = []  # positions in _metrics computed natively
+        self._stage_owners: List[Layer] = []  # the layer owning each engine stage
 
     # ------------------------------------------------------------------ structure
     @property
@@ -85,11 +87,21 @@ class Model:
     def _sync_trainable(self) -> None:
         """Tells the engine which layers are frozen (``layer.trainable = False``
         or ``model.trainable = False``)."""
-        for i, layer in enumerate(self._dense_layers):
+        for i, layer in enumerate(self._stage_owners):
             self._net.set_trainable(i, bool(self.trainable and layer.trainable))
         if self.optimizer is not None and getattr(self.optimizer, "_net", None) is self._net:
-            self.optimizer._sync_weight_decay_mask(
-                [w for layer in self._dense_layers for w in layer.weights])
+            self.optimizer._sync_weight_decay_mask(self._parameter_variables())
+
+    def _parameter_variables(self) -> List[Variable]:
+        """The variables an optimizer can update (kernels and biases, gammas
+        and betas), trainable or not, in the engine's order."""
+        out: List[Variable] = []
+        for layer in self._layers:
+            if isinstance(layer, Dense):
+                out += layer.weights
+            elif isinstance(layer, BatchNormalization):
+                out += [v for v in (layer.gamma, layer.beta) if v is not None]
+        return out
 
     @property
     def variables(self) -> List[Variable]:
@@ -142,30 +154,49 @@ class Model:
         input_shape = tuple(input_shape)
         if not self._dense_layers:
             raise ValueError(f"Sequential model '{self.name}' has no Dense layer; add some first.")
-        acts, dropout, input_dropout = self._engine_layout()
+        stages, owners, activity, input_dropout = self._engine_layout()
         dims = input_shape[1:]
         if len(dims) == 0 or any(d is None for d in dims) or (
                 len(dims) > 1 and not self._flatten_input()):
             raise ValueError(
                 "fastdense models take 2D inputs of shape (batch, features) (start with a "
                 "Flatten layer for images). Received: input_shape=" + str(input_shape))
+        if any(int(d) <= 0 for d in dims):
+            raise ValueError("Input dimensions must be positive. Received: input_shape="
+                             + str(tuple(input_shape)))
         self._input_shape = (None,) + tuple(int(d) for d in dims)
-        units = [int(np.prod(dims))]
-        for layer in self._dense_layers:
-            layer.build((None, units[-1]))
-            units.append(layer.units)
-        net = _core.Network(units, acts, [l.use_bias for l in self._dense_layers], dropout,
-                            input_dropout)
+        width = int(np.prod(dims))
+        for stage, layer in zip(stages, owners):
+            if isinstance(layer, (Dense, BatchNormalization)):
+                layer.build((None, width))
+            if isinstance(layer, Dense):
+                width = layer.units
+        net = _core.Network(int(np.prod(dims)), stages, input_dropout)
         params = net.params
-        for layer, (w_off, n_in, n_out, b_off) in zip(self._dense_layers, net.layer_offsets()):
-            layer.kernel._bind(params[w_off:w_off + n_in * n_out].reshape(n_in, n_out))
-            if layer.bias is not None:
-                layer.bias._bind(params[b_off:b_off + n_out])
-        for i, layer in enumerate(self._dense_layers):
-            kl1, kl2 = layer.kernel_regularizer._factors() if layer.kernel_regularizer else (0, 0)
-            bl1, bl2 = layer.bias_regularizer._factors() if layer.bias_regularizer else (0, 0)
+        by_layer: Dict[int, List[Any]] = {}
+        for li, off, shape, _trainable in net.variables():
+            by_layer.setdefault(li, []).append((off, shape))
+        for i, layer in enumerate(owners):
+            for var, (off, shape) in zip(layer.weights, by_layer.get(i, [])):
+                var._bind(params[off:off + int(np.prod(shape))].reshape(shape))
+        for i, layer in enumerate(owners):
+            if isinstance(layer, Dense):
+                kreg, breg = layer.kernel_regularizer, layer.bias_regularizer
+            elif isinstance(layer, BatchNormalization):
+                kreg, breg = layer.gamma_regularizer, layer.beta_regularizer
+            else:
+                continue
+            kl1, kl2 = kreg._factors() if kreg else (0, 0)
+            bl1, bl2 = breg._factors() if breg else (0, 0)
             if kl1 or kl2 or bl1 or bl2:
                 net.set_regularization(i, kl1, kl2, bl1, bl2)
+            kc, bc = layer._native_constraints()
+            if kc[0] or bc[0]:
+                net.set_constraints(i, kc, bc)
+        for i, reg in enumerate(activity):
+            if reg is not None:
+                net.set_activity_regularization(i, *reg._factors())
+        self._stage_owners = owners
         self._net = net
         if self.compiled:
             self._install_training_config()
@@ -187,36 +218,55 @@ class Model:
                 return True
         return False
 
-    def _engine_layout(self) -> Tuple[List[int], List[float], float]:
-        """The native network's layout: each Dense layer's activation code
-        (an Activation layer right after a linear Dense runs as that layer's
-        activation) and the Dropout rate applied to its output."""
-        acts: List[int] = []
-        dropout: List[float] = []
-        input_keep = 1.0
+    def _engine_layout(self) -> Tuple[List[Dict[str, Any]], List[Layer], List[Any], float]:
+        """The native network's stages: one per Dense and BatchNormalization
+        layer (and per Activation layer that cannot run as the activation of
+        the stage before it), each with the activation that follows it, the
+        Dropout rate applied to its output and its activity regularizer.
+        Returns (stage dicts, the layer owning each stage, each stage's
+        activity regularizer, the Dropout rate on the inputs)."""
         linear = 0
+        stages: List[Dict[str, Any]] = []
+        owners: List[Layer] = []
+        activity: List[Any] = []
+        input_keep = 1.0
         for layer in self._layers:
             if isinstance(layer, Dense):
-                acts.append(layer._act_code)
-                dropout.append(0.0)
+                stages.append({"kind": 0, "units": layer.units, "activation": layer._act_code,
+                               "use_bias": layer.use_bias, "dropout": 0.0})
+            elif isinstance(layer, BatchNormalization):
+                stages.append({"kind": 1, "activation": linear, "use_bias": layer.center,
+                               "scale": layer.scale, "momentum": layer.momentum,
+                               "epsilon": layer.epsilon, "dropout": 0.0})
+            elif isinstance(layer, Activation):
+                # runs as the activation of the stage before it when that stage
+                # is linear, undropped and has no activity regularizer (which
+                # would see the pre-activation), else as a stage of its own
+                if (stages and stages[-1]["activation"] == linear and not stages[-1]["dropout"]
+                        and activity[-1] is None):
+                    stages[-1]["activation"] = layer._act_code
+                    activity[-1] = layer.activity_regularizer
+                    continue
+                stages.append({"kind": 2, "activation": layer._act_code, "dropout": 0.0})
             elif isinstance(layer, Dropout):
-                if acts:  # two dropouts in a row keep (1 - a)(1 - b)
-                    dropout[-1] = 1.0 - (1.0 - dropout[-1]) * (1.0 - layer.rate)
+                if stages:  # two dropouts in a row keep (1 - a)(1 - b)
+                    stages[-1]["dropout"] = 1.0 - (1.0 - stages[-1]["dropout"]) * (1.0 - layer.rate)
                 else:
                     input_keep *= 1.0 - layer.rate
-            elif isinstance(layer, Activation):
-                if not acts or acts[-1] != linear or dropout[-1] > 0:
-                    raise NotImplementedError(
-                        f"fastdense runs an Activation layer ('{layer.name}') as the activation "
-                        "of the Dense layer right before it, which must have no activation of "
-                        "its own (activation=None) and no Dropout in between.")
-                acts[-1] = layer._act_code
-            elif isinstance(layer, Flatten):
-                if acts:
-                    continue  # outputs of Dense layers are already flat
-        if any(r >= 1.0 for r in dropout) or input_keep <= 0.0:
+                if layer.activity_regularizer is not None:
+                    raise NotImplementedError(f"fastdense does not run an activity_regularizer "
+                                              f"on a Dropout layer ('{layer.name}').")
+                continue
+            else:
+                if layer.activity_regularizer is not None:
+                    raise NotImplementedError(f"fastdense does not run an activity_regularizer "
+                                              f"on layer '{layer.name}'.")
+                continue
+            owners.append(layer)
+            activity.append(layer.activity_regularizer)
+        if any(st["dropout"] >= 1.0 for st in stages) or input_keep <= 0.0:
             raise ValueError("A Dropout rate of 1 drops everything; use a rate below 1.")
-        return acts, dropout, 1.0 - input_keep
+        return stages, owners, activity, 1.0 - input_keep
 
     def _features(self, x: Any, name: str = "x") -> np.ndarray:
         """The engine's input: float32 (samples, features), flattened when the
@@ -386,6 +436,47 @@ class Model:
         return xa, y_user, y_dense, labels
 
     # ------------------------------------------------------------------ fit
+    @staticmethod
+    def _steps_argument(value: Any, name: str) -> Optional[int]:
+        """``steps_per_epoch`` / ``validation_steps`` / ``steps``: None or a
+        non-negative integer (0 means "the whole data", as in Keras)."""
+        if value is None:
+            return None
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+                or value < 0:
+            raise ValueError(f"Argument `{name}` must be a positive integer or None. "
+                             f"Received: {name}={value!r}")
+        return int(value) or None
+
+    @staticmethod
+    def _default_batch_size(n: int, steps: Optional[int]) -> int:
+        """Keras's array adapter without a batch_size: ceil(samples / steps)
+        when steps are given, else 32."""
+        return max(1, -(-n // steps)) if steps else 32
+
+    @staticmethod
+    def _warn_ran_out_of_data() -> None:
+        # Keras's EpochIterator._interrupted_warning, word for word
+        warnings.warn(
+            "Your input ran out of data; interrupting training. Make sure that your dataset "
+            "or generator can generate at least `steps_per_epoch * epochs` batches. You may "
+            "need to use the `.repeat()` function when building your dataset.",
+            UserWarning, stacklevel=3)
+
+    @staticmethod
+    def _first_steps(prepared: Tuple[Any, ...], batch_size: int, steps: Optional[int]
+                     ) -> Tuple[Tuple[Any, ...], bool]:
+        """The first ``steps`` batches of unshuffled prepared data (evaluate's
+        ``steps``, fit's ``validation_steps``), and whether the data has fewer
+        batches than that (Keras then warns that the input ran out of data)."""
+        if not steps:
+            return prepared, False
+        n = prepared[0].shape[0]
+        if steps * batch_size >= n:
+            return prepared, steps > -(-n // batch_size)
+        k = steps * batch_size
+        return tuple(None if a is None else a[:k] for a in prepared), False
+
     def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
             verbose: Union[str, int] = "auto", callbacks: Optional[List[Callback]] = None,
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
@@ -394,14 +485,16 @@ class Model:
             validation_batch_size: Optional[int] = None, validation_freq: int = 1) -> History:
         """Trains the model; returns a ``History`` whose ``.history`` maps each
         metric (then each ``val_`` metric) to its per-epoch values."""
-        for arg, value in (("steps_per_epoch", steps_per_epoch),
-                           ("validation_steps", validation_steps)):
-            if value is not None:
-                raise NotImplementedError(f"fit(`{arg}`=...) is not supported by fastdense yet.")
+        steps_per_epoch = self._steps_argument(steps_per_epoch, "steps_per_epoch")
+        validation_steps = self._steps_argument(validation_steps, "validation_steps")
         verbose_level = _data.verbose(verbose)
+        user_batch_size = batch_size
         batch_size = _data.batch_size(batch_size)
-        val_batch_size = _data.batch_size(validation_batch_size, default=batch_size,
-                                          name="validation_batch_size")
+        # Keras: `validation_batch_size or batch_size` (the argument as given)
+        val_batch_size: Optional[int] = _data.batch_size(
+            validation_batch_size, default=batch_size, name="validation_batch_size")
+        if validation_batch_size is None and user_batch_size is None:
+            val_batch_size = None  # 32, or from validation_steps once the data is known
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"Argument `epochs` must be a non-negative integer. "
                              f"Received: epochs={epochs!r}")
@@ -421,7 +514,7 @@ class Model:
                              f"Received: initial_epoch={initial_epoch!r}")
         xa, y_user, y_dense, labels = self._prepare(x, y)
         sw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
-        val = None
+        val, val_short = None, False
         if validation_data is not None:
             val = self._prepare_validation(validation_data)
         elif validation_split:
@@ -443,7 +536,16 @@ class Model:
             sw = None if sw is None else sw[:split_at]
 
         n = xa.shape[0]
-        steps = -(-n // batch_size)
+        if user_batch_size is None and steps_per_epoch:
+            # Keras's array adapter: no batch_size but steps -> ceil(samples / steps)
+            batch_size = max(1, -(-n // steps_per_epoch))
+        n_batches = -(-n // batch_size)  # one pass over the data
+        # batches per epoch: Keras's progress-bar target and params["steps"]
+        steps = steps_per_epoch or n_batches
+        if val is not None:
+            if val_batch_size is None:
+                val_batch_size = self._default_batch_size(val[0].shape[0], validation_steps)
+            val, val_short = self._first_steps(val, val_batch_size, validation_steps)
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
             callbacks, add_history=True, add_progbar=verbose_level != 0, model=self,
             verbose=verbose_level, epochs=epochs, steps=steps)
@@ -456,22 +558,36 @@ class Model:
         self.stop_training = False
         cbs.on_train_begin()
         logs: Logs = {}
+        # With steps_per_epoch, an epoch goes on where the previous one stopped
+        # in the same pass (same shuffle), as Keras's EpochIterator does; a
+        # new pass (and a new shuffle) starts once the data is used up.
+        cursor = 0  # batches of the current pass already trained
+        order: Optional[np.ndarray] = None
         for epoch in range(initial_epoch, epochs):
             for m in self._metrics or []:
                 m.reset_state()
             cbs.on_epoch_begin(epoch)
-            # one draw per epoch seeds both the shuffle and the dropout masks
+            # one draw per epoch seeds the dropout masks, and the shuffle of a new pass
             seed = int(np.random.randint(0, 2**63 - 1))
-            order = _core.permutation(n, seed) if shuffle else None
+            if cursor == 0:
+                order = _core.permutation(n, seed) if shuffle else None
             self._net.set_seed(seed ^ 0x5DEECE66D)
             stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,
                                      "metric_sums": [0.0] * len(self._native_metrics)}
+            run = min(steps, n_batches - cursor)
             if native_loss:
-                self._run_epoch_native(xa, y_user, y_dense, labels, sw, order, batch_size,
-                                       steps, stats, ypred, py_metrics, cbs, batch_hooks)
+                done = self._run_epoch_native(xa, y_user, y_dense, labels, sw, order, batch_size,
+                                              run, stats, ypred, py_metrics, cbs, batch_hooks,
+                                              first=cursor)
             else:
-                self._run_epoch_python(xa, y_user, sw, order, batch_size, steps, stats, cbs,
-                                       batch_hooks)
+                done = self._run_epoch_python(xa, y_user, sw, order, batch_size, run, stats, cbs,
+                                              batch_hooks, first=cursor)
+            if steps_per_epoch:
+                if run < steps and not self.stop_training:
+                    self._warn_ran_out_of_data()
+                cursor += done
+                if cursor >= n_batches:
+                    cursor = 0
             logs = self._logs(stats, native_metrics=native_loss)
             if not math.isfinite(logs["loss"]) and not cbs.nan_terminators():
                 warnings.warn(f"Epoch {epoch + 1}: the training loss is {logs['loss']}; the "
@@ -479,6 +595,8 @@ class Model:
                               "add callbacks.TerminateOnNaN to stop).", RuntimeWarning,
                               stacklevel=2)
             if val is not None and (epoch + 1) % validation_freq == 0:
+                if val_short:
+                    self._warn_ran_out_of_data()
                 val_logs = self._evaluate_prepared(*val, batch_size=val_batch_size)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, logs)
@@ -499,7 +617,11 @@ class Model:
         return prepared + (_data.sample_weights(vsw, None, prepared[1], prepared[0].shape[0]),)
 
     def _run_epoch_native(self, xa, y_user, y_dense, labels, sw, order, batch_size, steps,
-                          stats, ypred, py_metrics, cbs, batch_hooks) -> None:
+                          stats, ypred, py_metrics, cbs, batch_hooks, first: int = 0) -> int:
+        """Trains batches ``first .. first + steps - 1`` of the pass ``order``
+        (None: unshuffled) in native chunks; Python runs between chunks only
+        for the progress bar, and per batch only for batch hooks. Callbacks
+        see the batch numbers of the epoch (from 0). Returns the batches run."""
         net = self._net
         loss_code = self._loss_native[0]
         chunk = 1
@@ -513,13 +635,13 @@ class Model:
             if batch_hooks:
                 cbs.on_train_batch_begin(batch)
             t0 = time.perf_counter()
-            done = net.train_batches(xa, y_dense, labels, order, batch_size, batch, count,
-                                     loss_code, stats, ypred, bool(terminators), sw,
+            done = net.train_batches(xa, y_dense, labels, order, batch_size, first + batch,
+                                     count, loss_code, stats, ypred, bool(terminators), sw,
                                      self.optimizer._learning_rates(count))
             elapsed = time.perf_counter() - t0
             if py_metrics:
-                self._update_py_metrics(py_metrics, y_user, sw, ypred, order, batch, done,
-                                        batch_size)
+                self._update_py_metrics(py_metrics, y_user, sw, ypred, order, first + batch,
+                                        done, batch_size)
             batch += done
             if batch_hooks:
                 cbs.on_train_batch_end(batch - 1, self._logs(stats))
@@ -535,6 +657,9 @@ class Model:
                 chunk = max(1, min(int(target_s / per_batch), 4 * chunk, steps))
             if self.stop_training:
                 break
+            if done == 0:  # the engine found no batch left in the pass
+                break
+        return batch
 
     @staticmethod
     def _update_metrics(metrics, y_true, y_pred, sw) -> None:
@@ -557,23 +682,28 @@ class Model:
                                  None if sw is None else sw[rows])
 
     def _run_epoch_python(self, xa, y_user, sw, order, batch_size, steps, stats, cbs,
-                          batch_hooks) -> None:
+                          batch_hooks, first: int = 0) -> int:
         """Per-batch path for losses without a native kernel: native forward
-        and backward, loss value and gradient from the loss in Python."""
+        and backward, loss value and gradient from the loss in Python.
+        Trains batches ``first .. first + steps - 1`` of the pass; returns
+        how many ran."""
         net, n = self._net, xa.shape[0]
         metrics = self._metrics or []
         y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
         for batch in range(steps):
             if batch_hooks:
                 cbs.on_train_batch_begin(batch)
-            s, e = batch * batch_size, min(n, (batch + 1) * batch_size)
+            s, e = (first + batch) * batch_size, min(n, (first + batch + 1) * batch_size)
+            if s >= n:
+                return batch
             idx = order[s:e] if order is not None else slice(s, e)
             xb = np.ascontiguousarray(xa[idx])
             yb = y_loss[idx]
             yp = net.forward_train(xb)
             value, grad = self._python_loss_and_grad(yb, yp, None if sw is None else sw[idx])
             self.optimizer._sync_step_lr()
-            penalty = net.regularization_penalty()  # before the update, as Keras
+            # (the weights' penalty before the update, as Keras; the outputs' of this batch)
+            penalty = net.regularization_penalty() + net.last_activity_penalty()
             net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
             stats["loss_sum"] += (float(value) + penalty) * (e - s)
             stats["seen"] += e - s
@@ -584,7 +714,8 @@ class Model:
             elif cbs.progbar is not None:
                 cbs.progbar.on_train_batch_end(batch, logs)
             if self.stop_training:
-                break
+                return batch + 1
+        return steps
 
     def _python_loss_and_grad(self, y_true: Any, y_pred: np.ndarray,
                               sw: Optional[np.ndarray]) -> Tuple[float, np.ndarray]:
@@ -612,15 +743,22 @@ class Model:
                  return_dict: bool = False, **kwargs: Any) -> Any:
         """Loss and metrics on the given data: a scalar when there is only the
         loss, else ``[loss, *metrics]`` (or a dict with ``return_dict=True``)."""
-        if steps is not None:
-            raise NotImplementedError("evaluate(steps=...) is not supported by fastdense yet.")
         if kwargs:
             raise ValueError(f"Arguments not recognized: {kwargs}")
+        steps = self._steps_argument(steps, "steps")
         verbose_level = _data.verbose(verbose)
+        user_batch_size = batch_size
         batch_size = _data.batch_size(batch_size)
         xa, y_user, y_dense, labels = self._prepare(x, y)
         sw = _data.sample_weights(sample_weight, None, y_user, xa.shape[0])
-        n_steps = -(-xa.shape[0] // batch_size)
+        if user_batch_size is None:
+            batch_size = self._default_batch_size(xa.shape[0], steps)
+        # `steps`: only the first `steps` batches (Keras warns when there are fewer)
+        (xa, y_user, y_dense, labels, sw), short = self._first_steps(
+            (xa, y_user, y_dense, labels, sw), batch_size, steps)
+        if short:
+            self._warn_ran_out_of_data()
+        n_steps = steps or -(-xa.shape[0] // batch_size)
         cbs = CallbackList(callbacks, add_progbar=verbose_level != 0, model=self,
                            verbose=verbose_level, epochs=1, steps=n_steps)
         cbs.on_test_begin()
@@ -656,6 +794,7 @@ class Model:
                     self._loss_obj.call(y_loss[s:e], ypred[s:e]),  # type: ignore[union-attr]
                     None if sw is None else sw[s:e], self._loss_obj.reduction)  # type: ignore[union-attr]
                 stats["loss_sum"] += (float(value) + self._net.regularization_penalty()) * (e - s)
+            stats["loss_sum"] += self._net.activity_penalty_sum(xa, batch_size)
         if py_metrics:
             for s in range(0, n, batch_size):
                 self._update_metrics(py_metrics, y_user[s:s + batch_size],
@@ -735,7 +874,7 @@ class Model:
             y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
             value, grad = self._python_loss_and_grad(y_loss, ypred, sw)
             self.optimizer._sync_step_lr()
-            penalty = self._net.regularization_penalty()
+            penalty = self._net.regularization_penalty() + self._net.last_activity_penalty()
             self._net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
             stats["loss_sum"], stats["seen"] = (float(value) + penalty) * n, n
         self._update_metrics(py_metrics, y_user, ypred, sw)
@@ -825,10 +964,10 @@ class Sequential(Model):
         if not isinstance(layer, Layer):
             raise ValueError("Only instances of `fastdense.layers.Layer` can be added to a "
                              f"Sequential model. Received: {layer} (of type {type(layer)})")
-        if not isinstance(layer, (Dense, Dropout, Flatten, Activation)):
-            raise NotImplementedError(f"fastdense runs Dense, Dropout, Flatten and Activation "
-                                      f"layers natively; {type(layer).__name__} is not "
-                                      "supported yet.")
+        if not isinstance(layer, (Dense, BatchNormalization, Dropout, Flatten, Activation)):
+            raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, Dropout, "
+                                      f"Flatten and Activation layers natively; "
+                                      f"{type(layer).__name__} is not supported yet.")
         if any(layer is l for l in self._layers):
             raise ValueError(f"Layer '{layer.name}' is already in model '{self.name}'.")
         if not self._layers and layer._batch_input_shape is not None:

@@ -377,16 +377,19 @@ class Optimizer:
             out.append(Variable(F32(self.learning_rate), name="learning_rate", trainable=False))
         if self._net is not None:
             state = np.asarray(self._net.optimizer_state)
-            shapes = _network_var_shapes(self._net)
+            layout = _network_var_layout(self._net)
+            shapes = [shape for _, shape in layout]
+            offsets = [off for off, _ in layout]
+            n = int(self._net.num_params)
         elif self.built and self._flat_state is not None:
             state = self._flat_state
             shapes = [tuple(np.shape(_value_of(v))) for v in self._built_vars]
+            offsets = [0]
+            for s in shapes:
+                offsets.append(offsets[-1] + int(np.prod(s)))
+            n = offsets[-1]
         else:
             return out
-        offsets = [0]
-        for s in shapes:
-            offsets.append(offsets[-1] + int(np.prod(s)))
-        n = offsets[-1]
         slot = 0
         for group in self._slot_names():
             for i, shape in enumerate(shapes):
@@ -459,13 +462,11 @@ def _value_of(v: Any) -> Any:
     return v.value if isinstance(v, Variable) else v
 
 
-def _network_var_shapes(net: Any) -> List[tuple]:
-    shapes = []
-    for _w_off, n_in, n_out, b_off in net.layer_offsets():
-        shapes.append((int(n_in), int(n_out)))
-        if b_off >= 0:
-            shapes.append((int(n_out),))
-    return shapes
+def _network_var_layout(net: Any) -> List[Tuple[int, tuple]]:
+    """(offset, shape) of each variable an optimizer updates (not the moving
+    statistics), in the network's order; its slots sit at the same offsets."""
+    return [(int(off), tuple(int(d) for d in shape))
+            for _layer, off, shape, trainable in net.variables() if trainable]
 
 
 def _default_name(cls: type) -> str:

@@ -372,17 +372,15 @@ def to_json(model: Any, **kwargs: Any) -> str:
 # ---------------------------------------------------------------------------------- variables
 def _variable_layout(model: Any) -> List[Tuple[int, Tuple[int, ...]]]:
     """(offset in the flat parameter buffer, shape) of each trainable variable,
-    in Keras's order (each layer's kernel, then its bias)."""
+    in Keras's order (each layer's kernel, then its bias; a BatchNormalization
+    layer's gamma, then beta)."""
     out: List[Tuple[int, Tuple[int, ...]]] = []
     if model._net is None or not model.trainable:
         return out
-    for layer, (w_off, n_in, n_out, b_off) in zip(model._dense_layers,
-                                                  model._net.layer_offsets()):
-        if not layer.trainable:
-            continue
-        out.append((int(w_off), (int(n_in), int(n_out))))
-        if layer.use_bias:
-            out.append((int(b_off), (int(n_out),)))
+    owners = model._stage_owners
+    for li, off, shape, trainable in model._net.variables():
+        if trainable and owners[li].trainable:
+            out.append((int(off), tuple(int(d) for d in shape)))
     return out
 
 
