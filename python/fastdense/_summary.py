@@ -1,6 +1,7 @@
 """``model.summary()``: Keras 3's table, drawn with the same box characters."""
 from __future__ import annotations
 
+import shutil
 from typing import Any, List, Tuple
 
 import numpy as np
@@ -26,7 +27,45 @@ def _rule(widths: List[int], left: str, mid: str, right: str, fill: str) -> str:
     return left + mid.join(fill * (w + 2) for w in widths) + right
 
 
-def summary_text(model: Any) -> str:
+def _wrap(text: str, width: int) -> List[str]:
+    """Rich's cell wrapping as Keras's table shows it: at spaces, a word
+    longer than the cell cut with an ellipsis."""
+    lines: List[str] = []
+    cur = ""
+    for word in text.split(" "):
+        if len(word) > width:
+            word = word[:width - 1] + "…"
+        if cur and len(cur) + 1 + len(word) <= width:
+            cur += " " + word
+        else:
+            if cur:
+                lines.append(cur)
+            cur = word
+    lines.append(cur)
+    return lines
+
+
+def column_widths(line_length: Any = None, positions: Any = None) -> List[int]:
+    """The text width of each column, as Keras sizes its rich table: the
+    line is min(88, terminal columns - 4) unless given, split at
+    ``positions`` (fractions), less each cell's padding and borders."""
+    if line_length is None:
+        line_length = min(88, shutil.get_terminal_size().columns - 4)
+    positions = list(positions or [0.45, 0.80, 1.0])
+    if len(positions) != 3:
+        raise ValueError(f"`positions` needs 3 values for a Sequential summary. Received: "
+                         f"positions={positions}")
+    widths, current = [], 0
+    for pos in positions:
+        w = int(pos * line_length) - current
+        if w < 4:
+            raise ValueError("Insufficient console width to print summary.")
+        widths.append(w)
+        current += w
+    return [max(1, w - d) for w, d in zip(widths, (3, 4, 3))]
+
+
+def summary_text(model: Any, line_length: Any = None, positions: Any = None) -> str:
     rows = []
     shape = model._input_shape
     for layer in model.layers:
@@ -39,16 +78,16 @@ def summary_text(model: Any) -> str:
             if layer.built and layer.weights:
                 params = f"{layer.count_params():,}"
         rows.append((f"{layer.name} ({type(layer).__name__})", out, params))
-    widths = [31, 22, 13]
-    for r in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, r)]
+    widths = column_widths(line_length, positions)
     right = (False, False, True)
     lines = [f'Model: "{model.name}"',
              _rule(widths, "┏", "┳", "┓", "━"),
              _row(["Layer (type)", "Output Shape", "Param #"], widths, "┃", right),
              _rule(widths, "┡", "╇", "┩", "━")]
     for i, r in enumerate(rows):
-        lines.append(_row(list(r), widths, "│", right))
+        cells = [_wrap(c, w) for c, w in zip(r, widths)]
+        for k in range(max(len(c) for c in cells)):
+            lines.append(_row([c[k] if k < len(c) else "" for c in cells], widths, "│", right))
         if i + 1 < len(rows):
             lines.append(_rule(widths, "├", "┼", "┤", "─"))
     lines.append(_rule(widths, "└", "┴", "┘", "─"))

@@ -720,9 +720,13 @@ class Model:
     def _python_loss_and_grad(self, y_true: Any, y_pred: np.ndarray,
                               sw: Optional[np.ndarray]) -> Tuple[float, np.ndarray]:
         """Value and dL/dy_pred of a loss without a native kernel, with Keras's
-        reduction and sample weights (differentiated by fastdense's autodiff)."""
+        reduction and sample weights: from the loss's own ``gradient`` method
+        when it has one (see ``losses.Loss``), else differentiated by
+        fastdense's autodiff."""
         from ._autodiff import loss_and_grad
         obj = self._loss_obj
+        if _losses.has_gradient(obj):
+            return _losses.value_and_gradient(obj, y_true, y_pred, sw)  # type: ignore[arg-type]
         if obj.reduction in ("sum_over_batch_size", "mean"):  # type: ignore[union-attr]
             return loss_and_grad(obj.call, y_true, y_pred, sw)  # type: ignore[union-attr]
         return loss_and_grad(lambda t, p: obj(t, p, sample_weight=sw), y_true, y_pred)  # type: ignore[misc]
@@ -894,7 +898,7 @@ class Model:
                 layer_range: Any = None) -> None:
         """Prints Keras's table of layers, output shapes and parameter counts."""
         from ._summary import summary_text
-        text = summary_text(self)
+        text = summary_text(self, line_length, positions)
         if print_fn is None:
             print(text, end="")
         else:
