@@ -312,6 +312,18 @@ def case_network_init(rng):
     return _core.Network, args
 
 
+def case_network_stages_init(rng):
+    stages, _ = _stages(rng, 3)
+    args = [int(rng.integers(1, 5)), stages, float(rng.choice([0.0, 0.2]))]
+    if rng.random() < 0.3:  # a bad field, a bad kind, a bad value
+        st = stages[int(rng.integers(0, len(stages)))]
+        key = str(rng.choice(["kind", "units", "activation", "dropout", "momentum", "epsilon"]))
+        st[key] = [-1, 3, 99, float("nan"), 1.5, 0.0, "x", None, 2**62][int(rng.integers(0, 9))]
+    if rng.random() < 0.1:
+        args[int(rng.integers(0, 3))] = [0, [], [1], float("nan"), -1, None][int(rng.integers(0, 6))]
+    return _core.Network, args
+
+
 PROTECTED_VALID = {  # bindings whose valid form must not run (global state, slow)
     "set_num_threads", "fma_peak_gflops"}
 
@@ -332,6 +344,7 @@ FUNCTION_CASES = {
     "set_num_threads": case_set_num_threads,
     "fma_peak_gflops": case_fma_peak_gflops,
     "Network": case_network_init,
+    "Network(stages)": case_network_stages_init,
 }
 NO_ARG = ["kernel_isa", "available_isas", "get_num_threads"]
 
@@ -350,7 +363,7 @@ def _public(obj):
 
 @pytest.mark.parametrize("name", sorted(FUNCTION_CASES))
 def test_function_fuzz(name, restore_globals):
-    if not hasattr(_core, name):
+    if not hasattr(_core, name.split("(")[0]):
         pytest.skip(f"_core.{name} does not exist in this build")
     rng = np.random.default_rng([SEED, sorted(FUNCTION_CASES).index(name)])
     make = FUNCTION_CASES[name]
@@ -416,13 +429,34 @@ def test_optimizer_spec_fuzz():
 
 
 # ------------------------------------------------------------------ the network
+def _stages(rng, din):
+    """Random stage dicts (Dense / BatchNorm / Identity) and the units they give."""
+    stages, units = [], [din]
+    for _ in range(int(rng.integers(1, 5))):
+        kind = int(rng.choice([0, 0, 1, 2]))
+        st = {"kind": kind, "activation": int(rng.integers(0, N_ACT)),
+              "dropout": float(rng.choice([0.0, 0.0, 0.5])), "use_bias": bool(rng.integers(0, 2))}
+        if kind == 0:
+            st["units"] = int(rng.integers(1, 6))
+        elif kind == 1:
+            st.update(scale=bool(rng.integers(0, 2)), momentum=float(rng.choice([0.0, 0.9, 1.0])),
+                      epsilon=float(rng.choice([1e-3, 1.0])))
+        stages.append(st)
+        units.append(st.get("units", units[-1]))
+    return stages, units
+
+
 def _network(rng):
     L = int(rng.integers(1, 4))
     units = [int(rng.integers(1, 6)) for _ in range(L + 1)]
     acts = [int(rng.integers(0, N_ACT)) for _ in range(L)]
-    net = _core.Network(units, acts, [bool(rng.integers(0, 2)) for _ in range(L)],
-                        [float(rng.choice([0.0, 0.0, 0.5])) for _ in range(L)],
-                        float(rng.choice([0.0, 0.0, 0.3])))
+    if rng.random() < 0.5:
+        stages, units = _stages(rng, units[0])
+        net = _core.Network(units[0], stages, float(rng.choice([0.0, 0.0, 0.3])))
+    else:
+        net = _core.Network(units, acts, [bool(rng.integers(0, 2)) for _ in range(L)],
+                            [float(rng.choice([0.0, 0.0, 0.5])) for _ in range(L)],
+                            float(rng.choice([0.0, 0.0, 0.3])))
     loss = int(rng.integers(0, 4))
     net.set_loss(loss, bool(rng.integers(0, 2)))
     metrics = [int(m) for m in rng.integers(0, 3, int(rng.integers(0, 3)))]
@@ -450,7 +484,7 @@ def _method_call(rng, net, units, loss):
     n = int(rng.integers(0, 9))
     x = f32(rng, n, din)
     y, labels = _targets(rng, loss, n, U)
-    m = int(rng.integers(0, 17))
+    m = int(rng.integers(0, 21))
     if m == 0:
         bs = int(rng.integers(1, 6))
         order = rng.permutation(n).astype(np.int64) if rng.random() < 0.5 else None
@@ -491,6 +525,18 @@ def _method_call(rng, net, units, loss):
         return (lambda nm, v: getattr(net, nm).__setitem__(slice(None), v)), [name, 0.01], (0,)
     if m == 15:
         return setattr, [net, "num_params", 3], ()
+    if m == 16:
+        return net.set_activity_regularization, [int(rng.integers(0, len(units))),
+                                                 float(rng.choice([0.0, 0.01])),
+                                                 float(rng.choice([0.0, 0.02]))], ()
+    if m == 17:
+        c = lambda: (int(rng.integers(0, 5)), 0.1, float(rng.choice([0.5, 2.0])), 0.5,  # noqa: E731
+                     int(rng.integers(0, 3)))
+        return net.set_constraints, [int(rng.integers(0, len(units))), c(), c()], ()
+    if m == 18:
+        return net.activity_penalty_sum, [x, int(rng.integers(1, 6))], ()
+    if m == 19:
+        return net.variables, [], ()
     return getattr, [net, str(rng.choice(["num_params", "input_dim", "output_dim",
                                           "iterations", "learning_rate"]))], (0, 1)
 

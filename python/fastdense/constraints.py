@@ -53,6 +53,7 @@ class Constraint:
 
 
 def _norms(w: np.ndarray, axis: Any) -> np.ndarray:
+    axis = tuple(axis) if isinstance(axis, list) else axis
     return np.sqrt(np.sum(np.square(w), axis=axis, keepdims=True, dtype=np.float64)
                    ).astype(np.float32)
 
