@@ -72,6 +72,18 @@ void check(const py::array& a, const char* name, std::initializer_list<int64_t> 
     }
 }
 
+// No NaN or infinity among the n values (a float is finite when its
+// exponent bits are not all ones; branch-free so the loop vectorizes).
+bool all_finite(const float* x, int64_t n) {
+    uint32_t bad = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        uint32_t u;
+        std::memcpy(&u, x + i, sizeof u);
+        bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+    }
+    return bad == 0;
+}
+
 template <class T>
 const T* cptr(const py::array& a) { return static_cast<const T*>(a.data()); }
 template <class T>
@@ -815,18 +827,25 @@ PYBIND11_MODULE(_core, m) {
             return stats_dict(s);
         }, py::arg("x"), py::arg("y"), py::arg("labels"), py::arg("batch_size"),
            py::arg("loss_kind"), py::arg("ypred_out"), py::arg("sample_weight") = py::none())
-        .def("predict", [](const Network& n, py::array x, int64_t batch_size) {
+        .def("predict", [](const Network& n, py::array x, int64_t batch_size, bool strict) {
             check<float>(x, "x", {-1, n.input_dim()});
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
             const int64_t rows = x.shape(0);
+            if (strict && rows == 0)
+                throw py::value_error("Argument `x` is empty. Received: x.shape=(0, " +
+                                      std::to_string(n.input_dim()) + ")");
             py::array_t<float> out({rows, n.output_dim()});
             float* op = out.mutable_data();
+            bool finite = true;
             {
                 py::gil_scoped_release release;
-                n.predict(cptr<float>(x), rows, batch_size, op);
+                if (strict) finite = all_finite(cptr<float>(x), rows * n.input_dim());
+                if (finite) n.predict(cptr<float>(x), rows, batch_size, op);
             }
+            if (!finite) throw py::value_error("Argument `x` contains NaN or infinite values.");
             return out;
-        }, py::arg("x"), py::arg("batch_size"))
+        }, py::arg("x"), py::arg("batch_size"), py::arg("strict") = false,
+           "strict: refuse an empty x or one holding NaN or infinity (ValueError).")
         .def("activity_penalty_sum", [](const Network& n, py::array x, int64_t batch_size) {
             check<float>(x, "x", {-1, n.input_dim()});
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");

@@ -810,15 +810,14 @@ class Model:
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[str, int] = "auto",
                 steps: Optional[int] = None, callbacks: Optional[List[Callback]] = None) -> np.ndarray:
         """Model outputs for ``x`` as a float32 array of shape (samples, units)."""
-        net = self._net
-        if (verbose == 0 and callbacks is None and steps is None and net is not None
-                and type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2
-                and x.flags.c_contiguous and x.flags.aligned and x.shape[0] > 0
-                and x.shape[1] == net.input_dim
-                and (batch_size is None or (type(batch_size) is int and 0 < batch_size < 2**62))
-                and _data._all_finite(x)):
-            # the common embedded call: nothing to convert or report
-            return net.predict(x, batch_size or 32)
+        if (verbose == 0 and callbacks is None and steps is None and type(x) is np.ndarray
+                and (batch_size is None or (type(batch_size) is int and 0 < batch_size < 2**62))):
+            # the common embedded call: float32 rows the engine takes as they
+            # are (checked natively, NaN included); anything else, or any
+            # error, goes the long way below for conversion or a clear message
+            out = self._predict_fast(x, batch_size or 32)
+            if out is not None:
+                return out
         if steps is not None:
             raise NotImplementedError("predict(steps=...) is not supported by fastdense yet.")
         verbose_level = _data.verbose(verbose)
@@ -838,7 +837,22 @@ class Model:
         cbs.on_predict_end()
         return out
 
+    def _predict_fast(self, x: np.ndarray, batch_size: int) -> Optional[np.ndarray]:
+        """The engine's predictions for a ready float32 (samples, features)
+        array, or None when x needs the full path (conversion, an error)."""
+        net = self._net
+        if net is None or x.dtype != np.float32 or x.ndim != 2:
+            return None
+        try:
+            return net.predict(x, batch_size, True)
+        except (TypeError, ValueError):
+            return None
+
     def predict_on_batch(self, x: Any) -> np.ndarray:
+        if type(x) is np.ndarray:
+            out = self._predict_fast(x, max(1, x.shape[0]) if x.ndim else 1)
+            if out is not None:
+                return out
         shape = np.shape(x) if isinstance(x, np.ndarray) else None
         xa = self._features(x)
         self._ensure_built(xa, shape)
