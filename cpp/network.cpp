@@ -409,6 +409,14 @@ void Network::apply_constraints() {
     }
 }
 
+double Network::step_flops(int64_t B) const {
+    double f = 0.0;
+    for (const auto& d : layers_)
+        f += d.kind == LayerKind::Dense ? 6.0 * static_cast<double>(B) * d.in * d.out
+                                        : 10.0 * static_cast<double>(B) * d.out;
+    return f;
+}
+
 Activation Network::loss_activation() const {
     // The fused gradient assumes the loss sees the last activation's own
     // output, and nothing else adds to dL/dy.
@@ -504,6 +512,8 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
                                bool stop_on_nonfinite, const float* learning_rates) {
     std::lock_guard<std::mutex> lock(train_mutex_);
     train_ws_.ensure(layers_, std::min(batch_size, n), input_dropout_ > 0.0f);
+    // Steps too small to repay the pool's synchronization run in this thread.
+    SerialRegion serial(step_flops(std::min(batch_size, n)) < kSerialStepFlops);
     const int64_t U = output_dim();
     const Activation loss_act = loss_activation();
     const bool fused = loss_is_fused(loss_, loss_act);

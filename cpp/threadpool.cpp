@@ -273,7 +273,12 @@ struct AtforkRegistrar {
 
 int wanted_threads() {
     int r = g_requested.load();
-    return r > 0 ? r : default_threads();
+    if (r > 0) return r;
+    // (read once: the environment and topology reads cost ~100 us, and
+    // get_num_threads() is asked on every kernel call, also before the pool
+    // exists or while a SerialRegion keeps it unused)
+    static const int default_n = default_threads();
+    return default_n;
 }
 
 Pool* get_pool() {
@@ -333,5 +338,13 @@ void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
     t_in_parallel = was;
 }
 }  // namespace detail
+
+SerialRegion::SerialRegion(bool active) : active_(active), was_(t_in_parallel) {
+    if (active_) t_in_parallel = true;
+}
+
+SerialRegion::~SerialRegion() {
+    if (active_) t_in_parallel = was_;
+}
 
 }  // namespace fastdense

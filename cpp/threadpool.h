@@ -38,6 +38,20 @@ namespace fastdense {
 void set_num_threads(int n);
 int get_num_threads();
 
+// While one is alive, parallel_for calls made by this thread run serially in
+// it (for work too small to repay waking the pool); the results are the same
+// as with the pool, since tasks depend only on their index.
+class SerialRegion {
+public:
+    explicit SerialRegion(bool active = true);
+    ~SerialRegion();
+    SerialRegion(const SerialRegion&) = delete;
+    SerialRegion& operator=(const SerialRegion&) = delete;
+
+private:
+    bool active_, was_;
+};
+
 namespace detail {
 using TaskFn = void (*)(void* ctx, int64_t task);
 void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx, bool light);
