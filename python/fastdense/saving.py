@@ -7,9 +7,11 @@
 
 Files written here load in real Keras 3 (``keras.saving.load_model``) and
 files written by Keras 3 load here, as long as they hold a ``Sequential``
-stack of ``Dense`` layers with what fastdense implements.  The optimizer's
-state (step count, learning rate and slot variables) travels with the weights
-in Keras's order, so training resumes exactly where it stopped.
+stack of ``Dense``, ``BatchNormalization``, ``Dropout``, ``Flatten`` and
+``Activation`` layers with what fastdense implements (weight regularizers and
+constraints, activity regularizers).  The optimizer's state (step count,
+learning rate and slot variables) travels with the weights in Keras's order,
+so training resumes exactly where it stopped.
 
 Layout of the weights file (as Keras 3.15 writes it)::
 
@@ -17,6 +19,11 @@ Layout of the weights file (as Keras 3.15 writes it)::
     layers/dense/vars/0     kernel (in, out)          attrs name=<layer name>
     layers/dense/vars/1     bias (out,)               (when use_bias)
     layers/dense_1/vars/... the next Dense layer      (keys by position, not name)
+    layers/batch_normalization/vars/0..3
+                            gamma (if scale), beta (if center), moving_mean,
+                            moving_variance: Keras's trainable variables, then
+                            its non-trainable ones (``Layer.save_own_variables``)
+    layers/dropout/vars     (empty: weightless layers have a group too)
     optimizer/vars/0        iterations (int scalar)   attrs name=<optimizer name>
     optimizer/vars/1        learning_rate (float32 scalar; absent when the
                             learning rate is a schedule or a callable)
@@ -51,7 +58,9 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from . import regularizers as _regularizers
 from . import schedules as _schedules
-from .layers import Activation, Dense, Dropout, Flatten, InputLayer, Layer
+from . import constraints as _constraints
+from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten,
+                     InputLayer, Layer)
 
 __all__ = [
     "save_model", "load_model", "save_weights", "load_weights", "to_json", "model_from_json",
@@ -226,11 +235,54 @@ def _serialize_optimizer(opt: _optimizers.Optimizer, collect: Collector = None
     return out
 
 
+def _regularizer_config(reg: Any, collect: Collector = None) -> Any:
+    """A weight or activity regularizer as Keras 3.15 serializes it: ``L1``
+    keeps its factor as a float32 tensor, so its config reads it back as
+    ``float(float32(l1))``; ``L2`` and ``L1L2`` keep the Python float."""
+    if reg is None:
+        return None
+    cls = type(reg)
+    if cls.__module__ != _regularizers.__name__:  # a user subclass (of L1L2, to run natively)
+        return {"module": cls.__module__, "class_name": cls.__name__,
+                "config": _jsonable(reg.get_config()),
+                "registered_name": _collect(collect, cls.__name__, cls)}
+    out = _jsonable(_regularizers.serialize(reg))
+    if cls is _regularizers.L1:
+        out["config"] = {"l1": float(np.float32(reg.l1))}
+    return out
+
+
+def _constraint_config(constraint: Any, collect: Collector = None) -> Any:
+    """A weight constraint as Keras serializes one (``keras.constraints``)."""
+    if constraint is None:
+        return None
+    cls = type(constraint)
+    if cls.__module__ != _constraints.__name__:  # a user subclass with a native kernel
+        return {"module": cls.__module__, "class_name": cls.__name__,
+                "config": _jsonable(constraint.get_config()),
+                "registered_name": _collect(collect, cls.__name__, cls)}
+    return _jsonable(_constraints.serialize(constraint))
+
+
+def _base_layer_config(layer: Layer, collect: Collector = None) -> Dict[str, Any]:
+    """Keras's ``Layer.get_config``: name, trainable, dtype, and the activity
+    regularizer only when the layer has one."""
+    cfg: Dict[str, Any] = {"name": layer.name, "trainable": bool(layer.trainable),
+                           "dtype": _dtype_policy()}
+    if getattr(layer, "activity_regularizer", None) is not None:
+        cfg["activity_regularizer"] = _regularizer_config(layer.activity_regularizer, collect)
+    return cfg
+
+
+def _subclass_extras(layer: Layer, cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """The extra constructor arguments of a user subclass of a fastdense layer."""
+    return {k: v for k, v in _jsonable(layer.get_config()).items()
+            if k not in cfg and k not in _LAYER_IGNORED}
+
+
 def _dense_config(layer: Dense, collect: Collector = None) -> Dict[str, Any]:
-    cfg: Dict[str, Any] = {
-        "name": layer.name,
-        "trainable": bool(layer.trainable),
-        "dtype": _dtype_policy(),
+    cfg = _base_layer_config(layer, collect)
+    cfg.update({
         "units": int(layer.units),
         "activation": _activations.serialize(layer.activation),
         "use_bias": bool(layer.use_bias),
@@ -238,15 +290,48 @@ def _dense_config(layer: Dense, collect: Collector = None) -> Dict[str, Any]:
                                                 "kernel initializer", collect),
         "bias_initializer": _serialize_object(layer.bias_initializer, "keras.initializers",
                                               "bias initializer", collect),
-        "kernel_regularizer": _regularizers.serialize(layer.kernel_regularizer),
-        "bias_regularizer": _regularizers.serialize(layer.bias_regularizer),
-        "kernel_constraint": None,
-        "bias_constraint": None,
+        "kernel_regularizer": _regularizer_config(layer.kernel_regularizer, collect),
+        "bias_regularizer": _regularizer_config(layer.bias_regularizer, collect),
+        "kernel_constraint": _constraint_config(layer.kernel_constraint, collect),
+        "bias_constraint": _constraint_config(layer.bias_constraint, collect),
         "quantization_config": None,
-    }
+    })
     if type(layer) is not Dense:  # a user subclass: keep its extra arguments
-        cfg.update({k: v for k, v in _jsonable(layer.get_config()).items()
-                    if k not in cfg and k not in _DENSE_IGNORED})
+        cfg.update(_subclass_extras(layer, cfg))
+    return cfg
+
+
+def _batchnorm_config(layer: BatchNormalization, collect: Collector = None) -> Dict[str, Any]:
+    """Keras 3.15's ``BatchNormalization.get_config``, key for key."""
+    cfg = _base_layer_config(layer, collect)
+    what = f"of layer {layer.name!r}"
+
+    def init(obj: Any, name: str) -> Any:
+        return _serialize_object(obj, "keras.initializers", f"{name} {what}", collect)
+
+    cfg.update({
+        "axis": int(layer.axis),
+        "momentum": layer.momentum,
+        "epsilon": layer.epsilon,
+        "center": bool(layer.center),
+        "scale": bool(layer.scale),
+        "beta_initializer": init(layer.beta_initializer, "beta initializer"),
+        "gamma_initializer": init(layer.gamma_initializer, "gamma initializer"),
+        "moving_mean_initializer": init(layer.moving_mean_initializer,
+                                        "moving mean initializer"),
+        "moving_variance_initializer": init(layer.moving_variance_initializer,
+                                            "moving variance initializer"),
+        "beta_regularizer": _regularizer_config(layer.beta_regularizer, collect),
+        "gamma_regularizer": _regularizer_config(layer.gamma_regularizer, collect),
+        "beta_constraint": _constraint_config(layer.beta_constraint, collect),
+        "gamma_constraint": _constraint_config(layer.gamma_constraint, collect),
+        "synchronized": False,
+        "renorm": False,
+        "renorm_clipping": None,
+        "renorm_momentum": layer.renorm_momentum,
+    })
+    if type(layer) is not BatchNormalization:
+        cfg.update(_subclass_extras(layer, cfg))
     return cfg
 
 
@@ -291,27 +376,34 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     shape = batch_shape
     for layer in model._layers:
         if type(layer) in (Dropout, Flatten, Activation):
-            layers.append(_weightless_config(layer, shape))
+            layers.append(_weightless_config(layer, shape, collect))
             if shape is not None:
                 shape = list(layer.compute_output_shape(tuple(shape)))
             continue
-        if not isinstance(layer, Dense):
+        if isinstance(layer, Dense):
+            base: type = Dense
+            config = _dense_config(layer, collect)
+        elif isinstance(layer, BatchNormalization):
+            base = BatchNormalization
+            config = _batchnorm_config(layer, collect)
+        else:
             raise ValueError(f"Cannot save layer {layer.name!r} of type "
-                             f"{type(layer).__name__}: fastdense saves Dense, Dropout, Flatten "
-                             "and Activation layers.")
-        if shape is not None:
-            shape = list(layer.compute_output_shape(tuple(shape)))
-        plain = type(layer) is Dense
+                             f"{type(layer).__name__}: fastdense saves Dense, "
+                             "BatchNormalization, Dropout, Flatten and Activation layers.")
+        plain = type(layer) is base
         entry: Dict[str, Any] = {
             "module": "keras.layers" if plain else type(layer).__module__,
             "class_name": type(layer).__name__,
-            "config": _dense_config(layer, collect),
+            "config": config,
             "registered_name": None if plain else _collect(collect, type(layer).__name__,
                                                             type(layer)),
         }
         if layer.built:
+            # the shape the layer was built for: (batch, features) in fastdense
             entry["build_config"] = {"input_shape": [None, int(layer.input_dim)]}
         layers.append(entry)
+        if shape is not None:
+            shape = list(layer.compute_output_shape(tuple(shape)))
     config: Dict[str, Any] = {"name": model.name, "trainable": bool(model.trainable),
                               "dtype": _dtype_policy(), "layers": layers}
     if batch_shape is not None:
@@ -331,10 +423,10 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     return out
 
 
-def _weightless_config(layer: Layer, input_shape: Any) -> Dict[str, Any]:
+def _weightless_config(layer: Layer, input_shape: Any,
+                       collect: Collector = None) -> Dict[str, Any]:
     """Keras's config entry for a Dropout, Flatten or Activation layer."""
-    config: Dict[str, Any] = {"name": layer.name, "trainable": bool(layer.trainable),
-                              "dtype": _dtype_policy()}
+    config = _base_layer_config(layer, collect)
     if isinstance(layer, Dropout):
         config.update({"rate": layer.rate, "seed": layer.seed, "noise_shape": None})
     elif isinstance(layer, Flatten):
@@ -349,18 +441,27 @@ def _weightless_config(layer: Layer, input_shape: Any) -> Dict[str, Any]:
 
 
 def _weightless_from_config(cls_name: str, config: Dict[str, Any], ctx: "_Context") -> Layer:
-    kw = {"name": config.get("name"), "trainable": config.get("trainable", True)}
+    name = config.get("name")
+    what = f"layer {name!r} ({cls_name})"
+    _check_dtype(config.get("dtype"), what, ctx)
+    kw = {"name": name, "trainable": config.get("trainable", True),
+          "activity_regularizer": _regularizer_from_config(
+              config.get("activity_regularizer"), ctx, what, "activity_regularizer")}
+    if cls_name == "Dropout" and config.get("noise_shape") is not None:
+        raise ctx.error(f"{what} sets noise_shape, which fastdense does not support.")
+    activation = config.get("activation", "linear")
+    if cls_name == "Activation" and (isinstance(activation, dict) or (
+            isinstance(activation, str) and ctx.custom(activation) is not None)):
+        activation = _resolve_function(activation, ctx, f"activation of {what}",
+                                       _activations._FUNCTIONS)
     try:
         if cls_name == "Dropout":
-            if config.get("noise_shape") is not None:
-                raise ctx.error(f"layer {kw['name']!r} (Dropout) sets noise_shape, which "
-                                "fastdense does not support.")
             return Dropout(config.get("rate", 0.0), seed=config.get("seed"), **kw)
         if cls_name == "Flatten":
             return Flatten(data_format=config.get("data_format"), **kw)
-        return Activation(config.get("activation", "linear"), **kw)
+        return Activation(activation, **kw)
     except (TypeError, ValueError, NotImplementedError) as e:
-        raise ctx.error(f"layer {kw['name']!r} ({cls_name}): {e}") from None
+        raise ctx.error(f"{what}: {e}") from None
 
 
 def to_json(model: Any, **kwargs: Any) -> str:
@@ -1032,11 +1133,87 @@ def _initializer(config: Any, ctx: _Context, what: str) -> Any:
 
 
 # Dense arguments from Keras configs that must be empty for fastdense.
-_DENSE_MUST_BE_EMPTY = ("activity_regularizer",
-                        "kernel_constraint", "bias_constraint", "quantization_config",
-                        "lora_rank")
-_DENSE_IGNORED = ("lora_alpha", "dtype", "batch_size", "input_dim", "input_shape",
-                  "batch_input_shape", "autocast", "sparse", "ragged")
+_DENSE_MUST_BE_EMPTY = ("quantization_config", "lora_rank")
+# Layer arguments from Keras configs that fastdense reads elsewhere or ignores.
+_LAYER_IGNORED = ("lora_alpha", "dtype", "batch_size", "input_dim", "input_shape",
+                  "batch_input_shape", "autocast", "sparse", "ragged", "input_length")
+_DENSE_KNOWN = ("name", "trainable", "units", "activation", "use_bias", "kernel_initializer",
+                "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                "activity_regularizer", "kernel_constraint", "bias_constraint")
+_BATCHNORM_KNOWN = ("name", "trainable", "axis", "momentum", "epsilon", "center", "scale",
+                    "beta_initializer", "gamma_initializer", "moving_mean_initializer",
+                    "moving_variance_initializer", "beta_regularizer", "gamma_regularizer",
+                    "beta_constraint", "gamma_constraint", "synchronized", "renorm",
+                    "renorm_clipping", "renorm_momentum", "activity_regularizer")
+
+
+def _custom_or_builtin(value: Any, ctx: _Context, what: str, key: str, kind: str,
+                       getter: Callable[[Any], Any]) -> Any:
+    """A regularizer or constraint named in a layer config: the user's (from
+    ``custom_objects``) or fastdense's built-in one of Keras's name."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        custom = ctx.custom(value)
+        if custom is not None:
+            return custom() if isinstance(custom, type) else custom
+    elif isinstance(value, dict):
+        cls_name = value.get("class_name")
+        if cls_name == "__lambda__" or cls_name == "function":
+            raise ctx.error(f"{what} sets {key} to the Python function "
+                            f"{value.get('config')!r}; fastdense runs its own {kind}s "
+                            "natively and never loads code from a file.")
+        custom = ctx.custom(value.get("registered_name"), cls_name)
+        if custom is not None:
+            if isinstance(custom, type):
+                return _instantiate(custom, dict(value.get("config") or {}), ctx,
+                                    f"{key} of {what}")
+            return custom
+        module = str(value.get("module") or "")
+        if not (module.startswith("keras") or module.startswith("fastdense") or module == ""):
+            raise ctx.error(f"{what} has the custom {key} {cls_name!r} (module {module!r}), "
+                            "which fastdense does not know. If it is your own class, pass "
+                            f"it in `custom_objects={{{cls_name!r}: ...}}`.")
+    else:
+        raise ctx.error(f"{what} has an unsupported {key}: {value!r}")
+    try:
+        return getter(value)
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"{what} has an unsupported {key}: {e}") from None
+
+
+def _regularizer_from_config(value: Any, ctx: _Context, what: str, key: str) -> Any:
+    return _custom_or_builtin(value, ctx, what, key, "regularizer", _regularizers.get)
+
+
+def _constraint_from_config(value: Any, ctx: _Context, what: str, key: str) -> Any:
+    return _custom_or_builtin(value, ctx, what, key, "constraint", _constraints.get)
+
+
+def _shape_from_layer_config(config: Dict[str, Any]) -> Optional[Tuple[Any, ...]]:
+    """The input shape an old-style config gives its first layer."""
+    if config.get("batch_input_shape") is not None:
+        return tuple(config["batch_input_shape"])
+    if config.get("input_shape") is not None:
+        return (None,) + tuple(config["input_shape"])
+    if config.get("input_dim") is not None:
+        return (None, config["input_dim"])
+    return None
+
+
+def _layer_class(entry: Dict[str, Any], base: type, what: str, ctx: _Context,
+                 unknown: Dict[str, Any]) -> type:
+    """``base``, or the user's subclass of it that ``custom_objects`` names."""
+    cls = ctx.custom(entry.get("registered_name"), entry.get("class_name"))
+    if cls is not None:
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise ctx.error(f"{what}: custom_objects[{entry.get('class_name')!r}] must be a "
+                            f"subclass of fastdense.layers.{base.__name__}.")
+        return cls
+    if unknown:
+        raise ctx.error(f"{what} ({base.__name__}) has arguments fastdense does not support: "
+                        f"{unknown}")
+    return base
 
 
 def _dense_from_config(entry: Dict[str, Any], index: int, ctx: _Context
@@ -1049,27 +1226,10 @@ def _dense_from_config(entry: Dict[str, Any], index: int, ctx: _Context
         if config.get(key) not in (None, 0, {}):
             raise ctx.error(f"{what} (Dense) sets {key}={config[key]!r}, which fastdense does "
                             "not support yet.")
-    input_shape = None
-    if config.get("batch_input_shape") is not None:
-        input_shape = tuple(config["batch_input_shape"])
-    elif config.get("input_shape") is not None:
-        input_shape = (None,) + tuple(config["input_shape"])
-    elif config.get("input_dim") is not None:
-        input_shape = (None, config["input_dim"])
-    known = {"name", "trainable", "units", "activation", "use_bias", "kernel_initializer",
-             "bias_initializer", "kernel_regularizer", "bias_regularizer",
-             *_DENSE_MUST_BE_EMPTY, *_DENSE_IGNORED}
+    input_shape = _shape_from_layer_config(config)
+    known = {*_DENSE_KNOWN, *_DENSE_MUST_BE_EMPTY, *_LAYER_IGNORED}
     unknown = {k: v for k, v in config.items() if k not in known and v is not None}
-    cls = ctx.custom(entry.get("registered_name"), entry.get("class_name"))
-    if cls is not None:
-        if not (isinstance(cls, type) and issubclass(cls, Dense)):
-            raise ctx.error(f"{what}: custom_objects[{entry.get('class_name')!r}] must be a "
-                            "subclass of fastdense.layers.Dense.")
-    else:
-        cls = Dense
-        if unknown:
-            raise ctx.error(f"{what} (Dense) has arguments fastdense does not support: "
-                            f"{unknown}")
+    cls = _layer_class(entry, Dense, what, ctx, unknown)
     activation = config.get("activation")
     if isinstance(activation, dict) or (isinstance(activation, str)
                                         and ctx.custom(activation) is not None):
@@ -1086,11 +1246,10 @@ def _dense_from_config(entry: Dict[str, Any], index: int, ctx: _Context
         "name": config.get("name"),
         "trainable": config.get("trainable", True),
     }
-    for key in ("kernel_regularizer", "bias_regularizer"):
-        try:
-            kwargs[key] = _regularizers.get(config.get(key))
-        except ValueError as e:
-            raise ctx.error(f"{what} has an unsupported {key}: {e}") from None
+    for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
+        kwargs[key] = _regularizer_from_config(config.get(key), ctx, what, key)
+    for key in ("kernel_constraint", "bias_constraint"):
+        kwargs[key] = _constraint_from_config(config.get(key), ctx, what, key)
     if cls is not Dense:
         kwargs.update(unknown)
     try:
@@ -1098,6 +1257,84 @@ def _dense_from_config(entry: Dict[str, Any], index: int, ctx: _Context
     except (TypeError, ValueError, NotImplementedError) as e:
         raise ctx.error(f"cannot rebuild {what}: {e}") from None
     return layer, input_shape
+
+
+def _batchnorm_axis(axis: Any) -> Any:
+    """Keras 3 writes the axis as an int; tf.keras wrote a one-element list."""
+    if isinstance(axis, list) and len(axis) == 1:
+        return axis[0]
+    return axis
+
+
+def _batchnorm_from_config(entry: Dict[str, Any], index: int, ctx: _Context
+                           ) -> Tuple[BatchNormalization, Optional[Tuple[Any, ...]]]:
+    config = dict(entry.get("config") or {})
+    name = config.get("name", f"#{index}")
+    what = f"layer {name!r} (BatchNormalization)"
+    _check_dtype(config.get("dtype"), what, ctx)
+    if config.get("renorm"):
+        raise ctx.error(f"{what} uses batch renormalization (renorm=True), which fastdense "
+                        "does not support.")
+    if config.get("synchronized"):
+        raise ctx.error(f"{what} sets synchronized=True (statistics synchronized across "
+                        "devices, TensorFlow only), which fastdense does not support.")
+    axis = _batchnorm_axis(config.get("axis", -1))
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise ctx.error(f"{what} normalizes axis {config.get('axis')!r}; fastdense normalizes "
+                        "the feature axis of 2D inputs only (axis=-1).")
+    known = {*_BATCHNORM_KNOWN, *_LAYER_IGNORED}
+    unknown = {k: v for k, v in config.items() if k not in known and v is not None}
+    cls = _layer_class(entry, BatchNormalization, what, ctx, unknown)
+
+    def init(key: str, default: str) -> Any:
+        value = config.get(key)
+        return _initializer(default if value is None else value, ctx,
+                            f"{key.replace('_', ' ')} of {what}")
+
+    kwargs: Dict[str, Any] = {
+        "axis": axis,
+        "momentum": config.get("momentum", 0.99),
+        "epsilon": config.get("epsilon", 1e-3),
+        "center": config.get("center", True),
+        "scale": config.get("scale", True),
+        "beta_initializer": init("beta_initializer", "zeros"),
+        "gamma_initializer": init("gamma_initializer", "ones"),
+        "moving_mean_initializer": init("moving_mean_initializer", "zeros"),
+        "moving_variance_initializer": init("moving_variance_initializer", "ones"),
+        "renorm_momentum": config.get("renorm_momentum", 0.99),
+        "name": config.get("name"),
+        "trainable": config.get("trainable", True),
+    }
+    for key in ("beta_regularizer", "gamma_regularizer", "activity_regularizer"):
+        kwargs[key] = _regularizer_from_config(config.get(key), ctx, what, key)
+    for key in ("beta_constraint", "gamma_constraint"):
+        kwargs[key] = _constraint_from_config(config.get(key), ctx, what, key)
+    if cls is not BatchNormalization:
+        kwargs.update(unknown)
+    try:
+        layer = cls(**kwargs)
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"cannot rebuild {what}: {e}") from None
+    return layer, _shape_from_layer_config(config)
+
+
+def _check_layer_shapes(stack: Sequence[Layer], input_shape: Tuple[Any, ...],
+                        ctx: _Context) -> None:
+    """Follows the input shape through the layers: each BatchNormalization
+    must normalize the feature axis of 2D inputs, the only one fastdense has."""
+    shape = tuple(input_shape)
+    for layer in stack:
+        if isinstance(layer, BatchNormalization):
+            what = f"layer {layer.name!r} (BatchNormalization)"
+            if len(shape) != 2:
+                raise ctx.error(f"{what} gets inputs of shape {list(shape)}; fastdense "
+                                "normalizes 2D inputs (batch, features) only, so a "
+                                "BatchNormalization must come after the Flatten layer.")
+            if layer.axis not in (-1, 1):
+                raise ctx.error(f"{what} normalizes axis {layer.axis} of inputs of shape "
+                                f"{list(shape)}; fastdense normalizes the feature axis "
+                                "only (axis=-1).")
+        shape = tuple(layer.compute_output_shape(shape))
 
 
 def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = True) -> Any:
@@ -1112,10 +1349,10 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
         model_cls = custom
     elif cls_name in ("Functional", "Model"):
         raise ctx.error(f"it holds a functional `{cls_name}` model; fastdense loads Sequential "
-                        "models of Dense layers only.")
+                        "models only.")
     elif cls_name != "Sequential":
         raise ctx.error(f"unsupported model class {cls_name!r}; fastdense loads Sequential "
-                        "models of Dense layers only.")
+                        "models only.")
     inner = config.get("config")
     if isinstance(inner, list):  # very old Sequential configs: the layer list itself
         inner = {"layers": inner}
@@ -1127,14 +1364,16 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
     except (TypeError, ValueError) as e:
         raise ctx.error(f"cannot create the model: {e}") from None
     input_shape: Optional[Tuple[Any, ...]] = None
-    dense_layers: List[Dense] = []
+    stack: List[Layer] = []
     for i, entry in enumerate(inner.get("layers") or []):
         if not isinstance(entry, dict):
             raise ctx.error(f"layer entry #{i} is not a JSON object.")
         layer_cls = entry.get("class_name")
         layer_cfg = entry.get("config") or {}
+        if not isinstance(layer_cfg, dict):
+            raise ctx.error(f"the config of layer entry #{i} is not a JSON object.")
         if layer_cls == "InputLayer":
-            if dense_layers:
+            if stack:
                 raise ctx.error("an InputLayer appears after other layers.")
             for flag in ("sparse", "ragged"):
                 if layer_cfg.get(flag):
@@ -1151,30 +1390,38 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
             continue
         if layer_cls in ("Dropout", "Flatten", "Activation") and not entry.get(
                 "registered_name"):
-            if not dense_layers and layer_cls == "Flatten" and input_shape is None:
+            if not stack and layer_cls == "Flatten" and input_shape is None:
                 build = entry.get("build_config") or {}
                 if build.get("input_shape") is not None:
                     input_shape = tuple(build["input_shape"])
-            dense_layers.append(_weightless_from_config(layer_cls, layer_cfg, ctx))
+            stack.append(_weightless_from_config(layer_cls, layer_cfg, ctx))
             continue
-        is_dense = layer_cls == "Dense" or (
-            ctx.custom(entry.get("registered_name"), layer_cls) is not None)
-        if not is_dense:
+        custom = ctx.custom(entry.get("registered_name"), layer_cls)
+        if layer_cls == "BatchNormalization" or (
+                isinstance(custom, type) and issubclass(custom, BatchNormalization)):
+            layer, shape_from_layer = _batchnorm_from_config(entry, i, ctx)
+        elif layer_cls == "Dense" or custom is not None:
+            layer, shape_from_layer = _dense_from_config(entry, i, ctx)
+        else:
             raise ctx.error(
                 f"layer {layer_cfg.get('name', f'#{i}')!r} is a {layer_cls}, which fastdense "
-                "does not support: it loads Sequential stacks of Dense, Dropout, Flatten and "
-                "Activation layers.")
-        layer, shape_from_layer = _dense_from_config(entry, i, ctx)
-        if (not any(isinstance(l, Dense) for l in dense_layers) and input_shape is None
-                and shape_from_layer is not None and not dense_layers):
+                "does not support: it loads Sequential stacks of Dense, BatchNormalization, "
+                "Dropout, Flatten and Activation layers.")
+        if not stack and input_shape is None and shape_from_layer is not None:
             input_shape = shape_from_layer
-        dense_layers.append(layer)
+        stack.append(layer)
     if input_shape is None:
         build = config.get("build_config") or {}
         shape = build.get("input_shape", inner.get("build_input_shape"))
         if shape is not None:
             input_shape = tuple(shape)
-    flatten_first = bool(dense_layers) and isinstance(dense_layers[0], Flatten)
+    has_dense = any(isinstance(l, Dense) for l in stack)
+    if not has_dense and any(isinstance(l, BatchNormalization) for l in stack):
+        raise ctx.error("the model has BatchNormalization but no Dense layer; fastdense "
+                        "models need at least one Dense layer.")
+    if input_shape is not None:
+        _check_layer_shapes(stack, input_shape, ctx)
+    flatten_first = bool(stack) and isinstance(stack[0], Flatten)
     if input_shape is not None and (
             (len(input_shape) != 2 and not flatten_first) or input_shape[-1] is None):
         raise ctx.error(f"the model's input shape is {list(input_shape)}; fastdense takes "
@@ -1182,9 +1429,9 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
     try:
         if input_shape is not None:
             model.add(InputLayer(shape=tuple(input_shape[1:])))
-        for layer in dense_layers:
+        for layer in stack:
             model.add(layer, rebuild=False)
-        if input_shape is not None and any(isinstance(l, Dense) for l in dense_layers):
+        if input_shape is not None and has_dense:
             model.build((None,) + tuple(int(d) for d in input_shape[1:]))
     except (TypeError, ValueError, NotImplementedError) as e:
         raise ctx.error(f"cannot rebuild the model: {e}") from None
