@@ -646,7 +646,8 @@ PYBIND11_MODULE(_core, m) {
                                                  : py::tuple(py::make_tuple(v.rows)),
                                           v.trainable));
             return out;
-        }, "(layer, offset, shape, trainable) of every variable, in Keras's order.")
+        }, "(layer, offset, shape, trainable) of every variable, in Keras's order "
+           "(trainable: the optimizer updates it; not the moving statistics nor frozen layers).")
         .def("set_activity_regularization", [](NetState& n, size_t layer, float l1, float l2) {
             for (float v : {l1, l2})
                 if (!(v >= 0.0f) || !std::isfinite(v))

@@ -117,12 +117,13 @@ std::vector<VariableDesc> Network::variables() const {
     for (size_t l = 0; l < layers_.size(); ++l) {
         const LayerDesc& d = layers_[l];
         const int64_t li = static_cast<int64_t>(l);
+        const bool t = d.trainable;
         if (d.kind == LayerKind::Dense) {
-            vars.push_back({li, d.w_off, d.in, d.out, true});
-            if (d.use_bias) vars.push_back({li, d.b_off, d.out, 0, true});
+            vars.push_back({li, d.w_off, d.in, d.out, t});
+            if (d.use_bias) vars.push_back({li, d.b_off, d.out, 0, t});
         } else if (d.kind == LayerKind::BatchNorm) {
-            if (d.has_kernel) vars.push_back({li, d.w_off, d.out, 0, true});
-            if (d.use_bias) vars.push_back({li, d.b_off, d.out, 0, true});
+            if (d.has_kernel) vars.push_back({li, d.w_off, d.out, 0, t});
+            if (d.use_bias) vars.push_back({li, d.b_off, d.out, 0, t});
             vars.push_back({li, d.mm_off, d.out, 0, false});
             vars.push_back({li, d.mv_off, d.out, 0, false});
         }

@@ -67,7 +67,8 @@ struct LayerDesc {
 // bias; a BatchNorm layer's gamma, beta, moving mean, moving variance).
 struct VariableDesc {
     int64_t layer = 0, offset = 0, rows = 0, cols = 0;  // cols = 0: a vector of `rows`
-    bool trainable = true;  // false for the moving statistics
+    bool trainable = true;  // updated by the optimizer: false for the moving
+                            // statistics and the variables of frozen layers
 };
 
 // Targets for one dataset: dense float rows or sparse int32 labels.

@@ -222,3 +222,16 @@ def test_batchnorm_first_and_mnist_style_stack(rng):
         np.testing.assert_array_equal(a, b)
     loss, acc = m.evaluate(x, y, verbose=0)
     assert acc > 0.9
+
+
+def test_optimizer_variables_skip_frozen_layers_and_moving_statistics(rng):
+    """Keras creates optimizer slots for the trainable variables only."""
+    m = models.Sequential([layers.Input(shape=(4,)), layers.Dense(3, trainable=False),
+                           layers.BatchNormalization(), layers.Dense(2)])
+    m.compile(optimizer="adam", loss="mse")
+    m.fit(rng.normal(size=(8, 4)), rng.normal(size=(8, 2)), verbose=0)
+    # iterations, learning_rate, then momentum and velocity for gamma, beta, kernel, bias
+    names = [v.name for v in m.optimizer.variables]
+    assert len(names) == 2 + 2 * 4
+    shapes = [v.shape for v in m.optimizer.variables[2:]]
+    assert shapes == [(3,), (3,), (3,), (3,), (3, 2), (3, 2), (2,), (2,)]

@@ -463,8 +463,9 @@ def _value_of(v: Any) -> Any:
 
 
 def _network_var_layout(net: Any) -> List[Tuple[int, tuple]]:
-    """(offset, shape) of each variable an optimizer updates (not the moving
-    statistics), in the network's order; its slots sit at the same offsets."""
+    """(offset, shape) of each variable the optimizer updates (not the moving
+    statistics, nor frozen layers' weights, which have no slots in Keras), in
+    the network's order; its slots sit at the same offsets."""
     return [(int(off), tuple(int(d) for d in shape))
             for _layer, off, shape, trainable in net.variables() if trainable]
 
