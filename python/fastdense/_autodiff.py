@@ -1214,7 +1214,8 @@ def _not_differentiable(fn: Any, out: Any) -> TypeError:
         f"that is not connected to y_pred, so its gradient cannot be computed. Write the loss "
         f"with numpy ufuncs/functions applied directly to y_pred (e.g. np.mean(np.square(y_true - "
         f"y_pred), axis=-1)) or with fastdense.ops; do not convert y_pred with np.asarray/np.array/"
-        f"float() or compute it via Python loops over scalars."
+        f"float() or compute it via Python loops over scalars. Or supply the gradient yourself: "
+        f"a losses.Loss subclass may define gradient(y_true, y_pred) (see losses.Loss)."
     )
 
 

@@ -227,7 +227,34 @@ def poisson(y_true: Any, y_pred: Any) -> Any:
 
 class Loss:
     """Base class: subclasses implement ``call(y_true, y_pred)`` returning
-    per-sample values; ``__call__`` applies ``sample_weight`` and the reduction."""
+    per-sample values; ``__call__`` applies ``sample_weight`` and the reduction.
+
+    To train, fastdense needs ``d loss / d y_pred``. By default it
+    differentiates ``call`` automatically (write it with numpy or
+    ``fastdense.ops``). A subclass may instead supply the gradient itself
+    (a fastdense extension; Keras ignores the method)::
+
+        class MyMSE(fastdense.losses.Loss):
+            def call(self, y_true, y_pred):
+                return fastdense.ops.mean(fastdense.ops.square(y_pred - y_true), axis=-1)
+
+            def gradient(self, y_true, y_pred):
+                return 2.0 * (y_pred - y_true) / y_pred.shape[-1]
+
+    ``gradient(y_true, y_pred)`` gets the same arguments as ``call`` (float32
+    arrays, brought to the same rank as Keras does) and returns an array of
+    ``y_pred``'s shape: the gradient of the *per-sample* losses, i.e.
+    ``d sum(call(y_true, y_pred)) / d y_pred``, whose row ``i`` is the gradient
+    of sample ``i``'s loss (each sample's loss must depend only on its own
+    row of ``y_pred``). It must not apply ``sample_weight`` nor the reduction:
+    fastdense scales row ``i`` by the sample's weight (from ``sample_weight``
+    or ``class_weight``) and by the reduction exactly as for ``call``'s values
+    (``"sum_over_batch_size"``: divided by the number of loss values, not by
+    the sum of the weights; ``"sum"``: not divided; ``"mean_with_sample_weight"``:
+    divided by the sum of the weights). When ``gradient`` is defined, ``call``
+    is only evaluated for the loss value (on plain arrays, so any numpy code
+    works) and never traced.
+    """
 
     def __init__(self, name: Optional[str] = None, reduction: Optional[str] = "sum_over_batch_size",
                  dtype: Any = None) -> None:
@@ -255,6 +282,53 @@ class Loss:
     # (native code, from_logits) when the engine can compute this loss itself.
     def _native(self) -> Optional[Tuple[int, bool]]:
         return None
+
+
+def has_gradient(loss: Any) -> bool:
+    """True when ``loss`` is a Loss that supplies ``gradient(y_true, y_pred)``."""
+    return isinstance(loss, Loss) and callable(getattr(loss, "gradient", None))
+
+
+def value_and_gradient(loss: Loss, y_true: Any, y_pred: Any, sample_weight: Any = None
+                       ) -> Tuple[float, np.ndarray]:
+    """Reduced loss value and ``d loss / d y_pred`` for a Loss with a
+    ``gradient`` method (see :class:`Loss`): ``call`` gives the per-sample
+    values, ``gradient`` their per-sample gradients, and the weights and the
+    reduction are applied to both as fastdense's automatic differentiation
+    would (``fit`` / ``train_on_batch``)."""
+    from ._autodiff import loss_and_grad
+    y_pred_arr = np.asarray(y_pred, dtype=np.float32)
+    t, p = squeeze_or_expand_to_same_rank(np.asarray(y_true, dtype=np.float32), y_pred_arr)
+    values = np.asarray(loss.call(t, p), dtype=np.float32)
+    name = f"{type(loss).__name__}.gradient(y_true, y_pred)"
+    out = loss.gradient(t, p)  # type: ignore[attr-defined]
+    try:
+        grad = np.asarray(out, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must return a numeric array of y_pred's shape "
+                         f"{tuple(np.shape(p))}. Received: {out!r} of type "
+                         f"{type(out).__name__}") from None
+    if grad.shape != np.shape(p):
+        raise ValueError(f"{name} must return an array of y_pred's shape {tuple(np.shape(p))} "
+                         "(the gradient of each sample's loss with respect to its row of "
+                         f"y_pred). Received: an array of shape {grad.shape}")
+    reduction = loss.reduction
+    # d(reduced loss) / d(values): linear in the values, so the same rule as
+    # the automatic path (values * weights, then the reduction).
+    value, dvalues = loss_and_grad(
+        lambda _, v: reduce_values(v, sample_weight, reduction), values, values,
+        match_ranks=False)
+    if dvalues.ndim == 0:
+        scale = dvalues.astype(np.float64)
+    else:
+        if dvalues.shape[0] != grad.shape[0]:
+            raise ValueError(f"{type(loss).__name__}.call(y_true, y_pred) must return one loss "
+                             f"value per sample (shape ({grad.shape[0]},) or ({grad.shape[0]}, "
+                             f"...)) when the loss supplies `gradient`. Received: shape "
+                             f"{values.shape}")
+        scale = dvalues.reshape(dvalues.shape[0], -1)[:, 0].astype(np.float64)
+        scale = scale.reshape((-1,) + (1,) * (grad.ndim - 1))
+    return float(value), (grad * scale).astype(np.float32).reshape(y_pred_arr.shape)
 
 
 def reduce_values(values: Any, sample_weight: Any = None,
@@ -302,6 +376,8 @@ class LossFunctionWrapper(Loss):
     def _native(self) -> Optional[Tuple[int, bool]]:
         if self.reduction != "sum_over_batch_size":
             return None
+        if type(self).call is not LossFunctionWrapper.call or has_gradient(self):
+            return None  # a subclass's own values or gradient: the Python path
         code = _NATIVE_FUNCTIONS.get(self.fn)
         kw = dict(self._fn_kwargs)
         from_logits = bool(kw.pop("from_logits", False))
