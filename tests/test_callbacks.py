@@ -5,6 +5,8 @@ import csv
 import numpy as np
 import pytest
 
+import fastdense as fd
+
 from fastdense import callbacks, layers, models, optimizers
 from fastdense.utils import set_random_seed
 
@@ -184,3 +186,45 @@ def test_model_checkpoint_formats_and_best_only(rng, tmp_path):
         callbacks.ModelCheckpoint(str(tmp_path / "x.keras"), save_weights_only=True)
     assert not callbacks.CallbackList([callbacks.ModelCheckpoint(pattern)]).needs_batch_hooks()
     assert callbacks.CallbackList([callbacks.ModelCheckpoint(pattern, save_freq=2)]).needs_batch_hooks()
+
+
+def test_test_batch_hooks_in_evaluate_and_fit_validation():
+    """As Keras 3: evaluate and fit's validation call on_test_begin, each
+    on_test_batch_begin/end (with the running averages) and on_test_end."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 50)
+    events = []
+
+    class Recorder(fd.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            events.append("begin")
+
+        def on_test_batch_begin(self, batch, logs=None):
+            events.append(("batch", batch))
+
+        def on_test_batch_end(self, batch, logs=None):
+            events.append((batch, logs["loss"], logs["accuracy"]))
+
+        def on_test_end(self, logs=None):
+            events.append(("end", sorted(logs)))
+
+    m = fd.models.Sequential([fd.layers.Input(shape=(4,)), fd.layers.Dense(3, activation="softmax")])
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    loss, acc = m.evaluate(x, y, batch_size=16, callbacks=[Recorder()], verbose=0)
+    p = m.predict(x, verbose=0)
+    per = -np.log(p[np.arange(50), y])
+    hit = (p.argmax(1) == y).astype(float)
+    assert events[0] == "begin" and events[-1] == ("end", ["accuracy", "loss"])
+    ends = [e for e in events if isinstance(e, tuple) and isinstance(e[0], int)]
+    assert [e[0] for e in ends] == [0, 1, 2, 3]
+    for batch, l, a in ends:
+        k = min(50, 16 * (batch + 1))
+        assert l == pytest.approx(per[:k].mean(), rel=1e-5)
+        assert a == pytest.approx(hit[:k].mean())
+    assert (ends[-1][1], ends[-1][2]) == pytest.approx((loss, acc))
+    events.clear()
+    m.fit(x, y, epochs=2, batch_size=25, validation_data=(x[:20], y[:20]),
+          validation_batch_size=8, callbacks=[Recorder()], verbose=0)
+    assert events.count("begin") == 2 and len([e for e in events if isinstance(e, tuple)
+                                               and isinstance(e[0], int)]) == 6

@@ -597,7 +597,10 @@ class Model:
             if val is not None and (epoch + 1) % validation_freq == 0:
                 if val_short:
                     self._warn_ran_out_of_data()
-                val_logs = self._evaluate_prepared(*val, batch_size=val_batch_size)
+                # (Keras's fit evaluates through the same callbacks: test hooks run)
+                cbs.on_test_begin()
+                val_logs = self._evaluate_prepared(*val, batch_size=val_batch_size, cbs=cbs)
+                cbs.on_test_end(val_logs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -766,7 +769,8 @@ class Model:
         cbs = CallbackList(callbacks, add_progbar=verbose_level != 0, model=self,
                            verbose=verbose_level, epochs=1, steps=n_steps)
         cbs.on_test_begin()
-        logs = self._evaluate_prepared(xa, y_user, y_dense, labels, sw, batch_size=batch_size)
+        logs = self._evaluate_prepared(xa, y_user, y_dense, labels, sw, batch_size=batch_size,
+                                       cbs=cbs)
         if cbs.progbar is not None:
             cbs.progbar.on_test_batch_end(n_steps - 1, logs)
         cbs.on_test_end(logs)
@@ -775,10 +779,34 @@ class Model:
         ordered = [logs["loss"]] + [logs[m.name] for m in self._metrics or []]
         return ordered[0] if len(ordered) == 1 else ordered
 
-    def _evaluate_prepared(self, xa, y_user, y_dense, labels, sw, batch_size: int) -> Logs:
+    def _evaluate_prepared(self, xa, y_user, y_dense, labels, sw, batch_size: int,
+                           cbs: Optional[CallbackList] = None) -> Logs:
+        """Loss and metrics over prepared arrays in batches: in one native call,
+        or batch by batch when a callback in ``cbs`` has test-batch hooks (which
+        then get Keras's running logs)."""
         metrics = self._metrics or []
         for m in metrics:
             m.reset_state()
+        native_loss = self._loss_native is not None
+        stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,
+                                 "metric_sums": [0.0] * len(self._native_metrics)}
+        n = xa.shape[0]
+        if cbs is None or not cbs.needs_batch_hooks("test"):
+            self._evaluate_rows(xa, y_user, y_dense, labels, sw, batch_size, stats)
+            return self._logs(stats, native_metrics=native_loss)
+        for batch, s in enumerate(range(0, n, batch_size)):
+            e = min(n, s + batch_size)
+            cbs.on_test_batch_begin(batch)
+            self._evaluate_rows(xa[s:e], y_user[s:e], None if y_dense is None else y_dense[s:e],
+                                None if labels is None else labels[s:e],
+                                None if sw is None else sw[s:e], batch_size, stats)
+            cbs.on_test_batch_end(batch, self._logs(stats, native_metrics=native_loss))
+        return self._logs(stats, native_metrics=native_loss)
+
+    def _evaluate_rows(self, xa, y_user, y_dense, labels, sw, batch_size: int,
+                       stats: Dict[str, Any]) -> None:
+        """Adds the loss and metric sums of these rows (in batches) to ``stats``."""
+        metrics = self._metrics or []
         native_loss = self._loss_native is not None
         py_metrics = [m for i, m in enumerate(metrics)
                       if not native_loss or i not in self._native_metrics]
@@ -786,11 +814,13 @@ class Model:
         need_ypred = bool(py_metrics) or not native_loss
         ypred = np.empty((n, self._output_units), np.float32) if need_ypred else None
         if native_loss:
-            stats = self._net.evaluate(xa, y_dense, labels, batch_size, self._loss_native[0], ypred,
-                                       sw)
+            part = self._net.evaluate(xa, y_dense, labels, batch_size, self._loss_native[0], ypred,
+                                      sw)
+            stats["loss_sum"] += part["loss_sum"]
+            stats["metric_sums"] = [a + b for a, b in zip(stats["metric_sums"],
+                                                          part["metric_sums"])]
         else:
             ypred = self._net.predict(xa, batch_size)
-            stats = {"loss_sum": 0.0, "seen": n, "metric_sums": []}
             y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
             for s in range(0, n, batch_size):
                 e = min(n, s + batch_size)
@@ -799,12 +829,12 @@ class Model:
                     None if sw is None else sw[s:e], self._loss_obj.reduction)  # type: ignore[union-attr]
                 stats["loss_sum"] += (float(value) + self._net.regularization_penalty()) * (e - s)
             stats["loss_sum"] += self._net.activity_penalty_sum(xa, batch_size)
+        stats["seen"] += n
         if py_metrics:
             for s in range(0, n, batch_size):
                 self._update_metrics(py_metrics, y_user[s:s + batch_size],
                                      ypred[s:s + batch_size],
                                      None if sw is None else sw[s:s + batch_size])
-        return self._logs(stats, native_metrics=native_loss)
 
     # ------------------------------------------------------------------ predict
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[str, int] = "auto",
