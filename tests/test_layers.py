@@ -176,3 +176,19 @@ def test_dropout_same_seed_reproducible_and_rate_zero_is_identity(rng):
     plain.fit(x, y, epochs=2, batch_size=16, verbose=0)
     for a, b in zip(run(0.0), plain.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_elementwise_layers_before_flatten(rng):
+    """Dropout and elementwise activations may precede Flatten on image-like
+    samples (as in Keras); per-axis layers there are refused clearly."""
+    x = rng.random((6, 4, 5)).astype(np.float32)
+    m = models.Sequential([layers.Input(shape=(4, 5)), layers.Activation("tanh"),
+                           layers.Dropout(0.2), layers.Flatten(), layers.Dense(3)])
+    w, b = m.get_weights()
+    np.testing.assert_allclose(m.predict(x, verbose=0), np.tanh(x.reshape(6, 20)) @ w + b,
+                               rtol=1e-5, atol=1e-6)
+    m.compile(optimizer="sgd", loss="mse")
+    m.fit(x, np.ones((6, 3)), verbose=0)
+    for bad in (layers.Activation("softmax"), layers.BatchNormalization()):
+        with pytest.raises(ValueError, match=type(bad).__name__):
+            models.Sequential([layers.Input(shape=(4, 5)), bad, layers.Flatten(), layers.Dense(3)])

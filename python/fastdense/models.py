@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _core
 from . import _data
+from . import activations as _activations
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -1027,10 +1028,24 @@ class Sequential(Model):
             self.build(self._input_shape)
 
     def _check_input_shape(self) -> None:
-        if (self._input_shape is not None and len(self._input_shape) != 2 and self._layers
-                and not self._flatten_input()):
+        if self._input_shape is not None and len(self._input_shape) != 2 and self._layers:
+            # on multi-dimensional samples, only elementwise layers may come
+            # before Flatten: Dropout, and an Activation that is not a softmax
+            for layer in self._layers:
+                if isinstance(layer, Flatten):
+                    return
+                elementwise = isinstance(layer, Dropout) or (
+                    isinstance(layer, Activation)
+                    and _activations.serialize(layer.activation) not in ("softmax",
+                                                                        "log_softmax"))
+                if not elementwise:
+                    break
+            else:
+                return  # only elementwise layers so far: Flatten may come next
             raise ValueError("fastdense models take inputs of shape (features,) per sample; "
-                             "start with a Flatten layer for multi-dimensional samples. "
+                             "start with a Flatten layer for multi-dimensional samples (only "
+                             "Dropout and elementwise Activation layers may come before it; "
+                             f"found layer '{layer.name}' ({type(layer).__name__})). "
                              f"Received: input_shape={self._input_shape[1:]}")
 
     def pop(self, rebuild: bool = True) -> Layer:
