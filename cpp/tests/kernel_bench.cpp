@@ -1,5 +1,6 @@
 // Kernel correctness checks (every compiled path vs the naive reference) and
-// GFLOP/s timings.  Usage: kernel_bench [--check|--bench]
+// GFLOP/s timings.  Usage: kernel_bench [--check|--bench|--gemm [rounds [threads]]|
+// --peak|--small [B...]|--isa]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -44,7 +45,7 @@ static double max_rel(const std::vector<float>& a, const std::vector<float>& ref
 static int check() {
     std::mt19937 rng(123);
     std::uniform_real_distribution<float> U(-1.f, 1.f);
-    const int64_t Bs[] = {1, 3, 7, 128, 129};
+    const int64_t Bs[] = {1, 3, 7, 128, 129, 300};  // 300: dW with two K blocks
     const int64_t Ns[] = {1, 5, 10, 16, 17, 64, 100, 512, 784};
     auto ps = paths();
     int fails = 0, count = 0;
@@ -54,6 +55,7 @@ static int check() {
             for (int64_t out : Ns) {
                 const Activation act = Activation(count % 5);
                 const bool bias = (count / 5) % 2 == 0;
+                const bool need_dx = (count / 10) % 2 == 0;  // dW-only backward too
                 ++count;
                 std::vector<float> x(B * in), w(in * out), b(out), dy(B * out);
                 for (auto& v : x) v = U(rng);
@@ -73,28 +75,36 @@ static int check() {
                         k->forward(y.data(), x.data(), w.data(), bias ? b.data() : nullptr, B,
                                    in, out, act);
                         // Use the reference y so backward is checked in isolation.
-                        k->backward(dx.data(), dw.data(), bias ? db.data() : nullptr, dz.data(),
-                                    y0.data(), x.data(), w.data(), B, in, out, act);
+                        k->backward(need_dx ? dx.data() : nullptr, dw.data(),
+                                    bias ? db.data() : nullptr, dz.data(), y0.data(), x.data(),
+                                    w.data(), B, in, out, act);
                         double e[5] = {max_rel(y, y0), max_rel(dz, dz0), max_rel(dw, dw0),
-                                       bias ? max_rel(db, db0) : 0.0, max_rel(dx, dx0)};
+                                       bias ? max_rel(db, db0) : 0.0,
+                                       need_dx ? max_rel(dx, dx0) : 0.0};
                         double em = *std::max_element(e, e + 5);
                         if (!(em <= 2e-5)) {
                             ++fails;
                             if (fails < 20)
                                 std::printf("FAIL %s nt=%d B=%ld in=%ld out=%ld act=%d bias=%d "
-                                            "y=%.2e dz=%.2e dw=%.2e db=%.2e dx=%.2e\n",
+                                            "dx=%d y=%.2e dz=%.2e dw=%.2e db=%.2e dx=%.2e\n",
                                             k->name, nt, long(B), long(in), long(out), int(act),
-                                            int(bias), e[0], e[1], e[2], e[3], e[4]);
+                                            int(bias), int(need_dx), e[0], e[1], e[2], e[3], e[4]);
                         }
                         worst = std::max(worst, em);
                         // Determinism: a second run (other thread count) is bitwise equal.
                         set_num_threads(3 - nt);
-                        std::vector<float> y2(B * out), dz2 = dy, dw2(in * out), dx2(B * in);
+                        std::vector<float> y2(B * out), dz2 = dy, dw2(in * out), db2(out, NAN),
+                            dx2(B * in, NAN);
                         k->forward(y2.data(), x.data(), w.data(), bias ? b.data() : nullptr, B,
                                    in, out, act);
-                        k->backward(dx2.data(), dw2.data(), nullptr, dz2.data(), y0.data(),
-                                    x.data(), w.data(), B, in, out, act);
-                        if (y2 != y || dw2 != dw || dx2 != dx) {
+                        k->backward(need_dx ? dx2.data() : nullptr, dw2.data(),
+                                    bias ? db2.data() : nullptr, dz2.data(), y0.data(), x.data(),
+                                    w.data(), B, in, out, act);
+                        auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+                            return std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
+                        };
+                        if (!same(y2, y) || !same(dz2, dz) || !same(dw2, dw) ||
+                            !same(db2, db) || !same(dx2, dx)) {
                             ++fails;
                             std::printf("NONDETERMINISTIC %s B=%ld in=%ld out=%ld\n", k->name,
                                         long(B), long(in), long(out));
@@ -272,6 +282,60 @@ static void bench() {
         }
 }
 
+// The training GEMMs of the MNIST step on every SIMD path with `nt` threads,
+// `rounds` rounds (each op timed by time_us), then the per-op medians, in
+// GFLOP/s and % of the path's FMA peak (measured first, same thread count).
+// dX = dZ.W^T has no entry point of its own: its time is dW+dX minus dW.
+static void bench_gemm(int nt, int rounds) {
+    struct Shape { int64_t B, in, out; Activation act; };
+    const Shape shapes[] = {{128, 784, 512, Activation::Relu}, {128, 512, 10, Activation::Softmax}};
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> U(-1.f, 1.f);
+    set_num_threads(nt);
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    for (const DenseKernels* k : paths()) {
+        if (std::strcmp(k->name, "generic") == 0) continue;
+        const double peak = k->fma_peak_gflops(nt);
+        std::printf("%s, %d thread(s): FMA peak %.1f GFLOP/s\n", k->name, nt, peak);
+        for (const Shape& s : shapes) {
+            std::vector<float> x(s.B * s.in), w(s.in * s.out), b(s.out), y(s.B * s.out),
+                dz(s.B * s.out), dw(s.in * s.out), db(s.out), dx(s.B * s.in);
+            for (auto& v : x) v = U(rng);
+            for (auto& v : w) v = U(rng) * 0.05f;
+            for (auto& v : b) v = U(rng);
+            for (auto& v : dz) v = U(rng);
+            const double gf = 2.0 * s.B * s.in * s.out * 1e-3;  // GFLOP/s with us
+            std::vector<double> f, dW, dX;
+            for (int r = 0; r < rounds; ++r) {
+                const double tf = time_us([&] {
+                    k->forward(y.data(), x.data(), w.data(), b.data(), s.B, s.in, s.out, s.act);
+                });
+                const double tw = time_us([&] {
+                    k->backward(nullptr, dw.data(), db.data(), dz.data(), y.data(), x.data(),
+                                w.data(), s.B, s.in, s.out, Activation::Linear);
+                });
+                const double tb = time_us([&] {
+                    k->backward(dx.data(), dw.data(), db.data(), dz.data(), y.data(), x.data(),
+                                w.data(), s.B, s.in, s.out, Activation::Linear);
+                });
+                f.push_back(gf / tf);
+                dW.push_back(gf / tw);
+                dX.push_back(gf / std::max(1e-3, tb - tw));
+                std::printf("  %4ldx%4ldx%4ld round %d: fwd %6.1f  dW %6.1f  dX %6.1f GF/s "
+                            "(%.1f / %.1f / %.1f us, dW+dX %.1f us)\n", long(s.B), long(s.in),
+                            long(s.out), r, f.back(), dW.back(), dX.back(), tf, tw, tb - tw, tb);
+            }
+            const double mf = median(f), mw = median(dW), mx = median(dX);
+            std::printf("%-7s nt=%d %4ldx%4ldx%4ld median: fwd %6.1f GF/s %3.0f%% | dW %6.1f GF/s "
+                        "%3.0f%% | dX %6.1f GF/s %3.0f%%\n", k->name, nt, long(s.B), long(s.in),
+                        long(s.out), mf, 100 * mf / peak, mw, 100 * mw / peak, mx, 100 * mx / peak);
+        }
+    }
+}
+
 // Small-batch forward latency: the MNIST predict of B samples (784->512 relu,
 // 512->10 softmax), back to back ("hot") and after 1 ms of idle ("idle", the
 // pool's workers asleep); median of the per-call times.
@@ -335,6 +399,10 @@ int main(int argc, char** argv) {
                 std::printf("%-7s FMA peak %d thread(s): %7.1f GFLOP/s\n", k->name, nt,
                             k->fma_peak_gflops(nt));
             }
+        return 0;
+    }
+    if (mode == "--gemm") {  // [rounds [threads]]
+        bench_gemm(argc > 3 ? std::atoi(argv[3]) : 2, argc > 2 ? std::atoi(argv[2]) : 5);
         return 0;
     }
     if (mode == "--small") {
