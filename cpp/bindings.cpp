@@ -12,6 +12,10 @@
 #include <tuple>
 #include <vector>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
 #include "activations.h"
 #include "kernels.h"
 #include "losses.h"
@@ -159,6 +163,26 @@ std::string list_str(const std::vector<T>& v) {
     return s + "]";
 }
 
+// The most parameters a network may have: its parameters and gradients (two
+// float buffers) must fit in the machine's physical memory. Asking the
+// allocator for more cannot succeed usefully (and under AddressSanitizer an
+// absurd request aborts instead of raising), so such sizes are refused first.
+int64_t max_params() {
+    constexpr int64_t kAddressable = PTRDIFF_MAX / static_cast<int64_t>(2 * sizeof(float));
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0 && pages <= INT64_MAX / page)
+        return std::min(kAddressable, static_cast<int64_t>(pages) * page /
+                                          static_cast<int64_t>(2 * sizeof(float)));
+#endif
+    return kAddressable;
+}
+
+std::string too_many_params(int64_t limit) {
+    return " has more parameters than this machine's memory holds (its parameters and "
+           "gradients allow at most " + std::to_string(limit) + ").";
+}
+
 // Layer sizes: positive, and a parameter count that fits in memory at all
 // (in*out overflowing int64 would otherwise wrap into a small buffer).
 void check_units(const std::vector<int64_t>& units, const std::vector<bool>& use_bias) {
@@ -166,7 +190,7 @@ void check_units(const std::vector<int64_t>& units, const std::vector<bool>& use
         if (u <= 0)
             throw py::value_error("Argument `units` must hold positive layer sizes. Received: "
                                   "units=" + list_str(units));
-    constexpr int64_t kMaxParams = PTRDIFF_MAX / static_cast<int64_t>(2 * sizeof(float));
+    const int64_t kMaxParams = max_params();
     int64_t total = 0;
     for (size_t l = 0; l + 1 < units.size(); ++l) {
         const int64_t in = units[l], out = units[l + 1];
@@ -176,9 +200,7 @@ void check_units(const std::vector<int64_t>& units, const std::vector<bool>& use
                           total + in * out + (bias ? out : 0) <= kMaxParams;
         if (fits) total += in * out + (bias ? out : 0);
         if (!fits)
-            memory_error("A network with units=" + list_str(units) +
-                         " has more parameters than can be allocated (limit " +
-                         std::to_string(kMaxParams) + ").");
+            memory_error("A network with units=" + list_str(units) + too_many_params(kMaxParams));
     }
 }
 
@@ -190,7 +212,7 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
         throw py::value_error("Argument `input_dim` must be positive. Received: input_dim=" +
                               std::to_string(input_dim));
     if (layers.empty()) throw py::value_error("Argument `layers` must not be empty.");
-    constexpr int64_t kMaxParams = PTRDIFF_MAX / static_cast<int64_t>(2 * sizeof(float));
+    const int64_t kMaxParams = max_params();
     std::vector<LayerSpec> specs;
     int64_t width = input_dim, total = 0;
     for (size_t i = 0; i < layers.size(); ++i) {
@@ -227,7 +249,7 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
                 throw py::value_error(where + ": `units` must be positive. Received: units=" +
                                       std::to_string(sp.units));
             if (width > kMaxParams / sp.units || sp.units > kMaxParams)
-                memory_error("The network has more parameters than can be allocated.");
+                memory_error("The network" + too_many_params(kMaxParams));
             n = width * sp.units + (sp.use_bias ? sp.units : 0);
             width = sp.units;
         } else if (sp.kind == LayerKind::BatchNorm) {
@@ -240,7 +262,7 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             n = 4 * width;
         }
         if (total > kMaxParams - n)
-            memory_error("The network has more parameters than can be allocated.");
+            memory_error("The network" + too_many_params(kMaxParams));
         total += n;
         specs.push_back(sp);
     }
