@@ -213,6 +213,8 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
                               std::to_string(input_dim));
     if (layers.empty()) throw py::value_error("Argument `layers` must not be empty.");
     const int64_t kMaxParams = max_params();
+    if (input_dim > kMaxParams)  // (not even one sample's row would fit)
+        memory_error("The network" + too_many_params(kMaxParams));
     std::vector<LayerSpec> specs;
     int64_t width = input_dim, total = 0;
     for (size_t i = 0; i < layers.size(); ++i) {
@@ -259,6 +261,8 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             if (!(sp.epsilon > 0.0f) || !std::isfinite(sp.epsilon))
                 throw py::value_error(where + ": `epsilon` must be positive. Received: "
                                       "epsilon=" + std::to_string(sp.epsilon));
+            if (width > kMaxParams / 4)
+                memory_error("The network" + too_many_params(kMaxParams));
             n = 4 * width;
         }
         if (total > kMaxParams - n)

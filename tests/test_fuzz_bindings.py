@@ -617,6 +617,13 @@ def test_network_batch_range_and_sizes_are_checked():
             _core.Network(units, [0] * (len(units) - 1), [True] * (len(units) - 1))
     with pytest.raises(ValueError, match="units"):
         _core.Network([4, 0], [0], [True])
+    # the stage constructor bounds every stage's size by the machine's memory
+    # before allocating (BatchNorm holds 4 numbers per feature)
+    for din, stages in ((2**62, [{"kind": 1}]), (2**46, [{"kind": 0, "units": 2}]),
+                        (2**62, [{"kind": 2}]), (2**61, [{"kind": 2}, {"kind": 1}]),
+                        (4, [{"kind": 0, "units": 2**40}, {"kind": 1}])):
+        with pytest.raises(MemoryError, match="memory"):
+            _core.Network(din, stages)
 
 
 def test_optimizer_state_view_survives_set_optimizer():
