@@ -26,7 +26,7 @@ template <class T>
 T f(Activation a, T x) {
     switch (a) {
         case Activation::Linear: return x;
-        case Activation::Relu: return x > T(0) ? x : T(0);
+        case Activation::Relu: return x < T(0) ? T(0) : x;  // (NaN stays, as Keras)
         case Activation::Sigmoid: return sigm(x);
         case Activation::Tanh: return std::tanh(x);
         case Activation::Elu: return x > T(0) ? x : std::expm1(x);

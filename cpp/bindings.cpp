@@ -183,6 +183,19 @@ std::string too_many_params(int64_t limit) {
            "gradients allow at most " + std::to_string(limit) + ").";
 }
 
+// A column selection for dense_forward / dense_backward: int64 [kin], strictly
+// increasing indices into w's n_rows rows.
+const int64_t* check_rows(const py::array& rows, int64_t kin, int64_t n_rows) {
+    check<int64_t>(rows, "rows", {kin});
+    const int64_t* r = static_cast<const int64_t*>(rows.data());
+    for (int64_t i = 0; i < kin; ++i)
+        if (r[i] < 0 || r[i] >= n_rows || (i > 0 && r[i] <= r[i - 1]))
+            throw py::value_error("Argument `rows` must hold strictly increasing indices in [0, " +
+                                  std::to_string(n_rows) + "). Received: rows[" +
+                                  std::to_string(i) + "]=" + std::to_string(r[i]));
+    return r;
+}
+
 // Layer sizes: positive, and a parameter count that fits in memory at all
 // (in*out overflowing int64 would otherwise wrap into a small buffer).
 void check_units(const std::vector<int64_t>& units, const std::vector<bool>& use_bias) {
@@ -447,10 +460,19 @@ PYBIND11_MODULE(_core, m) {
     });
 
     // ---- single kernels (tests, references) ------------------------------------
-    m.def("dense_forward", [](py::array x, py::array w, py::object b, int act) {
+    m.def("dense_forward", [](py::array x, py::array w, py::object b, int act,
+                              py::object rows) {
         check<float>(x, "x", {-1, -1});
         const int64_t B = x.shape(0), in = x.shape(1);
-        check<float>(w, "w", {in, -1});
+        py::array ra;
+        const int64_t* rp = nullptr;
+        if (!rows.is_none()) {  // x holds the columns `rows` of the input
+            check<float>(w, "w", {-1, -1});
+            ra = rows.cast<py::array>();
+            rp = check_rows(ra, in, w.shape(0));
+        } else {
+            check<float>(w, "w", {in, -1});
+        }
         const int64_t out = w.shape(1);
         const float* bp = nullptr;
         py::array ba;
@@ -464,22 +486,41 @@ PYBIND11_MODULE(_core, m) {
         const Activation a = to_kernel_act(act);
         {
             py::gil_scoped_release release;
-            active_kernels().forward(yp, cptr<float>(x), cptr<float>(w), bp, B, in, out, a);
+            if (rp)
+                active_kernels().forward_rows(yp, cptr<float>(x), cptr<float>(w), rp, bp, B, in,
+                                              out, a);
+            else
+                active_kernels().forward(yp, cptr<float>(x), cptr<float>(w), bp, B, in, out, a);
         }
         return y;
-    }, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("act"));
+    }, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("act"), py::arg("rows") = py::none(),
+       "y = act(x . w + b); with rows (int64, strictly increasing), x holds only the input "
+       "columns `rows` and w's rows are read through them.");
 
     m.def("dense_backward", [](py::array dy, py::array y, py::array x, py::array w, int act,
-                               bool use_bias, bool need_dx) {
+                               bool use_bias, bool need_dx, py::object rows) {
         check<float>(x, "x", {-1, -1});
-        const int64_t B = x.shape(0), in = x.shape(1);
-        check<float>(w, "w", {in, -1});
-        const int64_t out = w.shape(1);
+        const int64_t B = x.shape(0), kin = x.shape(1);
+        py::array ra;
+        const int64_t* rp = nullptr;
+        if (!rows.is_none()) {
+            if (need_dx)
+                throw py::value_error("Argument `need_dx` must be False with `rows` (the "
+                                      "gradient of a column selection's input is not "
+                                      "computed).");
+            check<float>(w, "w", {-1, -1});
+            ra = rows.cast<py::array>();
+            rp = check_rows(ra, kin, w.shape(0));
+        } else {
+            check<float>(w, "w", {kin, -1});
+        }
+        const int64_t in = w.shape(0), out = w.shape(1);
         check<float>(dy, "dy", {B, out});
         check<float>(y, "y", {B, out});
         py::array_t<float> dz({B, out});
         std::memcpy(dz.mutable_data(), dy.data(), sizeof(float) * static_cast<size_t>(B * out));
         py::array_t<float> dw({in, out});
+        if (rp) std::memset(dw.mutable_data(), 0, sizeof(float) * static_cast<size_t>(in * out));
         py::array_t<float> db(use_bias ? out : 0);
         py::array_t<float> dx({need_dx ? B : 0, in});
         float *dzp = dz.mutable_data(), *dwp = dw.mutable_data();
@@ -488,13 +529,19 @@ PYBIND11_MODULE(_core, m) {
         const Activation a = to_kernel_act(act);
         {
             py::gil_scoped_release release;
-            active_kernels().backward(dxp, dwp, dbp, dzp, cptr<float>(y), cptr<float>(x),
-                                      cptr<float>(w), B, in, out, a);
+            if (rp)
+                active_kernels().backward_rows(dwp, dbp, dzp, cptr<float>(y), cptr<float>(x),
+                                               rp, B, kin, out, a);
+            else
+                active_kernels().backward(dxp, dwp, dbp, dzp, cptr<float>(y), cptr<float>(x),
+                                          cptr<float>(w), B, in, out, a);
         }
         return py::make_tuple(need_dx ? py::object(dx) : py::none(), dw,
                               use_bias ? py::object(db) : py::none(), dz);
     }, py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("w"), py::arg("act"),
-       py::arg("use_bias"), py::arg("need_dx"));
+       py::arg("use_bias"), py::arg("need_dx"), py::arg("rows") = py::none(),
+       "Backward of dense_forward: (dx or None, dw, db or None, dz). With rows, dw's rows "
+       "outside `rows` are zero.");
 
     m.def("activation_forward", [](py::array z, int act) {
         check<float>(z, "z", {-1, -1});

@@ -21,7 +21,8 @@ namespace {
 #define FD_VEC_WIDTH 8
 #include "dense_simd.inc"
 #undef FD_VEC_WIDTH
-const DenseKernels kTable = {"avx2", forward, backward, fma_peak_gflops};
+const DenseKernels kTable = {"avx2", forward, backward, fma_peak_gflops,
+                           forward_rows, backward_rows};
 }  // namespace
 
 const DenseKernels& avx2_kernels() { return kTable; }

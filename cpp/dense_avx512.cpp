@@ -21,7 +21,8 @@ namespace {
 #define FD_VEC_WIDTH 16
 #include "dense_simd.inc"
 #undef FD_VEC_WIDTH
-const DenseKernels kTable = {"avx512", forward, backward, fma_peak_gflops};
+const DenseKernels kTable = {"avx512", forward, backward, fma_peak_gflops,
+                           forward_rows, backward_rows};
 }  // namespace
 
 const DenseKernels& avx512_kernels() { return kTable; }

@@ -28,7 +28,7 @@ void activate_rows(float* y, int64_t rows, int64_t n, Activation act) {
         switch (act) {
             case Activation::Linear: break;
             case Activation::Relu:
-                for (int64_t j = 0; j < n; ++j) yr[j] = yr[j] > 0.0f ? yr[j] : 0.0f;
+                for (int64_t j = 0; j < n; ++j) yr[j] = yr[j] < 0.0f ? 0.0f : yr[j];  // (NaN stays)
                 break;
             case Activation::Sigmoid:
                 for (int64_t j = 0; j < n; ++j) yr[j] = sigmoidf_(yr[j]);
@@ -195,6 +195,27 @@ void generic_backward(float* dx, float* dw, float* db, float* dz, const float* y
     }
 }
 
+// The column-selection entry points (see kernels.h): the portable path
+// works on compact copies of the selected rows of W / dW.
+void generic_forward_rows(float* y, const float* x, const float* w, const int64_t* rows,
+                          const float* b, int64_t B, int64_t kin, int64_t out, Activation act) {
+    static thread_local std::vector<float> wc;
+    wc.resize(static_cast<size_t>(std::max<int64_t>(kin * out, 1)));
+    for (int64_t r = 0; r < kin; ++r)
+        std::memcpy(wc.data() + r * out, w + rows[r] * out, sizeof(float) * out);
+    generic_forward(y, x, wc.data(), b, B, kin, out, act);
+}
+
+void generic_backward_rows(float* dw, float* db, float* dz, const float* y, const float* x,
+                           const int64_t* rows, int64_t B, int64_t kin, int64_t out,
+                           Activation act) {
+    static thread_local std::vector<float> dwc;
+    dwc.resize(static_cast<size_t>(std::max<int64_t>(kin * out, 1)));
+    generic_backward(nullptr, dwc.data(), db, dz, y, x, nullptr, B, kin, out, act);
+    for (int64_t r = 0; r < kin; ++r)
+        std::memcpy(dw + rows[r] * out, dwc.data() + r * out, sizeof(float) * out);
+}
+
 // FMA peak estimate for the portable path: 48 independent multiply-add
 // chains the compiler vectorizes with the baseline ISA (no FMA contraction,
 // so each lane does a multiply and an add: 2 flops, as an FMA counts).
@@ -243,7 +264,8 @@ double generic_fma_peak_gflops(int threads) {
 }
 
 const DenseKernels kGeneric = {"generic", generic_forward, generic_backward,
-                               generic_fma_peak_gflops};
+                               generic_fma_peak_gflops, generic_forward_rows,
+                               generic_backward_rows};
 
 }  // namespace
 

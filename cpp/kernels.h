@@ -61,6 +61,21 @@ struct DenseKernels {
     // independent chains of vector FMAs, 2 flops per lane), ~0.2 s; returns
     // the total GFLOP/s.  Uses the pool as it is (the caller sizes it).
     double (*fma_peak_gflops)(int threads);
+
+    // forward() on a selection of the input's columns (the columns that are
+    // not all zero in a batch: the terms skipped are exact zeros):
+    //   y = act(x . W[rows, :] + b)
+    //   y: [B, out]   x: [B, kin] (the selected columns, in rows' order)
+    //   w: [in, out] (read through rows)   rows: [kin] distinct row indices of w
+    void (*forward_rows)(float* y, const float* x, const float* w, const int64_t* rows,
+                         const float* b, int64_t B, int64_t kin, int64_t out, Activation act);
+
+    // backward() without dX for the same selection:
+    //   dz, db: as backward    dw: [in, out], row rows[m] = (x^T . dz)[m, :]
+    //   (rows not in `rows` are left untouched)    y: [B, out]   x: [B, kin]
+    void (*backward_rows)(float* dw, float* db, float* dz, const float* y, const float* x,
+                          const int64_t* rows, int64_t B, int64_t kin, int64_t out,
+                          Activation act);
 };
 
 // The portable reference path, always available.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cfloat>
 #include <cstring>
 #include <stdexcept>
 
@@ -179,6 +180,8 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
     labels.resize(static_cast<size_t>(B));
     weights.resize(static_cast<size_t>(B));
     scratch.resize(static_cast<size_t>(4 * max_units));
+    cols.resize(static_cast<size_t>(in));
+    colmask.resize(static_cast<size_t>(in));
     if (input_dropout) xmask.resize(static_cast<size_t>(2 * B * in));
     capacity = B;
 }
@@ -202,13 +205,14 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
         if (d.kind == LayerKind::Dense) {
             const float* w = p + d.w_off;
             const float* b = d.use_bias ? p + d.b_off : nullptr;
-            if (kernel_fusable(d.act)) {
-                k.forward(y, in, w, b, B, d.in, d.out, d.act);
-            } else {
-                float* z = ws.pre[l].data();
-                k.forward(z, in, w, b, B, d.in, d.out, Activation::Linear);
-                activation_forward(d.act, y, z, B, d.out);
-            }
+            const bool sel = l == 0 && ws.kin >= 0;  // (ws.x: the selected columns)
+            float* z = kernel_fusable(d.act) ? y : ws.pre[l].data();
+            const Activation ka = kernel_fusable(d.act) ? d.act : Activation::Linear;
+            if (sel)
+                k.forward_rows(z, ws.x.data(), w, ws.cols.data(), b, B, ws.kin, d.out, ka);
+            else
+                k.forward(z, in, w, b, B, d.in, d.out, ka);
+            if (z != y) activation_forward(d.act, y, z, B, d.out);
         } else if (d.kind == LayerKind::BatchNorm) {
             float* z = d.act == Activation::Linear ? y : ws.pre[l].data();
             const float* gamma = d.has_kernel ? p + d.w_off : nullptr;
@@ -259,11 +263,92 @@ void Network::dropout_mask(float* mask, float* out, const float* in, int64_t n, 
 
 // Points xb/tb at the batch's rows: straight into the caller's arrays when
 // the batch is a contiguous run, else gathered into the workspace.
+bool Network::selectable(int64_t B) const {
+    // (narrow inputs and tiny batches gain too little to repay the scan)
+    return layers_.front().kind == LayerKind::Dense && input_dropout_ == 0.0f &&
+           input_dim() >= 32 && B >= 8;
+}
+
+bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, int64_t start,
+                             int64_t B) const {
+    ws.kin = -1;
+    const int64_t in = input_dim();
+    const int64_t limit = static_cast<int64_t>(kSelectFraction * static_cast<double>(in));
+    auto row = [&](int64_t b) { return x + (idx ? idx[start + b] : start + b) * in; };
+    // Dense data leaves at its first row. (NaN counts as nonzero; -0.0 as
+    // zero: its products are zeros too.)
+    {
+        const float* r = row(0);
+        int64_t nz = 0;
+        for (int64_t i = 0; i < in; ++i) nz += r[i] != 0.0f;
+        if (nz > limit) return false;
+    }
+    // The columns with a nonzero: each task ORs its rows into its own flags.
+    const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), B / 8));
+    if (ws.colacc.size() < static_cast<size_t>(nt * in))
+        ws.colacc.resize(static_cast<size_t>(nt * in));  // (grows once per thread count)
+    uint32_t* acc = ws.colacc.data();
+    const int64_t per = (B + nt - 1) / nt;
+    parallel_for(nt, [&](int64_t t) {
+        uint32_t* a = acc + t * in;
+        std::fill_n(a, in, 0u);
+        for (int64_t b = t * per; b < std::min(B, (t + 1) * per); ++b) {
+            const float* r = row(b);
+            for (int64_t i = 0; i < in; ++i) a[i] |= static_cast<uint32_t>(r[i] != 0.0f);
+        }
+    });
+    uint8_t* m = ws.colmask.data();
+    int64_t count = 0;
+    for (int64_t i = 0; i < in; ++i) {
+        uint32_t any = 0;
+        for (int64_t t = 0; t < nt; ++t) any |= acc[t * in + i];
+        m[i] = static_cast<uint8_t>(any);
+        count += any;
+    }
+    if (count > limit) return false;
+    int64_t* cols = ws.cols.data();
+    int64_t* skipped = cols + count;  // (the rest of cols: the all-zero columns)
+    for (int64_t i = 0, c = 0, z = 0; i < in; ++i) {
+        if (m[i]) cols[c++] = i;
+        else skipped[z++] = i;
+    }
+    // Each task compacts its rows and checks its share of the skipped columns'
+    // weights: they must be finite, since 0 * inf is NaN in the full product
+    // (as Keras computes it) and skipping it would hide that.
+    const LayerDesc& d0 = layers_.front();
+    const float* w = params_.data() + d0.w_off;
+    const int64_t n_skip = in - count;
+    uint32_t* bad = acc;  // [nt] (the flags are merged already)
+    float* xc = ws.x.data();
+    parallel_for(nt, [&](int64_t t) {
+        for (int64_t b = t * per; b < std::min(B, (t + 1) * per); ++b) {
+            const float* r = row(b);
+            float* dst = xc + b * count;
+            for (int64_t c = 0; c < count; ++c) dst[c] = r[cols[c]];
+        }
+        uint32_t nonfinite = 0;
+        const int64_t z0 = n_skip * t / nt, z1 = n_skip * (t + 1) / nt;
+        for (int64_t z = z0; z < z1; ++z) {
+            const float* wr = w + skipped[z] * d0.out;
+            for (int64_t j = 0; j < d0.out; ++j)
+                nonfinite |= static_cast<uint32_t>(!(std::fabs(wr[j]) <= FLT_MAX));
+        }
+        bad[t] = nonfinite;
+    });
+    for (int64_t t = 0; t < nt; ++t)
+        if (bad[t]) return false;
+    ws.kin = count;
+    return true;
+}
+
 void Network::gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,
                      int64_t start, int64_t B, const float** xb, Targets& tb) const {
     const int64_t in = input_dim(), U = output_dim();
+    // Sparse inputs: layer 0 reads the selected columns, compacted into ws.x
+    // (nothing else reads the batch's input: no input dropout, layer 0 Dense)
+    const bool selected = selectable(B) && select_columns(ws, x, idx, start, B);
     if (!idx) {
-        *xb = x + start * in;
+        *xb = selected ? ws.x.data() : x + start * in;
         tb.dense = t.dense ? t.dense + start * U : nullptr;
         tb.labels = t.labels ? t.labels + start : nullptr;
         tb.weights = t.weights ? t.weights + start : nullptr;
@@ -271,8 +356,9 @@ void Network::gather(Workspace& ws, const float* x, const Targets& t, const int6
     }
     const int64_t* rows = idx + start;
     float* gx = ws.x.data();
-    for (int64_t b = 0; b < B; ++b)
-        std::memcpy(gx + b * in, x + rows[b] * in, sizeof(float) * static_cast<size_t>(in));
+    if (!selected)
+        for (int64_t b = 0; b < B; ++b)
+            std::memcpy(gx + b * in, x + rows[b] * in, sizeof(float) * static_cast<size_t>(in));
     *xb = gx;
     tb.dense = nullptr;
     tb.labels = nullptr;
@@ -329,8 +415,20 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out);
                 act = Activation::Linear;
             }
-            k.backward(li == 0 ? nullptr : dnext, g + d.w_off, d.use_bias ? g + d.b_off : nullptr,
-                       dcur, y, in, p + d.w_off, B, d.in, d.out, act);
+            if (li == 0 && ws.kin >= 0) {
+                // the all-zero columns' rows of dW are zero; the kernel fills the rest
+                const uint8_t* m = ws.colmask.data();
+                for (int64_t i = 0; i < d.in; ++i)
+                    if (!m[i])
+                        std::memset(g + d.w_off + i * d.out, 0,
+                                    sizeof(float) * static_cast<size_t>(d.out));
+                k.backward_rows(g + d.w_off, d.use_bias ? g + d.b_off : nullptr, dcur, y,
+                                ws.x.data(), ws.cols.data(), B, ws.kin, d.out, act);
+            } else {
+                k.backward(li == 0 ? nullptr : dnext, g + d.w_off,
+                           d.use_bias ? g + d.b_off : nullptr, dcur, y, in, p + d.w_off, B,
+                           d.in, d.out, act);
+            }
         } else if (d.kind == LayerKind::BatchNorm) {
             if (act != Activation::Linear)
                 activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out);
@@ -582,6 +680,7 @@ void Network::forward_train(const float* x, int64_t B, float* y_out) {
     std::lock_guard<std::mutex> lock(train_mutex_);
     train_ws_.ensure(layers_, B, input_dropout_ > 0.0f);
     std::memcpy(train_ws_.x.data(), x, sizeof(float) * static_cast<size_t>(B * input_dim()));
+    train_ws_.kin = -1;  // (this path keeps whole rows)
     const float* y = forward(train_ws_, train_ws_.x.data(), B, true);
     std::memcpy(y_out, y, sizeof(float) * static_cast<size_t>(B * output_dim()));
     last_activity_penalty_ = activity_penalty(train_ws_, B) / static_cast<double>(B);

@@ -191,6 +191,12 @@ private:
         std::vector<std::vector<float>> bn_stats;  // BatchNorm layers: [2, out]
                                                    // batch mean, then 1/sqrt(var + eps)
         std::vector<double> scratch;     // [4 * max_units] BatchNorm / constraint sums
+        // The batch's input column selection (select_columns): kin >= 0 when
+        // layer 0 reads x's kin columns cols[0..kin) compacted into x.
+        int64_t kin = -1;
+        std::vector<int64_t> cols;       // [in]
+        std::vector<uint8_t> colmask;    // [in] 1 = the column has a nonzero
+        std::vector<uint32_t> colacc;    // [threads, in] per-task column flags
         void ensure(const std::vector<LayerDesc>& layers, int64_t B, bool input_dropout);
     };
 
@@ -200,6 +206,18 @@ private:
     void gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,
                 int64_t start, int64_t B, const float** xb, Targets& tb) const;
     void backward(Workspace& ws, const float* xb, int64_t B, bool fused);
+    // Sparse inputs: when the first stage is Dense (and there is no input
+    // dropout), a batch whose input has all-zero columns (image borders,
+    // one-hot or bag-of-words features) multiplies only the other columns.
+    // The skipped terms are exact zeros, so the results are those of the
+    // full product up to the grouping of the sums. Returns whether the batch
+    // (rows idx[start..start+B), or start.. when idx is null) got a selection:
+    // at most kSelectFraction of the columns nonzero (below, the compaction
+    // costs more than it saves); on success ws.x holds the compacted rows.
+    bool select_columns(Workspace& ws, const float* x, const int64_t* idx, int64_t start,
+                        int64_t B) const;
+    bool selectable(int64_t B) const;
+    static constexpr double kSelectFraction = 0.9;
     void update(float lr);
     void apply_constraints();
     void add_regularization_grads(const LayerDesc& d);

@@ -445,3 +445,22 @@ def test_backward_argument_validation():
         _core.dense_backward(dy, np.ones((3, 4), np.float32), x, w, 0, True, True)
     with pytest.raises(ValueError, match="activation"):
         _core.dense_backward(dy, dy, x, w, 9, True, True)
+
+
+@pytest.mark.parametrize("act", list(ACTS.values()), ids=list(ACTS))
+@pytest.mark.parametrize("B", [1, 16, 40])
+@pytest.mark.parametrize("out", [10, 40])
+def test_nan_and_inf_weights_propagate_as_keras(isa, act, B, out):
+    """0 * inf is NaN and NaN passes through every activation (relu and the
+    exp-based ones included), as in Keras; a NaN never turns into a number."""
+    x = np.ones((B, 64), np.float32)
+    x[:, 10] = 0.0
+    w = np.ones((64, out), np.float32)
+    w[10, 7] = np.inf   # meets a zero input: NaN
+    w[11, 3] = np.nan
+    y = _core.dense_forward(x, w, None, act)
+    if act == 4:  # softmax: the whole row
+        assert np.isnan(y).all()
+    else:
+        assert np.isnan(y[:, [3, 7]]).all()
+        assert np.isfinite(np.delete(y, [3, 7], axis=1)).all()

@@ -1,0 +1,227 @@
+"""Sparse inputs: the kernels' column-selection entry points (dense_forward /
+dense_backward with `rows`) and the engine's use of them for a batch whose
+input has all-zero columns (fit, train_on_batch, evaluate), against float64
+numpy references and against the whole-row path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastdense as fd
+from fastdense import _core, layers, losses, models, ops, optimizers
+
+ISAS = _core.available_isas().split(",")
+ACTS = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
+# (B, in, out): the packed GEMM (B > 16, out > 16), the narrow kernel (out <= 16),
+# the small-batch path (B <= 16), several K blocks and edge tiles
+SHAPES = [(128, 784, 512), (40, 100, 10), (9, 64, 40), (33, 600, 37), (17, 50, 1),
+          (64, 300, 520)]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    old = _core.kernel_isa()
+    _core.set_isa(request.param)
+    yield request.param
+    _core.set_isa(old)
+
+
+@pytest.fixture(params=[1, 2], ids=lambda n: f"t{n}")
+def threads(request):
+    old = _core.get_num_threads()
+    _core.set_num_threads(request.param)
+    yield request.param
+    _core.set_num_threads(old)
+
+
+def sparse_inputs(B, K, N, seed=0, zero_cols=0.4):
+    rng = np.random.default_rng([B, K, N, seed])
+    x = rng.standard_normal((B, K)).astype(np.float32)
+    x[:, rng.random(K) < zero_cols] = 0.0
+    x[rng.random((B, K)) < 0.3] = 0.0
+    w = (rng.standard_normal((K, N)) / np.sqrt(K)).astype(np.float32)
+    b = rng.standard_normal(N).astype(np.float32)
+    dy = rng.standard_normal((B, N)).astype(np.float32)
+    rows = np.flatnonzero(x.any(axis=0)).astype(np.int64)
+    return x, w, b, dy, rows
+
+
+def act_ref(z, act):
+    if act == 1:
+        return np.maximum(z, 0.0)
+    if act == 2:
+        return 1.0 / (1.0 + np.exp(-z))
+    if act == 3:
+        return np.tanh(z)
+    if act == 4:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return z
+
+
+def tol(a, b):
+    """float32 accumulation bound for a . b (elementwise)."""
+    k = max(a.shape[1], 1)
+    return 8 * np.sqrt(k) * np.finfo(np.float32).eps * (np.abs(a) @ np.abs(b)) + 1e-6
+
+
+@pytest.mark.parametrize("act", list(ACTS.values()), ids=list(ACTS))
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_forward_rows_matches_reference_and_full_product(isa, threads, shape, act):
+    x, w, b, _, rows = sparse_inputs(*shape)
+    y = _core.dense_forward(np.ascontiguousarray(x[:, rows]), w, b, act, rows)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    want = act_ref(x64 @ w64 + b, act)
+    t = tol(x64, w64) + np.abs(b)
+    if act == 4:
+        t = 2 * t.max(axis=1, keepdims=True)
+    assert (np.abs(y - want) <= t).all()
+    # the terms skipped are exact zeros: the full product agrees as closely
+    full = _core.dense_forward(x, w, b, act)
+    assert (np.abs(y - full) <= 2 * t).all()
+
+
+@pytest.mark.parametrize("act", list(ACTS.values()), ids=list(ACTS))
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_backward_rows_matches_full_backward(isa, threads, shape, act):
+    x, w, b, dy, rows = sparse_inputs(*shape)
+    xs = np.ascontiguousarray(x[:, rows])
+    y = _core.dense_forward(x, w, b, act)
+    _, dw_full, db_full, dz_full = _core.dense_backward(dy, y, x, w, act, True, False)
+    none, dw, db, dz = _core.dense_backward(dy, y, xs, w, act, True, False, rows)
+    assert none is None and dw.shape == w.shape
+    # dz and db come from the same pass; dW's rows sum over the batch in the same order
+    np.testing.assert_array_equal(dz, dz_full)
+    np.testing.assert_array_equal(db, db_full)
+    np.testing.assert_array_equal(dw, dw_full)
+    unused = np.setdiff1d(np.arange(w.shape[0]), rows)
+    assert (dw[unused] == 0).all()
+    dw_ref = x.astype(np.float64).T @ dz.astype(np.float64)
+    assert (np.abs(dw - dw_ref) <= tol(x.T.astype(np.float64), np.abs(dz)) ).all()
+
+
+def test_rows_edge_cases(isa):
+    w = np.ones((6, 20), np.float32)
+    b = np.arange(20, dtype=np.float32)
+    # no column at all: y = act(b), dW = 0
+    y = _core.dense_forward(np.zeros((30, 0), np.float32), w, b, 0, np.zeros(0, np.int64))
+    np.testing.assert_array_equal(y, np.tile(b, (30, 1)))
+    dy = np.ones((30, 20), np.float32)
+    _, dw, db, _ = _core.dense_backward(dy, y, np.zeros((30, 0), np.float32), w, 0, True, False,
+                                        np.zeros(0, np.int64))
+    assert (dw == 0).all() and (db == 30).all()
+    # every column selected equals the plain call
+    x = np.random.default_rng(0).standard_normal((30, 6)).astype(np.float32)
+    np.testing.assert_array_equal(_core.dense_forward(x, w, b, 1, np.arange(6)),
+                                  _core.dense_forward(x, w, b, 1))
+
+
+def test_rows_validation():
+    x = np.ones((4, 3), np.float32)
+    w = np.ones((6, 5), np.float32)
+    for bad in (np.array([0, 0, 1]), np.array([2, 1, 3]), np.array([0, 1, 6]),
+                np.array([-1, 0, 1])):
+        with pytest.raises(ValueError, match="rows"):
+            _core.dense_forward(x, w, None, 0, bad.astype(np.int64))
+    with pytest.raises(ValueError, match="rows"):
+        _core.dense_forward(x, w, None, 0, np.array([0, 1], np.int64))
+    with pytest.raises(TypeError, match="rows"):
+        _core.dense_forward(x, w, None, 0, np.array([0, 1, 2], np.int32))
+    dy = np.ones((4, 5), np.float32)
+    with pytest.raises(ValueError, match="need_dx"):
+        _core.dense_backward(dy, dy, x, w, 0, True, True, np.array([0, 1, 2], np.int64))
+
+
+# ----------------------------------------------------------------- the engine
+def _model(K, N, act, seed=0, l2=None):
+    m = models.Sequential([layers.Input((K,)),
+                           layers.Dense(N, activation=act, kernel_regularizer=l2),
+                           layers.Dense(3, activation="softmax")])
+    m.compile(optimizer=optimizers.SGD(0.1), loss="categorical_crossentropy")
+    rng = np.random.default_rng(seed)
+    m.set_weights([(rng.standard_normal(w.shape) * 0.1).astype(np.float32)
+                   for w in m.get_weights()])
+    return m
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "elu"])
+@pytest.mark.parametrize("B", [4, 12, 64])
+def test_train_step_on_sparse_batch_matches_float64(isa, act, B):
+    """One SGD step on a batch with all-zero columns against numpy float64:
+    the all-zero columns' weights move only by the regularizer."""
+    K, N = 100, 40
+    x, _, _, _, rows = sparse_inputs(B, K, N, seed=3, zero_cols=0.5)
+    y = np.eye(3, dtype=np.float32)[np.arange(B) % 3]
+    m = _model(K, N, act, l2=fd.regularizers.l2(0.01))
+    w1, b1, w2, b2 = (w.astype(np.float64) for w in m.get_weights())
+    m.train_on_batch(x, y)
+    f = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh,
+         "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0)))}[act]
+    df = {"relu": lambda z: (z > 0) * 1.0, "tanh": lambda z: 1 - np.tanh(z) ** 2,
+          "elu": lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0)))}[act]
+    z = x @ w1 + b1
+    h = f(z)
+    o = h @ w2 + b2
+    p = np.exp(o - o.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    do = (p - y) / B
+    dz = (do @ w2.T) * df(z)
+    gw1 = x.T.astype(np.float64) @ dz + 2 * 0.01 * w1
+    new_w1 = m.get_weights()[0]
+    np.testing.assert_allclose(new_w1, w1 - 0.1 * gw1, rtol=0, atol=2e-6)
+    unused = np.setdiff1d(np.arange(K), rows)
+    np.testing.assert_allclose(new_w1[unused], (w1 - 0.1 * 2 * 0.01 * w1)[unused], atol=1e-7)
+
+
+def test_fit_on_sparse_inputs_matches_whole_row_path():
+    """The default path (column selection) against the per-batch Python path
+    of a custom loss, which multiplies whole rows: same training, to rounding."""
+    rng = np.random.default_rng(5)
+    x = rng.random((512, 200)).astype(np.float32)
+    x[:, :120] = 0.0  # image borders
+    x[rng.random(x.shape) < 0.6] = 0.0
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 512)]
+
+    def cce(y_true, y_pred):
+        return -ops.mean(ops.sum(y_true * ops.log(ops.clip(y_pred, 1e-7, 1.0)), axis=-1))
+
+    weights = []
+    for loss in ("categorical_crossentropy", cce):
+        m = _model(200, 64, "relu", seed=1)
+        m.compile(optimizer=optimizers.RMSprop(1e-3), loss=loss)
+        h = m.fit(x, y, epochs=3, batch_size=64, shuffle=False, verbose=0)
+        weights.append((m.get_weights(), h.history["loss"]))
+    (w_a, l_a), (w_b, l_b) = weights
+    np.testing.assert_allclose(l_a, l_b, rtol=1e-4)
+    for a, b in zip(w_a, w_b):
+        np.testing.assert_allclose(a, b, atol=2e-4)
+
+
+def test_non_finite_weights_of_skipped_columns_still_give_nan():
+    """0 * inf is NaN in the full product (and in Keras): a batch whose zero
+    column meets a non-finite weight is not allowed to skip it."""
+    x = np.zeros((16, 64), np.float32)
+    x[:, :5] = 1.0
+    y = np.eye(3, dtype=np.float32)[np.arange(16) % 3]
+    for bad in (np.inf, np.nan):
+        m = _model(64, 32, "relu")
+        w = m.get_weights()
+        w[0][40, 7] = bad  # column 40 of x is all zero
+        m.set_weights(w)
+        assert np.isnan(m.evaluate(x, y, verbose=0))
+        assert np.isnan(m.predict(x, verbose=0)).any()
+        assert np.isnan(m.train_on_batch(x, y))
+    m = _model(64, 32, "relu")
+    assert np.isfinite(m.train_on_batch(x, y))
+
+
+def test_evaluate_on_sparse_inputs_matches_predict():
+    rng = np.random.default_rng(2)
+    x = rng.random((300, 784)).astype(np.float32)
+    x[:, rng.random(784) < 0.4] = 0.0
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 300)]
+    m = _model(784, 128, "relu")
+    loss = m.evaluate(x, y, batch_size=50, verbose=0)
+    p = m.predict(x, batch_size=300, verbose=0).astype(np.float64)
+    want = -np.mean(np.sum(y * np.log(np.clip(p, 1e-7, 1 - 1e-7)), axis=1))
+    assert loss == pytest.approx(want, rel=1e-5)
