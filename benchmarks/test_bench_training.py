@@ -23,8 +23,7 @@ def test_mnist_epoch_fastdense(benchmark, mnist_xy, threads):
 def test_mnist_epoch_pytorch(benchmark, mnist_xy, threads):
     pytest.importorskip("torch")
     x, y, _, _ = mnist_xy
-    benchmark.pedantic(lambda: bench.torch_epoch(x, y, threads, epochs=1), rounds=3,
-                       warmup_rounds=1)
+    benchmark.pedantic(bench.torch_epoch(x, y, threads), rounds=3, warmup_rounds=1)
 
 
 @pytest.mark.benchmark(group="MNIST epoch 784-512-10 rmsprop b128")

@@ -6,8 +6,10 @@
     python -m fastdense.bench train      # MNIST epoch, tiny model, predict latency
                                          # vs PyTorch and Keras when installed
 
-Every comparison is measured in the same process, one after another, with the
-same thread count; each number is the median of several repeats.
+Every comparison is measured in the same process with the same thread count,
+interleaved (one repeat of each contender in turn, so that a slow spell of a
+shared machine falls on all of them); each number is the median of several
+repeats.
 """
 from __future__ import annotations
 
@@ -42,6 +44,36 @@ def median_time(fn: Callable[[], Any], repeat: int = 7, warmup: int = 1,
     return statistics.median(times)
 
 
+# Pause before timing another library: thread pools keep spinning for a while
+# after their last job (OpenBLAS's for ~0.1 s), and on a 2-core machine such a
+# spinning thread takes a core from whatever is timed next.
+SETTLE_S = 0.25
+
+
+def interleaved_times(fns: Dict[str, Callable[[], Any]], repeat: int = 7, warmup: int = 1,
+                      min_time: float = 0.0) -> Dict[str, List[float]]:
+    """The per-call times of several functions over `repeat` repeats (as
+    median_time's), run in turn within each repeat with a SETTLE_S pause
+    before each."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: Dict[str, List[float]] = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            time.sleep(SETTLE_S)
+            fn()  # (wakes this library's threads)
+            n, t0 = 0, time.perf_counter()
+            while True:
+                fn()
+                n += 1
+                el = time.perf_counter() - t0
+                if el >= min_time:
+                    break
+            times[k].append(el / n)
+    return times
+
+
 # ------------------------------------------------------------------ peak
 def peak_gflops(threads: int) -> Optional[float]:
     """FMA peak of the active ISA (GFLOP/s) from the native microbenchmark."""
@@ -61,14 +93,14 @@ GEMM_SHAPES = {
 
 def gemm_rows(threads: int) -> List[Dict[str, Any]]:
     """GFLOP/s of forward (Y=XW+b, relu), dW=X^T dZ (+db) alone, and the whole
-    backward (dW and dX=dZ W^T) vs numpy on the same arrays. Each is the
-    median of 9 timings of >= 50 ms of repeated calls."""
+    backward (dW and dX=dZ W^T) vs numpy on the same arrays, through the
+    Python bindings (each call allocates its outputs, as numpy's does). Each
+    is the best of 9 interleaved timings of >= 50 ms of repeated calls (the
+    FMA peak is a best of runs too), and the median beside it."""
     rng = np.random.default_rng(0)
     rows = []
     _core.set_num_threads(threads)
 
-    def t(fn):
-        return median_time(fn, repeat=9, min_time=0.05)
 
     for name, (B, n_in, n_out) in GEMM_SHAPES.items():
         x = rng.standard_normal((B, n_in), dtype=np.float32)
@@ -87,9 +119,12 @@ def gemm_rows(threads: int) -> List[Dict[str, Any]]:
              lambda: (x.T @ dy, dy.sum(0), dy @ w.T)),
         )
         for op, fl, ours, theirs in cases:
-            tf, tn = t(ours), t(theirs)
+            tt = interleaved_times({"ours": ours, "numpy": theirs}, repeat=9, min_time=0.05)
+            tf, tn = min(tt["ours"]), min(tt["numpy"])
             rows.append({"shape": name, "op": op, "fastdense_gflops": fl / tf / 1e9,
-                         "numpy_gflops": fl / tn / 1e9, "speedup_vs_numpy": tn / tf})
+                         "numpy_gflops": fl / tn / 1e9, "speedup_vs_numpy": tn / tf,
+                         "fastdense_median": fl / statistics.median(tt["ours"]) / 1e9,
+                         "numpy_median": fl / statistics.median(tt["numpy"]) / 1e9})
     return rows
 
 
@@ -101,23 +136,21 @@ def _mnist() -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             xt.reshape(-1, 784).astype("float32") / 255, yt.astype(np.int64))
 
 
-def fastdense_epoch(x, y, epochs: int = 3) -> Tuple[float, float]:
-    """Median epoch time and test-free final train accuracy of the MNIST workflow."""
+def fastdense_epoch(x, y) -> Callable[[], float]:
+    """The MNIST workflow as a Keras user writes it; returns a function that
+    trains one epoch and returns its train accuracy."""
     from . import layers, models
     from .utils import to_categorical
     yc = to_categorical(y, 10)
     m = models.Sequential([layers.Dense(512, activation="relu", input_shape=(784,)),
                            layers.Dense(10, activation="softmax")])
     m.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        h = m.fit(x, yc, epochs=1, batch_size=128, verbose=0)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), h.history["accuracy"][-1]
+    return lambda: m.fit(x, yc, epochs=1, batch_size=128, verbose=0).history["accuracy"][-1]
 
 
-def torch_epoch(x, y, threads: int, epochs: int = 3) -> Optional[Tuple[float, float]]:
+def torch_epoch(x, y, threads: int) -> Optional[Callable[[], float]]:
+    """The same network as a PyTorch user writes it (eager, Keras's RMSprop
+    constants, logits + CrossEntropyLoss)."""
     try:
         import torch
     except ImportError:
@@ -128,10 +161,8 @@ def torch_epoch(x, y, threads: int, epochs: int = 3) -> Optional[Tuple[float, fl
                                 torch.nn.Linear(512, 10))
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
-    times = []
-    acc = 0.0
-    for _ in range(epochs):
-        t0 = time.perf_counter()
+
+    def epoch() -> float:
         perm = torch.randperm(len(xt))
         correct = 0
         for s in range(0, len(xt), 128):
@@ -143,12 +174,13 @@ def torch_epoch(x, y, threads: int, epochs: int = 3) -> Optional[Tuple[float, fl
             loss.backward()
             opt.step()
             correct += int((out.argmax(1) == yb).sum())
-        times.append(time.perf_counter() - t0)
-        acc = correct / len(xt)
-    return statistics.median(times), acc
+        return correct / len(xt)
+
+    return epoch
 
 
-def keras_epoch(x, y, epochs: int = 3) -> Optional[Tuple[float, float, str]]:
+def keras_epoch(x, y) -> Optional[Tuple[Callable[[], float], str]]:
+    """The Keras script itself (JAX backend unless KERAS_BACKEND says otherwise)."""
     try:
         os.environ.setdefault("KERAS_BACKEND", "jax")
         import keras
@@ -158,13 +190,23 @@ def keras_epoch(x, y, epochs: int = 3) -> Optional[Tuple[float, float, str]]:
     m = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(512, activation="relu"),
                           keras.layers.Dense(10, activation="softmax")])
     m.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
-    m.fit(x, yc, epochs=1, batch_size=128, verbose=0)  # compile / warm-up epoch
-    times = []
+    return (lambda: m.fit(x, yc, epochs=1, batch_size=128, verbose=0).history["accuracy"][-1],
+            keras.backend.backend())
+
+
+def epoch_times(runners: Dict[str, Callable[[], float]], epochs: int = 3
+                ) -> Dict[str, Tuple[float, float]]:
+    """(median epoch time, last train accuracy) of each runner: one warm-up
+    epoch each (compilation, allocation), then `epochs` rounds in turn."""
+    acc = {k: fn() for k, fn in runners.items()}
+    times: Dict[str, List[float]] = {k: [] for k in runners}
     for _ in range(epochs):
-        t0 = time.perf_counter()
-        h = m.fit(x, yc, epochs=1, batch_size=128, verbose=0)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), h.history["accuracy"][-1], keras.backend.backend()
+        for k, fn in runners.items():
+            time.sleep(2 * SETTLE_S)
+            t0 = time.perf_counter()
+            acc[k] = fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: (statistics.median(times[k]), acc[k]) for k in runners}
 
 
 def tiny_fit_time() -> float:
@@ -195,18 +237,21 @@ def predict_latency(x1: np.ndarray) -> float:
 def train_rows(threads: int) -> List[Dict[str, Any]]:
     _core.set_num_threads(threads)
     x, y, xt, _ = _mnist()
-    rows: List[Dict[str, Any]] = []
-    fd_t, fd_acc = fastdense_epoch(x, y)
-    rows.append({"what": "MNIST epoch (784-512-10, rmsprop, batch 128)", "who": "fastdense",
-                 "seconds": fd_t, "ratio": 1.0, "note": f"train acc {fd_acc:.4f}"})
+    runners: Dict[str, Callable[[], float]] = {"fastdense": fastdense_epoch(x, y)}
     tr = torch_epoch(x, y, threads)
     if tr is not None:
-        rows.append({"what": "MNIST epoch", "who": "pytorch", "seconds": tr[0],
-                     "ratio": tr[0] / fd_t, "note": f"train acc {tr[1]:.4f}"})
+        runners["pytorch"] = tr
     kr = keras_epoch(x, y)
     if kr is not None:
-        rows.append({"what": "MNIST epoch", "who": f"keras ({kr[2]})", "seconds": kr[0],
-                     "ratio": kr[0] / fd_t, "note": f"train acc {kr[1]:.4f}"})
+        runners[f"keras ({kr[1]})"] = kr[0]
+    res = epoch_times(runners)
+    fd_t = res["fastdense"][0]
+    rows: List[Dict[str, Any]] = []
+    for who, (sec, acc) in res.items():
+        what = "MNIST epoch (784-512-10, rmsprop, batch 128)" if who == "fastdense" \
+            else "MNIST epoch"
+        rows.append({"what": what, "who": who, "seconds": sec, "ratio": sec / fd_t,
+                     "note": f"train acc {acc:.4f}"})
     rows.append({"what": "tiny 1-64x4-1 fit, 100 epochs", "who": "fastdense",
                  "seconds": tiny_fit_time(), "ratio": None, "note": "target < 5 ms"})
     rows.append({"what": "predict one MNIST sample", "who": "fastdense",
@@ -229,13 +274,15 @@ def report(which: str, threads: int, out=sys.stdout) -> None:
                   f"{pk:.1f} on {threads}", file=out)
     if which in ("all", "gemm"):
         pk = peak_gflops(threads)
+        print("\nGFLOP/s: best of 9 interleaved repeats (median in brackets)", file=out)
         print("\n| shape | op | fastdense GFLOP/s | % of peak | numpy GFLOP/s | fastdense / numpy |",
               file=out)
         print("| --- | --- | ---: | ---: | ---: | ---: |", file=out)
         for r in gemm_rows(threads):
             frac = f"{100 * r['fastdense_gflops'] / pk:.0f}%" if pk else "n/a"
-            print(f"| {r['shape']} | {r['op']} | {r['fastdense_gflops']:.1f} | {frac} | "
-                  f"{r['numpy_gflops']:.1f} | {r['speedup_vs_numpy']:.2f}x |", file=out)
+            print(f"| {r['shape']} | {r['op']} | {r['fastdense_gflops']:.1f} "
+                  f"({r['fastdense_median']:.1f}) | {frac} | {r['numpy_gflops']:.1f} "
+                  f"({r['numpy_median']:.1f}) | {r['speedup_vs_numpy']:.2f}x |", file=out)
     if which in ("all", "train"):
         print("\n| workload | trainer | time | time / fastdense's | note |", file=out)
         print("| --- | --- | ---: | ---: | --- |", file=out)
