@@ -1,5 +1,7 @@
 """Training and inference, fastdense vs PyTorch and Keras when installed,
 each written the way its own users write it, same thread count, one run."""
+import os
+
 import numpy as np
 import pytest
 
@@ -28,6 +30,7 @@ def test_mnist_epoch_pytorch(benchmark, mnist_xy, threads):
 
 @pytest.mark.benchmark(group="MNIST epoch 784-512-10 rmsprop b128")
 def test_mnist_epoch_keras(benchmark, mnist_xy):
+    os.environ.setdefault("KERAS_BACKEND", "jax")  # (as fastdense.bench: TensorFlow is rarely here)
     pytest.importorskip("keras")
     import keras
     x, y, _, _ = mnist_xy
