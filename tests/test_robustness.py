@@ -144,7 +144,8 @@ BAD = [
     ("epochs-float", _fit(epochs=2.0), ValueError, r"`epochs`.*=2\.0"),
     ("epochs-none", _fit(epochs=None), ValueError, r"`epochs`.*=None"),
     ("epochs-str", _fit(epochs="2"), ValueError, r"`epochs`.*='2'"),
-    ("verbose-3", lambda: _model().fit(X, Y, verbose=3), ValueError, r"`verbose`.*=3"),
+    ("verbose-neg", lambda: _model().fit(X, Y, verbose=-1), ValueError, r"`verbose`.*=-1"),
+    ("verbose-str", lambda: _model().fit(X, Y, verbose="loud"), ValueError, r"`verbose`.*loud"),
     # --- validation
     ("validation_split-neg", _fit(validation_split=-0.1), ValueError,
      r"`validation_split` must be in \[0, 1\).*=-0\.1"),

@@ -199,6 +199,8 @@ class CallbackList(Callback):
     def __init__(self, callbacks: Optional[Iterable[Callback]] = None, add_history: bool = False,
                  add_progbar: bool = False, model: Any = None, **params: Any) -> None:
         super().__init__()
+        if isinstance(callbacks, Callback):  # (Keras flattens what it is given)
+            callbacks = [callbacks]
         self.callbacks: List[Callback] = list(callbacks or [])
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
@@ -242,6 +244,9 @@ class CallbackList(Callback):
         return [cb for cb in self.callbacks if type(cb) is TerminateOnNaN]
 
     def _call(self, hook: str, *args: Any) -> None:
+        # Keras's CallbackList hands every hook a dict (`logs or {}`), begin hooks included
+        if args[-1] is None:
+            args = args[:-1] + ({},)
         for cb in self.callbacks:
             getattr(cb, hook)(*args)
 
@@ -512,10 +517,16 @@ class CSVLogger(Callback):
             if isinstance(k, collections.abc.Iterable) and not (
                     isinstance(k, np.ndarray) and k.ndim == 0):
                 return f'"[{", ".join(map(str, k))}]"'
+            if isinstance(k, (float, np.floating)):
+                return float(np.float32(k))  # (Keras logs float32 values: same digits)
             return k
 
         if self.keys is None:
             self.keys = sorted(logs.keys())
+            # as Keras: with validation_freq > 1 the first epoch has no `val_`
+            # keys; the columns get them anyway (NA until validation runs)
+            if not any(key.startswith("val_") for key in self.keys):
+                self.keys.extend(["val_" + key for key in self.keys])
         if not self.writer:
             class Dialect(csv.excel):
                 delimiter = self.sep

@@ -68,6 +68,44 @@ class Model:
     def layers(self) -> List[Layer]:
         return list(self._layers)
 
+    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
+        """A layer by name or by index in ``layers`` (as Keras)."""
+        if index is not None and name is not None:
+            raise ValueError(f"Provide only a layer name or a layer index. Received: "
+                             f"index={index}, name={name}.")
+        if index is not None:
+            if len(self._layers) <= index:
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model only "
+                                 f"has {len(self._layers)} layers.")
+            return self._layers[index]
+        if name is not None:
+            for layer in self._layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(f"No such layer: {name}. Existing layers are: "
+                             f"{[layer.name for layer in self._layers]}.")
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
+
+    @property
+    def losses(self) -> List[np.float32]:
+        """The weight regularization penalties of the current weights (one per
+        regularized variable, in layer order), as Keras's ``model.losses``
+        lists them; activity penalties are part of each batch's loss only."""
+        out = []
+        for layer in self._layers:
+            for w in layer.weights:
+                reg = None
+                attr = w.path.rsplit("/", 1)[-1]
+                if attr in ("kernel", "gamma"):
+                    reg = getattr(layer, "kernel_regularizer", None) if attr == "kernel" \
+                        else getattr(layer, "gamma_regularizer", None)
+                elif attr in ("bias", "beta"):
+                    reg = getattr(layer, "bias_regularizer", None) if attr == "bias" \
+                        else getattr(layer, "beta_regularizer", None)
+                if reg is not None:
+                    out.append(np.float32(reg(w.numpy())))
+        return out
+
     @property
     def built(self) -> bool:
         return self._net is not None
@@ -590,7 +628,8 @@ class Model:
                 if cursor >= n_batches:
                     cursor = 0
             logs = self._logs(stats, native_metrics=native_loss)
-            if not math.isfinite(logs["loss"]) and not cbs.nan_terminators():
+            if (verbose_level != 0 and not math.isfinite(logs["loss"])
+                    and not cbs.nan_terminators()):
                 warnings.warn(f"Epoch {epoch + 1}: the training loss is {logs['loss']}; the "
                               "weights have probably diverged (lower the learning rate, or "
                               "add callbacks.TerminateOnNaN to stop).", RuntimeWarning,
@@ -603,6 +642,7 @@ class Model:
                 val_logs = self._evaluate_prepared(*val, batch_size=val_batch_size, cbs=cbs)
                 cbs.on_test_end(val_logs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
+                logs = dict(sorted(logs.items()))  # (Keras-JAX's logs: all keys sorted)
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -862,9 +902,20 @@ class Model:
         cbs = CallbackList(callbacks, add_progbar=verbose_level != 0, model=self,
                            verbose=verbose_level, epochs=1, steps=n_steps)
         cbs.on_predict_begin()
-        out = self._net.predict(xa, batch_size)
-        if cbs.progbar is not None:
-            cbs.progbar.on_predict_batch_end(n_steps - 1)
+        if cbs.needs_batch_hooks("predict"):
+            # batch by batch, as Keras: logs {"outputs": that batch's predictions}
+            parts = []
+            for step in range(n_steps):
+                cbs.on_predict_batch_begin(step)
+                part = self._net.predict(xa[step * batch_size:(step + 1) * batch_size],
+                                         batch_size)
+                parts.append(part)
+                cbs.on_predict_batch_end(step, {"outputs": part})
+            out = np.concatenate(parts, axis=0)
+        else:
+            out = self._net.predict(xa, batch_size)
+            if cbs.progbar is not None:
+                cbs.progbar.on_predict_batch_end(n_steps - 1)
         cbs.on_predict_end()
         return out
 

@@ -22,7 +22,7 @@ import inspect
 import re
 import sys
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -82,6 +82,63 @@ def _takes_step(fn: Any) -> bool:
     except TypeError:
         return False
 
+
+
+class ScalarVariable(float):
+    """A float read from an optimizer (its learning rate) that also answers
+    the calls Keras code makes on the variable it would be there:
+    ``assign(value)`` (sets the optimizer's value), ``numpy()``, ``value``."""
+
+    def __new__(cls, value: Any, name: str, dtype: str, setter: Callable[[Any], None]):
+        obj = super().__new__(cls, value)
+        obj._name, obj._dtype, obj._setter = name, dtype, setter
+        return obj
+
+    def assign(self, value: Any) -> "ScalarVariable":
+        self._setter(float(np.asarray(value)) if self._dtype.startswith("float")
+                     else int(np.asarray(value)))
+        return self
+
+    def numpy(self) -> Any:
+        return np.asarray(self, dtype=self._dtype)[()]
+
+    @property
+    def value(self) -> Any:
+        return self.numpy()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dtype(self) -> str:
+        return self._dtype
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return ()
+
+    def __reduce__(self):  # (pickles, copies and configs see a plain number)
+        return (float, (float(self),))
+
+
+class ScalarInt(int):
+    """The integer counterpart of ScalarVariable (``optimizer.iterations``)."""
+
+    def __new__(cls, value: Any, name: str, dtype: str, setter: Callable[[Any], None]):
+        obj = super().__new__(cls, value)
+        obj._name, obj._dtype, obj._setter = name, dtype, setter
+        return obj
+
+    assign = ScalarVariable.assign
+    numpy = ScalarVariable.numpy
+    value = ScalarVariable.value
+    name = ScalarVariable.name
+    dtype = ScalarVariable.dtype
+    shape = ScalarVariable.shape
+
+    def __reduce__(self):
+        return (int, (int(self),))
 
 class Optimizer:
     """Base class. Keyword arguments Keras accepts but fastdense does not
@@ -182,11 +239,17 @@ class Optimizer:
             self._net.learning_rate = self._lr_at(self.iterations)
 
     @property
-    def learning_rate(self) -> float:
-        """The current learning rate (a schedule's value at ``iterations``)."""
+    def learning_rate(self) -> "ScalarVariable":
+        """The current learning rate (a schedule's value at ``iterations``): a
+        float that also answers Keras's variable calls (``.assign(v)``,
+        ``.numpy()``); assigning sets the optimizer's rate."""
         if self._dynamic_lr():
-            return self._lr_at(self.iterations)
-        return float(self._net.learning_rate) if self._net is not None else self._learning_rate
+            value = float(self._lr_at(self.iterations))
+        else:
+            value = float(self._net.learning_rate) if self._net is not None \
+                else float(self._learning_rate)
+        return ScalarVariable(value, "learning_rate", "float32",
+                              lambda v: setattr(self, "learning_rate", v))
 
     @learning_rate.setter
     def learning_rate(self, value: Any) -> None:
@@ -205,9 +268,18 @@ class Optimizer:
             self._net.learning_rate = self._learning_rate
 
     @property
-    def iterations(self) -> int:
-        """Number of update steps applied so far."""
-        return int(self._net.iterations) if self._net is not None else self._iterations
+    def iterations(self) -> "ScalarVariable":
+        """Number of update steps applied so far (an int that also answers
+        ``.numpy()`` / ``.assign(n)``, as Keras's iterations variable)."""
+        n = int(self._net.iterations) if self._net is not None else self._iterations
+        return ScalarInt(n, "iterations", "int64", self._set_iterations)
+
+    def _set_iterations(self, n: int) -> None:
+        if n < 0:
+            raise ValueError(f"`iterations` must be >= 0. Received: iterations={n}")
+        self._iterations = int(n)
+        if self._net is not None:
+            self._net.iterations = int(n)
 
     # -- engine binding ---------------------------------------------------------------
     def _spec(self) -> "_core.OptimizerSpec":

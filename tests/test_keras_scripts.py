@@ -1,0 +1,159 @@
+"""Idioms of real Keras scripts (found by running Keras-written scripts with
+`import fastdense as keras`): boolean verbose, dict logs in every hook, a
+single callback, predict batch hooks, get_layer, model.losses, Keras-JAX's
+sorted log keys, CSVLogger's columns, the optimizer's learning_rate and
+iterations answering variable calls."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+import fastdense as keras
+
+
+def _data(n=40):
+    rng = np.random.default_rng(0)
+    x = rng.random((n, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[np.arange(n) % 3]
+    return x, y
+
+
+def _model():
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="relu"),
+                          keras.layers.Dense(3, activation="softmax")])
+    m.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+def test_boolean_and_high_verbose_levels(capsys):
+    x, y = _data()
+    m = _model()
+    m.fit(x, y, epochs=1, verbose=False)
+    m.evaluate(x, y, verbose=False)
+    m.predict(x.tolist(), verbose=False)
+    assert capsys.readouterr().out == ""
+    m.fit(x, y, epochs=2, verbose=3)  # (above 2 acts as 2: a line per epoch)
+    out = capsys.readouterr().out
+    assert out.count("Epoch ") == 2 and "━" not in out
+    m.evaluate(x, y, verbose=True)
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_every_hook_receives_a_dict():
+    seen = {}
+
+    class Probe(keras.callbacks.Callback):
+        pass
+
+    hooks = ["on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+             "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
+             "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
+             "on_predict_batch_begin", "on_predict_batch_end"]
+    for h in hooks:
+        def f(self, *args, _h=h):
+            assert isinstance(args[-1], dict), (_h, args)
+            seen[_h] = True
+        setattr(Probe, h, f)
+    x, y = _data()
+    m = _model()
+    m.fit(x, y, epochs=1, batch_size=16, verbose=0, validation_data=(x, y), callbacks=[Probe()])
+    m.predict(x, batch_size=16, verbose=0, callbacks=[Probe()])
+    assert sorted(seen) == sorted(hooks)
+    cb = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: seen.update(tb=list(logs)))
+    m.fit(x, y, epochs=1, verbose=0, callbacks=cb)  # a single callback, not in a list
+    assert seen["tb"] == []
+
+
+def test_predict_batch_hooks_get_each_batch_outputs():
+    outs = []
+
+    class P(keras.callbacks.Callback):
+        def on_predict_batch_end(self, batch, logs=None):
+            outs.append((batch, logs["outputs"].shape))
+
+    x, _ = _data(40)
+    m = _model()
+    p = m.predict(x, batch_size=16, verbose=0, callbacks=[P()])
+    assert outs == [(0, (16, 3)), (1, (16, 3)), (2, (8, 3))]
+    np.testing.assert_array_equal(p, m.predict(x, verbose=0))
+
+
+def test_get_layer_and_losses():
+    m = keras.Sequential([keras.Input((4,)),
+                          keras.layers.Dense(3, kernel_regularizer=keras.regularizers.l2(0.1),
+                                             name="d1"),
+                          keras.layers.Dense(2, bias_regularizer="l1", name="d2")])
+    assert m.get_layer("d2") is m.layers[1] and m.get_layer(index=0) is m.layers[0]
+    with pytest.raises(ValueError, match="No such layer: nope"):
+        m.get_layer("nope")
+    with pytest.raises(ValueError, match="only has 2 layers"):
+        m.get_layer(index=5)
+    with pytest.raises(ValueError, match="Provide either"):
+        m.get_layer()
+    k = m.layers[0].get_weights()[0]
+    assert len(m.losses) == 2
+    assert float(m.losses[0]) == pytest.approx(0.1 * np.sum(k.astype(np.float64) ** 2), rel=1e-6)
+    assert float(m.losses[1]) == 0.0  # (zero biases)
+
+
+def test_log_keys_sorted_as_keras_jax():
+    x, y = _data()
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    m.compile("sgd", "categorical_crossentropy",
+              metrics=[keras.metrics.CategoricalAccuracy(name="zz_acc"), "mae"])
+    h = m.fit(x, y, epochs=1, verbose=0, validation_data=(x, y))
+    assert list(h.history) == ["loss", "mae", "val_loss", "val_mae", "val_zz_acc", "zz_acc"]
+
+
+def test_csv_logger_columns_with_sparse_validation(tmp_path):
+    x, y = _data()
+    m = _model()
+    f = tmp_path / "log.csv"
+    m.fit(x, y, epochs=3, verbose=0, validation_data=(x, y), validation_freq=2,
+          callbacks=[keras.callbacks.CSVLogger(str(f))])
+    rows = list(csv.reader(open(f)))
+    assert rows[0] == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    assert rows[1][3:] == ["NA", "NA"] and rows[2][3] != "NA" and rows[3][3:] == ["NA", "NA"]
+    # values as Keras writes them: float32 numbers printed as Python floats
+    assert float(rows[1][2]) == float(np.float32(float(rows[1][2])))
+
+
+def test_learning_rate_and_iterations_answer_variable_calls():
+    x, y = _data()
+    m = _model()
+    m.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    opt = m.optimizer
+    assert opt.learning_rate == pytest.approx(0.01) and isinstance(opt.learning_rate, float)
+    assert opt.learning_rate.numpy().dtype == np.float32
+    assert opt.iterations == 5 and opt.iterations.numpy() == 5
+    opt.learning_rate.assign(0.5)
+    assert float(opt.learning_rate) == 0.5 and opt.get_config()["learning_rate"] == 0.5
+    before = m.get_weights()
+    m.fit(x[:8], y[:8], epochs=1, batch_size=8, verbose=0, shuffle=False)
+    assert opt.iterations == 6
+    grads_step = [a - b for a, b in zip(before, m.get_weights())]
+    assert max(np.abs(g).max() for g in grads_step) > 0
+    opt.iterations.assign(0)
+    assert int(opt.iterations) == 0
+    sched = keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(0.1, 1, 0.5))
+    with pytest.raises(TypeError, match="not settable"):
+        sched.learning_rate.assign(0.3)
+
+
+def test_csv_logger_matches_keras_byte_for_byte(tmp_path):
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    K = pytest.importorskip("keras")
+    x, y = _data(32)
+    files = []
+    for lib in (K, keras):
+        m = lib.Sequential([lib.Input((4,)), lib.layers.Dense(3, activation="softmax")])
+        m.set_weights([np.full((4, 3), 0.1, "f"), np.zeros(3, "f")])
+        m.compile(lib.optimizers.SGD(0.1), "categorical_crossentropy", metrics=["accuracy"])
+        f = tmp_path / f"{lib.__name__}.csv"
+        m.fit(x, y, epochs=3, verbose=0, shuffle=False, validation_data=(x, y),
+              validation_freq=2, callbacks=[lib.callbacks.CSVLogger(str(f))])
+        files.append(f.read_text())
+    assert files[0] == files[1]
