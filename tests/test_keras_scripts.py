@@ -157,3 +157,39 @@ def test_csv_logger_matches_keras_byte_for_byte(tmp_path):
               validation_freq=2, callbacks=[lib.callbacks.CSVLogger(str(f))])
         files.append(f.read_text())
     assert files[0] == files[1]
+
+
+def test_unreduced_loss_in_compile_as_keras():
+    """reduction="none": evaluate / test_on_batch report the mean (Keras's
+    loss tracker); fit / train_on_batch refuse, as Keras-JAX's gradient does."""
+    x, _ = _data(10)
+    y = np.random.default_rng(1).random((10, 1)).astype("float32")
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    m.compile("sgd", keras.losses.MeanSquaredError(reduction="none"))
+    want = float(np.mean((m.predict(x, verbose=0).astype(np.float64) - y) ** 2))
+    assert m.evaluate(x, y, verbose=0) == pytest.approx(want, rel=1e-5)
+    assert m.test_on_batch(x, y) == pytest.approx(want, rel=1e-5)
+    for call in (lambda: m.fit(x, y, verbose=0), lambda: m.train_on_batch(x, y)):
+        with pytest.raises(TypeError, match=r"scalar-output functions. Output had shape: \(10,\)"):
+            call()
+
+
+@pytest.mark.parametrize("kw", [{}, {"negative_slope": 0.1}, {"max_value": 6.0},
+                                {"threshold": 1.0}, {"negative_slope": 0.1, "max_value": 6.0,
+                                                     "threshold": 1.0},
+                                {"max_value": 2.0, "negative_slope": 0.2}])
+def test_relu_options(kw):
+    x = np.array([-3.0, -0.5, 0.5, 1.0, 3.0, 10.0], np.float32)
+    slope, top, thr = kw.get("negative_slope", 0.0), kw.get("max_value"), kw.get("threshold", 0.0)
+    # Keras's definition, elementwise
+    want = []
+    for v in x.astype(np.float64):
+        if slope and top is None and not thr:
+            want.append(v if v >= 0 else slope * v)
+            continue
+        neg = max(-v + thr, 0.0) if slope else 0.0
+        r = (v if v > thr else 0.0) if thr else max(v, 0.0)
+        if top is not None:
+            r = min(max(r, 0.0), top)
+        want.append(r - slope * neg)
+    np.testing.assert_allclose(keras.activations.relu(x, **kw), want, rtol=1e-6)

@@ -97,6 +97,13 @@ def test_supplied_gradient_equals_autodiff(rng, reduction, weighted):
     t = rng.normal(size=(6, 4)).astype("float32")
     p = rng.normal(size=(6, 4)).astype("float32")
     sw = rng.uniform(0.1, 2.0, 6).astype("float32") if weighted else None
+    if reduction in ("none", None):
+        # an unreduced loss has no gradient to train with (Keras-JAX raises too)
+        m = fd.Sequential([fd.Input((3,)), fd.layers.Dense(4)])
+        m.compile("sgd", AutoMSE(reduction=reduction))
+        with pytest.raises(TypeError, match="scalar-output"):
+            m._python_loss_and_grad(t, p, sw)
+        return
     results = []
     for loss in (HandMSE(reduction=reduction), AutoMSE(reduction=reduction)):
         m = fd.Sequential([fd.Input((3,)), fd.layers.Dense(4)])

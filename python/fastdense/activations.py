@@ -19,9 +19,29 @@ def linear(x: Any) -> Any:
     return x
 
 
-def relu(x: Any) -> Any:
-    """Rectified linear unit: ``max(x, 0)``."""
-    return np.maximum(x, 0)
+def relu(x: Any, negative_slope: float = 0.0, max_value: Optional[float] = None,
+         threshold: float = 0.0) -> Any:
+    """Rectified linear unit: ``max(x, 0)``; with Keras's options, a slope
+    below the threshold, a ceiling and a threshold (as ``keras.activations.relu``)."""
+    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
+        return np.maximum(x, 0)
+    x = np.asarray(x, dtype=np.result_type(np.asarray(x).dtype, np.float32))
+    if negative_slope != 0.0:
+        if max_value is None and threshold == 0:
+            return np.where(x >= 0, x, negative_slope * x).astype(x.dtype)
+        negative_part = np.maximum(-x + threshold, 0) if threshold != 0 else np.maximum(-x, 0)
+    else:
+        negative_part = 1
+    clip_max = max_value is not None
+    if threshold != 0:
+        x = x * (x > threshold).astype(x.dtype)
+    else:
+        x = np.maximum(x, 0)
+    if clip_max:
+        x = np.clip(x, 0, max_value)
+    if negative_slope != 0.0:
+        x = x - negative_slope * negative_part
+    return x
 
 
 def sigmoid(x: Any) -> Any:

@@ -773,6 +773,11 @@ class Model:
             return _losses.value_and_gradient(obj, y_true, y_pred, sw)  # type: ignore[arg-type]
         if obj.reduction in ("sum_over_batch_size", "mean"):  # type: ignore[union-attr]
             return loss_and_grad(obj.call, y_true, y_pred, sw)  # type: ignore[union-attr]
+        if obj.reduction in (None, "none"):  # type: ignore[union-attr]
+            shape = np.shape(obj(y_true, y_pred, sample_weight=sw))  # type: ignore[misc]
+            if shape != ():  # (Keras: JAX's grad of a non-scalar)
+                raise TypeError("Gradient only defined for scalar-output functions. Output had "
+                                f"shape: {shape}.")
         return loss_and_grad(lambda t, p: obj(t, p, sample_weight=sw), y_true, y_pred)  # type: ignore[misc]
 
     def _logs(self, stats: Dict[str, Any], native_metrics: bool = True) -> Logs:
@@ -868,7 +873,9 @@ class Model:
                 value = _losses.reduce_values(
                     self._loss_obj.call(y_loss[s:e], ypred[s:e]),  # type: ignore[union-attr]
                     None if sw is None else sw[s:e], self._loss_obj.reduction)  # type: ignore[union-attr]
-                stats["loss_sum"] += (float(value) + self._net.regularization_penalty()) * (e - s)
+                # (an unreduced loss is averaged, as Keras's loss tracker does)
+                stats["loss_sum"] += (float(np.mean(value)) + self._net.regularization_penalty()
+                                      ) * (e - s)
             stats["loss_sum"] += self._net.activity_penalty_sum(xa, batch_size)
         stats["seen"] += n
         if py_metrics:
