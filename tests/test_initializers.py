@@ -116,4 +116,5 @@ def test_dense_layer_accepts_the_new_initializers():
     assert isinstance(d.kernel_initializer, I.Orthogonal)
     d = layers.Dense(3, kernel_initializer=I.Identity(gain=2.0))
     cfg = d.get_config()["kernel_initializer"]
-    assert cfg == {"class_name": "Identity", "config": {"gain": 2.0}}
+    assert cfg == {"module": "keras.initializers", "class_name": "Identity",
+                   "config": {"gain": 2.0}, "registered_name": None}  # Keras 3's form

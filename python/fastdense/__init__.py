@@ -8,19 +8,17 @@ The Keras ``Sequential`` / ``compile`` / ``fit`` API over native C++ kernels::
 """
 from __future__ import annotations
 
-import os as _os
-from typing import Any, Dict
-
 from . import _core
 from ._version import __version__
 from . import activations, callbacks, datasets, initializers, layers, losses, metrics
 from . import models, ops, optimizers, regularizers, saving, utils
+from . import backend, config
 from .layers import Input
 from .models import Model, Sequential
 from .variables import Variable
 
 __all__ = [
-    "__version__", "activations", "callbacks", "datasets", "initializers", "layers",
+    "__version__", "activations", "backend", "callbacks", "datasets", "initializers", "layers",
     "losses", "metrics", "models", "ops", "optimizers", "regularizers", "saving", "utils", "Input", "Model",
     "Sequential", "Variable", "set_num_threads", "get_num_threads", "show_config",
     "config",
@@ -40,19 +38,12 @@ def get_num_threads() -> int:
     return int(_core.get_num_threads())
 
 
-def config() -> Dict[str, Any]:
-    """The native configuration: version, kernel ISA and thread count."""
-    return {
-        "version": __version__,
-        "isa": _core.kernel_isa(),
-        "available_isas": _core.available_isas().split(","),
-        "num_threads": get_num_threads(),
-        "FASTDENSE_ISA": _os.environ.get("FASTDENSE_ISA"),
-        "FASTDENSE_NUM_THREADS": _os.environ.get("FASTDENSE_NUM_THREADS"),
-    }
+# `config` is the module fastdense/config.py (Keras's keras.config: floatx(),
+# epsilon(), ...); calling it, `fastdense.config()`, returns the native
+# configuration: version, kernel ISA and thread count.
 
 
 def show_config() -> None:
     """Prints the native configuration (see ``config()``)."""
-    for k, v in config().items():
+    for k, v in config.native_config().items():
         print(f"{k}: {v}")

@@ -160,13 +160,22 @@ ConstraintLike = Union[None, str, Constraint, Dict[str, Any]]
 
 
 def get(identifier: ConstraintLike) -> Optional[Constraint]:
-    """A constraint for a name, a config dict, an instance or None."""
+    """A constraint for a name, a Keras config dict (``{'class_name': 'MaxNorm',
+    'config': {...}}``, with or without ``'module'`` / ``'registered_name'``), a
+    Constraint class or instance, or None."""
     if identifier is None or isinstance(identifier, Constraint):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Constraint):
+        return identifier()
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _BY_NAME:
-        return _BY_NAME[identifier["class_name"]](**(identifier.get("config") or {}))
+        module = str(identifier.get("module") or "")
+        if not module or module.startswith("keras") or module.startswith("fastdense"):
+            cls = _BY_NAME[identifier["class_name"]]
+            return cls.from_config(dict(identifier.get("config") or {}))
+        raise ValueError(f"Could not interpret constraint identifier: {identifier}. The class "
+                         f"{identifier['class_name']!r} of module {module!r} is not fastdense's.")
     if callable(identifier):
         raise NotImplementedError(
             "fastdense applies constraints natively: use MaxNorm, NonNeg, UnitNorm or "

@@ -6,7 +6,7 @@ Without a seed they draw from numpy's global generator, which
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -14,12 +14,22 @@ __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal",
     "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal",
     "HeUniform", "HeNormal", "LecunUniform", "LecunNormal", "Orthogonal", "Identity", "get",
+    "serialize", "deserialize",
 ]
 
 
-def compute_fans(shape: Sequence[int]) -> Tuple[float, float]:
-    """Keras's fan_in / fan_out for a weight shape."""
+def compute_fans(shape: Sequence[int], input_axes: Optional[Sequence[int]] = None,
+                 output_axes: Optional[Sequence[int]] = None) -> Tuple[float, float]:
+    """Keras's fan_in / fan_out for a weight shape (the products of the sizes
+    of ``input_axes`` / ``output_axes`` when both are given)."""
     shape = tuple(shape)
+    if input_axes is not None and output_axes is not None:
+        fan_in, fan_out = 1, 1
+        for axis in input_axes:
+            fan_in *= shape[axis]
+        for axis in output_axes:
+            fan_out *= shape[axis]
+        return float(fan_in), float(fan_out)
     if len(shape) == 0:
         return 1.0, 1.0
     if len(shape) == 1:
@@ -124,8 +134,14 @@ class TruncatedNormal(_Seeded):
 
 class VarianceScaling(_Seeded):
     def __init__(self, scale: float = 1.0, mode: str = "fan_in",
-                 distribution: str = "truncated_normal", seed: Optional[int] = None):
+                 distribution: str = "truncated_normal", seed: Optional[int] = None,
+                 input_axes: Optional[Sequence[int]] = None,
+                 output_axes: Optional[Sequence[int]] = None):
         super().__init__(seed)
+        if isinstance(distribution, str):
+            distribution = distribution.lower()
+            if distribution == "normal":  # Keras's alias
+                distribution = "truncated_normal"
         if scale <= 0.0:
             raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
         if mode not in {"fan_in", "fan_out", "fan_avg"}:
@@ -136,9 +152,11 @@ class VarianceScaling(_Seeded):
                              "{'uniform', 'truncated_normal', 'untruncated_normal'}. "
                              f"Received: distribution={distribution}")
         self.scale, self.mode, self.distribution = scale, mode, distribution
+        self.input_axes = input_axes
+        self.output_axes = output_axes
 
     def __call__(self, shape, dtype=None):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         denom = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         scale = self.scale / max(1.0, denom)
         rng = self._rng()
@@ -153,56 +171,75 @@ class VarianceScaling(_Seeded):
         return np.asarray(v).astype(dtype or np.float32)
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode,
-                "distribution": self.distribution, "seed": self.seed}
+        return {"seed": self.seed, "scale": self.scale, "mode": self.mode,
+                "distribution": self.distribution, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
 
 class GlorotUniform(VarianceScaling):
-    def __init__(self, seed: Optional[int] = None):
-        super().__init__(1.0, "fan_avg", "uniform", seed)
+    def __init__(self, seed: Optional[int] = None,
+                 input_axes: Optional[Sequence[int]] = None,
+                 output_axes: Optional[Sequence[int]] = None):
+        super().__init__(1.0, "fan_avg", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
 
 class GlorotNormal(VarianceScaling):
-    def __init__(self, seed: Optional[int] = None):
-        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
+    def __init__(self, seed: Optional[int] = None,
+                 input_axes: Optional[Sequence[int]] = None,
+                 output_axes: Optional[Sequence[int]] = None):
+        super().__init__(1.0, "fan_avg", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
 
 class HeUniform(VarianceScaling):
-    def __init__(self, seed: Optional[int] = None):
-        super().__init__(2.0, "fan_in", "uniform", seed)
+    def __init__(self, seed: Optional[int] = None,
+                 input_axes: Optional[Sequence[int]] = None,
+                 output_axes: Optional[Sequence[int]] = None):
+        super().__init__(2.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
 
 class HeNormal(VarianceScaling):
-    def __init__(self, seed: Optional[int] = None):
-        super().__init__(2.0, "fan_in", "truncated_normal", seed)
+    def __init__(self, seed: Optional[int] = None,
+                 input_axes: Optional[Sequence[int]] = None,
+                 output_axes: Optional[Sequence[int]] = None):
+        super().__init__(2.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
 
 class LecunUniform(VarianceScaling):
-    def __init__(self, seed: Optional[int] = None):
-        super().__init__(1.0, "fan_in", "uniform", seed)
+    def __init__(self, seed: Optional[int] = None,
+                 input_axes: Optional[Sequence[int]] = None,
+                 output_axes: Optional[Sequence[int]] = None):
+        super().__init__(1.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
 
 class LecunNormal(VarianceScaling):
-    def __init__(self, seed: Optional[int] = None):
-        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+    def __init__(self, seed: Optional[int] = None,
+                 input_axes: Optional[Sequence[int]] = None,
+                 output_axes: Optional[Sequence[int]] = None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
 
 class Orthogonal(_Seeded):
@@ -273,19 +310,106 @@ _BY_NAME.update({
     "normal": RandomNormal, "uniform": RandomUniform, "one": Ones, "zero": Zeros,
 })
 
-InitializerLike = Union[str, Initializer, Callable[..., Any]]
+InitializerLike = Union[None, str, Dict[str, Any], Initializer, Callable[..., Any]]
+
+# Keras 3.15's config keys of the variance-scaling family: ``input_axes`` /
+# ``output_axes`` (fan axes for einsum kernels) must be None in fastdense.
+_AXES_KEYS = ("input_axes", "output_axes")
 
 
-def get(identifier: InitializerLike) -> Callable[..., np.ndarray]:
-    """Returns an initializer for a name, an instance or a callable."""
+def _supported_names() -> List[str]:
+    return sorted(k for k in _BY_NAME if k.islower())
+
+
+def _lookup(name: str) -> Any:
+    cls = _BY_NAME.get(name) or _BY_NAME.get(name.lower())
+    if cls is None:
+        raise ValueError(f"Could not interpret initializer identifier: {name}. "
+                         f"Supported: {_supported_names()}")
+    return cls
+
+
+def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) -> Any:
+    """An initializer from Keras's serialized form: ``{'class_name':
+    'GlorotUniform', 'config': {'seed': None}}``, optionally with ``'module'``
+    and ``'registered_name'`` keys (what ``serialize`` and Keras 3 write), or a
+    name.  ``custom_objects`` maps class names to your own classes."""
+    if isinstance(config, str):
+        custom = (custom_objects or {}).get(config)
+        return (custom() if isinstance(custom, type) else custom) if custom is not None \
+            else _lookup(config)()
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Could not interpret initializer identifier: {config}")
+    cls_name = config["class_name"]
+    inner = config.get("config") or {}
+    if not isinstance(inner, dict):
+        raise ValueError(f"Could not interpret initializer identifier: {config}")
+    custom = None
+    for key in (config.get("registered_name"), cls_name):
+        if isinstance(key, str) and key in (custom_objects or {}):
+            custom = (custom_objects or {})[key]
+            break
+    if custom is not None:
+        if isinstance(custom, type):
+            return custom.from_config(dict(inner)) if hasattr(custom, "from_config") \
+                else custom(**inner)
+        return custom
+    if cls_name in ("function", "__lambda__"):
+        raise ValueError(f"Cannot deserialize the initializer function {inner!r} from a "
+                         "config: pass the function itself (or `custom_objects`).")
+    module = str(config.get("module") or "")
+    if module and not (module.startswith("keras") or module.startswith("fastdense")):
+        raise ValueError(f"Could not interpret initializer identifier: {config}. The class "
+                         f"{cls_name!r} (module {module!r}) is not a built-in initializer; "
+                         "pass your class in `custom_objects`.")
+    if not isinstance(cls_name, str):
+        raise ValueError(f"Could not interpret initializer identifier: {config}")
+    return _lookup(cls_name).from_config(dict(inner))
+
+
+def serialize(initializer: Any) -> Any:
+    """Keras 3's serialized form of an initializer: ``{'module':
+    'keras.initializers', 'class_name': ..., 'config': ..., 'registered_name':
+    None}`` for the built-in ones (a user subclass keeps its own module and
+    is registered under its class name); a function serializes to its name."""
+    if initializer is None or isinstance(initializer, str):
+        return initializer
+    if isinstance(initializer, Initializer):
+        cls = type(initializer)
+        config = initializer.get_config()
+        if cls.__module__ == __name__:
+            return {"module": "keras.initializers", "class_name": cls.__name__,
+                    "config": config, "registered_name": None}
+        return {"module": cls.__module__, "class_name": cls.__name__, "config": config,
+                "registered_name": cls.__name__}
+    return getattr(initializer, "__name__", repr(initializer))
+
+
+def get(identifier: InitializerLike) -> Any:
+    """An initializer for a name, a Keras config dict (``{'class_name': ...,
+    'config': ...}``, with or without ``'module'`` / ``'registered_name'``), a
+    class, an instance, a callable ``fn(shape, dtype=None)`` or an array of
+    the initial values; ``None`` gives ``None``, as in Keras 3."""
+    if identifier is None:
+        return None
     if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier) or _BY_NAME.get(identifier.lower())
-        if cls is None:
-            raise ValueError(
-                f"Could not interpret initializer identifier: {identifier}. "
-                f"Supported: {sorted(k for k in _BY_NAME if k.islower())}"
-            )
-        return cls()
+        return _lookup(identifier)()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type):
+        if not callable(identifier):
+            raise ValueError(f"Could not interpret initializer identifier: {identifier}")
+        return identifier()
+    if isinstance(identifier, (np.ndarray, np.generic)):
+        values = np.asarray(identifier)
+
+        def initialize_fn(shape: Sequence[int], dtype: Any = None) -> np.ndarray:
+            if tuple(shape) != values.shape:
+                raise ValueError(f"Expected `shape` to be {values.shape} for direct tensor "
+                                 f"as initializer. Received shape={tuple(shape)}")
+            return values.astype(dtype or np.float32)
+
+        return initialize_fn
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret initializer identifier: {identifier}")

@@ -15,6 +15,12 @@ __all__ = ["Layer", "Dense", "BatchNormalization", "Dropout", "Flatten", "Activa
            "InputLayer", "Input", "InputSpec"]
 
 
+
+def _weight_initializer(init: Any) -> Any:
+    """Keras's add_weight default: an initializer of None means glorot_uniform
+    for a float weight."""
+    return _initializers.GlorotUniform() if init is None else init
+
 class Layer:
     """Base class of fastdense layers (Keras's constructor keywords accepted)."""
 
@@ -104,10 +110,46 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Layer":
-        return cls(**config)
+        """The layer of ``get_config()``'s output, or of a Keras 3 layer config
+        (``dtype`` as a float32 ``DTypePolicy`` dict, initializers /
+        regularizers / constraints as ``{'class_name': ..., 'config': ...}``
+        dicts, ``quantization_config`` / ``lora_*`` left unset)."""
+        return cls(**_config_kwargs(cls, config))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+# Keys of Keras 3 layer configs that ask for features fastdense lacks; they
+# are accepted by from_config only with their "off" values.
+_OFF_VALUES: Dict[str, Tuple[Any, ...]] = {
+    "quantization_config": (None, {}), "lora_rank": (None, 0), "lora_alpha": (None,),
+    "sparse": (None, False), "ragged": (None, False), "optional": (None, False),
+}
+
+
+def _config_kwargs(cls: type, config: Dict[str, Any]) -> Dict[str, Any]:
+    """Constructor arguments for ``cls`` from a layer config (see
+    ``Layer.from_config``)."""
+    kwargs = dict(config)
+    dtype = kwargs.get("dtype")
+    if isinstance(dtype, dict):
+        name = (dtype.get("config") or {}).get("name")
+        if dtype.get("class_name") not in ("DTypePolicy", "Policy", "FloatDTypePolicy") or \
+                name not in (None, "float32"):
+            raise ValueError(f"fastdense computes in float32. Received: dtype={dtype}")
+        kwargs["dtype"] = "float32"
+    for key, off in _OFF_VALUES.items():
+        if key in kwargs:
+            value = kwargs.pop(key)
+            if not any(value is v or value == v for v in off):
+                raise NotImplementedError(f"{cls.__name__}({key}={value!r}) is not supported "
+                                          "by fastdense.")
+    if "batch_shape" in kwargs:  # Keras 3's InputLayer spelling
+        batch_shape = kwargs.pop("batch_shape")
+        if batch_shape is not None and kwargs.get("batch_input_shape") is None:
+            kwargs["batch_input_shape"] = tuple(batch_shape)
+    return kwargs
 
 
 
@@ -167,11 +209,13 @@ class Dense(Layer):
                     f"but received input with shape {tuple(input_shape)}")
             return
         self.input_dim = int(in_dim)
-        self.kernel = Variable(self.kernel_initializer, shape=(self.input_dim, self.units),
+        self.kernel = Variable(_weight_initializer(self.kernel_initializer),
+                               shape=(self.input_dim, self.units),
                                name="kernel")
         self.kernel.path = f"{self.name}/kernel"
         if self.use_bias:
-            self.bias = Variable(self.bias_initializer, shape=(self.units,), name="bias")
+            self.bias = Variable(_weight_initializer(self.bias_initializer), shape=(self.units,),
+                                 name="bias")
             self.bias.path = f"{self.name}/bias"
         self.built = True
 
@@ -235,9 +279,9 @@ def _regularizers_serialize(reg: Any) -> Any:
 
 
 def _init_config(init: Any) -> Any:
-    if isinstance(init, _initializers.Initializer):
-        return {"class_name": type(init).__name__, "config": init.get_config()}
-    return getattr(init, "__name__", repr(init))
+    """Keras 3's form: ``{'module': 'keras.initializers', 'class_name': ...,
+    'config': ..., 'registered_name': None}`` (a function: its name)."""
+    return _initializers.serialize(init)
 
 
 class BatchNormalization(Layer):
@@ -324,7 +368,7 @@ class BatchNormalization(Layer):
         n = (self.input_dim,)
 
         def var(init: Any, name: str) -> Variable:
-            v = Variable(init, shape=n, name=name)
+            v = Variable(_weight_initializer(init), shape=n, name=name)
             v.path = f"{self.name}/{name}"
             return v
 

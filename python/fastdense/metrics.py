@@ -14,7 +14,8 @@ import numpy as np
 
 from . import losses as _losses
 from ._autodiff import squeeze_or_expand_to_same_rank as _same_rank
-from ._naming import snake_case, unique_name
+from ._naming import unique_name
+from .variables import Variable as _Variable
 
 __all__ = [
     "Metric", "Mean", "Sum", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy",
@@ -152,11 +153,72 @@ _UP_FUNCTIONS = (accuracy, binary_accuracy, categorical_accuracy, sparse_categor
 
 
 class Metric:
-    """Base class: ``update_state``, ``result`` and ``reset_state``."""
+    """Base class: ``update_state``, ``result`` and ``reset_state``.
+
+    As in Keras 3, a subclass keeps its state in variables created in
+    ``__init__`` with ``self.add_variable(shape, initializer, name=...)`` (or
+    the older ``self.add_weight(name=..., initializer=...)``), updates them
+    with ``var.assign(...)`` / ``var.assign_add(...)`` in ``update_state`` and
+    reads them in ``result``; the default ``reset_state`` sets every variable
+    to zeros (as Keras's does, whatever the initializer) and resets the
+    metrics held in attributes.  Variables are ``fastdense.Variable`` objects:
+    numpy-backed, usable with ``keras.ops``, numpy and Python operators.
+    """
 
     def __init__(self, dtype: Any = None, name: Optional[str] = None) -> None:
-        self.name = name or snake_case(type(self).__name__)
+        # (Keras's auto_name: the snake_case class name, made unique)
+        self.name = name or unique_name(_keras_snake_case(type(self).__name__))
         self.dtype = dtype or "float32"
+        self._variables: List[Any] = []
+        self._metrics: List["Metric"] = []
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Tracks the variables and metrics held in attributes, as Keras does.
+        if isinstance(value, (Metric, _Variable)) and value is not self:
+            store = self.__dict__.get("_metrics" if isinstance(value, Metric)
+                                      else "_variables")
+            if store is not None and not any(v is value for v in store):
+                store.append(value)
+        object.__setattr__(self, name, value)
+
+    def _check_super_called(self) -> None:
+        if "_variables" not in self.__dict__:
+            raise RuntimeError("You forgot to call `super().__init__()` in the `__init__()` "
+                               "method. Go add it!")
+
+    def add_variable(self, shape: Any, initializer: Any, dtype: Any = None,
+                     aggregation: str = "sum", name: Optional[str] = None) -> Any:
+        """A new non-trainable state variable of this metric (Keras 3's
+        ``Metric.add_variable``): ``initializer`` is a name (``"zeros"``), an
+        initializer object or callable, or a Keras config dict."""
+        self._check_super_called()
+        if initializer is None:
+            raise ValueError(f"Metric variable {name!r} of {self.name!r} needs an "
+                             "`initializer`, e.g. initializer='zeros'.")
+        from . import initializers as _initializers
+        init = _initializers.get(initializer)
+        shape = () if shape is None else (
+            (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape))
+        variable = _Variable(init, shape=shape, dtype=dtype or self.dtype, trainable=False,
+                             name=name)
+        variable.path = f"{self.name.replace('/', '>')}/{variable.name}"
+        variable.aggregation = aggregation  # type: ignore[attr-defined]
+        if not any(v is variable for v in self._variables):
+            self._variables.append(variable)
+        return variable
+
+    def add_weight(self, shape: Any = (), initializer: Any = None, dtype: Any = None,
+                   name: Optional[str] = None) -> Any:
+        """Keras's backwards-compatible alias of ``add_variable``."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=name)
+
+    @property
+    def variables(self) -> List[Any]:
+        """This metric's variables, then those of the metrics it holds."""
+        out = list(self.__dict__.get("_variables", []))
+        for m in self.__dict__.get("_metrics", []):
+            out.extend(m.variables)
+        return out
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError
@@ -165,7 +227,12 @@ class Metric:
         raise NotImplementedError
 
     def reset_state(self) -> None:
-        raise NotImplementedError
+        """Sets every variable to zeros (Keras's default) and resets the
+        metrics held in attributes."""
+        for v in self.__dict__.get("_variables", []):
+            v.assign(np.zeros(v.shape, dtype=v.dtype))
+        for m in self.__dict__.get("_metrics", []):
+            m.reset_state()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.update_state(*args, **kwargs)

@@ -7,7 +7,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize"]
+__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize",
+           "deserialize"]
 
 
 def _factor(name: str, value: Any) -> float:
@@ -88,15 +89,27 @@ RegularizerLike = Union[None, str, Regularizer, Dict[str, Any]]
 
 
 def get(identifier: RegularizerLike) -> Optional[Regularizer]:
-    """A regularizer for a name, a config dict, an instance or None."""
+    """A regularizer for a name, a Keras config dict (``{'class_name': 'L2',
+    'config': {'l2': 0.01}}``, with or without ``'module'`` /
+    ``'registered_name'``), a Regularizer class or instance, or None."""
     if identifier is None or isinstance(identifier, Regularizer):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
+        return identifier()
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _BY_NAME:
-        return _BY_NAME[identifier["class_name"]](**(identifier.get("config") or {}))
+        module = str(identifier.get("module") or "")
+        if not module or module.startswith("keras") or module.startswith("fastdense"):
+            cls = _BY_NAME[identifier["class_name"]]
+            return cls.from_config(dict(identifier.get("config") or {}))
     raise ValueError(f"Could not interpret regularizer identifier: {identifier}. "
                      f"Supported: {sorted(_BY_NAME)} or a Regularizer instance")
+
+
+def deserialize(config: Any) -> Optional[Regularizer]:
+    """A regularizer from Keras's serialized form (see ``get``)."""
+    return get(config)
 
 
 def serialize(reg: Optional[Regularizer]) -> Any:

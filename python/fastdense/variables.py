@@ -17,6 +17,13 @@ class Variable:
 
     def __init__(self, initializer: Any = None, shape: Optional[Tuple[int, ...]] = None,
                  dtype: Any = "float32", trainable: bool = True, name: Optional[str] = None) -> None:
+        if initializer is None:
+            raise ValueError("A Variable needs an initial value: an array, an initializer "
+                             "or an initializer's name (e.g. 'zeros') with `shape`. "
+                             "Received: initializer=None")
+        if isinstance(initializer, (str, dict)):  # "zeros", a Keras config dict, as Keras
+            from . import initializers as _initializers
+            initializer = _initializers.get(initializer)
         if callable(initializer) and not isinstance(initializer, np.ndarray):
             if shape is None:
                 raise ValueError("When creating a Variable from an initializer, "
@@ -87,3 +94,139 @@ class Variable:
 
     def __getitem__(self, idx: Any) -> np.ndarray:
         return self._value[idx]
+
+    # -- arithmetic ------------------------------------------------------------
+    # As with Keras's variables, operators read the current value and return a
+    # new array (numpy here); they never modify the variable.  ``==`` / ``!=``
+    # keep Python's identity semantics (Keras's compare element-wise) so that
+    # variables stay hashable and ``var in list`` works; use
+    # ``keras.ops.equal`` for element-wise equality.
+    def __float__(self) -> float:
+        return float(self._value)
+
+    def __int__(self) -> int:
+        return int(self._value)
+
+    def __index__(self) -> int:
+        return self._value.__index__()
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return repr(self)
+        return format(self._value.item() if self._value.ndim == 0 else self._value, spec)
+
+    def __neg__(self) -> np.ndarray:
+        return -self._value
+
+    def __pos__(self) -> np.ndarray:
+        return +self._value
+
+    def __abs__(self) -> np.ndarray:
+        return np.abs(self._value)
+
+    def __invert__(self) -> np.ndarray:
+        return ~self._value
+
+    def __add__(self, other: Any) -> np.ndarray:
+        return self._value + _operand(other)
+
+    def __radd__(self, other: Any) -> np.ndarray:
+        return _operand(other) + self._value
+
+    def __sub__(self, other: Any) -> np.ndarray:
+        return self._value - _operand(other)
+
+    def __rsub__(self, other: Any) -> np.ndarray:
+        return _operand(other) - self._value
+
+    def __mul__(self, other: Any) -> np.ndarray:
+        return self._value * _operand(other)
+
+    def __rmul__(self, other: Any) -> np.ndarray:
+        return _operand(other) * self._value
+
+    def __truediv__(self, other: Any) -> np.ndarray:
+        return _true_divide(self._value, _operand(other))
+
+    def __rtruediv__(self, other: Any) -> np.ndarray:
+        return _true_divide(_operand(other), self._value)
+
+    def __floordiv__(self, other: Any) -> np.ndarray:
+        return self._value // _operand(other)
+
+    def __rfloordiv__(self, other: Any) -> np.ndarray:
+        return _operand(other) // self._value
+
+    def __mod__(self, other: Any) -> np.ndarray:
+        return self._value % _operand(other)
+
+    def __rmod__(self, other: Any) -> np.ndarray:
+        return _operand(other) % self._value
+
+    def __pow__(self, other: Any) -> np.ndarray:
+        return self._value ** _operand(other)
+
+    def __rpow__(self, other: Any) -> np.ndarray:
+        return _operand(other) ** self._value
+
+    def __matmul__(self, other: Any) -> np.ndarray:
+        return self._value @ _operand(other)
+
+    def __rmatmul__(self, other: Any) -> np.ndarray:
+        return _operand(other) @ self._value
+
+    def __lt__(self, other: Any) -> np.ndarray:
+        return self._value < _operand(other)
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return self._value <= _operand(other)
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return self._value > _operand(other)
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return self._value >= _operand(other)
+
+    def __and__(self, other: Any) -> np.ndarray:
+        return self._value & _operand(other)
+
+    def __rand__(self, other: Any) -> np.ndarray:
+        return _operand(other) & self._value
+
+    def __or__(self, other: Any) -> np.ndarray:
+        return self._value | _operand(other)
+
+    def __ror__(self, other: Any) -> np.ndarray:
+        return _operand(other) | self._value
+
+    def __xor__(self, other: Any) -> np.ndarray:
+        return self._value ^ _operand(other)
+
+    def __rxor__(self, other: Any) -> np.ndarray:
+        return _operand(other) ^ self._value
+
+    __hash__ = object.__hash__
+
+
+def _operand(x: Any) -> Any:
+    """The other operand of an operator: a variable's value; Python scalars
+    stay weakly typed (float32 + 1.5 is float32, as in Keras)."""
+    if isinstance(x, Variable):
+        return x._value
+    if isinstance(x, (list, tuple)):
+        from . import ops as _ops
+        return _ops.convert_to_tensor(x)
+    return x
+
+
+def _true_divide(a: Any, b: Any) -> Any:
+    """``a / b`` with Keras's dtype rule: integer operands give floatx
+    (float32), not numpy's float64."""
+    out = np.true_divide(a, b)
+    if getattr(out, "dtype", None) == np.float64 and not any(
+            getattr(v, "dtype", None) == np.float64 for v in (a, b)):
+        out = out.astype(np.float32)
+    return out
