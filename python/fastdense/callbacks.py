@@ -579,10 +579,11 @@ class TerminateOnNaN(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Saves the model (``.keras``) or its weights (``.weights.h5``) after each
-    epoch or every ``save_freq`` batches, optionally only when the monitored
-    quantity improves. ``filepath`` may hold ``{epoch:02d}``-style fields and
-    any log key, e.g. ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``.
+    """Saves the model (``.keras``, or Keras's legacy H5 format for a ``.h5``
+    name) or its weights (``.weights.h5``) after each epoch or every
+    ``save_freq`` batches, optionally only when the monitored quantity
+    improves. ``filepath`` may hold ``{epoch:02d}``-style fields and any log
+    key, e.g. ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``.
 
     A NaN or infinite monitored value never counts as an improvement, so it
     never replaces the best checkpoint."""
@@ -617,8 +618,10 @@ class ModelCheckpoint(Callback):
                     "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath "
                     "provided must end in `.weights.h5` (Keras weights format). Received: "
                     f"filepath={self.filepath}")
-        elif not self.filepath.endswith(".keras"):
-            raise ValueError("The filepath provided must end in `.keras` (Keras model format). "
+        elif not self.filepath.endswith((".keras", ".h5")):
+            # as Keras 3: `.h5` writes the legacy H5 format (`model.save`), `.hdf5` is refused
+            raise ValueError("The filepath provided must end in `.keras` (Keras model format) "
+                             "or `.h5` (legacy H5 format). "
                              f"Received: filepath={self.filepath}")
 
     def _wants_batch_hooks(self, names: Iterable[str]) -> bool:

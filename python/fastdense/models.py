@@ -1015,10 +1015,13 @@ class Model:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
     # ------------------------------------------------------------------ saving
-    def save(self, filepath: Any, overwrite: bool = True) -> None:
-        """Writes Keras 3's ``.keras`` format (config, weights, optimizer state)."""
+    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True
+             ) -> None:
+        """Writes Keras 3's ``.keras`` format (config, weights, optimizer state),
+        or Keras's legacy HDF5 format for a ``.h5`` / ``.hdf5`` path."""
         from . import saving
-        saving.save_model(self, filepath, overwrite=overwrite)
+        saving.save_model(self, filepath, overwrite=overwrite,
+                          include_optimizer=include_optimizer)
 
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
         """Writes the weights to a ``.weights.h5`` file in Keras's layout."""

@@ -4,6 +4,9 @@
   ``metadata.json``, ``config.json`` (Keras's serialized ``Sequential``,
   with its ``build_config`` and ``compile_config``) and ``model.weights.h5``.
 * ``.weights.h5``: the same weights file on its own (``save_weights``).
+* ``.h5``/``.hdf5``: Keras's legacy H5 model format, which Keras 3 still
+  writes (``model.save("m.h5")``, ``ModelCheckpoint("best.h5")``) and reads
+  (``keras.models.load_model``); see "legacy H5" below for its layout.
 
 Files written here load in real Keras 3 (``keras.saving.load_model``) and
 files written by Keras 3 load here, as long as they hold a ``Sequential``
@@ -29,6 +32,28 @@ Layout of the weights file (as Keras 3.15 writes it)::
                             learning rate is a schedule or a callable)
     optimizer/vars/2...     slot variables, see ``_slot_groups``, then the
                             optimizer's scalars (Nadam's u_product)
+
+Layout of a legacy H5 model file (``legacy_h5_format.save_model_to_hdf5``)::
+
+    attrs keras_version, backend, model_config (JSON: {"class_name": "Sequential",
+          "config": ...}, each layer entry {"class_name", "config"} only),
+          training_config (JSON, compiled models: the compile arguments with
+          losses/metrics in Keras's legacy form, and "optimizer_config")
+    model_weights           attrs layer_names (every layer, in order), backend,
+                            keras_version
+    model_weights/<layer>   attrs weight_names: "<model>/<layer>/kernel", ...
+                            (trainable weights, then non-trainable), each a
+                            dataset at that path inside the group
+    model_weights/top_level_model_weights   (no weights)
+    optimizer_weights       attrs weight_names: Keras 3's optimizer.variables
+                            by path ("adam/iteration", "adam/learning_rate",
+                            "adam/<model>_<layer>_kernel_momentum", ...), the
+                            same list as optimizer/vars above
+
+Loading it, weights go to the layers that have weights, in order (Keras's
+topological loading). Note that Keras 3.15 itself restores only the
+iteration count and learning rate from ``optimizer_weights`` (its loader
+builds the optimizer on no variables); fastdense restores the whole state.
 
 Loading never unpickles nor executes code from a file: functions and classes
 named in a file resolve only to fastdense's own or to ``custom_objects``.
@@ -93,8 +118,9 @@ def _h5py() -> Any:
         import h5py
     except ImportError as e:
         raise ImportError(
-            "Saving and loading Keras weight files (`.keras`, `.weights.h5`) requires the "
-            "h5py package, an optional dependency of fastdense. Install it with "
+            "Saving and loading Keras model and weight files (`.keras`, `.weights.h5`, "
+            "legacy `.h5`/`.hdf5`) requires the h5py package, an optional dependency of "
+            "fastdense. Install it with "
             "`pip install h5py` (or `pip install fastdense[h5]`).") from e
     return h5py
 
@@ -695,6 +721,36 @@ def _h5_bytes(groups: List[Tuple[str, str, List[np.ndarray]]]) -> bytes:
     return buf.getvalue()
 
 
+def _h5_child(group: Any, name: str, ctx: _Context, what: str, where: str) -> Any:
+    """``group[name]``, refusing soft and external links (to other files)."""
+    h5py = _h5py()
+    link = group.get(name, getlink=True)
+    if link is None:
+        raise ctx.error(f"{what} has no '{where}'.")
+    if not isinstance(link, h5py.HardLink):
+        raise ctx.error(f"{what}: refusing the {type(link).__name__} at '{where}'.")
+    return group[name]
+
+
+def _h5_dataset_array(ds: Any, ctx: _Context, what: str, where: str) -> np.ndarray:
+    """A dataset's values, refusing external or virtual datasets and shape
+    bombs; floating point values (bfloat16 included) as float32."""
+    if ds.external or ds.is_virtual:
+        raise ctx.error(f"{what}: refusing the external or virtual dataset '{where}'.")
+    declared = int(np.prod(ds.shape or ())) * ds.dtype.itemsize
+    stored = ds.id.get_storage_size()
+    if declared > _BOMB_FLOOR_BYTES and declared > _BOMB_MAX_EXPANSION * stored:
+        raise ctx.error(f"{what}: dataset '{where}' declares {declared} bytes but stores "
+                        f"{stored}; refusing it.")
+    arr = np.asarray(ds[()])
+    tag = ds.attrs.get("dtype")
+    if isinstance(tag, bytes):
+        tag = tag.decode()
+    if arr.dtype.kind == "f" or tag == "bfloat16":
+        arr = _as_float32(arr, tag)
+    return arr
+
+
 def _read_h5(fileobj: Any, ctx: _Context, what: str) -> VarGroups:
     """Every ``.../vars/<i>`` dataset of a Keras weights file, refusing links
     to other files, external or virtual datasets, and shape bombs."""
@@ -706,38 +762,17 @@ def _read_h5(fileobj: Any, ctx: _Context, what: str) -> VarGroups:
                         f"corrupt): {e}") from None
     out: VarGroups = {}
 
-    def child(group: Any, name: str, where: str) -> Any:
-        link = group.get(name, getlink=True)
-        if not isinstance(link, h5py.HardLink):
-            raise ctx.error(f"{what}: refusing the {type(link).__name__} at '{where}'.")
-        return group[name]
-
     def visit(group: Any, path: str) -> None:
         for name in list(group.keys()):
             where = f"{path}/{name}" if path else name
-            obj = child(group, name, where)
+            obj = _h5_child(group, name, ctx, what, where)
             if isinstance(obj, h5py.Group):
                 if name == "vars":
                     entries: Dict[str, np.ndarray] = {}
                     for key in list(obj.keys()):
-                        ds = child(obj, key, f"{where}/{key}")
-                        if not isinstance(ds, h5py.Dataset):
-                            continue
-                        if ds.external or ds.is_virtual:
-                            raise ctx.error(f"{what}: refusing the external or virtual "
-                                            f"dataset '{where}/{key}'.")
-                        declared = int(np.prod(ds.shape or ())) * ds.dtype.itemsize
-                        stored = ds.id.get_storage_size()
-                        if declared > _BOMB_FLOOR_BYTES and declared > _BOMB_MAX_EXPANSION * stored:
-                            raise ctx.error(f"{what}: dataset '{where}/{key}' declares "
-                                            f"{declared} bytes but stores {stored}; refusing it.")
-                        arr = np.asarray(ds[()])
-                        tag = ds.attrs.get("dtype")
-                        if isinstance(tag, bytes):
-                            tag = tag.decode()
-                        if arr.dtype.kind == "f" or tag == "bfloat16":
-                            arr = _as_float32(arr, tag)
-                        entries[key] = arr
+                        ds = _h5_child(obj, key, ctx, what, f"{where}/{key}")
+                        if isinstance(ds, h5py.Dataset):
+                            entries[key] = _h5_dataset_array(ds, ctx, what, f"{where}/{key}")
                     out[path] = entries
                 else:
                     visit(obj, where)
@@ -806,17 +841,30 @@ def _archive_bytes(model: Any) -> bytes:
     return buf.getvalue()
 
 
-def save_model(model: Any, filepath: Any, overwrite: bool = True) -> None:
+def save_model(model: Any, filepath: Any, overwrite: bool = True,
+               include_optimizer: bool = True) -> None:
     """``model.save(filepath)``: writes a Keras 3 ``.keras`` archive (config,
     weights and optimizer state) atomically. ``filepath`` may also be a
-    writable binary file object."""
+    writable binary file object.
+
+    A ``.h5`` or ``.hdf5`` name writes Keras's legacy H5 format instead, as
+    ``keras.saving.save_model`` does (Keras logs a deprecation notice there;
+    fastdense stays silent): the ``model_config`` and, for a compiled model,
+    ``training_config`` attributes, the ``model_weights`` group, and the
+    optimizer's state under ``optimizer_weights`` unless
+    ``include_optimizer=False`` (which also leaves out ``training_config``,
+    so the file loads uncompiled). ``include_optimizer`` only matters there."""
     _h5py()
     if hasattr(filepath, "write"):
         filepath.write(_archive_bytes(model))
         return
     filepath = os.fspath(filepath)
+    if _is_legacy_path(filepath):
+        _save_legacy_h5(model, filepath, overwrite, include_optimizer)
+        return
     if not str(filepath).endswith(".keras"):
-        raise ValueError("Invalid `filepath` argument: expected a `.keras` extension. "
+        raise ValueError("Invalid `filepath` argument: expected a `.keras` extension (or "
+                         "`.h5`/`.hdf5` for Keras's legacy H5 format). "
                          f"Received: filepath={filepath}")
     _check_overwrite(filepath, overwrite)
     _write_atomic(filepath, _archive_bytes(model))
@@ -902,14 +950,13 @@ def _open_archive(filepath: Any, ctx: _Context) -> Tuple[_Archive, Optional[Any]
 
 def _check_load_path(filepath: Any, exts: Tuple[str, ...], message: str) -> str:
     path = os.fspath(filepath)
-    if str(path).endswith((".h5", ".hdf5")) and not str(path).endswith(exts):
-        raise ValueError(f"File format not supported: filepath={path}. fastdense does not "
-                         "read legacy H5 (`.h5`/`.hdf5`) model files; load the model in Keras "
-                         "and save it again as a `.keras` file (`model.save('model.keras')`).")
     if not str(path).endswith(exts) and not (os.path.isdir(path) and ".keras" in exts):
         raise ValueError(message.format(filepath=path))
     if not os.path.exists(path):
-        kind = "`.keras` zip file" if str(path).endswith(".keras") else f"`{exts[0]}` file"
+        kind = ("`.keras` zip file" if str(path).endswith(".keras") else
+                "`.weights.h5` file" if str(path).endswith(".weights.h5") else
+                "legacy H5 (`.h5`/`.hdf5`) file" if _is_legacy_path(path) else
+                f"`{exts[0]}` file")
         raise _FileNotFoundError(f"File not found: filepath={path}. Please ensure the file is "
                                  f"an accessible {kind}.")
     return path
@@ -922,19 +969,35 @@ def load_model(filepath: Any, custom_objects: Optional[Mapping[str, Any]] = None
     weights, compiled as saved (``compile=True``) and with the optimizer's
     state restored, so that training resumes exactly.
 
+    A ``.h5``/``.hdf5`` name (or a file object holding an HDF5 file) is read
+    as Keras's legacy H5 format, as Keras 3 does: the model from its
+    ``model_config``, compiled from its ``training_config`` when there is one
+    (uncompiled otherwise), with the optimizer's state from
+    ``optimizer_weights`` when it has Keras 3's layout.
+
     ``custom_objects`` maps names in the file to your functions or classes
     (e.g. a custom loss). Lambdas stored in a file are never loaded.
     """
     _h5py()
     if hasattr(filepath, "read"):
         source = f"{getattr(filepath, 'name', '<file object>')}"
+        data = filepath.read()
+        ctx = _Context(f"Error loading {source!r}", custom_objects, safe_mode)
+        if data.startswith(_H5_SIGNATURE):
+            return _load_legacy_h5(io.BytesIO(data), ctx, os.path.basename(source), compile)
+        filepath = io.BytesIO(data)
     else:
         source = _check_load_path(
-            filepath, (".keras",),
+            filepath, (".keras",) + _LEGACY_EXTS,
             "File format not supported: filepath={filepath}. Keras 3 only supports V3 "
-            "`.keras` files, legacy H5 format files (`.h5` extension). fastdense reads V3 "
-            "`.keras` files.")
-    ctx = _Context(f"Error loading {source!r}", custom_objects, safe_mode)
+            "`.keras` files, legacy H5 format files (`.h5` extension). fastdense reads both.")
+        ctx = _Context(f"Error loading {source!r}", custom_objects, safe_mode)
+        if _is_legacy_path(source):
+            if os.path.isdir(source):
+                raise ctx.error("it is a folder, not a legacy H5 (`.h5`/`.hdf5`) model file.")
+            with open(source, "rb") as f:
+                data = f.read()
+            return _load_legacy_h5(io.BytesIO(data), ctx, os.path.basename(source), compile)
     archive, closer = _open_archive(filepath, ctx)
     try:
         config = archive.config()
@@ -969,18 +1032,27 @@ def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
 def load_weights(model: Any, filepath: Any) -> None:
     """``model.load_weights(filepath)`` from a ``.weights.h5`` or ``.keras``
     file; restores the optimizer's state too when the model is compiled with a
-    matching optimizer. Nothing is assigned unless every layer matches."""
+    matching optimizer. Nothing is assigned unless every layer matches.
+
+    A legacy ``.h5``/``.hdf5`` file (a whole model, or weights saved by Keras
+    2) loads its layer weights by position, as Keras's topological loading;
+    as in Keras, the optimizer's state is not read from it."""
     _h5py()
     path = _check_load_path(
-        filepath, (".weights.h5", ".keras"),
+        filepath, (".weights.h5", ".keras") + _LEGACY_EXTS,
         "File format not supported: filepath={filepath}. Keras 3 only supports V3 `.keras` "
         "files, `.weights.h5` files, legacy H5 format files (`.h5` extension), or Orbax "
-        "checkpoints. fastdense reads `.keras` and `.weights.h5` files.")
+        "checkpoints. fastdense reads `.keras`, `.weights.h5` and legacy `.h5` files.")
     if not model.built:
         raise ValueError("You are loading weights into a model that has not yet been built. "
                          "Try building the model first by calling it on some data or by "
                          "using `build()`.")
     ctx = _Context(f"Error loading weights from {path!r}")
+    if _is_legacy_path(path) and not path.endswith(".weights.h5"):
+        with open(path, "rb") as f:
+            data = f.read()
+        _load_legacy_weights(model, io.BytesIO(data), ctx, os.path.basename(path))
+        return
     if path.endswith(".keras") or os.path.isdir(path):
         archive, closer = _open_archive(path, ctx)
         try:
@@ -993,6 +1065,456 @@ def load_weights(model: Any, filepath: Any) -> None:
             data = f.read()
         groups = _read_h5(io.BytesIO(data), ctx, os.path.basename(path))
     _apply_variables(model, groups, ctx)
+
+
+# ---------------------------------------------------------------------------------- legacy H5
+_H5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_HDF5_OBJECT_HEADER_LIMIT = 64512  # Keras splits attributes larger than this
+_LEGACY_EXTS = (".h5", ".hdf5")
+_TOP_LEVEL_GROUP = "top_level_model_weights"
+# Keras 3.15 creates Nadam's u_product as an unnamed backend variable.
+_LEGACY_SCALAR_NAMES = {"u_product": "variable"}
+
+
+def _is_legacy_path(filepath: Any) -> bool:
+    """Whether Keras's ``save_model``/``load_model`` take ``filepath`` as a
+    legacy H5 model file (any ``.h5``/``.hdf5`` name, ``.weights.h5`` too)."""
+    return str(filepath).endswith(_LEGACY_EXTS)
+
+
+def _legacy_backend() -> str:
+    try:
+        from .backend import backend
+        return str(backend())
+    except ImportError:  # pragma: no cover - backend.py is part of fastdense
+        return "numpy"
+
+
+def _legacy_object(config: Any) -> Any:
+    """A compile argument (``_serialize_object``'s output) as Keras's legacy
+    ``serialize_keras_object`` writes it in ``training_config``: objects as
+    ``{"class_name", "config"}`` (their nested configs unchanged), functions
+    by name, strings as they are."""
+    if isinstance(config, list):
+        return [_legacy_object(c) for c in config]
+    if not isinstance(config, dict) or "class_name" not in config:
+        return config
+    if config.get("class_name") == "function":
+        return config.get("config")
+    registered = config.get("registered_name")
+    name = registered if isinstance(registered, str) and registered != "function" \
+        else config["class_name"]
+    return {"class_name": name, "config": config.get("config")}
+
+
+def _legacy_model_config(model: Any) -> Dict[str, Any]:
+    """``model_config``: Keras's ``{"class_name", "config": model.get_config()}``
+    under its legacy scope, where each layer entry of the Sequential is
+    ``{"class_name", "config"}`` (no module, registered name nor build
+    config; the layer configs themselves are those of ``model_to_config``)."""
+    full = model_to_config(model)
+    inner = dict(full["config"])
+    layers = []
+    for entry in inner["layers"]:
+        registered = entry.get("registered_name")
+        layers.append({"class_name": registered if isinstance(registered, str)
+                       else entry["class_name"], "config": entry["config"]})
+    inner["layers"] = layers
+    return {"class_name": full["class_name"], "config": inner}
+
+
+def _legacy_training_config(model: Any) -> Optional[Dict[str, Any]]:
+    """``training_config``: the compile arguments (legacy-serialized) with the
+    optimizer under ``optimizer_config``; None for an uncompiled model."""
+    compile_config = _compile_config(model)
+    if not compile_config:
+        return None
+    optimizer = compile_config.pop("optimizer")
+    out = {k: _legacy_object(v) for k, v in compile_config.items()}
+    out["optimizer_config"] = {"class_name": optimizer["class_name"],
+                               "config": optimizer["config"]}
+    return out
+
+
+def _legacy_layer_weights(layer: Layer) -> List[Any]:
+    """Keras's legacy weight order: trainable weights, then non-trainable."""
+    return list(layer.trainable_weights) + list(layer.non_trainable_weights)
+
+
+def _legacy_optimizer_names(model: Any, count: int) -> List[str]:
+    """The names Keras 3 gives the optimizer's variables (``variable.path``):
+    ``<optimizer>/iteration``, ``<optimizer>/learning_rate``, then each slot
+    as ``<optimizer>/<model>_<layer>_<weight>_<slot>``, then the scalars."""
+    opt = model.optimizer
+    prefix = str(opt.name)
+    names = [f"{prefix}/iteration"]
+    if _lr_variable(opt):
+        names.append(f"{prefix}/learning_rate")
+    if _optimizer_ready(model) and len(names) < count:
+        refs = [f"{model.name}/{layer.name}/{w.name}" for layer in model._layers
+                for w in layer.trainable_weights] if model.trainable else []
+        for group in opt._slot_names():
+            for ref in refs:
+                for slot in group:
+                    names.append(f"{prefix}/{ref.replace('/', '_')}_{slot}")
+        names.extend(_LEGACY_SCALAR_NAMES.get(n, f"{prefix}/{n}")
+                     for n in opt._scalar_names())
+    if len(names) != count:  # cannot happen for fastdense's optimizers; stay loadable
+        names = [f"{prefix}/variable_{i}" for i in range(count)]
+    return names
+
+
+def _unique_names(names: List[str]) -> List[str]:
+    seen: Dict[str, int] = {}
+    out = []
+    for name in names:
+        key, k = name, 0
+        while key in seen:
+            k += 1
+            key = f"{name}_{k}"
+        seen[key] = 1
+        out.append(key)
+    return out
+
+
+def _save_h5_attribute_list(group: Any, name: str, data: List[bytes]) -> None:
+    """Keras's ``save_attributes_to_hdf5_group``: the list as one attribute,
+    or split into ``name0``, ``name1``, ... when larger than the HDF5 object
+    header allows."""
+    if any(len(x) > _HDF5_OBJECT_HEADER_LIMIT for x in data):
+        raise RuntimeError("The following attributes cannot be saved to HDF5 file because "
+                           f"they are larger than {_HDF5_OBJECT_HEADER_LIMIT} bytes: "
+                           f"{[x for x in data if len(x) > _HDF5_OBJECT_HEADER_LIMIT]}")
+    data_npy = np.asarray(data)
+    num_chunks = 1
+    chunks = np.array_split(data_npy, num_chunks)
+    while any(x.nbytes > _HDF5_OBJECT_HEADER_LIMIT for x in chunks):
+        num_chunks += 1
+        chunks = np.array_split(data_npy, num_chunks)
+    if num_chunks > 1:
+        for i, chunk in enumerate(chunks):
+            group.attrs[f"{name}{i}"] = chunk
+    else:
+        group.attrs[name] = data
+
+
+def _save_h5_weights(group: Any, names: List[str], arrays: List[np.ndarray]) -> None:
+    """Keras's ``save_subset_weights_to_hdf5_group``: ``weight_names``, then
+    one dataset per weight at its (slash-separated) name."""
+    encoded = [n.encode("utf8") for n in names]
+    _save_h5_attribute_list(group, "weight_names", encoded)
+    for name, arr in zip(encoded, arrays):
+        group.create_dataset(name, data=arr)
+
+
+def _legacy_h5_bytes(model: Any, include_optimizer: bool = True) -> bytes:
+    """The model as Keras 3's ``legacy_h5_format.save_model_to_hdf5`` writes
+    it (see ``save_model``)."""
+    h5py = _h5py()
+    metadata: Dict[str, Any] = {"keras_version": KERAS_VERSION, "backend": _legacy_backend(),
+                                "model_config": _legacy_model_config(model)}
+    optimizer_arrays: List[np.ndarray] = []
+    if include_optimizer and getattr(model, "compiled", False) and model.optimizer is not None:
+        metadata["training_config"] = _legacy_training_config(model)
+        # the optimizer's variables, as in the `.keras` format (Keras's `optimizer.variables`)
+        optimizer_arrays = next(arrays for path, _name, arrays in _collect_variables(model)
+                                if path == "optimizer")
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        for key, value in metadata.items():
+            f.attrs[key] = json.dumps(value).encode("utf8") if isinstance(value, dict) \
+                else value
+        weights = f.create_group("model_weights")
+        _save_h5_attribute_list(weights, "layer_names",
+                                [layer.name.encode("utf8") for layer in model._layers])
+        weights.attrs["backend"] = metadata["backend"].encode("utf8")
+        weights.attrs["keras_version"] = KERAS_VERSION.encode("utf8")
+        # sorted by name, as Keras, so that group names grow strictly
+        for layer in sorted(model._layers, key=lambda l: l.name):
+            variables = _legacy_layer_weights(layer)
+            _save_h5_weights(weights.create_group(layer.name),
+                             [f"{model.name}/{layer.name}/{w.name}" for w in variables],
+                             [np.ascontiguousarray(w.value, dtype=np.float32)
+                              for w in variables])
+        _save_h5_weights(weights.create_group(_TOP_LEVEL_GROUP), [], [])
+        if optimizer_arrays:
+            names = _unique_names(_legacy_optimizer_names(model, len(optimizer_arrays)))
+            _save_h5_weights(f.create_group("optimizer_weights"), names, optimizer_arrays)
+    return buf.getvalue()
+
+
+def _save_legacy_h5(model: Any, filepath: str, overwrite: bool,
+                    include_optimizer: bool) -> None:
+    _check_overwrite(filepath, overwrite)
+    dirname = os.path.dirname(filepath)
+    if dirname:
+        os.makedirs(dirname, exist_ok=True)  # as Keras's save_model_to_hdf5
+    _write_atomic(filepath, _legacy_h5_bytes(model, include_optimizer))
+
+
+def _h5_text(value: Any) -> Any:
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8")
+    if isinstance(value, np.str_):
+        return str(value)
+    return value
+
+
+def _load_h5_attribute_list(group: Any, name: str) -> List[str]:
+    """Keras's ``load_attributes_from_hdf5_group`` (chunked attributes too)."""
+    if name in group.attrs:
+        values = [group.attrs[name]]
+    else:
+        values, k = [], 0
+        while f"{name}{k}" in group.attrs:
+            values.append(group.attrs[f"{name}{k}"])
+            k += 1
+    out: List[str] = []
+    for value in values:
+        for item in np.atleast_1d(np.asarray(value, dtype=object)).tolist():
+            out.append(_h5_text(item))
+    return out
+
+
+def _legacy_json(value: Any, ctx: _Context, key: str) -> Optional[Dict[str, Any]]:
+    """A JSON attribute of a legacy file, as Keras's ``json_utils.decode``
+    reads it (``__tuple__`` and ``TensorShape`` entries become lists)."""
+    if value is None:
+        return None
+    value = _h5_text(value)
+    if not isinstance(value, str):
+        raise ctx.error(f"the '{key}' attribute is not a string ({type(value).__name__}).")
+
+    def hook(obj: Dict[str, Any]) -> Any:
+        if obj.get("class_name") in ("__tuple__", "TensorShape") and "items" in obj:
+            return obj["items"]
+        return obj
+
+    try:
+        out = json.loads(value, object_hook=hook)
+    except json.JSONDecodeError as e:
+        raise ctx.error(f"the '{key}' attribute is not valid JSON: {e}") from None
+    if not isinstance(out, dict):
+        raise ctx.error(f"the '{key}' attribute does not hold a JSON object.")
+    return out
+
+
+LegacyWeights = List[Tuple[str, List[Tuple[str, np.ndarray]]]]
+
+
+def _h5_path(group: Any, path: str, ctx: _Context, what: str, where: str) -> Any:
+    """The object at a slash-separated path, following hard links only."""
+    parts = path.split("/")
+    if not path or any(not p for p in parts):
+        raise ctx.error(f"{what}: invalid path '{where}/{path}'.")
+    obj = group
+    for part in parts:
+        where = f"{where}/{part}" if where else part
+        obj = _h5_child(obj, part, ctx, what, where)
+    return obj
+
+
+def _read_legacy_weights_group(group: Any, ctx: _Context, what: str, where: str
+                               ) -> List[Tuple[str, np.ndarray]]:
+    """(name, values) of each weight a group's ``weight_names`` lists."""
+    h5py = _h5py()
+    out = []
+    for wname in _load_h5_attribute_list(group, "weight_names"):
+        ds = _h5_path(group, str(wname), ctx, what, where)
+        if not isinstance(ds, h5py.Dataset):
+            raise ctx.error(f"{what}: '{where}/{wname}' is not a dataset.")
+        out.append((str(wname), _h5_dataset_array(ds, ctx, what, f"{where}/{wname}")))
+    return out
+
+
+def _read_legacy_weights(group: Any, ctx: _Context, what: str, where: str) -> LegacyWeights:
+    """(layer name, [(weight name, values)]) for each layer of a legacy
+    weights group (``model_weights`` of a model file, or the root of a file
+    written by Keras 2's ``save_weights``), in the order of ``layer_names``."""
+    h5py = _h5py()
+    if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
+        raise ctx.error(f"{what} has no layer_names attribute{' in ' + where if where else ''}"
+                        ": it is not a Keras legacy H5 file.")
+    layers: LegacyWeights = []
+    for name in _load_h5_attribute_list(group, "layer_names"):
+        at = f"{where}/{name}" if where else str(name)
+        layer_group = _h5_path(group, str(name), ctx, what, where)
+        if not isinstance(layer_group, h5py.Group):
+            raise ctx.error(f"{what}: '{at}' is not a group.")
+        layers.append((str(name), _read_legacy_weights_group(layer_group, ctx, what, at)))
+    if _TOP_LEVEL_GROUP in group:
+        at = f"{where}/{_TOP_LEVEL_GROUP}" if where else _TOP_LEVEL_GROUP
+        top = _read_legacy_weights_group(_h5_child(group, _TOP_LEVEL_GROUP, ctx, what, at),
+                                         ctx, what, at)
+        if top:
+            raise ctx.error(f"{what} holds {len(top)} top-level model weights "
+                            f"({[n for n, _ in top]}); fastdense's Sequential models have "
+                            "none.")
+    return layers
+
+
+def _apply_legacy_weights(model: Any, saved: LegacyWeights, ctx: _Context) -> None:
+    """Keras's topological loading (``load_weights_from_hdf5_group``): the
+    layers with weights, in order, take the saved layers with weights, in
+    order. Nothing is assigned unless everything matches."""
+    layers = [layer for layer in model._layers if _legacy_layer_weights(layer)]
+    saved = [(name, values) for name, values in saved if values]
+    if len(saved) != len(layers):
+        raise ctx.error(
+            "Layer count mismatch when loading weights from file. Model expected "
+            f"{len(layers)} layers, found {len(saved)} saved layers.")
+    plan: List[Tuple[Any, np.ndarray]] = []
+    for k, ((name, values), layer) in enumerate(zip(saved, layers)):
+        expected = _legacy_layer_weights(layer)
+        if len(values) != len(expected):
+            raise ctx.error(
+                f"Weight count mismatch for layer #{k} (named {layer.name} in the current "
+                f"model, {name} in the save file). Layer expects {len(expected)} weight(s). "
+                f"Received {len(values)} saved weight(s)")
+        for var, (wname, arr) in zip(expected, values):
+            if arr.dtype.kind != "f":
+                raise ctx.error(f"weight '{wname}' of layer {name!r} has dtype {arr.dtype}; "
+                                "expected floating point values.")
+            if tuple(arr.shape) != tuple(var.shape):
+                raise ctx.error(
+                    f"Shape mismatch in layer #{k} (named {layer.name}) for weight {var.path}. "
+                    f"Weight expects shape {tuple(var.shape)}. Received saved weight "
+                    f"{wname!r} with shape {tuple(arr.shape)}")
+            plan.append((var, arr))
+    for var, arr in plan:
+        var.assign(np.asarray(arr, dtype=np.float32))
+
+
+def _apply_legacy_optimizer(model: Any, names: List[str], arrays: List[np.ndarray],
+                            ctx: _Context) -> None:
+    """Restores the optimizer's state from ``optimizer_weights``: Keras 3
+    writes ``optimizer.variables``, the very list the ``.keras`` format keeps
+    under ``optimizer/vars``. Files whose slots do not carry the names Keras 3
+    gives them (Keras 2's optimizers order their state differently) are
+    skipped with a warning, as a count mismatch is."""
+    opt = model.optimizer
+    if not _optimizer_ready(model):
+        return
+    head = 2 if _lr_variable(opt) else 1
+    slot_names = [n for group in opt._slot_names() for n in group]
+    slots = _optimizer_slots(model)
+    if len(arrays) == head + len(slots):
+        for i, (slot, _off, _shape) in enumerate(slots):
+            if slot >= len(slot_names):
+                continue  # a scalar (Nadam's u_product)
+            base = names[head + i].rsplit("/", 1)[-1]
+            if not base.endswith(f"_{slot_names[slot]}") and base != slot_names[slot]:
+                warnings.warn(
+                    f"Skipping variable loading for optimizer '{opt.name}': the saved "
+                    f"variable {names[head + i]!r} is not the {slot_names[slot]!r} slot "
+                    f"Keras 3 keeps there. ({ctx.source})", stacklevel=3)
+                return
+    _apply_optimizer(model, {str(i): a for i, a in enumerate(arrays)}, ctx)
+
+
+def _read_legacy_file(fileobj: Any, ctx: _Context, what: str, compile: bool
+                      ) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], LegacyWeights,
+                                 Optional[Tuple[List[str], List[np.ndarray]]]]:
+    """Everything ``load_model`` needs from a legacy H5 model file: the model
+    config, the training config, the layer weights and the optimizer's."""
+    h5py = _h5py()
+    try:
+        f = h5py.File(fileobj, "r")
+    except Exception as e:  # OSError for a bad signature; others for truncation
+        hint = ""
+        try:
+            if hasattr(fileobj, "seek"):
+                fileobj.seek(0)
+            if zipfile.is_zipfile(fileobj):
+                hint = " It is a zip archive: a `.keras` file? Name it `*.keras` to load it."
+        except OSError:
+            pass
+        raise ctx.error(f"not a readable legacy H5 (`.h5`/`.hdf5`) model file (it may be "
+                        f"empty, truncated or corrupt): {e}.{hint}") from None
+    try:
+        with f:
+            config = _legacy_json(f.attrs.get("model_config"), ctx, "model_config")
+            if config is None:
+                kind = ("a Keras 3 `.weights.h5` file" if "vars" in f or "layers" in f
+                        else "a weights-only H5 file" if "layer_names" in f.attrs
+                        else "not a Keras model file")
+                raise ctx.error(f"No model config found in the file ({kind}); it is not a "
+                                "legacy H5 model file. Build the model in code and use "
+                                "`model.load_weights()` for weight files.")
+            training = _legacy_json(f.attrs.get("training_config"), ctx,
+                                    "training_config") if compile else None
+            if "model_weights" not in f:
+                raise ctx.error(f"{what} has no 'model_weights' group.")
+            group = _h5_child(f, "model_weights", ctx, what, "model_weights")
+            if not isinstance(group, h5py.Group):
+                raise ctx.error(f"{what}: 'model_weights' is not a group.")
+            weights = _read_legacy_weights(group, ctx, what, "model_weights")
+            optimizer = None
+            if training is not None and "optimizer_weights" in f:
+                og = _h5_child(f, "optimizer_weights", ctx, what, "optimizer_weights")
+                if isinstance(og, h5py.Group):
+                    pairs = _read_legacy_weights_group(og, ctx, what, "optimizer_weights")
+                    optimizer = ([n for n, _ in pairs], [a for _, a in pairs])
+    except Exception as e:
+        if isinstance(e, ValueError) and str(e).startswith(ctx.source):
+            raise  # ours, already naming the file
+        raise ctx.error(f"{what} could not be read (it may be truncated or corrupt): "
+                        f"{type(e).__name__}: {e}") from None
+    return config, training, weights, optimizer
+
+
+def _compile_config_from_training(training: Dict[str, Any], ctx: _Context) -> Dict[str, Any]:
+    """A legacy ``training_config`` as the ``compile_config`` of the ``.keras``
+    format: the optimizer moves from ``optimizer_config`` to ``optimizer``."""
+    config = {k: v for k, v in training.items() if k != "optimizer_config"}
+    optimizer = training.get("optimizer_config")
+    if optimizer is None:
+        raise ctx.error("its training_config has no optimizer_config; load it with "
+                        "compile=False and compile the model yourself.")
+    config["optimizer"] = optimizer
+    return config
+
+
+def _load_legacy_h5(fileobj: Any, ctx: _Context, what: str, compile: bool) -> Any:
+    config, training, weights, optimizer = _read_legacy_file(fileobj, ctx, what, compile)
+    config = dict(config)
+    config.pop("compile_config", None)
+    if training is not None:
+        config["compile_config"] = _compile_config_from_training(training, ctx)
+    state = np.random.get_state()  # building draws initial weights; leave no trace
+    try:
+        model = _model_from_config(config, ctx, compile=compile)
+    finally:
+        np.random.set_state(state)
+    _apply_legacy_weights(model, weights, ctx)
+    if optimizer is not None and getattr(model, "compiled", False) \
+            and model.optimizer is not None:
+        _apply_legacy_optimizer(model, optimizer[0], optimizer[1], ctx)
+    return model
+
+
+def _load_legacy_weights(model: Any, fileobj: Any, ctx: _Context, what: str) -> None:
+    """``load_weights`` from a legacy H5 file: a whole-model file (its
+    ``model_weights``) or a Keras 2 weights file (layers at the root)."""
+    h5py = _h5py()
+    try:
+        f = h5py.File(fileobj, "r")
+    except Exception as e:
+        raise ctx.error(f"{what} is not a readable HDF5 file (it may be empty, truncated or "
+                        f"corrupt): {e}") from None
+    try:
+        with f:
+            if "model_weights" in f:
+                group = _h5_child(f, "model_weights", ctx, what, "model_weights")
+                weights = _read_legacy_weights(group, ctx, what, "model_weights")
+            else:
+                weights = _read_legacy_weights(f, ctx, what, "")
+    except Exception as e:
+        if isinstance(e, ValueError) and str(e).startswith(ctx.source):
+            raise
+        raise ctx.error(f"{what} could not be read (it may be truncated or corrupt): "
+                        f"{type(e).__name__}: {e}") from None
+    _apply_legacy_weights(model, weights, ctx)
 
 
 # ---------------------------------------------------------------------------------- state
