@@ -193,3 +193,36 @@ def test_relu_options(kw):
             r = min(max(r, 0.0), top)
         want.append(r - slope * neg)
     np.testing.assert_allclose(keras.activations.relu(x, **kw), want, rtol=1e-6)
+
+
+def test_trainable_flags_as_keras():
+    """layer.trainable reaches its variables; model.trainable sets every
+    layer's; BatchNormalization's moving statistics are never trainable."""
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
+                          keras.layers.BatchNormalization(name="bn"),
+                          keras.layers.Dense(2, name="b")])
+
+    def state():
+        return ([v.trainable for v in m.weights], [la.trainable for la in m.layers],
+                len(m.trainable_weights), len(m.non_trainable_weights))
+
+    # (the values real Keras 3.15 prints for the same steps)
+    assert state() == ([True, True, True, True, False, False, True, True],
+                       [True, True, True], 6, 2)
+    m.layers[0].trainable = False
+    assert state() == ([False, False, True, True, False, False, True, True],
+                       [False, True, True], 4, 4)
+    m.trainable = False
+    assert state() == ([False] * 8, [False, False, False], 0, 8)
+    m.trainable = True
+    assert state() == ([True, True, True, True, False, False, True, True],
+                       [True, True, True], 6, 2)
+    # and training honours it
+    x, _ = _data(16)
+    y = np.ones((16, 2), np.float32)
+    m.compile("sgd", "mse")
+    m.layers[2].trainable = False
+    before = m.layers[2].get_weights()
+    m.fit(x, y, epochs=1, verbose=0)
+    for a, b in zip(before, m.layers[2].get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -213,10 +213,12 @@ class Dense(Layer):
                                shape=(self.input_dim, self.units),
                                name="kernel")
         self.kernel.path = f"{self.name}/kernel"
+        self.kernel._owner = self
         if self.use_bias:
             self.bias = Variable(_weight_initializer(self.bias_initializer), shape=(self.units,),
                                  name="bias")
             self.bias.path = f"{self.name}/bias"
+            self.bias._owner = self
         self.built = True
 
     @property
@@ -368,8 +370,11 @@ class BatchNormalization(Layer):
         n = (self.input_dim,)
 
         def var(init: Any, name: str) -> Variable:
-            v = Variable(_weight_initializer(init), shape=n, name=name)
+            # (the moving statistics are never trained, as Keras's)
+            v = Variable(_weight_initializer(init), shape=n, name=name,
+                         trainable=not name.startswith("moving_"))
             v.path = f"{self.name}/{name}"
+            v._owner = self
             return v
 
         if self.scale:

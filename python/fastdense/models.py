@@ -115,6 +115,17 @@ class Model:
         return [w for layer in self._layers for w in layer.weights]
 
     @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        # as Keras: setting it on the model sets it on every layer
+        self._trainable = bool(value)
+        for layer in getattr(self, "_layers", []):
+            layer.trainable = bool(value)
+
+    @property
     def trainable_weights(self) -> List[Variable]:
         return [w for layer in self._layers for w in layer.trainable_weights] if self.trainable else []
 

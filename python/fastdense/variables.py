@@ -36,9 +36,19 @@ class Variable:
                                  f"expected shape={tuple(shape)}")
         # (np.asarray keeps a scalar's shape (); ascontiguousarray would make it (1,))
         self._value: np.ndarray = np.asarray(value, dtype=np.dtype(dtype), order="C")
+        self._owner: Any = None  # the layer holding it: frozen with that layer, as Keras
         self.trainable = trainable
         self.name = name or "variable"
         self.path = self.name
+
+    @property
+    def trainable(self) -> bool:
+        """Whether the optimizer updates it (False once its layer is frozen)."""
+        return self._trainable and (self._owner is None or bool(self._owner.trainable))
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
 
     # -- storage ---------------------------------------------------------------
     def _bind(self, view: np.ndarray) -> None:
