@@ -600,7 +600,7 @@ def test_clear_session_keeps_existing_models_working(restore_names):
     assert m2.layers[0].name == "dense"
 
 
-def test_config_is_a_module_and_stays_callable(capsys):
+def test_config_is_a_module_and_stays_callable(capsys, monkeypatch):
     import types
 
     import fastdense.config as C
@@ -612,7 +612,9 @@ def test_config_is_a_module_and_stays_callable(capsys):
     assert fd.config.epsilon() == 1e-7 and fd.config.image_data_format() == "channels_last"
     with pytest.raises(ValueError):
         fd.config.set_floatx("float16")
-    fd.config.enable_unsafe_deserialization()  # accepted; fastdense never runs file code
+    monkeypatch.setattr(fd.config, "_unsafe_deserialization", False)  # (restored after)
+    fd.config.enable_unsafe_deserialization()  # lifts safe mode; file code still never runs
+    assert fd.config._unsafe_deserialization
     from fastdense.config import floatx
     assert floatx() == "float32"
     fd.show_config()

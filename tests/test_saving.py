@@ -691,3 +691,17 @@ def test_regularizers_round_trip(tmp_path, rng):
     assert back.layers[0].kernel_regularizer.get_config() == {"l2": 0.01}
     assert back.layers[0].bias_regularizer.get_config() == {"l1": 0.01, "l2": 0.02}
     assert back.evaluate(x, y, verbose=0) == m.evaluate(x, y, verbose=0)
+
+
+@needs_h5
+def test_enable_unsafe_deserialization_lifts_safe_mode(tmp_path, monkeypatch):
+    """As keras.config.enable_unsafe_deserialization(): the lambda is then
+    refused for what it is (bytecode fastdense never runs), not for safe mode."""
+    path = _with_config(
+        os.path.join(FIXTURES, "keras_adam.keras"), tmp_path / "x.keras",
+        lambda c: c["compile_config"].update(loss={"class_name": "__lambda__",
+                                                   "config": {"value": ["AAAA", None, None]}}))
+    monkeypatch.setattr(fd.config, "_unsafe_deserialization", False)
+    fd.config.enable_unsafe_deserialization()
+    with pytest.raises(ValueError, match="never executes code"):
+        saving.load_model(path)

@@ -605,7 +605,9 @@ class _Context:
                  safe_mode: bool = True) -> None:
         self.source = source
         self.custom_objects = dict(custom_objects or {})
-        self.safe_mode = safe_mode
+        # (config.enable_unsafe_deserialization() lifts safe mode, as in Keras)
+        from . import config as _config
+        self.safe_mode = safe_mode and not getattr(_config, "_unsafe_deserialization", False)
 
     def error(self, message: str) -> ValueError:
         return ValueError(f"{self.source}: {message}")
