@@ -181,7 +181,6 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
     weights.resize(static_cast<size_t>(B));
     scratch.resize(static_cast<size_t>(4 * max_units));
     cols.resize(static_cast<size_t>(in));
-    colmask.resize(static_cast<size_t>(in));
     if (input_dropout) xmask.resize(static_cast<size_t>(2 * B * in));
     capacity = B;
 }
@@ -261,8 +260,6 @@ void Network::dropout_mask(float* mask, float* out, const float* in, int64_t n, 
     for (int64_t i = 0; i < n; ++i) out[i] = in[i] * mask[i];
 }
 
-// Points xb/tb at the batch's rows: straight into the caller's arrays when
-// the batch is a contiguous run, else gathered into the workspace.
 bool Network::selectable(int64_t B) const {
     // (narrow inputs and tiny batches gain too little to repay the scan)
     return layers_.front().kind == LayerKind::Dense && input_dropout_ == 0.0f &&
@@ -297,19 +294,16 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
             for (int64_t i = 0; i < in; ++i) a[i] |= static_cast<uint32_t>(r[i] != 0.0f);
         }
     });
-    uint8_t* m = ws.colmask.data();
     int64_t count = 0;
-    for (int64_t i = 0; i < in; ++i) {
-        uint32_t any = 0;
-        for (int64_t t = 0; t < nt; ++t) any |= acc[t * in + i];
-        m[i] = static_cast<uint8_t>(any);
-        count += any;
+    for (int64_t i = 0; i < in; ++i) {  // (merged into the first task's flags)
+        for (int64_t t = 1; t < nt; ++t) acc[i] |= acc[t * in + i];
+        count += acc[i];
     }
     if (count > limit) return false;
     int64_t* cols = ws.cols.data();
     int64_t* skipped = cols + count;  // (the rest of cols: the all-zero columns)
     for (int64_t i = 0, c = 0, z = 0; i < in; ++i) {
-        if (m[i]) cols[c++] = i;
+        if (acc[i]) cols[c++] = i;
         else skipped[z++] = i;
     }
     // Each task compacts its rows and checks its share of the skipped columns'
@@ -318,7 +312,7 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
     const LayerDesc& d0 = layers_.front();
     const float* w = params_.data() + d0.w_off;
     const int64_t n_skip = in - count;
-    uint32_t* bad = acc;  // [nt] (the flags are merged already)
+    uint32_t* bad = acc;  // [nt] (the flags are not needed any more)
     float* xc = ws.x.data();
     parallel_for(nt, [&](int64_t t) {
         for (int64_t b = t * per; b < std::min(B, (t + 1) * per); ++b) {
@@ -341,6 +335,8 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
     return true;
 }
 
+// Points xb/tb at the batch's rows: straight into the caller's arrays when
+// the batch is a contiguous run, else gathered into the workspace.
 void Network::gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,
                      int64_t start, int64_t B, const float** xb, Targets& tb) const {
     const int64_t in = input_dim(), U = output_dim();
@@ -416,12 +412,11 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 act = Activation::Linear;
             }
             if (li == 0 && ws.kin >= 0) {
-                // the all-zero columns' rows of dW are zero; the kernel fills the rest
-                const uint8_t* m = ws.colmask.data();
-                for (int64_t i = 0; i < d.in; ++i)
-                    if (!m[i])
-                        std::memset(g + d.w_off + i * d.out, 0,
-                                    sizeof(float) * static_cast<size_t>(d.out));
+                // the all-zero columns' rows of dW (cols[kin..in)) are zero; the
+                // kernel fills the rest
+                for (int64_t z = ws.kin; z < d.in; ++z)
+                    std::memset(g + d.w_off + ws.cols[static_cast<size_t>(z)] * d.out, 0,
+                                sizeof(float) * static_cast<size_t>(d.out));
                 k.backward_rows(g + d.w_off, d.use_bias ? g + d.b_off : nullptr, dcur, y,
                                 ws.x.data(), ws.cols.data(), B, ws.kin, d.out, act);
             } else {

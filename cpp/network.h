@@ -192,10 +192,10 @@ private:
                                                    // batch mean, then 1/sqrt(var + eps)
         std::vector<double> scratch;     // [4 * max_units] BatchNorm / constraint sums
         // The batch's input column selection (select_columns): kin >= 0 when
-        // layer 0 reads x's kin columns cols[0..kin) compacted into x.
+        // layer 0 reads x's kin columns cols[0..kin) compacted into x;
+        // cols[kin..in) are the all-zero columns.
         int64_t kin = -1;
         std::vector<int64_t> cols;       // [in]
-        std::vector<uint8_t> colmask;    // [in] 1 = the column has a nonzero
         std::vector<uint32_t> colacc;    // [threads, in] per-task column flags
         void ensure(const std::vector<LayerDesc>& layers, int64_t B, bool input_dropout);
     };

@@ -25,23 +25,25 @@ import numpy as np
 from . import _core
 
 
+def _per_call_time(fn: Callable[[], Any], min_time: float) -> float:
+    """Wall time of one fn() call: calls repeated until they take at least
+    min_time, then divided."""
+    n, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        el = time.perf_counter() - t0
+        if el >= min_time:
+            return el / n
+
+
 def median_time(fn: Callable[[], Any], repeat: int = 7, warmup: int = 1,
                 min_time: float = 0.0) -> float:
     """Median wall time of fn() over `repeat` runs (each run repeated until it
     takes at least min_time, then divided)."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeat):
-        n, t0 = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            el = time.perf_counter() - t0
-            if el >= min_time:
-                break
-        times.append(el / n)
-    return statistics.median(times)
+    return statistics.median(_per_call_time(fn, min_time) for _ in range(repeat))
 
 
 # Pause before timing another library: thread pools keep spinning for a while
@@ -63,14 +65,7 @@ def interleaved_times(fns: Dict[str, Callable[[], Any]], repeat: int = 7, warmup
         for k, fn in fns.items():
             time.sleep(SETTLE_S)
             fn()  # (wakes this library's threads)
-            n, t0 = 0, time.perf_counter()
-            while True:
-                fn()
-                n += 1
-                el = time.perf_counter() - t0
-                if el >= min_time:
-                    break
-            times[k].append(el / n)
+            times[k].append(_per_call_time(fn, min_time))
     return times
 
 
