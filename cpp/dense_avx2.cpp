@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <chrono>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>

@@ -88,6 +88,52 @@ def test_backward_rows_matches_full_backward(isa, threads, shape, act):
     assert (np.abs(dw - dw_ref) <= tol(x.T.astype(np.float64), np.abs(dz)) ).all()
 
 
+@pytest.mark.parametrize("act", [0, 1, 4], ids=["linear", "relu", "softmax"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_rows_skip_zero_terms_bitwise(isa, threads, shape, act):
+    # Within the selected columns the kernels also skip, tile by tile, the k
+    # where every row of a tile is zero; the result must be the very bits of
+    # the plain product on the compacted operands (same K, same blocking)
+    x, w, b, dy, rows = sparse_inputs(*shape, seed=3)
+    x[np.random.default_rng(1).random(x.shape) < 0.5] = 0.0  # sparser rows
+    rows = np.flatnonzero(x.any(axis=0)).astype(np.int64)
+    xs, ws = np.ascontiguousarray(x[:, rows]), np.ascontiguousarray(w[rows])
+    y = _core.dense_forward(xs, w, b, act, rows)
+    np.testing.assert_array_equal(y, _core.dense_forward(xs, ws, b, act))
+    _, dw, db, dz = _core.dense_backward(dy, y, xs, w, act, True, False, rows)
+    _, dw_c, db_c, dz_c = _core.dense_backward(dy, y, xs, ws, act, True, False)
+    np.testing.assert_array_equal(dw[rows], dw_c)
+    np.testing.assert_array_equal(db, db_c)
+    np.testing.assert_array_equal(dz, dz_c)
+
+
+@pytest.mark.parametrize("shape", [(128, 784, 512), (64, 300, 520)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_rows_skip_zero_terms_keep_nan(isa, threads, shape):
+    # 0 * inf is NaN in the plain product: a weight or a gradient that is not
+    # finite turns the skipping off, so the NaN reach the same outputs
+    x, w, b, dy, rows = sparse_inputs(*shape, seed=4)
+    k = rows[len(rows) // 2]
+    x[:48, k] = 0.0  # whole tiles of rows without column k (skipped when finite)
+    x[5, rows[1:]] = 0.0  # row 5 only in column rows[0]: skipped by most dW tiles
+    assert (x[:, k] != 0).any() and (x[:, rows] != 0).any(axis=0).all()
+    xs = np.ascontiguousarray(x[:, rows])
+    for bad in (np.inf, np.nan):
+        w2 = w.copy()
+        w2[k, 7] = bad
+        y = _core.dense_forward(xs, w2, b, 0, rows)
+        want = _core.dense_forward(xs, np.ascontiguousarray(w2[rows]), b, 0)
+        np.testing.assert_array_equal(y, want)
+        assert np.isnan(y[x[:, k] == 0, 7]).all()
+        dy2 = dy.copy()
+        dy2[5, 9] = bad
+        _, dw, _, _ = _core.dense_backward(dy2, y, xs, w, 0, True, False, rows)
+        _, dw_c, _, _ = _core.dense_backward(dy2, y, xs, np.ascontiguousarray(w[rows]), 0,
+                                             True, False)
+        np.testing.assert_array_equal(dw[rows], dw_c)
+        assert np.isnan(dw[rows][xs[5] == 0, 9]).all()
+
+
 def test_rows_edge_cases(isa):
     w = np.ones((6, 20), np.float32)
     b = np.arange(20, dtype=np.float32)
