@@ -498,7 +498,8 @@ PYBIND11_MODULE(_core, m) {
        "columns `rows` and w's rows are read through them.");
 
     m.def("dense_backward", [](py::array dy, py::array y, py::array x, py::array w, int act,
-                               bool use_bias, bool need_dx, py::object rows) {
+                               bool use_bias, bool need_dx, py::object rows,
+                               py::object rmsprop) {
         check<float>(x, "x", {-1, -1});
         const int64_t B = x.shape(0), kin = x.shape(1);
         py::array ra;
@@ -517,6 +518,32 @@ PYBIND11_MODULE(_core, m) {
         const int64_t in = w.shape(0), out = w.shape(1);
         check<float>(dy, "dy", {B, out});
         check<float>(y, "y", {B, out});
+        // rmsprop = (p, v, lr, rho, eps): the fused step on p and v [in, out]
+        // (updated in place) instead of returning dw
+        FusedRmsprop upd{};
+        py::array pa, va;
+        const bool fused = !rmsprop.is_none();
+        if (fused) {
+            if (need_dx)
+                throw py::value_error("Argument `need_dx` must be False with `rmsprop` (the "
+                                      "step is fused only where no dX is computed).");
+            py::tuple t = rmsprop.cast<py::tuple>();
+            if (t.size() != 5)
+                throw py::value_error("Argument `rmsprop` must be (p, v, learning_rate, rho, "
+                                      "epsilon). Received: " + std::to_string(t.size()) +
+                                      " items");
+            pa = t[0].cast<py::array>();
+            va = t[1].cast<py::array>();
+            check<float>(pa, "p", {in, out}, true);
+            check<float>(va, "v", {in, out}, true);
+            check_disjoint({{&pa, "p"}, {&va, "v"}});
+            const double rho = t[3].cast<double>();
+            upd = FusedRmsprop{mptr<float>(pa), mptr<float>(va), t[2].cast<float>(),
+                               static_cast<float>(rho), static_cast<float>(1.0 - rho),
+                               t[4].cast<float>()};
+            if (!rp && in != kin)
+                throw py::value_error("Argument `w` must have x's columns as rows.");
+        }
         py::array_t<float> dz({B, out});
         std::memcpy(dz.mutable_data(), dy.data(), sizeof(float) * static_cast<size_t>(B * out));
         py::array_t<float> dw({in, out});
@@ -529,19 +556,23 @@ PYBIND11_MODULE(_core, m) {
         const Activation a = to_kernel_act(act);
         {
             py::gil_scoped_release release;
-            if (rp)
+            if (rp || fused)
                 active_kernels().backward_rows(dwp, dbp, dzp, cptr<float>(y), cptr<float>(x),
-                                               rp, B, kin, out, a);
+                                               rp, B, kin, out, a, fused ? &upd : nullptr);
             else
                 active_kernels().backward(dxp, dwp, dbp, dzp, cptr<float>(y), cptr<float>(x),
                                           cptr<float>(w), B, in, out, a);
         }
-        return py::make_tuple(need_dx ? py::object(dx) : py::none(), dw,
+        return py::make_tuple(need_dx ? py::object(dx) : py::none(),
+                              fused ? py::none() : py::object(dw),
                               use_bias ? py::object(db) : py::none(), dz);
     }, py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("w"), py::arg("act"),
        py::arg("use_bias"), py::arg("need_dx"), py::arg("rows") = py::none(),
+       py::arg("rmsprop") = py::none(),
        "Backward of dense_forward: (dx or None, dw, db or None, dz). With rows, dw's rows "
-       "outside `rows` are zero.");
+       "outside `rows` are zero. With rmsprop=(p, v, learning_rate, rho, epsilon), the "
+       "RMSprop step (no momentum, not centered) is fused into dW's computation: p and v "
+       "[in, out] are updated in place on dW's rows (those in `rows`) and dw is None.");
 
     m.def("activation_forward", [](py::array z, int act) {
         check<float>(z, "z", {-1, -1});

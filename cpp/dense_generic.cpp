@@ -208,12 +208,21 @@ void generic_forward_rows(float* y, const float* x, const float* w, const int64_
 
 void generic_backward_rows(float* dw, float* db, float* dz, const float* y, const float* x,
                            const int64_t* rows, int64_t B, int64_t kin, int64_t out,
-                           Activation act) {
+                           Activation act, const FusedRmsprop* upd) {
     static thread_local std::vector<float> dwc;
-    dwc.resize(static_cast<size_t>(std::max<int64_t>(kin * out, 1)));
-    generic_backward(nullptr, dwc.data(), db, dz, y, x, nullptr, B, kin, out, act);
-    for (int64_t r = 0; r < kin; ++r)
-        std::memcpy(dw + rows[r] * out, dwc.data() + r * out, sizeof(float) * out);
+    float* d = dw;
+    if (rows) {
+        dwc.resize(static_cast<size_t>(std::max<int64_t>(kin * out, 1)));
+        d = dwc.data();
+    }
+    generic_backward(nullptr, d, db, dz, y, x, nullptr, B, kin, out, act);
+    for (int64_t r = 0; r < kin; ++r) {
+        const int64_t row = rows ? rows[r] : r;
+        if (upd)
+            fused_rmsprop_ref(upd->p + row * out, upd->v + row * out, d + r * out, out, *upd);
+        else if (rows)
+            std::memcpy(dw + row * out, d + r * out, sizeof(float) * out);
+    }
 }
 
 // FMA peak estimate for the portable path: 48 independent multiply-add

@@ -8,6 +8,7 @@ set(_FD_KDIR ${CMAKE_CURRENT_LIST_DIR})
 
 set(FASTDENSE_KERNEL_SOURCES
     ${_FD_KDIR}/dense_generic.cpp
+    ${_FD_KDIR}/fused_update.cpp
     ${_FD_KDIR}/threadpool.cpp
     ${_FD_KDIR}/dispatch.cpp)
 
@@ -49,4 +50,10 @@ if(NOT MSVC)
   # -march=native / -Ofast / -ffast-math (results must match the reference).
   target_compile_options(fastdense_kernels PRIVATE
       $<$<NOT:$<CONFIG:Debug>>:-O3> -fno-fast-math)
+endif()
+
+if(NOT MSVC)
+  # The fused optimizer step rounds each operation as the engine's update does.
+  set_property(SOURCE ${_FD_KDIR}/fused_update.cpp APPEND PROPERTY COMPILE_OPTIONS
+      -ffp-contract=off -fno-math-errno)
 endif()

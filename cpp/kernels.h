@@ -38,6 +38,21 @@ constexpr int kNumActivations = 19;
 // True for the activations the DenseKernels fuse (Linear..Softmax).
 constexpr bool kernel_fusable(Activation a) { return static_cast<int>(a) <= 4; }
 
+// An optimizer step fused into the store of dW (the first layer's, which
+// needs no dX): Keras's RMSprop without momentum or centering, each operation
+// rounded to float32 as the engine's own update computes it (no FMA
+// contraction), element by element:
+//   v = rho*v + one_rho*(g*g);   p -= lr*g / sqrt(v + eps)
+struct FusedRmsprop {
+    float* p;   // [in, out] the kernel, laid out as dw
+    float* v;   // [in, out] its velocities
+    float lr, rho, one_rho, eps;
+};
+
+// The step above on n contiguous elements (the portable form, compiled without
+// contraction; the SIMD kernels give the same bits).
+void fused_rmsprop_ref(float* p, float* v, const float* g, int64_t n, const FusedRmsprop& u);
+
 struct DenseKernels {
     const char* name;  // "generic", "avx2", "avx512"
 
@@ -70,12 +85,16 @@ struct DenseKernels {
     void (*forward_rows)(float* y, const float* x, const float* w, const int64_t* rows,
                          const float* b, int64_t B, int64_t kin, int64_t out, Activation act);
 
-    // backward() without dX for the same selection:
+    // backward() without dX for the same selection (rows = nullptr: every
+    // row, kin = in, x whole), optionally with the optimizer step fused:
     //   dz, db: as backward    dw: [in, out], row rows[m] = (x^T . dz)[m, :]
     //   (rows not in `rows` are left untouched)    y: [B, out]   x: [B, kin]
+    //   upd: nullptr, or the step applied to those rows of p and v with the
+    //        gradient as it is computed (dw is then only scratch: its rows
+    //        hold partial sums at most)
     void (*backward_rows)(float* dw, float* db, float* dz, const float* y, const float* x,
                           const int64_t* rows, int64_t B, int64_t kin, int64_t out,
-                          Activation act);
+                          Activation act, const FusedRmsprop* upd);
 };
 
 // The portable reference path, always available.

@@ -387,7 +387,22 @@ const float* Network::layer_input(const Workspace& ws, size_t li, const float* x
 // Backprop from ws.d0 (dL/dy of the last layer, or dL/dz when fused) into
 // grads_: through each layer's dropout mask, its activity regularizer, its
 // activation (fused in the kernel, or a separate pass) and its own map.
+// Whether the optimizer step on the first layer's kernel can run inside its
+// dW computation (FusedRmsprop): RMSprop without momentum or centering, no
+// weight decay or gradient clipping (they need every gradient first), and a
+// trainable Dense first layer without kernel regularization (its gradient
+// term is added after the product).
+bool Network::first_update_fusable() const {
+    const LayerDesc& d = layers_.front();
+    return opt_.kind == OptimizerKind::RMSprop && !(opt_.momentum > 0.0f) && !opt_.centered &&
+           opt_.weight_decay == 0.0f && opt_.clipnorm == 0.0f && opt_.clipvalue == 0.0f &&
+           opt_.global_clipnorm == 0.0f && d.kind == LayerKind::Dense && d.trainable &&
+           d.kernel_l1 == 0.0f && d.kernel_l2 == 0.0f;
+}
+
 void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
+    const bool fuse_update = first_update_fusable();
+    fused_first_ = false;
     const DenseKernels& k = active_kernels();
     float* dcur = ws.d0.data();
     float* dnext = ws.d1.data();
@@ -411,14 +426,36 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out);
                 act = Activation::Linear;
             }
-            if (li == 0 && ws.kin >= 0) {
-                // the all-zero columns' rows of dW (cols[kin..in)) are zero; the
-                // kernel fills the rest
-                for (int64_t z = ws.kin; z < d.in; ++z)
-                    std::memset(g + d.w_off + ws.cols[static_cast<size_t>(z)] * d.out, 0,
-                                sizeof(float) * static_cast<size_t>(d.out));
+            const bool fuse = li == 0 && fuse_update;
+            if (li == 0 && (ws.kin >= 0 || fuse)) {
+                // The optimizer step on the kernel fused into dW (its rows are
+                // final as they are computed; W is not read after), or dW.
+                FusedRmsprop u{p + d.w_off, opt_state_.data() + d.w_off, step_lr_,
+                               static_cast<float>(opt_.rho), static_cast<float>(1.0 - opt_.rho),
+                               opt_.epsilon};
+                // The all-zero columns' rows of dW (cols[kin..in)) are zero: with
+                // the step, v = rho*v + (1-rho)*0 and p -= lr*0/sqrt(v + eps), which
+                // leaves p as it is (to the bit) when eps > 0 and lr >= 0 (a p
+                // already NaN stays NaN); the kernel does the other rows.
+                const int64_t kin = ws.kin >= 0 ? ws.kin : d.in;
+                for (int64_t z = kin; z < d.in; ++z) {
+                    const int64_t off = ws.cols[static_cast<size_t>(z)] * d.out;
+                    float* gz = g + d.w_off + off;
+                    if (!fuse) {
+                        std::memset(gz, 0, sizeof(float) * static_cast<size_t>(d.out));
+                    } else if (u.eps > 0.0f && u.lr >= 0.0f) {
+                        float* v = u.v + off;
+                        for (int64_t j = 0; j < d.out; ++j) v[j] = u.rho * v[j] + u.one_rho * 0.0f;
+                    } else {
+                        std::memset(gz, 0, sizeof(float) * static_cast<size_t>(d.out));
+                        fused_rmsprop_ref(u.p + off, u.v + off, gz, d.out, u);
+                    }
+                }
                 k.backward_rows(g + d.w_off, d.use_bias ? g + d.b_off : nullptr, dcur, y,
-                                ws.x.data(), ws.cols.data(), B, ws.kin, d.out, act);
+                                ws.kin >= 0 ? ws.x.data() : in,
+                                ws.kin >= 0 ? ws.cols.data() : nullptr, B, kin, d.out, act,
+                                fuse ? &u : nullptr);
+                fused_first_ = fuse;
             } else {
                 k.backward(li == 0 ? nullptr : dnext, g + d.w_off,
                            d.use_bias ? g + d.b_off : nullptr, dcur, y, in, p + d.w_off, B,
@@ -581,7 +618,9 @@ void Network::update(float lr) {
         const bool bd = decay_mask_.empty() || !d.use_bias || decay_mask_[v];
         if (d.use_bias) ++v;
         if (!d.trainable) continue;
-        if (d.has_kernel) segments_.push_back({d.w_off, d.w_off + d.kernel_size(), kd});
+        // (the first kernel's step already ran inside its backward)
+        if (d.has_kernel && !(fused_first_ && &d == &layers_.front()))
+            segments_.push_back({d.w_off, d.w_off + d.kernel_size(), kd});
         if (d.use_bias) segments_.push_back({d.b_off, d.b_off + d.out, bd});
     }
     OptimizerSpec spec = opt_;
@@ -590,6 +629,24 @@ void Network::update(float lr) {
                      num_params(), segments_, update_scratch_);
     if (constrained_) apply_constraints();
     ++iterations_;
+    fused_first_ = false;
+}
+
+// Asks for the input rows order[start..start+count) to be brought towards the
+// cache while this batch computes: a shuffled epoch reads its rows from all
+// over x, and the next batch's gather would otherwise wait on each of them.
+void Network::prefetch_rows(const float* x, const int64_t* order, int64_t start,
+                            int64_t count) const {
+#if defined(__GNUC__) || defined(__clang__)
+    const int64_t in = input_dim();
+    for (int64_t b = 0; b < count; ++b) {
+        const char* r = reinterpret_cast<const char*>(x + order[start + b] * in);
+        for (int64_t off = 0; off < in * static_cast<int64_t>(sizeof(float)); off += 64)
+            __builtin_prefetch(r + off, 0, 1);
+    }
+#else
+    (void)x; (void)order; (void)start; (void)count;
+#endif
 }
 
 void Network::accumulate(Stats& stats, const float* y, const Targets& tb, int64_t B) const {
@@ -619,6 +676,7 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         const float* xb;
         Targets tb;
         gather(train_ws_, x, t, order, start, B, &xb, tb);
+        if (order) prefetch_rows(x, order, start + B, std::min(batch_size, n - start - B));
         const float* y = forward(train_ws_, xb, B, true);
         const double batch_loss = loss_forward_backward(train_ws_.d0.data(), nullptr, y,
                                                         tb.dense, tb.labels, B, U, loss_,
@@ -631,8 +689,9 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         accumulate(stats, y, tb, B);
         if (ypred_out)
             std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
+        step_lr_ = learning_rates ? learning_rates[bi - first_batch] : opt_.learning_rate;
         backward(train_ws_, xb, B, fused);
-        update(learning_rates ? learning_rates[bi - first_batch] : opt_.learning_rate);
+        update(step_lr_);
         ++done;
         if (stop_on_nonfinite && !std::isfinite(batch_loss)) break;
     }
@@ -688,8 +747,9 @@ void Network::backward_update(const float* grad_y, int64_t B) {
     if (!last_x_ || B != last_B_)
         throw std::logic_error("backward_update called without a matching forward_train");
     std::memcpy(train_ws_.d0.data(), grad_y, sizeof(float) * static_cast<size_t>(B * output_dim()));
+    step_lr_ = opt_.learning_rate;
     backward(train_ws_, last_x_, B, false);
-    update(opt_.learning_rate);
+    update(step_lr_);
     last_x_ = nullptr;
 }
 

@@ -214,11 +214,15 @@ private:
     // (rows idx[start..start+B), or start.. when idx is null) got a selection:
     // at most kSelectFraction of the columns nonzero (below, the compaction
     // costs more than it saves); on success ws.x holds the compacted rows.
+    void prefetch_rows(const float* x, const int64_t* order, int64_t start, int64_t count) const;
     bool select_columns(Workspace& ws, const float* x, const int64_t* idx, int64_t start,
                         int64_t B) const;
     bool selectable(int64_t B) const;
     static constexpr double kSelectFraction = 0.9;
     void update(float lr);
+    bool first_update_fusable() const;
+    float step_lr_ = 0.0f;       // the learning rate of the step being trained
+    bool fused_first_ = false;   // backward applied the first kernel's step
     void apply_constraints();
     void add_regularization_grads(const LayerDesc& d);
     // The sum over the batch's layer outputs of their activity penalties

@@ -44,6 +44,7 @@ def test_matches_keras(mnist_data, opt, loss, acts, units, labels):
         y, yt = fd.utils.to_categorical(y, 10), fd.utils.to_categorical(yt, 10)
     histories, models = [], []
     w0 = None
+    keras.utils.set_random_seed(0)  # (the initial weights, whatever ran before)
     for lib in (keras, fd):
         m = lib.Sequential([lib.Input(shape=(784,))]
                            + [lib.layers.Dense(u, activation=a) for u, a in zip(units, acts)])
@@ -59,10 +60,13 @@ def test_matches_keras(mnist_data, opt, loss, acts, units, labels):
     assert list(kh) == list(fh)
     for k in kh:
         # Adam amplifies float32 rounding in tiny gradients: allow a few flipped
-        # predictions in the accuracies and 0.2% in the losses
+        # predictions in the accuracies and 0.2% in the losses; otherwise the
+        # losses agree to 2e-5 and at most one prediction in the 3000 or 1000
+        # flips (the two sum in different orders: float32 rounding)
         adam_tol = {"atol": 3e-3} if "accuracy" in k else {"rtol": 2e-3}
+        tol = {"atol": 1.01e-3} if "accuracy" in k else {"rtol": 2e-5}
         np.testing.assert_allclose(fh[k], kh[k], err_msg=k,
-                                   **(adam_tol if opt == "adam" else {"rtol": 2e-5}))
+                                   **(adam_tol if opt == "adam" else tol))
     pk, pf = (m.predict(xt, verbose=0) for m in models)
     tol = 2e-2 if opt == "adam" else 1e-4
     np.testing.assert_allclose(pf, pk, atol=tol)
