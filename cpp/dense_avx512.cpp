@@ -19,6 +19,10 @@
 namespace fastdense {
 namespace avx512 {
 namespace {
+#ifdef FASTDENSE_EMULATE_AVX512
+// (a test build: the AVX-512 intrinsics emulated on AVX2, see avx512_emu.h)
+#include "avx512_emu.h"
+#endif
 #define FD_VEC_WIDTH 16
 #include "dense_simd.inc"
 #undef FD_VEC_WIDTH

@@ -28,8 +28,17 @@ if(_FD_X86 AND NOT MSVC)
   set(_FD_SIMD_SOURCES ${_FD_KDIR}/dense_avx2.cpp ${_FD_KDIR}/dense_avx512.cpp)
   set_source_files_properties(${_FD_KDIR}/dense_avx2.cpp PROPERTIES
       COMPILE_OPTIONS "-mavx2;-mfma")
-  set_source_files_properties(${_FD_KDIR}/dense_avx512.cpp PROPERTIES
-      COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512dq;-mavx512vl;-mavx2;-mfma")
+  option(FASTDENSE_EMULATE_AVX512
+         "Test builds: run the avx512 path on AVX2 hardware (intrinsics emulated)" OFF)
+  if(FASTDENSE_EMULATE_AVX512)
+    set_source_files_properties(${_FD_KDIR}/dense_avx512.cpp ${_FD_KDIR}/dispatch.cpp PROPERTIES
+        COMPILE_DEFINITIONS FASTDENSE_EMULATE_AVX512)
+    set_source_files_properties(${_FD_KDIR}/dense_avx512.cpp PROPERTIES
+        COMPILE_OPTIONS "-mavx2;-mfma")
+  else()
+    set_source_files_properties(${_FD_KDIR}/dense_avx512.cpp PROPERTIES
+        COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512dq;-mavx512vl;-mavx2;-mfma")
+  endif()
   set_source_files_properties(${_FD_KDIR}/dense_avx2.cpp ${_FD_KDIR}/dense_avx512.cpp
       PROPERTIES OBJECT_DEPENDS ${_FD_KDIR}/dense_simd.inc)
   # Keep the ISA objects out of LTO so no AVX code can be merged or inlined
