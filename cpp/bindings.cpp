@@ -907,6 +907,59 @@ PYBIND11_MODULE(_core, m) {
            py::arg("loss_kind"), py::arg("stats"), py::arg("ypred_out"),
            py::arg("stop_on_nonfinite") = false, py::arg("sample_weight") = py::none(),
            py::arg("learning_rates") = py::none())
+        .def("train_epochs", [](NetState& n, py::array x, py::object y, py::object labels,
+                                py::array seeds, bool shuffle, int64_t batch_size, int loss_kind,
+                                py::object sample_weight, py::object learning_rates) {
+            // Whole epochs in one call (fit without callbacks that need Python
+            // between epochs): epoch e draws its shuffle with permutation(seeds[e])
+            // and seeds the dropout masks with seeds[e] ^ 0x5DEECE66D, as fit's
+            // loop does with the same seeds; returns each epoch's
+            // (loss sums, samples, metric sums).
+            check<float>(x, "x", {-1, n.input_dim()});
+            const int64_t rows = x.shape(0);
+            if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
+            if (loss_kind < 0 || loss_kind > 3) throw py::value_error("Unknown loss code");
+            check<int64_t>(seeds, "seeds", {-1});
+            const int64_t E = seeds.shape(0);
+            const int64_t steps = rows == 0 ? 0 : (rows - 1) / batch_size + 1;
+            Targets t = targets(y, labels, rows, n.output_dim(),
+                                static_cast<LossKind>(loss_kind), true, sample_weight);
+            check_targets_for(n, t);
+            const float* lrp = nullptr;
+            py::array la;
+            if (!learning_rates.is_none()) {
+                la = learning_rates.cast<py::array>();
+                check<float>(la, "learning_rates", {E * steps});
+                lrp = cptr<float>(la);
+            }
+            const int M = n.num_metrics();
+            py::array_t<double> loss_sums(E), metric_sums({E, static_cast<int64_t>(M)});
+            py::array_t<int64_t> seen(E);
+            double *lp = loss_sums.mutable_data(), *mp = metric_sums.mutable_data();
+            int64_t* sp = seen.mutable_data();
+            const int64_t* sd = cptr<int64_t>(seeds);
+            n.pending_rows = 0;
+            {
+                py::gil_scoped_release release;
+                std::vector<int64_t> order(shuffle ? static_cast<size_t>(rows) : 0);
+                for (int64_t e = 0; e < E; ++e) {
+                    const uint64_t seed = static_cast<uint64_t>(sd[e]);
+                    if (shuffle) permutation(order.data(), rows, seed);
+                    n.set_seed(seed ^ 0x5DEECE66DULL);
+                    Stats st;
+                    st.metric_sums.assign(static_cast<size_t>(M), 0.0);
+                    n.train_batches(cptr<float>(x), t, shuffle ? order.data() : nullptr, rows,
+                                    batch_size, 0, steps, st, nullptr, false,
+                                    lrp ? lrp + e * steps : nullptr);
+                    lp[e] = st.loss_sum;
+                    sp[e] = st.seen;
+                    for (int m = 0; m < M; ++m) mp[e * M + m] = st.metric_sums[static_cast<size_t>(m)];
+                }
+            }
+            return py::make_tuple(loss_sums, seen, metric_sums);
+        }, py::arg("x"), py::arg("y"), py::arg("labels"), py::arg("seeds"), py::arg("shuffle"),
+           py::arg("batch_size"), py::arg("loss_kind"), py::arg("sample_weight") = py::none(),
+           py::arg("learning_rates") = py::none())
         .def("evaluate", [](const NetState& n, py::array x, py::object y, py::object labels,
                             int64_t batch_size, int loss_kind, py::object ypred_out,
                             py::object sample_weight) {

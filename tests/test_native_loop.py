@@ -253,3 +253,67 @@ def test_the_check_detects_per_batch_python():
     assert counts[1000].total - counts[10].total > 990
     with pytest.raises(AssertionError):
         _assert_flat(counts, SLACK_PROGBAR)
+
+
+class _EpochListener(C.Callback):
+    """A callback with an epoch hook: fit then returns to Python every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+@pytest.mark.parametrize("case", ["shuffle", "no_shuffle", "dropout_schedule", "sparse_labels"])
+def test_whole_epochs_natively_match_the_per_epoch_loop(case):
+    # With only History listening, fit runs several epochs per engine call;
+    # the seeds, shuffles, dropout masks and learning rates must be those of
+    # the per-epoch loop: same weights and history to the bit
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((90, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 90)
+    results = []
+    for listener in (None, _EpochListener()):
+        np.random.seed(7)
+        fd.utils.set_random_seed(7)
+        layers = [fd.layers.Dense(16, activation="relu", input_shape=(5,))]
+        if case == "dropout_schedule":
+            layers.append(fd.layers.Dropout(0.3))
+        layers.append(fd.layers.Dense(3, activation="softmax"))
+        m = fd.Sequential(layers)
+        lr = (fd.optimizers.schedules.ExponentialDecay(0.01, 5, 0.7)
+              if case == "dropout_schedule" else 0.01)
+        m.compile(optimizer=fd.optimizers.Adam(lr),
+                  loss=("sparse_categorical_crossentropy" if case == "sparse_labels"
+                        else "categorical_crossentropy"), metrics=["accuracy"])
+        yy = y if case == "sparse_labels" else fd.utils.to_categorical(y, 3)
+        h = m.fit(x, yy, epochs=37, batch_size=16, verbose=0,
+                  shuffle=case != "no_shuffle", callbacks=[listener] if listener else None)
+        if listener is not None:
+            assert listener.epochs == list(range(37))
+        results.append((m.get_weights(), h.history, h.epoch, int(m.optimizer.iterations)))
+    (w0, h0, e0, i0), (w1, h1, e1, i1) = results
+    for a, b in zip(w0, w1):
+        np.testing.assert_array_equal(a, b)
+    assert h0 == h1 and e0 == e1 == list(range(37)) and i0 == i1 == 37 * 6
+    assert sorted(h0) == ["accuracy", "loss"]
+
+
+def test_whole_epochs_natively_make_few_python_calls():
+    x = np.random.default_rng(1).standard_normal((20, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    m = fd.Sequential([fd.layers.Dense(4, activation="relu", input_shape=(3,)),
+                       fd.layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizer="adam", loss="binary_crossentropy")
+    m.fit(x, y, epochs=2, verbose=0)
+    fast = _count(lambda: m.fit(x, y, epochs=500, batch_size=20, verbose=0))
+    loop = _count(lambda: m.fit(x, y, epochs=500, batch_size=20, verbose=0,
+                                callbacks=[_EpochListener()]))
+    # only History listening: a handful of engine calls for the 500 epochs
+    # (chunks growing 4x), History's bookkeeping per epoch, no per-epoch
+    # permutation, seeding or chunk logic
+    assert fast.names["_fit_epochs_native"] == 1 and loop.names["_fit_epochs_native"] == 0
+    assert loop.names["_run_epoch_native"] == 500
+    assert fast.fastdense < loop.fastdense / 2

@@ -613,6 +613,14 @@ class Model:
         # new pass (and a new shuffle) starts once the data is used up.
         cursor = 0  # batches of the current pass already trained
         order: Optional[np.ndarray] = None
+        if (native_loss and not batch_hooks and cbs.progbar is None and val is None
+                and not steps_per_epoch and not py_metrics and not cbs.nan_terminators()
+                and all(type(cb) is History for cb in cbs.callbacks)):
+            # Nothing needs Python between epochs: whole epochs run natively
+            logs = self._fit_epochs_native(xa, y_dense, labels, sw, shuffle, batch_size, steps,
+                                           initial_epoch, epochs, cbs)
+            cbs.on_train_end(logs)
+            return cbs.history if cbs.history is not None else History()
         for epoch in range(initial_epoch, epochs):
             for m in self._metrics or []:
                 m.reset_state()
@@ -659,6 +667,37 @@ class Model:
                 break
         cbs.on_train_end(logs)
         return cbs.history if cbs.history is not None else History()
+
+    def _fit_epochs_native(self, xa, y_dense, labels, sw, shuffle, batch_size, steps,
+                           initial_epoch, epochs, cbs) -> Logs:
+        """fit's epochs when only History listens: several epochs per engine
+        call (chunks of ~0.25 s, for Ctrl-C), with the per-epoch seeds,
+        shuffles and learning rates fit's loop would use; History then gets
+        each epoch's logs. Returns the last epoch's logs."""
+        logs: Logs = {}
+        epoch, chunk = initial_epoch, 1
+        while epoch < epochs:
+            count = min(chunk, epochs - epoch)
+            # one draw per epoch, as fit's loop: the shuffle and the dropout masks
+            seeds = np.array([int(np.random.randint(0, 2**63 - 1)) for _ in range(count)],
+                             dtype=np.int64)
+            t0 = time.perf_counter()
+            loss_sums, seen, metric_sums = self._net.train_epochs(
+                xa, y_dense, labels, seeds, bool(shuffle), batch_size, self._loss_native[0], sw,
+                self.optimizer._learning_rates(count * steps))
+            elapsed = time.perf_counter() - t0
+            for k in range(count):
+                # (History's on_epoch_begin does nothing; the metric objects
+                # are not used by the engine's metrics: reset as fit's loop)
+                if k == 0:
+                    for m in self._metrics or []:
+                        m.reset_state()
+                logs = self._logs({"loss_sum": float(loss_sums[k]), "seen": int(seen[k]),
+                                   "metric_sums": metric_sums[k].tolist()})
+                cbs.on_epoch_end(epoch, logs)
+                epoch += 1
+            chunk = max(1, min(int(0.25 * count / max(elapsed, 1e-7)), 4 * chunk))
+        return logs
 
     def _prepare_validation(self, validation_data: Any) -> Tuple[Any, ...]:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
