@@ -789,6 +789,8 @@ PYBIND11_MODULE(_core, m) {
              "empty: all.")
         .def("set_seed", &Network::set_seed, py::arg("seed"),
              "Seeds the dropout masks' generator.")
+        .def("params_changed", [](Network& n) { n.params_changed(); },
+             "Tells the engine that `params` was written from Python (a Variable's assign).")
         // (properties take the network by reference: pybind11 lets None through
         // as a null `this` for getters bound from member function pointers)
         .def_property_readonly("num_params", [](const Network& n) { return n.num_params(); })

@@ -3,6 +3,7 @@
 // once per batch size, so the batch loop (gather, forward, loss, backward,
 // update) runs with no heap allocation per step.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -129,6 +130,9 @@ public:
     int64_t output_dim() const { return layers_.back().out; }
     const std::vector<LayerDesc>& layers() const { return layers_; }
     float* params() { return params_.data(); }
+    // Tells the engine that the parameters were written from outside (the
+    // caches of facts about them, such as the first kernel's finiteness, go).
+    void params_changed() { w0_finite_.store(-1, std::memory_order_release); }
     float* grads() { return grads_.data(); }
 
     void set_loss(const LossSpec& loss) { loss_ = loss; }
@@ -215,6 +219,9 @@ private:
     // at most kSelectFraction of the columns nonzero (below, the compaction
     // costs more than it saves); on success ws.x holds the compacted rows.
     void prefetch_rows(const float* x, const int64_t* order, int64_t start, int64_t count) const;
+    bool select_row(Workspace& ws, const float* x) const;
+    bool first_kernel_finite() const;
+    mutable std::atomic<int> w0_finite_{-1};  // first kernel all finite: 1 / 0 / -1 unknown
     bool select_columns(Workspace& ws, const float* x, const int64_t* idx, int64_t start,
                         int64_t B) const;
     bool selectable(int64_t B) const;

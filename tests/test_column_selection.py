@@ -259,3 +259,66 @@ def test_evaluate_on_sparse_inputs_matches_predict():
     p = m.predict(x, batch_size=300, verbose=0).astype(np.float64)
     want = -np.mean(np.sum(y * np.log(np.clip(p, 1e-7, 1 - 1e-7)), axis=1))
     assert loss == pytest.approx(want, rel=1e-5)
+
+
+def _sparse_model(seed=0):
+    fd.utils.set_random_seed(seed)
+    m = models.Sequential([layers.Dense(48, activation="relu", input_shape=(64,)),
+                           layers.Dense(5, activation="softmax")])
+    m.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    return m
+
+
+def test_one_sample_predict_reads_only_nonzero_inputs(isa):
+    # a single row with mostly zero inputs takes the selected-rows GEMV; it
+    # must agree with the batch's rows (same sums up to grouping) and with float64
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((40, 64)).astype(np.float32)
+    x[rng.random(x.shape) < 0.8] = 0.0
+    m = _sparse_model()
+    m.fit(x, rng.integers(0, 5, 40), epochs=2, verbose=0)
+    batch = m.predict(x, verbose=0)
+    single = np.concatenate([m.predict(x[i:i + 1], verbose=0) for i in range(40)])
+    np.testing.assert_allclose(single, batch, rtol=1e-5, atol=1e-7)
+    w0, b0, w1, b1 = (w.astype(np.float64) for w in m.get_weights())
+    h = np.maximum(x.astype(np.float64) @ w0 + b0, 0) @ w1 + b1
+    want = np.exp(h - h.max(1, keepdims=True))
+    np.testing.assert_allclose(single, want / want.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("how", ["assign", "set_weights", "fit"])
+def test_one_sample_predict_sees_non_finite_weights_of_zero_inputs(how):
+    # 0 * inf is NaN in the full product: after any change of the weights the
+    # engine re-checks them, so a non-finite weight on a zero input still
+    # gives NaN (the check is cached between changes)
+    x = np.zeros((1, 64), np.float32)
+    x[0, :5] = 1.0
+    m = _sparse_model()
+    assert np.isfinite(m.predict(x, verbose=0)).all()  # (caches "finite")
+    kernel = m.layers[0].kernel
+    w = kernel.numpy()
+    w[40, 3] = np.inf  # input 40 is zero
+    if how == "assign":
+        kernel.assign(w)
+    elif how == "set_weights":
+        m.set_weights([w] + m.get_weights()[1:])
+    else:  # training writes the weights too: a huge step makes them inf
+        m.compile(optimizer=optimizers.SGD(learning_rate=1e38), loss="mse")
+        xs = np.ones((8, 64), np.float32)
+        m.fit(xs, np.full((8, 5), 1e30, np.float32), epochs=1, verbose=0)
+        assert not np.isfinite(m.layers[0].kernel.numpy()).all()
+    y = m.predict(x, verbose=0)
+    full = _core.dense_forward(x, np.asarray(m.layers[0].kernel.numpy()),
+                               m.layers[0].bias.numpy(), 1)
+    assert np.isnan(y).any() and np.isnan(full).any()
+
+
+def test_variable_values_are_read_only_views():
+    # writes must go through assign (Keras's values cannot be written either),
+    # so the engine hears of every change
+    m = _sparse_model()
+    m.predict(np.zeros((1, 64), np.float32), verbose=0)
+    with pytest.raises(ValueError, match="read-only"):
+        m.layers[0].kernel.value[0, 0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        m.layers[0].kernel[0][0] = 1.0

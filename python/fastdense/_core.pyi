@@ -76,6 +76,7 @@ class Network:
                       ypred_out: Optional[F32], stop_on_nonfinite: bool = ...,
                       sample_weight: Optional[F32] = ...,
                       learning_rates: Optional[F32] = ...) -> int: ...
+    def params_changed(self) -> None: ...
     def train_epochs(self, x: F32, y: Optional[F32], labels: Optional[npt.NDArray[np.int32]],
                      seeds: npt.NDArray[np.int64], shuffle: bool, batch_size: int,
                      loss_kind: int, sample_weight: Optional[F32] = ...,

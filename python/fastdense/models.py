@@ -228,7 +228,7 @@ class Model:
             by_layer.setdefault(li, []).append((off, shape))
         for i, layer in enumerate(owners):
             for var, (off, shape) in zip(layer.weights, by_layer.get(i, [])):
-                var._bind(params[off:off + int(np.prod(shape))].reshape(shape))
+                var._bind(params[off:off + int(np.prod(shape))].reshape(shape), net)
         for i, layer in enumerate(owners):
             if isinstance(layer, Dense):
                 kreg, breg = layer.kernel_regularizer, layer.bias_regularizer

@@ -37,6 +37,7 @@ class Variable:
         # (np.asarray keeps a scalar's shape (); ascontiguousarray would make it (1,))
         self._value: np.ndarray = np.asarray(value, dtype=np.dtype(dtype), order="C")
         self._owner: Any = None  # the layer holding it: frozen with that layer, as Keras
+        self._engine: Any = None  # the network whose buffer holds the value (told of writes)
         self.trainable = trainable
         self.name = name or "variable"
         self.path = self.name
@@ -51,10 +52,23 @@ class Variable:
         self._trainable = bool(value)
 
     # -- storage ---------------------------------------------------------------
-    def _bind(self, view: np.ndarray) -> None:
-        """Moves the value into `view` (a slice of the engine's buffer)."""
+    def _bind(self, view: np.ndarray, engine: Any = None) -> None:
+        """Moves the value into `view` (a slice of `engine`'s buffer, which
+        is told of every later write)."""
         view[...] = self._value.reshape(view.shape)
         self._value = view
+        self._engine = engine
+        if engine is not None:
+            engine.params_changed()
+
+    def _read_only(self, a: np.ndarray) -> np.ndarray:
+        """A view of the engine's buffer that cannot be written (writes go
+        through assign, as Keras's immutable values require)."""
+        if self._engine is None or not isinstance(a, np.ndarray) or a.base is None:
+            return a
+        v = a.view()
+        v.flags.writeable = False
+        return v
 
     def numpy(self) -> np.ndarray:
         """A copy of the current value."""
@@ -62,7 +76,7 @@ class Variable:
 
     @property
     def value(self) -> np.ndarray:
-        return self._value
+        return self._read_only(self._value)
 
     def assign(self, value: Any) -> "Variable":
         value = np.asarray(value, dtype=self._value.dtype)
@@ -73,6 +87,8 @@ class Variable:
                 f"Received: value.shape={value.shape}. Target variable: {self.path}"
             )
         self._value[...] = value
+        if self._engine is not None:
+            self._engine.params_changed()
         return self
 
     def assign_add(self, delta: Any) -> "Variable":
@@ -103,7 +119,7 @@ class Variable:
         return len(self._value)
 
     def __getitem__(self, idx: Any) -> np.ndarray:
-        return self._value[idx]
+        return self._read_only(self._value[idx])
 
     # -- arithmetic ------------------------------------------------------------
     # As with Keras's variables, operators read the current value and return a
