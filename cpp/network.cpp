@@ -384,9 +384,6 @@ const float* Network::layer_input(const Workspace& ws, size_t li, const float* x
     return p.dropout > 0.0f ? ws.mask[li - 1].data() + B * p.out : ws.acts[li - 1].data();
 }
 
-// Backprop from ws.d0 (dL/dy of the last layer, or dL/dz when fused) into
-// grads_: through each layer's dropout mask, its activity regularizer, its
-// activation (fused in the kernel, or a separate pass) and its own map.
 // Whether the optimizer step on the first layer's kernel can run inside its
 // dW computation (FusedRmsprop): RMSprop without momentum or centering, no
 // weight decay or gradient clipping (they need every gradient first), and a
@@ -400,6 +397,10 @@ bool Network::first_update_fusable() const {
            d.kernel_l1 == 0.0f && d.kernel_l2 == 0.0f;
 }
 
+// Backprop from ws.d0 (dL/dy of the last layer, or dL/dz when fused) into
+// grads_: through each layer's dropout mask, its activity regularizer, its
+// activation (fused in the kernel, or a separate pass) and its own map; the
+// first layer's kernel step runs inside its dW when first_update_fusable().
 void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
     const bool fuse_update = first_update_fusable();
     fused_first_ = false;
