@@ -3,6 +3,8 @@ import os
 import numpy as np
 import pytest
 
+from fastdense import _core
+
 
 def _mnist_dir():
     d = os.environ.get("FASTDENSE_DATA")
@@ -32,3 +34,23 @@ def mnist_data():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(params=_core.available_isas().split(","))
+def isa(request):
+    """Each kernel table this CPU supports (generic, avx2, avx512), in turn."""
+    old = _core.kernel_isa()
+    _core.set_isa(request.param)
+    assert _core.kernel_isa() == request.param
+    yield request.param
+    _core.set_isa(old)
+
+
+@pytest.fixture(params=[1, 2], ids=lambda n: f"t{n}")
+def threads(request):
+    """1 and 2 threads in turn (results must not depend on the split)."""
+    old = _core.get_num_threads()
+    _core.set_num_threads(request.param)
+    assert _core.get_num_threads() == request.param
+    yield request.param
+    _core.set_num_threads(old)

@@ -11,28 +11,11 @@ import fastdense as fd
 from fastdense import _core, layers, models, ops, optimizers
 from test_kernels import act_ref  # (the float64 activation reference)
 
-ISAS = _core.available_isas().split(",")
 ACTS = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
 # (B, in, out): the packed GEMM (B > 16, out > 16), the narrow kernel (out <= 16),
 # the small-batch path (B <= 16), several K blocks and edge tiles
 SHAPES = [(128, 784, 512), (40, 100, 10), (9, 64, 40), (33, 600, 37), (17, 50, 1),
           (64, 300, 520)]
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    old = _core.kernel_isa()
-    _core.set_isa(request.param)
-    yield request.param
-    _core.set_isa(old)
-
-
-@pytest.fixture(params=[1, 2], ids=lambda n: f"t{n}")
-def threads(request):
-    old = _core.get_num_threads()
-    _core.set_num_threads(request.param)
-    yield request.param
-    _core.set_num_threads(old)
 
 
 def sparse_inputs(B, K, N, seed=0, zero_cols=0.4):

@@ -9,24 +9,6 @@ import pytest
 import fastdense as fd
 from fastdense import _core, layers, models, optimizers
 
-ISAS = _core.available_isas().split(",")
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    old = _core.kernel_isa()
-    _core.set_isa(request.param)
-    yield request.param
-    _core.set_isa(old)
-
-
-@pytest.fixture(params=[1, 2], ids=lambda n: f"t{n}")
-def threads(request):
-    old = _core.get_num_threads()
-    _core.set_num_threads(request.param)
-    yield request.param
-    _core.set_num_threads(old)
-
 
 def rmsprop_ref(p, v, g, lr, rho, eps):
     """Keras's RMSprop step in float32, one rounding per operation (numpy's

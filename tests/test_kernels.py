@@ -17,7 +17,6 @@ import pytest
 from fastdense import _core
 
 ISAS = _core.available_isas().split(",")
-THREADS = [1, 2]
 ACTS = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
 
 # (B, in, out): edge sizes around the kernels' register tiles (AVX2 6x16,
@@ -41,23 +40,7 @@ SHAPES = [
 ]
 
 
-# --------------------------------------------------------------------- fixtures
-@pytest.fixture(params=ISAS)
-def isa(request):
-    old = _core.kernel_isa()
-    _core.set_isa(request.param)
-    assert _core.kernel_isa() == request.param
-    yield request.param
-    _core.set_isa(old)
-
-
-@pytest.fixture(params=THREADS, ids=lambda n: f"t{n}")
-def threads(request):
-    old = _core.get_num_threads()
-    _core.set_num_threads(request.param)
-    assert _core.get_num_threads() == request.param
-    yield request.param
-    _core.set_num_threads(old)
+# (the `isa` and `threads` fixtures: conftest.py)
 
 
 # ------------------------------------------------------------------- references
