@@ -55,33 +55,16 @@ else
   echo "emulate_avx512.sh: no cmake on PATH; the C++ kernel checks are skipped"
 fi
 
-# A pytest plugin, loaded first: drops import hooks of editable installs and
-# checks that the emulating build is the one imported.
-cat > "$dir/pkg/fastdense_emulated.py" <<'EOF'
-import os
-import sys
-
-sys.meta_path[:] = [f for f in sys.meta_path
-                    if "editable" not in (type(f).__module__ or "").lower()
-                    and "Redirecting" not in type(f).__name__]
-for name in [m for m in sys.modules if m == "fastdense" or m.startswith("fastdense.")]:
-    del sys.modules[name]
-import fastdense._core  # noqa: E402
-
-_here = os.path.dirname(os.path.realpath(__file__))
-if not os.path.realpath(fastdense._core.__file__).startswith(_here + os.sep):
-    raise SystemExit(f"emulate_avx512.sh: imported {fastdense._core.__file__}, not the "
-                     f"build in {_here}")
-if "avx512" not in fastdense._core.available_isas().split(","):
-    raise SystemExit("emulate_avx512.sh: the build does not offer the avx512 path")
-print(f"emulate_avx512.sh: testing {fastdense._core.__file__} "
-      f"(paths {fastdense._core.available_isas()})", file=sys.stderr)
-EOF
+# The pytest plugin that checks the build beside it is the one imported
+# (tools/isolated_build_plugin.py).
+cp "$root/tools/isolated_build_plugin.py" "$dir/pkg/fastdense_isolated_build.py"
+export FASTDENSE_BUILD_TOOL=emulate_avx512.sh
+export FASTDENSE_BUILD_REQUIRE_ISA=avx512
 
 export PYTHONPATH="$dir/pkg${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
 set +e
-"$PYTHON" -m pytest -p fastdense_emulated -p no:cacheprovider -q "$@"
+"$PYTHON" -m pytest -p fastdense_isolated_build -p no:cacheprovider -q "$@"
 status=$?
 set -e
 echo "emulate_avx512.sh: tests ran in $(( $(date +%s) - start )) s (exit status $status)"

@@ -54,27 +54,10 @@ CXX="$CXX" "$PYTHON" -m pip install -q --no-deps $isolation --target "$dir/pkg" 
   "$root"
 echo "sanitize.sh: built with $CXX $cxxflags in $(( $(date +%s) - start )) s"
 
-# A pytest plugin, loaded first: drops import hooks of editable installs (they
-# would serve the normal build) and checks that the sanitized build is the
-# one imported.
-cat > "$dir/pkg/fastdense_sanitized.py" <<'EOF'
-import os
-import sys
-
-sys.meta_path[:] = [f for f in sys.meta_path
-                    if "editable" not in (type(f).__module__ or "").lower()
-                    and "Redirecting" not in type(f).__name__]
-for name in [m for m in sys.modules if m == "fastdense" or m.startswith("fastdense.")]:
-    del sys.modules[name]
-import fastdense._core  # noqa: E402
-
-_here = os.path.dirname(os.path.realpath(__file__))
-if not os.path.realpath(fastdense._core.__file__).startswith(_here + os.sep):
-    raise SystemExit(f"sanitize.sh: imported {fastdense._core.__file__}, not the sanitized "
-                     f"build in {_here}")
-print(f"sanitize.sh: testing {fastdense._core.__file__} "
-      f"(kernels {fastdense._core.kernel_isa()})", file=sys.stderr)
-EOF
+# The pytest plugin that checks the build beside it is the one imported
+# (tools/isolated_build_plugin.py).
+cp "$root/tools/isolated_build_plugin.py" "$dir/pkg/fastdense_isolated_build.py"
+export FASTDENSE_BUILD_TOOL=sanitize.sh
 
 # --- run -------------------------------------------------------------------------
 # detect_leaks=0: CPython keeps objects alive at exit on purpose.
@@ -93,7 +76,7 @@ start=$(date +%s)
 set +e
 # --capture=sys: pytest captures Python's output only, so a sanitizer's
 # report (written to file descriptor 2 just before it aborts) is shown.
-"$PYTHON" -m pytest -p fastdense_sanitized -p no:cacheprovider --capture=sys -q "$@"
+"$PYTHON" -m pytest -p fastdense_isolated_build -p no:cacheprovider --capture=sys -q "$@"
 status=$?
 set -e
 echo "sanitize.sh: tests ran in $(( $(date +%s) - start )) s (exit status $status)"
