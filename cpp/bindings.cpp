@@ -371,6 +371,17 @@ void check_targets_for(const NetState& n, const Targets& t) {
     }
 }
 
+// The targets of `rows` samples for the network's native loss `loss_kind`
+// (validated), checked against its loss and metrics.
+Targets network_targets(const NetState& n, const py::object& y, const py::object& labels,
+                        int64_t rows, int loss_kind, const py::object& sample_weight) {
+    if (loss_kind < 0 || loss_kind > 3) throw py::value_error("Unknown loss code");
+    Targets t = targets(y, labels, rows, n.output_dim(), static_cast<LossKind>(loss_kind), true,
+                        sample_weight);
+    check_targets_for(n, t);
+    return t;
+}
+
 // How many of the batches [first, first + count) exist in an epoch of `rows`
 // samples (the engine stops at the epoch's end), computed without overflow.
 int64_t batches_in_epoch(int64_t rows, int64_t batch_size, int64_t first, int64_t count) {
@@ -873,11 +884,8 @@ PYBIND11_MODULE(_core, m) {
                     if (op[i] < 0 || op[i] >= rows)
                         throw py::value_error("Argument `order` holds an index out of range");
             }
-            if (loss_kind < 0 || loss_kind > 3) throw py::value_error("Unknown loss code");
+            Targets t = network_targets(n, y, labels, rows, loss_kind, sample_weight);
             const int64_t batches = batches_in_epoch(count, batch_size, first_batch, n_batches);
-            Targets t = targets(y, labels, rows, n.output_dim(),
-                                static_cast<LossKind>(loss_kind), true, sample_weight);
-            check_targets_for(n, t);
             float* yo = nullptr;
             py::array ya;
             if (!ypred_out.is_none()) {
@@ -920,13 +928,10 @@ PYBIND11_MODULE(_core, m) {
             check<float>(x, "x", {-1, n.input_dim()});
             const int64_t rows = x.shape(0);
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
-            if (loss_kind < 0 || loss_kind > 3) throw py::value_error("Unknown loss code");
+            Targets t = network_targets(n, y, labels, rows, loss_kind, sample_weight);
             check<int64_t>(seeds, "seeds", {-1});
             const int64_t E = seeds.shape(0);
             const int64_t steps = rows == 0 ? 0 : (rows - 1) / batch_size + 1;
-            Targets t = targets(y, labels, rows, n.output_dim(),
-                                static_cast<LossKind>(loss_kind), true, sample_weight);
-            check_targets_for(n, t);
             const float* lrp = nullptr;
             py::array la;
             if (!learning_rates.is_none()) {
@@ -968,10 +973,7 @@ PYBIND11_MODULE(_core, m) {
             check<float>(x, "x", {-1, n.input_dim()});
             const int64_t rows = x.shape(0);
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
-            if (loss_kind < 0 || loss_kind > 3) throw py::value_error("Unknown loss code");
-            Targets t = targets(y, labels, rows, n.output_dim(),
-                                static_cast<LossKind>(loss_kind), true, sample_weight);
-            check_targets_for(n, t);
+            Targets t = network_targets(n, y, labels, rows, loss_kind, sample_weight);
             float* yo = nullptr;
             py::array ya;
             if (!ypred_out.is_none()) {
