@@ -22,6 +22,17 @@ def test_mnist_epoch_fastdense(benchmark, mnist_xy, threads):
 
 
 @pytest.mark.benchmark(group="MNIST epoch 784-512-10 rmsprop b128")
+def test_mnist_epoch_fastdense_one_thread(benchmark, mnist_xy, threads):
+    # (beside test_mnist_epoch_fastdense: the thread scaling; target >= 1.8x at 2)
+    x, y, _, _ = mnist_xy
+    fastdense.set_num_threads(1)
+    try:
+        benchmark.pedantic(bench.fastdense_epoch(x, y), rounds=3, warmup_rounds=1)
+    finally:
+        fastdense.set_num_threads(threads)
+
+
+@pytest.mark.benchmark(group="MNIST epoch 784-512-10 rmsprop b128")
 def test_mnist_epoch_pytorch(benchmark, mnist_xy, threads):
     pytest.importorskip("torch")
     x, y, _, _ = mnist_xy

@@ -557,8 +557,10 @@ PYBIND11_MODULE(_core, m) {
         }
         py::array_t<float> dz({B, out});
         std::memcpy(dz.mutable_data(), dy.data(), sizeof(float) * static_cast<size_t>(B * out));
+        // (scratch for the kernel when fused: not returned, so not cleared)
         py::array_t<float> dw({in, out});
-        if (rp) std::memset(dw.mutable_data(), 0, sizeof(float) * static_cast<size_t>(in * out));
+        if (rp && !fused)
+            std::memset(dw.mutable_data(), 0, sizeof(float) * static_cast<size_t>(in * out));
         py::array_t<float> db(use_bias ? out : 0);
         py::array_t<float> dx({need_dx ? B : 0, in});
         float *dzp = dz.mutable_data(), *dwp = dw.mutable_data();

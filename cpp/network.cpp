@@ -156,7 +156,7 @@ bool keeps_pre(const LayerDesc& d) {
 }  // namespace
 
 void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
-                                bool input_dropout) {
+                                bool input_dropout, bool deltas) {
     if (B <= capacity) return;
     int64_t max_units = layers.front().in;
     for (const auto& l : layers) max_units = std::max(max_units, l.out);
@@ -174,8 +174,10 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
         if (layers[l].kind == LayerKind::BatchNorm)
             bn_stats[l].resize(static_cast<size_t>(2 * layers[l].out));
     }
-    d0.resize(static_cast<size_t>(B * max_units));
-    d1.resize(static_cast<size_t>(B * max_units));
+    if (deltas) {  // (inference has no backward)
+        d0.resize(static_cast<size_t>(B * max_units));
+        d1.resize(static_cast<size_t>(B * max_units));
+    }
     t.resize(static_cast<size_t>(B * U));
     labels.resize(static_cast<size_t>(B));
     weights.resize(static_cast<size_t>(B));
@@ -341,7 +343,9 @@ void Network::gather(Workspace& ws, const float* x, const Targets& t, const int6
                      int64_t start, int64_t B, const float** xb, Targets& tb) const {
     const int64_t in = input_dim(), U = output_dim();
     // Sparse inputs: layer 0 reads the selected columns, compacted into ws.x
-    // (nothing else reads the batch's input: no input dropout, layer 0 Dense)
+    // (nothing else reads the batch's input: no input dropout, layer 0 Dense).
+    // A batch too small to select must not see the last batch's selection.
+    ws.kin = -1;
     const bool selected = selectable(B) && select_columns(ws, x, idx, start, B);
     if (!idx) {
         *xb = selected ? ws.x.data() : x + start * in;
@@ -504,7 +508,7 @@ double Network::activity_penalty(const Workspace& ws, int64_t B) const {
 double Network::activity_penalty_sum(const float* x, int64_t n, int64_t batch_size) const {
     if (!activity_regularized_ || n == 0) return 0.0;
     Workspace ws;
-    ws.ensure(layers_, std::min(batch_size, n), false);
+    ws.ensure(layers_, std::min(batch_size, n), false, false);
     double total = 0.0;
     for (int64_t start = 0; start < n; start += batch_size) {
         const int64_t B = std::min(batch_size, n - start);
@@ -707,13 +711,35 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
     return done;
 }
 
+// Inference runs its forward over chunks of rows, not over the caller's
+// batches: small batches (Keras's default for evaluate and predict is 32)
+// would repack W's blocks every 32 rows, so they grow to kInferMin rows while
+// the workspace stays within kInferBytes; batches above kInferMax rows (one
+// batch of 10000) would spill the activations out of the caches and need a
+// workspace as large as the batch, so they shrink to kInferMax rows, or to
+// what fits kInferBytes (at least kInferMin).  The loss and the metrics are
+// sums over samples and each prediction is its own row, so the chunking
+// changes no result beyond the grouping of float sums (a column selection's
+// summation blocks depend on the chunk's nonzero columns).
+int64_t Network::infer_chunk(int64_t batch_size, int64_t n) const {
+    int64_t row = input_dim();  // floats per row of an inference workspace
+    for (const auto& l : layers_) row += (keeps_pre(l) ? 2 : 1) * l.out;
+    const int64_t fit = std::max<int64_t>(1, kInferBytes / (4 * row));
+    const int64_t b = std::min(batch_size, n);
+    if (b > kInferMax) return std::min(std::max(fit, kInferMin), kInferMax);
+    if (b < kInferMin) return std::max(b, std::min(std::min(fit, kInferMin), n));
+    return b;
+}
+
 void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batch_size,
                        Stats& stats, float* ypred_out) const {
+    if (n <= 0) return;
+    const int64_t chunk = infer_chunk(batch_size, n);
     Workspace ws;
-    ws.ensure(layers_, std::min(batch_size, n), false);
+    ws.ensure(layers_, chunk, false, false);
     const int64_t U = output_dim();
-    for (int64_t start = 0; start < n; start += batch_size) {
-        const int64_t B = std::min(batch_size, n - start);
+    for (int64_t start = 0; start < n; start += chunk) {
+        const int64_t B = std::min(chunk, n - start);
         const float* xb;
         Targets tb;
         gather(ws, x, t, nullptr, start, B, &xb, tb);
@@ -766,14 +792,19 @@ bool Network::first_kernel_finite() const {
 }
 
 void Network::predict(const float* x, int64_t n, int64_t batch_size, float* out) const {
+    if (n <= 0) return;
+    const int64_t chunk = infer_chunk(batch_size, n);
     Workspace ws;
-    ws.ensure(layers_, std::min(batch_size, n), false);
+    ws.ensure(layers_, chunk, false, false);
     const int64_t in = input_dim(), U = output_dim();
-    for (int64_t start = 0; start < n; start += batch_size) {
-        const int64_t B = std::min(batch_size, n - start);
+    for (int64_t start = 0; start < n; start += chunk) {
+        const int64_t B = std::min(chunk, n - start);
+        // (sparse inputs: layer 0 reads only their nonzero columns, as in fit)
+        const float* xb = x + start * in;
         ws.kin = -1;
-        if (B == 1) select_row(ws, x + start * in);
-        const float* y = forward(ws, x + start * in, B);
+        if (B == 1) select_row(ws, xb);
+        else if (selectable(B)) select_columns(ws, xb, nullptr, 0, B);
+        const float* y = forward(ws, xb, B);
         std::memcpy(out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
     }
 }

@@ -201,7 +201,9 @@ private:
         int64_t kin = -1;
         std::vector<int64_t> cols;       // [in]
         std::vector<uint32_t> colacc;    // [threads, in] per-task column flags
-        void ensure(const std::vector<LayerDesc>& layers, int64_t B, bool input_dropout);
+        // (deltas: the backward's d0 / d1, not needed for inference)
+        void ensure(const std::vector<LayerDesc>& layers, int64_t B, bool input_dropout,
+                    bool deltas = true);
     };
 
     const float* forward(Workspace& ws, const float* x, int64_t B, bool training);
@@ -241,6 +243,10 @@ private:
     // 1 MFLOP per step, took 4.2 ms with 2 threads and 3.1 ms with 1).
     double step_flops(int64_t B) const;
     static constexpr double kSerialStepFlops = 3e6;
+    // evaluate / predict: the rows of each forward chunk (see infer_chunk)
+    static constexpr int64_t kInferMin = 128, kInferMax = 1024;
+    static constexpr int64_t kInferBytes = int64_t{64} << 20;
+    int64_t infer_chunk(int64_t batch_size, int64_t n) const;
     // The activation the loss sees when it can fuse with the last layer.
     Activation loss_activation() const;
     // The input of layer li in the workspace (the dropped output of the layer before).

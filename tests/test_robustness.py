@@ -488,25 +488,30 @@ def test_engine_allocation_failure_is_a_memory_error():
 
 @pytest.mark.skipif(SANITIZED, reason="ASan aborts on an impossible operator new")
 def test_giant_batch_workspace_is_a_memory_error_and_the_model_survives():
-    """A batch_size covering 2**25 rows of a 2**20-unit layer needs a 128 TiB
-    workspace: MemoryError from predict, evaluate and fit; then the model
-    still works with a sensible batch size."""
+    """fit with a batch_size covering 2**25 rows of a 2**20-unit layer needs a
+    128 TiB workspace: MemoryError, weights untouched; then the model still
+    works with a sensible batch size.  predict and evaluate run their forward
+    in chunks of at most 1024 rows whatever the batch_size (the workspace of
+    this model's 1024 rows alone would be 4 GiB: here 128-row chunks)."""
     set_random_seed(0)
     m = models.Sequential([layers.Dense(2**20, input_shape=(1,)),
                            layers.Dense(2, activation="softmax")])
     m.compile(optimizer="sgd", loss=SCCE)
     x = np.zeros((2**25, 1), np.float32)
     y = np.zeros(2**25, np.int32)
-    with pytest.raises(MemoryError):
-        m.predict(x, batch_size=2**25, verbose=0)
-    with pytest.raises(MemoryError):
-        m.evaluate(x, y, batch_size=2**30, verbose=0)
     before = [w.copy() for w in m.get_weights()]
     with pytest.raises(MemoryError):
         m.fit(x, y, batch_size=2**30, shuffle=False, verbose=0)
     for a, b in zip(m.get_weights(), before):
         np.testing.assert_array_equal(a, b)
     del x, y
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1500, 1)).astype(np.float32)
+    y = rng.integers(0, 2, 1500).astype(np.int32)
+    p = m.predict(x, batch_size=2**25, verbose=0)
+    np.testing.assert_allclose(p, m.predict(x, batch_size=100, verbose=0), rtol=1e-5)
+    assert m.evaluate(x, y, batch_size=2**30, verbose=0) == pytest.approx(
+        m.evaluate(x, y, batch_size=100, verbose=0), rel=1e-5)
     xs = np.ones((8, 1), np.float32)
     h = m.fit(xs, np.zeros(8, np.int32), batch_size=4, verbose=0)
     assert np.isfinite(h.history["loss"][0])

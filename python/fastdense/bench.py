@@ -235,6 +235,17 @@ def train_rows(threads: int) -> List[Dict[str, Any]]:
     _core.set_num_threads(threads)
     x, y, xt, _ = _mnist()
     runners: Dict[str, Callable[[], float]] = {"fastdense": fastdense_epoch(x, y)}
+    if threads > 1:  # the thread scaling, interleaved with the others
+        one = fastdense_epoch(x, y)
+
+        def one_thread() -> float:
+            _core.set_num_threads(1)
+            try:
+                return one()
+            finally:
+                _core.set_num_threads(threads)
+
+        runners["fastdense, 1 thread"] = one_thread
     tr = torch_epoch(x, y, threads)
     if tr is not None:
         runners["pytorch"] = tr
@@ -247,8 +258,11 @@ def train_rows(threads: int) -> List[Dict[str, Any]]:
     for who, (sec, acc) in res.items():
         what = "MNIST epoch (784-512-10, rmsprop, batch 128)" if who == "fastdense" \
             else "MNIST epoch"
+        note = f"train acc {acc:.4f}"
+        if who == "fastdense, 1 thread":  # (its ratio: the speedup of `threads` threads)
+            note += f"; {threads} threads vs 1: {sec / fd_t:.2f}x (target >= 1.8x at 2)"
         rows.append({"what": what, "who": who, "seconds": sec, "ratio": sec / fd_t,
-                     "note": f"train acc {acc:.4f}"})
+                     "note": note})
     rows.append({"what": "tiny 1-64x4-1 fit, 100 epochs", "who": "fastdense",
                  "seconds": tiny_fit_time(), "ratio": None, "note": "target < 5 ms"})
     rows.append({"what": "predict one MNIST sample", "who": "fastdense",
