@@ -1,6 +1,11 @@
 """The Keras MNIST workflow, end to end, on fastdense.
 
     python -m fastdense.examples.mnist [--epochs 5] [--batch-size 128] [--verbose 1]
+                                       [--seed N]
+
+Unseeded by default, as the Keras script: each run draws its own initial
+weights and shuffles. --seed N (keras.utils.set_random_seed) makes a run
+repeat bit for bit on the same kernels and thread count.
 
 MNIST is looked for in $FASTDENSE_DATA, Keras's cache (~/.keras/datasets)
 and fastdense's cache (~/.fastdense/datasets); see fastdense.datasets.mnist.
@@ -15,7 +20,7 @@ from fastdense import get_num_threads, layers, models
 from fastdense._core import kernel_isa
 from fastdense.callbacks import Callback
 from fastdense.datasets import mnist
-from fastdense.utils import to_categorical
+from fastdense.utils import set_random_seed, to_categorical
 
 
 class _EpochTimer(Callback):
@@ -35,7 +40,10 @@ def main(argv: Optional[List[str]] = None) -> float:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--verbose", type=int, default=1)
+    p.add_argument("--seed", type=int, default=None)
     args = p.parse_args(argv)
+    if args.seed is not None:
+        set_random_seed(args.seed)
 
     (x, y), (xt, yt) = mnist.load_data()
     x = x.reshape((60000, 784)).astype("float32") / 255
