@@ -17,6 +17,7 @@
 #endif
 
 #include "activations.h"
+#include "finite.h"
 #include "kernels.h"
 #include "losses.h"
 #include "metrics.h"
@@ -74,18 +75,6 @@ void check(const py::array& a, const char* name, std::initializer_list<int64_t> 
         throw py::value_error(std::string("Argument `") + name + "` must have shape " + want +
                               ")" + ". Received: shape=" + shape_str(a));
     }
-}
-
-// No NaN or infinity among the n values (a float is finite when its
-// exponent bits are not all ones; branch-free so the loop vectorizes).
-bool all_finite(const float* x, int64_t n) {
-    uint32_t bad = 0;
-    for (int64_t i = 0; i < n; ++i) {
-        uint32_t u;
-        std::memcpy(&u, x + i, sizeof u);
-        bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
-    }
-    return bad == 0;
 }
 
 template <class T>
@@ -471,6 +460,27 @@ PYBIND11_MODULE(_core, m) {
     });
 
     // ---- single kernels (tests, references) ------------------------------------
+    m.def("all_finite", [](py::array a, bool serial) {
+        const bool f64 = a.dtype().is(py::dtype::of<double>());
+        if (!f64 && !a.dtype().is(py::dtype::of<float>()))
+            throw py::type_error("Argument `a` must have dtype float32 or float64. Received: "
+                                 "dtype=" + std::string(py::str(a.dtype())));
+        if (!(a.flags() & py::array::c_style) ||
+            !(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+            throw py::value_error("Argument `a` must be C-contiguous and aligned.");
+        const int64_t n = static_cast<int64_t>(a.size());
+        const void* p = a.data();
+        py::gil_scoped_release release;
+        if (f64) {
+            const double* d = static_cast<const double*>(p);
+            return serial ? all_finite_serial(d, n) : all_finite(d, n);
+        }
+        const float* f = static_cast<const float*>(p);
+        return serial ? all_finite_serial(f, n) : all_finite(f, n);
+    }, py::arg("a"), py::arg("serial") = false,
+       "Whether a float32 / float64 C-contiguous array holds no NaN and no infinity "
+       "(large arrays are checked over the thread pool; serial=True: one thread).");
+
     m.def("dense_forward", [](py::array x, py::array w, py::object b, int act,
                               py::object rows) {
         check<float>(x, "x", {-1, -1});

@@ -8,6 +8,7 @@
 
 #include "activations.h"
 #include "batchnorm.h"
+#include "finite.h"
 #include "regularizers.h"
 #include "rng.h"
 #include "threadpool.h"
@@ -782,10 +783,7 @@ bool Network::first_kernel_finite() const {
     if (state < 0) {
         const LayerDesc& d = layers_.front();
         const float* w = params_.data() + d.w_off;
-        const int64_t n = d.kernel_size();
-        uint32_t bad = 0;
-        for (int64_t i = 0; i < n; ++i) bad |= static_cast<uint32_t>(!(std::fabs(w[i]) <= FLT_MAX));
-        state = bad ? 0 : 1;
+        state = all_finite(w, d.kernel_size()) ? 1 : 0;
         w0_finite_.store(state, std::memory_order_release);
     }
     return state == 1;
