@@ -184,6 +184,7 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
     weights.resize(static_cast<size_t>(B));
     scratch.resize(static_cast<size_t>(4 * max_units));
     cols.resize(static_cast<size_t>(in));
+    runs.resize(static_cast<size_t>(2 * in));
     if (input_dropout) xmask.resize(static_cast<size_t>(2 * B * in));
     capacity = B;
 }
@@ -305,9 +306,23 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
     if (count > limit) return false;
     int64_t* cols = ws.cols.data();
     int64_t* skipped = cols + count;  // (the rest of cols: the all-zero columns)
+    // The selected columns as runs of consecutive ones (first column, length):
+    // the compaction copies runs, not single floats (an MNIST digit's ~527
+    // pixels come in ~25 runs, the rows of the image).
+    int64_t* runs = ws.runs.data();
+    int64_t n_runs = 0;
     for (int64_t i = 0, c = 0, z = 0; i < in; ++i) {
-        if (acc[i]) cols[c++] = i;
-        else skipped[z++] = i;
+        if (acc[i]) {
+            if (c == 0 || cols[c - 1] != i - 1) {
+                runs[2 * n_runs] = i;
+                runs[2 * n_runs + 1] = 0;
+                ++n_runs;
+            }
+            ++runs[2 * n_runs - 1];
+            cols[c++] = i;
+        } else {
+            skipped[z++] = i;
+        }
     }
     // Each task compacts its rows and checks its share of the skipped columns'
     // weights: they must be finite, since 0 * inf is NaN in the full product
@@ -321,7 +336,12 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
         for (int64_t b = t * per; b < std::min(B, (t + 1) * per); ++b) {
             const float* r = row(b);
             float* dst = xc + b * count;
-            for (int64_t c = 0; c < count; ++c) dst[c] = r[cols[c]];
+            for (int64_t k = 0; k < n_runs; ++k) {
+                const float* src = r + runs[2 * k];
+                const int64_t len = runs[2 * k + 1];
+                for (int64_t j = 0; j < len; ++j) dst[j] = src[j];
+                dst += len;
+            }
         }
         uint32_t nonfinite = 0;
         const int64_t z0 = n_skip * t / nt, z1 = n_skip * (t + 1) / nt;

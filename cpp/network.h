@@ -200,6 +200,7 @@ private:
         // cols[kin..in) are the all-zero columns.
         int64_t kin = -1;
         std::vector<int64_t> cols;       // [in]
+        std::vector<int64_t> runs;       // [in, 2] cols[0..kin) as runs (first, length)
         std::vector<uint32_t> colacc;    // [threads, in] per-task column flags
         // (deltas: the backward's d0 / d1, not needed for inference)
         void ensure(const std::vector<LayerDesc>& layers, int64_t B, bool input_dropout,
