@@ -11,22 +11,24 @@ namespace {
 
 // A float is finite when its exponent bits are not all ones; testing the
 // bits keeps the loop branch-free, so it vectorizes.
-inline uint32_t nonfinite_bits(const float* x, int64_t n) {
-    uint32_t bad = 0;
-    for (int64_t i = 0; i < n; ++i) {
-        uint32_t u;
-        std::memcpy(&u, x + i, sizeof u);
-        bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
-    }
-    return bad;
-}
+template <class T> struct ExponentBits;
+template <> struct ExponentBits<float> {
+    using U = uint32_t;
+    static constexpr U mask = 0x7f800000u;
+};
+template <> struct ExponentBits<double> {
+    using U = uint64_t;
+    static constexpr U mask = 0x7ff0000000000000ull;
+};
 
-inline uint64_t nonfinite_bits(const double* x, int64_t n) {
-    uint64_t bad = 0;
+template <class T>
+inline typename ExponentBits<T>::U nonfinite_bits(const T* x, int64_t n) {
+    using E = ExponentBits<T>;
+    typename E::U bad = 0;
     for (int64_t i = 0; i < n; ++i) {
-        uint64_t u;
+        typename E::U u;
         std::memcpy(&u, x + i, sizeof u);
-        bad |= static_cast<uint64_t>((u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull);
+        bad |= static_cast<typename E::U>((u & E::mask) == E::mask);
     }
     return bad;
 }
