@@ -698,7 +698,9 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
     std::lock_guard<std::mutex> lock(train_mutex_);
     train_ws_.ensure(layers_, std::min(batch_size, n), input_dropout_ > 0.0f);
     // Steps too small to repay the pool's synchronization run in this thread.
-    SerialRegion serial(step_flops(std::min(batch_size, n)) < kSerialStepFlops);
+    const bool one_thread =
+        get_num_threads() == 1 || step_flops(std::min(batch_size, n)) < kSerialStepFlops;
+    SerialRegion serial(one_thread);
     const int64_t U = output_dim();
     const Activation loss_act = loss_activation();
     const bool fused = loss_is_fused(loss_, loss_act);
@@ -710,7 +712,12 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         const float* xb;
         Targets tb;
         gather(train_ws_, x, t, order, start, B, &xb, tb);
-        if (order) prefetch_rows(x, order, start + B, std::min(batch_size, n - start - B));
+        // (one thread: the prefetch hides the next batch's reads; with the
+        // pool, the threads' column scans overlap their own misses and the
+        // prefetch only delays the step: 2-thread MNIST gather + prefetch
+        // 80 us per step vs 71 us without, 1 thread 3% faster per epoch with)
+        if (order && one_thread)
+            prefetch_rows(x, order, start + B, std::min(batch_size, n - start - B));
         const float* y = forward(train_ws_, xb, B, true);
         const double batch_loss = loss_forward_backward(train_ws_.d0.data(), nullptr, y,
                                                         tb.dense, tb.labels, B, U, loss_,
