@@ -1,0 +1,24 @@
+"""fastdense.bench's plumbing (the timed comparisons themselves are not run
+in tests: speed targets live in benchmarks/)."""
+from fastdense import bench
+
+
+def test_epoch_times_reports_median_best_and_last_accuracy(monkeypatch):
+    monkeypatch.setattr(bench, "SETTLE_S", 0.0)
+    calls = []
+
+    def runner():
+        calls.append(1)
+        return 0.5 + len(calls) / 100
+
+    res = bench.epoch_times({"a": runner}, epochs=3)
+    median, best, acc = res["a"]
+    assert len(calls) == 4  # one warm-up, then 3 timed
+    assert 0 <= best <= median
+    assert acc == 0.54  # the last call's accuracy
+
+
+def test_time_format():
+    assert bench._fmt_s(5.5e-6) == "5.5 us"
+    assert bench._fmt_s(0.25) == "250.00 ms"
+    assert bench._fmt_s(1.5) == "1.500 s"
