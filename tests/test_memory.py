@@ -269,3 +269,28 @@ def test_mnist_fit_peaks_below_data_plus_a_few_params(mnist_data):
     m.fit(x[:256], yc[:256], batch_size=128, verbose=0)
     h, peak = traced_peak(lambda: m.fit(x, yc, batch_size=128, epochs=1, verbose=0))
     assert peak < n * 8 + 2 * MB, f"{peak / MB:.1f} MiB with one-hot float32 targets"
+
+
+def test_predict_and_evaluate_workspace_is_bounded_whatever_the_batch_size():
+    """evaluate / predict run their forward in chunks of at most 1024 rows:
+    batch_size=len(x) on a wide model does not allocate a workspace for the
+    whole batch (here 20000 rows x 8266 floats = 630 MiB; chunks of 1024 rows
+    take 33 MiB)."""
+    set_random_seed(0)
+    m = models.Sequential([layers.Dense(8192, activation="relu", input_shape=(64,)),
+                           layers.Dense(10, activation="softmax")])
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20000, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 20000).astype(np.int32)
+    small = m.predict(x[:300], batch_size=32, verbose=0)  # threads, caches
+    gc.collect()
+    with PeakRSS() as native:
+        p = m.predict(x, batch_size=len(x), verbose=0)
+        loss = m.evaluate(x, y, batch_size=len(x), verbose=0)
+    np.testing.assert_allclose(p[:300], small, rtol=1e-5, atol=1e-7)
+    assert loss == pytest.approx(m.evaluate(x, y, batch_size=32, verbose=0), rel=1e-5)
+    budget = 64 * MB + 2 * p.nbytes + 16 * MB
+    assert native.growth < budget, (
+        f"RSS grew by {native.growth / MB:.1f} MiB during predict/evaluate "
+        f"(budget {budget / MB:.0f} MiB, {'exact' if native.exact else 'sampled'})")
