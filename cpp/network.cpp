@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cfloat>
 #include <cstring>
 #include <stdexcept>
 
@@ -272,7 +271,8 @@ bool Network::selectable(int64_t B) const {
 
 bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, int64_t start,
                              int64_t B) const {
-    ws.kin = -1;
+    ws.kin = -1;  // (every batch's own: none unless this one gets a selection)
+    if (!selectable(B)) return false;
     const int64_t in = input_dim();
     const int64_t limit = static_cast<int64_t>(kSelectFraction * static_cast<double>(in));
     auto row = [&](int64_t b) { return x + (idx ? idx[start + b] : start + b) * in; };
@@ -345,11 +345,8 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
         }
         uint32_t nonfinite = 0;
         const int64_t z0 = n_skip * t / nt, z1 = n_skip * (t + 1) / nt;
-        for (int64_t z = z0; z < z1; ++z) {
-            const float* wr = w + skipped[z] * d0.out;
-            for (int64_t j = 0; j < d0.out; ++j)
-                nonfinite |= static_cast<uint32_t>(!(std::fabs(wr[j]) <= FLT_MAX));
-        }
+        for (int64_t z = z0; z < z1; ++z)
+            nonfinite |= !all_finite_serial(w + skipped[z] * d0.out, d0.out);
         bad[t] = nonfinite;
     });
     for (int64_t t = 0; t < nt; ++t)
@@ -365,9 +362,7 @@ void Network::gather(Workspace& ws, const float* x, const Targets& t, const int6
     const int64_t in = input_dim(), U = output_dim();
     // Sparse inputs: layer 0 reads the selected columns, compacted into ws.x
     // (nothing else reads the batch's input: no input dropout, layer 0 Dense).
-    // A batch too small to select must not see the last batch's selection.
-    ws.kin = -1;
-    const bool selected = selectable(B) && select_columns(ws, x, idx, start, B);
+    const bool selected = select_columns(ws, x, idx, start, B);
     if (!idx) {
         *xb = selected ? ws.x.data() : x + start * in;
         tb.dense = t.dense ? t.dense + start * U : nullptr;
@@ -826,9 +821,8 @@ void Network::predict(const float* x, int64_t n, int64_t batch_size, float* out)
         const int64_t B = std::min(chunk, n - start);
         // (sparse inputs: layer 0 reads only their nonzero columns, as in fit)
         const float* xb = x + start * in;
-        ws.kin = -1;
         if (B == 1) select_row(ws, xb);
-        else if (selectable(B)) select_columns(ws, xb, nullptr, 0, B);
+        else select_columns(ws, xb, nullptr, 0, B);
         const float* y = forward(ws, xb, B);
         std::memcpy(out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
     }

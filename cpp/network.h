@@ -221,6 +221,8 @@ private:
     // (rows idx[start..start+B), or start.. when idx is null) got a selection:
     // at most kSelectFraction of the columns nonzero (below, the compaction
     // costs more than it saves); on success ws.x holds the compacted rows.
+    // Either way ws.kin is the batch's own (-1: none); batches that are not
+    // selectable() get none.
     void prefetch_rows(const float* x, const int64_t* order, int64_t start, int64_t count) const;
     bool select_row(Workspace& ws, const float* x) const;
     bool first_kernel_finite() const;
