@@ -293,15 +293,25 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
     parallel_for(nt, [&](int64_t t) {
         uint32_t* a = acc + t * in;
         std::fill_n(a, in, 0u);
-        for (int64_t b = t * per; b < std::min(B, (t + 1) * per); ++b) {
-            const float* r = row(b);
-            for (int64_t i = 0; i < in; ++i) a[i] |= static_cast<uint32_t>(r[i] != 0.0f);
+        // (a column is nonzero in some row iff the OR of its bit patterns,
+        // sign bit aside, is: NaN counts as nonzero, -0.0 as zero)
+        const int64_t b1 = std::min(B, (t + 1) * per);
+        int64_t b = t * per;
+        for (; b + 1 < b1; b += 2) {
+            const uint32_t* r0 = reinterpret_cast<const uint32_t*>(row(b));
+            const uint32_t* r1 = reinterpret_cast<const uint32_t*>(row(b + 1));
+            for (int64_t i = 0; i < in; ++i) a[i] |= r0[i] | r1[i];
         }
+        if (b < b1) {
+            const uint32_t* r0 = reinterpret_cast<const uint32_t*>(row(b));
+            for (int64_t i = 0; i < in; ++i) a[i] |= r0[i];
+        }
+        for (int64_t i = 0; i < in; ++i) a[i] &= 0x7fffffffu;
     });
     int64_t count = 0;
     for (int64_t i = 0; i < in; ++i) {  // (merged into the first task's flags)
         for (int64_t t = 1; t < nt; ++t) acc[i] |= acc[t * in + i];
-        count += acc[i];
+        count += acc[i] != 0;
     }
     if (count > limit) return false;
     int64_t* cols = ws.cols.data();

@@ -391,3 +391,35 @@ def test_last_batch_too_small_to_select_reads_its_own_columns(n):
     # evaluate: the same loss whatever the batch size (a last chunk < 8 included)
     losses = [m.evaluate(x, y, batch_size=b, verbose=0) for b in (bs, 5, 1000, n)]
     np.testing.assert_allclose(losses, losses[-1], rtol=2e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_selection_keeps_subnormal_columns_and_drops_negative_zero(threads):
+    # the batch's column scan ORs bit patterns: a column whose only nonzeros
+    # are subnormal is kept (times a huge weight it is far from zero), a column
+    # of -0.0 is a zero column (its products are zeros too)
+    prev = fd.get_num_threads()
+    fd.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(3)
+        x = rng.random((64, 48)).astype(np.float32)
+        x[rng.random(x.shape) < 0.6] = 0.0
+        x[:, 10:30] = 0.0
+        x[:, 11] = np.float32(1.1e-38)  # subnormal, in every row
+        x[::3, 12] = np.float32(2e-45)  # the smallest subnormal, in some rows
+        x[:, 13] = np.float32(-0.0)
+        assert np.all(x[:, 11] != 0) and np.all(x[::3, 12] != 0)
+        m = models.Sequential([layers.Input((48,)), layers.Dense(4)])
+        w = rng.standard_normal((48, 4)).astype(np.float32)
+        w[11] = 3e38
+        w[12] = 1e38
+        b = rng.standard_normal(4).astype(np.float32)
+        m.set_weights([w, b])
+        ref = x.astype(np.float64) @ w.astype(np.float64) + b
+        for bs in (64, 16):
+            p = m.predict(x, batch_size=bs, verbose=0)
+            np.testing.assert_allclose(p, ref, rtol=1e-5, atol=2e-5)
+        assert np.abs(ref[:, 0] - (np.delete(x, [11, 12], 1).astype(np.float64) @
+                                   np.delete(w, [11, 12], 0)[:, 0] + b[0])).min() > 1
+    finally:
+        fd.set_num_threads(prev)
