@@ -269,6 +269,13 @@ bool Network::selectable(int64_t B) const {
            input_dim() >= 32 && B >= 8;
 }
 
+// A float's bits, read in place (a type allowed to alias float).
+#if defined(__GNUC__)
+typedef uint32_t __attribute__((may_alias)) Bits32;
+#else
+typedef uint32_t Bits32;  // (MSVC does no type-based alias analysis)
+#endif
+
 bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, int64_t start,
                              int64_t B) const {
     ws.kin = -1;  // (every batch's own: none unless this one gets a selection)
@@ -298,12 +305,12 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
         const int64_t b1 = std::min(B, (t + 1) * per);
         int64_t b = t * per;
         for (; b + 1 < b1; b += 2) {
-            const uint32_t* r0 = reinterpret_cast<const uint32_t*>(row(b));
-            const uint32_t* r1 = reinterpret_cast<const uint32_t*>(row(b + 1));
+            const Bits32* r0 = reinterpret_cast<const Bits32*>(row(b));
+            const Bits32* r1 = reinterpret_cast<const Bits32*>(row(b + 1));
             for (int64_t i = 0; i < in; ++i) a[i] |= r0[i] | r1[i];
         }
         if (b < b1) {
-            const uint32_t* r0 = reinterpret_cast<const uint32_t*>(row(b));
+            const Bits32* r0 = reinterpret_cast<const Bits32*>(row(b));
             for (int64_t i = 0; i < in; ++i) a[i] |= r0[i];
         }
         for (int64_t i = 0; i < in; ++i) a[i] &= 0x7fffffffu;
