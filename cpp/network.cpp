@@ -263,10 +263,11 @@ void Network::dropout_mask(float* mask, float* out, const float* in, int64_t n, 
     for (int64_t i = 0; i < n; ++i) out[i] = in[i] * mask[i];
 }
 
-bool Network::selectable(int64_t B) const {
-    // (narrow inputs and tiny batches gain too little to repay the scan)
+bool Network::selectable(int64_t B, bool inference) const {
+    // (narrow inputs gain too little to repay the scan; so do tiny training
+    // batches, whose skipped weights are checked on every step)
     return layers_.front().kind == LayerKind::Dense && input_dropout_ == 0.0f &&
-           input_dim() >= 32 && B >= 8;
+           input_dim() >= 32 && B >= (inference ? 2 : 8);
 }
 
 // A float's bits, read in place (a type allowed to alias float).
@@ -277,9 +278,9 @@ typedef uint32_t Bits32;  // (MSVC does no type-based alias analysis)
 #endif
 
 bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, int64_t start,
-                             int64_t B) const {
+                             int64_t B, bool inference) const {
     ws.kin = -1;  // (every batch's own: none unless this one gets a selection)
-    if (!selectable(B)) return false;
+    if (!selectable(B, inference)) return false;
     const int64_t in = input_dim();
     const int64_t limit = static_cast<int64_t>(kSelectFraction * static_cast<double>(in));
     auto row = [&](int64_t b) { return x + (idx ? idx[start + b] : start + b) * in; };
@@ -321,6 +322,8 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
         count += acc[i] != 0;
     }
     if (count > limit) return false;
+    // (inference: W is the same for every batch, its finiteness cached)
+    if (inference && !first_kernel_finite()) return false;
     int64_t* cols = ws.cols.data();
     int64_t* skipped = cols + count;  // (the rest of cols: the all-zero columns)
     // The selected columns as runs of consecutive ones (first column, length):
@@ -362,7 +365,7 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
         }
         uint32_t nonfinite = 0;
         const int64_t z0 = n_skip * t / nt, z1 = n_skip * (t + 1) / nt;
-        for (int64_t z = z0; z < z1; ++z)
+        for (int64_t z = z0; z < z1 && !inference; ++z)
             nonfinite |= !all_finite_serial(w + skipped[z] * d0.out, d0.out);
         bad[t] = nonfinite;
     });
@@ -375,11 +378,12 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
 // Points xb/tb at the batch's rows: straight into the caller's arrays when
 // the batch is a contiguous run, else gathered into the workspace.
 void Network::gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,
-                     int64_t start, int64_t B, const float** xb, Targets& tb) const {
+                     int64_t start, int64_t B, const float** xb, Targets& tb,
+                     bool inference) const {
     const int64_t in = input_dim(), U = output_dim();
     // Sparse inputs: layer 0 reads the selected columns, compacted into ws.x
     // (nothing else reads the batch's input: no input dropout, layer 0 Dense).
-    const bool selected = select_columns(ws, x, idx, start, B);
+    const bool selected = select_columns(ws, x, idx, start, B, inference);
     if (!idx) {
         *xb = selected ? ws.x.data() : x + start * in;
         tb.dense = t.dense ? t.dense + start * U : nullptr;
@@ -723,7 +727,7 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         const int64_t B = std::min(batch_size, n - start);
         const float* xb;
         Targets tb;
-        gather(train_ws_, x, t, order, start, B, &xb, tb);
+        gather(train_ws_, x, t, order, start, B, &xb, tb, false);
         // (one thread: the prefetch hides the next batch's reads; with the
         // pool, the threads' column scans overlap their own misses and the
         // prefetch only delays the step: 2-thread MNIST gather + prefetch
@@ -782,7 +786,7 @@ void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batc
         const int64_t B = std::min(chunk, n - start);
         const float* xb;
         Targets tb;
-        gather(ws, x, t, nullptr, start, B, &xb, tb);
+        gather(ws, x, t, nullptr, start, B, &xb, tb, true);
         const float* y = forward(ws, xb, B);
         stats.loss_sum += loss_forward_backward(nullptr, nullptr, y, tb.dense, tb.labels, B,
                                                 U, loss_, layers_.back().act, tb.weights) +
@@ -839,7 +843,7 @@ void Network::predict(const float* x, int64_t n, int64_t batch_size, float* out)
         // (sparse inputs: layer 0 reads only their nonzero columns, as in fit)
         const float* xb = x + start * in;
         if (B == 1) select_row(ws, xb);
-        else select_columns(ws, xb, nullptr, 0, B);
+        else select_columns(ws, xb, nullptr, 0, B, true);
         const float* y = forward(ws, xb, B);
         std::memcpy(out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
     }

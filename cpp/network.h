@@ -211,7 +211,8 @@ private:
     const float* forward(Workspace& ws, const float* x, int64_t B) const;  // inference
     void dropout_mask(float* mask, float* out, const float* in, int64_t n, float rate);
     void gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,
-                int64_t start, int64_t B, const float** xb, Targets& tb) const;
+                int64_t start, int64_t B, const float** xb, Targets& tb,
+                bool inference) const;
     void backward(Workspace& ws, const float* xb, int64_t B, bool fused);
     // Sparse inputs: when the first stage is Dense (and there is no input
     // dropout), a batch whose input has all-zero columns (image borders,
@@ -222,14 +223,17 @@ private:
     // at most kSelectFraction of the columns nonzero (below, the compaction
     // costs more than it saves); on success ws.x holds the compacted rows.
     // Either way ws.kin is the batch's own (-1: none); batches that are not
-    // selectable() get none.
+    // selectable() get none.  Inference (evaluate, predict: the weights do not
+    // change between its batches) selects from 2 rows on and relies on the
+    // first kernel's cached finiteness; training checks the skipped columns'
+    // weights batch by batch (they change every step).
     void prefetch_rows(const float* x, const int64_t* order, int64_t start, int64_t count) const;
     bool select_row(Workspace& ws, const float* x) const;
     bool first_kernel_finite() const;
     mutable std::atomic<int> w0_finite_{-1};  // first kernel all finite: 1 / 0 / -1 unknown
     bool select_columns(Workspace& ws, const float* x, const int64_t* idx, int64_t start,
-                        int64_t B) const;
-    bool selectable(int64_t B) const;
+                        int64_t B, bool inference) const;
+    bool selectable(int64_t B, bool inference) const;
     static constexpr double kSelectFraction = 0.9;
     void update(float lr);
     bool first_update_fusable() const;

@@ -13,9 +13,10 @@ from test_kernels import act_ref  # (the float64 activation reference)
 
 ACTS = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
 # (B, in, out): the packed GEMM (B > 16, out > 16), the narrow kernel (out <= 16),
-# the small-batch path (B <= 16), several K blocks and edge tiles
+# the small-batch path (B <= 16: W's selected rows streamed in place), several K
+# blocks and edge tiles
 SHAPES = [(128, 784, 512), (40, 100, 10), (9, 64, 40), (33, 600, 37), (17, 50, 1),
-          (64, 300, 520)]
+          (64, 300, 520), (2, 784, 512), (8, 300, 64), (16, 200, 100)]
 
 
 def sparse_inputs(B, K, N, seed=0, zero_cols=0.4):
@@ -269,13 +270,15 @@ def test_one_sample_predict_reads_only_nonzero_inputs(isa):
     np.testing.assert_allclose(single, want / want.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("n", [1, 3, 8, 16, 40])
 @pytest.mark.parametrize("how", ["assign", "set_weights", "fit"])
-def test_one_sample_predict_sees_non_finite_weights_of_zero_inputs(how):
+def test_sparse_predict_sees_non_finite_weights_of_zero_inputs(how, n):
     # 0 * inf is NaN in the full product: after any change of the weights the
     # engine re-checks them, so a non-finite weight on a zero input still
-    # gives NaN (the check is cached between changes)
-    x = np.zeros((1, 64), np.float32)
-    x[0, :5] = 1.0
+    # gives NaN (inference caches the check between changes: one sample, the
+    # small-batch and the GEMM paths)
+    x = np.zeros((n, 64), np.float32)
+    x[:, :5] = 1.0
     m = _sparse_model()
     assert np.isfinite(m.predict(x, verbose=0)).all()  # (caches "finite")
     kernel = m.layers[0].kernel
@@ -298,6 +301,9 @@ def test_one_sample_predict_sees_non_finite_weights_of_zero_inputs(how):
     full = _core.dense_forward(x, np.asarray(m.layers[0].kernel.numpy()),
                                m.layers[0].bias.numpy(), 1)
     assert np.isnan(y).any() and np.isnan(full).any()
+    if how != "fit":
+        m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        assert np.isnan(m.evaluate(x, np.zeros(n, np.int32), verbose=0))
 
 
 def test_variable_values_are_read_only_views():
