@@ -272,11 +272,28 @@ double generic_fma_peak_gflops(int threads) {
     return 2.0 * kChains * double(iters) * threads / sec * 1e-9;
 }
 
+void generic_forward_epi(float* y, const float* x, const float* w, const float* b, int64_t B,
+                         int64_t in, int64_t out, Activation act, const RowsEpilogue& epi) {
+    generic_forward(y, x, w, b, B, in, out, act);
+    run_rows_epilogue(epi, B, out);
+}
+
 const DenseKernels kGeneric = {"generic", generic_forward, generic_backward,
                                generic_fma_peak_gflops, generic_forward_rows,
-                               generic_backward_rows};
+                               generic_backward_rows, generic_forward_epi};
 
 }  // namespace
+
+void run_rows_epilogue(const RowsEpilogue& epi, int64_t B, int64_t out) {
+    if (B <= 0) return;
+    // (~16k outputs per range at least: a small output layer stays on one thread)
+    const int64_t parts = std::max<int64_t>(
+        1, std::min<int64_t>(get_num_threads(), B * std::max<int64_t>(out, 1) / 16384));
+    const int64_t per = (B + parts - 1) / parts;
+    parallel_for((B + per - 1) / per, [&](int64_t t) {
+        epi.fn(epi.ctx, t * per, std::min(B, (t + 1) * per));
+    });
+}
 
 const DenseKernels& generic_kernels() { return kGeneric; }
 

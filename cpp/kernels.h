@@ -53,6 +53,12 @@ struct FusedRmsprop {
 // contraction; the SIMD kernels give the same bits).
 void fused_rmsprop_ref(float* p, float* v, const float* g, int64_t n, const FusedRmsprop& u);
 
+// Work on finished output rows [r0, r1) of a forward (forward_epi).
+struct RowsEpilogue {
+    void (*fn)(void* ctx, int64_t r0, int64_t r1);
+    void* ctx;
+};
+
 struct DenseKernels {
     const char* name;  // "generic", "avx2", "avx512"
 
@@ -95,7 +101,21 @@ struct DenseKernels {
     void (*backward_rows)(float* dw, float* db, float* dz, const float* y, const float* x,
                           const int64_t* rows, int64_t B, int64_t kin, int64_t out,
                           Activation act, const FusedRmsprop* upd);
+
+    // forward() followed by epi on its finished rows, in the parallel task
+    // that computed them where the kernel works by rows (the narrow output
+    // layer: the rows are still in that thread's cache), else over row
+    // ranges after the product.  Every row is in exactly one call; calls run
+    // in any order, on any thread, so epi must treat rows independently.
+    // (The engine computes the loss and its gradient this way.)
+    void (*forward_epi)(float* y, const float* x, const float* w, const float* b,
+                        int64_t B, int64_t in, int64_t out, Activation act,
+                        const RowsEpilogue& epi);
 };
+
+// epi over the rows [0, B) of an output of `out` columns, in row ranges
+// spread over the pool (forward_epi's paths that do not work by rows).
+void run_rows_epilogue(const RowsEpilogue& epi, int64_t B, int64_t out);
 
 // The portable reference path, always available.
 const DenseKernels& generic_kernels();

@@ -108,6 +108,40 @@ bool loss_is_fused(const LossSpec& loss, Activation out_act) {
     }
 }
 
+namespace {
+// Sample b's (weighted) loss and, with grad, its gradient row (see losses.h).
+inline float sample_loss(float* grad, const float* y, const float* target,
+                         const int32_t* labels, int64_t b, int64_t U, const LossSpec& loss,
+                         bool fused, float inv_B, float inv_BU, const float* weights) {
+    const float* yb = y + b * U;
+    const float* tb = target ? target + b * U : nullptr;
+    float* gb = grad ? grad + b * U : nullptr;
+    float l = 0.0f;
+    switch (loss.kind) {
+        case LossKind::CategoricalCrossentropy:
+        case LossKind::SparseCategoricalCrossentropy: {
+            const int32_t label = labels ? labels[b] : -1;
+            l = loss.from_logits ? cce_logits(gb, yb, tb, label, U, inv_B)
+                                 : cce_probs(gb, yb, tb, label, U, fused, inv_B);
+            break;
+        }
+        case LossKind::BinaryCrossentropy:
+            l = bce(gb, yb, tb, U, loss.from_logits, fused, inv_BU);
+            break;
+        case LossKind::MeanSquaredError:
+            l = mse(gb, yb, tb, U, inv_BU);
+            break;
+    }
+    if (weights) {
+        const float w = weights[b];
+        l *= w;
+        if (gb)
+            for (int64_t k = 0; k < U; ++k) gb[k] *= w;
+    }
+    return l;
+}
+}  // namespace
+
 double loss_forward_backward(float* grad, float* losses, const float* y,
                              const float* target, const int32_t* labels, int64_t B,
                              int64_t U, const LossSpec& loss, Activation out_act,
@@ -117,35 +151,23 @@ double loss_forward_backward(float* grad, float* losses, const float* y,
     const float inv_BU = 1.0f / static_cast<float>(B * U);
     double total = 0.0;
     for (int64_t b = 0; b < B; ++b) {
-        const float* yb = y + b * U;
-        const float* tb = target ? target + b * U : nullptr;
-        float* gb = grad ? grad + b * U : nullptr;
-        float l = 0.0f;
-        switch (loss.kind) {
-            case LossKind::CategoricalCrossentropy:
-            case LossKind::SparseCategoricalCrossentropy: {
-                const int32_t label = labels ? labels[b] : -1;
-                l = loss.from_logits ? cce_logits(gb, yb, tb, label, U, inv_B)
-                                     : cce_probs(gb, yb, tb, label, U, fused, inv_B);
-                break;
-            }
-            case LossKind::BinaryCrossentropy:
-                l = bce(gb, yb, tb, U, loss.from_logits, fused, inv_BU);
-                break;
-            case LossKind::MeanSquaredError:
-                l = mse(gb, yb, tb, U, inv_BU);
-                break;
-        }
-        if (weights) {
-            const float w = weights[b];
-            l *= w;
-            if (gb)
-                for (int64_t k = 0; k < U; ++k) gb[k] *= w;
-        }
+        const float l = sample_loss(grad, y, target, labels, b, U, loss, fused, inv_B, inv_BU,
+                                    weights);
         if (losses) losses[b] = l;
         total += l;
     }
     return total;
+}
+
+void loss_rows(float* grad, float* losses, const float* y, const float* target,
+               const int32_t* labels, int64_t r0, int64_t r1, int64_t B, int64_t U,
+               const LossSpec& loss, Activation out_act, const float* weights) {
+    const bool fused = loss_is_fused(loss, out_act);
+    const float inv_B = 1.0f / static_cast<float>(B);
+    const float inv_BU = 1.0f / static_cast<float>(B * U);
+    for (int64_t b = r0; b < r1; ++b)
+        losses[b] = sample_loss(grad, y, target, labels, b, U, loss, fused, inv_B, inv_BU,
+                                weights);
 }
 
 }  // namespace fastdense

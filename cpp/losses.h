@@ -43,4 +43,12 @@ double loss_forward_backward(float* grad, float* losses, const float* y,
                              int64_t B, int64_t U, const LossSpec& loss,
                              Activation out_act, const float* weights = nullptr);
 
+// The per-sample part of loss_forward_backward for rows [r0, r1) of a batch
+// of B: the same gradient rows, and losses[b] (not optional) the same values,
+// whose sum in row order (in double) is loss_forward_backward's result.
+// Rows are independent: ranges may run on different threads.
+void loss_rows(float* grad, float* losses, const float* y, const float* target,
+               const int32_t* labels, int64_t r0, int64_t r1, int64_t B, int64_t U,
+               const LossSpec& loss, Activation out_act, const float* weights);
+
 }  // namespace fastdense

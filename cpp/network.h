@@ -192,6 +192,7 @@ private:
         std::vector<float> t;            // [cap, U]     gathered targets
         std::vector<int32_t> labels;     // [cap]
         std::vector<float> weights;      // [cap]    gathered sample weights
+        std::vector<float> row_loss;     // [cap]    per-sample losses (training)
         std::vector<std::vector<float>> bn_stats;  // BatchNorm layers: [2, out]
                                                    // batch mean, then 1/sqrt(var + eps)
         std::vector<double> scratch;     // [4 * max_units] BatchNorm / constraint sums
@@ -207,7 +208,11 @@ private:
                     bool deltas = true);
     };
 
-    const float* forward(Workspace& ws, const float* x, int64_t B, bool training);
+    // last_epi (training): run by the last layer's forward_epi on its finished
+    // rows when that layer is Dense with a fused activation and no dropout
+    // (*epi_ran tells whether it ran; else the caller works on the output).
+    const float* forward(Workspace& ws, const float* x, int64_t B, bool training,
+                         const RowsEpilogue* last_epi = nullptr, bool* epi_ran = nullptr);
     const float* forward(Workspace& ws, const float* x, int64_t B) const;  // inference
     void dropout_mask(float* mask, float* out, const float* in, int64_t n, float rate);
     void gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,

@@ -91,6 +91,37 @@ static int check() {
                                             int(bias), int(need_dx), e[0], e[1], e[2], e[3], e[4]);
                         }
                         worst = std::max(worst, em);
+                        // forward_epi: the same y, and its epilogue sees every row
+                        // exactly once, already final.
+                        {
+                            struct Seen {
+                                const float* y; const float* ref; int64_t out;
+                                std::vector<int> count; int early;
+                                static void fn(void* c, int64_t r0, int64_t r1) {
+                                    Seen& s = *static_cast<Seen*>(c);
+                                    for (int64_t r = r0; r < r1; ++r) {
+                                        ++s.count[r];
+                                        if (std::memcmp(s.y + r * s.out, s.ref + r * s.out,
+                                                        sizeof(float) * s.out) != 0)
+                                            s.early = 1;
+                                    }
+                                }
+                            };
+                            std::vector<float> ye(B * out, NAN);
+                            Seen seen{ye.data(), y.data(), out, std::vector<int>(B, 0), 0};
+                            k->forward_epi(ye.data(), x.data(), w.data(),
+                                           bias ? b.data() : nullptr, B, in, out, act,
+                                           RowsEpilogue{&Seen::fn, &seen});
+                            const bool once = std::all_of(seen.count.begin(), seen.count.end(),
+                                                          [](int c) { return c == 1; });
+                            if (!once || seen.early ||
+                                std::memcmp(ye.data(), y.data(), sizeof(float) * y.size()) != 0) {
+                                ++fails;
+                                std::printf("FORWARD_EPI %s nt=%d B=%ld in=%ld out=%ld once=%d "
+                                            "early=%d\n", k->name, nt, long(B), long(in),
+                                            long(out), int(once), seen.early);
+                            }
+                        }
                         // Determinism: a second run (other thread count) is bitwise equal.
                         set_num_threads(3 - nt);
                         std::vector<float> y2(B * out), dz2 = dy, dw2(in * out), db2(out, NAN),
