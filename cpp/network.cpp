@@ -374,8 +374,9 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
         }
         uint32_t nonfinite = 0;
         const int64_t z0 = n_skip * t / nt, z1 = n_skip * (t + 1) / nt;
-        for (int64_t z = z0; z < z1 && !inference; ++z)
-            nonfinite |= !all_finite_serial(w + skipped[z] * d0.out, d0.out);
+        if (!inference)  // (inference checked all of W once above)
+            for (int64_t z = z0; z < z1; ++z)
+                nonfinite |= !all_finite_serial(w + skipped[z] * d0.out, d0.out);
         bad[t] = nonfinite;
     });
     for (int64_t t = 0; t < nt; ++t)
@@ -744,8 +745,9 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         if (order && one_thread)
             prefetch_rows(x, order, start + B, std::min(batch_size, n - start - B));
         // The loss and its gradient, row by row inside the output layer's
-        // forward tasks when it allows (forward_epi), else after it; the
-        // per-sample losses summed in row order either way (same bits).
+        // forward tasks when it allows (forward_epi), else after it on the
+        // stage's output; the per-sample losses summed in row order either
+        // way (loss_forward_backward's bits).
         struct LossRows {
             float* grad; float* losses; const float* y; const Targets* tb;
             int64_t B, U; const LossSpec* loss; Activation act;
@@ -759,13 +761,12 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         const RowsEpilogue epi{&LossRows::run, &rows_loss};
         bool epi_ran = false;
         const float* y = forward(train_ws_, xb, B, true, &epi, &epi_ran);
-        double batch_loss = 0.0;
-        if (epi_ran) {
-            for (int64_t r = 0; r < B; ++r) batch_loss += rows_loss.losses[r];
-        } else {
-            batch_loss = loss_forward_backward(train_ws_.d0.data(), nullptr, y, tb.dense,
-                                               tb.labels, B, U, loss_, loss_act, tb.weights);
+        if (!epi_ran) {
+            rows_loss.y = y;  // (a dropout's output, or a stage the kernel did not end)
+            LossRows::run(&rows_loss, 0, B);
         }
+        double batch_loss = 0.0;
+        for (int64_t r = 0; r < B; ++r) batch_loss += rows_loss.losses[r];
         // Keras adds the regularization losses of the current weights and the
         // activity losses (divided by B) to each batch's loss (the tracker
         // weights it by the batch size)
