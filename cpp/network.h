@@ -233,6 +233,8 @@ private:
     // first kernel's cached finiteness; training checks the skipped columns'
     // weights batch by batch (they change every step).
     void prefetch_rows(const float* x, const int64_t* order, int64_t start, int64_t count) const;
+    void prefetch_targets(const Targets& t, const int64_t* order, int64_t start,
+                          int64_t count) const;
     bool select_row(Workspace& ws, const float* x) const;
     bool first_kernel_finite() const;
     mutable std::atomic<int> w0_finite_{-1};  // first kernel all finite: 1 / 0 / -1 unknown
@@ -244,6 +246,7 @@ private:
     bool first_update_fusable() const;
     float step_lr_ = 0.0f;       // the learning rate of the step being trained
     bool fused_first_ = false;   // backward applied the first kernel's step
+    bool fused_rest_ = false;    // ... and the other layers' steps (not the first bias)
     void apply_constraints();
     void add_regularization_grads(const LayerDesc& d);
     // The sum over the batch's layer outputs of their activity penalties
@@ -277,6 +280,7 @@ private:
     int64_t iterations_ = 0;
     std::vector<bool> decay_mask_;          // per variable; empty = all
     std::vector<ParamSegment> segments_;    // reused by update()
+    std::vector<ParamSegment> rest_;        // reused by backward(): layers 1.. (fused_rest_)
     UpdateScratch update_scratch_;
     int64_t max_units_ = 0;
     float input_dropout_ = 0.0f;
