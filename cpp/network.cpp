@@ -183,7 +183,7 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
     weights.resize(static_cast<size_t>(B));
     row_loss.resize(static_cast<size_t>(B));
     scratch.resize(static_cast<size_t>(4 * max_units));
-    cols.resize(static_cast<size_t>(in + 1));  // (+1: select_columns's spare slot)
+    cols.resize(static_cast<size_t>(in));
     runs.resize(static_cast<size_t>(2 * in));
     if (input_dropout) xmask.resize(static_cast<size_t>(2 * B * in));
     capacity = B;
@@ -286,6 +286,26 @@ typedef uint32_t __attribute__((may_alias)) Bits32;
 typedef uint32_t Bits32;  // (MSVC does no type-based alias analysis)
 #endif
 
+// Bit counts of a 64-bit word (m != 0 for ctz64).
+static inline int popcount64(uint64_t m) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_popcountll(m);
+#else
+    int n = 0;
+    for (; m; m &= m - 1) ++n;
+    return n;
+#endif
+}
+static inline int ctz64(uint64_t m) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(m);
+#else
+    int n = 0;
+    for (; !(m & 1); m >>= 1) ++n;
+    return n;
+#endif
+}
+
 bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, int64_t start,
                              int64_t B, bool inference) const {
     ws.kin = -1;  // (every batch's own: none unless this one gets a selection)
@@ -301,11 +321,17 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
         for (int64_t i = 0; i < in; ++i) nz += r[i] != 0.0f;
         if (nz > limit) return false;
     }
-    // The columns with a nonzero: each task ORs its rows into its own flags.
+    // The columns with a nonzero: each task ORs its rows into its own flags,
+    // then folds them into a bit per column (what the serial merge reads from
+    // the other tasks: 13 words for MNIST's 784 columns, not 784 flags).
     const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), B / 8));
+    const int64_t words = (in + 63) / 64;
     if (ws.colacc.size() < static_cast<size_t>(nt * in))
         ws.colacc.resize(static_cast<size_t>(nt * in));  // (grows once per thread count)
+    if (ws.colbits.size() < static_cast<size_t>(nt * words + 1))
+        ws.colbits.resize(static_cast<size_t>(nt * words + 1));
     uint32_t* acc = ws.colacc.data();
+    uint64_t* bits = ws.colbits.data();
     const int64_t per = (B + nt - 1) / nt;
     parallel_for(nt, [&](int64_t t) {
         uint32_t* a = acc + t * in;
@@ -323,40 +349,45 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
             const Bits32* r0 = reinterpret_cast<const Bits32*>(row(b));
             for (int64_t i = 0; i < in; ++i) a[i] |= r0[i];
         }
-        for (int64_t i = 0; i < in; ++i) a[i] &= 0x7fffffffu;
+        uint64_t* w = bits + t * words;
+        for (int64_t k = 0; k < words; ++k) {
+            const int64_t i0 = 64 * k, n = std::min<int64_t>(64, in - i0);
+            uint64_t m = 0;
+            for (int64_t j = 0; j < n; ++j)
+                m |= static_cast<uint64_t>((a[i0 + j] & 0x7fffffffu) != 0) << j;
+            w[k] = m;
+        }
     });
-    // (merged into the first task's flags; these loops are branch-free: the
-    // flags' pattern is the data's, and mispredicted branches here cost ~3 us
-    // a step on MNIST, serial time between two parallel regions)
-    for (int64_t t = 1; t < nt; ++t)
-        for (int64_t i = 0; i < in; ++i) acc[i] |= acc[t * in + i];
     int64_t count = 0;
-    for (int64_t i = 0; i < in; ++i) count += acc[i] != 0;
+    for (int64_t k = 0; k < words; ++k) {  // (merged into the first task's bits)
+        for (int64_t t = 1; t < nt; ++t) bits[k] |= bits[t * words + k];
+        count += popcount64(bits[k]);
+    }
     if (count > limit) return false;
     // (inference: W is the same for every batch, its finiteness cached)
     if (inference && !first_kernel_finite()) return false;
     int64_t* cols = ws.cols.data();
     int64_t* skipped = cols + count;  // (the rest of cols: the all-zero columns)
-    for (int64_t i = 0, c = 0, z = 0; i < in; ++i) {
-        // (i written to both lists, the one whose counter moves keeps it; a
-        // full list writes to the spare slot cols[in])
-        const bool on = acc[i] != 0;
-        cols[c < count ? c : in] = i;
-        cols[z < in - count ? count + z : in] = i;
-        c += on;
-        z += !on;
-    }
     // The selected columns as runs of consecutive ones (first column, length):
     // the compaction copies runs, not single floats (an MNIST digit's ~527
     // pixels come in ~25 runs, the rows of the image).
     int64_t* runs = ws.runs.data();
     int64_t n_runs = 0;
-    for (int64_t c = 0; c < count; ++c) {
-        const bool starts = c == 0 || cols[c - 1] + 1 != cols[c];
-        n_runs += starts;
-        int64_t* r = runs + 2 * (n_runs - 1);
-        r[0] = starts ? cols[c] : r[0];
-        r[1] = starts ? 1 : r[1] + 1;
+    bits[words] = 0;  // (the spare word: no column past the last)
+    for (int64_t k = 0, c = 0, z = 0, closed = 0; k < words; ++k) {
+        const int64_t i0 = 64 * k, n = std::min<int64_t>(64, in - i0);
+        const uint64_t valid = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
+        const uint64_t on = bits[k];
+        for (uint64_t m = on; m; m &= m - 1) cols[c++] = i0 + ctz64(m);
+        for (uint64_t m = ~on & valid; m; m &= m - 1) skipped[z++] = i0 + ctz64(m);
+        // runs: a one after a zero (or at column 0) starts one, a one before
+        // a zero (or the last column) ends one
+        const uint64_t prev = k > 0 ? bits[k - 1] >> 63 : 0;
+        const uint64_t starts = on & ~((on << 1) | prev);
+        const uint64_t ends = on & ~((on >> 1) | (bits[k + 1] << 63));
+        for (uint64_t m = starts; m; m &= m - 1) runs[2 * n_runs++] = i0 + ctz64(m);
+        for (uint64_t m = ends; m; m &= m - 1, ++closed)  // (runs close in order)
+            runs[2 * closed + 1] = i0 + ctz64(m) + 1 - runs[2 * closed];
     }
     // Each task compacts its rows and checks its share of the skipped columns'
     // weights: they must be finite, since 0 * inf is NaN in the full product

@@ -203,6 +203,7 @@ private:
         std::vector<int64_t> cols;       // [in]
         std::vector<int64_t> runs;       // [in, 2] cols[0..kin) as runs (first, length)
         std::vector<uint32_t> colacc;    // [threads, in] per-task column flags
+        std::vector<uint64_t> colbits;   // [threads, ceil(in/64)] + 1: the same as bits
         // (deltas: the backward's d0 / d1, not needed for inference)
         void ensure(const std::vector<LayerDesc>& layers, int64_t B, bool input_dropout,
                     bool deltas = true);

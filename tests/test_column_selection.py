@@ -191,6 +191,44 @@ def test_train_step_on_sparse_batch_matches_float64(isa, act, B):
     np.testing.assert_allclose(new_w1[unused], (w1 - 0.1 * 2 * 0.01 * w1)[unused], atol=1e-7)
 
 
+# Nonzero columns (as ranges) around the selection's 64-column words: runs
+# that cross a word's edge, start or end one, fill whole words, or hold the
+# first or last column alone.
+COLUMN_PATTERNS = {
+    "cross_words": (130, [(0, 10), (30, 70), (100, 128)]),
+    "word_edges": (129, [(63, 65), (127, 129)]),
+    "whole_words": (192, [(64, 128)]),
+    "first_and_last": (65, [(0, 1), (64, 65)]),
+    "one_column": (64, [(37, 38)]),
+    "alternate": (70, [(i, i + 1) for i in range(0, 70, 2)]),
+}
+
+
+@pytest.mark.parametrize("pattern", list(COLUMN_PATTERNS))
+def test_train_step_selection_lists_any_column_pattern(threads, pattern):
+    """One SGD step on a batch whose nonzero columns form `pattern`, against
+    numpy float64: only those columns' rows of W move, by x^T . dz."""
+    K, ranges = COLUMN_PATTERNS[pattern]
+    B, N = 32, 24
+    rng = np.random.default_rng(K)
+    keep = np.zeros(K, bool)
+    for a, b in ranges:
+        keep[a:b] = True
+    x = (rng.random((B, K)) + 0.5).astype(np.float32) * keep
+    y = np.eye(3, dtype=np.float32)[np.arange(B) % 3]
+    m = _model(K, N, "tanh", seed=2)
+    w1, b1, w2, b2 = (w.astype(np.float64) for w in m.get_weights())
+    m.train_on_batch(x, y)
+    h = np.tanh(x @ w1 + b1)
+    o = h @ w2 + b2
+    p = np.exp(o - o.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    dz = ((p - y) / B @ w2.T) * (1 - h ** 2)
+    new_w1 = m.get_weights()[0]
+    np.testing.assert_allclose(new_w1, w1 - 0.1 * (x.T.astype(np.float64) @ dz), rtol=0, atol=2e-6)
+    np.testing.assert_array_equal(new_w1[~keep], w1[~keep].astype(np.float32))
+
+
 def test_fit_on_sparse_inputs_matches_whole_row_path():
     """The default path (column selection) against the per-batch Python path
     of a custom loss, which multiplies whole rows: same training, to rounding."""
