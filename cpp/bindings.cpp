@@ -448,6 +448,16 @@ PYBIND11_MODULE(_core, m) {
     }, py::arg("threads"),
        "FMA peak of the active kernels' ISA on `threads` threads (GFLOP/s, ~0.2 s).");
 
+    m.def("cross_core_roundtrip_ns", [](double seconds) {
+        if (!(seconds > 0.0 && seconds <= 10.0))
+            throw py::value_error("Expected 0 < seconds <= 10. Received: seconds=" +
+                                  std::to_string(seconds));
+        py::gil_scoped_release release;
+        return cross_core_roundtrip_ns(seconds);
+    }, py::arg("seconds") = 0.3,
+       "Round trip (ns) of a cache line between this thread and another, best of 3 "
+       "slices of ~seconds/3.");
+
     m.def("permutation", [](int64_t n, uint64_t seed) {
         if (n < 0) throw py::value_error("Expected n >= 0. Received: n=" + std::to_string(n));
         py::array_t<int64_t> out(n);

@@ -347,4 +347,44 @@ SerialRegion::~SerialRegion() {
     if (active_) t_in_parallel = was_;
 }
 
+double cross_core_roundtrip_ns(double seconds) {
+    // Two threads pass a counter back and forth through one cache line: the
+    // caller makes it odd, the partner even.  Best of three timings of equal
+    // slices of `seconds`.
+    alignas(64) std::atomic<int64_t> word{0};
+    std::atomic<bool> stop{false};
+    std::thread partner([&] {
+        int64_t v = 1;
+        for (;;) {
+            int64_t w;
+            while (((w = word.load(std::memory_order_acquire)) & 1) == 0 && w < v) {
+                if (stop.load(std::memory_order_relaxed)) return;
+                cpu_relax();
+            }
+            if (stop.load(std::memory_order_relaxed)) return;
+            word.store(w + 1, std::memory_order_release);
+            v = w + 2;
+        }
+    });
+    double best = 0.0;
+    int64_t v = 0;
+    for (int rep = 0; rep < 3; ++rep) {
+        const int64_t t0 = now_ns(), end = t0 + int64_t(seconds / 3 * 1e9);
+        int64_t n = 0, t = t0;
+        while (t < end) {
+            for (int i = 0; i < 32; ++i, ++n) {
+                word.store(v + 1, std::memory_order_release);
+                while (word.load(std::memory_order_acquire) != v + 2) cpu_relax();
+                v += 2;
+            }
+            t = now_ns();
+        }
+        const double per = double(t - t0) / double(n);
+        best = rep == 0 || per < best ? per : best;
+    }
+    stop.store(true);
+    partner.join();
+    return best;
+}
+
 }  // namespace fastdense

@@ -38,6 +38,12 @@ namespace fastdense {
 void set_num_threads(int n);
 int get_num_threads();
 
+// Round-trip time (ns) of a cache line passed between this thread and a new
+// one, best of three slices of ~`seconds`: what each hand-off between two
+// cores costs (the pool's job start and end, a task's data written by one
+// thread and read by the other).  A measurement for the benchmarks.
+double cross_core_roundtrip_ns(double seconds = 0.3);
+
 // While one is alive, parallel_for calls made by this thread run serially in
 // it (for work too small to repay waking the pool); the results are the same
 // as with the pool, since tasks depend only on their index.

@@ -22,3 +22,18 @@ def test_time_format():
     assert bench._fmt_s(5.5e-6) == "5.5 us"
     assert bench._fmt_s(0.25) == "250.00 ms"
     assert bench._fmt_s(1.5) == "1.500 s"
+
+
+def test_cross_core_roundtrip_probe_returns_a_time():
+    """The probe the training table prints: a positive, finite round trip
+    (a short slice: it spins two threads), its argument validated."""
+    import math
+
+    import pytest
+    from fastdense import _core
+    ns = _core.cross_core_roundtrip_ns(0.03)
+    assert math.isfinite(ns) and ns > 0
+    assert bench.roundtrip_ns.__doc__
+    for bad in (0.0, -1.0, float("nan"), 11.0):
+        with pytest.raises(ValueError, match="Received: seconds="):
+            _core.cross_core_roundtrip_ns(bad)

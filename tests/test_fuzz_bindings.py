@@ -297,6 +297,11 @@ def case_fma_peak_gflops(rng):  # only values that must be refused: a valid call
     return getattr(_core, "fma_peak_gflops"), [v[int(rng.integers(0, len(v)))]]
 
 
+def case_cross_core_roundtrip_ns(rng):  # only values that must be refused: a valid call is slow
+    v = [0.0, -1.0, float("nan"), float("inf"), 11.0, None, "0.1", [0.1]]
+    return getattr(_core, "cross_core_roundtrip_ns"), [v[int(rng.integers(0, len(v)))]]
+
+
 def case_network_init(rng):
     L = int(rng.integers(1, 4))
     units = [int(rng.integers(1, 6)) for _ in range(L + 1)]
@@ -327,7 +332,7 @@ def case_network_stages_init(rng):
 
 
 PROTECTED_VALID = {  # bindings whose valid form must not run (global state, slow)
-    "set_num_threads", "fma_peak_gflops"}
+    "set_num_threads", "fma_peak_gflops", "cross_core_roundtrip_ns"}
 
 
 # ------------------------------------------------------------------ module functions
@@ -345,6 +350,7 @@ FUNCTION_CASES = {
     "set_isa": case_set_isa,
     "set_num_threads": case_set_num_threads,
     "fma_peak_gflops": case_fma_peak_gflops,
+    "cross_core_roundtrip_ns": case_cross_core_roundtrip_ns,
     "Network": case_network_init,
     "Network(stages)": case_network_stages_init,
 }

@@ -78,6 +78,13 @@ def peak_gflops(threads: int) -> Optional[float]:
     return float(fn(threads))
 
 
+def roundtrip_ns() -> Optional[float]:
+    """Round trip (ns) of a cache line between two threads, from the native
+    probe (best of three 0.1 s slices)."""
+    fn = getattr(_core, "cross_core_roundtrip_ns", None)
+    return None if fn is None else float(fn(0.3))
+
+
 # ------------------------------------------------------------------ GEMM
 GEMM_SHAPES = {
     # name: (B, in, out)  -- the MNIST step's layers
@@ -297,11 +304,19 @@ def report(which: str, threads: int, out=sys.stdout) -> None:
                   f"({r['fastdense_median']:.1f}) | {frac} | {r['numpy_gflops']:.1f} "
                   f"({r['numpy_median']:.1f}) | {r['speedup_vs_numpy']:.2f}x |", file=out)
     if which in ("all", "train"):
+        before = roundtrip_ns()
+        rows = train_rows(threads)
+        after = roundtrip_ns()
         print("\n| workload | trainer | time | time / fastdense's | note |", file=out)
         print("| --- | --- | ---: | ---: | --- |", file=out)
-        for r in train_rows(threads):
+        for r in rows:
             ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else ""
             print(f"| {r['what']} | {r['who']} | {_fmt_s(r['seconds'])} | {ratio} | {r['note']} |",
+                  file=out)
+        if before is not None and after is not None:
+            print(f"\nCross-core round trip before / after the training rows: {before:.0f} / "
+                  f"{after:.0f} ns (every parallel step hands data between cores: where it is "
+                  f"several times its usual value, the multi-thread rows are slowed too)",
                   file=out)
 
 
