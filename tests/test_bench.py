@@ -37,3 +37,18 @@ def test_cross_core_roundtrip_probe_returns_a_time():
     for bad in (0.0, -1.0, float("nan"), 11.0):
         with pytest.raises(ValueError, match="Received: seconds="):
             _core.cross_core_roundtrip_ns(bad)
+
+
+def test_epoch_times_records_rounds_and_quiet_scaling(monkeypatch):
+    monkeypatch.setattr(bench, "SETTLE_S", 0.0)
+    probes = iter([60.0, 300.0, 70.0])
+    rounds = []
+    res = bench.epoch_times({"a": lambda: 0.5, "b": lambda: 0.5}, epochs=3,
+                            probe=lambda: next(probes), rounds=rounds)
+    assert [r["probe"] for r in rounds] == [60.0, 300.0, 70.0]
+    assert set(res) == {"a", "b"} and all(set(r) == {"probe", "a", "b"} for r in rounds)
+    fake = [{"probe": 60.0, "many": 1.0, "one": 1.9}, {"probe": 300.0, "many": 1.8, "one": 2.0},
+            {"probe": 70.0, "many": 1.0, "one": 1.7}]
+    ratio, n = bench.quiet_scaling(fake, "many", "one")
+    assert n == 2 and abs(ratio - 1.8) < 1e-12  # the 300 ns round left out
+    assert bench.quiet_scaling([{"many": 1.0, "one": 2.0}], "many", "one") is None
