@@ -357,7 +357,7 @@ double cross_core_roundtrip_ns(double seconds) {
         int64_t v = 1;
         for (;;) {
             int64_t w;
-            while (((w = word.load(std::memory_order_acquire)) & 1) == 0 && w < v) {
+            while ((w = word.load(std::memory_order_acquire)) < v) {  // (v: the next odd)
                 if (stop.load(std::memory_order_relaxed)) return;
                 cpu_relax();
             }
