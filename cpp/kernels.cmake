@@ -66,3 +66,12 @@ if(NOT MSVC)
   set_property(SOURCE ${_FD_KDIR}/fused_update.cpp APPEND PROPERTY COMPILE_OPTIONS
       -ffp-contract=off -fno-math-errno)
 endif()
+
+# Profiling builds (tools/region_profile.sh): the pool times each parallel
+# region and writes the totals to stderr at exit.  Never on in the package.
+option(FASTDENSE_PROFILE_REGIONS "Profiling builds: per-region wall times at exit" OFF)
+if(FASTDENSE_PROFILE_REGIONS)
+  set_property(SOURCE ${_FD_KDIR}/threadpool.cpp APPEND PROPERTY COMPILE_DEFINITIONS
+      FASTDENSE_PROFILE_REGIONS)
+  target_link_libraries(fastdense_kernels PUBLIC ${CMAKE_DL_LIBS})
+endif()

@@ -11,6 +11,9 @@
 #include <utility>
 #include <vector>
 
+#if defined(FASTDENSE_PROFILE_REGIONS) && defined(__linux__)
+#include <dlfcn.h>
+#endif
 #if defined(__linux__)
 #include <pthread.h>
 #include <sched.h>
@@ -114,6 +117,10 @@ inline int64_t now_ns() {
 // task on every call (its data stays in its own cache) unless it is late and
 // the others take it.  A worker can only claim a task of the job whose fn/ctx
 // it has read: a successful CAS proves that job is still running (see work()).
+#if defined(FASTDENSE_PROFILE_REGIONS)
+thread_local bool t_pool_worker = false;  // (region profiling: see RegionProfile)
+#endif
+
 class Pool {
 public:
     explicit Pool(int n) : n_(n < 1 ? 1 : n) {
@@ -200,6 +207,9 @@ private:
         }
     }
     void worker(int index, int caller_cpu) {
+#if defined(FASTDENSE_PROFILE_REGIONS)
+        t_pool_worker = true;
+#endif
         pin_worker(index, n_, caller_cpu);
         int pinned_for = caller_cpu;
         uint64_t seen = word_.load() >> 48;
@@ -251,6 +261,63 @@ private:
     std::mutex sleep_mu_;
     std::condition_variable sleep_cv_;
 };
+
+#if defined(FASTDENSE_PROFILE_REGIONS)
+// Profiling builds only (cmake -DFASTDENSE_PROFILE_REGIONS=ON, as
+// tools/region_profile.sh builds it; never in the package): the wall time of
+// every top-level parallel region, keyed by its task function and by whether
+// the pool or the calling thread alone ran it, and the time the calling
+// thread spent between regions less than 2 ms apart.  Written to stderr at
+// exit, one line per region, function as an offset into this module:
+//   fastdense-region 0x<offset> pool|serial <calls> <wall ns>
+//   fastdense-gaps <count> <ns>
+class RegionProfile {
+public:
+    void add(detail::TaskFn fn, bool pool, int64_t t0, int64_t t1) {
+        std::lock_guard<std::mutex> lk(mu_);
+        for (Stat& s : stats_) {
+            if (s.calls == 0) { s.fn = fn; s.pool = pool; }
+            if (s.fn == fn && s.pool == pool) {
+                ++s.calls;
+                s.wall_ns += t1 - t0;
+                break;
+            }
+        }
+    }
+    void gap(int64_t ns) {
+        std::lock_guard<std::mutex> lk(mu_);
+        ++gaps_;
+        gap_ns_ += ns;
+    }
+    ~RegionProfile() {
+        for (const Stat& s : stats_) {
+            if (s.calls == 0) break;
+            unsigned long off = 0;
+#if defined(__linux__)
+            Dl_info info;
+            if (dladdr(reinterpret_cast<void*>(s.fn), &info) && info.dli_fbase)
+                off = static_cast<unsigned long>(reinterpret_cast<const char*>(s.fn) -
+                                                 static_cast<const char*>(info.dli_fbase));
+#endif
+            std::fprintf(stderr, "fastdense-region %#lx %s %lld %lld\n", off,
+                         s.pool ? "pool" : "serial", static_cast<long long>(s.calls),
+                         static_cast<long long>(s.wall_ns));
+        }
+        std::fprintf(stderr, "fastdense-gaps %lld %lld\n", static_cast<long long>(gaps_),
+                     static_cast<long long>(gap_ns_));
+    }
+
+private:
+    struct Stat { detail::TaskFn fn = nullptr; bool pool = false; int64_t calls = 0, wall_ns = 0; };
+    std::mutex mu_;
+    Stat stats_[256];
+    int64_t gaps_ = 0, gap_ns_ = 0;
+};
+RegionProfile g_region_profile;
+thread_local int64_t t_region_end = 0;
+thread_local int t_region_depth = 0;    // inside a timed region
+thread_local bool t_serial_scope = false;  // inside an active SerialRegion
+#endif
 
 std::mutex g_create_mu;
 std::atomic<Pool*> g_pool{nullptr};
@@ -319,16 +386,26 @@ int get_num_threads() {
 }
 
 namespace detail {
-void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
-    if (n_tasks <= 0) return;
+// Runs the tasks on the pool, or serially in this thread (nested calls, a
+// one-thread pool, a pool busy with another caller); true if on the pool.
+static bool parallel_region(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
     Pool* p = t_in_parallel ? nullptr : get_pool();
+#if defined(FASTDENSE_PROFILE_REGIONS)
+    // FASTDENSE_PROFILE_SERIAL=1: the caller runs every task itself, split as
+    // for the pool's size (the same tasks' serial time, for comparison).
+    static const bool serial = [] {
+        const char* e = std::getenv("FASTDENSE_PROFILE_SERIAL");
+        return e && e[0] == '1';
+    }();
+    if (serial) p = nullptr;
+#endif
     if (p && p->size() > 1 && p->run_mu.try_lock()) {
         if (g_pool.load(std::memory_order_acquire) == p) {
             t_in_parallel = true;
             p->run(n_tasks, fn, ctx, light);
             t_in_parallel = false;
             p->run_mu.unlock();
-            return;
+            return true;
         }
         p->run_mu.unlock();
     }
@@ -336,15 +413,42 @@ void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
     t_in_parallel = true;
     for (int64_t t = 0; t < n_tasks; ++t) fn(ctx, t);
     t_in_parallel = was;
+    return false;
 }
+
+void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
+    if (n_tasks <= 0) return;
+#if defined(FASTDENSE_PROFILE_REGIONS)
+    // (top-level regions are timed: not nested in another, whether the pool
+    // runs it or a SerialRegion keeps it in this thread)
+    if (t_region_depth == 0 && !t_pool_worker && (!t_in_parallel || t_serial_scope)) {
+        const int64_t t0 = now_ns();
+        if (t_region_end && t0 - t_region_end < 2000000) g_region_profile.gap(t0 - t_region_end);
+        ++t_region_depth;
+        const bool pool = parallel_region(n_tasks, fn, ctx, light);
+        --t_region_depth;
+        t_region_end = now_ns();
+        g_region_profile.add(fn, pool, t0, t_region_end);
+        return;
+    }
+#endif
+    parallel_region(n_tasks, fn, ctx, light);
+}
+
 }  // namespace detail
 
 SerialRegion::SerialRegion(bool active) : active_(active), was_(t_in_parallel) {
     if (active_) t_in_parallel = true;
+#if defined(FASTDENSE_PROFILE_REGIONS)
+    if (active_ && !was_) t_serial_scope = true;
+#endif
 }
 
 SerialRegion::~SerialRegion() {
     if (active_) t_in_parallel = was_;
+#if defined(FASTDENSE_PROFILE_REGIONS)
+    if (active_ && !was_) t_serial_scope = false;
+#endif
 }
 
 double cross_core_roundtrip_ns(double seconds) {
