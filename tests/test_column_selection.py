@@ -271,6 +271,39 @@ def test_non_finite_weights_of_skipped_columns_still_give_nan():
     assert np.isfinite(m.train_on_batch(x, y))
 
 
+@pytest.mark.parametrize("per_batch", [False, True], ids=["fit", "train_on_batch"])
+def test_rows_a_fused_step_makes_non_finite_are_not_skipped_later(isa, threads, per_batch):
+    """Training keeps the first kernel's finiteness known through its fused
+    RMSprop steps instead of re-reading the skipped rows every batch: a step
+    that overflows rows to inf must still make every later batch whose zero
+    columns meet those rows give NaN (0 * inf), as the full product (and
+    Keras) does."""
+    B = 16
+    x = np.zeros((6 * B, 64), np.float32)
+    x[:B, :8] = 1.0   # the first batch: columns 0-7, whose rows the step overflows
+    x[B:, 8:16] = 1.0  # the later ones: columns 8-15 only
+    y = np.eye(3, dtype=np.float32)[np.arange(6 * B) % 3]
+    m = models.Sequential([layers.Input((64,)),
+                           layers.Dense(32, activation="relu", use_bias=False),
+                           layers.Dense(3, activation="softmax", trainable=False)])
+    rng = np.random.default_rng(3)
+    w = [(rng.standard_normal(w.shape) * 0.3).astype(np.float32) for w in m.get_weights()]
+    w[0][8:16] = -1.0  # (the later batches' hidden units stay off: no gradient, W unchanged)
+    m.set_weights(w)
+    m.compile(optimizer=optimizers.RMSprop(learning_rate=2e38), loss="categorical_crossentropy")
+    if per_batch:
+        losses = [float(m.train_on_batch(x[i:i + B], y[i:i + B])) for i in range(0, 6 * B, B)]
+    else:
+        losses = m.fit(x, y, batch_size=B, epochs=1, shuffle=False, verbose=0).history["loss"]
+        losses = [losses[0]]
+    w0 = m.get_weights()[0]
+    assert np.isinf(w0[:8]).any()  # (the first step overflowed some of those rows)
+    if per_batch:
+        assert np.isfinite(losses[0]) and np.isnan(losses[1:]).all()
+    else:
+        assert np.isnan(losses[0])
+
+
 def test_evaluate_on_sparse_inputs_matches_predict():
     rng = np.random.default_rng(2)
     x = rng.random((300, 784)).astype(np.float32)
