@@ -265,19 +265,18 @@ private:
 #if defined(FASTDENSE_PROFILE_REGIONS)
 // Profiling builds only (cmake -DFASTDENSE_PROFILE_REGIONS=ON, as
 // tools/region_profile.sh builds it; never in the package): the wall time of
-// every top-level parallel region, keyed by its task function and by whether
-// the pool or the calling thread alone ran it, and the time the calling
-// thread spent between regions less than 2 ms apart.  Written to stderr at
-// exit, one line per region, function as an offset into this module:
-//   fastdense-region 0x<offset> pool|serial <calls> <wall ns>
+// every top-level parallel region, keyed by its task function, and the time
+// the calling thread spent between regions less than 2 ms apart.  Written to
+// stderr at exit, one line per region, function as an offset into this module:
+//   fastdense-region 0x<offset> <calls> <wall ns>
 //   fastdense-gaps <count> <ns>
 class RegionProfile {
 public:
-    void add(detail::TaskFn fn, bool pool, int64_t t0, int64_t t1) {
+    void add(detail::TaskFn fn, int64_t t0, int64_t t1) {
         std::lock_guard<std::mutex> lk(mu_);
         for (Stat& s : stats_) {
-            if (s.calls == 0) { s.fn = fn; s.pool = pool; }
-            if (s.fn == fn && s.pool == pool) {
+            if (s.calls == 0) s.fn = fn;
+            if (s.fn == fn) {
                 ++s.calls;
                 s.wall_ns += t1 - t0;
                 break;
@@ -299,24 +298,22 @@ public:
                 off = static_cast<unsigned long>(reinterpret_cast<const char*>(s.fn) -
                                                  static_cast<const char*>(info.dli_fbase));
 #endif
-            std::fprintf(stderr, "fastdense-region %#lx %s %lld %lld\n", off,
-                         s.pool ? "pool" : "serial", static_cast<long long>(s.calls),
-                         static_cast<long long>(s.wall_ns));
+            std::fprintf(stderr, "fastdense-region %#lx %lld %lld\n", off,
+                         static_cast<long long>(s.calls), static_cast<long long>(s.wall_ns));
         }
         std::fprintf(stderr, "fastdense-gaps %lld %lld\n", static_cast<long long>(gaps_),
                      static_cast<long long>(gap_ns_));
     }
 
 private:
-    struct Stat { detail::TaskFn fn = nullptr; bool pool = false; int64_t calls = 0, wall_ns = 0; };
+    struct Stat { detail::TaskFn fn = nullptr; int64_t calls = 0, wall_ns = 0; };
     std::mutex mu_;
     Stat stats_[256];
     int64_t gaps_ = 0, gap_ns_ = 0;
 };
 RegionProfile g_region_profile;
 thread_local int64_t t_region_end = 0;
-thread_local int t_region_depth = 0;    // inside a timed region
-thread_local bool t_serial_scope = false;  // inside an active SerialRegion
+thread_local int t_region_depth = 0;  // inside a timed region
 #endif
 
 std::mutex g_create_mu;
@@ -387,8 +384,8 @@ int get_num_threads() {
 
 namespace detail {
 // Runs the tasks on the pool, or serially in this thread (nested calls, a
-// one-thread pool, a pool busy with another caller); true if on the pool.
-static bool parallel_region(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
+// one-thread pool, a pool busy with another caller).
+static void parallel_region(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
     Pool* p = t_in_parallel ? nullptr : get_pool();
 #if defined(FASTDENSE_PROFILE_REGIONS)
     // FASTDENSE_PROFILE_SERIAL=1: the caller runs every task itself, split as
@@ -405,7 +402,7 @@ static bool parallel_region(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
             p->run(n_tasks, fn, ctx, light);
             t_in_parallel = false;
             p->run_mu.unlock();
-            return true;
+            return;
         }
         p->run_mu.unlock();
     }
@@ -413,22 +410,21 @@ static bool parallel_region(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
     t_in_parallel = true;
     for (int64_t t = 0; t < n_tasks; ++t) fn(ctx, t);
     t_in_parallel = was;
-    return false;
 }
 
 void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
     if (n_tasks <= 0) return;
 #if defined(FASTDENSE_PROFILE_REGIONS)
     // (top-level regions are timed: not nested in another, whether the pool
-    // runs it or a SerialRegion keeps it in this thread)
-    if (t_region_depth == 0 && !t_pool_worker && (!t_in_parallel || t_serial_scope)) {
+    // runs them or a SerialRegion keeps them in this thread)
+    if (t_region_depth == 0 && !t_pool_worker) {
         const int64_t t0 = now_ns();
         if (t_region_end && t0 - t_region_end < 2000000) g_region_profile.gap(t0 - t_region_end);
         ++t_region_depth;
-        const bool pool = parallel_region(n_tasks, fn, ctx, light);
+        parallel_region(n_tasks, fn, ctx, light);
         --t_region_depth;
         t_region_end = now_ns();
-        g_region_profile.add(fn, pool, t0, t_region_end);
+        g_region_profile.add(fn, t0, t_region_end);
         return;
     }
 #endif
@@ -439,16 +435,10 @@ void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
 
 SerialRegion::SerialRegion(bool active) : active_(active), was_(t_in_parallel) {
     if (active_) t_in_parallel = true;
-#if defined(FASTDENSE_PROFILE_REGIONS)
-    if (active_ && !was_) t_serial_scope = true;
-#endif
 }
 
 SerialRegion::~SerialRegion() {
     if (active_) t_in_parallel = was_;
-#if defined(FASTDENSE_PROFILE_REGIONS)
-    if (active_ && !was_) t_serial_scope = false;
-#endif
 }
 
 double cross_core_roundtrip_ns(double seconds) {

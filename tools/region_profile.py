@@ -28,6 +28,8 @@ import re
 import subprocess
 import sys
 
+BATCH = 128  # (bench.fastdense_epoch's batch size: the steps per epoch)
+
 CHILD = r"""
 import sys, time
 import fastdense_isolated_build  # (drops editable-install hooks; checks the build)
@@ -85,15 +87,15 @@ def run_child(pkg: str, config: str, epochs: int) -> tuple[dict, list, tuple]:
     res = [line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("result")][0]
     p0, p1, n = float(res[0]), float(res[1]), int(res[2])
     epochs_s = [float(v) for v in res[3:]]
-    regions: dict[tuple[int, str], tuple[int, int]] = {}
-    gaps = (0, 0)
+    regions: dict[int, tuple[int, int]] = {}
+    gaps = None
     for line in proc.stderr.splitlines():
         f = line.split()
         if f and f[0] == "fastdense-region":
-            regions[(int(f[1], 16), f[2])] = (int(f[3]), int(f[4]))
+            regions[int(f[1], 16)] = (int(f[2]), int(f[3]))
         elif f and f[0] == "fastdense-gaps":
             gaps = (int(f[1]), int(f[2]))
-    if not regions:
+    if gaps is None:  # (a profiling build always writes this line)
         raise SystemExit("region_profile: no region totals: was the build made with "
                          "-DFASTDENSE_PROFILE_REGIONS=ON?")
     return regions, epochs_s, (p0, p1, n, gaps)
@@ -107,7 +109,6 @@ def main() -> None:
                          "split, run serially)")
     ap.add_argument("--epochs", type=int, default=2, help="epochs per child (all timed)")
     ap.add_argument("--rounds", type=int, default=1, help="children per thread count")
-    ap.add_argument("--batch", type=int, default=128, help="the epoch's batch size (bench)")
     a = ap.parse_args()
     threads = [t.strip() for t in a.threads.split(",") if t.strip()]
     for t in threads:
@@ -125,9 +126,9 @@ def main() -> None:
         cols = {}
         for t in threads:
             regions, eps, (p0, p1, n, gaps) = run_child(a.pkg, t, a.epochs)
-            steps = -(-n // a.batch) * len(eps)
+            steps = -(-n // BATCH) * len(eps)
             col = {}
-            for (off, kind), (calls, ns) in regions.items():
+            for off, (calls, ns) in regions.items():
                 key = name_of(off)
                 c, w = col.get(key, (0, 0))
                 col[key] = (c + calls, w + ns)
