@@ -415,6 +415,43 @@ void check_disjoint(std::initializer_list<std::pair<const py::array*, const char
         }
 }
 
+// w [in, out] for x's kin columns: in == kin, or with rows (a column
+// selection, kept alive in ra) any in that the rows index. Returns the rows or
+// nullptr.
+const int64_t* check_w_rows(const py::array& w, const py::object& rows, int64_t kin,
+                            py::array& ra) {
+    if (rows.is_none()) {
+        check<float>(w, "w", {kin, -1});
+        return nullptr;
+    }
+    check<float>(w, "w", {-1, -1});
+    ra = rows.cast<py::array>();
+    return check_rows(ra, kin, w.shape(0));
+}
+
+// dense_backward's rmsprop = (p, v, learning_rate, rho, epsilon), or None
+// (a step with null p then): p and v [in, out], updated in place; pa / va
+// keep the arrays alive.
+FusedRmsprop parse_rmsprop(const py::object& rmsprop, int64_t in, int64_t out, bool rows,
+                           int64_t kin, py::array& pa, py::array& va) {
+    if (rmsprop.is_none()) return FusedRmsprop{};
+    py::tuple t = rmsprop.cast<py::tuple>();
+    if (t.size() != 5)
+        throw py::value_error("Argument `rmsprop` must be (p, v, learning_rate, rho, "
+                              "epsilon). Received: " + std::to_string(t.size()) + " items");
+    pa = t[0].cast<py::array>();
+    va = t[1].cast<py::array>();
+    check<float>(pa, "p", {in, out}, true);
+    check<float>(va, "v", {in, out}, true);
+    check_disjoint({{&pa, "p"}, {&va, "v"}});
+    const double rho = t[3].cast<double>();
+    if (!rows && in != kin) throw py::value_error("Argument `w` must have x's columns as rows.");
+    return FusedRmsprop{mptr<float>(pa), mptr<float>(va), t[2].cast<float>(),
+                        static_cast<float>(rho), static_cast<float>(1.0 - rho),
+                        t[4].cast<float>()};
+}
+
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -495,15 +532,8 @@ PYBIND11_MODULE(_core, m) {
                               py::object rows) {
         check<float>(x, "x", {-1, -1});
         const int64_t B = x.shape(0), in = x.shape(1);
-        py::array ra;
-        const int64_t* rp = nullptr;
-        if (!rows.is_none()) {  // x holds the columns `rows` of the input
-            check<float>(w, "w", {-1, -1});
-            ra = rows.cast<py::array>();
-            rp = check_rows(ra, in, w.shape(0));
-        } else {
-            check<float>(w, "w", {in, -1});
-        }
+        py::array ra;  // (with rows, x holds the columns `rows` of the input)
+        const int64_t* rp = check_w_rows(w, rows, in, ra);
         const int64_t out = w.shape(1);
         const float* bp = nullptr;
         py::array ba;
@@ -533,48 +563,23 @@ PYBIND11_MODULE(_core, m) {
                                py::object rmsprop) {
         check<float>(x, "x", {-1, -1});
         const int64_t B = x.shape(0), kin = x.shape(1);
+        if (!rows.is_none() && need_dx)
+            throw py::value_error("Argument `need_dx` must be False with `rows` (the "
+                                  "gradient of a column selection's input is not "
+                                  "computed).");
         py::array ra;
-        const int64_t* rp = nullptr;
-        if (!rows.is_none()) {
-            if (need_dx)
-                throw py::value_error("Argument `need_dx` must be False with `rows` (the "
-                                      "gradient of a column selection's input is not "
-                                      "computed).");
-            check<float>(w, "w", {-1, -1});
-            ra = rows.cast<py::array>();
-            rp = check_rows(ra, kin, w.shape(0));
-        } else {
-            check<float>(w, "w", {kin, -1});
-        }
+        const int64_t* rp = check_w_rows(w, rows, kin, ra);
         const int64_t in = w.shape(0), out = w.shape(1);
         check<float>(dy, "dy", {B, out});
         check<float>(y, "y", {B, out});
         // rmsprop = (p, v, lr, rho, eps): the fused step on p and v [in, out]
         // (updated in place) instead of returning dw
-        FusedRmsprop upd{};
         py::array pa, va;
         const bool fused = !rmsprop.is_none();
-        if (fused) {
-            if (need_dx)
-                throw py::value_error("Argument `need_dx` must be False with `rmsprop` (the "
-                                      "step is fused only where no dX is computed).");
-            py::tuple t = rmsprop.cast<py::tuple>();
-            if (t.size() != 5)
-                throw py::value_error("Argument `rmsprop` must be (p, v, learning_rate, rho, "
-                                      "epsilon). Received: " + std::to_string(t.size()) +
-                                      " items");
-            pa = t[0].cast<py::array>();
-            va = t[1].cast<py::array>();
-            check<float>(pa, "p", {in, out}, true);
-            check<float>(va, "v", {in, out}, true);
-            check_disjoint({{&pa, "p"}, {&va, "v"}});
-            const double rho = t[3].cast<double>();
-            upd = FusedRmsprop{mptr<float>(pa), mptr<float>(va), t[2].cast<float>(),
-                               static_cast<float>(rho), static_cast<float>(1.0 - rho),
-                               t[4].cast<float>()};
-            if (!rp && in != kin)
-                throw py::value_error("Argument `w` must have x's columns as rows.");
-        }
+        if (fused && need_dx)
+            throw py::value_error("Argument `need_dx` must be False with `rmsprop` (the "
+                                  "step is fused only where no dX is computed).");
+        const FusedRmsprop upd = parse_rmsprop(rmsprop, in, out, rp != nullptr, kin, pa, va);
         py::array_t<float> dz({B, out});
         std::memcpy(dz.mutable_data(), dy.data(), sizeof(float) * static_cast<size_t>(B * out));
         // (scratch for the kernel when fused: not returned, so not cleared)
@@ -606,6 +611,48 @@ PYBIND11_MODULE(_core, m) {
        "outside `rows` are zero. With rmsprop=(p, v, learning_rate, rho, epsilon), the "
        "RMSprop step (no momentum, not centered) is fused into dW's computation: p and v "
        "[in, out] are updated in place on dW's rows (those in `rows`) and dw is None.");
+
+    m.def("dense_backward_upstream", [](py::array dz_next, py::array w_next, py::array y,
+                                        py::array x, py::array w, int act, bool use_bias,
+                                        py::object rows, py::object rmsprop) {
+        check<float>(x, "x", {-1, -1});
+        const int64_t B = x.shape(0), kin = x.shape(1);
+        py::array ra;
+        const int64_t* rp = check_w_rows(w, rows, kin, ra);
+        const int64_t in = w.shape(0), out = w.shape(1);
+        check<float>(y, "y", {B, out});
+        check<float>(dz_next, "dz_next", {B, -1});
+        const int64_t U = dz_next.shape(1);
+        if (U < 1 || U > kNarrowUpstreamMax)
+            throw py::value_error("Argument `dz_next` must have 1 to " +
+                                  std::to_string(kNarrowUpstreamMax) +
+                                  " columns (a narrow layer's). Received: shape=" +
+                                  shape_str(dz_next));
+        check<float>(w_next, "w_next", {out, U});
+        py::array pa, va;
+        const bool fused = !rmsprop.is_none();
+        const FusedRmsprop upd = parse_rmsprop(rmsprop, in, out, rp != nullptr, kin, pa, va);
+        py::array_t<float> dw({in, out});
+        if (rp && !fused)
+            std::memset(dw.mutable_data(), 0, sizeof(float) * static_cast<size_t>(in * out));
+        py::array_t<float> db(use_bias ? out : 0);
+        float* dbp = use_bias ? db.mutable_data() : nullptr;
+        const NarrowUpstream up{cptr<float>(dz_next), cptr<float>(w_next), U};
+        {
+            py::gil_scoped_release release;
+            active_kernels().backward_rows_up(dw.mutable_data(), dbp, cptr<float>(y),
+                                              cptr<float>(x), rp, B, kin, out, to_kernel_act(act),
+                                              fused ? &upd : nullptr, up);
+        }
+        return py::make_tuple(fused ? py::none() : py::object(dw),
+                              use_bias ? py::object(db) : py::none());
+    }, py::arg("dz_next"), py::arg("w_next"), py::arg("y"), py::arg("x"), py::arg("w"),
+       py::arg("act"), py::arg("use_bias"), py::arg("rows") = py::none(),
+       py::arg("rmsprop") = py::none(),
+       "dense_backward without dX whose dy is dz_next . w_next^T (the input gradient of a "
+       "narrow next layer: dz_next [B, U], w_next [out, U], U <= 16), computed as the "
+       "kernel reads it: (dw or None, db or None), the same bits as dense_backward of the "
+       "next layer's dX. rows and rmsprop as in dense_backward.");
 
     m.def("activation_forward", [](py::array z, int act) {
         check<float>(z, "z", {-1, -1});

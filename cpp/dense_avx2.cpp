@@ -23,7 +23,8 @@ namespace {
 #include "dense_simd.inc"
 #undef FD_VEC_WIDTH
 const DenseKernels kTable = {"avx2", forward, backward, fma_peak_gflops,
-                           forward_rows, backward_rows, forward_epi};
+                           forward_rows, backward_rows, backward_rows_up,
+                           forward_epi};
 }  // namespace
 
 const DenseKernels& avx2_kernels() { return kTable; }

@@ -162,6 +162,20 @@ void generic_forward(float* y, const float* x, const float* w, const float* b, i
     });
 }
 
+// dx[B, in] = dz . w^T (dz [B, out], w [in, out]): dot products of contiguous rows.
+void input_grad(float* dx, const float* dz, const float* w, int64_t B, int64_t in, int64_t out) {
+    const int64_t rows_per = std::max<int64_t>(1, (B + 15) / 16);
+    parallel_for((B + rows_per - 1) / rows_per, [&](int64_t t) {
+        const int64_t r0 = t * rows_per, r1 = std::min(B, r0 + rows_per);
+        for (int64_t i0 = 0; i0 < in; i0 += 64) {
+            const int64_t i1 = std::min(in, i0 + 64);
+            for (int64_t r = r0; r < r1; ++r)
+                for (int64_t i = i0; i < i1; ++i)
+                    dx[r * in + i] = dot(dz + r * out, w + i * out, out);
+        }
+    });
+}
+
 void generic_backward(float* dx, float* dw, float* db, float* dz, const float* y,
                       const float* x, const float* w, int64_t B, int64_t in, int64_t out,
                       Activation act) {
@@ -180,19 +194,7 @@ void generic_backward(float* dx, float* dw, float* db, float* dz, const float* y
     // dw[in, out] = x^T . dz: A(m, k) = x[k * in + m].
     std::memset(dw, 0, sizeof(float) * in * out);
     gemm_rows(dw, x, 1, in, dz, in, out, B);
-    // dx[B, in] = dz . w^T: dot products of contiguous rows.
-    if (dx) {
-        const int64_t rows_per = std::max<int64_t>(1, (B + 15) / 16);
-        parallel_for((B + rows_per - 1) / rows_per, [&](int64_t t) {
-            const int64_t r0 = t * rows_per, r1 = std::min(B, r0 + rows_per);
-            for (int64_t i0 = 0; i0 < in; i0 += 64) {
-                const int64_t i1 = std::min(in, i0 + 64);
-                for (int64_t r = r0; r < r1; ++r)
-                    for (int64_t i = i0; i < i1; ++i)
-                        dx[r * in + i] = dot(dz + r * out, w + i * out, out);
-            }
-        });
-    }
+    if (dx) input_grad(dx, dz, w, B, in, out);
 }
 
 // The column-selection entry points (see kernels.h): the portable path
@@ -223,6 +225,17 @@ void generic_backward_rows(float* dw, float* db, float* dz, const float* y, cons
         else if (rows)
             std::memcpy(dw + row * out, d + r * out, sizeof(float) * out);
     }
+}
+
+// The portable path has no fused form: it stores the narrow layer's dX (as
+// generic_backward computes it) and runs backward_rows on it.
+void generic_backward_rows_up(float* dw, float* db, const float* y, const float* x,
+                              const int64_t* rows, int64_t B, int64_t kin, int64_t out,
+                              Activation act, const FusedRmsprop* upd, const NarrowUpstream& up) {
+    static thread_local std::vector<float> dz;
+    dz.resize(static_cast<size_t>(std::max<int64_t>(B * out, 1)));
+    input_grad(dz.data(), up.dz_next, up.w_next, B, out, up.U);
+    generic_backward_rows(dw, db, dz.data(), y, x, rows, B, kin, out, act, upd);
 }
 
 // FMA peak estimate for the portable path: 48 independent multiply-add
@@ -280,7 +293,8 @@ void generic_forward_epi(float* y, const float* x, const float* w, const float* 
 
 const DenseKernels kGeneric = {"generic", generic_forward, generic_backward,
                                generic_fma_peak_gflops, generic_forward_rows,
-                               generic_backward_rows, generic_forward_epi};
+                               generic_backward_rows, generic_backward_rows_up,
+                               generic_forward_epi};
 
 }  // namespace
 

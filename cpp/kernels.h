@@ -53,6 +53,22 @@ struct FusedRmsprop {
 // contraction; the SIMD kernels give the same bits).
 void fused_rmsprop_ref(float* p, float* v, const float* g, int64_t n, const FusedRmsprop& u);
 
+// The first layer's dL/dy when its output feeds a narrow Dense layer and
+// nothing else: dL/dy = dz_next . w_next^T, that layer's dX.
+// backward_rows_up computes it as it reads it, where the narrow layer's
+// backward would store it for backward_rows to read back (MNIST: 256 KiB
+// of stores that missed the caches, then the same loads).
+//   dz_next: [B, U]  the narrow layer's dL/dz
+//   w_next:  [out, U] its kernel as the step found it (the caller keeps a
+//            copy if the step updates the kernel before backward_rows_up)
+// U <= kNarrowUpstreamMax.
+constexpr int64_t kNarrowUpstreamMax = 16;
+struct NarrowUpstream {
+    const float* dz_next;
+    const float* w_next;
+    int64_t U;
+};
+
 // Work on finished output rows [r0, r1) of a forward (forward_epi).
 struct RowsEpilogue {
     void (*fn)(void* ctx, int64_t r0, int64_t r1);
@@ -101,6 +117,14 @@ struct DenseKernels {
     void (*backward_rows)(float* dw, float* db, float* dz, const float* y, const float* x,
                           const int64_t* rows, int64_t B, int64_t kin, int64_t out,
                           Activation act, const FusedRmsprop* upd);
+
+    // backward_rows with dL/dy given as up.dz_next . up.w_next^T instead of
+    // in dz: the same bits as backward() of the narrow layer computing that
+    // product as its dX (into dz) followed by backward_rows on dz.
+    void (*backward_rows_up)(float* dw, float* db, const float* y, const float* x,
+                             const int64_t* rows, int64_t B, int64_t kin, int64_t out,
+                             Activation act, const FusedRmsprop* upd,
+                             const NarrowUpstream& up);
 
     // forward() followed by epi on its finished rows, in the parallel task
     // that computed them where the kernel works by rows (the narrow output

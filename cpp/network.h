@@ -200,6 +200,8 @@ private:
         // layer 0 reads x's kin columns cols[0..kin) compacted into x;
         // cols[kin..in) are the all-zero columns.
         int64_t kin = -1;
+        std::vector<float> wnext;        // [in_1, out_1] the second layer's kernel as the
+                                         // step began (backward_rows_up)
         std::vector<int64_t> cols;       // [in]
         std::vector<int64_t> runs;       // [in, 2] cols[0..kin) as runs (first, length)
         std::vector<uint32_t> colacc;    // [threads, in] per-task column flags

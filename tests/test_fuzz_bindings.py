@@ -222,6 +222,14 @@ def case_dense_backward(rng):
     return _core.dense_backward, args
 
 
+def case_dense_backward_upstream(rng):
+    B, i, o = dims(rng)
+    U = int(rng.integers(1, 18))  # (17: over the narrow limit, refused)
+    args = [f32(rng, B, U), f32(rng, o, U), f32(rng, B, o), f32(rng, B, i), f32(rng, i, o),
+            int(rng.integers(0, 5)), bool(rng.integers(0, 2))]
+    return _core.dense_backward_upstream, args
+
+
 def case_activation_forward(rng):
     R, C, _ = dims(rng)
     return _core.activation_forward, [f32(rng, R, C, scale=5), int(rng.integers(0, N_ACT))]
@@ -339,6 +347,7 @@ PROTECTED_VALID = {  # bindings whose valid form must not run (global state, slo
 FUNCTION_CASES = {
     "dense_forward": case_dense_forward,
     "dense_backward": case_dense_backward,
+    "dense_backward_upstream": case_dense_backward_upstream,
     "activation_forward": case_activation_forward,
     "activation_backward": case_activation_backward,
     "loss": case_loss,

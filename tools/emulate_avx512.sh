@@ -30,6 +30,7 @@ dir=$(cd "$dir" && pwd)
 
 if [ $# -eq 0 ]; then
   set -- tests/test_kernels.py tests/test_column_selection.py tests/test_fused_update.py \
+         tests/test_narrow_upstream.py \
          tests/test_dispatch.py
 fi
 

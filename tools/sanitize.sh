@@ -22,7 +22,7 @@ dir=$(cd "$dir" && pwd)
 if [ $# -eq 0 ]; then
   # the kernel and engine tests; the MNIST runs repeat the same paths on
   # 60,000 samples (minutes under the sanitizers) and are left out
-  set -- tests/test_kernels.py tests/test_losses.py tests/test_optimizers.py \
+  set -- tests/test_kernels.py tests/test_narrow_upstream.py tests/test_losses.py tests/test_optimizers.py \
          tests/test_models.py tests/test_fuzz_bindings.py tests/test_robustness.py \
          tests/test_reliability.py -k "not mnist"
 fi
