@@ -267,26 +267,31 @@ private:
 // tools/region_profile.sh builds it; never in the package): the wall time of
 // every top-level parallel region, keyed by its task function, and the time
 // the calling thread spent between regions less than 2 ms apart.  Written to
-// stderr at exit, one line per region, function as an offset into this module:
-//   fastdense-region 0x<offset> <calls> <wall ns>
+// stderr at exit, one line per region, function as an offset into this module,
+// with the gaps that ended at the region's start (the serial code before it):
+//   fastdense-region 0x<offset> <calls> <wall ns> <gaps before> <their ns>
 //   fastdense-gaps <count> <ns>
 class RegionProfile {
 public:
-    void add(detail::TaskFn fn, int64_t t0, int64_t t1) {
+    // gap_ns < 0: no gap before this call (the first, or after 2 ms or more)
+    void add(detail::TaskFn fn, int64_t t0, int64_t t1, int64_t gap_ns) {
         std::lock_guard<std::mutex> lk(mu_);
+        if (gap_ns >= 0) {
+            ++gaps_;
+            gap_ns_ += gap_ns;
+        }
         for (Stat& s : stats_) {
             if (s.calls == 0) s.fn = fn;
             if (s.fn == fn) {
                 ++s.calls;
                 s.wall_ns += t1 - t0;
+                if (gap_ns >= 0) {
+                    ++s.gaps;
+                    s.gap_ns += gap_ns;
+                }
                 break;
             }
         }
-    }
-    void gap(int64_t ns) {
-        std::lock_guard<std::mutex> lk(mu_);
-        ++gaps_;
-        gap_ns_ += ns;
     }
     ~RegionProfile() {
         for (const Stat& s : stats_) {
@@ -298,15 +303,16 @@ public:
                 off = static_cast<unsigned long>(reinterpret_cast<const char*>(s.fn) -
                                                  static_cast<const char*>(info.dli_fbase));
 #endif
-            std::fprintf(stderr, "fastdense-region %#lx %lld %lld\n", off,
-                         static_cast<long long>(s.calls), static_cast<long long>(s.wall_ns));
+            std::fprintf(stderr, "fastdense-region %#lx %lld %lld %lld %lld\n", off,
+                         static_cast<long long>(s.calls), static_cast<long long>(s.wall_ns),
+                         static_cast<long long>(s.gaps), static_cast<long long>(s.gap_ns));
         }
         std::fprintf(stderr, "fastdense-gaps %lld %lld\n", static_cast<long long>(gaps_),
                      static_cast<long long>(gap_ns_));
     }
 
 private:
-    struct Stat { detail::TaskFn fn = nullptr; int64_t calls = 0, wall_ns = 0; };
+    struct Stat { detail::TaskFn fn = nullptr; int64_t calls = 0, wall_ns = 0, gaps = 0, gap_ns = 0; };
     std::mutex mu_;
     Stat stats_[256];
     int64_t gaps_ = 0, gap_ns_ = 0;
@@ -419,12 +425,12 @@ void parallel_for_impl(int64_t n_tasks, TaskFn fn, void* ctx, bool light) {
     // runs them or a SerialRegion keeps them in this thread)
     if (t_region_depth == 0 && !t_pool_worker) {
         const int64_t t0 = now_ns();
-        if (t_region_end && t0 - t_region_end < 2000000) g_region_profile.gap(t0 - t_region_end);
+        const int64_t gap = t_region_end && t0 - t_region_end < 2000000 ? t0 - t_region_end : -1;
         ++t_region_depth;
         parallel_region(n_tasks, fn, ctx, light);
         --t_region_depth;
         t_region_end = now_ns();
-        g_region_profile.add(fn, t0, t_region_end);
+        g_region_profile.add(fn, t0, t_region_end, gap);
         return;
     }
 #endif

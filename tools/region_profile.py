@@ -6,7 +6,10 @@ first on PYTHONPATH. Each configuration runs in a child process (the build
 writes its region totals to stderr at exit); this script names each region
 by the function its tasks come from (nm -C on the build) and prints
 microseconds per training step, one column per configuration, with the
-cross-core round trip measured before and after each child's epochs.
+cross-core round trip measured before and after each child's epochs. Rows
+"(serial, before X)" split "(between regions)": the calling thread's time
+between the end of one region and the start of region X (the code that runs
+on one thread there, plus the hand-off).
 
 A configuration is a thread count, or a thread count with "s" (FASTDENSE_
 PROFILE_SERIAL=1): the engine splits the work for that many threads but the
@@ -87,12 +90,13 @@ def run_child(pkg: str, config: str, epochs: int) -> tuple[dict, list, tuple]:
     res = [line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("result")][0]
     p0, p1, n = float(res[0]), float(res[1]), int(res[2])
     epochs_s = [float(v) for v in res[3:]]
-    regions: dict[int, tuple[int, int]] = {}
+    regions: dict[int, tuple[int, int, int]] = {}
     gaps = None
     for line in proc.stderr.splitlines():
         f = line.split()
         if f and f[0] == "fastdense-region":
-            regions[int(f[1], 16)] = (int(f[2]), int(f[3]))
+            # (calls, wall ns, ns of the serial gaps that ended at its start)
+            regions[int(f[1], 16)] = (int(f[2]), int(f[3]), int(f[5]) if len(f) > 5 else 0)
         elif f and f[0] == "fastdense-gaps":
             gaps = (int(f[1]), int(f[2]))
     if gaps is None:  # (a profiling build always writes this line)
@@ -128,10 +132,14 @@ def main() -> None:
             regions, eps, (p0, p1, n, gaps) = run_child(a.pkg, t, a.epochs)
             steps = -(-n // BATCH) * len(eps)
             col = {}
-            for off, (calls, ns) in regions.items():
+            for off, (calls, ns, gap_ns) in regions.items():
                 key = name_of(off)
                 c, w = col.get(key, (0, 0))
                 col[key] = (c + calls, w + ns)
+                if gap_ns:  # (the caller's serial time just before this region)
+                    gk = f"(serial, before {key})"
+                    c, w = col.get(gk, (0, 0))
+                    col[gk] = (c + calls, w + gap_ns)
             col["(between regions)"] = (gaps[0], gaps[1])
             cols[t] = (col, eps, p0, p1, steps)
         keys = sorted({k for c in cols.values() for k in c[0]},
