@@ -245,6 +245,8 @@ private:
                         int64_t B, bool inference) const;
     bool selectable(int64_t B, bool inference) const;
     static constexpr double kSelectFraction = 0.9;
+    // gather: each part of a pooled row copy moves at least this many floats
+    static constexpr int64_t kGatherFloats = 8192;
     void update(float lr);
     bool first_update_fusable() const;
     float step_lr_ = 0.0f;       // the learning rate of the step being trained

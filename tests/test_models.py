@@ -478,3 +478,35 @@ def test_weighted_metrics_crossentropy_alias_and_duplicate_names(rng):
     b.compile(loss="ce")
     b.evaluate(x, (y > 0).astype("float32"), verbose=0)
     assert b._loss_native[0] == losses.BCE
+
+
+@pytest.mark.parametrize("targets", ["onehot", "labels"])
+def test_shuffled_dense_rows_gathered_by_the_pool_same_bits(targets):
+    """Dense inputs (no column selection): the pool copies each shuffled
+    batch's input rows, targets and sample weights, each thread a share of the
+    rows. One thread copies them all itself. Both must train to the same bits,
+    the last, partial batch (too small to split) included."""
+    rng = np.random.default_rng(21)
+    n, d = 1050, 300
+    x = rng.standard_normal((n, d)).astype("float32")
+    labels = rng.integers(0, 4, n)
+    y = to_categorical(labels, 4) if targets == "onehot" else labels
+    loss = "categorical_crossentropy" if targets == "onehot" else "sparse_categorical_crossentropy"
+    sw = rng.uniform(0.2, 2.0, n).astype("float32")
+    old = fastdense.get_num_threads()
+    out = []
+    try:
+        for nt in (1, 2):
+            fastdense.set_num_threads(nt)
+            set_random_seed(4)
+            m = models.Sequential([layers.Dense(64, activation="relu", input_shape=(d,)),
+                                   layers.Dense(4, activation="softmax")])
+            m.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+            h = m.fit(x, y, sample_weight=sw, epochs=2, batch_size=100, verbose=0)
+            out.append((m.get_weights(), h.history))
+    finally:
+        fastdense.set_num_threads(old)
+    for a, b in zip(out[0][0], out[1][0]):
+        np.testing.assert_array_equal(a, b)
+    assert out[0][1] == out[1][1]
+    assert out[0][1]["loss"][1] < out[0][1]["loss"][0]
