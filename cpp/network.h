@@ -241,8 +241,10 @@ private:
     bool select_row(Workspace& ws, const float* x) const;
     bool first_kernel_finite() const;
     mutable std::atomic<int> w0_finite_{-1};  // first kernel all finite: 1 / 0 / -1 unknown
+    // rows_work: run on the batch rows [r0, r1) of each compaction task (the
+    // caller's per-row copies), when the selection gets that far
     bool select_columns(Workspace& ws, const float* x, const int64_t* idx, int64_t start,
-                        int64_t B, bool inference) const;
+                        int64_t B, bool inference, const RowsEpilogue* rows_work = nullptr) const;
     bool selectable(int64_t B, bool inference) const;
     static constexpr double kSelectFraction = 0.9;
     // gather: each part of a pooled row copy moves at least this many floats
