@@ -5,6 +5,7 @@
 // Conventions: every matrix is row-major and contiguous; outputs come first;
 // sizes are int64_t so index arithmetic is safe past 2^31 elements.
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 namespace fastdense {
@@ -47,6 +48,10 @@ struct FusedRmsprop {
     float* p;   // [in, out] the kernel, laid out as dw
     float* v;   // [in, out] its velocities
     float lr, rho, one_rho, eps;
+    // Not null: set to 1 (by any thread) when a stepped value of p comes out
+    // non-finite (inf or NaN), so a caller that knows p was finite before
+    // still knows whether it is after, without reading it again.
+    std::atomic<int>* nonfinite = nullptr;
 };
 
 // The step above on n contiguous elements (the portable form, compiled without

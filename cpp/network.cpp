@@ -414,7 +414,9 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
         }
         uint32_t nonfinite = 0;
         const int64_t z0 = n_skip * t / nt, z1 = n_skip * (t + 1) / nt;
-        if (!inference)  // (inference checked all of W once above)
+        // (inference checked all of W once above; training too when the
+        // first kernel's finiteness is tracked through the steps)
+        if (!inference && w0_finite_.load(std::memory_order_acquire) != 1)
             for (int64_t z = z0; z < z1; ++z)
                 nonfinite |= !all_finite_serial(w + skipped[z] * d0.out, d0.out);
         bad[t] = nonfinite;
@@ -566,6 +568,8 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 FusedRmsprop u{p + d.w_off, opt_state_.data() + d.w_off, step_lr_,
                                static_cast<float>(opt_.rho), static_cast<float>(1.0 - opt_.rho),
                                opt_.epsilon};
+                w0_step_nonfinite_.store(0, std::memory_order_relaxed);
+                u.nonfinite = &w0_step_nonfinite_;
                 // The all-zero columns' rows of dW (cols[kin..in)) are zero: with
                 // the step, v = rho*v + (1-rho)*0 and p -= lr*0/sqrt(v + eps), which
                 // leaves p as it is (to the bit) when eps > 0 and lr >= 0 (a p
@@ -820,9 +824,22 @@ void Network::update(float lr) {
                      num_params(), segments_, update_scratch_);
     if (constrained_) apply_constraints();
     ++iterations_;
+    // The first kernel known finite stays so when only the fused step wrote it
+    // (its skipped rows: unchanged, or stepped by the same reporting code) and
+    // it reported finite values.
+    const bool kept = fused_first_ && first_kernel_tracked() &&
+                      w0_step_nonfinite_.load(std::memory_order_relaxed) == 0;
     fused_first_ = false;
     fused_rest_ = false;
-    params_changed();
+    if (!kept || w0_finite_.load(std::memory_order_acquire) != 1) params_changed();
+}
+
+// Whether a training step can keep the first kernel's finiteness known
+// (update()): its step is fused (first_update_fusable) and no constraint
+// rewrites it after.
+bool Network::first_kernel_tracked() const {
+    return first_update_fusable() &&
+           layers_.front().kernel_constraint.kind == ConstraintKind::None;
 }
 
 // Asks for the input rows order[start..start+count) to be brought towards the
@@ -881,6 +898,10 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
     const bool one_thread =
         get_num_threads() == 1 || step_flops(std::min(batch_size, n)) < kSerialStepFlops;
     SerialRegion serial(one_thread);
+    // (the first kernel's finiteness, read once here and then kept through the
+    // steps, replaces the column selection's per-batch check of skipped rows)
+    if (first_kernel_tracked() && selectable(std::min(batch_size, n), false))
+        first_kernel_finite();
     const int64_t U = output_dim();
     const Activation loss_act = loss_activation();
     const bool fused = loss_is_fused(loss_, loss_act);

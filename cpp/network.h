@@ -233,14 +233,22 @@ private:
     // Either way ws.kin is the batch's own (-1: none); batches that are not
     // selectable() get none.  Inference (evaluate, predict: the weights do not
     // change between its batches) selects from 2 rows on and relies on the
-    // first kernel's cached finiteness; training checks the skipped columns'
-    // weights batch by batch (they change every step).
+    // first kernel's cached finiteness; training relies on it too while the
+    // steps keep it known (the fused RMSprop step reports non-finite results;
+    // see w0_step_nonfinite_), else checks the skipped columns' weights batch
+    // by batch.
     void prefetch_rows(const float* x, const int64_t* order, int64_t start, int64_t count) const;
     void prefetch_targets(const Targets& t, const int64_t* order, int64_t start,
                           int64_t count) const;
     bool select_row(Workspace& ws, const float* x) const;
     bool first_kernel_finite() const;
     mutable std::atomic<int> w0_finite_{-1};  // first kernel all finite: 1 / 0 / -1 unknown
+    // Training keeps w0_finite_ = 1 through a step when the first kernel's
+    // step is the fused RMSprop (which reports non-finite results here) and
+    // nothing else writes that kernel; the column selection then skips its
+    // per-batch check of the skipped rows' weights.
+    std::atomic<int> w0_step_nonfinite_{0};
+    bool first_kernel_tracked() const;
     // rows_work: run on the batch rows [r0, r1) of each compaction task (the
     // caller's per-row copies), when the selection gets that far
     bool select_columns(Workspace& ws, const float* x, const int64_t* idx, int64_t start,
