@@ -52,3 +52,33 @@ def test_epoch_times_records_rounds_and_quiet_scaling(monkeypatch):
     ratio, n = bench.quiet_scaling(fake, "many", "one")
     assert n == 2 and abs(ratio - 1.8) < 1e-12  # the 300 ns round left out
     assert bench.quiet_scaling([{"many": 1.0, "one": 2.0}], "many", "one") is None
+
+
+def test_peer_thread_env_limits_blas_and_xla(monkeypatch):
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 4)
+    env = bench.peer_thread_env(1, {"XLA_FLAGS": "--foo", "PATH": "/bin"})
+    for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        assert env[k] == "1"
+    assert env["PATH"] == "/bin"
+    assert env["XLA_FLAGS"].startswith("--foo ")
+    assert "--xla_cpu_multi_thread_eigen=false" in env["XLA_FLAGS"]
+    assert "intra_op_parallelism_threads=1" in env["XLA_FLAGS"]
+    # at the core count XLA keeps its own default
+    assert "XLA_FLAGS" not in bench.peer_thread_env(4, {})
+    assert bench.peer_thread_env(2, {})["XLA_FLAGS"] == "intra_op_parallelism_threads=2"
+
+
+def test_bench_reexec_sets_numpy_threads(tmp_path):
+    """`python -m fastdense.bench` reruns itself with numpy's BLAS limited to
+    --threads, and says so in its first lines."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                        "BLIS_NUM_THREADS", "_FASTDENSE_BENCH_CHILD")}
+    # `peak` alone: a fraction of a second of native timing, nothing compared
+    out = subprocess.run([sys.executable, "-m", "fastdense.bench", "peak", "--threads", "1"],
+                         env=env, capture_output=True, text=True, check=True, timeout=120).stdout
+    assert "OPENBLAS_NUM_THREADS=1" in out, out
+    assert out.count("fastdense ") == 1, out  # reported once, by the child

@@ -314,6 +314,9 @@ def _fmt_s(s: float) -> str:
 def report(which: str, threads: int, out=sys.stdout) -> None:
     print(f"fastdense {__import__('fastdense').__version__}, kernels {_core.kernel_isa()}, "
           f"{threads} thread(s), numpy {np.__version__}", file=out)
+    blas = {k: os.environ.get(k) for k in _BLAS_ENV if os.environ.get(k)}
+    print("numpy's BLAS threads: " + (", ".join(f"{k}={v}" for k, v in blas.items()) if blas
+          else "not limited (its default: every core)"), file=out)
     if which in ("all", "peak", "gemm"):
         pk1, pk = peak_gflops(1), peak_gflops(threads)
         if pk is not None:
@@ -352,7 +355,43 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("which", nargs="?", default="all", choices=["all", "peak", "gemm", "train"])
     p.add_argument("--threads", type=int, default=_core.get_num_threads())
     args = p.parse_args(argv)
+    if argv is None and _limit_peer_threads(args.threads):
+        return
     report(args.which, args.threads)
+
+
+# numpy's BLAS (OpenBLAS, MKL, BLIS through OpenMP) and XLA read their thread
+# counts when they load, from the environment: so the same thread count for
+# every contender takes a fresh interpreter with it set.
+_BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+_REEXEC_MARK = "_FASTDENSE_BENCH_CHILD"
+
+
+def peer_thread_env(threads: int, env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """`env` (default os.environ) with numpy's BLAS and JAX's XLA limited to
+    `threads` threads (XLA only below the core count: it has no other setting)."""
+    out = dict(os.environ if env is None else env)
+    out.update({k: str(threads) for k in _BLAS_ENV})
+    if threads < (os.cpu_count() or 1):
+        flags = out.get("XLA_FLAGS", "")
+        extra = (f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
+                 if threads == 1 else f"intra_op_parallelism_threads={threads}")
+        out["XLA_FLAGS"] = (flags + " " + extra).strip()
+    return out
+
+
+def _limit_peer_threads(threads: int) -> bool:
+    """Rerun this command with the peers' thread counts set to `threads`,
+    unless they already are; True when it did (and the child has reported)."""
+    if os.environ.get(_REEXEC_MARK) or all(os.environ.get(k) == str(threads) for k in _BLAS_ENV):
+        return False
+    import subprocess
+    env = peer_thread_env(threads)
+    env[_REEXEC_MARK] = "1"
+    rc = subprocess.call([sys.executable, "-m", "fastdense.bench", *sys.argv[1:]], env=env)
+    if rc:
+        raise SystemExit(rc)
+    return True
 
 
 if __name__ == "__main__":
