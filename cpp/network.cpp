@@ -8,6 +8,7 @@
 #include "activations.h"
 #include "batchnorm.h"
 #include "finite.h"
+#include "float_env.h"
 #include "regularizers.h"
 #include "rng.h"
 #include "threadpool.h"
@@ -506,6 +507,14 @@ const float* Network::layer_input(const Workspace& ws, size_t li, const float* x
 // weight decay or gradient clipping (they need every gradient first), and a
 // trainable Dense first layer without kernel regularization (its gradient
 // term is added after the product).
+// `times` steps of the fused RMSprop's zero-gradient update on v [n]:
+// v = rho*v + (1-rho)*0, as in Network::backward's eager pass (the same
+// expression, so the same bits, -0 turned +0 included).
+static void decay_rows(float* v, int64_t n, uint32_t times, float rho, float one_rho) {
+    for (uint32_t i = 0; i < times; ++i)
+        for (int64_t j = 0; j < n; ++j) v[j] = rho * v[j] + one_rho * 0.0f;
+}
+
 bool Network::first_update_fusable() const {
     const LayerDesc& d = layers_.front();
     return opt_.kind == OptimizerKind::RMSprop && !(opt_.momentum > 0.0f) && !opt_.centered &&
@@ -575,6 +584,25 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 // leaves p as it is (to the bit) when eps > 0 and lr >= 0 (a p
                 // already NaN stays NaN); the kernel does the other rows.
                 const int64_t kin = ws.kin >= 0 ? ws.kin : d.in;
+                // In train_batches the zero rows' decays are deferred: a row
+                // all-zero in n batches in a row gets its n decays in one pass
+                // when a batch next selects it (before the kernel's step reads
+                // its v), or when train_batches returns, instead of one pass
+                // over its v per step. (MNIST: ~257 of 784 rows are zero in a
+                // batch, ~30 a step come back; 67 are zero in every image.)
+                const bool defer = defer_decay_ && fuse && ws.kin >= 0 && u.eps > 0.0f &&
+                                   u.lr >= 0.0f;
+                if (!defer && lag_pending_) catch_up_decays();
+                lagged_.clear();
+                if (defer) {
+                    for (int64_t z = 0; z < kin; ++z) {
+                        const int64_t r = ws.cols[static_cast<size_t>(z)];
+                        if (v_lag_[static_cast<size_t>(r)]) lagged_.push_back(r);
+                    }
+                    for (int64_t z = kin; z < d.in; ++z)
+                        ++v_lag_[static_cast<size_t>(ws.cols[static_cast<size_t>(z)])];
+                    lag_pending_ = lag_pending_ || kin < d.in;
+                }
                 // With the fused step, the other layers' steps run here too:
                 // their gradients are final (RMSprop is elementwise: any split
                 // gives update()'s bits), and the step's serial tail shrinks
@@ -594,9 +622,11 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 OptimizerSpec spec = opt_;
                 spec.learning_rate = step_lr_;
                 // (rows split over the pool: ~1/3 of a 784x512 kernel on MNIST)
-                const int64_t nz = d.in - kin;
+                const int64_t nz = defer ? 0 : d.in - kin;
+                const int64_t nl = static_cast<int64_t>(lagged_.size());
                 const int64_t parts = std::max<int64_t>(
-                    1, std::min<int64_t>(get_num_threads(), (nz * d.out + n_rest) / 8192));
+                    1, std::min<int64_t>(get_num_threads(),
+                                         ((nz + nl) * d.out + n_rest) / 8192));
                 parallel_for(parts, [&](int64_t t) {
                     // (share t of the other layers' parameters, in order)
                     int64_t r0 = n_rest * t / parts, r1 = n_rest * (t + 1) / parts;
@@ -622,6 +652,12 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                             std::memset(gz, 0, sizeof(float) * static_cast<size_t>(d.out));
                             fused_rmsprop_ref(u.p + off, u.v + off, gz, d.out, u);
                         }
+                    }
+                    for (int64_t i = nl * t / parts; i < nl * (t + 1) / parts; ++i) {
+                        const size_t r = static_cast<size_t>(lagged_[static_cast<size_t>(i)]);
+                        decay_rows(u.v + static_cast<int64_t>(r) * d.out, d.out, v_lag_[r],
+                                   u.rho, u.one_rho);
+                        v_lag_[r] = 0;
                     }
                 });
                 if (fuse_up)
@@ -672,6 +708,33 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
         if (regularized_ && d.trainable) add_regularization_grads(d);
         std::swap(dcur, dnext);
     }
+}
+
+// Applies every deferred decay of the first kernel's velocities (rows split
+// over the pool; each row's lag in one pass: its bits as one pass a step).
+void Network::catch_up_decays() {
+    if (!lag_pending_) return;
+    lag_pending_ = false;
+    lagged_.clear();
+    int64_t work = 0;
+    for (size_t r = 0; r < v_lag_.size(); ++r)
+        if (v_lag_[r]) {
+            lagged_.push_back(static_cast<int64_t>(r));
+            work += v_lag_[r];
+        }
+    const LayerDesc& d = layers_.front();
+    float* v = opt_state_.data() + d.w_off;
+    const float rho = static_cast<float>(opt_.rho), one_rho = static_cast<float>(1.0 - opt_.rho);
+    const int64_t nl = static_cast<int64_t>(lagged_.size());
+    const int64_t parts =
+        std::max<int64_t>(1, std::min<int64_t>({get_num_threads(), nl, work * d.out / 65536}));
+    parallel_for(parts, [&](int64_t t) {
+        for (int64_t i = nl * t / parts; i < nl * (t + 1) / parts; ++i) {
+            const size_t r = static_cast<size_t>(lagged_[static_cast<size_t>(i)]);
+            decay_rows(v + static_cast<int64_t>(r) * d.out, d.out, v_lag_[r], rho, one_rho);
+            v_lag_[r] = 0;
+        }
+    });
 }
 
 double Network::activity_penalty(const Workspace& ws, int64_t B) const {
@@ -892,6 +955,7 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
                                int64_t n, int64_t batch_size, int64_t first_batch,
                                int64_t n_batches, Stats& stats, float* ypred_out,
                                bool stop_on_nonfinite, const float* learning_rates) {
+    FlushDenormals flush;  // (as Keras computes: float_env.h)
     std::lock_guard<std::mutex> lock(train_mutex_);
     train_ws_.ensure(layers_, std::min(batch_size, n), input_dropout_ > 0.0f);
     // Steps too small to repay the pool's synchronization run in this thread.
@@ -905,6 +969,17 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
     const int64_t U = output_dim();
     const Activation loss_act = loss_activation();
     const bool fused = loss_is_fused(loss_, loss_act);
+    // (deferred decays: see backward; all applied before this returns, even
+    // by an exception)
+    v_lag_.assign(static_cast<size_t>(layers_.front().in), 0u);
+    struct Deferral {
+        Network& n;
+        explicit Deferral(Network& net) : n(net) { n.defer_decay_ = true; }
+        ~Deferral() {
+            n.defer_decay_ = false;
+            n.catch_up_decays();
+        }
+    } deferral(*this);
     int64_t done = 0;
     for (int64_t bi = first_batch; bi < first_batch + n_batches; ++bi) {
         const int64_t start = bi * batch_size;
@@ -982,6 +1057,7 @@ int64_t Network::infer_chunk(int64_t batch_size, int64_t n) const {
 
 void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batch_size,
                        Stats& stats, float* ypred_out) const {
+    FlushDenormals flush;  // (as Keras computes: float_env.h)
     if (n <= 0) return;
     const int64_t chunk = infer_chunk(batch_size, n);
     Workspace ws;
@@ -1038,6 +1114,7 @@ bool Network::first_kernel_finite() const {
 }
 
 void Network::predict(const float* x, int64_t n, int64_t batch_size, float* out) const {
+    FlushDenormals flush;  // (as Keras computes: float_env.h)
     if (n <= 0) return;
     const int64_t chunk = infer_chunk(batch_size, n);
     Workspace ws;
@@ -1055,6 +1132,7 @@ void Network::predict(const float* x, int64_t n, int64_t batch_size, float* out)
 }
 
 void Network::forward_train(const float* x, int64_t B, float* y_out) {
+    FlushDenormals flush;  // (as Keras computes: float_env.h)
     std::lock_guard<std::mutex> lock(train_mutex_);
     train_ws_.ensure(layers_, B, input_dropout_ > 0.0f);
     std::memcpy(train_ws_.x.data(), x, sizeof(float) * static_cast<size_t>(B * input_dim()));
@@ -1067,6 +1145,7 @@ void Network::forward_train(const float* x, int64_t B, float* y_out) {
 }
 
 void Network::backward_update(const float* grad_y, int64_t B) {
+    FlushDenormals flush;  // (as Keras computes: float_env.h)
     std::lock_guard<std::mutex> lock(train_mutex_);
     if (!last_x_ || B != last_B_)
         throw std::logic_error("backward_update called without a matching forward_train");

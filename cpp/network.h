@@ -304,6 +304,18 @@ private:
     const float* last_x_ = nullptr;  // input of the last forward_train batch
     int64_t last_B_ = 0;
     std::mutex train_mutex_;
+    // Deferred RMSprop decays of the first kernel's all-zero input rows
+    // (train_batches only; see Network::backward): v_lag_[r] steps of
+    // v = rho*v + (1-rho)*0 not yet applied to row r of its velocities.
+    // Every lag is applied before anything reads those velocities (the row's
+    // next fused step, an unfused step) and when train_batches returns, so
+    // the state any caller sees holds the same bits as with each step applied
+    // in its turn.
+    bool defer_decay_ = false;             // set inside train_batches
+    bool lag_pending_ = false;
+    std::vector<uint32_t> v_lag_;          // [first layer's in]
+    std::vector<int64_t> lagged_;          // reused: rows to catch up
+    void catch_up_decays();                // applies every pending lag
 };
 
 }  // namespace fastdense

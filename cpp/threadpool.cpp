@@ -1,5 +1,7 @@
 #include "threadpool.h"
 
+#include "float_env.h"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -169,6 +171,7 @@ private:
 #endif
         fn_.store(fn, std::memory_order_relaxed);
         ctx_.store(ctx, std::memory_order_relaxed);
+        fenv_.store(float_env_get(), std::memory_order_relaxed);
         base_.store(base, std::memory_order_relaxed);
         pending_.store(n, std::memory_order_relaxed);
         uint64_t gen = ((word_.load(std::memory_order_relaxed) >> 48) + 1) & 0xffff;
@@ -200,6 +203,12 @@ private:
             const uint64_t claimed = from_top ? w - (uint64_t(1) << 24) : w + 1;
             if (word_.compare_exchange_weak(w, claimed, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
+                // (a worker computes in the posting thread's floating-point
+                // mode: the job is still running, so fenv_ is its own)
+                if (from_top) {
+                    const uint32_t e = fenv_.load(std::memory_order_relaxed);
+                    if (e != float_env_get()) float_env_set(e);
+                }
                 fn(ctx, base + int64_t(task));
                 pending_.fetch_sub(1, std::memory_order_acq_rel);
                 w = word_.load(std::memory_order_acquire);
@@ -252,6 +261,7 @@ private:
     std::atomic<uint64_t> word_{0};
     std::atomic<detail::TaskFn> fn_{nullptr};
     std::atomic<void*> ctx_{nullptr};
+    std::atomic<uint32_t> fenv_{0};  // the posting thread's float_env_get()
     std::atomic<int64_t> base_{0};
     std::atomic<int64_t> pending_{0};
     std::atomic<int> sleepers_{0};

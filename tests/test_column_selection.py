@@ -471,10 +471,13 @@ def test_last_batch_too_small_to_select_reads_its_own_columns(n):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_selection_keeps_subnormal_columns_and_drops_negative_zero(threads):
-    # the batch's column scan ORs bit patterns: a column whose only nonzeros
-    # are subnormal is kept (times a huge weight it is far from zero), a column
-    # of -0.0 is a zero column (its products are zeros too)
+def test_subnormal_inputs_count_as_zero_and_negative_zero_columns_drop(threads):
+    # The engine computes with subnormals flushed to zero, as Keras's TF and
+    # JAX backends do (FTZ + DAZ): a column whose only nonzeros are subnormal
+    # adds nothing even times a huge weight, whether the batch's column scan
+    # keeps it (it ORs bit patterns) or not; a column of -0.0 is a zero
+    # column. The calling thread's mode is restored after (numpy keeps its
+    # subnormals).
     prev = fd.get_num_threads()
     fd.set_num_threads(threads)
     try:
@@ -492,11 +495,112 @@ def test_selection_keeps_subnormal_columns_and_drops_negative_zero(threads):
         w[12] = 1e38
         b = rng.standard_normal(4).astype(np.float32)
         m.set_weights([w, b])
-        ref = x.astype(np.float64) @ w.astype(np.float64) + b
-        for bs in (64, 16):
-            p = m.predict(x, batch_size=bs, verbose=0)
-            np.testing.assert_allclose(p, ref, rtol=1e-5, atol=2e-5)
-        assert np.abs(ref[:, 0] - (np.delete(x, [11, 12], 1).astype(np.float64) @
-                                   np.delete(w, [11, 12], 0)[:, 0] + b[0])).min() > 1
+        flushed = np.where(np.abs(x) < np.finfo(np.float32).tiny, 0.0, x)
+        ref = flushed.astype(np.float64) @ w.astype(np.float64) + b
+        for bs in (64, 16, 1):
+            p = m.predict(x if bs > 1 else x[:7], batch_size=bs, verbose=0)
+            np.testing.assert_allclose(p, ref[:len(p)], rtol=1e-5, atol=2e-5)
+        # (the subnormals would have moved every prediction by more than 1)
+        assert np.abs(ref - (x.astype(np.float64) @ w.astype(np.float64) + b)).min() > 1
+        assert np.float32(1e-38) * np.float32(0.01) > 0  # (this thread: IEEE again)
     finally:
         fd.set_num_threads(prev)
+
+
+def test_deferred_velocity_decays_give_each_steps_bits(isa, threads):
+    """Inside fit's native loop the RMSprop decays of the first kernel's
+    all-zero rows are deferred and applied in one pass (when a batch selects
+    the row again, or when the loop returns): the velocities and weights must
+    hold the bits of one decay a step, whatever the chunking -- a whole epoch
+    per native call, one batch per call (a batch hook), train_on_batch -- and
+    the rows zero in every batch must hold the float32 decay applied step by
+    step."""
+    B, n_b, K = 32, 12, 64
+    rng = np.random.default_rng(11)
+    dense = rng.random((B * 4, K)).astype(np.float32) + 0.1  # (phase 1: every row steps)
+    x = rng.random((B * n_b, K)).astype(np.float32)
+    x[rng.random(x.shape) < 0.5] = 0.0
+    x[:, :10] = 0.0  # zero in every batch
+    for c in range(10, 30):  # zero in runs of batches, back now and then
+        keep = (np.arange(n_b) % (2 + c % 5)) == 0
+        x[~np.repeat(keep, B), c] = 0.0
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, B * n_b)]
+    yd = np.eye(3, dtype=np.float32)[rng.integers(0, 3, B * 4)]
+
+    class Hook(fd.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    def run(how):
+        m = _model(K, 40, "tanh", seed=2)
+        m.compile(optimizer=optimizers.RMSprop(1e-3), loss="categorical_crossentropy")
+        m.fit(dense, yd, batch_size=B, epochs=1, shuffle=False, verbose=0)
+        v0 = np.array(m.optimizer.variables[2])
+        w0 = m.get_weights()[0].copy()
+        for _ in range(2):
+            if how == "epoch":
+                m.fit(x, y, batch_size=B, epochs=1, shuffle=False, verbose=0)
+            elif how == "hook":
+                m.fit(x, y, batch_size=B, epochs=1, shuffle=False, verbose=0, callbacks=[Hook()])
+            else:
+                for i in range(0, len(x), B):
+                    m.train_on_batch(x[i:i + B], y[i:i + B])
+        return m, v0, w0
+
+    results = {how: run(how) for how in ("epoch", "hook", "batch")}
+    m, v0, w0 = results["epoch"]
+    v = np.array(m.optimizer.variables[2])
+    # rows 0-9: 2 * n_b decays of v, p untouched
+    ref = v0[:10].copy()
+    rho = np.float32(0.9)
+    for _ in range(2 * n_b):
+        ref = rho * ref + np.float32(1.0 - 0.9) * np.float32(0.0)
+    assert (v0[:10] > 0).all()
+    np.testing.assert_array_equal(v[:10], ref)
+    np.testing.assert_array_equal(m.get_weights()[0][:10], w0[:10])
+    for how in ("hook", "batch"):
+        other = results[how][0]
+        for i, (a, b) in enumerate(zip(m.optimizer.variables, other.optimizer.variables)):
+            np.testing.assert_array_equal(np.array(a), np.array(b), err_msg=f"{how} variable {i}")
+        for a, b in zip(m.get_weights(), other.get_weights()):
+            np.testing.assert_array_equal(a, b, err_msg=how)
+
+
+def test_training_flushes_subnormals_on_every_thread():
+    """Velocities of rows whose inputs stay zero decay towards zero: in
+    float32 they pass through the subnormal range, which Keras's backends
+    flush to zero (FTZ + DAZ) and so does the engine, in the caller thread
+    and in the pool's workers alike (so 1 and 2 threads give the same bits),
+    while the caller's own mode comes back after fit."""
+    B, K = 32, 64  # (steps big enough for the pool: see kSerialStepFlops)
+    rng = np.random.default_rng(4)
+    dense = rng.random((128, K)).astype(np.float32) + 0.1
+    x = rng.random((900 * B, K)).astype(np.float32)
+    x[:, :10] = 0.0
+    yd = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 128)]
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 900 * B)]
+    prev = fd.get_num_threads()
+    out = []
+    try:
+        for threads in (1, 2):
+            fd.set_num_threads(threads)
+            # (the pool's workers start here, in this thread's IEEE mode)
+            a = rng.random((256, 256)).astype(np.float32)
+            _core.dense_forward(a, a, None, 0)
+            m = _model(K, 256, "tanh", seed=2)
+            m.compile(optimizer=optimizers.RMSprop(1e-3), loss="categorical_crossentropy")
+            m.fit(dense, yd, batch_size=B, epochs=1, shuffle=False, verbose=0)
+            assert np.array(m.optimizer.variables[2])[:10].min() > 1e-12
+            # ~720 steps take 1e-5 to 1e-38; 900 go on into the subnormals
+            # (in one epoch: long deferrals, whose decays the pool splits)
+            m.fit(x, y, batch_size=B, epochs=1, shuffle=False, verbose=0)
+            v = np.array(m.optimizer.variables[2])
+            out.append([np.array(a) for a in m.optimizer.variables] + m.get_weights())
+            tiny = np.finfo(np.float32).tiny
+            assert not ((v != 0) & (np.abs(v) < tiny)).any()
+            assert (v[:10] == 0).any()
+            assert np.float32(1e-38) * np.float32(0.01) > 0  # (this thread: IEEE again)
+    finally:
+        fd.set_num_threads(prev)
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
