@@ -18,6 +18,7 @@
 
 #include "activations.h"
 #include "finite.h"
+#include "float_env.h"
 #include "kernels.h"
 #include "losses.h"
 #include "metrics.h"
@@ -461,6 +462,9 @@ PYBIND11_MODULE(_core, m) {
     m.def("kernel_isa", []() { return std::string(active_kernels().name); },
           "Name of the active kernel table.");
     m.def("available_isas", []() { return std::string(available_kernels()); });
+    m.def("flushes_subnormals", []() { return kFenvFlush != 0u; },
+          "Whether the engine's training and inference flush subnormal floats to zero "
+          "on this CPU (FTZ + DAZ on x86, FZ on Arm; float_env.h).");
     m.def("set_isa", [](const std::string& name) {
         if (!set_kernels(name.c_str()))
             throw py::value_error("Unknown or unsupported ISA. Received: isa=" + name +

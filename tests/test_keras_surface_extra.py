@@ -620,6 +620,10 @@ def test_config_is_a_module_and_stays_callable(capsys, monkeypatch):
     fd.show_config()
     out = capsys.readouterr().out
     assert "isa:" in out and "num_threads:" in out
+    import platform
+    if platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"):
+        assert fd._core.flushes_subnormals()
+        assert native["subnormals"] == "flushed to zero in fit/evaluate/predict"
     assert "backend" in fd.__all__ and "config" in fd.__all__
 
 

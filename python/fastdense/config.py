@@ -37,7 +37,8 @@ def enable_unsafe_deserialization() -> None:
 
 
 def native_config() -> Dict[str, Any]:
-    """The native configuration: version, kernel ISA and thread count."""
+    """The native configuration: version, kernel ISA, thread count, and how
+    fit / evaluate / predict treat subnormal floats."""
     from . import _core
     from ._version import __version__
     return {
@@ -47,6 +48,10 @@ def native_config() -> Dict[str, Any]:
         "num_threads": int(_core.get_num_threads()),
         "FASTDENSE_ISA": _os.environ.get("FASTDENSE_ISA"),
         "FASTDENSE_NUM_THREADS": _os.environ.get("FASTDENSE_NUM_THREADS"),
+        # (as Keras's TensorFlow and JAX backends compute; the caller's own
+        # floating-point mode is restored after each call)
+        "subnormals": ("flushed to zero in fit/evaluate/predict" if _core.flushes_subnormals()
+                       else "kept (IEEE)"),
     }
 
 
