@@ -4,9 +4,29 @@
     python -m fastdense.bench                                # one table of ratios
 """
 import os
+import sys
 
-import numpy as np
-import pytest
+# The same thread count for numpy's BLAS as for fastdense when
+# FASTDENSE_NUM_THREADS sets it (BLAS libraries read theirs when numpy loads,
+# so only before numpy's first import; python -m fastdense.bench does this for
+# its own --threads).
+_threads = os.environ.get("FASTDENSE_NUM_THREADS")
+BLAS_THREADS_SET = bool(_threads) and "numpy" not in sys.modules
+if BLAS_THREADS_SET:
+    for _k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        os.environ.setdefault(_k, _threads)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_report_header(config):
+    if _threads and not BLAS_THREADS_SET:
+        return (f"FASTDENSE_NUM_THREADS={_threads}, but numpy was imported before this "
+                f"conftest: set OPENBLAS_NUM_THREADS={_threads} too for a fair comparison")
+    if BLAS_THREADS_SET:
+        return f"numpy's BLAS limited to FASTDENSE_NUM_THREADS={_threads} thread(s)"
+    return None
 
 
 @pytest.fixture(scope="session")
