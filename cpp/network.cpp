@@ -502,11 +502,6 @@ const float* Network::layer_input(const Workspace& ws, size_t li, const float* x
     return p.dropout > 0.0f ? ws.mask[li - 1].data() + B * p.out : ws.acts[li - 1].data();
 }
 
-// Whether the optimizer step on the first layer's kernel can run inside its
-// dW computation (FusedRmsprop): RMSprop without momentum or centering, no
-// weight decay or gradient clipping (they need every gradient first), and a
-// trainable Dense first layer without kernel regularization (its gradient
-// term is added after the product).
 // `times` steps of the fused RMSprop's zero-gradient update on v [n]:
 // v = rho*v + (1-rho)*0, as in Network::backward's eager pass (the same
 // expression, so the same bits, -0 turned +0 included).
@@ -515,6 +510,11 @@ static void decay_rows(float* v, int64_t n, uint32_t times, float rho, float one
         for (int64_t j = 0; j < n; ++j) v[j] = rho * v[j] + one_rho * 0.0f;
 }
 
+// Whether the optimizer step on the first layer's kernel can run inside its
+// dW computation (FusedRmsprop): RMSprop without momentum or centering, no
+// weight decay or gradient clipping (they need every gradient first), and a
+// trainable Dense first layer without kernel regularization (its gradient
+// term is added after the product).
 bool Network::first_update_fusable() const {
     const LayerDesc& d = layers_.front();
     return opt_.kind == OptimizerKind::RMSprop && !(opt_.momentum > 0.0f) && !opt_.centered &&
