@@ -653,12 +653,8 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                             fused_rmsprop_ref(u.p + off, u.v + off, gz, d.out, u);
                         }
                     }
-                    for (int64_t i = nl * t / parts; i < nl * (t + 1) / parts; ++i) {
-                        const size_t r = static_cast<size_t>(lagged_[static_cast<size_t>(i)]);
-                        decay_rows(u.v + static_cast<int64_t>(r) * d.out, d.out, v_lag_[r],
-                                   u.rho, u.one_rho);
-                        v_lag_[r] = 0;
-                    }
+                    apply_lags(u.v, d.out, u.rho, u.one_rho, nl * t / parts,
+                               nl * (t + 1) / parts);
                 });
                 if (fuse_up)
                     k.backward_rows_up(g + d.w_off, d.use_bias ? g + d.b_off : nullptr, y,
@@ -729,12 +725,19 @@ void Network::catch_up_decays() {
     const int64_t parts =
         std::max<int64_t>(1, std::min<int64_t>({get_num_threads(), nl, work * d.out / 65536}));
     parallel_for(parts, [&](int64_t t) {
-        for (int64_t i = nl * t / parts; i < nl * (t + 1) / parts; ++i) {
-            const size_t r = static_cast<size_t>(lagged_[static_cast<size_t>(i)]);
-            decay_rows(v + static_cast<int64_t>(r) * d.out, d.out, v_lag_[r], rho, one_rho);
-            v_lag_[r] = 0;
-        }
+        apply_lags(v, d.out, rho, one_rho, nl * t / parts, nl * (t + 1) / parts);
     });
+}
+
+// The pending decays of rows lagged_[i0..i1) of the first kernel's
+// velocities v [in, out], each in one pass, their lags then cleared.
+void Network::apply_lags(float* v, int64_t out, float rho, float one_rho, int64_t i0,
+                         int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+        const size_t r = static_cast<size_t>(lagged_[static_cast<size_t>(i)]);
+        decay_rows(v + static_cast<int64_t>(r) * out, out, v_lag_[r], rho, one_rho);
+        v_lag_[r] = 0;
+    }
 }
 
 double Network::activity_penalty(const Workspace& ws, int64_t B) const {

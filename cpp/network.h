@@ -316,6 +316,7 @@ private:
     std::vector<uint32_t> v_lag_;          // [first layer's in]
     std::vector<int64_t> lagged_;          // reused: rows to catch up
     void catch_up_decays();                // applies every pending lag
+    void apply_lags(float* v, int64_t out, float rho, float one_rho, int64_t i0, int64_t i1);
 };
 
 }  // namespace fastdense
