@@ -1,5 +1,6 @@
 // The one pybind11 file: validates dtype, shape and contiguity, converts
-// errors to Python exceptions, releases the GIL and calls the engine.
+// errors to Python exceptions, releases the GIL and calls the engine (in its
+// float environment: EngineCall).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -31,6 +32,15 @@ namespace py = pybind11;
 using namespace fastdense;
 
 namespace {
+
+// How every call into the engine runs: without the GIL, and in the engine's
+// float environment (subnormals flushed, as in Keras's backends; the caller's
+// mode restored on return), so that a layer called on an array or an
+// optimizer's apply_gradients computes as fit does.
+struct EngineCall {
+    py::gil_scoped_release release;
+    FlushDenormals flush;
+};
 
 std::string shape_str(const py::array& a) {
     std::string s = "(";
@@ -480,7 +490,7 @@ PYBIND11_MODULE(_core, m) {
         if (threads < 1 || threads > 1024)
             throw py::value_error("Expected 1 <= threads <= 1024. Received: threads=" +
                                   std::to_string(threads));
-        py::gil_scoped_release release;
+        EngineCall call;
         const int prev = get_num_threads();
         if (prev != threads) set_num_threads(threads);
         const double g = active_kernels().fma_peak_gflops(threads);
@@ -493,7 +503,7 @@ PYBIND11_MODULE(_core, m) {
         if (!(seconds > 0.0 && seconds <= 10.0))
             throw py::value_error("Expected 0 < seconds <= 10. Received: seconds=" +
                                   std::to_string(seconds));
-        py::gil_scoped_release release;
+        EngineCall call;
         return cross_core_roundtrip_ns(seconds);
     }, py::arg("seconds") = 0.3,
        "Round trip (ns) of a cache line between this thread and another, best of 3 "
@@ -504,7 +514,7 @@ PYBIND11_MODULE(_core, m) {
         py::array_t<int64_t> out(n);
         int64_t* p = out.mutable_data();
         {
-            py::gil_scoped_release release;
+            EngineCall call;
             permutation(p, n, seed);
         }
         return out;
@@ -521,7 +531,7 @@ PYBIND11_MODULE(_core, m) {
             throw py::value_error("Argument `a` must be C-contiguous and aligned.");
         const int64_t n = static_cast<int64_t>(a.size());
         const void* p = a.data();
-        py::gil_scoped_release release;
+        EngineCall call;
         if (f64) {
             const double* d = static_cast<const double*>(p);
             return serial ? all_finite_serial(d, n) : all_finite(d, n);
@@ -550,7 +560,7 @@ PYBIND11_MODULE(_core, m) {
         float* yp = y.mutable_data();
         const Activation a = to_kernel_act(act);
         {
-            py::gil_scoped_release release;
+            EngineCall call;
             if (rp)
                 active_kernels().forward_rows(yp, cptr<float>(x), cptr<float>(w), rp, bp, B, in,
                                               out, a);
@@ -597,7 +607,7 @@ PYBIND11_MODULE(_core, m) {
         float* dxp = need_dx ? dx.mutable_data() : nullptr;
         const Activation a = to_kernel_act(act);
         {
-            py::gil_scoped_release release;
+            EngineCall call;
             if (rp || fused)
                 active_kernels().backward_rows(dwp, dbp, dzp, cptr<float>(y), cptr<float>(x),
                                                rp, B, kin, out, a, fused ? &upd : nullptr);
@@ -643,7 +653,7 @@ PYBIND11_MODULE(_core, m) {
         float* dbp = use_bias ? db.mutable_data() : nullptr;
         const NarrowUpstream up{cptr<float>(dz_next), cptr<float>(w_next), U};
         {
-            py::gil_scoped_release release;
+            EngineCall call;
             active_kernels().backward_rows_up(dw.mutable_data(), dbp, cptr<float>(y),
                                               cptr<float>(x), rp, B, kin, out, to_kernel_act(act),
                                               fused ? &upd : nullptr, up);
@@ -665,7 +675,7 @@ PYBIND11_MODULE(_core, m) {
         py::array_t<float> y({R, C});
         float* yp = y.mutable_data();
         if (R > 0 && C > 0) {  // (the row-wise activations read a row's first element)
-            py::gil_scoped_release release;
+            EngineCall call;
             activation_forward(a, yp, cptr<float>(z), R, C);
         }
         return y;
@@ -680,7 +690,7 @@ PYBIND11_MODULE(_core, m) {
         py::array_t<float> dz({R, C});
         float* dzp = dz.mutable_data();
         if (R > 0 && C > 0) {
-            py::gil_scoped_release release;
+            EngineCall call;
             activation_backward(a, dzp, cptr<float>(dy), cptr<float>(z), cptr<float>(y), R, C);
         }
         return dz;
@@ -700,7 +710,7 @@ PYBIND11_MODULE(_core, m) {
         const Activation a = to_act(out_act);
         double total;
         {
-            py::gil_scoped_release release;
+            EngineCall call;
             total = loss_forward_backward(gp, pp, cptr<float>(y), t.dense, t.labels, B, U,
                                           spec, a);
         }
@@ -768,7 +778,7 @@ PYBIND11_MODULE(_core, m) {
         check_iteration(iteration);
         float *p = mptr<float>(params), *st = mptr<float>(state);
         const float* g = cptr<float>(grads);
-        py::gil_scoped_release release;
+        EngineCall call;
         optimizer_begin_step(spec, iteration, st, n);
         optimizer_step(spec, iteration, p, st, g, n, 0, n);
     }, py::arg("spec"), py::arg("iteration"), py::arg("params"), py::arg("state"),
@@ -796,7 +806,7 @@ PYBIND11_MODULE(_core, m) {
         float *p = mptr<float>(params), *st = mptr<float>(state);
         const float* g = cptr<float>(grads);
         UpdateScratch scratch;
-        py::gil_scoped_release release;
+        EngineCall call;
         optimizer_update(spec, iteration, p, st, g, n, segs, scratch);
     }, py::arg("spec"), py::arg("iteration"), py::arg("params"), py::arg("state"),
        py::arg("grads"), py::arg("segments"),
@@ -977,7 +987,7 @@ PYBIND11_MODULE(_core, m) {
             n.pending_rows = 0;  // the workspace forward_train filled is reused
             int64_t done;
             {
-                py::gil_scoped_release release;
+                EngineCall call;
                 done = n.train_batches(cptr<float>(x), t, op, count, batch_size, first_batch,
                                        batches, s, yo, stop_on_nonfinite, lrp);
             }
@@ -1020,7 +1030,7 @@ PYBIND11_MODULE(_core, m) {
             const int64_t* sd = cptr<int64_t>(seeds);
             n.pending_rows = 0;
             {
-                py::gil_scoped_release release;
+                EngineCall call;
                 std::vector<int64_t> order(shuffle ? static_cast<size_t>(rows) : 0);
                 for (int64_t e = 0; e < E; ++e) {
                     const uint64_t seed = static_cast<uint64_t>(sd[e]);
@@ -1056,7 +1066,7 @@ PYBIND11_MODULE(_core, m) {
             }
             Stats s;
             {
-                py::gil_scoped_release release;
+                EngineCall call;
                 n.evaluate(cptr<float>(x), t, rows, batch_size, s, yo);
             }
             return stats_dict(s);
@@ -1073,7 +1083,7 @@ PYBIND11_MODULE(_core, m) {
             float* op = out.mutable_data();
             bool finite = true;
             {
-                py::gil_scoped_release release;
+                EngineCall call;
                 if (strict) finite = all_finite(cptr<float>(x), rows * n.input_dim());
                 if (finite) n.predict(cptr<float>(x), rows, batch_size, op);
             }
@@ -1084,7 +1094,7 @@ PYBIND11_MODULE(_core, m) {
         .def("activity_penalty_sum", [](const Network& n, py::array x, int64_t batch_size) {
             check<float>(x, "x", {-1, n.input_dim()});
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
-            py::gil_scoped_release release;
+            EngineCall call;
             return n.activity_penalty_sum(cptr<float>(x), x.shape(0), batch_size);
         }, py::arg("x"), py::arg("batch_size"),
            "Sum over the inference batches of x of their activity penalties.")
@@ -1098,7 +1108,7 @@ PYBIND11_MODULE(_core, m) {
             float* op = out.mutable_data();
             n.pending_rows = 0;
             {
-                py::gil_scoped_release release;
+                EngineCall call;
                 n.forward_train(cptr<float>(x), B, op);
             }
             n.pending_rows = B;
@@ -1114,7 +1124,7 @@ PYBIND11_MODULE(_core, m) {
                     std::to_string(n.pending_rows) + " rows, 0: none pending, or train_batches "
                     "ran since). Received: grad.shape=" + shape_str(grad));
             n.pending_rows = 0;
-            py::gil_scoped_release release;
+            EngineCall call;
             n.backward_update(g, B);
         });
 

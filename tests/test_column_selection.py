@@ -604,3 +604,40 @@ def test_training_flushes_subnormals_on_every_thread():
         fd.set_num_threads(prev)
     for a, b in zip(*out):
         np.testing.assert_array_equal(a, b)
+
+
+def test_layer_call_and_apply_gradients_flush_subnormals_like_fit():
+    """Every native computation runs with subnormals flushed (as Keras's
+    backends do), not only fit/evaluate/predict: a Dense layer called on an
+    array gives predict's bits for inputs with subnormals, and an optimizer's
+    apply_gradients treats a subnormal gradient as zero. numpy, in this
+    thread, keeps IEEE subnormals after each call."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((16, 8)).astype(np.float32)
+    x[:, 2] = np.float32(1e-39)  # subnormal
+    x[::2, 5] = np.float32(-3e-42)
+    w = rng.standard_normal((8, 3)).astype(np.float32)
+    w[2] = 3e38  # a subnormal times this would be ~0.3, not 0
+    w[5] = -2e38
+    b = rng.standard_normal(3).astype(np.float32)
+    layer = layers.Dense(3)
+    m = models.Sequential([layers.Input((8,)), layer])
+    m.set_weights([w, b])
+    flushed = np.where(np.abs(x) < np.finfo(np.float32).tiny, np.float32(0), x)
+    called = np.asarray(layer(x))
+    np.testing.assert_array_equal(called, m.predict(x, verbose=0))
+    np.testing.assert_array_equal(called, np.asarray(layer(flushed)))
+    # (IEEE would have added ~0.3 per row through column 2)
+    ref = flushed.astype(np.float64) @ w.astype(np.float64) + b
+    np.testing.assert_allclose(called, ref, rtol=1e-5, atol=1e-4)
+    assert np.float32(1e-38) * np.float32(0.01) > 0  # (this thread: IEEE again)
+
+    # SGD: w - lr * g; a subnormal g read as zero leaves w's bits unchanged,
+    # where IEEE would move a subnormal w.
+    var = fd.Variable(np.full(4, 1e-39, np.float32))
+    opt = fd.optimizers.SGD(learning_rate=1.0)
+    opt.apply_gradients([(np.full(4, -1e-39, np.float32), var)])
+    got = np.asarray(var.numpy() if hasattr(var, "numpy") else var.value)
+    # DAZ: 0 - 1 * 0 = 0 (FTZ too); IEEE: 1e-39 + 1e-39 = 2e-39
+    assert np.all(got == 0), got
+    assert np.float32(1e-38) * np.float32(0.01) > 0

@@ -623,7 +623,7 @@ def test_config_is_a_module_and_stays_callable(capsys, monkeypatch):
     import platform
     if platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"):
         assert fd._core.flushes_subnormals()
-        assert native["subnormals"] == "flushed to zero in fit/evaluate/predict"
+        assert native["subnormals"] == "flushed to zero in native computation"
     assert "backend" in fd.__all__ and "config" in fd.__all__
 
 

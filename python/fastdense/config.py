@@ -50,7 +50,7 @@ def native_config() -> Dict[str, Any]:
         "FASTDENSE_NUM_THREADS": _os.environ.get("FASTDENSE_NUM_THREADS"),
         # (as Keras's TensorFlow and JAX backends compute; the caller's own
         # floating-point mode is restored after each call)
-        "subnormals": ("flushed to zero in fit/evaluate/predict" if _core.flushes_subnormals()
+        "subnormals": ("flushed to zero in native computation" if _core.flushes_subnormals()
                        else "kept (IEEE)"),
     }
 
