@@ -113,6 +113,22 @@ BAD = [
     ("onehot-3d", _fit(y=Y.reshape(N, K, 1)), ValueError, r"\(samples, 3\).*\(40, 3, 1\)"),
     ("bce-width", _fit(y=np.zeros((N, 2)), loss="binary_crossentropy"), ValueError,
      r"`y` must have shape \(samples, 3\).*\(40, 2\)"),
+    # (as Keras: binary crossentropy wants the output's shape; one target a
+    # sample broadcasts in mse only as (samples, 1), or in one-row batches)
+    ("bce-one-column", _fit(y=np.zeros((N, 1)), loss="binary_crossentropy"), ValueError,
+     r"same shape for binary_crossentropy: `y` must have shape \(samples, 3\).*"
+     r"y\.shape=\(40, 1\), output\.shape=\(40, 3\)"),
+    ("bce-1d", _fit(y=np.zeros(N), loss="binary_crossentropy", batch_size=1), ValueError,
+     r"binary_crossentropy.*y\.shape=\(40,\)"),
+    ("mse-1d", _fit(y=np.zeros(N), loss="mse"), ValueError,
+     r"mean_squared_error: `y` must have shape \(samples, 3\) or \(samples, 1\).*\(40,\)"),
+    ("mse-1d-evaluate", lambda: _model("mse").evaluate(X, np.zeros(N), batch_size=2, verbose=0),
+     ValueError, r"mean_squared_error.*\(40,\)"),
+    ("mse-1d-train_on_batch", lambda: _model("mse").train_on_batch(X[:2], np.zeros(2)),
+     ValueError, r"mean_squared_error.*\(2,\)"),
+    ("mse-1d-validation", _fit(y=np.zeros((N, 1)), loss="mse",
+                               validation_data=(X, np.zeros(N))), ValueError,
+     r"`validation_data\[1\]` must have shape \(samples, 3\) or \(samples, 1\)"),
     ("scce-equal-units", _fit(y=YI * 0 + K, loss=SCCE), ValueError,
      r"class ids outside \[0, 3\).*min=3, max=3"),
     ("scce-negative", _fit(y=YI - 1, loss=SCCE), ValueError, r"outside \[0, 3\).*min=-1"),
@@ -516,3 +532,24 @@ def test_giant_batch_workspace_is_a_memory_error_and_the_model_survives():
     h = m.fit(xs, np.zeros(8, np.int32), batch_size=4, verbose=0)
     assert np.isfinite(h.history["loss"][0])
     assert np.isfinite(m.predict(xs, verbose=0)).all()
+
+
+def test_one_target_per_sample_broadcasts_where_keras_does():
+    # mse broadcasts a (samples, 1) target across the outputs in any batch,
+    # and a (samples,) one in one-row batches (Keras's EarlyStopping docstring
+    # example: Dense(10), np.zeros(5), batch_size=1): the same losses as the
+    # (samples, outputs) target repeated.
+    y1 = np.linspace(-1, 1, N).astype(np.float32)
+    full = np.repeat(y1[:, None], K, axis=1)
+    for y, bs in ((y1[:, None], 8), (y1, 1)):
+        a = _model("mse", seed=3)
+        b = _model("mse", seed=3)
+        ha = a.fit(X, y, batch_size=bs, epochs=2, shuffle=False, verbose=0)
+        hb = b.fit(X, full, batch_size=bs, epochs=2, shuffle=False, verbose=0)
+        np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-6)
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
+    # one sample: a (1,) target is a one-row batch whatever the batch size
+    m = _model("mse")
+    m.train_on_batch(X[:1], y1[:1])
+    m.evaluate(X[:1], y1[:1], verbose=0)

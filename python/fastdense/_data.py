@@ -81,8 +81,10 @@ def features(value: Any, name: str = "x", input_dim: Optional[int] = None) -> np
 
 
 def targets(value: Any, n: int, units: int, loss_code: Optional[int],
-            name: str = "y") -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
-    """Converts labels for the given loss.
+            name: str = "y", batch_size: Optional[int] = None
+            ) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+    """Converts labels for the given loss (``batch_size``: the batches the
+    labels will be cut into, None for one batch of all ``n``).
 
     Returns (y_user, y_dense, labels): the user's array (for Python metrics),
     float32 (n, units) targets for dense losses, int32 (n,) ids for sparse.
@@ -113,6 +115,22 @@ def targets(value: Any, n: int, units: int, loss_code: Optional[int],
                              f"sparse_categorical_crossentropy; it has fractional values.")
         return arr, None, ids
     dense = arr
+    one_row_batches = n == 1 or batch_size == 1
+    if units > 1 and loss_code in (_losses.BCE, _losses.MSE) and (
+            (dense.ndim == 1 and (loss_code == _losses.BCE or not one_row_batches))
+            or (loss_code == _losses.BCE and dense.ndim == 2 and dense.shape[1] == 1)):
+        # As Keras: binary crossentropy needs the output's shape; the
+        # elementwise losses broadcast a (samples, 1) target across the
+        # outputs, but a batch of (samples,) targets broadcasts against
+        # (samples, units) outputs only when it is one row (Keras's
+        # EarlyStopping docstring example: 10 outputs, zeros of shape (5,),
+        # batch_size=1).
+        fn = "binary_crossentropy" if loss_code == _losses.BCE else "mean_squared_error"
+        allowed = f"(samples, {units})" + (" or (samples, 1)" if loss_code == _losses.MSE else "")
+        raise ValueError(
+            f"Arguments `target` and `output` must have the same shape for {fn}: `{name}` "
+            f"must have shape {allowed} for a model with {units} outputs. Received: "
+            f"{name}.shape={arr.shape}, output.shape={(n, units)}")
     if dense.ndim == 1:
         dense = dense.reshape(-1, 1)
     if dense.ndim == 2 and dense.shape[1] == 1 and units > 1 and loss_code != _losses.CCE:

@@ -468,7 +468,8 @@ class Model:
         return list(self._metrics or [])
 
     # ------------------------------------------------------------------ data
-    def _prepare(self, x: Any, y: Any, x_name: str = "x", y_name: str = "y"
+    def _prepare(self, x: Any, y: Any, x_name: str = "x", y_name: str = "y",
+                 batch_size: Optional[int] = None
                  ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
         if not self.compiled:
             raise ValueError("You must call `compile()` before using the model.")
@@ -481,7 +482,7 @@ class Model:
         self._resolve_loss(_data._array(y, y_name).shape)
         code = self._loss_native[0] if self._loss_native is not None else None
         y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._output_units, code,
-                                                y_name)
+                                                y_name, batch_size=batch_size)
         self._resolve_metrics(y_user.shape)
         return xa, y_user, y_dense, labels
 
@@ -562,11 +563,11 @@ class Model:
                 or initial_epoch < 0):
             raise ValueError("Argument `initial_epoch` must be a non-negative integer. "
                              f"Received: initial_epoch={initial_epoch!r}")
-        xa, y_user, y_dense, labels = self._prepare(x, y)
+        xa, y_user, y_dense, labels = self._prepare(x, y, batch_size=batch_size)
         sw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
         val, val_short = None, False
         if validation_data is not None:
-            val = self._prepare_validation(validation_data)
+            val = self._prepare_validation(validation_data, val_batch_size or batch_size)
         elif validation_split:
             n_all = xa.shape[0]
             split_at = int(math.floor(n_all * (1.0 - validation_split)))
@@ -699,14 +700,15 @@ class Model:
             chunk = max(1, min(int(0.25 * count / max(elapsed, 1e-7)), 4 * chunk))
         return logs
 
-    def _prepare_validation(self, validation_data: Any) -> Tuple[Any, ...]:
+    def _prepare_validation(self, validation_data: Any,
+                            batch_size: Optional[int] = None) -> Tuple[Any, ...]:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError(
                 "Argument `validation_data` must be a tuple (x_val, y_val) or "
                 f"(x_val, y_val, val_sample_weight). Received: {type(validation_data).__name__}"
                 + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else ""))
         prepared = self._prepare(validation_data[0], validation_data[1], "validation_data[0]",
-                                 "validation_data[1]")
+                                 "validation_data[1]", batch_size=batch_size)
         vsw = validation_data[2] if len(validation_data) == 3 else None
         return prepared + (_data.sample_weights(vsw, None, prepared[1], prepared[0].shape[0]),)
 
@@ -852,7 +854,7 @@ class Model:
         verbose_level = _data.verbose(verbose)
         user_batch_size = batch_size
         batch_size = _data.batch_size(batch_size)
-        xa, y_user, y_dense, labels = self._prepare(x, y)
+        xa, y_user, y_dense, labels = self._prepare(x, y, batch_size=batch_size)
         sw = _data.sample_weights(sample_weight, None, y_user, xa.shape[0])
         if user_batch_size is None:
             batch_size = self._default_batch_size(xa.shape[0], steps)
