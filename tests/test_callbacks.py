@@ -228,3 +228,28 @@ def test_test_batch_hooks_in_evaluate_and_fit_validation():
           validation_batch_size=8, callbacks=[Recorder()], verbose=0)
     assert events.count("begin") == 2 and len([e for e in events if isinstance(e, tuple)
                                                and isinstance(e[0], int)]) == 6
+
+
+def test_hooks_get_logs_as_keras_passes_them():
+    """Keras's CallbackList calls batch hooks as hook(batch, logs=logs) and the
+    epoch, begin and end hooks with logs positionally: a hook written for
+    that (``**kwargs``, or a keyword-only ``logs``) must run."""
+    seen = []
+
+    class CB(callbacks.Callback):
+        def on_train_batch_begin(self, batch, **kw): seen.append(("tbb", sorted(kw)))
+        def on_train_batch_end(self, batch, **kw): seen.append(("tbe", sorted(kw)))
+        def on_test_batch_end(self, batch, *, logs): seen.append(("ttbe", type(logs)))
+        def on_predict_batch_end(self, batch, *args, logs=None):
+            seen.append(("pbe", len(args), logs is not None))
+        def on_epoch_end(self, epoch, logs, *rest): seen.append(("ee", type(logs), rest))
+        def on_train_begin(self, logs, *rest): seen.append(("tb", type(logs), rest))
+
+    m = _model()
+    x = np.ones((8, 20), np.float32)
+    m.fit(x, np.zeros((8, 10)), batch_size=4, epochs=1, verbose=0, callbacks=[CB()],
+          validation_data=(x, np.zeros((8, 10))))
+    m.predict(x, batch_size=4, verbose=0, callbacks=[CB()])
+    assert ("tbb", ["logs"]) in seen and ("tbe", ["logs"]) in seen
+    assert ("ttbe", dict) in seen and ("pbe", 0, True) in seen
+    assert ("ee", dict, ()) in seen and ("tb", dict, ()) in seen

@@ -52,8 +52,9 @@ def test_every_hook_receives_a_dict():
              "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
              "on_predict_batch_begin", "on_predict_batch_end"]
     for h in hooks:
-        def f(self, *args, _h=h):
-            assert isinstance(args[-1], dict), (_h, args)
+        def f(self, *args, _h=h, **kw):  # (batch hooks get logs=, as in Keras)
+            logs = kw["logs"] if "batch" in _h else args[-1]
+            assert isinstance(logs, dict) and set(kw) <= {"logs"}, (_h, args, kw)
             seen[_h] = True
         setattr(Probe, h, f)
     x, y = _data()

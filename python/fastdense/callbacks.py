@@ -244,11 +244,18 @@ class CallbackList(Callback):
         return [cb for cb in self.callbacks if type(cb) is TerminateOnNaN]
 
     def _call(self, hook: str, *args: Any) -> None:
-        # Keras's CallbackList hands every hook a dict (`logs or {}`), begin hooks included
+        # Keras's CallbackList hands every hook a dict (`logs or {}`), begin
+        # hooks included: positionally to the epoch, begin and end hooks,
+        # as `logs=` to the batch hooks (`hook(batch, logs=logs)`).
         if args[-1] is None:
             args = args[:-1] + ({},)
-        for cb in self.callbacks:
-            getattr(cb, hook)(*args)
+        if "batch" in hook:
+            batch, logs = args
+            for cb in self.callbacks:
+                getattr(cb, hook)(batch, logs=logs)
+        else:
+            for cb in self.callbacks:
+                getattr(cb, hook)(*args)
 
     def on_batch_begin(self, batch, logs=None): self._call("on_train_batch_begin", batch, logs)
     def on_batch_end(self, batch, logs=None): self._call("on_train_batch_end", batch, logs)

@@ -744,10 +744,10 @@ class Model:
             else:
                 logs = self._logs(stats) if (cbs.progbar is not None or terminators) else {}
                 if cbs.progbar is not None:
-                    cbs.progbar.on_train_batch_end(batch - 1, logs)
+                    cbs.progbar.on_train_batch_end(batch - 1, logs=logs)
                 if terminators and not math.isfinite(stats["loss_sum"]):
                     for cb in terminators:
-                        cb.on_train_batch_end(batch - 1, logs)
+                        cb.on_train_batch_end(batch - 1, logs=logs)
             if not batch_hooks:
                 per_batch = max(elapsed / max(done, 1), 1e-7)
                 chunk = max(1, min(int(target_s / per_batch), 4 * chunk, steps))
@@ -808,7 +808,7 @@ class Model:
             if batch_hooks:
                 cbs.on_train_batch_end(batch, logs)
             elif cbs.progbar is not None:
-                cbs.progbar.on_train_batch_end(batch, logs)
+                cbs.progbar.on_train_batch_end(batch, logs=logs)
             if self.stop_training:
                 return batch + 1
         return steps
@@ -870,7 +870,7 @@ class Model:
         logs = self._evaluate_prepared(xa, y_user, y_dense, labels, sw, batch_size=batch_size,
                                        cbs=cbs)
         if cbs.progbar is not None:
-            cbs.progbar.on_test_batch_end(n_steps - 1, logs)
+            cbs.progbar.on_test_batch_end(n_steps - 1, logs=logs)
         cbs.on_test_end(logs)
         if return_dict:
             return logs
