@@ -241,6 +241,16 @@ BAD = [
     ("no-loss", lambda: (lambda m: (m.compile(optimizer="sgd"), m.fit(X, Y, verbose=0)))(
         _model(compiled=False)), ValueError, r"`loss`"),
     ("dense-units-0", lambda: layers.Dense(0), ValueError, r"`units`.*units=0"),
+    # (Keras's texts: names become weight paths, so no `/` and no repeats)
+    ("dense-unknown-kwarg", lambda: layers.Dense(2, foo=1), ValueError,
+     r"Unrecognized keyword arguments passed to Dense: \{'foo': 1\}"),
+    ("layer-name-slash", lambda: layers.Dense(2, name="a/b"), ValueError,
+     r"`name` must be a string and cannot contain character `/`.*name=a/b"),
+    ("layer-name-int", lambda: layers.Dropout(0.1, name=3), ValueError, r"name=3 \(of type"),
+    ("model-name-slash", lambda: models.Sequential(name="m/1"), ValueError, r"name=m/1"),
+    ("layer-names-repeat", lambda: models.Sequential([layers.Dense(2, name="h"),
+                                                      layers.Dense(2, name="h")]),
+     ValueError, r"should have unique names. Name 'h' is already the name of a layer"),
     ("dense-units-float", lambda: layers.Dense(2.5), ValueError, r"units=2\.5"),
     ("dropout-neg", lambda: layers.Dropout(-0.5), ValueError, r"`rate`.*rate=-0\.5"),
     ("dropout-nan", lambda: layers.Dropout(float("nan")), ValueError, r"rate=nan"),

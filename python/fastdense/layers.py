@@ -21,6 +21,13 @@ def _weight_initializer(init: Any) -> Any:
     for a float weight."""
     return _initializers.GlorotUniform() if init is None else init
 
+def _check_name(name: Any) -> None:
+    """Keras's rule for layer and model names (they become weight paths)."""
+    if not isinstance(name, str) or "/" in name:
+        raise ValueError("Argument `name` must be a string and cannot contain character `/`. "
+                         f"Received: name={name} (of type {type(name)})")
+
+
 class Layer:
     """Base class of fastdense layers (Keras's constructor keywords accepted)."""
 
@@ -31,11 +38,14 @@ class Layer:
         allowed = {"batch_input_shape", "autocast", "input_length"}
         unknown = set(kwargs) - allowed
         if unknown:
-            raise TypeError(f"Unrecognized keyword arguments passed to "
-                            f"{type(self).__name__}: {sorted(unknown)}")
+            raise ValueError(f"Unrecognized keyword arguments passed to "
+                             f"{type(self).__name__}: {({k: kwargs[k] for k in sorted(unknown)})}")
         if dtype not in (None, "float32", np.float32):
             raise ValueError(f"fastdense computes in float32. Received: dtype={dtype}")
-        self.name = name or unique_name(snake_case(type(self).__name__))
+        if name is None or name == "":
+            name = unique_name(snake_case(type(self).__name__))
+        _check_name(name)
+        self.name = name
         from . import regularizers as _regularizers
         self.activity_regularizer = _regularizers.get(activity_regularizer)
         if self.activity_regularizer is not None:

@@ -24,7 +24,7 @@ from . import optimizers as _optimizers
 from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
 from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, InputLayer,
-                     InputSpec, Layer)
+                     InputSpec, Layer, _check_name)
 from .variables import Variable
 
 __all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model"]
@@ -44,8 +44,12 @@ class Model:
         name = kwargs.pop("name", None)
         trainable = kwargs.pop("trainable", True)
         if kwargs:
-            raise TypeError(f"Unrecognized keyword arguments: {sorted(kwargs)}")
-        self.name = name or unique_name(type(self).__name__.lower())
+            raise ValueError(f"Unrecognized keyword arguments passed to "
+                             f"{type(self).__name__}: {kwargs}")
+        if name is None or name == "":
+            name = unique_name(type(self).__name__.lower())
+        _check_name(name)
+        self.name = name
         self.trainable = trainable
         self._layers: List[Layer] = []
         self._input_shape: Optional[Tuple[Optional[int], ...]] = None
@@ -1132,6 +1136,11 @@ class Sequential(Model):
                                       f"{type(layer).__name__} is not supported yet.")
         if any(layer is l for l in self._layers):
             raise ValueError(f"Layer '{layer.name}' is already in model '{self.name}'.")
+        if any(layer.name == l.name for l in self._layers):
+            raise ValueError(
+                "All layers added to a Sequential model should have unique names. Name "
+                f"'{layer.name}' is already the name of a layer in this model. Update the "
+                "`name` argument to pass a unique name.")
         if not self._layers and layer._batch_input_shape is not None:
             self._input_shape = (None,) + tuple(layer._batch_input_shape[1:])
         self._layers.append(layer)
