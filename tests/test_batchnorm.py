@@ -235,3 +235,40 @@ def test_optimizer_variables_skip_frozen_layers_and_moving_statistics(rng):
     assert len(names) == 2 + 2 * 4
     shapes = [v.shape for v in m.optimizer.variables[2:]]
     assert shapes == [(3,), (3,), (3,), (3,), (3, 2), (3, 2), (2,), (2,)]
+
+
+def test_model_call_with_training_true_runs_dropout_and_batch_statistics():
+    """model(x, training=True), as in Keras: Dropout drops and rescales, a
+    BatchNormalization layer normalizes with the batch's statistics and moves
+    its moving mean and variance (a frozen one stays in inference mode); the
+    weights do not change; training=False/None is predict."""
+    x = np.arange(24, dtype=np.float32).reshape(8, 3)
+    m = models.Sequential([layers.Input((3,)), layers.BatchNormalization(momentum=0.9),
+                           layers.Dense(2, kernel_initializer="ones")])
+    bn = m.layers[0]
+    before = [w.copy() for w in m.get_weights()]
+    y = m(x, training=True)
+    mean, var = x.astype(np.float64).mean(0), x.astype(np.float64).var(0)
+    ref = ((x - mean) / np.sqrt(var + 1e-3)) @ np.ones((3, 2))
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), 0.1 * mean, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(bn.moving_variance), 0.9 + 0.1 * var, rtol=1e-6)
+    after = m.get_weights()
+    np.testing.assert_array_equal(after[0], before[0])  # gamma, beta, kernel, bias unchanged
+    for a, b in zip(after[4:], before[4:]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(m(x), m.predict(x, verbose=0))
+    np.testing.assert_array_equal(m(x, training=False), m.predict(x, verbose=0))
+    bn.trainable = False
+    moving = np.asarray(bn.moving_mean).copy()
+    np.testing.assert_allclose(m(x, training=True), m.predict(x, verbose=0), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(bn.moving_mean), moving)
+
+    d = models.Sequential([layers.Input((64,)), layers.Dropout(0.5),
+                           layers.Dense(1, kernel_initializer="ones", use_bias=False)])
+    ones = np.ones((200, 64), np.float32)
+    outs = d(ones, training=True)[:, 0]
+    # each output is 2 x (kept inputs): even integers, spread around 64
+    assert np.all(outs % 2 == 0) and outs.std() > 1 and abs(outs.mean() - 64) < 4
+    assert not np.array_equal(d(ones, training=True), d(ones, training=True))
+    np.testing.assert_array_equal(d(ones), np.full((200, 1), 64, np.float32))

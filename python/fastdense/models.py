@@ -1063,9 +1063,20 @@ class Model:
         else:
             print_fn(text)
 
-    def __call__(self, inputs: Any, training: bool = False, mask: Any = None) -> np.ndarray:
-        """Direct forward pass on a numpy array."""
-        return self.predict_on_batch(inputs)
+    def __call__(self, inputs: Any, training: Optional[bool] = None,
+                 mask: Any = None) -> np.ndarray:
+        """Direct forward pass on a numpy array. With ``training=True``, as in
+        Keras: Dropout drops (a fresh mask each call) and BatchNormalization
+        normalizes with the batch's statistics and moves its moving mean and
+        variance (a frozen one keeps inference mode); no weight changes."""
+        if not training or not any(isinstance(l, (Dropout, BatchNormalization))
+                                   for l in self._layers):
+            return self.predict_on_batch(inputs)
+        shape = np.shape(inputs) if isinstance(inputs, np.ndarray) else None
+        xa = self._features(inputs)
+        self._ensure_built(xa, shape)
+        self._sync_trainable()
+        return self._net.forward_train(xa)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
