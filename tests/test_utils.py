@@ -13,7 +13,7 @@ def test_to_categorical_like_keras():
                                   [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0]])
     assert to_categorical(np.array([[1], [0]])).shape == (2, 2)
     assert to_categorical(np.arange(6).reshape(2, 3)).shape == (2, 3, 6)
-    assert to_categorical([1.0, 2.0]).dtype == np.float32
+    assert to_categorical([1.0, 2.0]).dtype == np.float64  # (Keras: np.zeros's default)
     with pytest.raises(ValueError, match="num_classes"):
         to_categorical([5], 3)
     with pytest.raises(ValueError, match="fractional"):

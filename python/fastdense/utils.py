@@ -10,7 +10,8 @@ __all__ = ["to_categorical", "set_random_seed", "plot_history"]
 
 
 def to_categorical(x: Any, num_classes: Optional[int] = None) -> np.ndarray:
-    """One-hot encodes integer class ids: ``(n,)`` -> float32 ``(n, num_classes)``.
+    """One-hot encodes integer class ids: ``(n,)`` -> ``(n, num_classes)``,
+    float64 as Keras's (the engine trains on a float32 copy).
 
     A trailing axis of size 1 is dropped first, as in Keras.
     """
@@ -33,7 +34,7 @@ def to_categorical(x: Any, num_classes: Optional[int] = None) -> np.ndarray:
     elif x.size and x.max() >= num_classes:
         raise ValueError(f"Argument `x` holds class id {x.max()}, which is not smaller than "
                          f"num_classes={num_classes}")
-    out = np.zeros((x.size, num_classes), dtype=np.float32)
+    out = np.zeros((x.size, num_classes))
     out[np.arange(x.size), x] = 1.0
     return out.reshape(tuple(shape) + (num_classes,))
 
