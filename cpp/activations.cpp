@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace fastdense {
@@ -9,7 +10,6 @@ namespace {
 
 constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
 constexpr double kSeluScale = 1.0507009873554804934193349852946;
-constexpr double kLeakySlope = 0.2;
 constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kInvSqrt2 = 0.7071067811865476;
 constexpr double kInvSqrt2Pi = 0.3989422804014327;
@@ -22,14 +22,29 @@ T softplus(T x) {  // log(1 + exp(x)), stable
 template <class T>
 T sigm(T x) { return T(1) / (T(1) + std::exp(-x)); }
 
+// keras.layers.ReLU: x where x > threshold (relu when it is 0), clipped to
+// [0, max_value], minus negative_slope * relu(threshold - x).
 template <class T>
-T f(Activation a, T x) {
+T relu_general(T x, const ActParams& p) {
+    const T t = T(p.relu_threshold);
+    T y = p.relu_threshold != 0.0f ? (x > t ? x : x * T(0)) : (x < T(0) ? T(0) : x);
+    if (p.relu_max < std::numeric_limits<float>::infinity())
+        y = std::min(std::max(y, T(0)), T(p.relu_max));
+    if (p.relu_slope != 0.0f) {
+        const T neg = t - x;
+        y -= T(p.relu_slope) * (neg > T(0) ? neg : T(0));
+    }
+    return y;
+}
+
+template <class T>
+T f(Activation a, T x, const ActParams& p) {
     switch (a) {
         case Activation::Linear: return x;
         case Activation::Relu: return x < T(0) ? T(0) : x;  // (NaN stays, as Keras)
         case Activation::Sigmoid: return sigm(x);
         case Activation::Tanh: return std::tanh(x);
-        case Activation::Elu: return x > T(0) ? x : std::expm1(x);
+        case Activation::Elu: return x > T(0) ? x : T(p.elu_alpha) * std::expm1(x);
         case Activation::Selu:
             return T(kSeluScale) * (x > T(0) ? x : T(kSeluAlpha) * std::expm1(x));
         case Activation::Gelu: return T(0.5) * x * (T(1) + std::erf(x * T(kInvSqrt2)));
@@ -37,7 +52,8 @@ T f(Activation a, T x) {
             return T(0.5) * x *
                    (T(1) + std::tanh(T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x)));
         case Activation::Silu: return x * sigm(x);
-        case Activation::LeakyRelu: return x > T(0) ? x : T(kLeakySlope) * x;
+        case Activation::LeakyRelu: return x > T(0) ? x : T(p.leaky_slope) * x;
+        case Activation::ReluGeneral: return relu_general(x, p);
         case Activation::Softplus: return softplus(x);
         case Activation::Softsign: return x / (std::fabs(x) + T(1));
         case Activation::Relu6: return std::min(std::max(x, T(0)), T(6));
@@ -53,13 +69,13 @@ T f(Activation a, T x) {
 }
 
 template <class T>
-T df(Activation a, T x) {
+T df(Activation a, T x, const ActParams& p) {
     switch (a) {
         case Activation::Linear: return T(1);
         case Activation::Relu: return x > T(0) ? T(1) : T(0);
         case Activation::Sigmoid: { const T s = sigm(x); return s * (T(1) - s); }
         case Activation::Tanh: { const T t = std::tanh(x); return T(1) - t * t; }
-        case Activation::Elu: return x > T(0) ? T(1) : std::exp(x);
+        case Activation::Elu: return x > T(0) ? T(1) : T(p.elu_alpha) * std::exp(x);
         case Activation::Selu:
             return T(kSeluScale) * (x > T(0) ? T(1) : T(kSeluAlpha) * std::exp(x));
         case Activation::Gelu:
@@ -72,7 +88,14 @@ T df(Activation a, T x) {
             return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du;
         }
         case Activation::Silu: { const T s = sigm(x); return s * (T(1) + x * (T(1) - s)); }
-        case Activation::LeakyRelu: return x > T(0) ? T(1) : T(kLeakySlope);
+        case Activation::LeakyRelu: return x > T(0) ? T(1) : T(p.leaky_slope);
+        case Activation::ReluGeneral: {
+            const T t = T(p.relu_threshold);
+            const bool clipped = p.relu_max < std::numeric_limits<float>::infinity();
+            T d = x > t && (!clipped || (x > T(0) && x < T(p.relu_max))) ? T(1) : T(0);
+            if (p.relu_slope != 0.0f && x < t) d += T(p.relu_slope);
+            return d;
+        }
         case Activation::Softplus: return sigm(x);
         case Activation::Softsign: { const T d = std::fabs(x) + T(1); return T(1) / (d * d); }
         case Activation::Relu6: return x > T(0) && x < T(6) ? T(1) : T(0);
@@ -94,7 +117,8 @@ T df(Activation a, T x) {
 
 }  // namespace
 
-void activation_forward(Activation a, float* y, const float* z, int64_t rows, int64_t cols) {
+void activation_forward(Activation a, float* y, const float* z, int64_t rows, int64_t cols,
+                        const ActParams& p) {
     if (a == Activation::Softmax || a == Activation::LogSoftmax) {
         for (int64_t r = 0; r < rows; ++r) {
             const float* zr = z + r * cols;
@@ -114,11 +138,11 @@ void activation_forward(Activation a, float* y, const float* z, int64_t rows, in
         return;
     }
     const int64_t n = rows * cols;
-    for (int64_t i = 0; i < n; ++i) y[i] = f<float>(a, z[i]);
+    for (int64_t i = 0; i < n; ++i) y[i] = f<float>(a, z[i], p);
 }
 
 void activation_backward(Activation a, float* dz, const float* dy, const float* z,
-                         const float* y, int64_t rows, int64_t cols) {
+                         const float* y, int64_t rows, int64_t cols, const ActParams& p) {
     if (a == Activation::Softmax || a == Activation::LogSoftmax) {
         for (int64_t r = 0; r < rows; ++r) {
             const float* dyr = dy + r * cols;
@@ -136,10 +160,12 @@ void activation_backward(Activation a, float* dz, const float* dy, const float* 
         return;
     }
     const int64_t n = rows * cols;
-    for (int64_t i = 0; i < n; ++i) dz[i] = dy[i] * df<float>(a, z[i]);
+    for (int64_t i = 0; i < n; ++i) dz[i] = dy[i] * df<float>(a, z[i], p);
 }
 
-double activation_ref(Activation a, double z) { return f<double>(a, z); }
-double activation_grad_ref(Activation a, double z) { return df<double>(a, z); }
+double activation_ref(Activation a, double z, const ActParams& p) { return f<double>(a, z, p); }
+double activation_grad_ref(Activation a, double z, const ActParams& p) {
+    return df<double>(a, z, p);
+}
 
 }  // namespace fastdense

@@ -218,7 +218,9 @@ void check_units(const std::vector<int64_t>& units, const std::vector<bool>& use
 }
 
 // Stage descriptions from dicts {kind, units, activation, use_bias, scale,
-// dropout, momentum, epsilon} (missing keys take LayerSpec's defaults),
+// dropout, momentum, epsilon, and the activation's arguments leaky_slope,
+// elu_alpha, relu_slope, relu_max, relu_threshold} (missing keys take
+// LayerSpec's defaults),
 // checked, with the parameter count bounded as check_units does.
 std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
     if (input_dim <= 0)
@@ -248,9 +250,20 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             if (d.contains("dropout")) sp.dropout = d["dropout"].cast<float>();
             if (d.contains("momentum")) sp.momentum = d["momentum"].cast<double>();
             if (d.contains("epsilon")) sp.epsilon = d["epsilon"].cast<float>();
+            ActParams& ap = sp.act_params;
+            if (d.contains("leaky_slope")) ap.leaky_slope = d["leaky_slope"].cast<float>();
+            if (d.contains("elu_alpha")) ap.elu_alpha = d["elu_alpha"].cast<float>();
+            if (d.contains("relu_slope")) ap.relu_slope = d["relu_slope"].cast<float>();
+            if (d.contains("relu_max")) ap.relu_max = d["relu_max"].cast<float>();
+            if (d.contains("relu_threshold")) ap.relu_threshold = d["relu_threshold"].cast<float>();
         } catch (const py::cast_error&) {
             throw py::type_error(where + " has a value of the wrong type.");
         }
+        const ActParams& ap = sp.act_params;
+        if (!std::isfinite(ap.leaky_slope) || !std::isfinite(ap.elu_alpha) ||
+            !std::isfinite(ap.relu_slope) || !std::isfinite(ap.relu_threshold) ||
+            std::isnan(ap.relu_max))
+            throw py::value_error(where + ": activation arguments must be finite numbers.");
         const int kind = static_cast<int>(sp.kind);
         if (kind < 0 || kind > 2)
             throw py::value_error(where + ": unknown kind " + std::to_string(kind) +

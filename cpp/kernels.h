@@ -33,8 +33,9 @@ enum class Activation : int {
     LogSoftmax = 16,
     HardSilu = 17,
     Mish = 18,
+    ReluGeneral = 19,  // keras.layers.ReLU(max_value, negative_slope, threshold)
 };
-constexpr int kNumActivations = 19;
+constexpr int kNumActivations = 20;
 
 // True for the activations the DenseKernels fuse (Linear..Softmax).
 constexpr bool kernel_fusable(Activation a) { return static_cast<int>(a) <= 4; }

@@ -55,6 +55,7 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
         d.kind = sp.kind;
         d.in = width;
         d.act = sp.act;
+        d.act_params = sp.act_params;
         d.dropout = sp.dropout;
         if (!valid_rate(d.dropout))
             throw std::invalid_argument("Network: dropout rates must be in [0, 1)");
@@ -227,7 +228,7 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
             } else {
                 k.forward(z, in, w, b, B, d.in, d.out, ka);
             }
-            if (z != y) activation_forward(d.act, y, z, B, d.out);
+            if (z != y) activation_forward(d.act, y, z, B, d.out, d.act_params);
         } else if (d.kind == LayerKind::BatchNorm) {
             float* z = d.act == Activation::Linear ? y : ws.pre[l].data();
             const float* gamma = d.has_kernel ? p + d.w_off : nullptr;
@@ -241,9 +242,9 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
                 batchnorm_forward_infer(z, in, gamma, beta, p + d.mm_off, p + d.mv_off, B,
                                         d.out, d.epsilon);
             }
-            if (z != y) activation_forward(d.act, y, z, B, d.out);
+            if (z != y) activation_forward(d.act, y, z, B, d.out, d.act_params);
         } else {
-            activation_forward(d.act, y, in, B, d.out);
+            activation_forward(d.act, y, in, B, d.out, d.act_params);
         }
         in = y;
         if (training && d.dropout > 0.0f) {
@@ -567,7 +568,7 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
         Activation act = last && fused ? Activation::Linear : d.act;
         if (d.kind == LayerKind::Dense) {
             if (!kernel_fusable(act)) {
-                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out);
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
                 act = Activation::Linear;
             }
             const bool fuse = li == 0 && fuse_update;
@@ -687,7 +688,7 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
             }
         } else if (d.kind == LayerKind::BatchNorm) {
             if (act != Activation::Linear)
-                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out);
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
             const float* gamma = d.has_kernel ? p + d.w_off : nullptr;
             float* dx = li == 0 ? nullptr : dnext;
             if (d.trainable) {
@@ -699,7 +700,7 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 batchnorm_backward_infer(dx, dcur, gamma, p + d.mv_off, B, d.out, d.epsilon);
             }
         } else if (li > 0) {
-            activation_backward(act, dnext, dcur, in, y, B, d.out);
+            activation_backward(act, dnext, dcur, in, y, B, d.out, d.act_params);
         }
         if (regularized_ && d.trainable) add_regularization_grads(d);
         std::swap(dcur, dnext);

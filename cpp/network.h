@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "activations.h"
 #include "kernels.h"
 #include "losses.h"
 #include "metrics.h"
@@ -29,6 +30,7 @@ struct LayerSpec {
     LayerKind kind = LayerKind::Dense;
     int64_t units = 0;            // Dense: output width (other kinds keep the input's)
     Activation act = Activation::Linear;
+    ActParams act_params;         // the activation's arguments (LeakyReLU, ELU, ReLU layers)
     bool use_bias = true;         // Dense: bias;  BatchNorm: center (beta)
     bool scale = true;            // BatchNorm: gamma
     float dropout = 0.0f;         // Dropout rate on the stage's output while training
@@ -40,6 +42,7 @@ struct LayerDesc {
     LayerKind kind = LayerKind::Dense;
     int64_t in = 0, out = 0;
     Activation act = Activation::Linear;
+    ActParams act_params;
     bool use_bias = true;     // Dense: has a bias; BatchNorm: has beta (center)
     bool has_kernel = true;   // Dense: always; BatchNorm: has gamma (scale)
     float dropout = 0.0f;  // Dropout rate on this layer's output while training

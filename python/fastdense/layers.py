@@ -2,6 +2,8 @@
 ``Activation``, ``InputLayer`` and ``Input``."""
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -12,7 +14,7 @@ from ._naming import snake_case, unique_name
 from .variables import Variable
 
 __all__ = ["Layer", "Dense", "BatchNormalization", "Dropout", "Flatten", "Activation",
-           "InputLayer", "Input", "InputSpec"]
+           "ReLU", "LeakyReLU", "ELU", "Softmax", "InputLayer", "Input", "InputSpec"]
 
 
 
@@ -528,6 +530,9 @@ class Activation(Layer):
     """Applies an activation function (by name or as a callable). In a model
     it runs natively with the preceding Dense layer."""
 
+    # the activation's arguments for the engine (none: its defaults)
+    _act_params: Dict[str, float] = {}
+
     def __init__(self, activation: _activations.ActivationLike, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = _activations.get(activation)
@@ -545,6 +550,125 @@ class Activation(Layer):
     def get_config(self) -> Dict[str, Any]:
         config = super().get_config()
         config["activation"] = _activations.serialize(self.activation)
+        return config
+
+
+def _nonnegative(value: Any, what: str, arg: str) -> float:
+    """A layer argument that must be a number >= 0 (Keras's check and text)."""
+    if (value is None or isinstance(value, bool)
+            or not isinstance(value, (int, float, np.integer, np.floating))
+            or not value >= 0 or not math.isfinite(value)):
+        raise ValueError(f"{arg} of a {what} layer cannot be None or a negative value. "
+                         f"Received: {arg}={value}")
+    return float(value)
+
+
+class _ParametricActivation(Activation):
+    """An activation layer with arguments (ReLU, LeakyReLU, ELU, Softmax): in a
+    model it runs natively, like Activation, with its arguments passed to the
+    engine; called on an array it computes in numpy."""
+
+    def _setup(self, fn: Any, code: int, params: Dict[str, float]) -> None:
+        self.activation = fn
+        self._act_code = code
+        self._act_params = params
+        self.built = True
+
+    def get_config(self) -> Dict[str, Any]:
+        return Layer.get_config(self)  # (no `activation` key: the class says it)
+
+
+class ReLU(_ParametricActivation):
+    """``keras.layers.ReLU``: ``max(x, 0)``, or with its arguments: values
+    at or below ``threshold`` become 0 (minus ``negative_slope * (threshold -
+    x)``) and values are capped at ``max_value``."""
+
+    def __init__(self, max_value: Optional[float] = None, negative_slope: float = 0.0,
+                 threshold: float = 0.0, **kwargs: Any) -> None:
+        Layer.__init__(self, **kwargs)
+        if max_value is not None:
+            if (isinstance(max_value, bool)
+                    or not isinstance(max_value, (int, float, np.integer, np.floating))
+                    or not max_value >= 0):
+                raise ValueError("max_value of a ReLU layer cannot be a negative value. "
+                                 f"Received: max_value={max_value}")
+        slope = _nonnegative(negative_slope, "ReLU", "negative_slope")
+        thr = _nonnegative(threshold, "ReLU", "threshold")
+        self.max_value = max_value
+        self.negative_slope = negative_slope
+        self.threshold = threshold
+        self._setup(functools.partial(_activations.relu, negative_slope=slope,
+                                      max_value=None if max_value is None else float(max_value),
+                                      threshold=thr),
+                    19, {"relu_slope": slope, "relu_threshold": thr,
+                         "relu_max": math.inf if max_value is None else float(max_value)})
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({"max_value": self.max_value, "negative_slope": self.negative_slope,
+                       "threshold": self.threshold})
+        return config
+
+
+class LeakyReLU(_ParametricActivation):
+    """``keras.layers.LeakyReLU``: ``x`` if ``x > 0`` else ``negative_slope * x``
+    (the layer's default slope is 0.3; the ``leaky_relu`` function's is 0.2)."""
+
+    def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
+        if "alpha" in kwargs:  # (Keras 2's name for it, deprecated in Keras 3)
+            negative_slope = kwargs.pop("alpha")
+        Layer.__init__(self, **kwargs)
+        if (negative_slope is None or isinstance(negative_slope, bool)
+                or not isinstance(negative_slope, (int, float, np.integer, np.floating))
+                or not negative_slope >= 0 or not math.isfinite(negative_slope)):
+            raise ValueError("The negative_slope value of a Leaky ReLU layer cannot be None "
+                             "or negative value. Expected a float. Received: "
+                             f"negative_slope={negative_slope}")
+        self.negative_slope = negative_slope
+        slope = float(negative_slope)
+        self._setup(functools.partial(_activations.leaky_relu, negative_slope=slope),
+                    _activations._CODES["leaky_relu"], {"leaky_slope": slope})
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config["negative_slope"] = self.negative_slope
+        return config
+
+
+class ELU(_ParametricActivation):
+    """``keras.layers.ELU``: ``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``."""
+
+    def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
+        Layer.__init__(self, **kwargs)
+        if (isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating))
+                or not math.isfinite(alpha)):
+            raise ValueError(f"Argument `alpha` of ELU must be a finite number. "
+                             f"Received: alpha={alpha!r}")
+        self.alpha = alpha
+        self._setup(functools.partial(_activations.elu, alpha=float(alpha)),
+                    _activations._CODES["elu"], {"elu_alpha": float(alpha)})
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config["alpha"] = self.alpha
+        return config
+
+
+class Softmax(_ParametricActivation):
+    """``keras.layers.Softmax`` over the last axis (fastdense's layers are 2D:
+    ``axis`` must be -1 or 1)."""
+
+    def __init__(self, axis: Any = -1, **kwargs: Any) -> None:
+        Layer.__init__(self, **kwargs)
+        if axis not in (-1, 1, [-1], (-1,), [1], (1,)):
+            raise ValueError(f"fastdense runs Softmax over the features (axis=-1). "
+                             f"Received: axis={axis!r}")
+        self.axis = axis
+        self._setup(_activations.softmax, _activations._CODES["softmax"], {})
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config["axis"] = self.axis
         return config
 
 

@@ -299,9 +299,11 @@ class Model:
                 if (stages and stages[-1]["activation"] == linear and not stages[-1]["dropout"]
                         and activity[-1] is None):
                     stages[-1]["activation"] = layer._act_code
+                    stages[-1].update(layer._act_params)
                     activity[-1] = layer.activity_regularizer
                     continue
-                stages.append({"kind": 2, "activation": layer._act_code, "dropout": 0.0})
+                stages.append({"kind": 2, "activation": layer._act_code, "dropout": 0.0,
+                               **layer._act_params})
             elif isinstance(layer, Dropout):
                 if stages:  # two dropouts in a row keep (1 - a)(1 - b)
                     stages[-1]["dropout"] = 1.0 - (1.0 - stages[-1]["dropout"]) * (1.0 - layer.rate)
@@ -1143,7 +1145,8 @@ class Sequential(Model):
                              f"Sequential model. Received: {layer} (of type {type(layer)})")
         if not isinstance(layer, (Dense, BatchNormalization, Dropout, Flatten, Activation)):
             raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, Dropout, "
-                                      f"Flatten and Activation layers natively; "
+                                      f"Flatten and activation (Activation, ReLU, LeakyReLU, "
+                                      f"ELU, Softmax) layers natively; "
                                       f"{type(layer).__name__} is not supported yet.")
         if any(layer is l for l in self._layers):
             raise ValueError(f"Layer '{layer.name}' is already in model '{self.name}'.")
@@ -1169,8 +1172,8 @@ class Sequential(Model):
                     return
                 elementwise = isinstance(layer, Dropout) or (
                     isinstance(layer, Activation)
-                    and _activations.serialize(layer.activation) not in ("softmax",
-                                                                        "log_softmax"))
+                    and layer._act_code not in (_activations._CODES["softmax"],
+                                                _activations._CODES["log_softmax"]))
                 if not elementwise:
                     break
             else:

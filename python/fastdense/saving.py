@@ -84,7 +84,8 @@ from . import optimizers as _optimizers
 from . import regularizers as _regularizers
 from . import schedules as _schedules
 from . import constraints as _constraints
-from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten,
+from .layers import (ELU, Activation, BatchNormalization, Dense, Dropout, Flatten, LeakyReLU,
+                     ReLU, Softmax,
                      InputLayer, Layer)
 
 __all__ = [
@@ -401,7 +402,7 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
                        "registered_name": None})
     shape = batch_shape
     for layer in model._layers:
-        if type(layer) in (Dropout, Flatten, Activation):
+        if type(layer) in _WEIGHTLESS:
             layers.append(_weightless_config(layer, shape, collect))
             if shape is not None:
                 shape = list(layer.compute_output_shape(tuple(shape)))
@@ -415,7 +416,8 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
         else:
             raise ValueError(f"Cannot save layer {layer.name!r} of type "
                              f"{type(layer).__name__}: fastdense saves Dense, "
-                             "BatchNormalization, Dropout, Flatten and Activation layers.")
+                             "BatchNormalization, Dropout, Flatten and activation "
+                             "(Activation, ReLU, LeakyReLU, ELU, Softmax) layers.")
         plain = type(layer) is base
         entry: Dict[str, Any] = {
             "module": "keras.layers" if plain else type(layer).__module__,
@@ -449,14 +451,27 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     return out
 
 
+_WEIGHTLESS = (Dropout, Flatten, Activation, ReLU, LeakyReLU, ELU, Softmax)
+_WEIGHTLESS_NAMES = tuple(c.__name__ for c in _WEIGHTLESS)
+
+
 def _weightless_config(layer: Layer, input_shape: Any,
                        collect: Collector = None) -> Dict[str, Any]:
-    """Keras's config entry for a Dropout, Flatten or Activation layer."""
+    """Keras's config entry for a Dropout, Flatten or activation layer."""
     config = _base_layer_config(layer, collect)
     if isinstance(layer, Dropout):
         config.update({"rate": layer.rate, "seed": layer.seed, "noise_shape": None})
     elif isinstance(layer, Flatten):
         config["data_format"] = layer.data_format
+    elif isinstance(layer, ReLU):
+        config.update({"max_value": layer.max_value, "negative_slope": layer.negative_slope,
+                       "threshold": layer.threshold})
+    elif isinstance(layer, LeakyReLU):
+        config["negative_slope"] = layer.negative_slope
+    elif isinstance(layer, ELU):
+        config["alpha"] = layer.alpha  # (Keras's ELU leaves it out; its from_config takes it)
+    elif isinstance(layer, Softmax):
+        config["axis"] = layer.axis
     else:
         config["activation"] = _activations.serialize(layer.activation)
     entry: Dict[str, Any] = {"module": "keras.layers", "class_name": type(layer).__name__,
@@ -485,6 +500,16 @@ def _weightless_from_config(cls_name: str, config: Dict[str, Any], ctx: "_Contex
             return Dropout(config.get("rate", 0.0), seed=config.get("seed"), **kw)
         if cls_name == "Flatten":
             return Flatten(data_format=config.get("data_format"), **kw)
+        if cls_name == "ReLU":
+            return ReLU(max_value=config.get("max_value"),
+                        negative_slope=config.get("negative_slope", 0.0),
+                        threshold=config.get("threshold", 0.0), **kw)
+        if cls_name == "LeakyReLU":  # (Keras 2 files call the slope `alpha`)
+            return LeakyReLU(config.get("negative_slope", config.get("alpha", 0.3)), **kw)
+        if cls_name == "ELU":
+            return ELU(config.get("alpha", 1.0), **kw)
+        if cls_name == "Softmax":
+            return Softmax(config.get("axis", -1), **kw)
         return Activation(activation, **kw)
     except (TypeError, ValueError, NotImplementedError) as e:
         raise ctx.error(f"{what}: {e}") from None
@@ -1912,8 +1937,7 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
             if isinstance(layer_cfg.get("name"), str):
                 model._input_layer_name = layer_cfg["name"]  # written back by model_to_config
             continue
-        if layer_cls in ("Dropout", "Flatten", "Activation") and not entry.get(
-                "registered_name"):
+        if layer_cls in _WEIGHTLESS_NAMES and not entry.get("registered_name"):
             if not stack and layer_cls == "Flatten" and input_shape is None:
                 build = entry.get("build_config") or {}
                 if build.get("input_shape") is not None:
@@ -1930,7 +1954,8 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
             raise ctx.error(
                 f"layer {layer_cfg.get('name', f'#{i}')!r} is a {layer_cls}, which fastdense "
                 "does not support: it loads Sequential stacks of Dense, BatchNormalization, "
-                "Dropout, Flatten and Activation layers.")
+                "Dropout, Flatten and activation (Activation, ReLU, LeakyReLU, ELU, Softmax) "
+                "layers.")
         if not stack and input_shape is None and shape_from_layer is not None:
             input_shape = shape_from_layer
         stack.append(layer)
