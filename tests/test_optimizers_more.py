@@ -982,3 +982,12 @@ def test_schedule_drives_every_training_path():
                 for a, b in zip(snap, snapshots[0]):
                     np.testing.assert_array_equal(a, b, err_msg=f"{loss} {how}")
             assert m.optimizer.iterations == 3 and m.optimizer.learning_rate == 0.0
+
+
+def test_default_names_are_kerass():
+    # Keras 3 names an optimizer after its class in snake case (name=None):
+    # they prefix the optimizer's variables in Keras's legacy .h5 files
+    from fastdense import optimizers as o
+    assert [c().name for c in (o.SGD, o.RMSprop, o.Adam, o.AdamW, o.Adagrad, o.Adadelta,
+                               o.Adamax, o.Nadam, o.Lion)] == [
+        "sgd", "rm_sprop", "adam", "adam_w", "adagrad", "adadelta", "adamax", "nadam", "lion"]

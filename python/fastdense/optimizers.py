@@ -560,7 +560,7 @@ class SGD(Optimizer):
     _kind = _SGD
 
     def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0,
-                 nesterov: bool = False, name: str = "SGD", **kwargs: Any) -> None:
+                 nesterov: bool = False, name: str = "sgd", **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not isinstance(momentum, (float, int)) or momentum < 0 or momentum > 1:
             raise ValueError("`momentum` must be a float between [0, 1]. "
@@ -580,7 +580,7 @@ class RMSprop(Optimizer):
     _kind = _RMSPROP
 
     def __init__(self, learning_rate: Any = 0.001, rho: float = 0.9, momentum: float = 0.0,
-                 epsilon: float = 1e-7, centered: bool = False, name: str = "rmsprop",
+                 epsilon: float = 1e-7, centered: bool = False, name: str = "rm_sprop",
                  **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.rho = _check_float("rho", rho, 0.0, 1.0)
