@@ -114,9 +114,10 @@ def _model(**bn):
 def test_weights_order_names_and_counts():
     m = _model()
     bn = m.layers[1]
+    # (Keras 3 paths: weights created while the model builds carry its name)
     assert [v.path for v in bn.weights] == [
-        f"{bn.name}/gamma", f"{bn.name}/beta", f"{bn.name}/moving_mean",
-        f"{bn.name}/moving_variance"]
+        f"{m.name}/{bn.name}/gamma", f"{m.name}/{bn.name}/beta",
+        f"{m.name}/{bn.name}/moving_mean", f"{m.name}/{bn.name}/moving_variance"]
     assert [w.shape for w in m.get_weights()] == [(6, 8), (8,), (8,), (8,), (8,), (8,), (8, 3),
                                                   (3,)]
     assert len(m.trainable_weights) == 6 and len(m.non_trainable_weights) == 2

@@ -510,3 +510,20 @@ def test_shuffled_dense_rows_gathered_by_the_pool_same_bits(targets):
         np.testing.assert_array_equal(a, b)
     assert out[0][1] == out[1][1]
     assert out[0][1]["loss"][1] < out[0][1]["loss"][0]
+
+
+def test_weight_paths_are_kerass():
+    # Keras 3: weights created while a model builds are named under it; a
+    # layer built on its own keeps its own name as the prefix
+    from fastdense import layers, models
+    m = models.Sequential([layers.Input((4,)), layers.Dense(3, name="h"),
+                           layers.BatchNormalization(name="bn"), layers.Dense(2, name="o")],
+                          name="net")
+    assert [w.path for w in m.weights] == [
+        "net/h/kernel", "net/h/bias", "net/bn/gamma", "net/bn/beta", "net/bn/moving_mean",
+        "net/bn/moving_variance", "net/o/kernel", "net/o/bias"]
+    assert [w.name for w in m.weights][:2] == ["kernel", "bias"]
+    d = layers.Dense(5, name="solo")
+    d.build((None, 3))
+    m2 = models.Sequential([layers.Input((3,)), d], name="m2")
+    assert d.kernel.path == "solo/kernel" and m2.weights[0].path == "solo/kernel"

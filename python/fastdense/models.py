@@ -222,7 +222,11 @@ class Model:
         width = int(np.prod(dims))
         for stage, layer in zip(stages, owners):
             if isinstance(layer, (Dense, BatchNormalization)):
+                created = not layer.built
                 layer.build((None, width))
+                if created:  # (as Keras names weights created in the model's scope)
+                    for w in layer.weights:
+                        w.path = f"{self.name}/{w.path}"
             if isinstance(layer, Dense):
                 width = layer.units
         net = _core.Network(int(np.prod(dims)), stages, input_dropout)
