@@ -527,3 +527,22 @@ def test_weight_paths_are_kerass():
     d.build((None, 3))
     m2 = models.Sequential([layers.Input((3,)), d], name="m2")
     assert d.kernel.path == "solo/kernel" and m2.weights[0].path == "solo/kernel"
+
+
+def test_numpy_views_of_variables_behave_as_kerass():
+    # np.asarray(variable): a read-only snapshot (a write raises instead of
+    # being lost; later updates do not show through); np.array(variable),
+    # a dtype conversion, .numpy() and get_weights(): writable copies
+    import numpy as np
+    from fastdense import layers, models
+    m = models.Sequential([layers.Input((4,)), layers.Dense(3)])
+    k = m.layers[0].kernel
+    snap = np.asarray(k)
+    assert not snap.flags.writeable
+    with pytest.raises(ValueError):
+        snap += 1
+    before = snap.copy()
+    k.assign(np.zeros((4, 3)))
+    np.testing.assert_array_equal(snap, before)
+    for a in (np.array(k), np.asarray(k, dtype=np.float64), k.numpy(), m.get_weights()[0]):
+        assert a.flags.writeable

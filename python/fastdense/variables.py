@@ -110,7 +110,15 @@ class Variable:
         return self._value.ndim
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self._value.astype(dtype) if dtype is not None else self._value.copy()
+        # A snapshot, as numpy gets from a Keras (JAX) variable: later updates
+        # do not show through it, and it is read-only (a write would be lost),
+        # unless numpy asks for a copy of its own (np.array(v), copy=True).
+        if dtype is not None and np.dtype(dtype) != self._value.dtype:
+            return self._value.astype(dtype)  # (a conversion: a new, writable array)
+        out = self._value.copy()
+        if not copy:
+            out.flags.writeable = False
+        return out
 
     def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
