@@ -546,3 +546,23 @@ def test_numpy_views_of_variables_behave_as_kerass():
     np.testing.assert_array_equal(snap, before)
     for a in (np.array(k), np.asarray(k, dtype=np.float64), k.numpy(), m.get_weights()[0]):
         assert a.flags.writeable
+
+
+def test_metrics_result_dtypes_inputs_outputs():
+    import numpy as np
+    from fastdense import layers, models
+    m = models.Sequential([layers.Input((4,)), layers.Dense(5), layers.Dropout(0.1),
+                           layers.Dense(3, activation="softmax")])
+    assert m.get_metrics_result() == {}
+    m.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype("float32")
+    y = np.eye(3)[np.arange(20) % 3]
+    h = m.fit(x, y, verbose=0)
+    assert m.get_metrics_result() == {k: v[-1] for k, v in h.history.items()}
+    r = m.evaluate(x, y, verbose=0, return_dict=True)
+    assert m.get_metrics_result() == r
+    assert m.dtype == "float32" and m.layers[0].dtype == "float32"
+    assert m.layers[0].compute_dtype == m.layers[0].variable_dtype == "float32"
+    assert [i.shape for i in m.inputs] == [(4,)] and [o.shape for o in m.outputs] == [(3,)]
+    with pytest.raises(AttributeError, match="no defined inputs"):
+        models.Sequential([layers.Dense(2)]).inputs

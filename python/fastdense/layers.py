@@ -120,6 +120,19 @@ class Layer:
             config["activity_regularizer"] = _regularizers_serialize(self.activity_regularizer)
         return config
 
+    @property
+    def dtype(self) -> str:
+        """The dtype of the layer's variables (Keras's ``layer.dtype``): float32."""
+        return "float32"
+
+    @property
+    def compute_dtype(self) -> str:
+        return "float32"
+
+    @property
+    def variable_dtype(self) -> str:
+        return "float32"
+
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Layer":
         """The layer of ``get_config()``'s output, or of a Keras 3 layer config

@@ -849,7 +849,39 @@ class Model:
         native = dict(zip(self._native_metrics, stats["metric_sums"])) if native_metrics else {}
         for i, m in enumerate(self._metrics or []):
             logs[m.name] = float(native[i]) / seen if i in native else float(m.result())
-        return dict(sorted(logs.items()))
+        logs = dict(sorted(logs.items()))
+        self._metrics_result = logs
+        return logs
+
+    def get_metrics_result(self) -> Dict[str, float]:
+        """The loss and metrics as last computed (the last batch's running
+        averages of fit, its validation, evaluate or an ``*_on_batch`` call),
+        as Keras's ``get_metrics_result()``; empty before any."""
+        return dict(getattr(self, "_metrics_result", {}))
+
+    @property
+    def dtype(self) -> str:
+        """The dtype of the model's variables and computations (float32)."""
+        return "float32"
+
+    @property
+    def inputs(self) -> List[InputSpec]:
+        """The model's symbolic input, as Keras's ``model.inputs`` (once the
+        input shape is known)."""
+        if getattr(self, "_input_shape", None) is None:
+            raise AttributeError(f"Model '{self.name}' has no defined inputs yet: build it or "
+                                 "give it an Input first.")
+        return [InputSpec(tuple(self._input_shape[1:]), getattr(self, "_input_layer_name", None)
+                          or "keras_tensor")]
+
+    @property
+    def outputs(self) -> List[InputSpec]:
+        """The model's symbolic output, as Keras's ``model.outputs``."""
+        inputs = self.inputs
+        shape = (None,) + tuple(inputs[0].shape)
+        for layer in self._layers:
+            shape = tuple(layer.compute_output_shape(shape))
+        return [InputSpec(tuple(shape[1:]), "keras_tensor_1")]
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None,
