@@ -22,7 +22,8 @@ KERAS_SUMMARY = """Model: "mlp"
 """
 
 
-def test_summary_matches_keras(capsys):
+def test_summary_matches_keras(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # (the width Keras's table gets: terminal - 4)
     m = Sequential([Input(shape=(784,)), layers.Dense(512, activation="relu", name="hidden"),
                     layers.Dropout(0.2, name="drop"),
                     layers.Dense(10, activation="softmax", name="out")], name="mlp")
@@ -35,7 +36,8 @@ def test_summary_matches_keras(capsys):
     assert got == [KERAS_SUMMARY]
 
 
-def test_summary_unbuilt_and_frozen(capsys):
+def test_summary_unbuilt_and_frozen(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
     m = Sequential([layers.Dense(5, name="d")], name="lazy")
     m.summary()
     out = capsys.readouterr().out
@@ -105,3 +107,33 @@ def test_on_batch_methods_follow_keras(rng):
     for a, b in zip(m2.get_weights(), m3.get_weights()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(m3.predict_on_batch(x), m3.predict(x, verbose=0))
+
+
+# Keras 3.15.1's summary(show_trainable=True): Dense, Dropout, frozen Dense
+KERAS_SUMMARY_TRAINABLE = """Model: "sequential"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━┳━━━━━━━━━┓
+┃ Layer (type)                          ┃ Output Shape                  ┃        Param # ┃ Traina… ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━╇━━━━━━━━━┩
+│ dense (Dense)                         │ (None, 5)                     │             25 │    Y    │
+├───────────────────────────────────────┼───────────────────────────────┼────────────────┼─────────┤
+│ dropout (Dropout)                     │ (None, 5)                     │              0 │    -    │
+├───────────────────────────────────────┼───────────────────────────────┼────────────────┼─────────┤
+│ dense_1 (Dense)                       │ (None, 3)                     │             18 │    N    │
+└───────────────────────────────────────┴───────────────────────────────┴────────────────┴─────────┘
+ Total params: 43 (172.00 B)
+ Trainable params: 25 (100.00 B)
+ Non-trainable params: 18 (72.00 B)
+"""
+
+
+def test_summary_show_trainable_matches_keras(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # (Keras's default line: 88 + 12)
+    m = Sequential([Input(shape=(4,)), layers.Dense(5, name="dense"),
+                    layers.Dropout(0.1, name="dropout"), layers.Dense(3, name="dense_1")],
+                   name="sequential")
+    m.layers[2].trainable = False
+    got = []
+    m.summary(show_trainable=True, print_fn=got.append)
+    assert got == [KERAS_SUMMARY_TRAINABLE]
+    m.summary(show_trainable=True, line_length=100, print_fn=got.append)
+    assert got[1] == KERAS_SUMMARY_TRAINABLE

@@ -16,10 +16,11 @@ def readable_memory_size(size: float) -> str:
     return f"{size:.2f} PB"
 
 
-def _row(cells: List[str], widths: List[int], sep: str, right: Tuple[bool, ...]) -> str:
+def _row(cells: List[str], widths: List[int], sep: str, right: Tuple[Any, ...]) -> str:
     parts = []
-    for text, w, r in zip(cells, widths, right):
-        parts.append(" " + (text.rjust(w) if r else text.ljust(w)) + " ")
+    for text, w, r in zip(cells, widths, right):  # r: right, left, or None: centered
+        parts.append(" " + (text.center(w) if r is None else text.rjust(w) if r
+                            else text.ljust(w)) + " ")
     return sep + sep.join(parts) + sep
 
 
@@ -45,16 +46,22 @@ def _wrap(text: str, width: int) -> List[str]:
     return lines
 
 
-def column_widths(line_length: Any = None, positions: Any = None) -> List[int]:
+def column_widths(line_length: Any = None, positions: Any = None,
+                  show_trainable: bool = False) -> List[int]:
     """The text width of each column, as Keras sizes its rich table: the
-    line is min(88, terminal columns - 4) unless given, split at
-    ``positions`` (fractions), less each cell's padding and borders."""
+    line is min(88, terminal columns - 4) unless given (12 more with the
+    Trainable column), split at ``positions`` (fractions; with the Trainable
+    column scaled by 0.9 and 1.0 appended), less each cell's padding and
+    borders."""
     if line_length is None:
-        line_length = min(88, shutil.get_terminal_size().columns - 4)
+        line_length = min(88 + (12 if show_trainable else 0),
+                          shutil.get_terminal_size().columns - 4)
     positions = list(positions or [0.45, 0.80, 1.0])
     if len(positions) != 3:
         raise ValueError(f"`positions` needs 3 values for a Sequential summary. Received: "
                          f"positions={positions}")
+    if show_trainable:
+        positions = [p * 0.90 for p in positions] + [1.0]
     widths, current = [], 0
     for pos in positions:
         w = int(pos * line_length) - current
@@ -62,10 +69,12 @@ def column_widths(line_length: Any = None, positions: Any = None) -> List[int]:
             raise ValueError("Insufficient console width to print summary.")
         widths.append(w)
         current += w
-    return [max(1, w - d) for w, d in zip(widths, (3, 4, 3))]
+    shave = (3, 3, 4, 3) if show_trainable else (3, 4, 3)
+    return [max(1, w - d) for w, d in zip(widths, shave)]
 
 
-def summary_text(model: Any, line_length: Any = None, positions: Any = None) -> str:
+def summary_text(model: Any, line_length: Any = None, positions: Any = None,
+                 show_trainable: bool = False) -> str:
     rows = []
     shape = model._input_shape
     for layer in model.layers:
@@ -77,12 +86,18 @@ def summary_text(model: Any, line_length: Any = None, positions: Any = None) -> 
             out, params = "?", "0 (unbuilt)"
             if layer.built and layer.weights:
                 params = f"{layer.count_params():,}"
-        rows.append((f"{layer.name} ({type(layer).__name__})", out, params))
-    widths = column_widths(line_length, positions)
-    right = (False, False, True)
+        row = [f"{layer.name} ({type(layer).__name__})", out, params]
+        if show_trainable:  # Y / N for a layer with weights, - without
+            row.append(("Y" if layer.trainable and model.trainable else "N")
+                       if layer.weights else "-")
+        rows.append(tuple(row))
+    widths = column_widths(line_length, positions, show_trainable)
+    right = (False, False, True, None)
+    header = ["Layer (type)", "Output Shape", "Param #"] + (
+        [_wrap("Trainable", widths[3])[0]] if show_trainable else [])
     lines = [f'Model: "{model.name}"',
              _rule(widths, "┏", "┳", "┓", "━"),
-             _row(["Layer (type)", "Output Shape", "Param #"], widths, "┃", right),
+             _row(header, widths, "┃", right),
              _rule(widths, "┡", "╇", "┩", "━")]
     for i, r in enumerate(rows):
         cells = [_wrap(c, w) for c, w in zip(r, widths)]

@@ -1095,7 +1095,7 @@ class Model:
                 layer_range: Any = None) -> None:
         """Prints Keras's table of layers, output shapes and parameter counts."""
         from ._summary import summary_text
-        text = summary_text(self, line_length, positions)
+        text = summary_text(self, line_length, positions, show_trainable)
         if print_fn is None:
             print(text, end="")
         else:
