@@ -364,3 +364,22 @@ def test_keras_parity_evaluate_steps(steps, bs):
         res.append((v, len([x for x in w if RAN_OUT in str(x.message)])))
     assert res[1][0] == pytest.approx(res[0][0], rel=1e-6)
     assert res[1][1] == res[0][1]
+
+
+def test_predict_steps_takes_the_first_batches_as_keras():
+    # Keras's array adapter: `steps` batches of batch_size (default: ceil(n / steps)),
+    # all the data with the "ran out of data" warning when there are fewer
+    import warnings
+    from fastdense import layers, models
+    m = models.Sequential([layers.Input((4,)), layers.Dense(3)])
+    x = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    full = m.predict(x, verbose=0)
+    np.testing.assert_array_equal(m.predict(x, steps=2, batch_size=10, verbose=0), full[:20])
+    assert m.predict(x, steps=3, verbose=0).shape == (100, 3)  # batches of 34
+    assert m.predict(x, steps=0, verbose=0).shape == (100, 3)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        out = m.predict(x, steps=20, batch_size=10, verbose=0)
+    assert out.shape == (100, 3) and any("ran out of data" in str(i.message) for i in w)
+    with pytest.raises(ValueError, match="`steps`"):
+        m.predict(x, steps=-1, verbose=0)

@@ -990,13 +990,19 @@ class Model:
             out = self._predict_fast(x, batch_size or 32)
             if out is not None:
                 return out
-        if steps is not None:
-            raise NotImplementedError("predict(steps=...) is not supported by fastdense yet.")
+        steps = self._steps_argument(steps, "steps")
         verbose_level = _data.verbose(verbose)
+        user_batch_size = batch_size
         batch_size = _data.batch_size(batch_size)
         shape = np.shape(x) if isinstance(x, np.ndarray) else None
         xa = self._features(x)
         self._ensure_built(xa, shape)
+        if steps:  # the first `steps` batches, as Keras's array adapter gives them
+            if user_batch_size is None:
+                batch_size = self._default_batch_size(xa.shape[0], steps)
+            (xa,), short = self._first_steps((xa,), batch_size, steps)
+            if short:
+                self._warn_ran_out_of_data()
         if verbose_level == 0 and not callbacks:
             return self._net.predict(xa, batch_size)
         n_steps = -(-xa.shape[0] // batch_size)
