@@ -566,3 +566,62 @@ def test_metrics_result_dtypes_inputs_outputs():
     assert [i.shape for i in m.inputs] == [(4,)] and [o.shape for o in m.outputs] == [(3,)]
     with pytest.raises(AttributeError, match="no defined inputs"):
         models.Sequential([layers.Dense(2)]).inputs
+
+
+def test_loss_weights_scale_the_loss_as_kerass():
+    """compile(loss_weights=w) for the one output (a number, [w] or {output
+    name: w}): the loss, its gradient and val_loss are w times the loss;
+    metrics and regularization penalties are not scaled. Same numbers as a fit
+    whose sample weights are all w, and saved with the model."""
+    import numpy as np
+    from fastdense import layers, models, optimizers, regularizers, saving
+    r = np.random.default_rng(0)
+    x = r.normal(size=(64, 4)).astype(np.float32)
+    y = r.normal(size=(64, 2)).astype(np.float32)
+
+    def run(lw=None, sw=None, reg=None):
+        m = models.Sequential([layers.Input((4,)), layers.Dense(
+            2, name="out", kernel_initializer="ones", kernel_regularizer=reg)])
+        m.compile(optimizer=optimizers.SGD(0.01), loss="mse", metrics=["mae"],
+                  loss_weights=lw)
+        h = m.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0, sample_weight=sw,
+                  validation_data=(x, y))
+        return m, h.history
+
+    base_m, base = run()
+    for lw in (2.5, [2.5], {"out": 2.5}, np.float32(2.5)):
+        m, h = run(lw)
+        ref_m, ref = run(sw=np.full(64, 2.5, np.float32))
+        np.testing.assert_allclose(h["loss"], ref["loss"], rtol=1e-6)
+        np.testing.assert_allclose(h["mae"], ref["mae"], rtol=1e-6)
+        for a, b in zip(m.get_weights(), ref_m.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        # val_loss is evaluate's (weighted) loss on the final weights
+        np.testing.assert_allclose(h["val_loss"][-1], m.evaluate(x, y, verbose=0)[0],
+                                   rtol=1e-6)
+        plain = models.Sequential([layers.Input((4,)), layers.Dense(2)])
+        plain.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        plain.set_weights(m.get_weights())
+        lp, mp = plain.evaluate(x, y, verbose=0)
+        l2, m2 = m.evaluate(x, y, verbose=0)
+        np.testing.assert_allclose(l2, 2.5 * lp, rtol=1e-6)
+        np.testing.assert_allclose(m2, mp, rtol=1e-6)
+    # a regularization penalty is added unscaled: loss = w * data loss + penalty
+    m, h = run(2.0, reg=regularizers.L2(0.1))
+    data = models.Sequential([layers.Input((4,)), layers.Dense(2)])
+    data.compile(optimizer="sgd", loss="mse")
+    data.set_weights(m.get_weights())
+    penalty = 0.1 * float(np.sum(m.get_weights()[0].astype(np.float64) ** 2))
+    np.testing.assert_allclose(m.evaluate(x, y, verbose=0)[0],
+                               2.0 * data.evaluate(x, y, verbose=0) + penalty, rtol=1e-5)
+    # saved in the compile config, with weighted_metrics
+    m = models.Sequential([layers.Input((4,)), layers.Dense(2, name="out")])
+    m.compile(optimizer="sgd", loss="mse", loss_weights={"out": 0.5}, weighted_metrics=["mae"])
+    cfg = saving.model_to_config(m)["compile_config"]
+    assert cfg["loss_weights"] == {"out": 0.5} and cfg["weighted_metrics"]
+    back = saving.model_from_config(saving.model_to_config(m))
+    assert back._loss_weight == 0.5 and len(back._weighted_ids) == 1
+    for bad in ([1.0, 2.0], {"other": 1.0}, "x", float("nan")):
+        with pytest.raises(ValueError, match="loss_weights"):
+            models.Sequential([layers.Input((4,)), layers.Dense(2, name="out")]).compile(
+                "sgd", "mse", loss_weights=bad)

@@ -357,9 +357,8 @@ class Model:
         ``run_eagerly``, ``steps_per_execution`` and ``jit_compile`` are accepted
         for compatibility; the native engine always runs whole chunks of steps.
         """
-        if loss_weights not in (None, 1, 1.0):
-            raise NotImplementedError(f"compile(loss_weights=...) is not supported by fastdense "
-                                      f"yet. Received: loss_weights={loss_weights!r}")
+        self._loss_weight = self._parse_loss_weights(loss_weights)
+        self._loss_weights_arg = loss_weights
         for arg, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
             if value and not isinstance(value, (list, tuple, dict)):
                 raise ValueError(f"Expected `{arg}` argument to be a list, tuple, or dict. "
@@ -465,6 +464,40 @@ class Model:
                     threshold = spec[1]
                 self._native_metrics.append(i)
         self._net.set_metrics(codes, 0.5 if threshold is None else threshold)
+
+    def _parse_loss_weights(self, loss_weights: Any) -> float:
+        """compile's ``loss_weights`` for the one output, as Keras takes it: a
+        number, a list of one, or a dict keyed by the output layer's name."""
+        value = loss_weights
+        if isinstance(value, (list, tuple)):
+            if len(value) != 1:
+                raise ValueError(f"`loss_weights` must have one entry, for the model's one "
+                                 f"output. Received: loss_weights={loss_weights!r}")
+            value = value[0]
+        elif isinstance(value, dict):
+            out_name = self._layers[-1].name if self._layers else None
+            if len(value) != 1 or (out_name is not None and out_name not in value):
+                raise ValueError(f"`loss_weights` must map the output layer's name "
+                                 f"({out_name!r}) to its weight. Received: "
+                                 f"loss_weights={loss_weights!r}")
+            value = next(iter(value.values()))
+        if value is None:
+            return 1.0
+        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+                or not math.isfinite(value)):
+            raise ValueError(f"`loss_weights` must be a finite number. Received: "
+                             f"loss_weights={loss_weights!r}")
+        return float(value)
+
+    def _weighted_samples(self, sw: Optional[np.ndarray], n: int) -> Optional[np.ndarray]:
+        """The sample weights with compile's loss weight folded in: the loss
+        (train and validation) is scaled as Keras scales it; weighted metrics
+        are ratios, unchanged; regularization penalties stay unscaled."""
+        w = getattr(self, "_loss_weight", 1.0)
+        if w == 1.0:
+            return sw
+        base = np.ones(n, np.float32) if sw is None else np.asarray(sw, np.float32)
+        return (base * np.float32(w)).astype(np.float32)
 
     def _sparse_targets(self) -> bool:
         return self._loss_native is not None and self._loss_native[0] == _losses.SCCE
@@ -574,7 +607,8 @@ class Model:
             raise ValueError("Argument `initial_epoch` must be a non-negative integer. "
                              f"Received: initial_epoch={initial_epoch!r}")
         xa, y_user, y_dense, labels = self._prepare(x, y, batch_size=batch_size)
-        sw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
+        sw = self._weighted_samples(
+            _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0]), xa.shape[0])
         val, val_short = None, False
         if validation_data is not None:
             val = self._prepare_validation(validation_data, val_batch_size or batch_size)
@@ -720,7 +754,9 @@ class Model:
         prepared = self._prepare(validation_data[0], validation_data[1], "validation_data[0]",
                                  "validation_data[1]", batch_size=batch_size)
         vsw = validation_data[2] if len(validation_data) == 3 else None
-        return prepared + (_data.sample_weights(vsw, None, prepared[1], prepared[0].shape[0]),)
+        n = prepared[0].shape[0]
+        return prepared + (self._weighted_samples(
+            _data.sample_weights(vsw, None, prepared[1], n), n),)
 
     def _run_epoch_native(self, xa, y_user, y_dense, labels, sw, order, batch_size, steps,
                           stats, ypred, py_metrics, cbs, batch_hooks, first: int = 0) -> int:
@@ -897,7 +933,8 @@ class Model:
         user_batch_size = batch_size
         batch_size = _data.batch_size(batch_size)
         xa, y_user, y_dense, labels = self._prepare(x, y, batch_size=batch_size)
-        sw = _data.sample_weights(sample_weight, None, y_user, xa.shape[0])
+        sw = self._weighted_samples(
+            _data.sample_weights(sample_weight, None, y_user, xa.shape[0]), xa.shape[0])
         if user_batch_size is None:
             batch_size = self._default_batch_size(xa.shape[0], steps)
         # `steps`: only the first `steps` batches (Keras warns when there are fewer)
@@ -1064,7 +1101,8 @@ class Model:
         """One update step on all of ``x``; returns that batch's loss (and
         metrics, computed before the update), as Keras 3 does."""
         xa, y_user, y_dense, labels = self._prepare(x, y)
-        sw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
+        sw = self._weighted_samples(
+            _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0]), xa.shape[0])
         self.reset_metrics()
         n = xa.shape[0]
         stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,
@@ -1091,7 +1129,8 @@ class Model:
                       return_dict: bool = False) -> Any:
         """Loss (and metrics) on all of ``x``, without training."""
         xa, y_user, y_dense, labels = self._prepare(x, y)
-        sw = _data.sample_weights(sample_weight, None, y_user, xa.shape[0])
+        sw = self._weighted_samples(
+            _data.sample_weights(sample_weight, None, y_user, xa.shape[0]), xa.shape[0])
         logs = self._evaluate_prepared(xa, y_user, y_dense, labels, sw,
                                        batch_size=max(1, xa.shape[0]))
         return self._on_batch_result(logs, return_dict)

@@ -366,13 +366,20 @@ def _compile_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     if not getattr(model, "compiled", False) or model.optimizer is None:
         return {}
     metrics = list(getattr(model, "_metric_ids", []) or [])
+    weighted = list(getattr(model, "_weighted_ids", []) or [])
+    loss_weights = getattr(model, "_loss_weights_arg", None)
+    if isinstance(loss_weights, (np.integer, np.floating)):
+        loss_weights = loss_weights.item()
+    elif isinstance(loss_weights, tuple):
+        loss_weights = list(loss_weights)
     return {
         "optimizer": _serialize_optimizer(model.optimizer, collect),
         "loss": _serialize_object(model.loss, "keras.losses", "loss", collect),
-        "loss_weights": None,
+        "loss_weights": loss_weights,
         "metrics": [_serialize_object(m, "keras.metrics", "metric", collect)
                     for m in metrics] or None,
-        "weighted_metrics": None,
+        "weighted_metrics": [_serialize_object(m, "keras.metrics", "metric", collect)
+                             for m in weighted] or None,
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": True,
@@ -2038,10 +2045,6 @@ def _optimizer_from_config(config: Any, ctx: _Context) -> _optimizers.Optimizer:
 
 def _compile_from_config(model: Any, config: Dict[str, Any], ctx: _Context) -> None:
     config = dict(config)
-    for key in ("loss_weights", "weighted_metrics"):
-        if config.get(key) not in (None, [], {}):
-            raise ctx.error(f"the model was compiled with {key}={config[key]!r}, which "
-                            "fastdense does not support yet.")
     optimizer = _optimizer_from_config(config.get("optimizer", "rmsprop"), ctx)
     loss_registry = dict(_losses._BY_NAME)
     loss = config.get("loss")
@@ -2050,20 +2053,26 @@ def _compile_from_config(model: Any, config: Dict[str, Any], ctx: _Context) -> N
                         "models have one output.")
     loss = _deserialize_object(loss, ctx, "loss", loss_registry, _losses.Loss)
     metric_registry = dict(_metrics._BY_NAME)
-    metrics = config.get("metrics")
-    if isinstance(metrics, dict) and "class_name" not in metrics:
-        metrics = list(metrics.values())
-    if metrics is not None and not isinstance(metrics, list):
-        metrics = [metrics]
-    flat: List[Any] = []
-    for m in metrics or []:
-        flat.extend(m if isinstance(m, list) else [m])
-    metrics = [_deserialize_object(m, ctx, "metric", metric_registry, _metrics.Metric)
-               for m in flat] or None
+
+    def metric_list(key: str) -> Optional[List[Any]]:
+        metrics = config.get(key)
+        if isinstance(metrics, dict) and "class_name" not in metrics:
+            metrics = list(metrics.values())
+        if metrics is not None and not isinstance(metrics, list):
+            metrics = [metrics]
+        flat: List[Any] = []
+        for m in metrics or []:
+            flat.extend(m if isinstance(m, list) else [m])
+        return [_deserialize_object(m, ctx, "metric", metric_registry, _metrics.Metric)
+                for m in flat] or None
+
+    metrics, weighted = metric_list("metrics"), metric_list("weighted_metrics")
     kwargs = {k: config[k] for k in ("run_eagerly", "steps_per_execution", "jit_compile",
                                       "auto_scale_loss") if k in config}
     try:
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                      weighted_metrics=weighted, loss_weights=config.get("loss_weights"),
+                      **kwargs)
     except (TypeError, ValueError, NotImplementedError) as e:
         raise ctx.error(f"cannot compile the model as saved: {e}") from None
 
