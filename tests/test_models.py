@@ -625,3 +625,54 @@ def test_loss_weights_scale_the_loss_as_kerass():
         with pytest.raises(ValueError, match="loss_weights"):
             models.Sequential([layers.Input((4,)), layers.Dense(2, name="out")]).compile(
                 "sgd", "mse", loss_weights=bad)
+
+
+def test_validation_freq_list_validates_after_those_epochs():
+    import numpy as np
+    from fastdense import callbacks, layers, models
+    m = models.Sequential([layers.Input((4,)), layers.Dense(2)])
+    m.compile("sgd", "mse")
+    x = np.ones((16, 4), np.float32)
+    y = np.zeros((16, 2), np.float32)
+    seen = []
+    cb = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(("val_loss" in logs, e)))
+    h = m.fit(x, y, epochs=4, validation_data=(x, y), validation_freq=[1, 3], verbose=0,
+              callbacks=[cb])
+    assert len(h.history["val_loss"]) == 2 and len(h.history["loss"]) == 4
+    assert seen == [(True, 0), (False, 1), (True, 2), (False, 3)]
+    with pytest.raises(ValueError, match="validation_freq"):
+        m.fit(x, y, validation_data=(x, y), validation_freq=[1.5], verbose=0)
+
+
+def test_compile_again_with_the_same_optimizer_keeps_its_state():
+    """compile(optimizer=model.optimizer, ...) (e.g. to add a metric) keeps the
+    optimizer's iterations and moments, as Keras's built optimizer does: two
+    fits around the recompile give one uninterrupted run's weights. A new
+    optimizer object starts fresh."""
+    import numpy as np
+    from fastdense import layers, models, optimizers
+    r = np.random.default_rng(0)
+    x = r.normal(size=(100, 5)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[r.integers(0, 3, 100)]
+
+    def model():
+        m = models.Sequential([layers.Input((5,)), layers.Dense(4, activation="relu"),
+                               layers.Dense(3, activation="softmax")])
+        m.set_weights([(r2 * 0.3).astype(np.float32) for r2 in
+                       [np.ones((5, 4)), np.zeros(4), np.ones((4, 3)), np.zeros(3)]])
+        return m
+
+    one = model()
+    one.compile(optimizers.Adam(0.01), "categorical_crossentropy")
+    one.fit(x, y, epochs=2, batch_size=20, shuffle=False, verbose=0)
+    two = model()
+    two.compile(optimizers.Adam(0.01), "categorical_crossentropy")
+    two.fit(x, y, epochs=1, batch_size=20, shuffle=False, verbose=0)
+    two.compile(optimizer=two.optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+    assert int(two.optimizer.iterations) == 5
+    two.fit(x, y, epochs=1, batch_size=20, shuffle=False, verbose=0)
+    assert int(two.optimizer.iterations) == 10
+    for a, b in zip(one.get_weights(), two.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    two.compile(optimizers.Adam(0.01), "categorical_crossentropy")  # a new one: fresh
+    assert int(two.optimizer.iterations) == 0

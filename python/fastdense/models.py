@@ -393,7 +393,14 @@ class Model:
 
     def _install_training_config(self) -> None:
         net = self._net
-        self.optimizer._attach(net)  # type: ignore[union-attr]
+        opt = self.optimizer
+        if not (opt is getattr(self, "_installed_optimizer", None)
+                and getattr(opt, "_net", None) is net):
+            # (compile again with the optimizer already installed in this
+            # network -- `compile(optimizer=model.optimizer, ...)` -- keeps its
+            # state and iterations, as Keras's built optimizer does)
+            opt._attach(net)  # type: ignore[union-attr]
+            self._installed_optimizer = opt
         code, from_logits = self._loss_native or (_losses.MSE, False)
         net.set_loss(code, from_logits)
         if self._metrics is not None:
@@ -576,7 +583,7 @@ class Model:
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
             class_weight: Any = None, sample_weight: Any = None, initial_epoch: int = 0,
             steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
-            validation_batch_size: Optional[int] = None, validation_freq: int = 1) -> History:
+            validation_batch_size: Optional[int] = None, validation_freq: Any = 1) -> History:
         """Trains the model; returns a ``History`` whose ``.history`` maps each
         metric (then each ``val_`` metric) to its per-epoch values."""
         steps_per_epoch = self._steps_argument(steps_per_epoch, "steps_per_epoch")
@@ -592,9 +599,20 @@ class Model:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"Argument `epochs` must be a non-negative integer. "
                              f"Received: epochs={epochs!r}")
-        if not isinstance(validation_freq, (int, np.integer)) or validation_freq < 1:
-            raise ValueError("Argument `validation_freq` must be a positive integer. "
-                             f"Received: validation_freq={validation_freq!r}")
+        if isinstance(validation_freq, (list, tuple)):
+            # Keras: validate after the listed (1-based) epochs
+            if not all(isinstance(e, (int, np.integer)) and not isinstance(e, bool)
+                       for e in validation_freq):
+                raise ValueError("Argument `validation_freq` must be a positive integer or a "
+                                 "list of epoch numbers. Received: "
+                                 f"validation_freq={validation_freq!r}")
+            val_epochs = {int(e) for e in validation_freq}
+        elif (isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool)
+              and validation_freq >= 1):
+            val_epochs = None
+        else:
+            raise ValueError("Argument `validation_freq` must be a positive integer or a list of "
+                             f"epoch numbers. Received: validation_freq={validation_freq!r}")
         if validation_split is None:
             validation_split = 0.0
         if (isinstance(validation_split, bool)
@@ -698,7 +716,8 @@ class Model:
                               "weights have probably diverged (lower the learning rate, or "
                               "add callbacks.TerminateOnNaN to stop).", RuntimeWarning,
                               stacklevel=2)
-            if val is not None and (epoch + 1) % validation_freq == 0:
+            if val is not None and ((epoch + 1) in val_epochs if val_epochs is not None
+                                    else (epoch + 1) % validation_freq == 0):
                 if val_short:
                     self._warn_ran_out_of_data()
                 # (Keras's fit evaluates through the same callbacks: test hooks run)
