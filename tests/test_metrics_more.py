@@ -694,3 +694,20 @@ def test_every_metric_accepts_sample_weight_and_returns_float32():
         m.reset_state()
         res = np.asarray(m.result())
         assert np.all(res == 0) or cls is M.RootMeanSquaredError
+
+
+def test_a_string_metric_uses_one_auto_name_as_in_keras():
+    # compile checks metric names without creating metrics; fit creates
+    # them: "auc" takes one auto-name, so the next AUC() is named as Keras's
+    import numpy as np
+    from fastdense import layers, metrics, models
+    x = np.random.default_rng(0).random((32, 5)).astype(np.float32)
+    y = (x[:, :1] > 0.5).astype(np.float32)
+    probe = metrics.AUC()
+    base = int(probe.name.rsplit("_", 1)[1]) if "_" in probe.name else 0
+    m = models.Sequential([layers.Input((5,)), layers.Dense(1, activation="sigmoid")])
+    m.compile("sgd", "binary_crossentropy", metrics=["auc"])
+    m.fit(x, y, verbose=0)
+    assert metrics.AUC().name == f"auc_{base + 2}"
+    with pytest.raises(ValueError, match="Could not interpret metric identifier"):
+        m.compile("sgd", "binary_crossentropy", metrics=["not_a_metric"])

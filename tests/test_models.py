@@ -676,3 +676,23 @@ def test_compile_again_with_the_same_optimizer_keeps_its_state():
         np.testing.assert_array_equal(a, b)
     two.compile(optimizers.Adam(0.01), "categorical_crossentropy")  # a new one: fresh
     assert int(two.optimizer.iterations) == 0
+
+
+def test_clone_of_a_compiled_model_is_compiled_with_its_own_state():
+    import numpy as np
+    from fastdense import layers, metrics, models, optimizers
+    m = models.Sequential([layers.Input((4,)), layers.Dense(3, activation="softmax", name="o")])
+    m.compile(optimizers.Adam(0.02), "categorical_crossentropy",
+              metrics=["accuracy", metrics.AUC()], loss_weights={"o": 2.0})
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[np.arange(32) % 3]
+    m.fit(x, y, verbose=0)
+    c = models.clone_model(m)
+    assert c.compiled and c.optimizer is not m.optimizer
+    assert float(c.optimizer.learning_rate) == float(m.optimizer.learning_rate)
+    assert int(c.optimizer.iterations) == 0 and c._loss_weight == 2.0
+    h = c.fit(x, y, verbose=0)
+    assert sorted(h.history) == sorted(m.history.history)
+    assert c._metric_ids[1] is not m._metric_ids[1]  # (its own metric state)
+    assert not models.clone_model(models.Sequential([layers.Input((4,)),
+                                                     layers.Dense(2)])).compiled

@@ -1005,18 +1005,34 @@ _KERAS_UNSUPPORTED |= {_keras_snake_case(n) for n in _KERAS_UNSUPPORTED}
 MetricLike = Union[str, Metric, Callable[..., Any]]
 
 
+def _lookup(identifier: str) -> Any:
+    """The metric class or function a name stands for (nothing instantiated,
+    so no auto-name is used up), or Keras's error for an unknown name."""
+    obj = _BY_NAME.get(identifier)
+    if obj is None:
+        valid = sorted(set(_BY_NAME) | {"accuracy", "acc"})
+        if identifier in _KERAS_UNSUPPORTED:
+            raise ValueError(f"Could not interpret metric identifier: {identifier}. The "
+                             f"Keras metric {identifier!r} is not supported by fastdense "
+                             f"yet. Supported: {valid}")
+        raise ValueError(f"Could not interpret metric identifier: {identifier}. "
+                         f"Supported: {valid}")
+    return obj
+
+
+def check(identifier: MetricLike) -> None:
+    """Raises as ``get`` would for an identifier it cannot interpret, without
+    creating a metric (compile checks its metrics this way; fit creates them)."""
+    if isinstance(identifier, str):
+        _lookup(identifier)
+    elif not (isinstance(identifier, Metric) or callable(identifier)):
+        raise ValueError(f"Could not interpret metric identifier: {identifier}")
+
+
 def get(identifier: MetricLike) -> Union[Metric, Callable[..., Any]]:
     """A metric function or Metric instance for a name, an instance or a callable."""
     if isinstance(identifier, str):
-        obj = _BY_NAME.get(identifier)
-        if obj is None:
-            valid = sorted(set(_BY_NAME) | {"accuracy", "acc"})
-            if identifier in _KERAS_UNSUPPORTED:
-                raise ValueError(f"Could not interpret metric identifier: {identifier}. The "
-                                 f"Keras metric {identifier!r} is not supported by fastdense "
-                                 f"yet. Supported: {valid}")
-            raise ValueError(f"Could not interpret metric identifier: {identifier}. "
-                             f"Supported: {valid}")
+        obj = _lookup(identifier)
         return obj() if isinstance(obj, type) else obj
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()

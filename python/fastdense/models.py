@@ -385,7 +385,7 @@ class Model:
         self._weighted_ids = [m for m in (weighted_metrics or []) if m is not None]
         for m in self._metric_ids + self._weighted_ids:  # fail early on unknown names
             if not (isinstance(m, str) and m.lower() in ("accuracy", "acc")):
-                _metrics.get(m)
+                _metrics.check(m)
         self._metrics = None
         self.compiled = True
         if self._net is not None:
@@ -1323,8 +1323,22 @@ def model_from_json(json_string: str, custom_objects: Optional[Dict[str, Any]] =
 
 
 def clone_model(model: Model, **kwargs: Any) -> Model:
-    """A new, uncompiled model with the same architecture and fresh weights."""
+    """A new model with the same architecture and fresh weights; compiled as
+    the original was when it is (as Keras 3 does: a fresh optimizer from its
+    config, the same loss, metrics and loss weights; metric objects copied so
+    the two models keep their own state)."""
     if kwargs:
         raise NotImplementedError(f"clone_model arguments are not supported yet: {sorted(kwargs)}")
+    import copy
     from . import saving
-    return saving.model_from_config(saving.model_to_config(model), compile=False)
+    clone = saving.model_from_config(saving.model_to_config(model), compile=False)
+    if model.compiled and model.optimizer is not None:
+        opt = model.optimizer
+        fresh = lambda ms: [copy.deepcopy(m) if isinstance(m, _metrics.Metric) else m
+                            for m in ms] or None
+        clone.compile(optimizer=type(opt).from_config(opt.get_config()),
+                      loss=copy.deepcopy(model.loss) if isinstance(model.loss, _losses.Loss)
+                      else model.loss,
+                      metrics=fresh(model._metric_ids), weighted_metrics=fresh(model._weighted_ids),
+                      loss_weights=getattr(model, "_loss_weights_arg", None))
+    return clone
