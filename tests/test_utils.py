@@ -52,3 +52,23 @@ def test_plot_history_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         plot_history({"loss": [1.0]})
+
+
+def test_normalize_as_kerass():
+    from fastdense.utils import normalize
+    x = np.array([[3.0, 4.0], [0.0, 0.0]])
+    np.testing.assert_allclose(normalize(x), [[0.6, 0.8], [0.0, 0.0]])
+    np.testing.assert_allclose(normalize(x, order=1), [[3 / 7, 4 / 7], [0, 0]])
+    # (Keras's numpy path: the norm keeps a leading axis for a 1-D input)
+    np.testing.assert_allclose(normalize(np.array([1, 2, 2]), axis=0), [[1 / 3, 2 / 3, 2 / 3]])
+
+
+def test_keras_aliases_and_pop_of_an_empty_model():
+    import fastdense as fd
+    assert fd.initializers.he_normal is fd.initializers.HeNormal
+    assert type(fd.initializers.glorot_uniform(seed=1)) is fd.initializers.GlorotUniform
+    a = fd.initializers.he_normal(seed=3)((4, 5))
+    np.testing.assert_array_equal(a, fd.initializers.HeNormal(seed=3)((4, 5)))
+    assert callable(fd.models.save_model)
+    with pytest.raises(IndexError, match="no layers"):
+        fd.Sequential().pop()

@@ -15,6 +15,10 @@ __all__ = [
     "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal",
     "HeUniform", "HeNormal", "LecunUniform", "LecunNormal", "Orthogonal", "Identity", "get",
     "serialize", "deserialize",
+    # Keras's lowercase aliases of the classes (keras.initializers.he_normal(seed=1))
+    "zeros", "ones", "constant", "random_uniform", "random_normal", "truncated_normal",
+    "variance_scaling", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+    "lecun_uniform", "lecun_normal", "orthogonal", "identity",
 ]
 
 
@@ -413,3 +417,11 @@ def get(identifier: InitializerLike) -> Any:
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret initializer identifier: {identifier}")
+
+
+# Keras's lowercase aliases: the classes themselves under their function names
+zeros, ones, constant = Zeros, Ones, Constant
+random_uniform, random_normal, truncated_normal = RandomUniform, RandomNormal, TruncatedNormal
+variance_scaling, glorot_uniform, glorot_normal = VarianceScaling, GlorotUniform, GlorotNormal
+he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal
+orthogonal, identity = Orthogonal, Identity

@@ -27,7 +27,7 @@ from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, In
                      InputSpec, Layer, _check_name)
 from .variables import Variable
 
-__all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model"]
+__all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model", "save_model"]
 
 Logs = Dict[str, float]
 
@@ -1286,8 +1286,9 @@ class Sequential(Model):
 
     def pop(self, rebuild: bool = True) -> Layer:
         """Removes and returns the last layer."""
-        if not self._layers:
-            raise TypeError("There are no layers in the model.")
+        if not self._layers:  # (IndexError, as Keras's list pop)
+            raise IndexError(f"pop from an empty model: Sequential model '{self.name}' has "
+                             "no layers.")
         layer = self._layers.pop()
         self._net = None
         if self._dense_layers and self._input_shape is not None and rebuild:
@@ -1320,6 +1321,11 @@ def model_from_json(json_string: str, custom_objects: Optional[Dict[str, Any]] =
     """A model (fresh weights) from ``model.to_json()``."""
     from . import saving
     return saving.model_from_json(json_string, custom_objects=custom_objects)
+
+
+def save_model(model: Model, filepath: Any, overwrite: bool = True, **kwargs: Any) -> None:
+    """``keras.models.save_model``: ``model.save(filepath)``."""
+    model.save(filepath, overwrite=overwrite, **kwargs)
 
 
 def clone_model(model: Model, **kwargs: Any) -> Model:

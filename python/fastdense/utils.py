@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["to_categorical", "set_random_seed", "plot_history"]
+__all__ = ["to_categorical", "normalize", "set_random_seed", "plot_history"]
 
 
 def to_categorical(x: Any, num_classes: Optional[int] = None) -> np.ndarray:
@@ -37,6 +37,17 @@ def to_categorical(x: Any, num_classes: Optional[int] = None) -> np.ndarray:
     out = np.zeros((x.size, num_classes))
     out[np.arange(x.size), x] = 1.0
     return out.reshape(tuple(shape) + (num_classes,))
+
+
+def normalize(x: Any, axis: int = -1, order: int = 2) -> np.ndarray:
+    """``keras.utils.normalize``: ``x`` divided by its ``order``-norm along
+    ``axis`` (zero norms left at 1), computed as Keras computes it for numpy
+    arrays."""
+    x = np.asarray(x)
+    norm = np.atleast_1d(np.linalg.norm(x, order, axis))
+    norm[norm == 0] = 1
+    axis = axis or -1
+    return x / np.expand_dims(norm, axis)
 
 
 def set_random_seed(seed: int) -> None:
