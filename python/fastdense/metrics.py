@@ -7,6 +7,7 @@ predictions, which the engine records before that batch's update.
 from __future__ import annotations
 
 import re
+import warnings
 from enum import Enum
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -26,7 +27,7 @@ __all__ = [
     "KLDivergence", "Poisson", "BinaryCrossentropy", "CategoricalCrossentropy",
     "SparseCategoricalCrossentropy", "TruePositives", "FalsePositives", "TrueNegatives",
     "FalseNegatives", "Precision", "Recall", "AUC", "AUCCurve", "AUCSummationMethod",
-    "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+    "FBetaScore", "F1Score", "R2Score", "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "mean_squared_error",
     "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
     "cosine_similarity", "log_cosh", "huber", "hinge", "squared_hinge", "categorical_hinge",
@@ -960,6 +961,187 @@ class AUC(Metric):
         return config
 
 
+class FBetaScore(Metric):
+    """Keras's FBetaScore: ``(1 + beta^2) * precision * recall / (beta^2 *
+    precision + recall)`` per class from one-hot ``y_true`` and scores
+    ``y_pred`` (a score counts as predicted where it is the row's maximum, or
+    above ``threshold`` when given); ``average``: None (one value per class),
+    "micro", "macro" or "weighted" (by each class's support)."""
+
+    def __init__(self, average: Optional[str] = None, beta: float = 1.0,
+                 threshold: Optional[float] = None, name: str = "fbeta_score",
+                 dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self._direction = "up"
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError("Invalid `average` argument value. Expected one of: "
+                             "{None, 'micro', 'macro', 'weighted'}. "
+                             f"Received: average={average}")
+        if not isinstance(beta, float):
+            raise ValueError("Invalid `beta` argument value. It should be a Python float. "
+                             f"Received: beta={beta} of type '{type(beta)}'")
+        if beta <= 0.0:
+            raise ValueError(f"Invalid `beta` argument value. It should be > 0. Received: "
+                             f"beta={beta}")
+        if threshold is not None:
+            if not isinstance(threshold, float):
+                raise ValueError("Invalid `threshold` argument value. It should be a Python "
+                                 f"float. Received: threshold={threshold} of type "
+                                 f"'{type(threshold)}'")
+            if threshold > 1.0 or threshold <= 0.0:
+                raise ValueError("Invalid `threshold` argument value. It should verify "
+                                 f"0 < threshold <= 1. Received: threshold={threshold}")
+        self.average, self.beta, self.threshold = average, beta, threshold
+        self._axis = None if average == "micro" else 0
+        self._counts: Optional[np.ndarray] = None  # [tp, fp, fn, support] per class
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_true = np.asarray(y_true, np.float32)
+        y_pred = np.asarray(y_pred, np.float32)
+        if y_pred.ndim != 2 or y_true.ndim != 2:
+            raise ValueError(f"{type(self).__name__} expects 2D inputs with shape "
+                             "(batch_size, output_dim). Received input shapes: "
+                             f"y_pred.shape={y_pred.shape} and y_true.shape={y_true.shape}.")
+        if self._counts is None:
+            self._counts = np.zeros((4,) if self.average == "micro" else (4, y_pred.shape[-1]),
+                                    np.float32)
+        if self.threshold is None:
+            top = y_pred.max(axis=-1, keepdims=True)
+            pred = ((y_pred >= top) & (np.abs(y_pred) > 1e-9)).astype(np.float32)
+        else:
+            pred = (y_pred > self.threshold).astype(np.float32)
+        w = None if sample_weight is None else np.asarray(sample_weight, np.float32)
+
+        def wsum(v: np.ndarray) -> np.ndarray:
+            if w is not None:
+                v = v * np.expand_dims(w, 1)
+            return np.sum(v, axis=self._axis, dtype=np.float32)
+
+        self._counts = self._counts + np.stack([
+            wsum(pred * y_true), wsum(pred * (1 - y_true)), wsum((1 - pred) * y_true),
+            wsum(y_true)]).astype(np.float32)
+
+    def result(self) -> Any:
+        if self._counts is None:
+            return np.float32(0.0)
+        eps = np.float32(1e-7)
+        tp, fp, fn, support = self._counts
+        precision = tp / (tp + fp + eps)
+        recall = tp / (tp + fn + eps)
+        b2 = np.float32(self.beta ** 2)
+        f = (precision * recall) / (b2 * precision + recall + eps) * (np.float32(1) + b2)
+        if self.average == "weighted":
+            return np.float32(np.sum(f * (support / (np.sum(support) + eps))))
+        if self.average is not None:
+            return np.float32(np.mean(f))
+        return f.astype(np.float32)
+
+    def reset_state(self) -> None:
+        if self._counts is not None:
+            self._counts = np.zeros_like(self._counts)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "average": self.average,
+                "beta": self.beta, "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """Keras's F1Score: FBetaScore with ``beta=1``."""
+
+    def __init__(self, average: Optional[str] = None, threshold: Optional[float] = None,
+                 name: str = "f1_score", dtype: Any = None) -> None:
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        del config["beta"]
+        return config
+
+
+class R2Score(Metric):
+    """Keras's R2Score (coefficient of determination) per output, then
+    ``class_aggregation``: "uniform_average", "variance_weighted_average" or
+    None (one value per output); ``num_regressors`` > 0 gives the adjusted
+    score."""
+
+    def __init__(self, class_aggregation: Optional[str] = "uniform_average",
+                 num_regressors: int = 0, name: str = "r2_score", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self._direction = "up"
+        valid = (None, "uniform_average", "variance_weighted_average")
+        if class_aggregation not in valid:
+            raise ValueError("Invalid value for argument `class_aggregation`. Expected one of "
+                             f"{valid}. Received: class_aggregation={class_aggregation}")
+        if num_regressors < 0:
+            raise ValueError("Invalid value for argument `num_regressors`. Expected a value "
+                             f">= 0. Received: num_regressors={num_regressors}")
+        self.class_aggregation = class_aggregation
+        self.num_regressors = num_regressors
+        self._state: Optional[np.ndarray] = None  # [sum, squared_sum, residual, count]
+        self._num_samples = np.float32(0)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_true = np.asarray(y_true, np.float32)
+        y_pred = np.asarray(y_pred, np.float32)
+        if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+            y_true = y_true[..., None]
+        elif y_pred.ndim == y_true.ndim - 1 and y_true.shape[-1] == 1:
+            y_pred = y_pred[..., None]
+        if y_pred.ndim != 2 or y_true.ndim != 2:
+            raise ValueError("R2Score expects 2D inputs with shape (batch_size, output_dim). "
+                             f"Received input shapes: y_pred.shape={y_pred.shape} and "
+                             f"y_true.shape={y_true.shape}.")
+        if self._state is None:
+            self._state = np.zeros((4, y_pred.shape[-1]), np.float32)
+        w = np.float32(1) if sample_weight is None else np.asarray(sample_weight, np.float32)
+        if np.ndim(w) == 1:
+            w = w[:, None]
+        w = np.broadcast_to(w, y_true.shape).astype(np.float32)
+        wy = y_true * w
+        self._state = self._state + np.stack([
+            np.sum(wy, axis=0), np.sum(y_true * wy, axis=0),
+            np.sum((y_true - y_pred) ** 2 * w, axis=0), np.sum(w, axis=0)]).astype(np.float32)
+        self._num_samples = np.float32(self._num_samples + y_true.size)
+
+    def result(self) -> Any:
+        if self._state is None:
+            return np.float32(0.0)
+        s, sq, res, count = self._state
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = s / count
+            total = sq - s * mean
+            raw = np.float32(1) - res / total
+        raw = np.where(np.isinf(raw), np.float32(0), raw).astype(np.float32)
+        if self.class_aggregation == "uniform_average":
+            r2: Any = np.float32(np.mean(raw))
+        elif self.class_aggregation == "variance_weighted_average":
+            r2 = np.float32(np.sum(total * raw) / np.sum(total))
+        else:
+            r2 = raw
+        if self.num_regressors != 0:
+            n, p = float(self._num_samples), float(self.num_regressors)
+            if p > n - 1:
+                warnings.warn("More independent predictors than datapoints in adjusted R2 "
+                              "score. Falling back to standard R2 score.", stacklevel=2)
+            elif p == n - 1:
+                warnings.warn("Division by zero in Adjusted R2 score. Falling back to "
+                              "standard R2 score.", stacklevel=2)
+            else:
+                r2 = (np.float32(1) - (np.float32(1) - r2) * np.float32(n - 1)
+                      / np.float32(n - p - 1)).astype(np.float32)
+        return r2
+
+    def reset_state(self) -> None:
+        if self._state is not None:
+            self._state = np.zeros_like(self._state)
+        self._num_samples = np.float32(0)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype,
+                "class_aggregation": self.class_aggregation,
+                "num_regressors": self.num_regressors}
+
+
 _NATIVE_FUNCTIONS: Dict[Callable[..., Any], int] = {
     categorical_accuracy: CATEGORICAL_ACCURACY,
     sparse_categorical_accuracy: SPARSE_CATEGORICAL_ACCURACY,
@@ -972,7 +1154,8 @@ _CLASSES = (
     MeanAbsolutePercentageError, MeanSquaredLogarithmicError, RootMeanSquaredError,
     CosineSimilarity, LogCoshError, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
     BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, TruePositives,
-    FalsePositives, TrueNegatives, FalseNegatives, Precision, Recall, AUC,
+    FalsePositives, TrueNegatives, FalseNegatives, Precision, Recall, AUC, FBetaScore, F1Score,
+    R2Score,
 )
 
 # Keras 3's keras.metrics.get(): class names, their snake_case and a few
@@ -996,7 +1179,7 @@ _BY_NAME.update({
 
 # Keras metrics fastdense does not implement (a clearer error than "unknown").
 _KERAS_UNSUPPORTED = {
-    "R2Score", "ConcordanceCorrelation", "PearsonCorrelation", "F1Score", "FBetaScore", "IoU",
+    "ConcordanceCorrelation", "PearsonCorrelation", "IoU",
     "BinaryIoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU", "PrecisionAtRecall",
     "RecallAtPrecision", "SensitivityAtSpecificity", "SpecificityAtSensitivity",
 }

@@ -903,7 +903,11 @@ class Model:
         logs: Logs = {"loss": float(stats["loss_sum"]) / seen}
         native = dict(zip(self._native_metrics, stats["metric_sums"])) if native_metrics else {}
         for i, m in enumerate(self._metrics or []):
-            logs[m.name] = float(native[i]) / seen if i in native else float(m.result())
+            if i in native:
+                logs[m.name] = float(native[i]) / seen
+            else:  # (a per-class result, e.g. F1Score(average=None), stays an array)
+                v = m.result()
+                logs[m.name] = float(v) if np.ndim(v) == 0 else np.asarray(v, np.float32)
         logs = dict(sorted(logs.items()))
         self._metrics_result = logs
         return logs
