@@ -1012,7 +1012,7 @@ class FBetaScore(Metric):
             pred = (y_pred > self.threshold).astype(np.float32)
         w = None if sample_weight is None else np.asarray(sample_weight, np.float32)
 
-        def wsum(v: np.ndarray) -> np.ndarray:
+        def wsum(v: np.ndarray) -> Any:
             if w is not None:
                 v = v * np.expand_dims(w, 1)
             return np.sum(v, axis=self._axis, dtype=np.float32)
@@ -1093,7 +1093,8 @@ class R2Score(Metric):
                              f"y_true.shape={y_true.shape}.")
         if self._state is None:
             self._state = np.zeros((4, y_pred.shape[-1]), np.float32)
-        w = np.float32(1) if sample_weight is None else np.asarray(sample_weight, np.float32)
+        w: Any = np.float32(1) if sample_weight is None else np.asarray(sample_weight,
+                                                                           np.float32)
         if np.ndim(w) == 1:
             w = w[:, None]
         w = np.broadcast_to(w, y_true.shape).astype(np.float32)

@@ -29,7 +29,7 @@ from .variables import Variable
 
 __all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model", "save_model"]
 
-Logs = Dict[str, float]
+Logs = Dict[str, Any]  # (floats; a per-class metric gives an array)
 
 
 class Model:
@@ -927,10 +927,11 @@ class Model:
     def inputs(self) -> List[InputSpec]:
         """The model's symbolic input, as Keras's ``model.inputs`` (once the
         input shape is known)."""
-        if getattr(self, "_input_shape", None) is None:
+        shape = getattr(self, "_input_shape", None)
+        if shape is None:
             raise AttributeError(f"Model '{self.name}' has no defined inputs yet: build it or "
                                  "give it an Input first.")
-        return [InputSpec(tuple(self._input_shape[1:]), getattr(self, "_input_layer_name", None)
+        return [InputSpec(tuple(shape[1:]), getattr(self, "_input_layer_name", None)
                           or "keras_tensor")]
 
     @property
