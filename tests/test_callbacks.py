@@ -253,3 +253,52 @@ def test_hooks_get_logs_as_keras_passes_them():
     assert ("tbb", ["logs"]) in seen and ("tbe", ["logs"]) in seen
     assert ("ttbe", dict) in seen and ("pbe", 0, True) in seen
     assert ("ee", dict, ()) in seen and ("tb", dict, ()) in seen
+
+
+def test_reduce_lr_on_plateau_auto_mode_uses_the_metrics_direction():
+    """mode="auto" as Keras's MonitorCallback: the metric's own direction
+    (AUC, precision: higher is better), not whether its name has "acc"; a
+    name with no known direction raises."""
+    from fastdense import metrics
+    r = np.random.default_rng(0)
+    x = r.normal(size=(128, 20)).astype(np.float32)
+    y = (x[:, :1] > 0).astype(np.float32)
+    m = models.Sequential([layers.Input((20,)), layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizers.SGD(0.05), "binary_crossentropy", metrics=[metrics.AUC(name="auc")])
+    seen = []
+    cb = callbacks.ReduceLROnPlateau(monitor="val_auc", patience=1, factor=0.1)
+    rec = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(
+        (logs["val_auc"], logs["learning_rate"])))
+    m.fit(x, y, epochs=5, batch_size=32, validation_data=(x, y), verbose=0,
+          callbacks=[cb, rec], shuffle=False)
+    aucs = [a for a, _ in seen]
+    assert aucs == sorted(aucs) and aucs[-1] > aucs[0]  # (improving every epoch)
+    assert all(lr == np.float32(0.05) for _, lr in seen)  # so never reduced
+    with pytest.raises(ValueError, match="isn't able to automatically determine"):
+        m.fit(x, y, epochs=1, verbose=0, validation_data=(x, y),
+              callbacks=[callbacks.ReduceLROnPlateau(monitor="loss_foo")])
+
+
+def test_early_stopping_is_reset_by_each_fit():
+    # Keras: on_train_begin clears best, wait, best_weights, so one instance
+    # serves a k-fold loop; the first epoch's value is always the best so far
+    es = callbacks.EarlyStopping(monitor="loss", patience=1)
+    x = np.ones((8, 20), np.float32)
+    m = _model()
+    m.fit(x, np.zeros((8, 10)), epochs=3, verbose=0, callbacks=[es])
+    best0 = es.best
+    m2 = _model()
+    h = m2.fit(x, np.full((8, 10), 100.0), epochs=4, verbose=0, callbacks=[es])
+    assert len(h.history["loss"]) == 4 and es.best > best0
+    es2 = callbacks.EarlyStopping(monitor="loss")
+    es2.on_train_begin()
+    assert es2.best is None and es2._is_improvement(float("nan"), None)
+
+
+def test_terminate_on_nan_can_raise():
+    m = _model(optimizers.SGD(1e30))
+    x = np.random.default_rng(0).normal(size=(60, 20)).astype(np.float32)
+    with pytest.raises(RuntimeError, match="NaN or Inf loss encountered at batch"):
+        m.fit(x, np.ones((60, 10)) * 1e10, epochs=3, batch_size=10, verbose=0,
+              callbacks=[callbacks.TerminateOnNaN(raise_error=True)])
+    assert not callbacks.TerminateOnNaN().raise_error

@@ -328,20 +328,22 @@ class EarlyStopping(Callback):
             mode = "auto"
         self.mode = mode
         self.monitor_op: Optional[Callable[[float, float], bool]] = None
+        self.best: Optional[float] = None
 
     def _set_monitor_op(self) -> None:
         direction = _monitor_direction(self, self.monitor, self.mode, "do early stopping")
         if direction == "down":
             self.monitor_op = lambda a, b: a < b
             self.min_delta = -abs(self.min_delta)
-            self.best = float("inf")
         else:
             self.monitor_op = lambda a, b: a > b
-            self.best = -float("inf")
 
     def on_train_begin(self, logs=None):
+        # (Keras: an instance is reused across fit calls; the first epoch's
+        # value is the best so far)
         self.wait = 0
         self.stopped_epoch = 0
+        self.best = None
         self.best_weights = None
         self.best_epoch = 0
 
@@ -386,6 +388,8 @@ class EarlyStopping(Callback):
         return value
 
     def _is_improvement(self, value, reference):
+        if reference is None:
+            return True
         return self.monitor_op(value - self.min_delta, reference)  # type: ignore[misc]
 
 
@@ -409,23 +413,36 @@ class ReduceLROnPlateau(Callback):
         self.cooldown = cooldown
         self.cooldown_counter = 0
         self.wait = 0
-        self.best = 0.0
+        self.best: Optional[float] = None
+        if mode not in {"auto", "min", "max"}:
+            warnings.warn(f"Learning rate reduction mode {mode} is unknown, "
+                          "fallback to auto mode.", stacklevel=2)
+            mode = "auto"
         self.mode = mode
+        self.monitor_op: Optional[Callable[[float, float], bool]] = None
         self._reset()
 
     def _reset(self) -> None:
-        if self.mode not in {"auto", "min", "max"}:
-            warnings.warn(f"Learning rate reduction mode {self.mode} is unknown, "
-                          "fallback to auto mode.", stacklevel=2)
-            self.mode = "auto"
-        if self.mode == "min" or (self.mode == "auto" and "acc" not in self.monitor):
-            self.monitor_op = lambda a, b: np.less(a, b - self.min_delta)
-            self.best = np.inf
-        else:
-            self.monitor_op = lambda a, b: np.greater(a, b + self.min_delta)
-            self.best = -np.inf
+        """Resets the wait and cooldown counters and the best value (Keras)."""
+        self.best = None
         self.cooldown_counter = 0
         self.wait = 0
+
+    def _set_monitor_op(self) -> None:
+        # Keras's MonitorCallback: "min" / "max", else the metric's own
+        # direction (an unknown one raises)
+        direction = _monitor_direction(self, self.monitor, self.mode, "monitor")
+        if direction == "down":
+            self.monitor_op = lambda a, b: a < b
+            self.min_delta = -abs(self.min_delta)
+        else:
+            self.monitor_op = lambda a, b: a > b
+            self.min_delta = abs(self.min_delta)
+
+    def _is_improvement(self, value, reference):
+        if reference is None:
+            return True
+        return self.monitor_op(value - self.min_delta, reference)  # type: ignore[misc]
 
     def on_train_begin(self, logs=None):
         self._reset()
@@ -434,6 +451,8 @@ class ReduceLROnPlateau(Callback):
         return self.cooldown_counter > 0
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()
         logs = logs if logs is not None else {}
         logs["learning_rate"] = float(self.model.optimizer.learning_rate)
         current = logs.get(self.monitor)
@@ -445,7 +464,7 @@ class ReduceLROnPlateau(Callback):
         if self.in_cooldown():
             self.cooldown_counter -= 1
             self.wait = 0
-        if self.monitor_op(current, self.best):
+        if self._is_improvement(current, self.best):
             self.best = current
             self.wait = 0
         elif not self.in_cooldown():
@@ -576,11 +595,20 @@ class LambdaCallback(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stops training as soon as a batch's loss is NaN or infinite."""
+    """Stops training as soon as a batch's loss is NaN or infinite: gracefully
+    (``model.stop_training``), or with ``raise_error=True`` by raising
+    RuntimeError at once, before any other callback's ``on_train_end``."""
+
+    def __init__(self, raise_error: bool = False) -> None:
+        super().__init__()
+        self.raise_error = raise_error
 
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and (math.isnan(loss) or math.isinf(loss)):
+            if self.raise_error:
+                raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. "
+                                   f"Loss value: {loss}. Terminating training immediately.")
             print_msg(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
 
