@@ -515,12 +515,20 @@ def test_shape_mismatch_names_the_variable_and_both_shapes(tmp_path, rng):
     assert f"{other.layers[0].name}/kernel" in msg and "(6, 8)" in msg and "(4, 8)" in msg
     for a, b in zip(before, other.get_weights()):  # nothing was assigned
         np.testing.assert_array_equal(a, b)
+    # (as Keras: a model with fewer layers loads the ones it has, ignoring the rest)
     fewer = fd.Sequential([fd.Input(shape=(4,)), fd.layers.Dense(8)])
-    with pytest.raises(ValueError, match="weights for 3 layers but the model has 1"):
-        saving.load_weights(fewer, tmp_path / "w.weights.h5")
+    saving.load_weights(fewer, tmp_path / "w.weights.h5")
+    np.testing.assert_array_equal(fewer.get_weights()[0], m.get_weights()[0])
     no_bias = _model("adam", bias=(False, False))
     with pytest.raises(ValueError, match="expected 1 variables, but received 2"):
         saving.load_weights(no_bias, tmp_path / "w.weights.h5")
+    # skip_mismatch: the matching layers load, the others stay, one warning
+    with pytest.warns(UserWarning, match="A total of 1 objects could not be loaded"):
+        other.load_weights(tmp_path / "w.weights.h5", skip_mismatch=True)
+    got = other.get_weights()
+    np.testing.assert_array_equal(got[0], before[0])  # (the first Dense: skipped)
+    np.testing.assert_array_equal(got[1], before[1])
+    np.testing.assert_array_equal(got[2], m.get_weights()[2])  # (the second matches)
 
 
 def _first_dense(config):

@@ -1202,10 +1202,12 @@ class Model:
         from . import saving
         saving.save_weights(self, filepath, overwrite=overwrite)
 
-    def load_weights(self, filepath: Any) -> None:
-        """Reads weights from a ``.weights.h5`` or ``.keras`` file."""
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
+        """Reads weights from a ``.weights.h5``, ``.keras`` or legacy ``.h5``
+        file; ``skip_mismatch`` leaves the layers whose weights do not match
+        (with a warning), as Keras's."""
         from . import saving
-        saving.load_weights(self, filepath)
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def to_json(self, **kwargs: Any) -> str:
         """The model's Keras config as a JSON string."""

@@ -652,45 +652,53 @@ class _Context:
 
 
 def _apply_variables(model: Any, groups: VarGroups, ctx: _Context,
-                     load_optimizer: bool = True) -> None:
+                     load_optimizer: bool = True, skip_mismatch: bool = False) -> None:
     """Checks every layer variable against the model, then assigns them all,
-    then the optimizer's state when the model is compiled and the file has it."""
+    then the optimizer's state when the model is compiled and the file has it.
+    As Keras: entries of layers the model does not have are ignored (a
+    truncated model loads its layers); with ``skip_mismatch`` a layer whose
+    variables do not match is left as it is, with one warning for all."""
     layers = model._layers
     keys = _layer_keys(layers)
     root = "layers"
     if not any(g.startswith("layers/") for g in groups) and any(
             g.startswith("_layer_checkpoint_dependencies/") for g in groups):
         root = "_layer_checkpoint_dependencies"  # files from Keras 2.13
-    file_layers = sorted(g for g in groups if g.startswith(root + "/") and groups[g])
-    extra = [g for g in file_layers if g not in {f"{root}/{k}" for k in keys}]
-    if extra:
-        raise ctx.error(
-            f"the file holds weights for {len(file_layers)} layers but the model has "
-            f"{len(layers)} layers; unmatched entries: {extra}")
     plan: List[Tuple[Any, np.ndarray]] = []
+    skipped: List[str] = []
     for key, layer in zip(keys, layers):
         path = f"{root}/{key}"
         entries = groups.get(path, {})
         expected = layer.weights
         names = [w.name for w in expected]
+        problem = None
         if len(entries) != len(expected) or any(str(i) not in entries
                                                  for i in range(len(expected))):
-            raise ctx.error(
-                f"Layer '{layer.name}' expected {len(expected)} variables, but received "
-                f"{len(entries)} variables during loading. Expected: {names}")
-        for i, var in enumerate(expected):
+            problem = (f"Layer '{layer.name}' expected {len(expected)} variables, but received "
+                       f"{len(entries)} variables during loading. Expected: {names}")
+        layer_plan: List[Tuple[Any, np.ndarray]] = []
+        for i, var in enumerate(expected if problem is None else []):
             arr = entries[str(i)]
             if arr.dtype.kind != "f":
                 raise ctx.error(f"variable '{path}/vars/{i}' ({var.path}) has dtype {arr.dtype}; "
                                 "expected floating point values.")
             if tuple(arr.shape) != tuple(var.shape):
-                raise ctx.error(
-                    f"shape mismatch for variable '{path}/vars/{i}' ({var.path}): the model "
-                    f"expects shape {tuple(var.shape)} but the file holds shape "
-                    f"{tuple(arr.shape)}.")
-            plan.append((var, arr))
+                problem = (f"shape mismatch for variable '{path}/vars/{i}' ({var.path}): the "
+                           f"model expects shape {tuple(var.shape)} but the file holds shape "
+                           f"{tuple(arr.shape)}.")
+                break
+            layer_plan.append((var, arr))
+        if problem is not None:
+            if not skip_mismatch:
+                raise ctx.error(problem)
+            skipped.append(f"<{type(layer).__name__} name={layer.name}>: {problem}")
+            continue
+        plan.extend(layer_plan)
     for var, arr in plan:
         var.assign(np.asarray(arr, dtype=np.float32))
+    if skipped:
+        warnings.warn(f"A total of {len(skipped)} objects could not be loaded. Example error "
+                      f"message for object {skipped[0]}", stacklevel=3)
     if load_optimizer and "optimizer" in groups and getattr(model, "compiled", False) \
             and model.optimizer is not None:
         _apply_optimizer(model, groups["optimizer"], ctx)
@@ -1063,7 +1071,7 @@ def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
     _write_atomic(filepath, _h5_bytes(_collect_variables(model)))
 
 
-def load_weights(model: Any, filepath: Any) -> None:
+def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> None:
     """``model.load_weights(filepath)`` from a ``.weights.h5`` or ``.keras``
     file; restores the optimizer's state too when the model is compiled with a
     matching optimizer. Nothing is assigned unless every layer matches.
@@ -1085,7 +1093,8 @@ def load_weights(model: Any, filepath: Any) -> None:
     if _is_legacy_path(path) and not path.endswith(".weights.h5"):
         with open(path, "rb") as f:
             data = f.read()
-        _load_legacy_weights(model, io.BytesIO(data), ctx, os.path.basename(path))
+        _load_legacy_weights(model, io.BytesIO(data), ctx, os.path.basename(path),
+                             skip_mismatch=skip_mismatch)
         return
     if path.endswith(".keras") or os.path.isdir(path):
         archive, closer = _open_archive(path, ctx)
@@ -1098,7 +1107,7 @@ def load_weights(model: Any, filepath: Any) -> None:
         with open(path, "rb") as f:
             data = f.read()
         groups = _read_h5(io.BytesIO(data), ctx, os.path.basename(path))
-    _apply_variables(model, groups, ctx)
+    _apply_variables(model, groups, ctx, skip_mismatch=skip_mismatch)
 
 
 # ---------------------------------------------------------------------------------- legacy H5
@@ -1387,7 +1396,8 @@ def _read_legacy_weights(group: Any, ctx: _Context, what: str, where: str) -> Le
     return layers
 
 
-def _apply_legacy_weights(model: Any, saved: LegacyWeights, ctx: _Context) -> None:
+def _apply_legacy_weights(model: Any, saved: LegacyWeights, ctx: _Context,
+                          skip_mismatch: bool = False) -> None:
     """Keras's topological loading (``load_weights_from_hdf5_group``): the
     layers with weights, in order, take the saved layers with weights, in
     order. Nothing is assigned unless everything matches."""
@@ -1410,10 +1420,17 @@ def _apply_legacy_weights(model: Any, saved: LegacyWeights, ctx: _Context) -> No
                 raise ctx.error(f"weight '{wname}' of layer {name!r} has dtype {arr.dtype}; "
                                 "expected floating point values.")
             if tuple(arr.shape) != tuple(var.shape):
-                raise ctx.error(
-                    f"Shape mismatch in layer #{k} (named {layer.name}) for weight {var.path}. "
-                    f"Weight expects shape {tuple(var.shape)}. Received saved weight "
-                    f"{wname!r} with shape {tuple(arr.shape)}")
+                message = (f"Shape mismatch in layer #{k} (named {layer.name}) for weight "
+                           f"{var.path}. Weight expects shape {tuple(var.shape)}. Received "
+                           f"saved weight {wname!r} with shape {tuple(arr.shape)}")
+                if not skip_mismatch:
+                    raise ctx.error(message)
+                # (Keras's legacy loader: that weight skipped, with a warning)
+                warnings.warn(f"Skipping loading weights for layer #{k} (named {layer.name}) "
+                              f"due to mismatch in shape for weight {var.path}. Weight expects "
+                              f"shape {tuple(var.shape)}. Received saved weight with shape "
+                              f"{tuple(arr.shape)}", stacklevel=3)
+                continue
             plan.append((var, arr))
     for var, arr in plan:
         var.assign(np.asarray(arr, dtype=np.float32))
@@ -1527,7 +1544,8 @@ def _load_legacy_h5(fileobj: Any, ctx: _Context, what: str, compile: bool) -> An
     return model
 
 
-def _load_legacy_weights(model: Any, fileobj: Any, ctx: _Context, what: str) -> None:
+def _load_legacy_weights(model: Any, fileobj: Any, ctx: _Context, what: str,
+                         skip_mismatch: bool = False) -> None:
     """``load_weights`` from a legacy H5 file: a whole-model file (its
     ``model_weights``) or a Keras 2 weights file (layers at the root)."""
     h5py = _h5py()
@@ -1548,7 +1566,7 @@ def _load_legacy_weights(model: Any, fileobj: Any, ctx: _Context, what: str) -> 
             raise
         raise ctx.error(f"{what} could not be read (it may be truncated or corrupt): "
                         f"{type(e).__name__}: {e}") from None
-    _apply_legacy_weights(model, weights, ctx)
+    _apply_legacy_weights(model, weights, ctx, skip_mismatch=skip_mismatch)
 
 
 # ---------------------------------------------------------------------------------- state
