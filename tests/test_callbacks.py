@@ -302,3 +302,38 @@ def test_terminate_on_nan_can_raise():
         m.fit(x, np.ones((60, 10)) * 1e10, epochs=3, batch_size=10, verbose=0,
               callbacks=[callbacks.TerminateOnNaN(raise_error=True)])
     assert not callbacks.TerminateOnNaN().raise_error
+
+
+def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
+    """Keras's BackupAndRestore: a fit interrupted after epoch 2 (an exception
+    from a callback) leaves a backup; the next fit with the same backup_dir
+    restores the weights and optimizer state and runs epochs 3-5 only, giving
+    the uninterrupted run's weights; the backup is deleted at the end."""
+    pytest.importorskip("h5py")
+    x = np.random.default_rng(0).normal(size=(64, 20)).astype(np.float32)
+    y = np.random.default_rng(1).normal(size=(64, 10)).astype(np.float32)
+    ref = _model(optimizers.Adam(0.01))
+    ref.fit(x, y, epochs=5, batch_size=16, shuffle=False, verbose=0)
+
+    class Crash(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("interrupted")
+
+    backup = tmp_path / "backup"
+    m = _model(optimizers.Adam(0.01))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        m.fit(x, y, epochs=5, batch_size=16, shuffle=False, verbose=0,
+              callbacks=[callbacks.BackupAndRestore(backup), Crash()])
+    assert (backup / "latest.weights.h5").exists()
+    m2 = _model(optimizers.Adam(0.01))  # (a fresh process would rebuild the model)
+    epochs = []
+    h = m2.fit(x, y, epochs=5, batch_size=16, shuffle=False, verbose=0,
+               callbacks=[callbacks.BackupAndRestore(backup),
+                          callbacks.LambdaCallback(on_epoch_begin=lambda e, l: epochs.append(e))])
+    assert epochs == [2, 3, 4] and len(h.history["loss"]) == 3
+    for a, b in zip(m2.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert not backup.exists()
+    with pytest.raises(ValueError, match="save_freq"):
+        callbacks.BackupAndRestore(tmp_path, save_freq="batch")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import collections
 import csv
+import json
 import math
 import os
+import shutil
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
@@ -18,6 +20,7 @@ import numpy as np
 from ._progbar import Progbar, print_msg
 
 __all__ = ["Callback", "History", "ProgbarLogger", "CallbackList", "EarlyStopping",
+           "BackupAndRestore",
            "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "LambdaCallback",
            "TerminateOnNaN", "ModelCheckpoint"]
 
@@ -592,6 +595,101 @@ class LambdaCallback(Callback):
             if not hasattr(Callback, name):
                 raise ValueError(f"Unrecognized callback hook: {name}")
             setattr(self, name, fn)
+
+
+class BackupAndRestore(Callback):
+    """Keras's BackupAndRestore: saves the weights (and optimizer state) and
+    the epoch reached in ``backup_dir`` after every epoch (or every
+    ``save_freq`` batches); a ``fit`` that starts while a backup is there
+    restores it and resumes from that epoch. The backup is deleted when
+    training ends normally (``delete_checkpoint``); ``double_checkpoint``
+    keeps the previous one too, used when the latest cannot be read.
+    Needs h5py."""
+
+    def __init__(self, backup_dir: Any, save_freq: Any = "epoch",
+                 double_checkpoint: bool = False, delete_checkpoint: bool = True) -> None:
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed")
+        if save_freq != "epoch" and (isinstance(save_freq, bool)
+                                     or not isinstance(save_freq, int)):
+            raise ValueError(f"Invalid value for argument `save_freq`. Received: "
+                             f"save_freq={save_freq}. Expected either 'epoch' or an integer "
+                             "value.")
+        self.save_freq = save_freq
+        self.double_checkpoint = double_checkpoint
+        self.delete_checkpoint = delete_checkpoint
+        self.backup_dir = str(backup_dir)
+        self._weights_path = os.path.join(self.backup_dir, "latest.weights.h5")
+        self._training_metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
+        self._prev_weights_path = f"{self._weights_path}.bkp"
+        self._prev_training_metadata_path = f"{self._training_metadata_path}.bkp"
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+        self._current_epoch = 0
+
+    def on_train_begin(self, logs=None):
+        try:
+            self._load_model()
+        except (OSError, ValueError):
+            if not os.path.exists(self._prev_weights_path):
+                raise
+            shutil.copyfile(self._prev_weights_path, self._weights_path)
+            if os.path.exists(self._prev_training_metadata_path):
+                shutil.copyfile(self._prev_training_metadata_path,
+                                self._training_metadata_path)
+            elif os.path.exists(self._training_metadata_path):
+                os.remove(self._training_metadata_path)
+            self._load_model()
+
+    def _load_model(self) -> None:
+        if not self.model.built:
+            raise ValueError("To use the BackupAndRestore callback, you model must be built "
+                             f"before you call `fit()`. Model {self.model} is unbuilt. You can "
+                             "build it beforehand by calling it on a batch of data.")
+        if os.path.exists(self._weights_path):
+            self.model.load_weights(self._weights_path)
+        if os.path.exists(self._training_metadata_path):
+            with open(self._training_metadata_path) as f:
+                self.model._initial_epoch = int(json.loads(f.read())["epoch"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch":
+            self._save_model()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._should_save_on_batch(batch):
+            self._save_model()
+
+    def _save_model(self) -> None:
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self._weights_path):
+            shutil.copyfile(self._weights_path, self._prev_weights_path)
+        if self.double_checkpoint and os.path.exists(self._training_metadata_path):
+            shutil.copyfile(self._training_metadata_path, self._prev_training_metadata_path)
+        self.model.save_weights(self._weights_path, overwrite=True)
+        with open(self._training_metadata_path, "w") as f:
+            f.write(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+
+    def _should_save_on_batch(self, batch: int) -> bool:
+        if self.save_freq == "epoch":
+            return False
+        if batch <= self._last_batch_seen:  # a new epoch
+            add_batches = batch + 1
+        else:
+            add_batches = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += add_batches
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
 
 
 class TerminateOnNaN(Callback):

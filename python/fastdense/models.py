@@ -669,7 +669,11 @@ class Model:
         ypred = np.empty((n, self._output_units), np.float32) if need_ypred else None
 
         self.stop_training = False
+        self._initial_epoch: Optional[int] = None
         cbs.on_train_begin()
+        # (a callback may resume an interrupted run there: BackupAndRestore)
+        if self._initial_epoch:
+            initial_epoch = int(self._initial_epoch)
         logs: Logs = {}
         # With steps_per_epoch, an epoch goes on where the previous one stopped
         # in the same pass (same shuffle), as Keras's EpochIterator does; a
