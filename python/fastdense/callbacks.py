@@ -305,10 +305,46 @@ def _monitor_direction(callback: Callback, monitor: str, mode: str, purpose: str
     return direction
 
 
-class EarlyStopping(Callback):
+class _MonitorCallback(Callback):
+    """Keras's MonitorCallback: the comparison for ``self.monitor`` (set once
+    the model's metrics exist, at the first epoch's end), with the callback's
+    ``min_delta``, where it has one, signed to the direction."""
+
+    _purpose = "monitor"  # (the error text's "in order to ...")
+
+    def _set_monitor_op(self) -> None:
+        direction = _monitor_direction(self, self.monitor, self.mode, self._purpose)
+        self.monitor_op = (lambda a, b: a < b) if direction == "down" else (lambda a, b: a > b)
+        if hasattr(self, "min_delta"):
+            self.min_delta = -abs(self.min_delta) if direction == "down" else abs(self.min_delta)
+
+    def _is_improvement(self, value, reference):
+        if reference is None:  # (the first value is the best so far)
+            return True
+        return self.monitor_op(value - self.min_delta, reference)  # type: ignore[misc]
+
+
+def _batch_save_due(cb: Any, batch: int) -> bool:
+    """Keras's ``save_freq=<int>`` count (ModelCheckpoint, BackupAndRestore):
+    whether ``save_freq`` batches have passed since the last save."""
+    if batch <= cb._last_batch_seen:  # a new epoch
+        add = batch + 1
+    else:
+        add = batch - cb._last_batch_seen
+    cb._batches_seen_since_last_saving += add
+    cb._last_batch_seen = batch
+    if cb._batches_seen_since_last_saving >= cb.save_freq:
+        cb._batches_seen_since_last_saving = 0
+        return True
+    return False
+
+
+class EarlyStopping(_MonitorCallback):
     """Stops training when a monitored quantity has stopped improving
     (Keras 3's semantics: ``patience``, ``min_delta``, ``baseline``,
     ``restore_best_weights``, ``start_from_epoch``)."""
+
+    _purpose = "do early stopping"
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0,
                  verbose: int = 0, mode: str = "auto", baseline: Optional[float] = None,
@@ -332,14 +368,6 @@ class EarlyStopping(Callback):
         self.mode = mode
         self.monitor_op: Optional[Callable[[float, float], bool]] = None
         self.best: Optional[float] = None
-
-    def _set_monitor_op(self) -> None:
-        direction = _monitor_direction(self, self.monitor, self.mode, "do early stopping")
-        if direction == "down":
-            self.monitor_op = lambda a, b: a < b
-            self.min_delta = -abs(self.min_delta)
-        else:
-            self.monitor_op = lambda a, b: a > b
 
     def on_train_begin(self, logs=None):
         # (Keras: an instance is reused across fit calls; the first epoch's
@@ -390,13 +418,8 @@ class EarlyStopping(Callback):
                           stacklevel=2)
         return value
 
-    def _is_improvement(self, value, reference):
-        if reference is None:
-            return True
-        return self.monitor_op(value - self.min_delta, reference)  # type: ignore[misc]
 
-
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(_MonitorCallback):
     """Multiplies the learning rate by ``factor`` when the monitored quantity
     has not improved for ``patience`` epochs; adds ``learning_rate`` to the logs."""
 
@@ -430,22 +453,6 @@ class ReduceLROnPlateau(Callback):
         self.best = None
         self.cooldown_counter = 0
         self.wait = 0
-
-    def _set_monitor_op(self) -> None:
-        # Keras's MonitorCallback: "min" / "max", else the metric's own
-        # direction (an unknown one raises)
-        direction = _monitor_direction(self, self.monitor, self.mode, "monitor")
-        if direction == "down":
-            self.monitor_op = lambda a, b: a < b
-            self.min_delta = -abs(self.min_delta)
-        else:
-            self.monitor_op = lambda a, b: a > b
-            self.min_delta = abs(self.min_delta)
-
-    def _is_improvement(self, value, reference):
-        if reference is None:
-            return True
-        return self.monitor_op(value - self.min_delta, reference)  # type: ignore[misc]
 
     def on_train_begin(self, logs=None):
         self._reset()
@@ -674,18 +681,7 @@ class BackupAndRestore(Callback):
             f.write(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 
     def _should_save_on_batch(self, batch: int) -> bool:
-        if self.save_freq == "epoch":
-            return False
-        if batch <= self._last_batch_seen:  # a new epoch
-            add_batches = batch + 1
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
+        return self.save_freq != "epoch" and _batch_save_due(self, batch)
 
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and os.path.exists(self.backup_dir):
@@ -711,7 +707,7 @@ class TerminateOnNaN(Callback):
             self.model.stop_training = True
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(_MonitorCallback):
     """Saves the model (``.keras``, or Keras's legacy H5 format for a ``.h5``
     name) or its weights (``.weights.h5``) after each epoch or every
     ``save_freq`` batches, optionally only when the monitored quantity
@@ -760,24 +756,11 @@ class ModelCheckpoint(Callback):
     def _wants_batch_hooks(self, names: Iterable[str]) -> bool:
         return self.save_freq != "epoch"
 
-    def _set_monitor_op(self) -> None:
-        direction = _monitor_direction(self, self.monitor, self.mode, "monitor")
-        self.monitor_op = (lambda a, b: a < b) if direction == "down" else (lambda a, b: a > b)
-
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.save_freq == "epoch":
-            return
-        if batch <= self._last_batch_seen:  # a new epoch
-            add = batch + 1
-        else:
-            add = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
+        if self.save_freq != "epoch" and _batch_save_due(self, batch):
             self._save(self._current_epoch, batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
