@@ -210,7 +210,7 @@ void generic_forward_rows(float* y, const float* x, const float* w, const int64_
 
 void generic_backward_rows(float* dw, float* db, float* dz, const float* y, const float* x,
                            const int64_t* rows, int64_t B, int64_t kin, int64_t out,
-                           Activation act, const FusedRmsprop* upd) {
+                           Activation act, const FusedStep* upd) {
     static thread_local std::vector<float> dwc;
     float* d = dw;
     if (rows) {
@@ -221,7 +221,7 @@ void generic_backward_rows(float* dw, float* db, float* dz, const float* y, cons
     for (int64_t r = 0; r < kin; ++r) {
         const int64_t row = rows ? rows[r] : r;
         if (upd)
-            fused_rmsprop_ref(upd->p + row * out, upd->v + row * out, d + r * out, out, *upd);
+            fused_step_ref(*upd, row * out, d + r * out, out);
         else if (rows)
             std::memcpy(dw + row * out, d + r * out, sizeof(float) * out);
     }
@@ -231,7 +231,7 @@ void generic_backward_rows(float* dw, float* db, float* dz, const float* y, cons
 // generic_backward computes it) and runs backward_rows on it.
 void generic_backward_rows_up(float* dw, float* db, const float* y, const float* x,
                               const int64_t* rows, int64_t B, int64_t kin, int64_t out,
-                              Activation act, const FusedRmsprop* upd, const NarrowUpstream& up) {
+                              Activation act, const FusedStep* upd, const NarrowUpstream& up) {
     static thread_local std::vector<float> dz;
     dz.resize(static_cast<size_t>(std::max<int64_t>(B * out, 1)));
     input_grad(dz.data(), up.dz_next, up.w_next, B, out, up.U);
@@ -294,7 +294,7 @@ void generic_forward_epi(float* y, const float* x, const float* w, const float* 
 const DenseKernels kGeneric = {"generic", generic_forward, generic_backward,
                                generic_fma_peak_gflops, generic_forward_rows,
                                generic_backward_rows, generic_backward_rows_up,
-                               generic_forward_epi};
+                               generic_forward_epi, fused_step_ref};
 
 }  // namespace
 

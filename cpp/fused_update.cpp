@@ -1,7 +1,7 @@
-// The optimizer step the kernels can fuse into dW's store, in portable form
+// The optimizer steps the kernels can fuse into dW's store, in portable form
 // (kernels.h).  Built with -ffp-contract=off (kernels.cmake): each product and
-// sum rounded on its own, as the engine's optimizer loop (optimizers.cpp)
-// computes it, so fused and separate steps give the same bits.
+// sum rounded on its own, as the engine's optimizer loops (optimizers.cpp)
+// compute them, so fused and separate steps give the same bits.
 #include <cfloat>
 #include <cmath>
 
@@ -9,15 +9,29 @@
 
 namespace fastdense {
 
-void fused_rmsprop_ref(float* __restrict p, float* __restrict v, const float* __restrict g,
-                       int64_t n, const FusedRmsprop& u) {
+void fused_step_ref(const FusedStep& u, int64_t off, const float* __restrict g, int64_t n) {
+    float* __restrict p = u.p + off;
+    float* __restrict v = u.v + off;
     bool bad = false;
-    for (int64_t i = 0; i < n; ++i) {
-        const float gi = g[i];
-        const float vi = u.rho * v[i] + u.one_rho * (gi * gi);
-        v[i] = vi;
-        p[i] -= u.lr * gi / std::sqrt(vi + u.eps);
-        bad |= !(std::fabs(p[i]) <= FLT_MAX);
+    if (u.kind == FusedStep::Kind::Adam) {
+        float* __restrict m = u.m + off;
+        for (int64_t i = 0; i < n; ++i) {
+            const float gi = g[i];
+            const float mi = m[i] + (gi - m[i]) * u.one_b1;
+            const float vi = v[i] + (gi * gi - v[i]) * u.one_b2;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] -= (mi * u.alpha) / (std::sqrt(vi) + u.eps);
+            bad |= !(std::fabs(p[i]) <= FLT_MAX);
+        }
+    } else {
+        for (int64_t i = 0; i < n; ++i) {
+            const float gi = g[i];
+            const float vi = u.rho * v[i] + u.one_rho * (gi * gi);
+            v[i] = vi;
+            p[i] -= u.lr * gi / std::sqrt(vi + u.eps);
+            bad |= !(std::fabs(p[i]) <= FLT_MAX);
+        }
     }
     if (bad && u.nonfinite) u.nonfinite->store(1, std::memory_order_relaxed);
 }

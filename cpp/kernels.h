@@ -41,23 +41,32 @@ constexpr int kNumActivations = 20;
 constexpr bool kernel_fusable(Activation a) { return static_cast<int>(a) <= 4; }
 
 // An optimizer step fused into the store of dW (the first layer's, which
-// needs no dX): Keras's RMSprop without momentum or centering, each operation
-// rounded to float32 as the engine's own update computes it (no FMA
-// contraction), element by element:
-//   v = rho*v + one_rho*(g*g);   p -= lr*g / sqrt(v + eps)
-struct FusedRmsprop {
-    float* p;   // [in, out] the kernel, laid out as dw
-    float* v;   // [in, out] its velocities
-    float lr, rho, one_rho, eps;
+// needs no dX), each operation rounded to float32 as the engine's own update
+// computes it (no FMA contraction), element by element:
+//   RMSprop (Keras's, without momentum or centering):
+//     v = rho*v + one_rho*(g*g);   p -= lr*g / sqrt(v + eps)
+//   Adam (Keras's, without amsgrad; alpha = lr*sqrt(1-beta_2^t)/(1-beta_1^t)):
+//     m = m + (g - m)*one_b1;   v = v + (g*g - v)*one_b2;
+//     p -= (m*alpha) / (sqrt(v) + eps)
+struct FusedStep {
+    enum class Kind : int { RMSprop = 0, Adam = 1 };
+    Kind kind = Kind::RMSprop;
+    float* p = nullptr;  // [in, out] the kernel, laid out as dw
+    float* v = nullptr;  // [in, out] its velocities
+    float* m = nullptr;  // [in, out] its momentums (Adam)
+    float eps = 0.0f;
+    float lr = 0.0f, rho = 0.0f, one_rho = 0.0f;       // RMSprop
+    float alpha = 0.0f, one_b1 = 0.0f, one_b2 = 0.0f;  // Adam
     // Not null: set to 1 (by any thread) when a stepped value of p comes out
     // non-finite (inf or NaN), so a caller that knows p was finite before
     // still knows whether it is after, without reading it again.
     std::atomic<int>* nonfinite = nullptr;
 };
 
-// The step above on n contiguous elements (the portable form, compiled without
-// contraction; the SIMD kernels give the same bits).
-void fused_rmsprop_ref(float* p, float* v, const float* g, int64_t n, const FusedRmsprop& u);
+// The step above on the n contiguous elements at offset off of u's arrays,
+// with gradients g [n] (the portable form, compiled without contraction; the
+// SIMD kernels give the same bits).
+void fused_step_ref(const FusedStep& u, int64_t off, const float* g, int64_t n);
 
 // The first layer's dL/dy when its output feeds a narrow Dense layer and
 // nothing else: dL/dy = dz_next . w_next^T, that layer's dX.
@@ -117,19 +126,19 @@ struct DenseKernels {
     // row, kin = in, x whole), optionally with the optimizer step fused:
     //   dz, db: as backward    dw: [in, out], row rows[m] = (x^T . dz)[m, :]
     //   (rows not in `rows` are left untouched)    y: [B, out]   x: [B, kin]
-    //   upd: nullptr, or the step applied to those rows of p and v with the
+    //   upd: nullptr, or the step applied to those rows of p, v (and m) with the
     //        gradient as it is computed (dw is then only scratch: its rows
     //        hold partial sums at most)
     void (*backward_rows)(float* dw, float* db, float* dz, const float* y, const float* x,
                           const int64_t* rows, int64_t B, int64_t kin, int64_t out,
-                          Activation act, const FusedRmsprop* upd);
+                          Activation act, const FusedStep* upd);
 
     // backward_rows with dL/dy given as up.dz_next . up.w_next^T instead of
     // in dz: the same bits as backward() of the narrow layer computing that
     // product as its dX (into dz) followed by backward_rows on dz.
     void (*backward_rows_up)(float* dw, float* db, const float* y, const float* x,
                              const int64_t* rows, int64_t B, int64_t kin, int64_t out,
-                             Activation act, const FusedRmsprop* upd,
+                             Activation act, const FusedStep* upd,
                              const NarrowUpstream& up);
 
     // forward() followed by epi on its finished rows, in the parallel task
@@ -141,6 +150,11 @@ struct DenseKernels {
     void (*forward_epi)(float* y, const float* x, const float* w, const float* b,
                         int64_t B, int64_t in, int64_t out, Activation act,
                         const RowsEpilogue& epi);
+
+    // The fused step on its own (fused_step_ref's bits, in this ISA's
+    // vectors): u's n elements at offset off, with gradients g [n].  (The
+    // engine steps the rows of a selection's left-out columns with it.)
+    void (*fused_step)(const FusedStep& u, int64_t off, const float* g, int64_t n);
 };
 
 // epi over the rows [0, B) of an output of `out` columns, in row ranges

@@ -512,14 +512,16 @@ static void decay_rows(float* v, int64_t n, uint32_t times, float rho, float one
 }
 
 // Whether the optimizer step on the first layer's kernel can run inside its
-// dW computation (FusedRmsprop): RMSprop without momentum or centering, no
-// weight decay or gradient clipping (they need every gradient first), and a
-// trainable Dense first layer without kernel regularization (its gradient
-// term is added after the product).
+// dW computation (FusedStep): RMSprop without momentum or centering, or Adam
+// without amsgrad; no weight decay or gradient clipping (they need every
+// gradient first), and a trainable Dense first layer without kernel
+// regularization (its gradient term is added after the product).
 bool Network::first_update_fusable() const {
     const LayerDesc& d = layers_.front();
-    return opt_.kind == OptimizerKind::RMSprop && !(opt_.momentum > 0.0f) && !opt_.centered &&
-           opt_.weight_decay == 0.0f && opt_.clipnorm == 0.0f && opt_.clipvalue == 0.0f &&
+    const bool kind_ok =
+        (opt_.kind == OptimizerKind::RMSprop && !(opt_.momentum > 0.0f) && !opt_.centered) ||
+        (opt_.kind == OptimizerKind::Adam && !opt_.amsgrad);
+    return kind_ok && opt_.weight_decay == 0.0f && opt_.clipnorm == 0.0f && opt_.clipvalue == 0.0f &&
            opt_.global_clipnorm == 0.0f && d.kind == LayerKind::Dense && d.trainable &&
            d.kernel_l1 == 0.0f && d.kernel_l2 == 0.0f;
 }
@@ -575,15 +577,30 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
             if (li == 0 && (ws.kin >= 0 || fuse)) {
                 // The optimizer step on the kernel fused into dW (its rows are
                 // final as they are computed; W is not read after), or dW.
-                FusedRmsprop u{p + d.w_off, opt_state_.data() + d.w_off, step_lr_,
-                               static_cast<float>(opt_.rho), static_cast<float>(1.0 - opt_.rho),
-                               opt_.epsilon};
+                FusedStep u;
+                u.p = p + d.w_off;
+                u.eps = opt_.epsilon;
+                const bool adam = opt_.kind == OptimizerKind::Adam;
+                if (adam) {  // (state slots: momentums, velocities)
+                    OptimizerSpec s = opt_;
+                    s.learning_rate = step_lr_;
+                    u.kind = FusedStep::Kind::Adam;
+                    u.m = opt_state_.data() + d.w_off;
+                    u.v = opt_state_.data() + num_params() + d.w_off;
+                    adam_step_scalars(s, iterations_, u.alpha, u.one_b1, u.one_b2);
+                } else {
+                    u.v = opt_state_.data() + d.w_off;
+                    u.lr = step_lr_;
+                    u.rho = static_cast<float>(opt_.rho);
+                    u.one_rho = static_cast<float>(1.0 - opt_.rho);
+                }
                 w0_step_nonfinite_.store(0, std::memory_order_relaxed);
                 u.nonfinite = &w0_step_nonfinite_;
                 // The all-zero columns' rows of dW (cols[kin..in)) are zero: with
-                // the step, v = rho*v + (1-rho)*0 and p -= lr*0/sqrt(v + eps), which
-                // leaves p as it is (to the bit) when eps > 0 and lr >= 0 (a p
-                // already NaN stays NaN); the kernel does the other rows.
+                // RMSprop's step, v = rho*v + (1-rho)*0 and p -= lr*0/sqrt(v + eps),
+                // which leaves p as it is (to the bit) when eps > 0 and lr >= 0 (a
+                // p already NaN stays NaN); Adam's step with a zero gradient still
+                // moves p (by m's decayed momentum); the kernel does the other rows.
                 const int64_t kin = ws.kin >= 0 ? ws.kin : d.in;
                 // In train_batches the zero rows' decays are deferred: a row
                 // all-zero in n batches in a row gets its n decays in one pass
@@ -591,8 +608,8 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 // its v), or when train_batches returns, instead of one pass
                 // over its v per step. (MNIST: ~257 of 784 rows are zero in a
                 // batch, ~30 a step come back; 67 are zero in every image.)
-                const bool defer = defer_decay_ && fuse && ws.kin >= 0 && u.eps > 0.0f &&
-                                   u.lr >= 0.0f;
+                const bool v_only = !adam && u.eps > 0.0f && u.lr >= 0.0f;
+                const bool defer = defer_decay_ && fuse && ws.kin >= 0 && v_only;
                 if (!defer && lag_pending_) catch_up_decays();
                 lagged_.clear();
                 if (defer) {
@@ -645,13 +662,13 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                         float* gz = g + d.w_off + off;
                         if (!fuse) {
                             std::memset(gz, 0, sizeof(float) * static_cast<size_t>(d.out));
-                        } else if (u.eps > 0.0f && u.lr >= 0.0f) {
+                        } else if (v_only) {
                             float* v = u.v + off;
                             for (int64_t j = 0; j < d.out; ++j)
                                 v[j] = u.rho * v[j] + u.one_rho * 0.0f;
                         } else {
                             std::memset(gz, 0, sizeof(float) * static_cast<size_t>(d.out));
-                            fused_rmsprop_ref(u.p + off, u.v + off, gz, d.out, u);
+                            k.fused_step(u, off, gz, d.out);
                         }
                     }
                     apply_lags(u.v, d.out, u.rho, u.one_rho, nl * t / parts,

@@ -351,6 +351,16 @@ void step_range(const OptimizerSpec& s, const StepConsts& c, float* p, float* st
 
 }  // namespace
 
+void adam_step_scalars(const OptimizerSpec& s, int64_t iteration, float& alpha,
+                       float& one_b1, float& one_b2) {
+    OptimizerSpec a = s;
+    a.kind = OptimizerKind::Adam;
+    const StepConsts c = step_consts(a, iteration, nullptr, 0);
+    alpha = c.a;
+    one_b1 = c.b;
+    one_b2 = c.c;
+}
+
 void optimizer_step(const OptimizerSpec& s, int64_t iteration, float* params,
                     float* state, const float* grads, int64_t n, int64_t i0, int64_t i1,
                     const GradTransform& t) {

@@ -81,6 +81,12 @@ void optimizer_step(const OptimizerSpec& spec, int64_t iteration, float* params,
                     float* state, const float* grads, int64_t n, int64_t i0, int64_t i1,
                     const GradTransform& t = GradTransform{});
 
+// Adam's per-step scalars as optimizer_step computes them for `iteration`
+// (t = iteration + 1): alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t),
+// 1 - beta_1 and 1 - beta_2, in float32 (the fused step's, kernels.h).
+void adam_step_scalars(const OptimizerSpec& spec, int64_t iteration, float& alpha,
+                       float& one_b1, float& one_b2);
+
 // One variable of the flat buffer: params[begin, end).
 struct ParamSegment {
     int64_t begin = 0, end = 0;

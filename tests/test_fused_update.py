@@ -1,6 +1,7 @@
-"""The RMSprop step fused into the first layer's dW (kernels: dense_backward
-with rmsprop=...; engine: fit / train_on_batch), against the separate step:
-the same bits, on every ISA path and thread count."""
+"""The RMSprop and Adam steps fused into the first layer's dW (kernels:
+dense_backward with rmsprop=... or adam=...; engine: fit / train_on_batch),
+against the separate step: the same bits, on every ISA path and thread
+count."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,9 +26,38 @@ def rmsprop_ref(p, v, g, lr, rho, eps):
 SHAPES = [(128, 784, 512), (40, 100, 10), (9, 64, 40), (300, 70, 33), (33, 600, 37)]
 
 
+def adam_ref(p, m, v, g, alpha, beta_1, beta_2, eps):
+    """Keras's Adam step (no amsgrad) in float32, one rounding per operation:
+    m += (g - m)*(1-beta_1); v += (g^2 - v)*(1-beta_2);
+    p -= (m*alpha) / (sqrt(v) + eps)."""
+    f = np.float32
+    m_new = m + (g - m) * f(1.0 - beta_1)
+    v_new = v + (g * g - v) * f(1.0 - beta_2)
+    p_new = p - (m_new * f(alpha)) / (np.sqrt(v_new) + f(eps))
+    return p_new, m_new, v_new
+
+
+def _step_case(kind, rng, shape):
+    """(the kernel's step argument's extra items, its state arrays, a
+    function of (p, state, dw) giving the wanted (p, *state))."""
+    n_in, n_out = shape
+    v0 = (rng.random((n_in, n_out)) * 0.01).astype(np.float32)
+    if kind == "rmsprop":
+        lr, rho, eps = 1e-3, 0.9, 1e-7
+        return ((lr, rho, eps), [v0],
+                lambda p, st, g: rmsprop_ref(p, st[0], g, lr, rho, eps))
+    m0 = (rng.standard_normal((n_in, n_out)) * 0.01).astype(np.float32)
+    b1, b2, eps = 0.9, 0.999, 1e-7
+    alpha = float(np.float32(1e-3) * np.sqrt(np.float32(1) - np.float32(b2) ** 3)
+                  / (np.float32(1) - np.float32(b1) ** 3))
+    return ((alpha, b1, b2, eps), [m0, v0],
+            lambda p, st, g: adam_ref(p, st[0], st[1], g, alpha, b1, b2, eps))
+
+
+@pytest.mark.parametrize("kind", ["rmsprop", "adam"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("selection", [False, True], ids=["whole", "rows"])
-def test_kernel_fused_step_is_the_separate_step(isa, threads, shape, selection):
+def test_kernel_fused_step_is_the_separate_step(isa, threads, shape, selection, kind):
     B, n_in, n_out = shape
     rng = np.random.default_rng(list(shape))
     x = rng.standard_normal((B, n_in)).astype(np.float32)
@@ -37,26 +67,28 @@ def test_kernel_fused_step_is_the_separate_step(isa, threads, shape, selection):
     b = np.zeros(n_out, np.float32)
     y = _core.dense_forward(x, w, b, 1)
     dy = rng.standard_normal((B, n_out)).astype(np.float32)
-    v0 = (rng.random((n_in, n_out)) * 0.01).astype(np.float32)
-    lr, rho, eps = 1e-3, 0.9, 1e-7
+    extra, state0, ref = _step_case(kind, rng, (n_in, n_out))
     _, dw, db_want, dz_want = _core.dense_backward(dy, y, x, w, 1, True, False)
-    p_want, v_want = rmsprop_ref(w, v0, dw, lr, rho, eps)
-    p, v = w.copy(), v0.copy()
+    want = list(ref(w, state0, dw))
+    p, state = w.copy(), [a.copy() for a in state0]
+    arg = {kind: (p, *state, *extra)}
     if selection:
         rows = np.flatnonzero(x.any(axis=0)).astype(np.int64)
         xs = np.ascontiguousarray(x[:, rows])
-        out = _core.dense_backward(dy, y, xs, w, 1, True, False, rows, (p, v, lr, rho, eps))
+        out = _core.dense_backward(dy, y, xs, w, 1, True, False, rows, **arg)
         keep = np.zeros(n_in, bool)
         keep[rows] = True
         # rows outside the selection are the caller's (the engine's) to step
-        p_want[~keep], v_want[~keep] = w[~keep], v0[~keep]
+        for got, before in zip(want, [w] + state0):
+            got[~keep] = before[~keep]
     else:
-        out = _core.dense_backward(dy, y, x, w, 1, True, False, None, (p, v, lr, rho, eps))
+        out = _core.dense_backward(dy, y, x, w, 1, True, False, None, **arg)
     assert out[0] is None and out[1] is None
     np.testing.assert_array_equal(out[2], db_want)
     np.testing.assert_array_equal(out[3], dz_want)
-    np.testing.assert_array_equal(v, v_want)
-    np.testing.assert_array_equal(p, p_want)
+    for got, exp in zip([p] + state, want):
+        np.testing.assert_array_equal(got, exp)
+    assert not np.array_equal(p, w)
 
 
 def test_kernel_fused_step_validation():
@@ -72,10 +104,23 @@ def test_kernel_fused_step_validation():
         _core.dense_backward(y, y, x, w, 0, True, False, None, (p, v[:2], 1e-3, 0.9, 1e-7))
     with pytest.raises(ValueError, match="share memory"):
         _core.dense_backward(y, y, x, w, 0, True, False, None, (p, p, 1e-3, 0.9, 1e-7))
+    m = np.zeros_like(w)
+    adam = (p, m, v, 1e-3, 0.9, 0.999, 1e-7)
+    with pytest.raises(ValueError, match="`adam`"):
+        _core.dense_backward(y, y, x, w, 0, True, False, None, None, adam[:6])
+    with pytest.raises(ValueError, match="both"):
+        _core.dense_backward(y, y, x, w, 0, True, False, None, (p, v, 1e-3, 0.9, 1e-7), adam)
+    with pytest.raises(ValueError, match="need_dx.*adam"):
+        _core.dense_backward(y, y, x, w, 0, True, True, None, adam=adam)
+    with pytest.raises(ValueError, match="`m`"):
+        _core.dense_backward(y, y, x, w, 0, True, False, adam=(p, m[:1], v, 1e-3, 0.9, 0.999, 1e-7))
+    with pytest.raises(ValueError, match="share memory"):
+        _core.dense_backward(y, y, x, w, 0, True, False, adam=(p, m, m, 1e-3, 0.9, 0.999, 1e-7))
 
 
 def _mlp(opt, first_kwargs=None, bias=True):
-    m = models.Sequential([layers.Dense(40, activation="relu", input_shape=(30,),
+    # (48 inputs: the engine selects a sparse batch's nonzero columns from 32)
+    m = models.Sequential([layers.Dense(40, activation="relu", input_shape=(48,),
                                         use_bias=bias, **(first_kwargs or {})),
                            layers.Dense(5, activation="softmax")])
     m.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -84,7 +129,7 @@ def _mlp(opt, first_kwargs=None, bias=True):
 
 def _data(sparse):
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((300, 30)).astype(np.float32)
+    x = rng.standard_normal((300, 48)).astype(np.float32)
     if sparse:  # image-like: borders always zero, most pixels zero
         x[:, :6] = 0.0
         x[rng.random(x.shape) < 0.7] = 0.0
@@ -92,14 +137,15 @@ def _data(sparse):
     return x, y
 
 
+@pytest.mark.parametrize("opt_cls", [optimizers.RMSprop, optimizers.Adam])
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
-def test_fit_with_fused_step_matches_separate_step(isa, threads, sparse, bias):
+def test_fit_with_fused_step_matches_separate_step(isa, threads, sparse, bias, opt_cls):
     # clipvalue=1e30 clips nothing but needs every gradient first, so that
     # model takes the separate update: the weights must agree to the bit
     x, y = _data(sparse)
     runs = []
-    for opt in (optimizers.RMSprop(), optimizers.RMSprop(clipvalue=1e30)):
+    for opt in (opt_cls(), opt_cls(clipvalue=1e30)):
         fd.utils.set_random_seed(3)
         m = _mlp(opt, bias=bias)
         h = m.fit(x, y, epochs=3, batch_size=64, verbose=0)
@@ -110,15 +156,63 @@ def test_fit_with_fused_step_matches_separate_step(isa, threads, sparse, bias):
     assert runs[0][1] == runs[1][1]
 
 
-def test_fused_step_with_a_schedule_and_zero_epsilon():
+@pytest.mark.parametrize("opt_cls", [optimizers.RMSprop, optimizers.Adam])
+def test_fused_step_with_a_schedule_and_zero_epsilon(opt_cls):
     x, y = _data(True)
     sched = optimizers.schedules.ExponentialDecay(1e-2, decay_steps=3, decay_rate=0.5)
     for kw in ({"learning_rate": sched}, {"epsilon": 0.0}):
         runs = []
         for extra in ({}, {"clipvalue": 1e30}):
             fd.utils.set_random_seed(4)
-            m = _mlp(optimizers.RMSprop(**kw, **extra))
+            m = _mlp(opt_cls(**kw, **extra))
             m.fit(x, y, epochs=2, batch_size=50, verbose=0)
             runs.append(m.get_weights())
         for a, b in zip(*runs):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kw", [{}, {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+                                {"amsgrad": True}], ids=["default", "betas", "amsgrad"])
+def test_adam_fit_across_fits_and_batches(isa, threads, kw):
+    # Adam's step scalars change every iteration (alpha from beta^t): several
+    # fits, train_on_batch between them, a last partial batch; amsgrad is
+    # not fused (the comparison then checks two separate steps)
+    x, y = _data(True)
+    runs = []
+    for extra in ({}, {"clipvalue": 1e30}):
+        fd.utils.set_random_seed(6)
+        m = _mlp(optimizers.Adam(learning_rate=3e-3, **kw, **extra))
+        m.fit(x, y, epochs=2, batch_size=64, verbose=0)
+        m.train_on_batch(x[:7], y[:7])
+        m.fit(x[:130], y[:130], epochs=1, batch_size=32, verbose=0)
+        runs.append([w.copy() for w in m.get_weights()] +
+                    [np.array(v) for v in m.optimizer.variables])
+    assert len(runs[0]) == len(runs[1])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_adam_zero_columns_still_step():
+    """Adam moves a weight whose gradient is zero (by its decayed momentum):
+    the rows of input columns that are zero in a batch, which the fused
+    kernel skips, get that step too (RMSprop leaves them as they are)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((64, 48)).astype(np.float32)
+    x[rng.random(x.shape) < 0.7] = 0.0  # (sparse: the engine selects columns)
+    y = rng.integers(0, 5, 64)
+    fd.utils.set_random_seed(1)
+    m = _mlp(optimizers.Adam(learning_rate=1e-2))
+    m.fit(x, y, epochs=1, batch_size=64, verbose=0)  # (every row gets momentum)
+    w_before = m.get_weights()[0].copy()
+    x0 = x.copy()
+    x0[:, :6] = 0.0  # columns 0-5: zero gradient rows this step
+    m.fit(x0, y, epochs=1, batch_size=64, verbose=0)
+    w_after = m.get_weights()[0]
+    assert (w_after[:6] != w_before[:6]).all()
+    # ... by exactly Adam's step with g = 0, from the optimizer's own state
+    it = 2  # (t of this second step)
+    mom, vel = (np.array(v) for v in m.optimizer.variables[2:4])  # (the first kernel's)
+    alpha = np.float32(1e-2) * np.sqrt(np.float32(1) - np.float32(0.999) ** it) / (
+        np.float32(1) - np.float32(0.9) ** it)
+    want = w_before[:6] - (mom[:6] * np.float32(alpha)) / (np.sqrt(vel[:6]) + np.float32(1e-7))
+    np.testing.assert_allclose(w_after[:6], want, rtol=1e-6, atol=1e-9)

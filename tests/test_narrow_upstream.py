@@ -26,11 +26,11 @@ SHAPES = [
 ]
 
 
-def _two_step(dz1, w1, y, x, w, act, bias, rows, rms):
+def _two_step(dz1, w1, y, x, w, act, bias, rows, rmsprop, adam=None):
     """The narrow layer's dX by its own backward, then this layer's."""
     y1 = np.zeros((x.shape[0], w1.shape[1]), np.float32)  # (linear: y unused)
     dx = _core.dense_backward(dz1, y1, y, w1, ACTS["linear"], True, True)[0]
-    return _core.dense_backward(dx, y, x, w, act, bias, False, rows, rms)
+    return _core.dense_backward(dx, y, x, w, act, bias, False, rows, rmsprop, adam)
 
 
 def _data(shape, act, seed_extra=0):
@@ -66,20 +66,27 @@ def test_same_bits_as_storing_dx(isa, threads, shape, act, selection):
     np.testing.assert_array_equal(db, db_want)
 
 
+@pytest.mark.parametrize("kind", ["rmsprop", "adam"])
 @pytest.mark.parametrize("shape", SHAPES[:4], ids=lambda s: "x".join(map(str, s)))
-def test_fused_rmsprop_step_same_bits(isa, threads, shape):
+def test_fused_step_same_bits(isa, threads, shape, kind):
     x, w, y, dz1, w1 = _data(shape, ACTS["relu"], 1)
     rows = np.flatnonzero(x.any(axis=0)).astype(np.int64)
     xs = np.ascontiguousarray(x[:, rows])
-    v0 = (np.random.default_rng(5).random(w.shape) * 0.01).astype(np.float32)
-    p_want, v_want = w.copy(), v0.copy()
-    out_want = _two_step(dz1, w1, y, xs, w, 1, False, rows, (p_want, v_want, 1e-3, 0.9, 1e-7))
-    p, v = w.copy(), v0.copy()
+    rng = np.random.default_rng(5)
+    v0 = (rng.random(w.shape) * 0.01).astype(np.float32)
+    m0 = (rng.standard_normal(w.shape) * 0.01).astype(np.float32)
+    state0 = [v0] if kind == "rmsprop" else [m0, v0]
+    extra = (1e-3, 0.9, 1e-7) if kind == "rmsprop" else (2e-3, 0.9, 0.999, 1e-7)
+    p_want, st_want = w.copy(), [a.copy() for a in state0]
+    out_want = _two_step(dz1, w1, y, xs, w, 1, False, rows,
+                         **{"rmsprop": None, kind: (p_want, *st_want, *extra)})
+    p, st = w.copy(), [a.copy() for a in state0]
     dw, db = _core.dense_backward_upstream(dz1, w1, y, xs, w, 1, False, rows,
-                                           (p, v, 1e-3, 0.9, 1e-7))
+                                           **{kind: (p, *st, *extra)})
     assert dw is None and db is None and out_want[1] is None
     np.testing.assert_array_equal(p, p_want)
-    np.testing.assert_array_equal(v, v_want)
+    for a, b in zip(st, st_want):
+        np.testing.assert_array_equal(a, b)
     assert not np.array_equal(p, w)  # (the step did move the selected rows)
 
 
