@@ -811,7 +811,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("optimizer_init_state", [](const OptimizerSpec& spec, int64_t n) {
         if (n < 0) throw py::value_error("n must be >= 0");
         check_param_count(n);
-        py::array_t<float> state({optimizer_state_size(spec, n)});
+        py::array_t<float> state(static_cast<py::ssize_t>(optimizer_state_size(spec, n)));
         optimizer_init_state(spec, state.mutable_data(), n);
         return state;
     }, py::arg("spec"), py::arg("n"), "A fresh optimizer state for n parameters.");

@@ -45,6 +45,7 @@ void activate_rows(float* y, int64_t rows, int64_t n, Activation act) {
                 for (int64_t j = 0; j < n; ++j) yr[j] *= inv;
                 break;
             }
+            default: break;  // (the kernels take Linear..Softmax only: kernel_fusable)
         }
     }
 }
@@ -71,6 +72,7 @@ void act_backward_rows(float* dz, const float* y, int64_t rows, int64_t n, Activ
                 for (int64_t j = 0; j < n; ++j) d[j] = yr[j] * (d[j] - s);
                 break;
             }
+            default: break;  // (as above)
         }
     }
 }
