@@ -21,9 +21,12 @@ def rmsprop_ref(p, v, g, lr, rho, eps):
     return p_new, v_new
 
 
-# (B, in, out): packed GEMM, narrow output (out <= 16), small batch, two K blocks
-# of the batch (B > 256), edge tiles
-SHAPES = [(128, 784, 512), (40, 100, 10), (9, 64, 40), (300, 70, 33), (33, 600, 37)]
+# (B, in, out): packed GEMM (at 2 threads: dW in row chunks), narrow output
+# (out <= 16), small batch, two K blocks of the batch (B > 256), edge tiles,
+# few rows and several column panels (at 2 threads: one task per panel; Adam's
+# step then runs after the product)
+SHAPES = [(128, 784, 512), (40, 100, 10), (9, 64, 40), (300, 70, 33), (33, 600, 37),
+          (64, 200, 160)]
 
 
 def adam_ref(p, m, v, g, alpha, beta_1, beta_2, eps):
