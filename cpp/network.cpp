@@ -1,6 +1,7 @@
 #include "network.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -972,6 +973,19 @@ void Network::accumulate(Stats& stats, const float* y, const Targets& tb, int64_
     stats.seen += B;
 }
 
+void Network::StepThreads::record(bool serial, double ns) {
+    if (step % kBlock != 0) (serial ? serial_ns : pool_ns).push_back(ns);
+    ++step;
+    if (static_cast<int>(serial_ns.size()) >= kSamples &&
+        static_cast<int>(pool_ns.size()) >= kSamples) {
+        auto median = [](std::vector<double>& v) {
+            std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+            return v[v.size() / 2];
+        };
+        decided = median(pool_ns) < 0.95 * median(serial_ns) ? 1 : 0;
+    }
+}
+
 int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* order,
                                int64_t n, int64_t batch_size, int64_t first_batch,
                                int64_t n_batches, Stats& stats, float* ypred_out,
@@ -979,10 +993,24 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
     FlushDenormals flush;  // (as Keras computes: float_env.h)
     std::lock_guard<std::mutex> lock(train_mutex_);
     train_ws_.ensure(layers_, std::min(batch_size, n), input_dropout_ > 0.0f);
-    // Steps too small to repay the pool's synchronization run in this thread.
-    const bool one_thread =
-        get_num_threads() == 1 || step_flops(std::min(batch_size, n)) < kSerialStepFlops;
-    SerialRegion serial(one_thread);
+    // Steps too small to repay the pool's synchronization run in this thread;
+    // mid-sized ones as they measure faster (StepThreads).
+    const double flops = step_flops(std::min(batch_size, n));
+    const int nt = get_num_threads();
+    const bool one_thread = nt == 1 || flops < kSerialStepFlops;
+    StepThreads& st = step_threads_;
+    bool measure = false;
+    if (!one_thread && flops < kPoolStepFlops) {
+        if (st.flops != flops || st.threads != nt) {
+            st = StepThreads{};
+            st.flops = flops;
+            st.threads = nt;
+        }
+        measure = st.decided < 0;
+    }
+    const bool all_serial = one_thread || (!measure && st.flops == flops && st.threads == nt &&
+                                           flops < kPoolStepFlops && st.decided == 0);
+    SerialRegion serial(all_serial);
     // (the first kernel's finiteness, read once here and then kept through the
     // steps, replaces the column selection's per-batch check of skipped rows)
     if (first_kernel_tracked() && selectable(std::min(batch_size, n), false))
@@ -1006,6 +1034,13 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         const int64_t start = bi * batch_size;
         if (start >= n) break;
         const int64_t B = std::min(batch_size, n - start);
+        // (a measured step: timed, serial or pooled by its block; the last,
+        // partial batch is not measured)
+        const bool timed = measure && st.decided < 0 && B == batch_size;
+        bool step_serial = all_serial;
+        if (measure) step_serial = timed ? st.next_serial() : st.decided == 0;
+        SerialRegion step_region(step_serial && !all_serial);
+        const auto t_start = std::chrono::steady_clock::now();
         const float* xb;
         Targets tb;
         gather(train_ws_, x, t, order, start, B, &xb, tb, false);
@@ -1013,7 +1048,7 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         // pool, the threads' column scans overlap their own misses and the
         // prefetch only delays the step: 2-thread MNIST gather + prefetch
         // 80 us per step vs 71 us without, 1 thread 3% faster per epoch with)
-        if (order && one_thread)
+        if (order && step_serial)
             prefetch_rows(x, order, start + B, std::min(batch_size, n - start - B));
         if (order) prefetch_targets(t, order, start + B, std::min(batch_size, n - start - B));
         // The loss and its gradient, row by row inside the output layer's
@@ -1051,6 +1086,10 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         backward(train_ws_, xb, B, fused);
         update(step_lr_);
         ++done;
+        if (timed)
+            st.record(step_serial, std::chrono::duration<double, std::nano>(
+                                       std::chrono::steady_clock::now() - t_start)
+                                       .count());
         if (stop_on_nonfinite && !std::isfinite(batch_loss)) break;
     }
     return done;

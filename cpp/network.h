@@ -273,9 +273,36 @@ private:
     // Floating-point operations of one training step on B rows (forward,
     // backward); below kSerialStepFlops a step runs without the thread pool
     // (measured: the 1-64-64-64-64-1 model's 100-epoch fit at batch 10, about
-    // 1 MFLOP per step, took 4.2 ms with 2 threads and 3.1 ms with 1).
+    // 1 MFLOP per step, took 4.2 ms with 2 threads and 3.1 ms with 1), from
+    // kPoolStepFlops with it, and in between as the steps measure faster
+    // (StepThreads).
     double step_flops(int64_t B) const;
     static constexpr double kSerialStepFlops = 3e6;
+    static constexpr double kPoolStepFlops = 40e6;
+    // Whether steps of `flops` in the range above run faster in this thread
+    // or with the pool depends on the machine (on a 2-vCPU Intel Xeon VM,
+    // MNIST 784-h-10 steps with 2 threads against 1: 0.66x at 4.9 MFLOP,
+    // 0.73-0.93x at 9.8, 1.0x at 19.5, 1.2-1.35x at 39, 1.5x at 78).  So
+    // train_batches measures it on the training steps themselves: blocks of
+    // kBlock steps, alternately serial and pooled, each block's first step
+    // left out (the pool waking, the caches of the other mode), until each
+    // way has kSamples timed steps; then the way with the lower median
+    // (the pool only if 5% faster) runs every later step of that size.
+    // Results are the same either way: every kernel and engine region gives
+    // the same bits for any thread count.  Kept per model, for one step size
+    // and thread count at a time.
+    struct StepThreads {
+        static constexpr int kBlock = 4, kSamples = 12;
+        double flops = -1.0;
+        int threads = 0;
+        int decided = -1;  // -1 measuring, 0 serial, 1 pool
+        int64_t step = 0;  // steps measured so far
+        std::vector<double> serial_ns, pool_ns;
+        // Serial (true) or pooled for the next step.
+        bool next_serial() const { return (step / kBlock) % 2 == 0; }
+        void record(bool serial, double ns);
+    };
+    StepThreads step_threads_;
     // evaluate / predict: the rows of each forward chunk (see infer_chunk)
     static constexpr int64_t kInferMin = 128, kInferMax = 1024;
     static constexpr int64_t kInferBytes = int64_t{64} << 20;

@@ -394,6 +394,7 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() {
+    if (t_in_parallel) return 1;  // (a task or a SerialRegion: its work runs here)
     Pool* p = g_pool.load(std::memory_order_acquire);
     return p ? p->size() : wanted_threads();
 }

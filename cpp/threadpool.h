@@ -5,7 +5,9 @@
 //                             spread over the pool; the caller thread takes part
 //                             and returns once every task has finished.
 //   set_num_threads(n)        n <= 0 restores the default; takes effect on next use.
-//   get_num_threads()         the pool size (caller thread included).
+//   get_num_threads()         the pool size (caller thread included); 1 inside
+//                             a task or a SerialRegion (work split for the pool
+//                             would run serially there, so plan for one thread).
 //   parallel_for_light(n, f)  parallel_for for short jobs (up to ~100 us of
 //                             work): if the workers are asleep it does not
 //                             wake them -- in a 2-vCPU VM the wake-up cost the

@@ -55,6 +55,39 @@ def test_same_seed_same_threads_bitwise_identical(isa, restore, rng):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("isa", ISAS)
+def test_mid_sized_steps_same_bits_however_they_run(isa, restore, rng):
+    """Steps between ~3 and 40 MFLOP run serially or on the pool, as the first
+    steps of that size measure faster (alternating blocks of each way): the
+    weights and losses are those of one thread throughout, through the
+    measuring steps, the decided ones, a last partial batch, a new batch size
+    (measured again) and another thread count."""
+    x = rng.normal(size=(1000, 200)).astype("float32")
+    x[rng.random(x.shape) < 0.5] = 0.0
+    y = rng.integers(0, 10, 1000)
+
+    def run(threads):
+        _core.set_isa(isa)
+        fastdense.set_num_threads(threads)
+        set_random_seed(5)
+        m = models.Sequential([layers.Dense(96, activation="relu", input_shape=(200,)),
+                               layers.Dropout(0.1), layers.Dense(10, activation="softmax")])
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        # (a step of batch 48 is ~5.9 MFLOP, of 64 ~7.8: both measured; 20
+        # and 15 full steps per epoch, so the first fit measures, then decides)
+        losses = m.fit(x, y, epochs=2, batch_size=48, verbose=0).history["loss"]
+        losses += m.fit(x, y, epochs=1, batch_size=64, verbose=0).history["loss"]
+        fastdense.set_num_threads(1 if threads == 1 else 3)
+        losses += m.fit(x, y, epochs=1, batch_size=64, verbose=0).history["loss"]
+        return m.get_weights(), losses
+
+    w1, l1 = run(1)
+    w2, l2 = run(2)
+    assert l1 == l2
+    for a, b in zip(w1, w2):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_set_isa_and_threads_errors(restore):
     with pytest.raises(ValueError, match="nonsense"):
         _core.set_isa("nonsense")
