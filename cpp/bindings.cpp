@@ -453,48 +453,68 @@ const int64_t* check_w_rows(const py::array& w, const py::object& rows, int64_t 
     return check_rows(ra, kin, w.shape(0));
 }
 
-// dense_backward's fused step: rmsprop = (p, v, learning_rate, rho, epsilon)
-// or adam = (p, m, v, alpha, beta_1, beta_2, epsilon) (alpha: Adam's
-// lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)), at most one of them; both None:
-// no step (a FusedStep with null p).  The arrays [in, out] are updated in
-// place; `keep` holds them alive.
-FusedStep parse_step(const py::object& rmsprop, const py::object& adam, int64_t in,
-                     int64_t out, bool rows, int64_t kin, std::vector<py::array>& keep) {
-    if (rmsprop.is_none() && adam.is_none()) return FusedStep{};
-    if (!rmsprop.is_none() && !adam.is_none())
-        throw py::value_error("Arguments `rmsprop` and `adam` cannot both be given.");
-    const bool is_adam = !adam.is_none();
-    py::tuple t = (is_adam ? adam : rmsprop).cast<py::tuple>();
-    const size_t want = is_adam ? 7 : 5;
+// dense_backward's fused step: rmsprop = (p, v, learning_rate, rho, epsilon),
+// adam = (p, m, v, alpha, beta_1, beta_2, epsilon) (alpha: Adam's
+// lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)) or sgd = (p, m or None,
+// learning_rate, momentum, nesterov), at most one of them; all None: no step
+// (a FusedStep with null p).  The arrays [in, out] are updated in place;
+// `keep` holds them alive.
+FusedStep parse_step(const py::object& rmsprop, const py::object& adam, const py::object& sgd,
+                     int64_t in, int64_t out, bool rows, int64_t kin,
+                     std::vector<py::array>& keep) {
+    const int given = int(!rmsprop.is_none()) + int(!adam.is_none()) + int(!sgd.is_none());
+    if (given == 0) return FusedStep{};
+    if (given > 1)
+        throw py::value_error("Only one of the arguments `rmsprop`, `adam` and `sgd` can be "
+                              "given.");
+    const FusedStep::Kind kind = !adam.is_none()  ? FusedStep::Kind::Adam
+                                 : !sgd.is_none() ? FusedStep::Kind::SGD
+                                                  : FusedStep::Kind::RMSprop;
+    const char* name = kind == FusedStep::Kind::Adam  ? "adam"
+                       : kind == FusedStep::Kind::SGD ? "sgd"
+                                                      : "rmsprop";
+    const char* form = kind == FusedStep::Kind::Adam  ? "(p, m, v, alpha, beta_1, beta_2, epsilon)"
+                       : kind == FusedStep::Kind::SGD ? "(p, m or None, learning_rate, momentum, "
+                                                        "nesterov)"
+                                                      : "(p, v, learning_rate, rho, epsilon)";
+    py::tuple t = (kind == FusedStep::Kind::Adam  ? adam
+                   : kind == FusedStep::Kind::SGD ? sgd
+                                                  : rmsprop).cast<py::tuple>();
+    const size_t want = kind == FusedStep::Kind::Adam ? 7 : 5;
     if (t.size() != want)
-        throw py::value_error(is_adam ? "Argument `adam` must be (p, m, v, alpha, beta_1, "
-                                        "beta_2, epsilon). Received: " +
-                                            std::to_string(t.size()) + " items"
-                                      : "Argument `rmsprop` must be (p, v, learning_rate, rho, "
-                                        "epsilon). Received: " +
-                                            std::to_string(t.size()) + " items");
-    const char* names[3] = {"p", is_adam ? "m" : "v", "v"};
-    const int arrays = is_adam ? 3 : 2;
+        throw py::value_error(std::string("Argument `") + name + "` must be " + form +
+                              ". Received: " + std::to_string(t.size()) + " items");
+    std::vector<const char*> names{"p"};
+    if (kind == FusedStep::Kind::Adam) names = {"p", "m", "v"};
+    else if (kind == FusedStep::Kind::RMSprop) names = {"p", "v"};
+    else if (!t[1].is_none()) names = {"p", "m"};
     keep.clear();
-    for (int i = 0; i < arrays; ++i) {
-        keep.push_back(t[static_cast<size_t>(i)].cast<py::array>());
+    for (size_t i = 0; i < names.size(); ++i) {
+        keep.push_back(t[i].cast<py::array>());
         check<float>(keep.back(), names[i], {in, out}, true);
     }
-    if (is_adam)
-        check_disjoint({{&keep[0], "p"}, {&keep[1], "m"}, {&keep[2], "v"}});
-    else
-        check_disjoint({{&keep[0], "p"}, {&keep[1], "v"}});
+    if (keep.size() == 3)
+        check_disjoint({{&keep[0], names[0]}, {&keep[1], names[1]}, {&keep[2], names[2]}});
+    else if (keep.size() == 2)
+        check_disjoint({{&keep[0], names[0]}, {&keep[1], names[1]}});
     if (!rows && in != kin) throw py::value_error("Argument `w` must have x's columns as rows.");
     FusedStep u;
+    u.kind = kind;
     u.p = mptr<float>(keep[0]);
-    if (is_adam) {
-        u.kind = FusedStep::Kind::Adam;
+    if (kind == FusedStep::Kind::Adam) {
         u.m = mptr<float>(keep[1]);
         u.v = mptr<float>(keep[2]);
         u.alpha = t[3].cast<float>();
         u.one_b1 = static_cast<float>(1.0 - t[4].cast<double>());
         u.one_b2 = static_cast<float>(1.0 - t[5].cast<double>());
         u.eps = t[6].cast<float>();
+    } else if (kind == FusedStep::Kind::SGD) {
+        u.m = keep.size() > 1 ? mptr<float>(keep[1]) : nullptr;
+        u.lr = t[2].cast<float>();
+        u.momentum = t[3].cast<float>();
+        u.nesterov = t[4].cast<bool>();
+        if (!u.m && u.momentum != 0.0f)
+            throw py::value_error("Argument `sgd` needs m (the momentums) when momentum != 0.");
     } else {
         const double rho = t[3].cast<double>();
         u.v = mptr<float>(keep[1]);
@@ -618,7 +638,7 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("dense_backward", [](py::array dy, py::array y, py::array x, py::array w, int act,
                                bool use_bias, bool need_dx, py::object rows,
-                               py::object rmsprop, py::object adam) {
+                               py::object rmsprop, py::object adam, py::object sgd) {
         check<float>(x, "x", {-1, -1});
         const int64_t B = x.shape(0), kin = x.shape(1);
         if (!rows.is_none() && need_dx)
@@ -633,12 +653,12 @@ PYBIND11_MODULE(_core, m) {
         // rmsprop / adam: the fused step on p and its state [in, out]
         // (updated in place) instead of returning dw
         std::vector<py::array> keep;
-        const bool fused = !rmsprop.is_none() || !adam.is_none();
+        const bool fused = !rmsprop.is_none() || !adam.is_none() || !sgd.is_none();
         if (fused && need_dx)
             throw py::value_error(std::string("Argument `need_dx` must be False with `") +
-                                  (adam.is_none() ? "rmsprop" : "adam") +
+                                  (!adam.is_none() ? "adam" : !sgd.is_none() ? "sgd" : "rmsprop") +
                                   "` (the step is fused only where no dX is computed).");
-        const FusedStep upd = parse_step(rmsprop, adam, in, out, rp != nullptr, kin, keep);
+        const FusedStep upd = parse_step(rmsprop, adam, sgd, in, out, rp != nullptr, kin, keep);
         py::array_t<float> dz({B, out});
         std::memcpy(dz.mutable_data(), dy.data(), sizeof(float) * static_cast<size_t>(B * out));
         // (scratch for the kernel when fused: not returned, so not cleared)
@@ -666,17 +686,19 @@ PYBIND11_MODULE(_core, m) {
     }, py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("w"), py::arg("act"),
        py::arg("use_bias"), py::arg("need_dx"), py::arg("rows") = py::none(),
        py::arg("rmsprop") = py::none(), py::arg("adam") = py::none(),
+       py::arg("sgd") = py::none(),
        "Backward of dense_forward: (dx or None, dw, db or None, dz). With rows, dw's rows "
        "outside `rows` are zero. With rmsprop=(p, v, learning_rate, rho, epsilon), the "
        "RMSprop step (no momentum, not centered) is fused into dW's computation: p and v "
        "[in, out] are updated in place on dW's rows (those in `rows`) and dw is None. "
        "adam=(p, m, v, alpha, beta_1, beta_2, epsilon) does the same with Adam's step "
-       "(no amsgrad; alpha = learning_rate * sqrt(1 - beta_2^t) / (1 - beta_1^t)).");
+       "(no amsgrad; alpha = learning_rate * sqrt(1 - beta_2^t) / (1 - beta_1^t)), "
+       "sgd=(p, m or None, learning_rate, momentum, nesterov) with SGD's.");
 
     m.def("dense_backward_upstream", [](py::array dz_next, py::array w_next, py::array y,
                                         py::array x, py::array w, int act, bool use_bias,
                                         py::object rows, py::object rmsprop,
-                                        py::object adam) {
+                                        py::object adam, py::object sgd) {
         check<float>(x, "x", {-1, -1});
         const int64_t B = x.shape(0), kin = x.shape(1);
         py::array ra;
@@ -692,8 +714,8 @@ PYBIND11_MODULE(_core, m) {
                                   shape_str(dz_next));
         check<float>(w_next, "w_next", {out, U});
         std::vector<py::array> keep;
-        const bool fused = !rmsprop.is_none() || !adam.is_none();
-        const FusedStep upd = parse_step(rmsprop, adam, in, out, rp != nullptr, kin, keep);
+        const bool fused = !rmsprop.is_none() || !adam.is_none() || !sgd.is_none();
+        const FusedStep upd = parse_step(rmsprop, adam, sgd, in, out, rp != nullptr, kin, keep);
         py::array_t<float> dw({in, out});
         if (rp && !fused)
             std::memset(dw.mutable_data(), 0, sizeof(float) * static_cast<size_t>(in * out));
@@ -711,10 +733,11 @@ PYBIND11_MODULE(_core, m) {
     }, py::arg("dz_next"), py::arg("w_next"), py::arg("y"), py::arg("x"), py::arg("w"),
        py::arg("act"), py::arg("use_bias"), py::arg("rows") = py::none(),
        py::arg("rmsprop") = py::none(), py::arg("adam") = py::none(),
+       py::arg("sgd") = py::none(),
        "dense_backward without dX whose dy is dz_next . w_next^T (the input gradient of a "
        "narrow next layer: dz_next [B, U], w_next [out, U], U <= 16), computed as the "
        "kernel reads it: (dw or None, db or None), the same bits as dense_backward of the "
-       "next layer's dX. rows, rmsprop and adam as in dense_backward.");
+       "next layer's dX. rows, rmsprop, adam and sgd as in dense_backward.");
 
     m.def("activation_forward", [](py::array z, int act) {
         check<float>(z, "z", {-1, -1});

@@ -11,8 +11,26 @@ namespace fastdense {
 
 void fused_step_ref(const FusedStep& u, int64_t off, const float* __restrict g, int64_t n) {
     float* __restrict p = u.p + off;
-    float* __restrict v = u.v + off;
     bool bad = false;
+    if (u.kind == FusedStep::Kind::SGD) {
+        if (u.m) {
+            float* __restrict m = u.m + off;
+            for (int64_t i = 0; i < n; ++i) {
+                const float mi = -g[i] * u.lr + m[i] * u.momentum;
+                m[i] = mi;
+                p[i] += u.nesterov ? -g[i] * u.lr + mi * u.momentum : mi;
+                bad |= !(std::fabs(p[i]) <= FLT_MAX);
+            }
+        } else {
+            for (int64_t i = 0; i < n; ++i) {
+                p[i] -= g[i] * u.lr;
+                bad |= !(std::fabs(p[i]) <= FLT_MAX);
+            }
+        }
+        if (bad && u.nonfinite) u.nonfinite->store(1, std::memory_order_relaxed);
+        return;
+    }
+    float* __restrict v = u.v + off;
     if (u.kind == FusedStep::Kind::Adam) {
         float* __restrict m = u.m + off;
         for (int64_t i = 0; i < n; ++i) {

@@ -48,15 +48,19 @@ constexpr bool kernel_fusable(Activation a) { return static_cast<int>(a) <= 4; }
 //   Adam (Keras's, without amsgrad; alpha = lr*sqrt(1-beta_2^t)/(1-beta_1^t)):
 //     m = m + (g - m)*one_b1;   v = v + (g*g - v)*one_b2;
 //     p -= (m*alpha) / (sqrt(v) + eps)
+//   SGD (Keras's): without momentum p -= g*lr; with it (m not null)
+//     m = -g*lr + m*momentum;   p += m   (nesterov: p += -g*lr + m*momentum)
 struct FusedStep {
-    enum class Kind : int { RMSprop = 0, Adam = 1 };
+    enum class Kind : int { RMSprop = 0, Adam = 1, SGD = 2 };
     Kind kind = Kind::RMSprop;
     float* p = nullptr;  // [in, out] the kernel, laid out as dw
-    float* v = nullptr;  // [in, out] its velocities
-    float* m = nullptr;  // [in, out] its momentums (Adam)
+    float* v = nullptr;  // [in, out] its velocities (RMSprop, Adam)
+    float* m = nullptr;  // [in, out] its momentums (Adam; SGD with momentum)
     float eps = 0.0f;
-    float lr = 0.0f, rho = 0.0f, one_rho = 0.0f;       // RMSprop
+    float lr = 0.0f, rho = 0.0f, one_rho = 0.0f;       // RMSprop (lr: SGD too)
     float alpha = 0.0f, one_b1 = 0.0f, one_b2 = 0.0f;  // Adam
+    float momentum = 0.0f;                              // SGD
+    bool nesterov = false;                              // SGD
     // Not null: set to 1 (by any thread) when a stepped value of p comes out
     // non-finite (inf or NaN), so a caller that knows p was finite before
     // still knows whether it is after, without reading it again.

@@ -513,15 +513,15 @@ static void decay_rows(float* v, int64_t n, uint32_t times, float rho, float one
 }
 
 // Whether the optimizer step on the first layer's kernel can run inside its
-// dW computation (FusedStep): RMSprop without momentum or centering, or Adam
-// without amsgrad; no weight decay or gradient clipping (they need every
-// gradient first), and a trainable Dense first layer without kernel
+// dW computation (FusedStep): RMSprop without momentum or centering, Adam
+// without amsgrad, or SGD; no weight decay or gradient clipping (they need
+// every gradient first), and a trainable Dense first layer without kernel
 // regularization (its gradient term is added after the product).
 bool Network::first_update_fusable() const {
     const LayerDesc& d = layers_.front();
     const bool kind_ok =
         (opt_.kind == OptimizerKind::RMSprop && !(opt_.momentum > 0.0f) && !opt_.centered) ||
-        (opt_.kind == OptimizerKind::Adam && !opt_.amsgrad);
+        (opt_.kind == OptimizerKind::Adam && !opt_.amsgrad) || opt_.kind == OptimizerKind::SGD;
     return kind_ok && opt_.weight_decay == 0.0f && opt_.clipnorm == 0.0f && opt_.clipvalue == 0.0f &&
            opt_.global_clipnorm == 0.0f && d.kind == LayerKind::Dense && d.trainable &&
            d.kernel_l1 == 0.0f && d.kernel_l2 == 0.0f;
@@ -582,7 +582,14 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 u.p = p + d.w_off;
                 u.eps = opt_.epsilon;
                 const bool adam = opt_.kind == OptimizerKind::Adam;
-                if (adam) {  // (state slots: momentums, velocities)
+                const bool sgd = opt_.kind == OptimizerKind::SGD;
+                if (sgd) {  // (state slot: momentums, when momentum != 0)
+                    u.kind = FusedStep::Kind::SGD;
+                    u.lr = step_lr_;
+                    u.momentum = opt_.momentum;
+                    u.nesterov = opt_.nesterov;
+                    if (opt_.momentum != 0.0f) u.m = opt_state_.data() + d.w_off;
+                } else if (adam) {  // (state slots: momentums, velocities)
                     OptimizerSpec s = opt_;
                     s.learning_rate = step_lr_;
                     u.kind = FusedStep::Kind::Adam;
@@ -600,8 +607,10 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 // The all-zero columns' rows of dW (cols[kin..in)) are zero: with
                 // RMSprop's step, v = rho*v + (1-rho)*0 and p -= lr*0/sqrt(v + eps),
                 // which leaves p as it is (to the bit) when eps > 0 and lr >= 0 (a
-                // p already NaN stays NaN); Adam's step with a zero gradient still
-                // moves p (by m's decayed momentum); the kernel does the other rows.
+                // p already NaN stays NaN); SGD's without momentum, p -= 0*lr,
+                // leaves p and there is no state, when lr is finite and >= 0;
+                // Adam's, or SGD's with momentum, with a zero gradient still
+                // moves p (by the decayed momentum); the kernel does the other rows.
                 const int64_t kin = ws.kin >= 0 ? ws.kin : d.in;
                 // In train_batches the zero rows' decays are deferred: a row
                 // all-zero in n batches in a row gets its n decays in one pass
@@ -609,7 +618,8 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 // its v), or when train_batches returns, instead of one pass
                 // over its v per step. (MNIST: ~257 of 784 rows are zero in a
                 // batch, ~30 a step come back; 67 are zero in every image.)
-                const bool v_only = !adam && u.eps > 0.0f && u.lr >= 0.0f;
+                const bool v_only = !adam && !sgd && u.eps > 0.0f && u.lr >= 0.0f;
+                const bool no_op = sgd && !u.m && u.lr >= 0.0f && std::isfinite(u.lr);
                 const bool defer = defer_decay_ && fuse && ws.kin >= 0 && v_only;
                 if (!defer && lag_pending_) catch_up_decays();
                 lagged_.clear();
@@ -641,7 +651,7 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 OptimizerSpec spec = opt_;
                 spec.learning_rate = step_lr_;
                 // (rows split over the pool: ~1/3 of a 784x512 kernel on MNIST)
-                const int64_t nz = defer ? 0 : d.in - kin;
+                const int64_t nz = defer || (fuse && no_op) ? 0 : d.in - kin;
                 const int64_t nl = static_cast<int64_t>(lagged_.size());
                 const int64_t parts = std::max<int64_t>(
                     1, std::min<int64_t>(get_num_threads(),

@@ -1,5 +1,6 @@
-"""The RMSprop and Adam steps fused into the first layer's dW (kernels:
-dense_backward with rmsprop=... or adam=...; engine: fit / train_on_batch),
+"""The RMSprop, Adam and SGD steps fused into the first layer's dW (kernels:
+dense_backward with rmsprop=..., adam=... or sgd=...; engine: fit /
+train_on_batch),
 against the separate step: the same bits, on every ISA path and thread
 count."""
 from __future__ import annotations
@@ -40,6 +41,17 @@ def adam_ref(p, m, v, g, alpha, beta_1, beta_2, eps):
     return p_new, m_new, v_new
 
 
+def sgd_ref(p, m, g, lr, momentum, nesterov):
+    """Keras's SGD step in float32: p -= g*lr, or with momentum
+    m = -g*lr + m*momentum; p += m (nesterov: p += -g*lr + m*momentum)."""
+    f = np.float32
+    if m is None:
+        return (p - g * f(lr),)
+    m_new = -g * f(lr) + m * f(momentum)
+    step = -g * f(lr) + m_new * f(momentum) if nesterov else m_new
+    return p + step, m_new
+
+
 def _step_case(kind, rng, shape):
     """(the kernel's step argument's extra items, its state arrays, a
     function of (p, state, dw) giving the wanted (p, *state))."""
@@ -50,6 +62,13 @@ def _step_case(kind, rng, shape):
         return ((lr, rho, eps), [v0],
                 lambda p, st, g: rmsprop_ref(p, st[0], g, lr, rho, eps))
     m0 = (rng.standard_normal((n_in, n_out)) * 0.01).astype(np.float32)
+    if kind == "sgd":
+        return ((None, 0.01, 0.0, False), [],
+                lambda p, st, g: sgd_ref(p, None, g, 0.01, 0.0, False))
+    if kind.startswith("sgd_"):
+        nesterov = kind == "sgd_nesterov"
+        return ((0.01, 0.9, nesterov), [m0],
+                lambda p, st, g: sgd_ref(p, st[0], g, 0.01, 0.9, nesterov))
     b1, b2, eps = 0.9, 0.999, 1e-7
     alpha = float(np.float32(1e-3) * np.sqrt(np.float32(1) - np.float32(b2) ** 3)
                   / (np.float32(1) - np.float32(b1) ** 3))
@@ -57,7 +76,7 @@ def _step_case(kind, rng, shape):
             lambda p, st, g: adam_ref(p, st[0], st[1], g, alpha, b1, b2, eps))
 
 
-@pytest.mark.parametrize("kind", ["rmsprop", "adam"])
+@pytest.mark.parametrize("kind", ["rmsprop", "adam", "sgd", "sgd_momentum", "sgd_nesterov"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("selection", [False, True], ids=["whole", "rows"])
 def test_kernel_fused_step_is_the_separate_step(isa, threads, shape, selection, kind):
@@ -74,7 +93,7 @@ def test_kernel_fused_step_is_the_separate_step(isa, threads, shape, selection, 
     _, dw, db_want, dz_want = _core.dense_backward(dy, y, x, w, 1, True, False)
     want = list(ref(w, state0, dw))
     p, state = w.copy(), [a.copy() for a in state0]
-    arg = {kind: (p, *state, *extra)}
+    arg = {kind.split("_")[0]: (p, *state, *extra)}
     if selection:
         rows = np.flatnonzero(x.any(axis=0)).astype(np.int64)
         xs = np.ascontiguousarray(x[:, rows])
@@ -111,8 +130,16 @@ def test_kernel_fused_step_validation():
     adam = (p, m, v, 1e-3, 0.9, 0.999, 1e-7)
     with pytest.raises(ValueError, match="`adam`"):
         _core.dense_backward(y, y, x, w, 0, True, False, None, None, adam[:6])
-    with pytest.raises(ValueError, match="both"):
+    with pytest.raises(ValueError, match="Only one of"):
         _core.dense_backward(y, y, x, w, 0, True, False, None, (p, v, 1e-3, 0.9, 1e-7), adam)
+    with pytest.raises(ValueError, match="Only one of"):
+        _core.dense_backward(y, y, x, w, 0, True, False, adam=adam, sgd=(p, None, 0.1, 0.0, False))
+    with pytest.raises(ValueError, match="needs m"):
+        _core.dense_backward(y, y, x, w, 0, True, False, sgd=(p, None, 0.1, 0.9, False))
+    with pytest.raises(ValueError, match="`sgd` must be"):
+        _core.dense_backward(y, y, x, w, 0, True, False, sgd=(p, None, 0.1))
+    with pytest.raises(ValueError, match="need_dx.*sgd"):
+        _core.dense_backward(y, y, x, w, 0, True, True, sgd=(p, None, 0.1, 0.0, False))
     with pytest.raises(ValueError, match="need_dx.*adam"):
         _core.dense_backward(y, y, x, w, 0, True, True, None, adam=adam)
     with pytest.raises(ValueError, match="`m`"):
@@ -140,7 +167,20 @@ def _data(sparse):
     return x, y
 
 
-@pytest.mark.parametrize("opt_cls", [optimizers.RMSprop, optimizers.Adam])
+def _sgd_momentum(**kw):
+    return optimizers.SGD(momentum=0.9, **kw)
+
+
+def _sgd_nesterov(**kw):
+    kw.setdefault("learning_rate", 0.05)
+    return optimizers.SGD(momentum=0.5, nesterov=True, **kw)
+
+
+OPTS = [optimizers.RMSprop, optimizers.Adam, optimizers.SGD, _sgd_momentum, _sgd_nesterov]
+OPT_IDS = ["rmsprop", "adam", "sgd", "sgd_momentum", "sgd_nesterov"]
+
+
+@pytest.mark.parametrize("opt_cls", OPTS, ids=OPT_IDS)
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 def test_fit_with_fused_step_matches_separate_step(isa, threads, sparse, bias, opt_cls):
@@ -159,11 +199,13 @@ def test_fit_with_fused_step_matches_separate_step(isa, threads, sparse, bias, o
     assert runs[0][1] == runs[1][1]
 
 
-@pytest.mark.parametrize("opt_cls", [optimizers.RMSprop, optimizers.Adam])
+@pytest.mark.parametrize("opt_cls", OPTS, ids=OPT_IDS)
 def test_fused_step_with_a_schedule_and_zero_epsilon(opt_cls):
     x, y = _data(True)
     sched = optimizers.schedules.ExponentialDecay(1e-2, decay_steps=3, decay_rate=0.5)
-    for kw in ({"learning_rate": sched}, {"epsilon": 0.0}):
+    # (SGD has no epsilon: a zero learning rate instead, which steps nothing)
+    last = {"learning_rate": 0.0} if opt_cls in OPTS[2:] else {"epsilon": 0.0}
+    for kw in ({"learning_rate": sched}, last):
         runs = []
         for extra in ({}, {"clipvalue": 1e30}):
             fd.utils.set_random_seed(4)
@@ -219,3 +261,25 @@ def test_adam_zero_columns_still_step():
         np.float32(1) - np.float32(0.9) ** it)
     want = w_before[:6] - (mom[:6] * np.float32(alpha)) / (np.sqrt(vel[:6]) + np.float32(1e-7))
     np.testing.assert_allclose(w_after[:6], want, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("opt_cls", OPTS, ids=OPT_IDS)
+def test_zero_columns_after_momentum_match_separate_step(isa, threads, opt_cls):
+    """Rows of input columns a batch leaves out (zero gradients) after steps
+    that gave them momentum: Adam's and SGD-with-momentum's steps still move
+    them, RMSprop's and plain SGD's do not; fused as the separate step."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((128, 48)).astype(np.float32)
+    x[rng.random(x.shape) < 0.7] = 0.0
+    y = rng.integers(0, 5, 128)
+    x0 = x.copy()
+    x0[:, 10:20] = 0.0
+    runs = []
+    for extra in ({}, {"clipvalue": 1e30}):
+        fd.utils.set_random_seed(2)
+        m = _mlp(opt_cls(**extra))
+        m.fit(x, y, epochs=2, batch_size=64, verbose=0)
+        m.fit(x0, y, epochs=2, batch_size=64, verbose=0)
+        runs.append([w.copy() for w in m.get_weights()])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)

@@ -23,13 +23,16 @@ def dense_forward(x: F32, w: F32, b: Optional[F32], act: int,
 def dense_backward(dy: F32, y: F32, x: F32, w: F32, act: int, use_bias: bool,
                    need_dx: bool, rows: Optional[npt.NDArray[np.int64]] = None,
                    rmsprop: Optional[Tuple[F32, F32, float, float, float]] = None,
-                   adam: Optional[Tuple[F32, F32, F32, float, float, float, float]] = None
+                   adam: Optional[Tuple[F32, F32, F32, float, float, float, float]] = None,
+                   sgd: Optional[Tuple[F32, Optional[F32], float, float, bool]] = None
                    ) -> Tuple[Optional[F32], Optional[F32], Optional[F32], F32]: ...
 def dense_backward_upstream(dz_next: F32, w_next: F32, y: F32, x: F32, w: F32, act: int,
                             use_bias: bool, rows: Optional[npt.NDArray[np.int64]] = None,
                             rmsprop: Optional[Tuple[F32, F32, float, float, float]] = None,
                             adam: Optional[Tuple[F32, F32, F32, float, float, float, float]]
-                            = None) -> Tuple[Optional[F32], Optional[F32]]: ...
+                            = None,
+                            sgd: Optional[Tuple[F32, Optional[F32], float, float, bool]] = None
+                            ) -> Tuple[Optional[F32], Optional[F32]]: ...
 def loss(y_pred: F32, y_true: Optional[F32], labels: Optional[npt.NDArray[np.int32]],
          kind: int, from_logits: bool, out_act: int) -> Tuple[float, F32, F32, bool]: ...
 def metric_sum(kind: int, y_pred: F32, y_true: Optional[F32],
