@@ -12,6 +12,8 @@ namespace fastdense {
 void fused_step_ref(const FusedStep& u, int64_t off, const float* __restrict g, int64_t n) {
     float* __restrict p = u.p + off;
     bool bad = false;
+    if (u.wd != 0.0f)  // (Keras's weight decay, before the update)
+        for (int64_t i = 0; i < n; ++i) p[i] = p[i] - p[i] * u.wd * u.wd_lr;
     if (u.kind == FusedStep::Kind::SGD) {
         if (u.m) {
             float* __restrict m = u.m + off;

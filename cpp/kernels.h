@@ -50,6 +50,7 @@ constexpr bool kernel_fusable(Activation a) { return static_cast<int>(a) <= 4; }
 //     p -= (m*alpha) / (sqrt(v) + eps)
 //   SGD (Keras's): without momentum p -= g*lr; with it (m not null)
 //     m = -g*lr + m*momentum;   p += m   (nesterov: p += -g*lr + m*momentum)
+// With wd != 0, Keras's weight decay comes first: p = p - p*wd*wd_lr.
 struct FusedStep {
     enum class Kind : int { RMSprop = 0, Adam = 1, SGD = 2 };
     Kind kind = Kind::RMSprop;
@@ -61,6 +62,7 @@ struct FusedStep {
     float alpha = 0.0f, one_b1 = 0.0f, one_b2 = 0.0f;  // Adam
     float momentum = 0.0f;                              // SGD
     bool nesterov = false;                              // SGD
+    float wd = 0.0f, wd_lr = 0.0f;  // weight decay and the step's learning rate
     // Not null: set to 1 (by any thread) when a stepped value of p comes out
     // non-finite (inf or NaN), so a caller that knows p was finite before
     // still knows whether it is after, without reading it again.

@@ -522,9 +522,21 @@ bool Network::first_update_fusable() const {
     const bool kind_ok =
         (opt_.kind == OptimizerKind::RMSprop && !(opt_.momentum > 0.0f) && !opt_.centered) ||
         (opt_.kind == OptimizerKind::Adam && !opt_.amsgrad) || opt_.kind == OptimizerKind::SGD;
-    return kind_ok && opt_.weight_decay == 0.0f && opt_.clipnorm == 0.0f && opt_.clipvalue == 0.0f &&
+    return kind_ok && opt_.clipnorm == 0.0f && opt_.clipvalue == 0.0f &&
            opt_.global_clipnorm == 0.0f && d.kind == LayerKind::Dense && d.trainable &&
            d.kernel_l1 == 0.0f && d.kernel_l2 == 0.0f;
+}
+
+// Whether weight decay applies to layer `layer`'s kernel (or bias): the
+// optimizer's exclusions, as update() reads them (one flag per variable, in
+// layer order, kernel before bias).
+bool Network::variable_decays(size_t layer, bool kernel) const {
+    if (decay_mask_.empty()) return true;
+    size_t v = 0;
+    for (size_t l = 0; l < layer; ++l)
+        v += (layers_[l].has_kernel ? 1 : 0) + (layers_[l].use_bias ? 1 : 0);
+    if (!kernel && layers_[layer].has_kernel) ++v;
+    return decay_mask_[v];
 }
 
 // Backprop from ws.d0 (dL/dy of the last layer, or dL/dz when fused) into
@@ -581,6 +593,10 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 FusedStep u;
                 u.p = p + d.w_off;
                 u.eps = opt_.epsilon;
+                if (opt_.weight_decay != 0.0f && variable_decays(0, true)) {
+                    u.wd = opt_.weight_decay;
+                    u.wd_lr = step_lr_;
+                }
                 const bool adam = opt_.kind == OptimizerKind::Adam;
                 const bool sgd = opt_.kind == OptimizerKind::SGD;
                 if (sgd) {  // (state slot: momentums, when momentum != 0)
@@ -618,8 +634,9 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 // its v), or when train_batches returns, instead of one pass
                 // over its v per step. (MNIST: ~257 of 784 rows are zero in a
                 // batch, ~30 a step come back; 67 are zero in every image.)
-                const bool v_only = !adam && !sgd && u.eps > 0.0f && u.lr >= 0.0f;
-                const bool no_op = sgd && !u.m && u.lr >= 0.0f && std::isfinite(u.lr);
+                const bool v_only = !adam && !sgd && u.wd == 0.0f && u.eps > 0.0f && u.lr >= 0.0f;
+                const bool no_op =
+                    sgd && !u.m && u.wd == 0.0f && u.lr >= 0.0f && std::isfinite(u.lr);
                 const bool defer = defer_decay_ && fuse && ws.kin >= 0 && v_only;
                 if (!defer && lag_pending_) catch_up_decays();
                 lagged_.clear();
@@ -643,8 +660,11 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                     for (size_t lj = 1; lj < layers_.size(); ++lj) {
                         const LayerDesc& e = layers_[lj];
                         if (!e.trainable) continue;
-                        if (e.has_kernel) rest_.push_back({e.w_off, e.w_off + e.kernel_size(), true});
-                        if (e.use_bias) rest_.push_back({e.b_off, e.b_off + e.out, true});
+                        if (e.has_kernel)
+                            rest_.push_back({e.w_off, e.w_off + e.kernel_size(),
+                                             variable_decays(lj, true)});
+                        if (e.use_bias)
+                            rest_.push_back({e.b_off, e.b_off + e.out, variable_decays(lj, false)});
                     }
                     for (const ParamSegment& sg : rest_) n_rest += sg.end - sg.begin;
                 }
@@ -662,9 +682,11 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                     for (const ParamSegment& sg : rest_) {
                         const int64_t len = sg.end - sg.begin;
                         const int64_t a = std::max<int64_t>(r0, 0), b = std::min(r1, len);
+                        GradTransform xf;  // (weight decay, as update() applies it)
+                        if (sg.decay) xf.decay = spec.weight_decay;
                         if (a < b)
                             optimizer_step(spec, iterations_, p, opt_state_.data(), g,
-                                           num_params(), sg.begin + a, sg.begin + b);
+                                           num_params(), sg.begin + a, sg.begin + b, xf);
                         r0 -= len;
                         r1 -= len;
                     }

@@ -262,6 +262,7 @@ private:
     static constexpr int64_t kGatherFloats = 8192;
     void update(float lr);
     bool first_update_fusable() const;
+    bool variable_decays(size_t layer, bool kernel) const;
     float step_lr_ = 0.0f;       // the learning rate of the step being trained
     bool fused_first_ = false;   // backward applied the first kernel's step
     bool fused_rest_ = false;    // ... and the other layers' steps (not the first bias)

@@ -283,3 +283,40 @@ def test_zero_columns_after_momentum_match_separate_step(isa, threads, opt_cls):
         runs.append([w.copy() for w in m.get_weights()])
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
+
+
+def _adamw_no_bias_decay(**kw):
+    o = optimizers.AdamW(weight_decay=0.05, **kw)
+    o.exclude_from_weight_decay(var_names=["bias"])
+    return o
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: optimizers.AdamW(**kw),
+    _adamw_no_bias_decay,
+    lambda **kw: optimizers.Adam(weight_decay=0.05, **kw),
+    lambda **kw: optimizers.RMSprop(weight_decay=0.02, **kw),
+    lambda **kw: optimizers.SGD(learning_rate=0.05, weight_decay=0.02, **kw),
+    lambda **kw: optimizers.SGD(momentum=0.9, weight_decay=0.02, **kw),
+], ids=["adamw", "adamw_no_bias_decay", "adam_wd", "rmsprop_wd", "sgd_wd", "sgd_momentum_wd"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_fused_step_with_weight_decay(isa, threads, make, sparse):
+    """Keras's weight decay (p -= p*wd*lr before the update, on the variables
+    not excluded) inside the fused step, on every layer: the bits of the
+    separate step, the rows of a batch's all-zero inputs included (decay
+    moves them even where the update alone would not)."""
+    x, y = _data(sparse)
+    runs = []
+    for extra in ({}, {"clipvalue": 1e30}):
+        fd.utils.set_random_seed(8)
+        m = models.Sequential([layers.Dense(40, activation="relu", input_shape=(48,)),
+                               layers.Dense(24, activation="tanh"),
+                               layers.Dense(5, activation="softmax")])
+        m.compile(optimizer=make(**extra), loss="sparse_categorical_crossentropy")
+        w0 = m.get_weights()[0].copy()
+        m.fit(x, y, epochs=2, batch_size=64, verbose=0)
+        runs.append([w.copy() for w in m.get_weights()])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+    # (sparse: inputs 0-5 are always zero, so only the decay moves those rows)
+    assert (runs[0][0][:6] != w0[:6]).all()
