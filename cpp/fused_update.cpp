@@ -4,14 +4,26 @@
 // compute them, so fused and separate steps give the same bits.
 #include <cfloat>
 #include <cmath>
+#include <vector>
 
 #include "kernels.h"
 
 namespace fastdense {
 
-void fused_step_ref(const FusedStep& u, int64_t off, const float* __restrict g, int64_t n) {
+void fused_step_ref(const FusedStep& u, int64_t off, const float* __restrict g_in,
+                    int64_t n) {
     float* __restrict p = u.p + off;
     bool bad = false;
+    const float* __restrict g = g_in;
+    if (u.reg_a != 0.0f || u.reg_b != 0.0f) {  // (the regularizer's term, from p before the step)
+        static thread_local std::vector<float> gr;
+        gr.resize(static_cast<size_t>(n > 0 ? n : 1));
+        for (int64_t i = 0; i < n; ++i) {
+            const float sgn = p[i] >= 0.0f ? 1.0f : -1.0f;
+            gr[static_cast<size_t>(i)] = g_in[i] + (u.reg_a * sgn + u.reg_b * p[i]);
+        }
+        g = gr.data();
+    }
     if (u.wd != 0.0f)  // (Keras's weight decay, before the update)
         for (int64_t i = 0; i < n; ++i) p[i] = p[i] - p[i] * u.wd * u.wd_lr;
     if (u.kind == FusedStep::Kind::SGD) {

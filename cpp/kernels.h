@@ -50,7 +50,10 @@ constexpr bool kernel_fusable(Activation a) { return static_cast<int>(a) <= 4; }
 //     p -= (m*alpha) / (sqrt(v) + eps)
 //   SGD (Keras's): without momentum p -= g*lr; with it (m not null)
 //     m = -g*lr + m*momentum;   p += m   (nesterov: p += -g*lr + m*momentum)
-// With wd != 0, Keras's weight decay comes first: p = p - p*wd*wd_lr.
+// The gradient first takes the kernel regularizer's term (reg_a, reg_b not 0:
+// Keras's L1/L2, l1l2_grad's form): g = g + (reg_a*sign(p) + reg_b*p), with
+// sign(p) = p >= 0 ? 1 : -1, from p before the step.  Then, with wd != 0,
+// Keras's weight decay: p = p - p*wd*wd_lr.  Then the update.
 struct FusedStep {
     enum class Kind : int { RMSprop = 0, Adam = 1, SGD = 2 };
     Kind kind = Kind::RMSprop;
@@ -63,6 +66,7 @@ struct FusedStep {
     float momentum = 0.0f;                              // SGD
     bool nesterov = false;                              // SGD
     float wd = 0.0f, wd_lr = 0.0f;  // weight decay and the step's learning rate
+    float reg_a = 0.0f, reg_b = 0.0f;  // kernel_regularizer: l1 and 2*l2
     // Not null: set to 1 (by any thread) when a stepped value of p comes out
     // non-finite (inf or NaN), so a caller that knows p was finite before
     // still knows whether it is after, without reading it again.

@@ -515,16 +515,15 @@ static void decay_rows(float* v, int64_t n, uint32_t times, float rho, float one
 // Whether the optimizer step on the first layer's kernel can run inside its
 // dW computation (FusedStep): RMSprop without momentum or centering, Adam
 // without amsgrad, or SGD; no weight decay or gradient clipping (they need
-// every gradient first), and a trainable Dense first layer without kernel
-// regularization (its gradient term is added after the product).
+// every gradient first), and a trainable Dense first layer (its kernel
+// regularizer's gradient term, if any, is added in the step).
 bool Network::first_update_fusable() const {
     const LayerDesc& d = layers_.front();
     const bool kind_ok =
         (opt_.kind == OptimizerKind::RMSprop && !(opt_.momentum > 0.0f) && !opt_.centered) ||
         (opt_.kind == OptimizerKind::Adam && !opt_.amsgrad) || opt_.kind == OptimizerKind::SGD;
     return kind_ok && opt_.clipnorm == 0.0f && opt_.clipvalue == 0.0f &&
-           opt_.global_clipnorm == 0.0f && d.kind == LayerKind::Dense && d.trainable &&
-           d.kernel_l1 == 0.0f && d.kernel_l2 == 0.0f;
+           opt_.global_clipnorm == 0.0f && d.kind == LayerKind::Dense && d.trainable;
 }
 
 // Whether weight decay applies to layer `layer`'s kernel (or bias): the
@@ -597,6 +596,9 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                     u.wd = opt_.weight_decay;
                     u.wd_lr = step_lr_;
                 }
+                u.reg_a = d.kernel_l1;  // (l1l2_grad's a and b at scale 1)
+                u.reg_b = 2.0f * d.kernel_l2;
+                const bool reg = u.reg_a != 0.0f || u.reg_b != 0.0f;
                 const bool adam = opt_.kind == OptimizerKind::Adam;
                 const bool sgd = opt_.kind == OptimizerKind::SGD;
                 if (sgd) {  // (state slot: momentums, when momentum != 0)
@@ -634,9 +636,10 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                 // its v), or when train_batches returns, instead of one pass
                 // over its v per step. (MNIST: ~257 of 784 rows are zero in a
                 // batch, ~30 a step come back; 67 are zero in every image.)
-                const bool v_only = !adam && !sgd && u.wd == 0.0f && u.eps > 0.0f && u.lr >= 0.0f;
+                const bool v_only =
+                    !adam && !sgd && !reg && u.wd == 0.0f && u.eps > 0.0f && u.lr >= 0.0f;
                 const bool no_op =
-                    sgd && !u.m && u.wd == 0.0f && u.lr >= 0.0f && std::isfinite(u.lr);
+                    sgd && !u.m && !reg && u.wd == 0.0f && u.lr >= 0.0f && std::isfinite(u.lr);
                 const bool defer = defer_decay_ && fuse && ws.kin >= 0 && v_only;
                 if (!defer && lag_pending_) catch_up_decays();
                 lagged_.clear();
@@ -752,7 +755,8 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
         } else if (li > 0) {
             activation_backward(act, dnext, dcur, in, y, B, d.out, d.act_params);
         }
-        if (regularized_ && d.trainable) add_regularization_grads(d);
+        if (regularized_ && d.trainable)  // (the fused step took the first kernel's term)
+            add_regularization_grads(d, !(li == 0 && fused_first_));
         std::swap(dcur, dnext);
     }
 }
@@ -892,8 +896,8 @@ double Network::regularization_penalty() const {
     return total;
 }
 
-void Network::add_regularization_grads(const LayerDesc& d) {
-    if (d.has_kernel)
+void Network::add_regularization_grads(const LayerDesc& d, bool kernel) {
+    if (d.has_kernel && kernel)
         l1l2_grad(grads_.data() + d.w_off, params_.data() + d.w_off, d.kernel_size(),
                   d.kernel_l1, d.kernel_l2);
     if (d.use_bias)

@@ -267,7 +267,7 @@ private:
     bool fused_first_ = false;   // backward applied the first kernel's step
     bool fused_rest_ = false;    // ... and the other layers' steps (not the first bias)
     void apply_constraints();
-    void add_regularization_grads(const LayerDesc& d);
+    void add_regularization_grads(const LayerDesc& d, bool kernel = true);
     // The sum over the batch's layer outputs of their activity penalties
     // (not yet divided by the batch size).
     double activity_penalty(const Workspace& ws, int64_t B) const;

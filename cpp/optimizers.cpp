@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "clones.h"
 #include "threadpool.h"
 
 namespace fastdense {
@@ -56,12 +57,6 @@ namespace {
 // FMA is off, and sqrt and division are exact, so every clone
 // gives bitwise-identical results (CMake passes -ffp-contract=off: GCC would
 // otherwise fuse a*b+c in the AVX-512 clone).
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(_M_X64)) && \
-    defined(__linux__) && !defined(FASTDENSE_NO_CLONES)
-#define FD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define FD_CLONES
-#endif
 #define R __restrict
 
 FD_CLONES void sgd_plain(float* R p, const float* R g, int64_t n, float lr) {
