@@ -53,6 +53,10 @@ static inline __m512 _mm512_mask_max_ps(__m512 src, __mmask16 k, __m512 a, __m51
     return {_mm256_blendv_ps(src.lo, m.lo, _mm256_castsi256_ps(emu_lanes(k & 0xFF))),
             _mm256_blendv_ps(src.hi, m.hi, _mm256_castsi256_ps(emu_lanes(k >> 8)))};
 }
+static inline __m512 _mm512_mask_mov_ps(__m512 src, __mmask16 k, __m512 a) {
+    return {_mm256_blendv_ps(src.lo, a.lo, _mm256_castsi256_ps(emu_lanes(k & 0xFF))),
+            _mm256_blendv_ps(src.hi, a.hi, _mm256_castsi256_ps(emu_lanes(k >> 8)))};
+}
 static inline __m512 _mm512_maskz_mov_ps(__mmask16 k, __m512 a) {
     return {_mm256_and_ps(a.lo, _mm256_castsi256_ps(emu_lanes(k & 0xFF))),
             _mm256_and_ps(a.hi, _mm256_castsi256_ps(emu_lanes(k >> 8)))};
