@@ -8,6 +8,7 @@
 
 #include "activations.h"
 #include "batchnorm.h"
+#include "dropout.h"
 #include "finite.h"
 #include "float_env.h"
 #include "regularizers.h"
@@ -263,19 +264,11 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B) const {
     return const_cast<Network*>(this)->forward(ws, x, B, false);
 }
 
-// mask[i] = 0 or 1/(1-rate) with P(keep) = 1 - rate; out = in * mask.
+// mask[i] = 0 or 1/(1-rate) with P(keep) = 1 - rate; out = in * mask
+// (dropout.h), advancing the generator's state.
 //   mask: [n]   out: [n]   in: [n]
 void Network::dropout_mask(float* mask, float* out, const float* in, int64_t n, float rate) {
-    SplitMix64 rng(rng_state_);
-    const uint32_t threshold = static_cast<uint32_t>(static_cast<double>(rate) * 4294967296.0);
-    const float scale = 1.0f / (1.0f - rate);
-    for (int64_t i = 0; i < n; i += 2) {
-        const uint64_t r = rng.next();
-        mask[i] = static_cast<uint32_t>(r) >= threshold ? scale : 0.0f;
-        if (i + 1 < n) mask[i + 1] = static_cast<uint32_t>(r >> 32) >= threshold ? scale : 0.0f;
-    }
-    rng_state_ = rng.state;
-    for (int64_t i = 0; i < n; ++i) out[i] = in[i] * mask[i];
+    rng_state_ = fastdense::dropout_mask(mask, out, in, n, rate, rng_state_);
 }
 
 bool Network::selectable(int64_t B, bool inference) const {

@@ -192,3 +192,29 @@ def test_elementwise_layers_before_flatten(rng):
     for bad in (layers.Activation("softmax"), layers.BatchNormalization()):
         with pytest.raises(ValueError, match=type(bad).__name__):
             models.Sequential([layers.Input(shape=(4, 5)), bad, layers.Flatten(), layers.Dense(3)])
+
+
+def test_dropout_masks_same_for_any_thread_count(rng):
+    """The mask is drawn in chunks on the pool (each element a function of the
+    generator's state and its index): masks of several chunks, an odd element
+    count and input dropout give the same weights on 1 and 2 threads."""
+    import fastdense
+    x = rng.normal(size=(301, 120)).astype(np.float32)
+    y = rng.integers(0, 3, 301)
+
+    def run(threads):
+        old = fastdense.get_num_threads()
+        fastdense.set_num_threads(threads)
+        try:
+            set_random_seed(3)
+            m = models.Sequential([layers.Input(shape=(120,)), layers.Dropout(0.2),
+                                   layers.Dense(333, activation="relu"), layers.Dropout(0.5),
+                                   layers.Dense(3, activation="softmax")])
+            m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+            m.fit(x, y, epochs=2, batch_size=101, verbose=0)  # (101 x 333: odd, 3 chunks)
+            return m.get_weights()
+        finally:
+            fastdense.set_num_threads(old)
+
+    for a, b in zip(run(1), run(2)):
+        np.testing.assert_array_equal(a, b)
