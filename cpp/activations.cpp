@@ -5,6 +5,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "threadpool.h"
+
 namespace fastdense {
 namespace {
 
@@ -13,6 +15,10 @@ constexpr double kSeluScale = 1.0507009873554804934193349852946;
 constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kInvSqrt2 = 0.7071067811865476;
 constexpr double kInvSqrt2Pi = 0.3989422804014327;
+// Elements per task of the elementwise passes (rows of at least this many
+// for softmax): each element, or row, is computed alone, so any split over
+// the pool gives the same bits.
+constexpr int64_t kChunk = 8192;
 
 template <class T>
 T softplus(T x) {  // log(1 + exp(x)), stable
@@ -120,7 +126,9 @@ T df(Activation a, T x, const ActParams& p) {
 void activation_forward(Activation a, float* y, const float* z, int64_t rows, int64_t cols,
                         const ActParams& p) {
     if (a == Activation::Softmax || a == Activation::LogSoftmax) {
-        for (int64_t r = 0; r < rows; ++r) {
+        const int64_t per = std::max<int64_t>(1, kChunk / std::max<int64_t>(cols, 1));
+        parallel_for((rows + per - 1) / per, [&](int64_t t) {
+        for (int64_t r = t * per; r < std::min(rows, (t + 1) * per); ++r) {
             const float* zr = z + r * cols;
             float* yr = y + r * cols;
             float m = zr[0];
@@ -135,16 +143,23 @@ void activation_forward(Activation a, float* y, const float* z, int64_t rows, in
                 for (int64_t c = 0; c < cols; ++c) yr[c] = std::exp(zr[c] - m) * inv;
             }
         }
+        });
         return;
     }
     const int64_t n = rows * cols;
-    for (int64_t i = 0; i < n; ++i) y[i] = f<float>(a, z[i], p);
+    // (elementwise: fixed chunks over the pool, the same bits for any split)
+    parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) {
+        const int64_t i1 = (c + 1) * kChunk < n ? (c + 1) * kChunk : n;
+        for (int64_t i = c * kChunk; i < i1; ++i) y[i] = f<float>(a, z[i], p);
+    });
 }
 
 void activation_backward(Activation a, float* dz, const float* dy, const float* z,
                          const float* y, int64_t rows, int64_t cols, const ActParams& p) {
     if (a == Activation::Softmax || a == Activation::LogSoftmax) {
-        for (int64_t r = 0; r < rows; ++r) {
+        const int64_t per = std::max<int64_t>(1, kChunk / std::max<int64_t>(cols, 1));
+        parallel_for((rows + per - 1) / per, [&](int64_t t) {
+        for (int64_t r = t * per; r < std::min(rows, (t + 1) * per); ++r) {
             const float* dyr = dy + r * cols;
             const float* yr = y + r * cols;
             float* dzr = dz + r * cols;
@@ -157,10 +172,14 @@ void activation_backward(Activation a, float* dz, const float* dy, const float* 
                 for (int64_t c = 0; c < cols; ++c) dzr[c] = dyr[c] - std::exp(yr[c]) * s;
             }
         }
+        });
         return;
     }
     const int64_t n = rows * cols;
-    for (int64_t i = 0; i < n; ++i) dz[i] = dy[i] * df<float>(a, z[i], p);
+    parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) {
+        const int64_t i1 = (c + 1) * kChunk < n ? (c + 1) * kChunk : n;
+        for (int64_t i = c * kChunk; i < i1; ++i) dz[i] = dy[i] * df<float>(a, z[i], p);
+    });
 }
 
 double activation_ref(Activation a, double z, const ActParams& p) { return f<double>(a, z, p); }
