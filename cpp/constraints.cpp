@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "threadpool.h"
+
 namespace fastdense {
 
 namespace {
@@ -40,6 +42,9 @@ void apply_constraint(const ConstraintSpec& c, float* w, int64_t rows, int64_t c
         const float f = norm_factor(c, std::sqrt(static_cast<float>(s)));
         for (int64_t i = 0; i < n; ++i) w[i] *= f;
     } else if (c.axis == NormAxis::Rows) {  // one norm per column
+        // (in row order, serially: column slabs over the pool read each row
+        // in 1 KiB pieces and measured slower, MNIST MaxNorm epoch 236 ->
+        // 273-282 ms at 2 threads)
         for (int64_t j = 0; j < cols; ++j) scratch[j] = 0.0;
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < cols; ++j) scratch[j] += static_cast<double>(w[i * cols + j]) * w[i * cols + j];
@@ -47,14 +52,16 @@ void apply_constraint(const ConstraintSpec& c, float* w, int64_t rows, int64_t c
         for (int64_t j = 0; j < cols; ++j) f[j] = norm_factor(c, std::sqrt(static_cast<float>(scratch[j])));
         for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < cols; ++j) w[i * cols + j] *= f[j];
-    } else {  // one norm per row
-        for (int64_t i = 0; i < rows; ++i) {
-            float* r = w + i * cols;
-            double s = 0.0;
-            for (int64_t j = 0; j < cols; ++j) s += static_cast<double>(r[j]) * r[j];
-            const float f = norm_factor(c, std::sqrt(static_cast<float>(s)));
-            for (int64_t j = 0; j < cols; ++j) r[j] *= f;
-        }
+    } else {  // one norm per row (rows over the pool)
+        parallel_for((rows + 63) / 64, [&](int64_t t) {
+            for (int64_t i = t * 64; i < std::min(rows, t * 64 + 64); ++i) {
+                float* r = w + i * cols;
+                double s = 0.0;
+                for (int64_t j = 0; j < cols; ++j) s += static_cast<double>(r[j]) * r[j];
+                const float f = norm_factor(c, std::sqrt(static_cast<float>(s)));
+                for (int64_t j = 0; j < cols; ++j) r[j] *= f;
+            }
+        });
     }
 }
 
