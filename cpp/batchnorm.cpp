@@ -2,9 +2,16 @@
 
 #include <cmath>
 
+#include "threadpool.h"
+
 namespace fastdense {
 
 namespace {
+// Channels per task of the training passes: each channel's statistics and
+// outputs are computed alone (sums over the batch in row order), so any
+// split over the pool gives the same bits.
+constexpr int64_t kSlab = 64;
+
 // Per-channel scale and shift of y = x * inv + shift.
 //   inv, shift: [C]   gamma, beta: [C] or nullptr   mean, rstd: [C]
 inline void scale_shift(float* inv, float* shift, const float* gamma, const float* beta,
@@ -16,50 +23,47 @@ inline void scale_shift(float* inv, float* shift, const float* gamma, const floa
     }
 }
 
-//   y: [B, C]   x: [B, C]   inv, shift: [C]
-inline void affine_rows(float* y, const float* x, const float* inv, const float* shift,
-                        int64_t B, int64_t C) {
-    for (int64_t b = 0; b < B; ++b) {
-        const float* xr = x + b * C;
-        float* yr = y + b * C;
-        for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * inv[c] + shift[c];
-    }
-}
 }  // namespace
 
 void batchnorm_forward_train(float* y, float* mean, float* rstd, float* moving_mean,
                              float* moving_var, const float* x, const float* gamma,
                              const float* beta, int64_t B, int64_t C, float epsilon,
                              float momentum, float one_minus_momentum, double* scratch) {
-    double* s = scratch;
-    double* q = scratch + C;
-    for (int64_t c = 0; c < C; ++c) s[c] = q[c] = 0.0;
-    for (int64_t b = 0; b < B; ++b) {
-        const float* xr = x + b * C;
-        for (int64_t c = 0; c < C; ++c) s[c] += xr[c];
-    }
+    (void)scratch;  // (each slab keeps its sums on its own stack)
     const double invB = 1.0 / static_cast<double>(B);
-    for (int64_t c = 0; c < C; ++c) s[c] *= invB;  // mean, in double
-    for (int64_t b = 0; b < B; ++b) {
-        const float* xr = x + b * C;
-        for (int64_t c = 0; c < C; ++c) {
-            const double d = xr[c] - s[c];
-            q[c] += d * d;
+    parallel_for((C + kSlab - 1) / kSlab, [&](int64_t t) {
+        const int64_t c0 = t * kSlab, n = C - c0 < kSlab ? C - c0 : kSlab;
+        double s[kSlab], q[kSlab];
+        for (int64_t c = 0; c < n; ++c) s[c] = q[c] = 0.0;
+        for (int64_t b = 0; b < B; ++b) {
+            const float* xr = x + b * C + c0;
+            for (int64_t c = 0; c < n; ++c) s[c] += xr[c];
         }
-    }
-    for (int64_t c = 0; c < C; ++c) {
-        const float m = static_cast<float>(s[c]);
-        const float var = static_cast<float>(q[c] * invB);
-        mean[c] = m;
-        rstd[c] = 1.0f / std::sqrt(var + epsilon);
-        moving_mean[c] = moving_mean[c] * momentum + m * one_minus_momentum;
-        moving_var[c] = moving_var[c] * momentum + var * one_minus_momentum;
-    }
-    // (the scale and shift reuse the double scratch's storage as floats)
-    float* inv = reinterpret_cast<float*>(scratch);
-    float* shift = inv + C;
-    scale_shift(inv, shift, gamma, beta, mean, rstd, C);
-    affine_rows(y, x, inv, shift, B, C);
+        for (int64_t c = 0; c < n; ++c) s[c] *= invB;  // mean, in double
+        for (int64_t b = 0; b < B; ++b) {
+            const float* xr = x + b * C + c0;
+            for (int64_t c = 0; c < n; ++c) {
+                const double d = xr[c] - s[c];
+                q[c] += d * d;
+            }
+        }
+        for (int64_t c = 0; c < n; ++c) {
+            const float m = static_cast<float>(s[c]);
+            const float var = static_cast<float>(q[c] * invB);
+            mean[c0 + c] = m;
+            rstd[c0 + c] = 1.0f / std::sqrt(var + epsilon);
+            moving_mean[c0 + c] = moving_mean[c0 + c] * momentum + m * one_minus_momentum;
+            moving_var[c0 + c] = moving_var[c0 + c] * momentum + var * one_minus_momentum;
+        }
+        float inv[kSlab], shift[kSlab];
+        scale_shift(inv, shift, gamma ? gamma + c0 : nullptr, beta ? beta + c0 : nullptr,
+                    mean + c0, rstd + c0, n);
+        for (int64_t b = 0; b < B; ++b) {
+            const float* xr = x + b * C + c0;
+            float* yr = y + b * C + c0;
+            for (int64_t c = 0; c < n; ++c) yr[c] = xr[c] * inv[c] + shift[c];
+        }
+    });
 }
 
 void batchnorm_forward_infer(float* y, const float* x, const float* gamma, const float* beta,
@@ -84,44 +88,43 @@ void batchnorm_forward_infer(float* y, const float* x, const float* gamma, const
 void batchnorm_backward_train(float* dx, float* dgamma, float* dbeta, const float* dy,
                               const float* x, const float* mean, const float* rstd,
                               const float* gamma, int64_t B, int64_t C, double* scratch) {
-    double* sdy = scratch;       // sum_b dy
-    double* sdyx = scratch + C;  // sum_b dy * xhat
-    for (int64_t c = 0; c < C; ++c) sdy[c] = sdyx[c] = 0.0;
-    for (int64_t b = 0; b < B; ++b) {
-        const float* dyr = dy + b * C;
-        const float* xr = x + b * C;
-        for (int64_t c = 0; c < C; ++c) {
-            const float xhat = (xr[c] - mean[c]) * rstd[c];
-            sdy[c] += dyr[c];
-            sdyx[c] += static_cast<double>(dyr[c]) * xhat;
-        }
-    }
-    if (dbeta)
-        for (int64_t c = 0; c < C; ++c) dbeta[c] = static_cast<float>(sdy[c]);
-    if (dgamma)
-        for (int64_t c = 0; c < C; ++c) dgamma[c] = static_cast<float>(sdyx[c]);
-    if (!dx) return;
-    // dx = gamma * rstd * (dy - mean_b(dy) - xhat * mean_b(dy * xhat))
+    (void)scratch;  // (each slab keeps its sums on its own stack)
     const double invB = 1.0 / static_cast<double>(B);
-    float* k = reinterpret_cast<float*>(scratch + 2 * C);  // [C] gamma * rstd
-    float* a = k + C;                              // [C] mean_b(dy)
-    float* g = a + C;                              // [C] mean_b(dy * xhat)
-    for (int64_t c = 0; c < C; ++c) {
-        const float mdy = static_cast<float>(sdy[c] * invB);
-        const float mdyx = static_cast<float>(sdyx[c] * invB);
-        k[c] = gamma ? gamma[c] * rstd[c] : rstd[c];
-        a[c] = mdy;
-        g[c] = mdyx;
-    }
-    for (int64_t b = 0; b < B; ++b) {
-        const float* dyr = dy + b * C;
-        const float* xr = x + b * C;
-        float* dxr = dx + b * C;
-        for (int64_t c = 0; c < C; ++c) {
-            const float xhat = (xr[c] - mean[c]) * rstd[c];
-            dxr[c] = k[c] * (dyr[c] - a[c] - xhat * g[c]);
+    parallel_for((C + kSlab - 1) / kSlab, [&](int64_t t) {
+        const int64_t c0 = t * kSlab, n = C - c0 < kSlab ? C - c0 : kSlab;
+        double sdy[kSlab], sdyx[kSlab];  // sum_b dy, sum_b dy * xhat
+        for (int64_t c = 0; c < n; ++c) sdy[c] = sdyx[c] = 0.0;
+        for (int64_t b = 0; b < B; ++b) {
+            const float* dyr = dy + b * C + c0;
+            const float* xr = x + b * C + c0;
+            for (int64_t c = 0; c < n; ++c) {
+                const float xhat = (xr[c] - mean[c0 + c]) * rstd[c0 + c];
+                sdy[c] += dyr[c];
+                sdyx[c] += static_cast<double>(dyr[c]) * xhat;
+            }
         }
-    }
+        if (dbeta)
+            for (int64_t c = 0; c < n; ++c) dbeta[c0 + c] = static_cast<float>(sdy[c]);
+        if (dgamma)
+            for (int64_t c = 0; c < n; ++c) dgamma[c0 + c] = static_cast<float>(sdyx[c]);
+        if (!dx) return;
+        // dx = gamma * rstd * (dy - mean_b(dy) - xhat * mean_b(dy * xhat))
+        float k[kSlab], a[kSlab], g[kSlab];  // gamma * rstd, mean_b(dy), mean_b(dy * xhat)
+        for (int64_t c = 0; c < n; ++c) {
+            k[c] = gamma ? gamma[c0 + c] * rstd[c0 + c] : rstd[c0 + c];
+            a[c] = static_cast<float>(sdy[c] * invB);
+            g[c] = static_cast<float>(sdyx[c] * invB);
+        }
+        for (int64_t b = 0; b < B; ++b) {
+            const float* dyr = dy + b * C + c0;
+            const float* xr = x + b * C + c0;
+            float* dxr = dx + b * C + c0;
+            for (int64_t c = 0; c < n; ++c) {
+                const float xhat = (xr[c] - mean[c0 + c]) * rstd[c0 + c];
+                dxr[c] = k[c] * (dyr[c] - a[c] - xhat * g[c]);
+            }
+        }
+    });
 }
 
 void batchnorm_backward_infer(float* dx, const float* dy, const float* gamma,
