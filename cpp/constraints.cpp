@@ -49,9 +49,9 @@ void apply_constraint(const ConstraintSpec& c, float* w, int64_t rows, int64_t c
     } else if (c.axis == NormAxis::Rows) {  // one norm per column
         // Blocks of 64 rows over the pool, each summing its rows' squares per
         // column in row order; the blocks' sums then added in block order:
-        // the same bits for any thread count.  (One serial pass took ~0.3 ms
-        // a step for a 784x512 kernel, reading rows the other core had just
-        // stepped.)
+        // the same bits for any thread count.  (Serially, reading rows the
+        // other core had just stepped: MNIST 784-512-10 with MaxNorm, 2
+        // threads, 249-253 ms an epoch of 30000 rows against 198-200.)
         constexpr int64_t kRows = 64;
         const int64_t nb = (rows + kRows - 1) / kRows;
         static thread_local std::vector<double> part;  // (grows once)
