@@ -127,8 +127,8 @@ void activation_forward(Activation a, float* y, const float* z, int64_t rows, in
                         const ActParams& p) {
     if (a == Activation::Softmax || a == Activation::LogSoftmax) {
         const int64_t per = std::max<int64_t>(1, kChunk / std::max<int64_t>(cols, 1));
-        parallel_for((rows + per - 1) / per, [&](int64_t t) {
-        for (int64_t r = t * per; r < std::min(rows, (t + 1) * per); ++r) {
+        parallel_chunks(rows, per, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
             const float* zr = z + r * cols;
             float* yr = y + r * cols;
             float m = zr[0];
@@ -147,10 +147,8 @@ void activation_forward(Activation a, float* y, const float* z, int64_t rows, in
         return;
     }
     const int64_t n = rows * cols;
-    // (elementwise: fixed chunks over the pool, the same bits for any split)
-    parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) {
-        const int64_t i1 = (c + 1) * kChunk < n ? (c + 1) * kChunk : n;
-        for (int64_t i = c * kChunk; i < i1; ++i) y[i] = f<float>(a, z[i], p);
+    parallel_chunks(n, kChunk, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) y[i] = f<float>(a, z[i], p);
     });
 }
 
@@ -158,8 +156,8 @@ void activation_backward(Activation a, float* dz, const float* dy, const float* 
                          const float* y, int64_t rows, int64_t cols, const ActParams& p) {
     if (a == Activation::Softmax || a == Activation::LogSoftmax) {
         const int64_t per = std::max<int64_t>(1, kChunk / std::max<int64_t>(cols, 1));
-        parallel_for((rows + per - 1) / per, [&](int64_t t) {
-        for (int64_t r = t * per; r < std::min(rows, (t + 1) * per); ++r) {
+        parallel_chunks(rows, per, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
             const float* dyr = dy + r * cols;
             const float* yr = y + r * cols;
             float* dzr = dz + r * cols;
@@ -176,9 +174,8 @@ void activation_backward(Activation a, float* dz, const float* dy, const float* 
         return;
     }
     const int64_t n = rows * cols;
-    parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) {
-        const int64_t i1 = (c + 1) * kChunk < n ? (c + 1) * kChunk : n;
-        for (int64_t i = c * kChunk; i < i1; ++i) dz[i] = dy[i] * df<float>(a, z[i], p);
+    parallel_chunks(n, kChunk, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) dz[i] = dy[i] * df<float>(a, z[i], p);
     });
 }
 

@@ -31,8 +31,8 @@ void batchnorm_forward_train(float* y, float* mean, float* rstd, float* moving_m
                              float momentum, float one_minus_momentum, double* scratch) {
     (void)scratch;  // (each slab keeps its sums on its own stack)
     const double invB = 1.0 / static_cast<double>(B);
-    parallel_for((C + kSlab - 1) / kSlab, [&](int64_t t) {
-        const int64_t c0 = t * kSlab, n = C - c0 < kSlab ? C - c0 : kSlab;
+    parallel_chunks(C, kSlab, [&](int64_t c0, int64_t c1) {
+        const int64_t n = c1 - c0;
         double s[kSlab], q[kSlab];
         for (int64_t c = 0; c < n; ++c) s[c] = q[c] = 0.0;
         for (int64_t b = 0; b < B; ++b) {
@@ -90,8 +90,8 @@ void batchnorm_backward_train(float* dx, float* dgamma, float* dbeta, const floa
                               const float* gamma, int64_t B, int64_t C, double* scratch) {
     (void)scratch;  // (each slab keeps its sums on its own stack)
     const double invB = 1.0 / static_cast<double>(B);
-    parallel_for((C + kSlab - 1) / kSlab, [&](int64_t t) {
-        const int64_t c0 = t * kSlab, n = C - c0 < kSlab ? C - c0 : kSlab;
+    parallel_chunks(C, kSlab, [&](int64_t c0, int64_t c1) {
+        const int64_t n = c1 - c0;
         double sdy[kSlab], sdyx[kSlab];  // sum_b dy, sum_b dy * xhat
         for (int64_t c = 0; c < n; ++c) sdy[c] = sdyx[c] = 0.0;
         for (int64_t b = 0; b < B; ++b) {

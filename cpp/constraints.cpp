@@ -33,9 +33,8 @@ void apply_constraint(const ConstraintSpec& c, float* w, int64_t rows, int64_t c
     switch (c.kind) {
         case ConstraintKind::None: return;
         case ConstraintKind::NonNeg:  // (elementwise: chunks over the pool, the same bits)
-            parallel_for((n + 16383) / 16384, [&](int64_t t) {
-                const int64_t i1 = std::min(n, (t + 1) * 16384);
-                for (int64_t i = t * 16384; i < i1; ++i)
+            parallel_chunks(n, 16384, [&](int64_t i0, int64_t i1) {
+                for (int64_t i = i0; i < i1; ++i)
                     w[i] *= w[i] >= 0.0f ? 1.0f : 0.0f;  // (NaN stays NaN)
             });
             return;
@@ -57,10 +56,10 @@ void apply_constraint(const ConstraintSpec& c, float* w, int64_t rows, int64_t c
         static thread_local std::vector<double> part;  // (grows once)
         if (part.size() < static_cast<size_t>(nb * cols)) part.resize(static_cast<size_t>(nb * cols));
         double* pp = part.data();
-        parallel_for(nb, [&](int64_t t) {
-            double* ps = pp + t * cols;
+        parallel_chunks(rows, kRows, [&](int64_t r0, int64_t r1) {
+            double* ps = pp + r0 / kRows * cols;
             for (int64_t j = 0; j < cols; ++j) ps[j] = 0.0;
-            for (int64_t i = t * kRows; i < std::min(rows, (t + 1) * kRows); ++i)
+            for (int64_t i = r0; i < r1; ++i)
                 for (int64_t j = 0; j < cols; ++j)
                     ps[j] += static_cast<double>(w[i * cols + j]) * w[i * cols + j];
         });
@@ -69,13 +68,13 @@ void apply_constraint(const ConstraintSpec& c, float* w, int64_t rows, int64_t c
             for (int64_t j = 0; j < cols; ++j) scratch[j] += pp[t * cols + j];
         float* f = reinterpret_cast<float*>(scratch);  // (read before overwritten)
         for (int64_t j = 0; j < cols; ++j) f[j] = norm_factor(c, std::sqrt(static_cast<float>(scratch[j])));
-        parallel_for(nb, [&](int64_t t) {
-            for (int64_t i = t * kRows; i < std::min(rows, (t + 1) * kRows); ++i)
+        parallel_chunks(rows, kRows, [&](int64_t r0, int64_t r1) {
+            for (int64_t i = r0; i < r1; ++i)
                 for (int64_t j = 0; j < cols; ++j) w[i * cols + j] *= f[j];
         });
     } else {  // one norm per row (rows over the pool)
-        parallel_for((rows + 63) / 64, [&](int64_t t) {
-            for (int64_t i = t * 64; i < std::min(rows, t * 64 + 64); ++i) {
+        parallel_chunks(rows, 64, [&](int64_t r0, int64_t r1) {
+            for (int64_t i = r0; i < r1; ++i) {
                 float* r = w + i * cols;
                 double s = 0.0;
                 for (int64_t j = 0; j < cols; ++j) s += static_cast<double>(r[j]) * r[j];

@@ -39,8 +39,7 @@ uint64_t dropout_mask(float* mask, float* out, const float* in, int64_t n, float
     const uint32_t threshold = static_cast<uint32_t>(static_cast<double>(rate) * 4294967296.0);
     const float scale = 1.0f / (1.0f - rate);
     const int64_t full = n / 2, pairs = (n + 1) / 2;
-    parallel_for((full + kChunkPairs - 1) / kChunkPairs, [&](int64_t c) {
-        const int64_t k0 = c * kChunkPairs, k1 = k0 + kChunkPairs < full ? k0 + kChunkPairs : full;
+    parallel_chunks(full, kChunkPairs, [&](int64_t k0, int64_t k1) {
         mask_pairs(mask, out, in, k0, k1, state, threshold, scale);
     });
     if (pairs > full) {  // (an odd n: the last output's low half)

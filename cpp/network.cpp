@@ -507,9 +507,9 @@ static void decay_rows(float* v, int64_t n, uint32_t times, float rho, float one
 
 // Whether the optimizer step on the first layer's kernel can run inside its
 // dW computation (FusedStep): RMSprop without momentum or centering, Adam
-// without amsgrad, or SGD; no weight decay or gradient clipping (they need
-// every gradient first), and a trainable Dense first layer (its kernel
-// regularizer's gradient term, if any, is added in the step).
+// without amsgrad, or SGD, with or without weight decay; no gradient
+// clipping (it needs every gradient first); a trainable Dense first layer
+// (its kernel regularizer's gradient term, if any, is added in the step).
 bool Network::first_update_fusable() const {
     const LayerDesc& d = layers_.front();
     const bool kind_ok =
@@ -520,8 +520,8 @@ bool Network::first_update_fusable() const {
 }
 
 // Whether weight decay applies to layer `layer`'s kernel (or bias): the
-// optimizer's exclusions, as update() reads them (one flag per variable, in
-// layer order, kernel before bias).
+// optimizer's exclusions, one flag per variable in layer order, kernel
+// before bias.
 bool Network::variable_decays(size_t layer, bool kernel) const {
     if (decay_mask_.empty()) return true;
     size_t v = 0;
@@ -917,20 +917,17 @@ void Network::set_weight_decay_mask(const std::vector<bool>& mask) {
 // depend on the thread count.
 void Network::update(float lr) {
     segments_.clear();
-    size_t v = 0;
-    for (const auto& d : layers_) {
-        const bool kd = decay_mask_.empty() || !d.has_kernel || decay_mask_[v];
-        if (d.has_kernel) ++v;
-        const bool bd = decay_mask_.empty() || !d.use_bias || decay_mask_[v];
-        if (d.use_bias) ++v;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        const LayerDesc& d = layers_[l];
         if (!d.trainable) continue;
         // (the first kernel's step already ran inside its backward, and the
         // other layers' steps beside it when fused_rest_)
-        const bool first = &d == &layers_.front();
+        const bool first = l == 0;
         if (!first && fused_rest_) continue;
         if (d.has_kernel && !(fused_first_ && first))
-            segments_.push_back({d.w_off, d.w_off + d.kernel_size(), kd});
-        if (d.use_bias) segments_.push_back({d.b_off, d.b_off + d.out, bd});
+            segments_.push_back({d.w_off, d.w_off + d.kernel_size(), variable_decays(l, true)});
+        if (d.use_bias)
+            segments_.push_back({d.b_off, d.b_off + d.out, variable_decays(l, false)});
     }
     OptimizerSpec spec = opt_;
     spec.learning_rate = lr;
@@ -1028,17 +1025,16 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
     const int nt = get_num_threads();
     const bool one_thread = nt == 1 || flops < kSerialStepFlops;
     StepThreads& st = step_threads_;
-    bool measure = false;
+    int way = one_thread ? 0 : 1;  // 0 serial, 1 pooled, -1 still measuring (StepThreads)
     if (!one_thread && flops < kPoolStepFlops) {
         if (st.flops != flops || st.threads != nt) {
             st = StepThreads{};
             st.flops = flops;
             st.threads = nt;
         }
-        measure = st.decided < 0;
+        way = st.decided;
     }
-    const bool all_serial = one_thread || (!measure && st.flops == flops && st.threads == nt &&
-                                           flops < kPoolStepFlops && st.decided == 0);
+    const bool measure = way < 0, all_serial = way == 0;
     SerialRegion serial(all_serial);
     // (the first kernel's finiteness, read once here and then kept through the
     // steps, replaces the column selection's per-batch check of skipped rows)

@@ -52,10 +52,10 @@ double l1l2_penalty(const float* w, int64_t n, float l1, float l2) {
     static thread_local std::vector<double> part;  // (grows once)
     if (part.size() < static_cast<size_t>(2 * chunks)) part.resize(static_cast<size_t>(2 * chunks));
     double* pp = part.data();
-    parallel_for(chunks, [&](int64_t c) {
-        const int64_t i0 = c * kChunk, len = n - i0 < kChunk ? n - i0 : kChunk;
-        pp[2 * c] = l1 != 0.0f ? lane_sum(w + i0, len, true) : 0.0;
-        pp[2 * c + 1] = l2 != 0.0f ? lane_sum(w + i0, len, false) : 0.0;
+    parallel_chunks(n, kChunk, [&](int64_t i0, int64_t i1) {
+        double* out = pp + 2 * (i0 / kChunk);
+        out[0] = l1 != 0.0f ? lane_sum(w + i0, i1 - i0, true) : 0.0;
+        out[1] = l2 != 0.0f ? lane_sum(w + i0, i1 - i0, false) : 0.0;
     });
     double a = 0.0, s = 0.0;
     for (int64_t c = 0; c < chunks; ++c) {
@@ -68,9 +68,8 @@ double l1l2_penalty(const float* w, int64_t n, float l1, float l2) {
 void l1l2_grad(float* g, const float* w, int64_t n, float l1, float l2, float scale) {
     if ((l1 == 0.0f && l2 == 0.0f) || n <= 0) return;
     const float a = scale * l1, b = scale * 2.0f * l2;
-    parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) {
-        const int64_t i0 = c * kChunk, len = n - i0 < kChunk ? n - i0 : kChunk;
-        grad_range(g + i0, w + i0, len, a, b);
+    parallel_chunks(n, kChunk, [&](int64_t i0, int64_t i1) {
+        grad_range(g + i0, w + i0, i1 - i0, a, b);
     });
 }
 

@@ -85,4 +85,16 @@ inline void parallel_for_light(int64_t n_tasks, F&& f) {
     detail::parallel_for_(n_tasks, std::forward<F>(f), true);
 }
 
+// f(i0, i1) for each fixed chunk [i0, i1) of [0, n) (`chunk` long, the last
+// shorter), spread over the pool.  The chunks do not depend on the thread
+// count, so work done chunk by chunk gives the same bits for any split.
+template <class F>
+inline void parallel_chunks(int64_t n, int64_t chunk, F&& f) {
+    if (n <= 0) return;
+    parallel_for((n + chunk - 1) / chunk, [&](int64_t c) {
+        const int64_t i0 = c * chunk;
+        f(i0, n - i0 < chunk ? n : i0 + chunk);
+    });
+}
+
 }  // namespace fastdense
