@@ -1,5 +1,5 @@
-"""The three training GEMMs of the MNIST step, fastdense vs numpy's BLAS,
-on the same arrays, in the same run."""
+"""The three training GEMMs of the MNIST step, fastdense vs numpy's BLAS and
+(where installed) PyTorch's CPU matmul, on the same arrays, in the same run."""
 import numpy as np
 import pytest
 
@@ -20,6 +20,15 @@ def arrays(request):
     return request.param, x, w, b, y, dy
 
 
+IMPLS = ["fastdense", "numpy", "torch"]
+
+
+def _torch():
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(_core.get_num_threads())
+    return torch
+
+
 def _gflops(benchmark, B, n_in, n_out, products=1):
     if benchmark.stats is None:  # (--benchmark-disable: the calls ran once, untimed)
         return
@@ -28,30 +37,45 @@ def _gflops(benchmark, B, n_in, n_out, products=1):
 
 
 @pytest.mark.benchmark(group="forward Y=XW+b,relu")
-@pytest.mark.parametrize("impl", ["fastdense", "numpy"])
+@pytest.mark.parametrize("impl", IMPLS)
 def test_forward(benchmark, arrays, impl):
     name, x, w, b, _, _ = arrays
-    f = (lambda: _core.dense_forward(x, w, b, 1)) if impl == "fastdense" else (
-        lambda: np.maximum(x @ w + b, 0))
+    if impl == "torch":
+        t = _torch()
+        xt, wt, bt = (t.from_numpy(a) for a in (x, w, b))
+        f = lambda: t.relu(t.addmm(bt, xt, wt))  # noqa: E731
+    else:
+        f = (lambda: _core.dense_forward(x, w, b, 1)) if impl == "fastdense" else (
+            lambda: np.maximum(x @ w + b, 0))
     benchmark(f)
     _gflops(benchmark, *SHAPES[name])
 
 
 @pytest.mark.benchmark(group="dW=X^T dZ")
-@pytest.mark.parametrize("impl", ["fastdense", "numpy"])
+@pytest.mark.parametrize("impl", IMPLS)
 def test_dw(benchmark, arrays, impl):
     name, x, w, b, y, dy = arrays
-    f = (lambda: _core.dense_backward(dy, y, x, w, 1, True, False)) if impl == "fastdense" else (
-        lambda: x.T @ dy)
+    if impl == "torch":
+        t = _torch()
+        xt, dyt = t.from_numpy(x), t.from_numpy(dy)
+        f = lambda: xt.T @ dyt  # noqa: E731
+    else:
+        f = (lambda: _core.dense_backward(dy, y, x, w, 1, True, False)) if impl == "fastdense" \
+            else (lambda: x.T @ dy)
     benchmark(f)
     _gflops(benchmark, *SHAPES[name])
 
 
 @pytest.mark.benchmark(group="dW and dX")
-@pytest.mark.parametrize("impl", ["fastdense", "numpy"])
+@pytest.mark.parametrize("impl", IMPLS)
 def test_dw_dx(benchmark, arrays, impl):
     name, x, w, b, y, dy = arrays
-    f = (lambda: _core.dense_backward(dy, y, x, w, 1, True, True)) if impl == "fastdense" else (
-        lambda: (x.T @ dy, dy @ w.T))
+    if impl == "torch":
+        t = _torch()
+        xt, wt, dyt = (t.from_numpy(a) for a in (x, w, dy))
+        f = lambda: (xt.T @ dyt, dyt @ wt.T)  # noqa: E731
+    else:
+        f = (lambda: _core.dense_backward(dy, y, x, w, 1, True, True)) if impl == "fastdense" \
+            else (lambda: (x.T @ dy, dy @ w.T))
     benchmark(f)
     _gflops(benchmark, *SHAPES[name], products=2)

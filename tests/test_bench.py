@@ -82,3 +82,42 @@ def test_bench_reexec_sets_numpy_threads(tmp_path):
                          env=env, capture_output=True, text=True, check=True, timeout=120).stdout
     assert "OPENBLAS_NUM_THREADS=1" in out, out
     assert out.count("fastdense ") == 1, out  # reported once, by the child
+
+
+def _gemm_row(torch: bool):
+    row = {"shape": "hidden 128x784x512", "op": "dW=X^T dZ (+db)", "fastdense_gflops": 50.0,
+           "numpy_gflops": 40.0, "speedup_vs_numpy": 1.25, "fastdense_median": 48.0,
+           "numpy_median": 39.0}
+    if torch:
+        row.update({"torch_gflops": 62.5, "torch_median": 60.0, "speedup_vs_torch": 0.8})
+    return row
+
+
+def test_gemm_table_adds_pytorch_columns_only_when_it_was_measured(monkeypatch):
+    import io
+    monkeypatch.setattr(bench, "peak_gflops", lambda threads: 100.0)
+    for torch in (False, True):
+        monkeypatch.setattr(bench, "gemm_rows", lambda threads, t=torch: [_gemm_row(t)])
+        out = io.StringIO()
+        bench.report("gemm", 1, out=out)
+        lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("|")]
+        head, rule, row = lines
+        assert head.count("|") == rule.count("|") == row.count("|")
+        assert ("PyTorch" in head) == torch
+        assert "| 50.0 (48.0) | 50% | 40.0 (39.0) | 1.25x |" in row
+        if torch:
+            assert row.endswith("| 62.5 (60.0) | 62% | 0.80x |")
+
+
+def test_gemm_rows_times_pytorch_when_installed(monkeypatch):
+    """Each contender runs and is timed: PyTorch's column is there exactly
+    when it imports (the timings are stubbed: one call each)."""
+    import importlib.util
+    def one_call_each(fns, **kw):
+        return {k: [(fn(), 1e-3)[1]] for k, fn in fns.items()}
+
+    monkeypatch.setattr(bench, "interleaved_times", one_call_each)
+    rows = bench.gemm_rows(1)
+    assert len(rows) == 6
+    has = importlib.util.find_spec("torch") is not None
+    assert all(("torch_gflops" in r) == has for r in rows)

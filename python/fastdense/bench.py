@@ -93,16 +93,28 @@ GEMM_SHAPES = {
 }
 
 
+def _torch(threads: int) -> Any:
+    """PyTorch set to `threads` threads, or None where it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
 def gemm_rows(threads: int) -> List[Dict[str, Any]]:
     """GFLOP/s of forward (Y=XW+b, relu), dW=X^T dZ (+db) alone, and the whole
     backward (dW and dX=dZ W^T) vs numpy on the same arrays, through the
-    Python bindings (each call allocates its outputs, as numpy's does). Each
-    is the best of 9 interleaved timings of >= 50 ms of repeated calls (the
-    FMA peak is a best of runs too), and the median beside it."""
+    Python bindings (each call allocates its outputs, as numpy's does), and
+    vs PyTorch's CPU matmul (its own BLAS: MKL in the x86 wheels) where it is
+    installed. Each is the best of 9 interleaved timings of >= 50 ms of
+    repeated calls (the FMA peak is a best of runs too), and the median
+    beside it."""
     rng = np.random.default_rng(0)
     rows = []
     _core.set_num_threads(threads)
-
+    torch = _torch(threads)
 
     for name, (B, n_in, n_out) in GEMM_SHAPES.items():
         x = rng.standard_normal((B, n_in), dtype=np.float32)
@@ -111,6 +123,11 @@ def gemm_rows(threads: int) -> List[Dict[str, Any]]:
         y = _core.dense_forward(x, w, b, 1)
         dy = rng.standard_normal((B, n_out), dtype=np.float32)
         flops = 2.0 * B * n_in * n_out
+        if torch is not None:  # (the same memory)
+            xt, wt, bt, dyt = (torch.from_numpy(a) for a in (x, w, b, dy))
+            torch_cases = (lambda: torch.relu(torch.addmm(bt, xt, wt)),
+                           lambda: (xt.T @ dyt, dyt.sum(0)),
+                           lambda: (xt.T @ dyt, dyt.sum(0), dyt @ wt.T))
         cases = (
             ("Y=XW+b,relu", flops, lambda: _core.dense_forward(x, w, b, 1),
              lambda: np.maximum(x @ w + b, 0)),
@@ -122,13 +139,21 @@ def gemm_rows(threads: int) -> List[Dict[str, Any]]:
              lambda: _core.dense_backward(dy, y, x, w, 0, True, True),
              lambda: (x.T @ dy, dy.sum(0), dy @ w.T)),
         )
-        for op, fl, ours, theirs in cases:
-            tt = interleaved_times({"ours": ours, "numpy": theirs}, repeat=9, min_time=0.05)
+        for i, (op, fl, ours, theirs) in enumerate(cases):
+            fns = {"ours": ours, "numpy": theirs}
+            if torch is not None:
+                fns["torch"] = torch_cases[i]
+            tt = interleaved_times(fns, repeat=9, min_time=0.05)
             tf, tn = min(tt["ours"]), min(tt["numpy"])
-            rows.append({"shape": name, "op": op, "fastdense_gflops": fl / tf / 1e9,
-                         "numpy_gflops": fl / tn / 1e9, "speedup_vs_numpy": tn / tf,
-                         "fastdense_median": fl / statistics.median(tt["ours"]) / 1e9,
-                         "numpy_median": fl / statistics.median(tt["numpy"]) / 1e9})
+            row = {"shape": name, "op": op, "fastdense_gflops": fl / tf / 1e9,
+                   "numpy_gflops": fl / tn / 1e9, "speedup_vs_numpy": tn / tf,
+                   "fastdense_median": fl / statistics.median(tt["ours"]) / 1e9,
+                   "numpy_median": fl / statistics.median(tt["numpy"]) / 1e9}
+            if torch is not None:
+                row.update({"torch_gflops": fl / min(tt["torch"]) / 1e9,
+                            "torch_median": fl / statistics.median(tt["torch"]) / 1e9,
+                            "speedup_vs_torch": min(tt["torch"]) / tf})
+            rows.append(row)
     return rows
 
 
@@ -325,14 +350,23 @@ def report(which: str, threads: int, out=sys.stdout) -> None:
     if which in ("all", "gemm"):
         pk = peak_gflops(threads)
         print("\nGFLOP/s: best of 9 interleaved repeats (median in brackets)", file=out)
-        print("\n| shape | op | fastdense GFLOP/s | % of peak | numpy GFLOP/s | fastdense / numpy |",
-              file=out)
-        print("| --- | --- | ---: | ---: | ---: | ---: |", file=out)
-        for r in gemm_rows(threads):
-            frac = f"{100 * r['fastdense_gflops'] / pk:.0f}%" if pk else "n/a"
-            print(f"| {r['shape']} | {r['op']} | {r['fastdense_gflops']:.1f} "
-                  f"({r['fastdense_median']:.1f}) | {frac} | {r['numpy_gflops']:.1f} "
-                  f"({r['numpy_median']:.1f}) | {r['speedup_vs_numpy']:.2f}x |", file=out)
+        rows = gemm_rows(threads)
+        has_torch = any("torch_gflops" in r for r in rows)
+        pct = (lambda g: f"{100 * g / pk:.0f}%") if pk else (lambda g: "n/a")
+        head = "| shape | op | fastdense GFLOP/s | % of peak | numpy GFLOP/s | fastdense / numpy |"
+        if has_torch:
+            head += " PyTorch GFLOP/s | % of peak | fastdense / PyTorch |"
+        print("\n" + head, file=out)
+        print("| --- | --- |" + " ---: |" * (head.count("|") - 3), file=out)
+        for r in rows:
+            line = (f"| {r['shape']} | {r['op']} | {r['fastdense_gflops']:.1f} "
+                    f"({r['fastdense_median']:.1f}) | {pct(r['fastdense_gflops'])} | "
+                    f"{r['numpy_gflops']:.1f} ({r['numpy_median']:.1f}) | "
+                    f"{r['speedup_vs_numpy']:.2f}x |")
+            if has_torch:
+                line += (f" {r['torch_gflops']:.1f} ({r['torch_median']:.1f}) | "
+                         f"{pct(r['torch_gflops'])} | {r['speedup_vs_torch']:.2f}x |")
+            print(line, file=out)
     if which in ("all", "train"):
         before = roundtrip_ns()
         rows = train_rows(threads)
