@@ -64,7 +64,16 @@ endif()
 if(NOT MSVC)
   # The fused optimizer step rounds each operation as the engine's update does.
   set_property(SOURCE ${_FD_KDIR}/fused_update.cpp APPEND PROPERTY COMPILE_OPTIONS
-      -ffp-contract=off -fno-math-errno)
+      -fno-math-errno)
+  # The portable path rounds a*b+c twice, as the engine does (fastdense_engine
+  # sets the same), whatever the compiler's default: GCC's is off for
+  # -std=c++17, Clang's contracts within an expression, and where FMA is part
+  # of the base ISA (aarch64) that gave other bits, e.g. a fused optimizer
+  # step unlike the separate one (seen with Clang for aarch64 under qemu:
+  # tools/arm_pytest.sh).  x86's baseline has no FMA: nothing changes there.
+  # (The SIMD sources keep their explicit FMAs and vopaque().)
+  set_property(SOURCE ${FASTDENSE_KERNEL_SOURCES} APPEND PROPERTY COMPILE_OPTIONS
+      -ffp-contract=off)
 endif()
 
 # Profiling builds (tools/region_profile.sh): the pool times each parallel

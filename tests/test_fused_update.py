@@ -255,10 +255,12 @@ def test_adam_zero_columns_still_step():
     w_after = m.get_weights()[0]
     assert (w_after[:6] != w_before[:6]).all()
     # ... by exactly Adam's step with g = 0, from the optimizer's own state
-    it = 2  # (t of this second step)
+    it = np.float32(2)  # (t of this second step; float32, so that numpy 1.x's
+    # value-based casting does not take alpha to float64)
     mom, vel = (np.array(v) for v in m.optimizer.variables[2:4])  # (the first kernel's)
     alpha = np.float32(1e-2) * np.sqrt(np.float32(1) - np.float32(0.999) ** it) / (
         np.float32(1) - np.float32(0.9) ** it)
+    assert alpha.dtype == np.float32
     want = w_before[:6] - (mom[:6] * np.float32(alpha)) / (np.sqrt(vel[:6]) + np.float32(1e-7))
     np.testing.assert_allclose(w_after[:6], want, rtol=1e-6, atol=1e-9)
 

@@ -29,7 +29,11 @@ zig=("$dir/venv/bin/python" -m ziglang)
 pybind_inc=$("$dir/venv/bin/python" -c "import pybind11; print(pybind11.get_include())")
 py_inc=$("$PYTHON" -c "import sysconfig; print(sysconfig.get_paths()['include'])")
 target=aarch64-linux-gnu
-flags=(-target "$target" -std=c++17 -O2 -fPIC -Wall -Wextra -Werror -fno-math-errno -Icpp)
+flags=(-target "$target" -std=c++17 -O2 -fPIC -Wall -Wextra -Werror -Icpp)
+# (as CMake compiles them: every source this builds is a baseline one, which
+# cpp/kernels.cmake and CMakeLists.txt give -ffp-contract=off; the engine's
+# and fused_update.cpp also -fno-math-errno)
+base_flags=(-ffp-contract=off -fno-math-errno)
 
 objs=()
 for src in cpp/*.cpp; do
@@ -37,8 +41,7 @@ for src in cpp/*.cpp; do
   case $name in dense_avx2 | dense_avx512) continue ;; esac
   extra=()
   [ "$name" = bindings ] && extra=(-I"$pybind_inc" -I"$py_inc")
-  [ "$name" = fused_update ] && extra=(-ffp-contract=off)  # (as cpp/kernels.cmake)
-  "${zig[@]}" c++ "${flags[@]}" "${extra[@]}" -c "$src" -o "$dir/obj/$name.o"
+  "${zig[@]}" c++ "${flags[@]}" "${base_flags[@]}" "${extra[@]}" -c "$src" -o "$dir/obj/$name.o"
   objs+=("$dir/obj/$name.o")
 done
 kernel_objs=()
@@ -54,8 +57,9 @@ done
 "${zig[@]}" c++ -target "$target" -o "$dir/kernel_bench" "$dir/obj/kernel_bench.o" \
   "${kernel_objs[@]}" -lpthread
 echo "cross_build_arm.sh: ${#objs[@]} sources compiled for $target; _core.so and kernel_bench linked"
-if command -v qemu-aarch64 >/dev/null 2>&1; then
-  qemu-aarch64 -L /usr/aarch64-linux-gnu "$dir/kernel_bench" --check
+qemu=$(command -v qemu-aarch64 || command -v qemu-aarch64-static || true)
+if [ -n "$qemu" ]; then
+  "$qemu" -L /usr/aarch64-linux-gnu "$dir/kernel_bench" --check
 else
   echo "cross_build_arm.sh: no qemu-aarch64 on PATH: built, not run"
 fi

@@ -165,94 +165,112 @@ class Variable:
         return ~self._value
 
     def __add__(self, other: Any) -> np.ndarray:
-        return self._value + _operand(other)
+        return self._value + _operand(other, self._value)
 
     def __radd__(self, other: Any) -> np.ndarray:
-        return _operand(other) + self._value
+        return _operand(other, self._value) + self._value
 
     def __sub__(self, other: Any) -> np.ndarray:
-        return self._value - _operand(other)
+        return self._value - _operand(other, self._value)
 
     def __rsub__(self, other: Any) -> np.ndarray:
-        return _operand(other) - self._value
+        return _operand(other, self._value) - self._value
 
     def __mul__(self, other: Any) -> np.ndarray:
-        return self._value * _operand(other)
+        return self._value * _operand(other, self._value)
 
     def __rmul__(self, other: Any) -> np.ndarray:
-        return _operand(other) * self._value
+        return _operand(other, self._value) * self._value
 
     def __truediv__(self, other: Any) -> np.ndarray:
-        return _true_divide(self._value, _operand(other))
+        return _true_divide(self._value, _operand(other, self._value))
 
     def __rtruediv__(self, other: Any) -> np.ndarray:
-        return _true_divide(_operand(other), self._value)
+        return _true_divide(_operand(other, self._value), self._value)
 
     def __floordiv__(self, other: Any) -> np.ndarray:
-        return self._value // _operand(other)
+        return self._value // _operand(other, self._value)
 
     def __rfloordiv__(self, other: Any) -> np.ndarray:
-        return _operand(other) // self._value
+        return _operand(other, self._value) // self._value
 
     def __mod__(self, other: Any) -> np.ndarray:
-        return self._value % _operand(other)
+        return self._value % _operand(other, self._value)
 
     def __rmod__(self, other: Any) -> np.ndarray:
-        return _operand(other) % self._value
+        return _operand(other, self._value) % self._value
 
     def __pow__(self, other: Any) -> np.ndarray:
-        return self._value ** _operand(other)
+        return self._value ** _operand(other, self._value)
 
     def __rpow__(self, other: Any) -> np.ndarray:
-        return _operand(other) ** self._value
+        return _operand(other, self._value) ** self._value
 
     def __matmul__(self, other: Any) -> np.ndarray:
-        return self._value @ _operand(other)
+        return self._value @ _operand(other, self._value)
 
     def __rmatmul__(self, other: Any) -> np.ndarray:
-        return _operand(other) @ self._value
+        return _operand(other, self._value) @ self._value
 
     def __lt__(self, other: Any) -> np.ndarray:
-        return self._value < _operand(other)
+        return self._value < _operand(other, self._value)
 
     def __le__(self, other: Any) -> np.ndarray:
-        return self._value <= _operand(other)
+        return self._value <= _operand(other, self._value)
 
     def __gt__(self, other: Any) -> np.ndarray:
-        return self._value > _operand(other)
+        return self._value > _operand(other, self._value)
 
     def __ge__(self, other: Any) -> np.ndarray:
-        return self._value >= _operand(other)
+        return self._value >= _operand(other, self._value)
 
     def __and__(self, other: Any) -> np.ndarray:
-        return self._value & _operand(other)
+        return self._value & _operand(other, self._value)
 
     def __rand__(self, other: Any) -> np.ndarray:
-        return _operand(other) & self._value
+        return _operand(other, self._value) & self._value
 
     def __or__(self, other: Any) -> np.ndarray:
-        return self._value | _operand(other)
+        return self._value | _operand(other, self._value)
 
     def __ror__(self, other: Any) -> np.ndarray:
-        return _operand(other) | self._value
+        return _operand(other, self._value) | self._value
 
     def __xor__(self, other: Any) -> np.ndarray:
-        return self._value ^ _operand(other)
+        return self._value ^ _operand(other, self._value)
 
     def __rxor__(self, other: Any) -> np.ndarray:
-        return _operand(other) ^ self._value
+        return _operand(other, self._value) ^ self._value
 
     __hash__ = object.__hash__
 
 
-def _operand(x: Any) -> Any:
-    """The other operand of an operator: a variable's value; Python scalars
-    stay weakly typed (float32 + 1.5 is float32, as in Keras)."""
+def _operand(x: Any, like: np.ndarray) -> Any:
+    """The other operand of an operator on `like` (a variable's value): a
+    variable's value; Python scalars stay weakly typed (float32 + 1.5 is
+    float32, as in Keras). numpy 2 does that itself; numpy 1.x's value-based
+    casting would make a 0-d float32 plus 1.5 float64, so a Python number
+    takes the variable's dtype here where that dtype can hold it: a float
+    variable with any int or float, an integer variable with an int in its
+    range."""
     if isinstance(x, Variable):
         return x._value
     if isinstance(x, (list, tuple)):
         from . import ops as _ops
         return _ops.convert_to_tensor(x)
+    if type(x) in (int, float):  # (Python's own: numpy scalars keep their dtype)
+        kind = like.dtype.kind
+        if kind == "f":
+            try:
+                fx = float(x)
+            except OverflowError:  # (an int past float64's range)
+                return x
+            if abs(fx) <= float(np.finfo(like.dtype).max):  # (False for NaN, inf)
+                return like.dtype.type(fx)
+        if kind in "iu" and isinstance(x, int):
+            info = np.iinfo(like.dtype)
+            if info.min <= x <= info.max:
+                return like.dtype.type(x)
     return x
 
 
