@@ -5,6 +5,7 @@ Conversions avoid copies when the input is already float32 and C-contiguous.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -12,12 +13,23 @@ import numpy as np
 from . import _core
 from . import losses as _losses
 
+_RAGGED_WARNING = getattr(getattr(np, "exceptions", np), "VisibleDeprecationWarning",
+                          DeprecationWarning)
+
 
 def _array(value: Any, name: str) -> np.ndarray:
     if value is None:
         raise ValueError(f"Argument `{name}` must be provided. Received: {name}=None")
     try:
-        arr = np.asarray(value)
+        if isinstance(value, (list, tuple)):
+            # (numpy < 1.24 makes an object array of a ragged list, with a
+            # VisibleDeprecationWarning, where newer numpy raises: the same
+            # error on both)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", _RAGGED_WARNING)
+                arr = np.asarray(value)
+        else:
+            arr = np.asarray(value)
     except Exception as e:  # ragged lists and the like
         raise ValueError(f"Argument `{name}` could not be converted to an array: {e}") from None
     if arr.dtype.kind not in "biuf":
