@@ -183,9 +183,16 @@ def test_models_built_and_dropped_free_their_engine():
         m._net.optimizer_state  # a view, dropped at once
         m.summary(print_fn=lambda s: None)
 
-    # each model holds ~0.3 MiB of native buffers: 1,000 kept would be ~300 MiB
-    grew, objects = _steady(1_000, round_, warmup=50)
-    assert grew < 8 * MB, f"RSS grew by {grew / MB:.2f} MiB over 1,000 models"
+    # each model holds ~0.3 MiB of native buffers: 1,000 kept would be ~300 MiB.
+    # The heap takes a while to settle: the first 1,000 models grew RSS by
+    # 3-29 MiB (Python 3.11 and 3.13; more after other tests), the next 7,000
+    # by -0.8 to +2.9 MiB per 1,000. So two windows of 1,000 are measured and
+    # the smaller counts: a leak shows in both.
+    grew1, _ = _steady(1_000, round_, warmup=300)
+    grew2, objects = _steady(1_000, round_, warmup=0)
+    grew = min(grew1, grew2)
+    assert grew < 8 * MB, (f"RSS grew by {grew1 / MB:.2f} and {grew2 / MB:.2f} MiB over two "
+                           f"rounds of 1,000 models")
     assert objects < 500
 
 
