@@ -23,10 +23,12 @@ def arrays(request):
 IMPLS = ["fastdense", "numpy", "torch"]
 
 
-def _torch():
+def _torch(*arrays):
+    """PyTorch (skips where it is not installed) at fastdense's thread count,
+    and tensor views of the arrays."""
     torch = pytest.importorskip("torch")
     torch.set_num_threads(_core.get_num_threads())
-    return torch
+    return (torch, *(torch.from_numpy(a) for a in arrays))
 
 
 def _gflops(benchmark, B, n_in, n_out, products=1):
@@ -41,12 +43,12 @@ def _gflops(benchmark, B, n_in, n_out, products=1):
 def test_forward(benchmark, arrays, impl):
     name, x, w, b, _, _ = arrays
     if impl == "torch":
-        t = _torch()
-        xt, wt, bt = (t.from_numpy(a) for a in (x, w, b))
+        t, xt, wt, bt = _torch(x, w, b)
         f = lambda: t.relu(t.addmm(bt, xt, wt))  # noqa: E731
+    elif impl == "fastdense":
+        f = lambda: _core.dense_forward(x, w, b, 1)  # noqa: E731
     else:
-        f = (lambda: _core.dense_forward(x, w, b, 1)) if impl == "fastdense" else (
-            lambda: np.maximum(x @ w + b, 0))
+        f = lambda: np.maximum(x @ w + b, 0)  # noqa: E731
     benchmark(f)
     _gflops(benchmark, *SHAPES[name])
 
@@ -56,12 +58,12 @@ def test_forward(benchmark, arrays, impl):
 def test_dw(benchmark, arrays, impl):
     name, x, w, b, y, dy = arrays
     if impl == "torch":
-        t = _torch()
-        xt, dyt = t.from_numpy(x), t.from_numpy(dy)
+        _, xt, dyt = _torch(x, dy)
         f = lambda: xt.T @ dyt  # noqa: E731
+    elif impl == "fastdense":
+        f = lambda: _core.dense_backward(dy, y, x, w, 1, True, False)  # noqa: E731
     else:
-        f = (lambda: _core.dense_backward(dy, y, x, w, 1, True, False)) if impl == "fastdense" \
-            else (lambda: x.T @ dy)
+        f = lambda: x.T @ dy  # noqa: E731
     benchmark(f)
     _gflops(benchmark, *SHAPES[name])
 
@@ -71,11 +73,11 @@ def test_dw(benchmark, arrays, impl):
 def test_dw_dx(benchmark, arrays, impl):
     name, x, w, b, y, dy = arrays
     if impl == "torch":
-        t = _torch()
-        xt, wt, dyt = (t.from_numpy(a) for a in (x, w, dy))
+        _, xt, wt, dyt = _torch(x, w, dy)
         f = lambda: (xt.T @ dyt, dyt @ wt.T)  # noqa: E731
+    elif impl == "fastdense":
+        f = lambda: _core.dense_backward(dy, y, x, w, 1, True, True)  # noqa: E731
     else:
-        f = (lambda: _core.dense_backward(dy, y, x, w, 1, True, True)) if impl == "fastdense" \
-            else (lambda: (x.T @ dy, dy @ w.T))
+        f = lambda: (x.T @ dy, dy @ w.T)  # noqa: E731
     benchmark(f)
     _gflops(benchmark, *SHAPES[name], products=2)

@@ -13,8 +13,8 @@ import numpy as np
 from . import _core
 from . import losses as _losses
 
-_RAGGED_WARNING = getattr(getattr(np, "exceptions", np), "VisibleDeprecationWarning",
-                          DeprecationWarning)
+_RAGGED_WARNING = (np.exceptions.VisibleDeprecationWarning if hasattr(np, "exceptions")
+                   else np.VisibleDeprecationWarning)  # (numpy < 1.25)
 
 
 def _array(value: Any, name: str) -> np.ndarray:

@@ -125,31 +125,32 @@ def gemm_rows(threads: int) -> List[Dict[str, Any]]:
         flops = 2.0 * B * n_in * n_out
         if torch is not None:  # (the same memory)
             xt, wt, bt, dyt = (torch.from_numpy(a) for a in (x, w, b, dy))
-            torch_cases = (lambda: torch.relu(torch.addmm(bt, xt, wt)),
-                           lambda: (xt.T @ dyt, dyt.sum(0)),
-                           lambda: (xt.T @ dyt, dyt.sum(0), dyt @ wt.T))
+        # (op, flops, fastdense, numpy, PyTorch or None)
         cases = (
             ("Y=XW+b,relu", flops, lambda: _core.dense_forward(x, w, b, 1),
-             lambda: np.maximum(x @ w + b, 0)),
+             lambda: np.maximum(x @ w + b, 0),
+             torch and (lambda: torch.relu(torch.addmm(bt, xt, wt)))),
             # (linear: the same work as numpy's; with relu the kernel also
             # applies the derivative while packing dZ)
             ("dW=X^T dZ (+db)", flops, lambda: _core.dense_backward(dy, y, x, w, 0, True, False),
-             lambda: (x.T @ dy, dy.sum(0))),
+             lambda: (x.T @ dy, dy.sum(0)),
+             torch and (lambda: (xt.T @ dyt, dyt.sum(0)))),
             ("dW and dX=dZ W^T", 2 * flops,
              lambda: _core.dense_backward(dy, y, x, w, 0, True, True),
-             lambda: (x.T @ dy, dy.sum(0), dy @ w.T)),
+             lambda: (x.T @ dy, dy.sum(0), dy @ w.T),
+             torch and (lambda: (xt.T @ dyt, dyt.sum(0), dyt @ wt.T))),
         )
-        for i, (op, fl, ours, theirs) in enumerate(cases):
+        for op, fl, ours, theirs, torch_fn in cases:
             fns = {"ours": ours, "numpy": theirs}
-            if torch is not None:
-                fns["torch"] = torch_cases[i]
+            if torch_fn:
+                fns["torch"] = torch_fn
             tt = interleaved_times(fns, repeat=9, min_time=0.05)
             tf, tn = min(tt["ours"]), min(tt["numpy"])
             row = {"shape": name, "op": op, "fastdense_gflops": fl / tf / 1e9,
                    "numpy_gflops": fl / tn / 1e9, "speedup_vs_numpy": tn / tf,
                    "fastdense_median": fl / statistics.median(tt["ours"]) / 1e9,
                    "numpy_median": fl / statistics.median(tt["numpy"]) / 1e9}
-            if torch is not None:
+            if torch_fn:
                 row.update({"torch_gflops": fl / min(tt["torch"]) / 1e9,
                             "torch_median": fl / statistics.median(tt["torch"]) / 1e9,
                             "speedup_vs_torch": min(tt["torch"]) / tf})
