@@ -543,12 +543,12 @@ PYBIND11_MODULE(_core, m) {
         if (!set_kernels(name.c_str()))
             throw py::value_error("Unknown or unsupported ISA. Received: isa=" + name +
                                   "; available: " + available_kernels());
-    });
+    }, py::arg("name"));
     m.def("set_num_threads", [](int n) {
         if (n < 1 || n > 1024)
             throw py::value_error("Expected 1 <= n <= 1024. Received: n=" + std::to_string(n));
         set_num_threads(n);
-    });
+    }, py::arg("n"));
     m.def("get_num_threads", []() { return get_num_threads(); });
     m.def("fma_peak_gflops", [](int threads) {
         if (threads < 1 || threads > 1024)
@@ -582,7 +582,7 @@ PYBIND11_MODULE(_core, m) {
             permutation(p, n, seed);
         }
         return out;
-    });
+    }, py::arg("n"), py::arg("seed"));
 
     // ---- single kernels (tests, references) ------------------------------------
     m.def("all_finite", [](py::array a, bool serial) {
@@ -800,7 +800,8 @@ PYBIND11_MODULE(_core, m) {
         if (k == MetricKind::SparseCategoricalAccuracy ? !t.labels : !t.dense)
             throw py::value_error("metric targets missing");
         return metric_sum(k, cptr<float>(y), t.dense, t.labels, B, U, threshold);
-    });
+    }, py::arg("kind"), py::arg("y_pred"), py::arg("y_true"), py::arg("labels"),
+       py::arg("threshold"));
 
     py::class_<OptimizerSpec>(m, "OptimizerSpec")
         .def(py::init<>())
@@ -996,7 +997,7 @@ PYBIND11_MODULE(_core, m) {
             if (kind < 0 || kind > 3) throw py::value_error("Unknown loss code");
             n.set_loss(LossSpec{static_cast<LossKind>(kind), from_logits});
             n.loss = static_cast<LossKind>(kind);
-        })
+        }, py::arg("kind"), py::arg("from_logits"))
         .def("set_metrics", [](NetState& n, const std::vector<int>& kinds, float threshold) {
             std::vector<MetricKind> k;
             for (int v : kinds) {
@@ -1005,7 +1006,7 @@ PYBIND11_MODULE(_core, m) {
             }
             n.set_metrics(k, threshold);
             n.metrics = k;
-        })
+        }, py::arg("kinds"), py::arg("threshold"))
         .def("set_optimizer", [](NetState& n, const OptimizerSpec& spec) {
             // Views of the old state stay valid: while one is alive, its
             // buffer is kept (detached) until the network goes.
@@ -1184,7 +1185,7 @@ PYBIND11_MODULE(_core, m) {
             }
             n.pending_rows = B;
             return out;
-        })
+        }, py::arg("x"))
         .def("backward_update", [](NetState& n, py::array grad) {
             check<float>(grad, "grad", {-1, n.output_dim()});
             const float* g = cptr<float>(grad);
@@ -1197,7 +1198,7 @@ PYBIND11_MODULE(_core, m) {
             n.pending_rows = 0;
             EngineCall call;
             n.backward_update(g, B);
-        });
+        }, py::arg("grad"));
 
     py::register_exception_translator([](std::exception_ptr p) {
         try {

@@ -795,8 +795,8 @@ def reshape(a: Any, newshape: Any = None, order: str = "C", **kw: Any) -> Any:
     if "copy" in kw:
         kw.pop("copy")
     av = np.asarray(_v(a))
-    res = np.reshape(av, newshape, order=order)
-    return _make(res, (a, lambda g: np.reshape(g, av.shape, order=order)))
+    res = np.reshape(av, newshape, order=order)  # type: ignore[call-overload]
+    return _make(res, (a, lambda g: np.reshape(g, av.shape, order=order)))  # type: ignore[call-overload]
 
 
 def ravel(a: Any, order: str = "C") -> Any:
@@ -843,7 +843,7 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Any:
 
 def flip(a: Any, axis: Axis = None) -> Any:
     av = np.asarray(_v(a))
-    return _make(np.flip(av, axis), (a, lambda g: np.flip(g, axis)))
+    return _make(np.flip(av, axis), (a, lambda g: np.flip(g, axis)))  # type: ignore[arg-type]
 
 
 def _index_key(key: Any) -> Any:
@@ -976,7 +976,7 @@ def std(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None, ddof: flo
 def norm(x: Any, ord: Any = None, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A002
     xv = np.asarray(_v(x))
     if not isinstance(x, Tensor):
-        return np.linalg.norm(xv, ord=ord, axis=axis, keepdims=keepdims)
+        return np.linalg.norm(xv, ord=ord, axis=axis, keepdims=keepdims)  # type: ignore[arg-type]
     vector = axis is None and xv.ndim == 1 or isinstance(axis, (int, np.integer)) or (
         isinstance(axis, (tuple, list)) and len(axis) == 1
     )
@@ -1119,12 +1119,10 @@ for _alias in ("amax", "amin", "around", "concat", "permute_dims", "absolute", "
     _f = getattr(np, _alias, None)
     if _f is None or isinstance(_f, np.ufunc):
         continue
-    _FUNCTIONS.setdefault(
-        _f,
-        {"amax": amax, "amin": amin, "around": _round_impl, "concat": concatenate, "permute_dims": transpose}.get(
-            _alias, _abs_impl
-        ),
-    )
+    _impls: Dict[str, Callable[..., Any]] = {
+        "amax": amax, "amin": amin, "around": _round_impl, "concat": concatenate,
+        "permute_dims": transpose}
+    _FUNCTIONS.setdefault(_f, _impls.get(_alias, _abs_impl))
 
 _NONDIFF_FUNCTIONS = frozenset(
     f

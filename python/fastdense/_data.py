@@ -14,7 +14,8 @@ from . import _core
 from . import losses as _losses
 
 _RAGGED_WARNING = (np.exceptions.VisibleDeprecationWarning if hasattr(np, "exceptions")
-                   else np.VisibleDeprecationWarning)  # (numpy < 1.25)
+                   else np.VisibleDeprecationWarning)  # type: ignore[attr-defined]
+# (np.VisibleDeprecationWarning: numpy < 1.25, where np.exceptions does not exist)
 
 
 def _array(value: Any, name: str) -> np.ndarray:

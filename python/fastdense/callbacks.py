@@ -311,6 +311,10 @@ class _MonitorCallback(Callback):
     ``min_delta``, where it has one, signed to the direction."""
 
     _purpose = "monitor"  # (the error text's "in order to ...")
+    monitor: str
+    mode: str
+    min_delta: float
+    monitor_op: Optional[Callable[[float, float], bool]]
 
     def _set_monitor_op(self) -> None:
         direction = _monitor_direction(self, self.monitor, self.mode, self._purpose)

@@ -5,7 +5,7 @@ trainable variable right after every optimizer step, as Keras's optimizer
 does. Calling a constraint on an array returns the constrained array."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 
@@ -152,9 +152,10 @@ non_neg = NonNeg
 unit_norm = UnitNorm
 min_max_norm = MinMaxNorm
 
-_BY_NAME = {"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm,
-            "min_max_norm": MinMaxNorm, "MaxNorm": MaxNorm, "NonNeg": NonNeg,
-            "UnitNorm": UnitNorm, "MinMaxNorm": MinMaxNorm}
+_BY_NAME: Dict[str, Type[Constraint]] = {
+    "max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm,
+    "min_max_norm": MinMaxNorm, "MaxNorm": MaxNorm, "NonNeg": NonNeg,
+    "UnitNorm": UnitNorm, "MinMaxNorm": MinMaxNorm}
 
 ConstraintLike = Union[None, str, Constraint, Dict[str, Any]]
 

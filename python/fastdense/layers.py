@@ -197,12 +197,13 @@ class Dense(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = int(units)
         self.activation = _activations.get(activation)
-        self._act_code = _activations.native_code(self.activation)
-        if self._act_code is None:
+        code = _activations.native_code(self.activation)
+        if code is None:
             raise ValueError(
                 f"Dense activation {activation!r} has no native kernel in fastdense yet. "
                 f"Supported: {sorted(_activations._CODES)}"
             )
+        self._act_code: int = code
         self.use_bias = bool(use_bias)
         from . import regularizers as _regularizers
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
@@ -250,7 +251,7 @@ class Dense(Layer):
     def weights(self) -> List[Variable]:
         if not self.built:
             return []
-        return [self.kernel] + ([self.bias] if self.bias is not None else [])  # type: ignore[list-item]
+        return [v for v in (self.kernel, self.bias) if v is not None]
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import losses as _losses
 from ._autodiff import squeeze_or_expand_to_same_rank as _same_rank
@@ -324,7 +325,7 @@ class MeanMetricWrapper(Mean):
 
     def __init__(self, fn: Callable[..., Any], name: Optional[str] = None, dtype: Any = None,
                  **kwargs: Any) -> None:
-        super().__init__(name=name or getattr(fn, "__name__", "mean_metric_wrapper"),
+        super().__init__(name=name or str(getattr(fn, "__name__", "mean_metric_wrapper")),
                          dtype=dtype)
         self._fn = fn
         self._fn_kwargs = kwargs
@@ -333,7 +334,8 @@ class MeanMetricWrapper(Mean):
         elif fn in _UP_FUNCTIONS:
             self._direction = "up"  # what Keras's class for this function sets
 
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+    def update_state(  # type: ignore[override]  # (Keras: Mean subclasses take y_true, y_pred)
+            self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
         super().update_state(np.asarray(values), sample_weight=sample_weight)
 
@@ -434,7 +436,8 @@ class RootMeanSquaredError(Mean):
         super().__init__(name=name, dtype=dtype)
         self._direction = "down"
 
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+    def update_state(  # type: ignore[override]  # (as Keras: y_true, y_pred)
+            self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_true, y_pred = _losses._match_rank(np.asarray(y_true, np.float32),
                                              np.asarray(y_pred, np.float32))
         super().update_state(np.square(y_pred - y_true), sample_weight=sample_weight)
@@ -578,7 +581,7 @@ def _parse_init_thresholds(thresholds: Any, default_threshold: float = 0.5) -> L
     return _to_list(default_threshold if thresholds is None else thresholds)
 
 
-def _is_evenly_distributed(thresholds: Sequence[float]) -> bool:
+def _is_evenly_distributed(thresholds: Union[Sequence[float], np.ndarray]) -> bool:
     n = len(thresholds)
     if n < 3:
         return False
@@ -586,7 +589,7 @@ def _is_evenly_distributed(thresholds: Sequence[float]) -> bool:
     return bool(np.allclose(thresholds, even, atol=_EPSILON))
 
 
-def _divide_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _divide_no_nan(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     a, b = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64))
     out = np.zeros(a.shape)
     np.divide(a, b, out=out, where=b != 0)
@@ -603,7 +606,8 @@ def _filter_top_k(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def _update_confusion_matrix(counts: Dict[str, np.ndarray], y_true: Any, y_pred: Any,
-                             thresholds: Sequence[float], top_k: Optional[int] = None,
+                             thresholds: Union[Sequence[float], np.ndarray],
+                             top_k: Optional[int] = None,
                              class_id: Optional[int] = None, sample_weight: Any = None,
                              multi_label: bool = False, label_weights: Any = None,
                              thresholds_distributed_evenly: bool = False) -> None:
@@ -733,6 +737,7 @@ class FalseNegatives(_ConfusionMatrixConditionCount):
 
 class _PrecisionRecall(Metric):
     _other = ""  # "fp" for precision, "fn" for recall
+    true_positives: np.ndarray
 
     def __init__(self, thresholds: Any = None, top_k: Optional[int] = None,
                  class_id: Optional[int] = None, name: Optional[str] = None,

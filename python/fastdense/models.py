@@ -209,7 +209,7 @@ class Model:
         if not self._dense_layers:
             raise ValueError(f"Sequential model '{self.name}' has no Dense layer; add some first.")
         stages, owners, activity, input_dropout = self._engine_layout()
-        dims = input_shape[1:]
+        dims: Tuple[Any, ...] = tuple(input_shape[1:])
         if len(dims) == 0 or any(d is None for d in dims) or (
                 len(dims) > 1 and not self._flatten_input()):
             raise ValueError(
@@ -340,7 +340,8 @@ class Model:
                     f"{(None,) + tuple(self._input_shape[1:])}, but received input with "
                     f"shape {x.shape}")
             x = x.reshape(x.shape[0], -1)
-        dim = int(np.prod(self._input_shape[1:])) if self._input_shape is not None else None
+        dim = int(np.prod([int(d) for d in self._input_shape[1:]])  # type: ignore[arg-type]
+                  ) if self._input_shape is not None else None
         return _data.features(x, name, dim)
 
     def _ensure_built(self, x: np.ndarray, original_shape: Optional[Tuple[int, ...]] = None) -> None:
@@ -348,6 +349,18 @@ class Model:
             self.build((None,) + tuple((original_shape or x.shape)[1:]))
 
     # ------------------------------------------------------------------ compile
+    @property
+    def _compiled_optimizer(self) -> "_optimizers.Optimizer":
+        """The optimizer of the training paths (they run after compile)."""
+        assert self.optimizer is not None
+        return self.optimizer
+
+    @property
+    def _native_loss_code(self) -> int:
+        """The engine's code for the loss (the native paths run only with one)."""
+        assert self._loss_native is not None
+        return self._loss_native[0]
+
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
                 metrics: Any = None, weighted_metrics: Any = None, run_eagerly: bool = False,
                 steps_per_execution: int = 1, jit_compile: Any = "auto",
@@ -419,9 +432,9 @@ class Model:
               _losses.sparse_categorical_crossentropy if is_sparse else
               _losses.categorical_crossentropy)
         self._loss_obj = _losses.LossFunctionWrapper(fn, name=self.loss)
-        self._loss_native = self._loss_obj._native()
-        if self._net is not None:
-            self._net.set_loss(*self._loss_native)
+        self._loss_native = native = self._loss_obj._native()
+        if self._net is not None and native is not None:
+            self._net.set_loss(*native)
 
     def _resolve_metrics(self, y_shape: Tuple[int, ...]) -> List[_metrics.Metric]:
         """Builds the metric objects on the first data seen, as Keras does:
@@ -507,7 +520,7 @@ class Model:
         return (base * np.float32(w)).astype(np.float32)
 
     def _sparse_targets(self) -> bool:
-        return self._loss_native is not None and self._loss_native[0] == _losses.SCCE
+        return self._loss_native is not None and self._native_loss_code == _losses.SCCE
 
     @property
     def metrics_names(self) -> List[str]:
@@ -530,7 +543,7 @@ class Model:
         self._ensure_built(xa, shape)
         self._sync_trainable()  # frozen layers: no update, no regularization
         self._resolve_loss(_data._array(y, y_name).shape)
-        code = self._loss_native[0] if self._loss_native is not None else None
+        code = self._native_loss_code if self._loss_native is not None else None
         y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._output_units, code,
                                                 y_name, batch_size=batch_size)
         self._resolve_metrics(y_user.shape)
@@ -627,7 +640,8 @@ class Model:
         xa, y_user, y_dense, labels = self._prepare(x, y, batch_size=batch_size)
         sw = self._weighted_samples(
             _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0]), xa.shape[0])
-        val, val_short = None, False
+        val: Optional[Tuple[Any, Any, Any, Any, Any]] = None
+        val_short = False
         if validation_data is not None:
             val = self._prepare_validation(validation_data, val_batch_size or batch_size)
         elif validation_split:
@@ -659,6 +673,7 @@ class Model:
             if val_batch_size is None:
                 val_batch_size = self._default_batch_size(val[0].shape[0], validation_steps)
             val, val_short = self._first_steps(val, val_batch_size, validation_steps)
+        val_bs: int = val_batch_size or batch_size  # (set above whenever val is)
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
             callbacks, add_history=True, add_progbar=verbose_level != 0, model=self,
             verbose=verbose_level, epochs=epochs, steps=steps)
@@ -726,7 +741,7 @@ class Model:
                     self._warn_ran_out_of_data()
                 # (Keras's fit evaluates through the same callbacks: test hooks run)
                 cbs.on_test_begin()
-                val_logs = self._evaluate_prepared(*val, batch_size=val_batch_size, cbs=cbs)
+                val_logs = self._evaluate_prepared(*val, batch_size=val_bs, cbs=cbs)
                 cbs.on_test_end(val_logs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
                 logs = dict(sorted(logs.items()))  # (Keras-JAX's logs: all keys sorted)
@@ -751,8 +766,8 @@ class Model:
                              dtype=np.int64)
             t0 = time.perf_counter()
             loss_sums, seen, metric_sums = self._net.train_epochs(
-                xa, y_dense, labels, seeds, bool(shuffle), batch_size, self._loss_native[0], sw,
-                self.optimizer._learning_rates(count * steps))
+                xa, y_dense, labels, seeds, bool(shuffle), batch_size, self._native_loss_code, sw,
+                self._compiled_optimizer._learning_rates(count * steps))
             elapsed = time.perf_counter() - t0
             for k in range(count):
                 # (History's on_epoch_begin does nothing; the metric objects
@@ -768,7 +783,8 @@ class Model:
         return logs
 
     def _prepare_validation(self, validation_data: Any,
-                            batch_size: Optional[int] = None) -> Tuple[Any, ...]:
+                            batch_size: Optional[int] = None
+                            ) -> Tuple[Any, Any, Any, Any, Any]:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError(
                 "Argument `validation_data` must be a tuple (x_val, y_val) or "
@@ -778,8 +794,9 @@ class Model:
                                  "validation_data[1]", batch_size=batch_size)
         vsw = validation_data[2] if len(validation_data) == 3 else None
         n = prepared[0].shape[0]
-        return prepared + (self._weighted_samples(
-            _data.sample_weights(vsw, None, prepared[1], n), n),)
+        x, y_user, y_dense, labels = prepared
+        return x, y_user, y_dense, labels, self._weighted_samples(
+            _data.sample_weights(vsw, None, y_user, n), n)
 
     def _run_epoch_native(self, xa, y_user, y_dense, labels, sw, order, batch_size, steps,
                           stats, ypred, py_metrics, cbs, batch_hooks, first: int = 0) -> int:
@@ -788,7 +805,7 @@ class Model:
         for the progress bar, and per batch only for batch hooks. Callbacks
         see the batch numbers of the epoch (from 0). Returns the batches run."""
         net = self._net
-        loss_code = self._loss_native[0]
+        loss_code = self._native_loss_code
         chunk = 1
         # Seconds of native work between returns to Python: enough to keep
         # Ctrl-C and the progress bar responsive, few enough to cost nothing.
@@ -802,7 +819,7 @@ class Model:
             t0 = time.perf_counter()
             done = net.train_batches(xa, y_dense, labels, order, batch_size, first + batch,
                                      count, loss_code, stats, ypred, bool(terminators), sw,
-                                     self.optimizer._learning_rates(count))
+                                     self._compiled_optimizer._learning_rates(count))
             elapsed = time.perf_counter() - t0
             if py_metrics:
                 self._update_py_metrics(py_metrics, y_user, sw, ypred, order, first + batch,
@@ -866,7 +883,7 @@ class Model:
             yb = y_loss[idx]
             yp = net.forward_train(xb)
             value, grad = self._python_loss_and_grad(yb, yp, None if sw is None else sw[idx])
-            self.optimizer._sync_step_lr()
+            self._compiled_optimizer._sync_step_lr()
             # (the weights' penalty before the update, as Keras; the outputs' of this batch)
             penalty = net.regularization_penalty() + net.last_activity_penalty()
             net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
@@ -890,11 +907,12 @@ class Model:
         fastdense's autodiff."""
         from ._autodiff import loss_and_grad
         obj = self._loss_obj
+        assert obj is not None  # (compiled with a loss)
         if _losses.has_gradient(obj):
-            return _losses.value_and_gradient(obj, y_true, y_pred, sw)  # type: ignore[arg-type]
-        if obj.reduction in ("sum_over_batch_size", "mean"):  # type: ignore[union-attr]
-            return loss_and_grad(obj.call, y_true, y_pred, sw)  # type: ignore[union-attr]
-        if obj.reduction in (None, "none"):  # type: ignore[union-attr]
+            return _losses.value_and_gradient(obj, y_true, y_pred, sw)
+        if obj.reduction in ("sum_over_batch_size", "mean"):
+            return loss_and_grad(obj.call, y_true, y_pred, sw)
+        if obj.reduction in (None, "none"):
             shape = np.shape(obj(y_true, y_pred, sample_weight=sw))  # type: ignore[misc]
             if shape != ():  # (Keras: JAX's grad of a non-scalar)
                 raise TypeError("Gradient only defined for scalar-output functions. Output had "
@@ -1019,7 +1037,7 @@ class Model:
         need_ypred = bool(py_metrics) or not native_loss
         ypred = np.empty((n, self._output_units), np.float32) if need_ypred else None
         if native_loss:
-            part = self._net.evaluate(xa, y_dense, labels, batch_size, self._loss_native[0], ypred,
+            part = self._net.evaluate(xa, y_dense, labels, batch_size, self._native_loss_code, ypred,
                                       sw)
             stats["loss_sum"] += part["loss_sum"]
             stats["metric_sums"] = [a + b for a, b in zip(stats["metric_sums"],
@@ -1038,6 +1056,7 @@ class Model:
             stats["loss_sum"] += self._net.activity_penalty_sum(xa, batch_size)
         stats["seen"] += n
         if py_metrics:
+            assert ypred is not None  # (need_ypred)
             for s in range(0, n, batch_size):
                 self._update_metrics(py_metrics, y_user[s:s + batch_size],
                                      ypred[s:s + batch_size],
@@ -1140,13 +1159,13 @@ class Model:
                       if not native or i not in self._native_metrics]
         if native:
             ypred = np.empty((n, self._output_units), np.float32) if py_metrics else None
-            self._net.train_batches(xa, y_dense, labels, None, n, 0, 1, self._loss_native[0],
-                                    stats, ypred, False, sw, self.optimizer._learning_rates(1))
+            self._net.train_batches(xa, y_dense, labels, None, n, 0, 1, self._native_loss_code,
+                                    stats, ypred, False, sw, self._compiled_optimizer._learning_rates(1))
         else:
             ypred = self._net.forward_train(xa)
             y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
             value, grad = self._python_loss_and_grad(y_loss, ypred, sw)
-            self.optimizer._sync_step_lr()
+            self._compiled_optimizer._sync_step_lr()
             penalty = self._net.regularization_penalty() + self._net.last_activity_penalty()
             self._net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
             stats["loss_sum"], stats["seen"] = (float(value) + penalty) * n, n
@@ -1249,7 +1268,8 @@ class Sequential(Model):
             if self._layers:
                 raise ValueError("An InputLayer / Input must be the first element of a "
                                  "Sequential model.")
-            self._input_shape = (None,) + tuple(layer._batch_input_shape[1:])  # type: ignore[index]
+            shape: Tuple[Any, ...] = tuple(layer._batch_input_shape or ())
+            self._input_shape = (None,) + shape[1:]
             return
         if not isinstance(layer, Layer):
             raise ValueError("Only instances of `fastdense.layers.Layer` can be added to a "

@@ -89,6 +89,10 @@ class ScalarVariable(float):
     the calls Keras code makes on the variable it would be there:
     ``assign(value)`` (sets the optimizer's value), ``numpy()``, ``value``."""
 
+    _name: str
+    _dtype: str
+    _setter: Callable[[Any], None]
+
     def __new__(cls, value: Any, name: str, dtype: str, setter: Callable[[Any], None]):
         obj = super().__new__(cls, value)
         obj._name, obj._dtype, obj._setter = name, dtype, setter
@@ -124,6 +128,10 @@ class ScalarVariable(float):
 
 class ScalarInt(int):
     """The integer counterpart of ScalarVariable (``optimizer.iterations``)."""
+
+    _name: str
+    _dtype: str
+    _setter: Callable[[Any], None]
 
     def __new__(cls, value: Any, name: str, dtype: str, setter: Callable[[Any], None]):
         obj = super().__new__(cls, value)
@@ -268,7 +276,7 @@ class Optimizer:
             self._net.learning_rate = self._learning_rate
 
     @property
-    def iterations(self) -> "ScalarVariable":
+    def iterations(self) -> "ScalarInt":
         """Number of update steps applied so far (an int that also answers
         ``.numpy()`` / ``.assign(n)``, as Keras's iterations variable)."""
         n = int(self._net.iterations) if self._net is not None else self._iterations
@@ -428,6 +436,7 @@ class Optimizer:
             flat_grads[a:b] = garr.reshape(-1)
             segments.append((a, b, self._use_weight_decay(v)))
         spec = self._spec()
+        assert self._flat_state is not None  # (built above)
         _core.optimizer_apply(spec, self._iterations, params, self._flat_state, flat_grads,
                               segments)
         for g, v in pairs:
@@ -477,7 +486,7 @@ class Optimizer:
     # -- Keras's gradient clipping, in numpy (the engine does the same natively) ------
     def _clip_gradients(self, grads: Sequence[Any]) -> List[Any]:
         if self.clipnorm and self.clipnorm > 0:
-            out = []
+            out: List[Any] = []
             for g in grads:
                 if g is None:
                     out.append(g)

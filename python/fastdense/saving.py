@@ -416,7 +416,7 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
             continue
         if isinstance(layer, Dense):
             base: type = Dense
-            config = _dense_config(layer, collect)
+            config: Dict[str, Any] = _dense_config(layer, collect)
         elif isinstance(layer, BatchNormalization):
             base = BatchNormalization
             config = _batchnorm_config(layer, collect)
@@ -439,8 +439,8 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
         layers.append(entry)
         if shape is not None:
             shape = list(layer.compute_output_shape(tuple(shape)))
-    config: Dict[str, Any] = {"name": model.name, "trainable": bool(model.trainable),
-                              "dtype": _dtype_policy(), "layers": layers}
+    config = {"name": model.name, "trainable": bool(model.trainable),
+              "dtype": _dtype_policy(), "layers": layers}
     if batch_shape is not None:
         config["build_input_shape"] = batch_shape
     plain_model = type(model).__name__ == "Sequential" and type(model).__module__.startswith(
@@ -480,6 +480,7 @@ def _weightless_config(layer: Layer, input_shape: Any,
     elif isinstance(layer, Softmax):
         config["axis"] = layer.axis
     else:
+        assert isinstance(layer, Activation)  # (the last of _WEIGHTLESS)
         config["activation"] = _activations.serialize(layer.activation)
     entry: Dict[str, Any] = {"module": "keras.layers", "class_name": type(layer).__name__,
                              "config": config, "registered_name": None}
@@ -1939,6 +1940,7 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
         raise ctx.error(f"cannot create the model: {e}") from None
     input_shape: Optional[Tuple[Any, ...]] = None
     stack: List[Layer] = []
+    layer: Layer
     for i, entry in enumerate(inner.get("layers") or []):
         if not isinstance(entry, dict):
             raise ctx.error(f"layer entry #{i} is not a JSON object.")

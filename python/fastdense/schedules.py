@@ -145,7 +145,7 @@ class PolynomialDecay(LearningRateSchedule):
         end = F32(self.end_learning_rate)
         power = F32(self.power)
         gs = _steps(step)
-        ds = F32(self.decay_steps)
+        ds: Any = F32(self.decay_steps)  # (an array of them when cycling)
         if self.cycle:
             multiplier = np.where(gs == 0, F32(1.0), np.ceil(gs / F32(self.decay_steps)))
             ds = ds * multiplier.astype(F32)
