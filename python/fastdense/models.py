@@ -54,7 +54,9 @@ class Model:
         self._layers: List[Layer] = []
         self._input_shape: Optional[Tuple[Optional[int], ...]] = None
         self._net: Any = None
-        self.optimizer: Optional[_optimizers.Optimizer] = None
+        # (an Optimizer once compiled, None before: typed Any, as Keras leaves it, so
+        # that `model.optimizer.learning_rate.assign(...)` type-checks after compile)
+        self.optimizer: Any = None
         self.loss: Any = None
         self.compiled = False
         self.stop_training = False
