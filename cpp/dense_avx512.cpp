@@ -28,7 +28,7 @@ namespace {
 #undef FD_VEC_WIDTH
 const DenseKernels kTable = {"avx512", forward, backward, fma_peak_gflops,
                            forward_rows, backward_rows, backward_rows_up,
-                           forward_epi, step_row};
+                           forward_epi, step_row, act_elementwise};
 }  // namespace
 
 const DenseKernels& avx512_kernels() { return kTable; }

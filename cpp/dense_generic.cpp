@@ -296,7 +296,8 @@ void generic_forward_epi(float* y, const float* x, const float* w, const float* 
 const DenseKernels kGeneric = {"generic", generic_forward, generic_backward,
                                generic_fma_peak_gflops, generic_forward_rows,
                                generic_backward_rows, generic_backward_rows_up,
-                               generic_forward_epi, fused_step_ref};
+                               generic_forward_epi, fused_step_ref,
+                               nullptr};  // (activations.cpp's scalar loops)
 
 }  // namespace
 

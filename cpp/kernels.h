@@ -165,6 +165,15 @@ struct DenseKernels {
     // vectors): u's n elements at offset off, with gradients g [n].  (The
     // engine steps the rows of a selection's left-out columns with it.)
     void (*fused_step)(const FusedStep& u, int64_t off, const float* g, int64_t n);
+
+    // An activation the engine applies in its own pass (activations.h), on n
+    // elements in this ISA's vectors, or nullptr / false where this table
+    // does not vectorise `a` (the engine's scalar loop then does it):
+    //   backward false: out = f(z)     backward true: out = dy * f'(z)
+    //   out: [n]   dy: [n] (backward) or nullptr   z: [n]   (out may alias dy or z)
+    //   alpha: elu's (ActParams::elu_alpha)
+    bool (*act_elementwise)(Activation a, bool backward, float* out, const float* dy,
+                            const float* z, int64_t n, float alpha);
 };
 
 // epi over the rows [0, B) of an output of `out` columns, in row ranges

@@ -129,3 +129,111 @@ def test_get_unknown_name_raises_value_error_with_name(bad):
 def test_get_non_callable_raises_value_error(bad):
     with pytest.raises(ValueError, match="activation"):
         A.get(bad)
+
+
+# ---- the engine's activation passes on every ISA (SIMD vexp / vexpm1 / vtanh)
+_SELU_A, _SELU_S = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+_C = math.sqrt(2.0 / math.pi)
+
+
+def _sig64(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _gelu_tanh64(z):
+    t = np.tanh(_C * (z + 0.044715 * z ** 3))
+    return 0.5 * z * (1 + t), 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _C * (1 + 3 * 0.044715 * z * z)
+
+
+# code: (f, f') in float64, and whether the forward formula cancels (an
+# absolute floor of a float32 ulp of |x| then applies: gelu's tail)
+_PASS_REFS = {
+    2: (lambda z: _sig64(z), lambda z: _sig64(z) * (1 - _sig64(z)), False),
+    3: (np.tanh, lambda z: 1 - np.tanh(z) ** 2, False),
+    5: (lambda z: np.where(z > 0, z, np.expm1(z)), lambda z: np.where(z > 0, 1.0, np.exp(z)),
+        False),
+    6: (lambda z: _SELU_S * np.where(z > 0, z, _SELU_A * np.expm1(z)),
+        lambda z: _SELU_S * np.where(z > 0, 1.0, _SELU_A * np.exp(z)), False),
+    8: (lambda z: _gelu_tanh64(z)[0], lambda z: _gelu_tanh64(z)[1], True),
+    9: (lambda z: z * _sig64(z), lambda z: _sig64(z) * (1 + z * (1 - _sig64(z))), False),
+}
+
+
+def _pass_points():
+    special = [0.0, -0.0, 1e-30, -1e-30, 1e-8, -1e-8, 1e-4, -1e-4, 0.01, -0.01,
+               0.3465, -0.3465, 0.34657359, -0.34657359, 0.3467, -0.3467, 0.625, -0.625,
+               -17.0, 17.0, -87.3, -88.0, -89.0, 88.0, 89.0]
+    return np.concatenate([np.linspace(-100, 100, 4001), np.linspace(-1, 1, 4001),
+                           special]).astype(np.float32)
+
+
+@pytest.mark.parametrize("isa", _core.available_isas().split(","))
+@pytest.mark.parametrize("code", sorted(_PASS_REFS))
+def test_activation_pass_within_8_ulp_of_float64_on_every_isa(isa, code):
+    """activation_forward / activation_backward (the engine's pass for layers
+    whose activation the kernels do not fuse) against float64 on every ISA:
+    within 8 float32 ulp of the value, plus, where the formula itself cancels
+    (a derivative's 1 - t^2, gelu's 1 + tanh), half an ulp of its inputs'
+    scale.  Elu near 0 is held to the relative bound (an expm1 computed as
+    exp(x) - 1 there would miss it by far)."""
+    f, df, cancels = _PASS_REFS[code]
+    x = _pass_points()
+    z = x.astype(np.float64)
+    dy = np.random.default_rng(code).standard_normal(x.shape).astype(np.float32)
+    old = _core.kernel_isa()
+    try:
+        _core.set_isa(isa)
+        y = _core.activation_forward(x[None, :], code)[0]
+        dz = _core.activation_backward(dy[None, :], x[None, :], y[None, :], code)[0]
+    finally:
+        _core.set_isa(old)
+    ulp = 2.0 ** -24
+    # (a factor below float32's smallest normal flushes to 0: silu's x * sigmoid(x))
+    floor = 2 * float(np.finfo(np.float32).tiny) * np.maximum(1, np.abs(z))
+    want = f(z)
+    tol = 8 * ulp * np.abs(want) + floor + (ulp * np.maximum(1, np.abs(z)) if cancels else 0)
+    err = np.abs(y.astype(np.float64) - want)
+    assert np.all(err <= tol), (x[err > tol][:5], y[err > tol][:5], want[err > tol][:5])
+    want_d = dy.astype(np.float64) * df(z)
+    tol_d = 8 * ulp * np.abs(want_d) + floor + 2 * ulp * np.abs(dy) * np.maximum(1, np.abs(z))
+    err_d = np.abs(dz.astype(np.float64) - want_d)
+    assert np.all(err_d <= tol_d), (x[err_d > tol_d][:5], dz[err_d > tol_d][:5])
+
+
+@pytest.mark.parametrize("isa", _core.available_isas().split(","))
+@pytest.mark.parametrize("code", sorted(_PASS_REFS))
+def test_activation_pass_keeps_nan_and_infinities(isa, code):
+    x = np.array([[np.nan, np.inf, -np.inf, 1.0]], np.float32)
+    old = _core.kernel_isa()
+    try:
+        _core.set_isa(isa)
+        y = _core.activation_forward(x, code)
+    finally:
+        _core.set_isa(old)
+    _core.set_isa("generic")
+    try:
+        ref = _core.activation_forward(x, code)  # (libm's scalar path)
+    finally:
+        _core.set_isa(old)
+    assert np.isnan(y[0, 0])
+    np.testing.assert_array_equal(y[0, 1:3], ref[0, 1:3])
+
+
+def test_elu_alpha_reaches_the_simd_pass():
+    """layers.ELU(alpha) through the engine: the same function on every ISA."""
+    from fastdense import layers, models
+    x = np.linspace(-5, 5, 64, dtype=np.float32).reshape(8, 8)
+    outs = {}
+    old = _core.kernel_isa()
+    try:
+        for isa in _core.available_isas().split(","):
+            _core.set_isa(isa)
+            m = models.Sequential([layers.Dense(8, use_bias=False, input_shape=(8,)),
+                                   layers.ELU(alpha=0.5)])
+            m.set_weights([np.eye(8, dtype=np.float32)])
+            outs[isa] = m.predict(x, verbose=0)
+    finally:
+        _core.set_isa(old)
+    want = np.where(x > 0, x, 0.5 * np.expm1(x.astype(np.float64)))
+    for isa, y in outs.items():
+        np.testing.assert_allclose(y, want, rtol=8 * 2.0 ** -24, atol=1e-37, err_msg=isa)
