@@ -140,9 +140,13 @@ def _sig64(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
+_erfc64 = np.vectorize(math.erfc, otypes=[np.float64])  # (1 + erf(y) = erfc(-y), no cancellation)
+
+
 def _gelu_tanh64(z):
     t = np.tanh(_C * (z + 0.044715 * z ** 3))
-    return 0.5 * z * (1 + t), 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _C * (1 + 3 * 0.044715 * z * z)
+    du = _C * (1 + 3 * 0.044715 * z * z)
+    return 0.5 * z * (1 + t), 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * du
 
 
 # code: (f, f') in float64, and whether the forward formula cancels (an
@@ -154,6 +158,10 @@ _PASS_REFS = {
         False),
     6: (lambda z: _SELU_S * np.where(z > 0, z, _SELU_A * np.expm1(z)),
         lambda z: _SELU_S * np.where(z > 0, 1.0, _SELU_A * np.exp(z)), False),
+    7: (lambda z: 0.5 * z * _erfc64(-z / math.sqrt(2)),
+        lambda z: (0.5 * _erfc64(-z / math.sqrt(2))
+                   + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)),
+        True),
     8: (lambda z: _gelu_tanh64(z)[0], lambda z: _gelu_tanh64(z)[1], True),
     9: (lambda z: z * _sig64(z), lambda z: _sig64(z) * (1 + z * (1 - _sig64(z))), False),
 }
