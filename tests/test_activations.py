@@ -149,6 +149,11 @@ def _gelu_tanh64(z):
     return 0.5 * z * (1 + t), 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * du
 
 
+def _mish_grad64(z):
+    t = np.tanh(np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))))
+    return t + z * (1 - t * t) * _sig64(z)
+
+
 # code: (f, f') in float64, and whether the forward formula cancels (an
 # absolute floor of a float32 ulp of |x| then applies: gelu's tail)
 _PASS_REFS = {
@@ -164,6 +169,9 @@ _PASS_REFS = {
         True),
     8: (lambda z: _gelu_tanh64(z)[0], lambda z: _gelu_tanh64(z)[1], True),
     9: (lambda z: z * _sig64(z), lambda z: _sig64(z) * (1 + z * (1 - _sig64(z))), False),
+    11: (lambda z: np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))), _sig64, False),
+    18: (lambda z: z * np.tanh(np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))),
+         lambda z: _mish_grad64(z), False),
 }
 
 
