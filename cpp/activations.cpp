@@ -149,7 +149,7 @@ void activation_forward(Activation a, float* y, const float* z, int64_t rows, in
     const int64_t n = rows * cols;
     const auto vec = active_kernels().act_elementwise;
     parallel_chunks(n, kChunk, [&](int64_t i0, int64_t i1) {
-        if (vec && vec(a, false, y + i0, nullptr, z + i0, i1 - i0, p.elu_alpha)) return;
+        if (vec && vec(a, false, y + i0, nullptr, z + i0, i1 - i0, p)) return;
         for (int64_t i = i0; i < i1; ++i) y[i] = f<float>(a, z[i], p);
     });
 }
@@ -178,7 +178,7 @@ void activation_backward(Activation a, float* dz, const float* dy, const float* 
     const int64_t n = rows * cols;
     const auto vec = active_kernels().act_elementwise;
     parallel_chunks(n, kChunk, [&](int64_t i0, int64_t i1) {
-        if (vec && vec(a, true, dz + i0, dy + i0, z + i0, i1 - i0, p.elu_alpha)) return;
+        if (vec && vec(a, true, dz + i0, dy + i0, z + i0, i1 - i0, p)) return;
         for (int64_t i = i0; i < i1; ++i) dz[i] = dy[i] * df<float>(a, z[i], p);
     });
 }

@@ -11,21 +11,8 @@
 
 namespace fastdense {
 
-// The arguments of Keras's parameterized activation layers; the defaults are
-// those of keras.activations (leaky_relu's 0.2, elu's 1) and an identity
-// ReLU layer.
-//   LeakyRelu:    x > 0 ? x : leaky_slope * x            (layers.LeakyReLU)
-//   Elu:          x > 0 ? x : elu_alpha * expm1(x)       (layers.ELU)
-//   ReluGeneral:  keras.layers.ReLU's formula: [x > t] * x (t = threshold;
-//                 max(x, 0) when t is 0), clipped to [0, relu_max] when
-//                 relu_max is finite, minus relu_slope * max(t - x, 0)
-struct ActParams {
-    float leaky_slope = 0.2f;
-    float elu_alpha = 1.0f;
-    float relu_slope = 0.0f;
-    float relu_max = std::numeric_limits<float>::infinity();
-    float relu_threshold = 0.0f;
-};
+// (ActParams, the parameterized activations' arguments: kernels.h)
+
 
 // y = f(z), elementwise (log_softmax row-wise).
 //   y: [rows, cols]   z: [rows, cols]   (y may alias z)

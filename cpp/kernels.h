@@ -7,6 +7,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <limits>
 
 namespace fastdense {
 
@@ -100,6 +101,22 @@ struct RowsEpilogue {
     void* ctx;
 };
 
+// The arguments of Keras's parameterized activation layers; the defaults are
+// those of keras.activations (leaky_relu's 0.2, elu's 1) and an identity
+// ReLU layer.
+//   LeakyRelu:    x > 0 ? x : leaky_slope * x            (layers.LeakyReLU)
+//   Elu:          x > 0 ? x : elu_alpha * expm1(x)       (layers.ELU)
+//   ReluGeneral:  keras.layers.ReLU's formula: [x > t] * x (t = threshold;
+//                 max(x, 0) when t is 0), clipped to [0, relu_max] when
+//                 relu_max is finite, minus relu_slope * max(t - x, 0)
+struct ActParams {
+    float leaky_slope = 0.2f;
+    float elu_alpha = 1.0f;
+    float relu_slope = 0.0f;
+    float relu_max = std::numeric_limits<float>::infinity();
+    float relu_threshold = 0.0f;
+};
+
 struct DenseKernels {
     const char* name;  // "generic", "avx2", "avx512"
 
@@ -171,9 +188,9 @@ struct DenseKernels {
     // does not vectorise `a` (the engine's scalar loop then does it):
     //   backward false: out = f(z)     backward true: out = dy * f'(z)
     //   out: [n]   dy: [n] (backward) or nullptr   z: [n]   (out may alias dy or z)
-    //   alpha: elu's (ActParams::elu_alpha)
+    //   p: the arguments of ELU and LeakyReLU (ActParams)
     bool (*act_elementwise)(Activation a, bool backward, float* out, const float* dy,
-                            const float* z, int64_t n, float alpha);
+                            const float* z, int64_t n, const ActParams& p);
 };
 
 // epi over the rows [0, B) of an output of `out` columns, in row ranges

@@ -172,6 +172,7 @@ _PASS_REFS = {
     11: (lambda z: np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))), _sig64, False),
     18: (lambda z: z * np.tanh(np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))),
          lambda z: _mish_grad64(z), False),
+    15: (np.exp, np.exp, False),
 }
 
 
@@ -208,11 +209,16 @@ def test_activation_pass_within_8_ulp_of_float64_on_every_isa(isa, code):
     floor = 2 * float(np.finfo(np.float32).tiny) * np.maximum(1, np.abs(z))
     want = f(z)
     tol = 8 * ulp * np.abs(want) + floor + (ulp * np.maximum(1, np.abs(z)) if cancels else 0)
-    err = np.abs(y.astype(np.float64) - want)
+    over = np.abs(want) > np.finfo(np.float32).max  # (float32 overflows to inf there)
+    assert np.all(y[over] == np.sign(want[over]) * np.inf)
+    err = np.where(over, 0, np.abs(y.astype(np.float64) - want))
     assert np.all(err <= tol), (x[err > tol][:5], y[err > tol][:5], want[err > tol][:5])
     want_d = dy.astype(np.float64) * df(z)
     tol_d = 8 * ulp * np.abs(want_d) + floor + 2 * ulp * np.abs(dy) * np.maximum(1, np.abs(z))
-    err_d = np.abs(dz.astype(np.float64) - want_d)
+    # (f' itself overflowing makes dy * f' inf too: exponential's)
+    over_d = np.maximum(np.abs(want_d), np.abs(df(z))) > np.finfo(np.float32).max
+    assert np.all(dz[over_d] == np.sign(want_d[over_d]) * np.inf)
+    err_d = np.where(over_d, 0, np.abs(dz.astype(np.float64) - want_d))
     assert np.all(err_d <= tol_d), (x[err_d > tol_d][:5], dz[err_d > tol_d][:5])
 
 
@@ -253,3 +259,41 @@ def test_elu_alpha_reaches_the_simd_pass():
     want = np.where(x > 0, x, 0.5 * np.expm1(x.astype(np.float64)))
     for isa, y in outs.items():
         np.testing.assert_allclose(y, want, rtol=8 * 2.0 ** -24, atol=1e-37, err_msg=isa)
+
+
+# arithmetic only: the SIMD pass computes libm-free formulas in the same order
+_EXACT_PASSES = {"leaky_relu": 10, "softsign": 12, "relu6": 13, "hard_sigmoid": 14,
+                 "hard_silu": 17}
+
+
+@pytest.mark.parametrize("isa", _core.available_isas().split(","))
+@pytest.mark.parametrize("name", sorted(_EXACT_PASSES))
+def test_arithmetic_activation_passes_equal_the_portable_path(isa, name):
+    code = _EXACT_PASSES[name]
+    x = np.concatenate([_pass_points(), [-3.0, 3.0, 6.0, np.nan, np.inf, -np.inf]]
+                       ).astype(np.float32)[None, :]
+    dy = np.random.default_rng(code).standard_normal(x.shape).astype(np.float32)
+    old = _core.kernel_isa()
+    try:
+        out = {}
+        for which in ("generic", isa):
+            _core.set_isa(which)
+            y = _core.activation_forward(x, code)
+            out[which] = (y, _core.activation_backward(dy, x, y, code))
+    finally:
+        _core.set_isa(old)
+    for a, b in zip(out["generic"], out[isa]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_exponential_overflows_where_float32_does():
+    x = np.array([[88.7, 88.72, 88.73, 100.0, -100.0, -np.inf, np.inf]], np.float32)
+    old = _core.kernel_isa()
+    try:
+        for isa in _core.available_isas().split(","):
+            _core.set_isa(isa)
+            y = _core.activation_forward(x, 15)[0]
+            assert np.all(np.isfinite(y[:2])) and np.all(np.isinf(y[2:4])), (isa, y)
+            assert y[4] == 0 and y[5] == 0 and y[6] == np.inf, (isa, y)
+    finally:
+        _core.set_isa(old)
