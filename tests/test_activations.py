@@ -262,7 +262,7 @@ def test_elu_alpha_reaches_the_simd_pass():
 
 
 # arithmetic only: the SIMD pass computes libm-free formulas in the same order
-_EXACT_PASSES = {"leaky_relu": 10, "softsign": 12, "relu6": 13, "hard_sigmoid": 14,
+_EXACT_PASSES = {"relu": 1, "leaky_relu": 10, "softsign": 12, "relu6": 13, "hard_sigmoid": 14,
                  "hard_silu": 17}
 
 
