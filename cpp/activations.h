@@ -5,14 +5,12 @@
 // = clip(x/6 + 1/2, 0, 1), hard_silu = x * hard_sigmoid(x), mish.
 #pragma once
 #include <cstdint>
-#include <limits>
 
 #include "kernels.h"
 
 namespace fastdense {
 
 // (ActParams, the parameterized activations' arguments: kernels.h)
-
 
 // y = f(z), elementwise (log_softmax row-wise).
 //   y: [rows, cols]   z: [rows, cols]   (y may alias z)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
@@ -342,8 +342,8 @@ class Model:
                     f"{(None,) + tuple(self._input_shape[1:])}, but received input with "
                     f"shape {x.shape}")
             x = x.reshape(x.shape[0], -1)
-        dim = int(np.prod([int(d) for d in self._input_shape[1:]])  # type: ignore[arg-type]
-                  ) if self._input_shape is not None else None
+        dim = int(np.prod(cast(Tuple[int, ...], self._input_shape[1:]))) \
+            if self._input_shape is not None else None
         return _data.features(x, name, dim)
 
     def _ensure_built(self, x: np.ndarray, original_shape: Optional[Tuple[int, ...]] = None) -> None:
@@ -522,7 +522,7 @@ class Model:
         return (base * np.float32(w)).astype(np.float32)
 
     def _sparse_targets(self) -> bool:
-        return self._loss_native is not None and self._native_loss_code == _losses.SCCE
+        return self._loss_native is not None and self._loss_native[0] == _losses.SCCE
 
     @property
     def metrics_names(self) -> List[str]:
@@ -545,7 +545,7 @@ class Model:
         self._ensure_built(xa, shape)
         self._sync_trainable()  # frozen layers: no update, no regularization
         self._resolve_loss(_data._array(y, y_name).shape)
-        code = self._native_loss_code if self._loss_native is not None else None
+        code = self._loss_native[0] if self._loss_native is not None else None
         y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._output_units, code,
                                                 y_name, batch_size=batch_size)
         self._resolve_metrics(y_user.shape)
