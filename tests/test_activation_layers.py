@@ -192,3 +192,79 @@ def test_side_by_side_with_keras(cls, kw):
     for a, b in zip(f[2], k[2]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     assert f[3] == k[3]
+
+
+ACT_LAYERS = [
+    ("leaky", lambda lib: lib.layers.LeakyReLU(negative_slope=0.2)),
+    ("relu-args", lambda lib: lib.layers.ReLU(max_value=1.5, negative_slope=0.1, threshold=0.2)),
+    ("elu", lambda lib: lib.layers.ELU(alpha=0.7)),
+    ("activation-tanh", lambda lib: lib.layers.Activation("tanh")),
+]
+
+
+@pytest.mark.parametrize("name,make", ACT_LAYERS, ids=[c[0] for c in ACT_LAYERS])
+def test_activation_layer_as_dense_activation(name, make):
+    """Dense(8, activation=LeakyReLU(0.2)), as Keras allows: the same numbers
+    as the Dense layer followed by that activation layer (predict, layer call,
+    three epochs of SGD), and a config that round-trips."""
+    r = np.random.default_rng(3)
+    x = r.normal(size=(48, 5)).astype(np.float32)
+    y = r.normal(size=(48, 2)).astype(np.float32)
+    fused = models.Sequential([fd.Input((5,)), layers.Dense(8, activation=make(fd)),
+                               layers.Dense(2)])
+    split = models.Sequential([fd.Input((5,)), layers.Dense(8), make(fd), layers.Dense(2)])
+    split.set_weights(fused.get_weights())
+    np.testing.assert_array_equal(fused.predict(x, verbose=0), split.predict(x, verbose=0))
+    np.testing.assert_allclose(fused.layers[0](x), split.layers[1](split.layers[0](x)),
+                               rtol=1e-6, atol=1e-7)
+    hist = []
+    for m in (fused, split):
+        m.compile(optimizer=optimizers.SGD(0.05), loss="mse")
+        hist.append(m.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+                    .history["loss"])
+    assert hist[0] == hist[1]
+    for a, b in zip(fused.get_weights(), split.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    cfg = fused.layers[0].get_config()
+    assert cfg["activation"]["module"] == "keras.layers"
+    assert cfg["activation"]["class_name"] == type(fused.layers[0].activation).__name__
+    back = layers.Dense.from_config(json.loads(json.dumps(cfg)))
+    assert type(back.activation) is type(fused.layers[0].activation)
+    assert back.activation.get_config() == fused.layers[0].activation.get_config()
+    again = models.model_from_json(fused.to_json())
+    again.set_weights(fused.get_weights())
+    np.testing.assert_array_equal(again.predict(x, verbose=0), fused.predict(x, verbose=0))
+
+
+def test_activation_layer_as_dense_activation_matches_keras(tmp_path):
+    """Side by side with real Keras: predictions, training and the saved
+    file in both directions."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    r = np.random.default_rng(5)
+    x = r.normal(size=(64, 5)).astype(np.float32)
+    y = r.normal(size=(64, 3)).astype(np.float32)
+
+    def build(lib):
+        return lib.Sequential([lib.Input((5,))] + [lib.layers.Dense(8, activation=make(lib))
+                                                   for _, make in ACT_LAYERS]
+                              + [lib.layers.Dense(3)])
+    k, f = build(keras), build(fd)
+    f.set_weights([np.asarray(w) for w in k.get_weights()])
+    np.testing.assert_allclose(f.predict(x, verbose=0), k.predict(x, verbose=0), atol=1e-6)
+    assert f.layers[0].get_config()["activation"] == {
+        **k.layers[0].get_config()["activation"],
+        "config": {**k.layers[0].get_config()["activation"]["config"],
+                   "name": f.layers[0].activation.name}}
+    k.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    f.compile(optimizer=optimizers.SGD(0.05), loss="mse")
+    hk = k.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"]
+    hf = f.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(hf, hk, rtol=1e-5)
+    k.save(tmp_path / "k.keras")
+    f.save(tmp_path / "f.keras")
+    f2 = fd.saving.load_model(tmp_path / "k.keras")
+    k2 = keras.saving.load_model(tmp_path / "f.keras")
+    np.testing.assert_allclose(f2.predict(x, verbose=0), k.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(k2.predict(x, verbose=0), f.predict(x, verbose=0), atol=1e-6)

@@ -342,9 +342,14 @@ def test_optimizer_variables_match_real_keras_order():
     for t in range(5):
         opt.apply_gradients(zip(_seq_grads(t), [v1, v2]))
     names = [v.name for v in opt.variables]
-    # iteration, learning_rate, (momentum, velocity) per variable, u_product last
-    assert names == ["iteration", "learning_rate", "momentum", "velocity", "momentum",
-                     "velocity", "u_product"]
+    # iteration, learning_rate, (momentum, velocity) per variable (named after
+    # the variable, as Keras names slots), u_product last (Keras: an unnamed
+    # variable); paths under the optimizer's name
+    a, b = v1.path.replace("/", "_"), v2.path.replace("/", "_")
+    assert a != b
+    assert names == ["iteration", "learning_rate", f"{a}_momentum", f"{a}_velocity",
+                     f"{b}_momentum", f"{b}_velocity", "u_product"]
+    assert [v.path for v in opt.variables] == [f"{opt.name}/{n}" for n in names]
     np.testing.assert_allclose(opt.variables[2].numpy(), [0.34376102685928345,
                                1.857811689376831, 2.160621166229248, 0.646571159362793],
                                rtol=1e-6)
@@ -354,8 +359,9 @@ def test_optimizer_variables_match_real_keras_order():
     for t in range(5):
         opt.apply_gradients(zip(_seq_grads(t), [v1, v2]))
     vs = opt.variables
-    assert [v.name for v in vs] == ["iteration", "learning_rate", "momentum", "norm",
-                                    "momentum", "norm"]
+    a, b = v1.path.replace("/", "_"), v2.path.replace("/", "_")
+    assert [v.name for v in vs] == ["iteration", "learning_rate", f"{a}_momentum", f"{a}_norm",
+                                    f"{b}_momentum", f"{b}_norm"]
     assert int(vs[0].numpy()) == 5
     np.testing.assert_allclose(vs[2].numpy(), [1.050423145, 5.886574268, 6.853803158,
                                                2.017652988], rtol=1e-6)
@@ -827,6 +833,7 @@ def test_get_names_defaults_and_configs():
         O.Lion: dict(name="lion", beta_1=0.9, beta_2=0.99),
     }
     for cls, extra in want.items():
+        fd.backend.clear_session()  # (default names are unique, as Keras's: adam_w_1, ...)
         cfg = cls().get_config()
         assert cfg == {**base, **extra}, cls.__name__
         back = O.deserialize(O.serialize(cls(learning_rate=0.5, clipnorm=1.0)))
@@ -987,7 +994,14 @@ def test_schedule_drives_every_training_path():
 def test_default_names_are_kerass():
     # Keras 3 names an optimizer after its class in snake case (name=None):
     # they prefix the optimizer's variables in Keras's legacy .h5 files
+    # and, as Keras's, unique until clear_session (sgd, sgd_1, ...)
     from fastdense import optimizers as o
-    assert [c().name for c in (o.SGD, o.RMSprop, o.Adam, o.AdamW, o.Adagrad, o.Adadelta,
-                               o.Adamax, o.Nadam, o.Lion)] == [
-        "sgd", "rm_sprop", "adam", "adam_w", "adagrad", "adadelta", "adamax", "nadam", "lion"]
+    fd.backend.clear_session()
+    classes = (o.SGD, o.RMSprop, o.Adam, o.AdamW, o.Adagrad, o.Adadelta, o.Adamax, o.Nadam,
+               o.Lion)
+    want = ["sgd", "rm_sprop", "adam", "adam_w", "adagrad", "adadelta", "adamax", "nadam", "lion"]
+    assert [c().name for c in classes] == want
+    assert [c().name for c in classes] == [f"{n}_1" for n in want]
+    assert o.SGD(name="mine").name == "mine" and o.SGD().name == "sgd_2"
+    fd.backend.clear_session()
+    assert o.get("adam").name == "adam"

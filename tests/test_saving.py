@@ -264,6 +264,7 @@ def test_config_matches_keras_key_for_key():
     with zipfile.ZipFile(os.path.join(FIXTURES, "keras_adam.keras")) as zf:
         keras_config = json.loads(zf.read("config.json"))
         metadata = json.loads(zf.read("metadata.json"))
+    fd.backend.clear_session()  # (the fixture was saved from a fresh Keras session)
     m = fd.Sequential([fd.Input(shape=(4,)), fd.layers.Dense(8, activation="relu"),
                        fd.layers.Dense(3, activation="softmax")])
     m.compile(optimizer=fd.optimizers.Adam(learning_rate=0.01),

@@ -201,6 +201,8 @@ def sample_weights(sample_weight: Any, class_weight: Any, y_user: np.ndarray,
                              f"weights. Received: class_weight={class_weight!r}")
         checked = {}
         for cls, w in class_weight.items():
+            if isinstance(cls, (float, np.floating)) and float(cls).is_integer():
+                cls = int(cls)  # (e.g. the keys of np.unique of float labels, as Keras)
             if isinstance(cls, (bool, np.bool_)) or not isinstance(cls, (int, np.integer)):
                 raise ValueError("Argument `class_weight` must map integer class ids to "
                                  f"weights. Received the key {cls!r} ({type(cls).__name__})")

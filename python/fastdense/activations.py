@@ -176,13 +176,27 @@ def get(identifier: ActivationLike) -> Callable[..., Any]:
                 f"Supported: {sorted(set(_FUNCTIONS) | set(_ALIASES))}"
             )
         return fn
+    if isinstance(identifier, dict):  # a serialized activation, as Keras's get() takes
+        cls = identifier.get("class_name")
+        config = identifier.get("config")
+        if cls == "function" and isinstance(config, str):
+            return get(config)
+        from . import layers as _layers
+        layer_cls = getattr(_layers, str(cls), None)
+        if cls in ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax") and layer_cls is not None:
+            return layer_cls.from_config(dict(config or {}))  # type: ignore[no-any-return]
+        raise ValueError(f"Could not interpret activation function identifier: {identifier}")
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret activation function identifier: {identifier}")
 
 
-def serialize(fn: Callable[..., Any]) -> str:
-    """The name of an activation function."""
+def serialize(fn: Callable[..., Any]) -> Any:
+    """The name of an activation function; an activation layer (the activation
+    of a Dense layer, as Keras allows) as Keras serializes a layer."""
+    if hasattr(fn, "_act_code") and hasattr(fn, "get_config"):
+        return {"module": "keras.layers", "class_name": type(fn).__name__,
+                "config": fn.get_config(), "registered_name": None}
     return getattr(fn, "__name__", str(fn))
 
 

@@ -42,6 +42,10 @@ class Layer:
         if unknown:
             raise ValueError(f"Unrecognized keyword arguments passed to "
                              f"{type(self).__name__}: {({k: kwargs[k] for k in sorted(unknown)})}")
+        if isinstance(dtype, dict):  # (get_config()'s serialized DTypePolicy, as Keras takes)
+            if dtype.get("class_name") in ("DTypePolicy", "Policy", "FloatDTypePolicy") and \
+                    (dtype.get("config") or {}).get("name") in (None, "float32"):
+                dtype = "float32"
         if dtype not in (None, "float32", np.float32):
             raise ValueError(f"fastdense computes in float32. Received: dtype={dtype}")
         if name is None or name == "":
@@ -112,8 +116,11 @@ class Layer:
         return tuple(input_shape)
 
     def get_config(self) -> Dict[str, Any]:
+        # (the dtype as Keras 3 gives it: its float32 DTypePolicy, serialized)
         config: Dict[str, Any] = {"name": self.name, "trainable": self.trainable,
-                                  "dtype": "float32"}
+                                  "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                                            "config": {"name": "float32"},
+                                            "registered_name": None}}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = self._batch_input_shape
         if self.activity_regularizer is not None:
@@ -197,11 +204,19 @@ class Dense(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = int(units)
         self.activation = _activations.get(activation)
-        code = _activations.native_code(self.activation)
+        # an activation layer as the activation (Dense(64, activation=LeakyReLU(0.2)),
+        # as Keras allows) runs natively with its arguments
+        self._act_params: Dict[str, float] = {}
+        if isinstance(self.activation, Activation):
+            code: Optional[int] = self.activation._act_code
+            self._act_params = dict(self.activation._act_params)
+        else:
+            code = _activations.native_code(self.activation)
         if code is None:
             raise ValueError(
                 f"Dense activation {activation!r} has no native kernel in fastdense yet. "
-                f"Supported: {sorted(_activations._CODES)}"
+                f"Supported: {sorted(_activations._CODES)}, or an activation layer "
+                "(Activation, ReLU, LeakyReLU, ELU, Softmax)"
             )
         self._act_code: int = code
         self.use_bias = bool(use_bias)
@@ -268,7 +283,10 @@ class Dense(Layer):
         lead = x.shape[:-1]
         x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
         b = self.bias.value if self.bias is not None else None
-        if self._act_code <= 4:  # fused in the kernel
+        if isinstance(self.activation, Activation):  # (an activation layer, in numpy)
+            z = _core.dense_forward(x2, self.kernel.value, b, 0)  # type: ignore[union-attr]
+            y = self.activation(z)
+        elif self._act_code <= 4:  # fused in the kernel
             y = _core.dense_forward(x2, self.kernel.value, b, self._act_code)  # type: ignore[union-attr]
         else:
             z = _core.dense_forward(x2, self.kernel.value, b, 0)  # type: ignore[union-attr]

@@ -293,7 +293,8 @@ class Model:
         for layer in self._layers:
             if isinstance(layer, Dense):
                 stages.append({"kind": 0, "units": layer.units, "activation": layer._act_code,
-                               "use_bias": layer.use_bias, "dropout": 0.0})
+                               "use_bias": layer.use_bias, "dropout": 0.0,
+                               **layer._act_params})
             elif isinstance(layer, BatchNormalization):
                 stages.append({"kind": 1, "activation": linear, "use_bias": layer.center,
                                "scale": layer.scale, "momentum": layer.momentum,
@@ -383,25 +384,33 @@ class Model:
         if isinstance(weighted_metrics, dict):
             weighted_metrics = list(weighted_metrics.values())
         self.optimizer = _optimizers.get(optimizer)
-        self.loss = loss
-        if loss is None:
+        # (as Keras: compiling again without `loss`, or without `metrics` and
+        # `weighted_metrics`, keeps the ones compiled before -- e.g. a second
+        # compile with a lower learning rate for fine-tuning)
+        keep_metrics = self.compiled and metrics is None and weighted_metrics is None
+        if loss is None and self.compiled:
+            pass
+        elif loss is None:
+            self.loss = None
             self._loss_obj, self._loss_native = None, None
         else:
             if isinstance(loss, (list, tuple, dict)):
                 raise NotImplementedError("fastdense models have one output; pass a single loss. "
                                           f"Received: loss={loss!r}")
+            self.loss = loss
             if isinstance(loss, str) and loss.lower() in ("crossentropy", "ce"):
                 # Keras picks binary / sparse / categorical from the first data
                 self._loss_obj, self._loss_native = None, None
             else:
                 self._loss_obj = _losses.to_loss_object(loss)
                 self._loss_native = self._loss_obj._native()
-        self._metric_ids = [m for m in (metrics or []) if m is not None]
-        self._weighted_ids = [m for m in (weighted_metrics or []) if m is not None]
-        for m in self._metric_ids + self._weighted_ids:  # fail early on unknown names
-            if not (isinstance(m, str) and m.lower() in ("accuracy", "acc")):
-                _metrics.check(m)
-        self._metrics = None
+        if not keep_metrics:
+            self._metric_ids = [m for m in (metrics or []) if m is not None]
+            self._weighted_ids = [m for m in (weighted_metrics or []) if m is not None]
+            for m in self._metric_ids + self._weighted_ids:  # fail early on unknown names
+                if not (isinstance(m, str) and m.lower() in ("accuracy", "acc")):
+                    _metrics.check(m)
+            self._metrics = None
         self.compiled = True
         if self._net is not None:
             self._install_training_config()
@@ -416,6 +425,7 @@ class Model:
             # state and iterations, as Keras's built optimizer does)
             opt._attach(net)  # type: ignore[union-attr]
             self._installed_optimizer = opt
+        opt._ref_paths = [w.path for w in self.trainable_weights]  # (its slots' names)
         code, from_logits = self._loss_native or (_losses.MSE, False)
         net.set_loss(code, from_logits)
         if self._metrics is not None:
@@ -640,8 +650,8 @@ class Model:
             raise ValueError("Argument `initial_epoch` must be a non-negative integer. "
                              f"Received: initial_epoch={initial_epoch!r}")
         xa, y_user, y_dense, labels = self._prepare(x, y, batch_size=batch_size)
-        sw = self._weighted_samples(
-            _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0]), xa.shape[0])
+        sw_raw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
+        sw = self._weighted_samples(sw_raw, xa.shape[0])
         val: Optional[Tuple[Any, Any, Any, Any, Any]] = None
         val_short = False
         if validation_data is not None:
@@ -658,7 +668,11 @@ class Model:
             val = (xa[split_at:], y_user[split_at:],
                    None if y_dense is None else y_dense[split_at:],
                    None if labels is None else labels[split_at:],
-                   None if sw is None else sw[split_at:])
+                   # (as Keras: class weights apply to the training rows only;
+                   # sample weights are split with the rows)
+                   self._weighted_samples(
+                       None if sw_raw is None or class_weight is not None
+                       else sw_raw[split_at:], n_all - split_at))
             xa, y_user = xa[:split_at], y_user[:split_at]
             y_dense = None if y_dense is None else y_dense[:split_at]
             labels = None if labels is None else labels[:split_at]
@@ -923,12 +937,14 @@ class Model:
 
     def _logs(self, stats: Dict[str, Any], native_metrics: bool = True) -> Logs:
         """Epoch-so-far averages, keys sorted as Keras's logs are."""
+        # (the averages rounded to float32, as Keras's float32 metric results
+        # reach its logs: the engine sums in float64)
         seen = max(int(stats["seen"]), 1)
-        logs: Logs = {"loss": float(stats["loss_sum"]) / seen}
+        logs: Logs = {"loss": float(np.float32(float(stats["loss_sum"]) / seen))}
         native = dict(zip(self._native_metrics, stats["metric_sums"])) if native_metrics else {}
         for i, m in enumerate(self._metrics or []):
             if i in native:
-                logs[m.name] = float(native[i]) / seen
+                logs[m.name] = float(np.float32(float(native[i]) / seen))
             else:  # (a per-class result, e.g. F1Score(average=None), stays an array)
                 v = m.result()
                 logs[m.name] = float(v) if np.ndim(v) == 0 else np.asarray(v, np.float32)
@@ -1138,6 +1154,11 @@ class Model:
         """Resets the state of the compiled metrics."""
         for m in self._metrics or []:
             m.reset_state()
+        # (what get_metrics_result() then reports, as Keras: the reset values)
+        last = getattr(self, "_metrics_result", None)
+        if last:
+            self._metrics_result = {k: np.zeros_like(v) if np.ndim(v) else 0.0
+                                    for k, v in last.items()}
 
     def _on_batch_result(self, logs: Logs, return_dict: bool) -> Any:
         if return_dict:
@@ -1150,8 +1171,8 @@ class Model:
         """One update step on all of ``x``; returns that batch's loss (and
         metrics, computed before the update), as Keras 3 does."""
         xa, y_user, y_dense, labels = self._prepare(x, y)
-        sw = self._weighted_samples(
-            _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0]), xa.shape[0])
+        sw_raw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
+        sw = self._weighted_samples(sw_raw, xa.shape[0])
         self.reset_metrics()
         n = xa.shape[0]
         stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,

@@ -30,6 +30,7 @@ from . import _core
 from . import schedules
 from .schedules import LearningRateSchedule
 from .variables import Variable
+from ._naming import unique_name
 
 # ``from fastdense.optimizers.schedules import ...`` works like Keras's.
 sys.modules[__name__ + ".schedules"] = schedules
@@ -186,7 +187,7 @@ class Optimizer:
                 f"be set. Received: clipnorm={clipnorm}, "
                 f"clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
         self._learning_rate: Any = self._checked_learning_rate(learning_rate)
-        self.name = name or _default_name(type(self))
+        self.name = name or unique_name(_default_name(type(self)))
         self._net: Any = None
         self._iterations = 0
         # standalone use (apply / apply_gradients)
@@ -453,10 +454,17 @@ class Optimizer:
     def variables(self) -> List[Variable]:
         """Copies of the optimizer's variables in Keras's order: iterations,
         learning_rate (unless it is a schedule), the slots, the scalars."""
-        out = [Variable(np.int64(self.iterations), dtype="int64", name="iteration", trainable=False)]
+        def var(value: Any, name: str, **kw: Any) -> Variable:
+            v = Variable(value, name=name, trainable=False, **kw)
+            v.path = f"{self.name}/{name}"  # (Keras's paths: "adam/iteration", ...)
+            return v
+
+        out = [var(np.int64(self.iterations), "iteration", dtype="int64")]
         if not self._dynamic_lr():
-            out.append(Variable(F32(self.learning_rate), name="learning_rate", trainable=False))
+            out.append(var(F32(self.learning_rate), "learning_rate"))
+        refs: Sequence[str] = ()
         if self._net is not None:
+            refs = getattr(self, "_ref_paths", ())
             state = np.asarray(self._net.optimizer_state)
             layout = _network_var_layout(self._net)
             shapes = [shape for _, shape in layout]
@@ -465,22 +473,27 @@ class Optimizer:
         elif self.built and self._flat_state is not None:
             state = self._flat_state
             shapes = [tuple(np.shape(_value_of(v))) for v in self._built_vars]
+            refs = [str(getattr(v, "path", "")) for v in self._built_vars]
             offsets = [0]
             for s in shapes:
                 offsets.append(offsets[-1] + int(np.prod(s)))
             n = offsets[-1]
         else:
             return out
+        # (a slot is named after its variable's path, as Keras names it:
+        # "sequential_dense_kernel_momentum")
+        prefixes = ([f"{r.replace('/', '_')}_" if r else "" for r in refs]
+                    if len(refs) == len(shapes) else [""] * len(shapes))
         slot = 0
         for group in self._slot_names():
             for i, shape in enumerate(shapes):
                 for k, name in enumerate(group):
                     start = (slot + k) * n + offsets[i]
-                    out.append(Variable(state[start:start + int(np.prod(shape))].reshape(shape),
-                                        name=name, trainable=False))
+                    out.append(var(state[start:start + int(np.prod(shape))].reshape(shape),
+                                   prefixes[i] + name))
             slot += len(group)
         for k, name in enumerate(self._scalar_names()):
-            out.append(Variable(F32(state[slot * n + k]), name=name, trainable=False))
+            out.append(var(F32(state[slot * n + k]), name))
         return out
 
     # -- Keras's gradient clipping, in numpy (the engine does the same natively) ------
@@ -569,7 +582,7 @@ class SGD(Optimizer):
     _kind = _SGD
 
     def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0,
-                 nesterov: bool = False, name: str = "sgd", **kwargs: Any) -> None:
+                 nesterov: bool = False, name: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not isinstance(momentum, (float, int)) or momentum < 0 or momentum > 1:
             raise ValueError("`momentum` must be a float between [0, 1]. "
@@ -589,7 +602,7 @@ class RMSprop(Optimizer):
     _kind = _RMSPROP
 
     def __init__(self, learning_rate: Any = 0.001, rho: float = 0.9, momentum: float = 0.0,
-                 epsilon: float = 1e-7, centered: bool = False, name: str = "rm_sprop",
+                 epsilon: float = 1e-7, centered: bool = False, name: Optional[str] = None,
                  **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.rho = _check_float("rho", rho, 0.0, 1.0)
@@ -611,7 +624,7 @@ class Adam(Optimizer):
     _kind = _ADAM
 
     def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-7, amsgrad: bool = False, name: str = "adam",
+                 epsilon: float = 1e-7, amsgrad: bool = False, name: Optional[str] = None,
                  **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta_1 = _check_float("beta_1", beta_1, 0.0, 1.0)
@@ -631,7 +644,7 @@ class AdamW(Adam):
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
                  amsgrad: bool = False, name: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
-                         epsilon=epsilon, amsgrad=amsgrad, name=name or "adam_w",
+                         epsilon=epsilon, amsgrad=amsgrad, name=name or unique_name("adam_w"),
                          weight_decay=weight_decay, **kwargs)
         if self.weight_decay is None:
             raise ValueError("Argument `weight_decay` must be a float. Received: "

@@ -311,7 +311,9 @@ def _dense_config(layer: Dense, collect: Collector = None) -> Dict[str, Any]:
     cfg = _base_layer_config(layer, collect)
     cfg.update({
         "units": int(layer.units),
-        "activation": _activations.serialize(layer.activation),
+        "activation": (_weightless_config(layer.activation, None, collect)
+                       if isinstance(layer.activation, Activation)
+                       else _activations.serialize(layer.activation)),
         "use_bias": bool(layer.use_bias),
         "kernel_initializer": _serialize_object(layer.kernel_initializer, "keras.initializers",
                                                 "kernel initializer", collect),
@@ -487,6 +489,9 @@ def _weightless_config(layer: Layer, input_shape: Any,
     if isinstance(layer, Flatten) and input_shape is not None:
         entry["build_config"] = {"input_shape": list(input_shape)}
     return entry
+
+
+_ACTIVATION_LAYERS = ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")
 
 
 def _weightless_from_config(cls_name: str, config: Dict[str, Any], ctx: "_Context") -> Layer:
@@ -1806,8 +1811,13 @@ def _dense_from_config(entry: Dict[str, Any], index: int, ctx: _Context
     unknown = {k: v for k, v in config.items() if k not in known and v is not None}
     cls = _layer_class(entry, Dense, what, ctx, unknown)
     activation = config.get("activation")
-    if isinstance(activation, dict) or (isinstance(activation, str)
-                                        and ctx.custom(activation) is not None):
+    if (isinstance(activation, dict) and activation.get("module") == "keras.layers"
+            and activation.get("class_name") in _ACTIVATION_LAYERS):
+        # (an activation layer as the activation: Dense(8, activation=LeakyReLU(0.2)))
+        activation = _weightless_from_config(activation["class_name"],
+                                             activation.get("config") or {}, ctx)
+    elif isinstance(activation, dict) or (isinstance(activation, str)
+                                          and ctx.custom(activation) is not None):
         activation = _resolve_function(activation, ctx, f"activation of {what}",
                                        _activations._FUNCTIONS)
     kwargs: Dict[str, Any] = {

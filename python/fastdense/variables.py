@@ -9,6 +9,8 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from ._naming import unique_name
+
 __all__ = ["Variable"]
 
 
@@ -39,7 +41,8 @@ class Variable:
         self._owner: Any = None  # the layer holding it: frozen with that layer, as Keras
         self._engine: Any = None  # the network whose buffer holds the value (told of writes)
         self.trainable = trainable
-        self.name = name or "variable"
+        # (Keras's default names are unique: "variable", "variable_1", ...)
+        self.name = name or unique_name("variable")
         self.path = self.name
 
     @property
