@@ -696,3 +696,77 @@ def test_clone_of_a_compiled_model_is_compiled_with_its_own_state():
     assert c._metric_ids[1] is not m._metric_ids[1]  # (its own metric state)
     assert not models.clone_model(models.Sequential([layers.Input((4,)),
                                                      layers.Dense(2)])).compiled
+
+
+# ---------------------------------------------------------------- Keras details
+def _binary_model(seed=0):
+    set_random_seed(seed)
+    m = models.Sequential([keras.Input((20,)), layers.Dense(8, activation="relu"),
+                           layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return m
+
+
+def test_validation_split_rows_are_not_class_weighted():
+    """Keras applies class_weight to the training rows only: the validation
+    loss of a validation_split is the plain loss of those rows (sample
+    weights, though, are split with the rows)."""
+    x, y = small_data(np.random.default_rng(0), n=200, k=2)
+    m = _binary_model()
+    h = m.fit(x, y, validation_split=0.25, class_weight={0: 1.0, 1: 7.0}, epochs=2,
+              batch_size=32, verbose=0)
+    val = m.evaluate(x[150:], y[150:], verbose=0, return_dict=True)
+    assert h.history["val_loss"][-1] == pytest.approx(val["loss"], rel=1e-5)
+    sw = np.linspace(0.1, 3.0, 200).astype(np.float32)
+    m = _binary_model()
+    h = m.fit(x, y, validation_split=0.25, sample_weight=sw, epochs=2, batch_size=32,
+              verbose=0)
+    val = m.evaluate(x[150:], y[150:], sample_weight=sw[150:], verbose=0, return_dict=True)
+    assert h.history["val_loss"][-1] == pytest.approx(val["loss"], rel=1e-5)
+
+
+def test_float_class_weight_keys_are_class_ids():
+    """Keys from np.unique of float labels (0.0, 1.0) weigh classes 0 and 1."""
+    x, y = small_data(np.random.default_rng(1), n=128, k=2)
+    losses_ = []
+    for cw in ({0: 1.0, 1: 4.0}, {0.0: 1.0, 1.0: 4.0}, {np.float64(0): 1.0, np.float64(1): 4.0}):
+        m = _binary_model()
+        losses_.append(m.fit(x, y, class_weight=cw, epochs=1, batch_size=32, shuffle=False,
+                             verbose=0).history["loss"])
+    assert losses_[0] == losses_[1] == losses_[2]
+    m = _binary_model()
+    with pytest.raises(ValueError, match="class_weight"):
+        m.fit(x, y, class_weight={0.5: 1.0}, epochs=1, verbose=0)
+
+
+def test_compile_again_without_loss_or_metrics_keeps_them():
+    """As Keras: compile(optimizer=...) again (e.g. to fine-tune with a lower
+    learning rate) keeps the loss and metrics compiled before."""
+    x, y = small_data(np.random.default_rng(2), n=64, k=2)
+    m = _binary_model()
+    m.fit(x, y, epochs=1, verbose=0)
+    m.compile(optimizer=optimizers.SGD(1e-3))
+    assert m.loss == "binary_crossentropy"
+    h = m.fit(x, y, epochs=1, verbose=0, validation_data=(x, y))
+    assert sorted(h.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert isinstance(m.optimizer, optimizers.SGD)
+    m.compile(optimizer="adam", metrics=["mae"])  # new metrics, same loss
+    h = m.fit(x, y, epochs=1, verbose=0)
+    assert sorted(h.history) == ["loss", "mae"]
+    m.compile(optimizer="adam", loss="mse")  # a new loss; the metrics stay
+    assert m.loss == "mse"
+    assert sorted(m.fit(x, y, epochs=1, verbose=0).history) == ["loss", "mae"]
+
+
+def test_logs_are_float32_values_and_reset_metrics_zeroes_results():
+    x, y = small_data(np.random.default_rng(3), n=100, k=2)
+    m = _binary_model()
+    h = m.fit(x, y, epochs=2, batch_size=16, verbose=0, validation_split=0.2)
+    for key, values in h.history.items():
+        for v in values:
+            assert float(np.float32(v)) == v, key  # (Keras's float32 metric results)
+    r = m.evaluate(x, y, verbose=0, return_dict=True)
+    assert float(np.float32(r["loss"])) == r["loss"]
+    assert m.get_metrics_result()["loss"] > 0
+    m.reset_metrics()
+    assert m.get_metrics_result() == {"accuracy": 0.0, "loss": 0.0}
