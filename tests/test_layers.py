@@ -218,3 +218,41 @@ def test_dropout_masks_same_for_any_thread_count(rng):
 
     for a, b in zip(run(1), run(2)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_input_arguments_as_keras():
+    """Keras 3's Input / InputLayer arguments: batch_shape, batch_size, an
+    integer or float64 dtype (the data is computed in float32), and its
+    errors; the symbolic tensor's shape includes the batch axis."""
+    import fastdense as fd
+    assert fd.Input((3,)).shape == (None, 3) and fd.Input(shape=(3,), batch_size=4).shape == (4, 3)
+    assert fd.Input(batch_shape=(None, 5)).shape == (None, 5)
+    assert fd.Input((3,), dtype="int32").dtype == "int32"
+    for inp in (fd.Input(batch_shape=(None, 3)), fd.layers.InputLayer(batch_shape=(2, 3)),
+                fd.Input((3,), dtype="int32"), fd.Input((3,), dtype="float64")):
+        m = fd.Sequential([inp, fd.layers.Dense(2)])
+        assert m.input_shape == (None, 3)
+        p = m.predict(np.ones((5, 3), np.int32), verbose=0)
+        assert p.shape == (5, 2) and p.dtype == np.float32
+    with pytest.raises(ValueError, match="both `shape` and `batch_shape`"):
+        fd.Input((3,), batch_shape=(None, 3))
+    with pytest.raises(ValueError, match="both `batch_size` and `batch_shape`"):
+        fd.Input(batch_size=2, batch_shape=(None, 3))
+    with pytest.raises(ValueError, match="You must pass a `shape` argument"):
+        fd.Input()
+    with pytest.raises(ValueError, match="dtype='string'"):
+        fd.Input((3,), dtype="string")
+
+
+def test_second_input_is_refused_as_keras():
+    import fastdense as fd
+    msg = ("Sequential model 'twice' has already been configured to use input shape "
+           r"\(None, 3\). You cannot add a different Input layer to it.")
+    with pytest.raises(ValueError, match=msg):
+        fd.Sequential([fd.Input((3,)), fd.Input((3,)), fd.layers.Dense(2)], name="twice")
+    m = fd.Sequential(name="twice")
+    m.add(fd.Input((3,)))
+    m.add(fd.layers.Dense(2))
+    with pytest.raises(ValueError, match=msg):
+        m.add(fd.Input((3,)))
+    assert len(m.layers) == 1

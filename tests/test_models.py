@@ -563,7 +563,9 @@ def test_metrics_result_dtypes_inputs_outputs():
     assert m.get_metrics_result() == r
     assert m.dtype == "float32" and m.layers[0].dtype == "float32"
     assert m.layers[0].compute_dtype == m.layers[0].variable_dtype == "float32"
-    assert [i.shape for i in m.inputs] == [(4,)] and [o.shape for o in m.outputs] == [(3,)]
+    # (shapes with the batch axis, as Keras's KerasTensors)
+    assert [i.shape for i in m.inputs] == [(None, 4)]
+    assert [o.shape for o in m.outputs] == [(None, 3)]
     with pytest.raises(AttributeError, match="no defined inputs"):
         models.Sequential([layers.Dense(2)]).inputs
 
@@ -770,3 +772,42 @@ def test_logs_are_float32_values_and_reset_metrics_zeroes_results():
     assert m.get_metrics_result()["loss"] > 0
     m.reset_metrics()
     assert m.get_metrics_result() == {"accuracy": 0.0, "loss": 0.0}
+
+
+class _SparseLike:
+    """Duck-types a scipy.sparse matrix (scipy is not a dependency)."""
+
+    def __init__(self, dense):
+        self._dense = dense
+        self.nnz = int(np.count_nonzero(dense))
+        self.shape = dense.shape
+
+    def toarray(self):
+        return self._dense.copy()
+
+
+def test_sparse_inputs_are_densified():
+    """scipy.sparse features (e.g. TF-IDF) train, evaluate and predict as
+    their dense array does, as with Keras's JAX and torch backends."""
+    rng = np.random.default_rng(4)
+    xd = (rng.random((64, 20)) < 0.2).astype("float32") * rng.random((64, 20)).astype("float32")
+    y = rng.integers(0, 3, 64)
+    sparse_types = [_SparseLike]
+    try:
+        import scipy.sparse as sp
+        sparse_types += [sp.csr_matrix, sp.csr_array, sp.coo_matrix]
+    except ImportError:
+        pass
+    results = []
+    for make in [np.asarray] + sparse_types:
+        m = models.Sequential([keras.Input((20,)), layers.Dense(8, activation="relu"),
+                               layers.Dense(3, activation="softmax")])
+        if results:
+            m.set_weights(w0)
+        else:
+            w0 = m.get_weights()
+        m.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        h = m.fit(make(xd), y, epochs=2, batch_size=16, shuffle=False, verbose=0).history
+        results.append((h["loss"], m.evaluate(make(xd), y, verbose=0),
+                        m.predict(make(xd[:5]), verbose=0).tolist()))
+    assert all(r == results[0] for r in results[1:])

@@ -21,6 +21,10 @@ _RAGGED_WARNING = (np.exceptions.VisibleDeprecationWarning if hasattr(np, "excep
 def _array(value: Any, name: str) -> np.ndarray:
     if value is None:
         raise ValueError(f"Argument `{name}` must be provided. Received: {name}=None")
+    if hasattr(value, "toarray") and hasattr(value, "nnz"):
+        # a scipy.sparse matrix (e.g. TF-IDF features), densified, as Keras's
+        # JAX and torch backends take it
+        value = value.toarray()
     try:
         if isinstance(value, (list, tuple)):
             # (numpy < 1.24 makes an object array of a ragged list, with a

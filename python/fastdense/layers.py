@@ -705,47 +705,92 @@ class Softmax(_ParametricActivation):
 
 
 class InputSpec:
-    """Describes the expected input: its shape without the batch axis."""
+    """A symbolic tensor, as Keras's ``KerasTensor``: ``shape`` includes the
+    batch axis (``(None, 784)``)."""
 
-    def __init__(self, shape: Sequence[Optional[int]], name: Optional[str] = None) -> None:
+    def __init__(self, shape: Sequence[Optional[int]], name: Optional[str] = None,
+                 dtype: str = "float32") -> None:
         self.shape = tuple(shape)
         self.name = name
+        self.dtype = dtype
+        self.sparse = False
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
 
     def __repr__(self) -> str:
-        return f"<KerasTensor shape={(None,) + self.shape}, dtype=float32, name={self.name}>"
+        return (f"<KerasTensor shape={self.shape}, dtype={self.dtype}, sparse=False, "
+                f"ragged=False, name={self.name}>")
+
+
+def _input_dtype(dtype: Any) -> str:
+    """An Input's dtype: any real numeric dtype (the data is cast to float32,
+    as the Dense layers after it compute in float32)."""
+    if dtype is None:
+        return "float32"
+    if isinstance(dtype, dict):  # (a serialized DTypePolicy)
+        dtype = (dtype.get("config") or {}).get("name", "float32")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind not in "biuf":
+        raise ValueError(f"Invalid dtype for an Input: fastdense takes real numbers. "
+                         f"Received: dtype={dtype!r}")
+    return dt.name
 
 
 class InputLayer(Layer):
-    """Declares the model's input shape (``shape`` excludes the batch axis)."""
+    """Declares the model's input: ``shape`` excludes the batch axis,
+    ``batch_shape`` includes it (Keras 3's arguments)."""
 
     def __init__(self, shape: Optional[Sequence[Optional[int]]] = None,
                  batch_size: Optional[int] = None, dtype: Any = None,
+                 sparse: Optional[bool] = None, batch_shape: Optional[Sequence[Any]] = None,
                  name: Optional[str] = None, **kwargs: Any) -> None:
         if shape is None:
             shape = kwargs.pop("input_shape", None)
-        if shape is None and kwargs.get("batch_input_shape") is None:
-            raise ValueError("You must pass a `shape` argument to InputLayer.")
+        if batch_shape is None:
+            batch_shape = kwargs.pop("batch_input_shape", None)
+        if kwargs.pop("ragged", None):
+            raise ValueError("fastdense does not support ragged inputs (ragged=True).")
+        if sparse:
+            raise ValueError("fastdense takes dense inputs: `sparse=True` is not supported "
+                             "(a scipy.sparse matrix passed to fit/predict is densified).")
         if isinstance(shape, int):
             shape = (shape,)
-        super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
-        if shape is not None:
-            self._batch_input_shape = (batch_size,) + tuple(shape)
+        if shape is not None and batch_shape is not None:
+            raise ValueError("You cannot pass both `shape` and `batch_shape` at the same time.")
+        if batch_size is not None and batch_shape is not None:
+            raise ValueError("You cannot pass both `batch_size` and `batch_shape` at the same "
+                             "time.")
+        if shape is None and batch_shape is None:
+            raise ValueError("You must pass a `shape` argument.")
+        self.input_dtype = _input_dtype(dtype)
+        super().__init__(name=name or unique_name("input_layer"), **kwargs)
+        if batch_shape is not None:
+            self._batch_input_shape = tuple(batch_shape)
+        else:
+            self._batch_input_shape = (batch_size,) + tuple(shape)  # type: ignore[arg-type]
+        self.batch_shape = self._batch_input_shape
         self.built = True
 
     @property
     def output(self) -> InputSpec:
-        return InputSpec(self._batch_input_shape[1:], self.name)  # type: ignore[index]
+        return InputSpec(self._batch_input_shape, self.name,  # type: ignore[arg-type]
+                         self.input_dtype)
 
 
 def Input(shape: Optional[Sequence[Optional[int]]] = None, batch_size: Optional[int] = None,
-          dtype: Any = None, name: Optional[str] = None, **kwargs: Any) -> InputSpec:
-    """A symbolic input of the given shape (excluding the batch axis), for
-    ``Sequential([Input(shape=(784,)), Dense(...)])``."""
-    if shape is None:
-        raise ValueError("You must pass a `shape` argument to Input.")
-    if isinstance(shape, int):
-        shape = (shape,)
-    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
+          dtype: Any = None, sparse: Optional[bool] = None,
+          batch_shape: Optional[Sequence[Any]] = None, name: Optional[str] = None,
+          **kwargs: Any) -> InputSpec:
+    """A symbolic input of the given shape (excluding the batch axis; or
+    ``batch_shape`` including it), for ``Sequential([Input(shape=(784,)),
+    Dense(...)])``."""
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
+                       batch_shape=batch_shape, name=name, **kwargs)
     spec = layer.output
     spec._layer = layer  # type: ignore[attr-defined]
     return spec

@@ -971,17 +971,17 @@ class Model:
         if shape is None:
             raise AttributeError(f"Model '{self.name}' has no defined inputs yet: build it or "
                                  "give it an Input first.")
-        return [InputSpec(tuple(shape[1:]), getattr(self, "_input_layer_name", None)
+        return [InputSpec(tuple(shape), getattr(self, "_input_layer_name", None)
                           or "keras_tensor")]
 
     @property
     def outputs(self) -> List[InputSpec]:
         """The model's symbolic output, as Keras's ``model.outputs``."""
         inputs = self.inputs
-        shape = (None,) + tuple(inputs[0].shape)
+        shape = tuple(inputs[0].shape)
         for layer in self._layers:
             shape = tuple(layer.compute_output_shape(shape))
-        return [InputSpec(tuple(shape[1:]), "keras_tensor_1")]
+        return [InputSpec(shape, "keras_tensor_1")]
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None,
@@ -1286,8 +1286,13 @@ class Sequential(Model):
     def add(self, layer: Any, rebuild: bool = True) -> None:
         """Appends a layer (or sets the input shape for Input/InputLayer)."""
         if isinstance(layer, InputSpec):
-            layer = getattr(layer, "_layer", None) or InputLayer(shape=layer.shape)
+            layer = getattr(layer, "_layer", None) or InputLayer(batch_shape=layer.shape)
         if isinstance(layer, InputLayer):
+            if self._input_shape is not None:
+                raise ValueError(
+                    f"Sequential model '{self.name}' has already been configured to use input "
+                    f"shape {tuple(self._input_shape)}. You cannot add a different Input layer "
+                    "to it.")
             if self._layers:
                 raise ValueError("An InputLayer / Input must be the first element of a "
                                  "Sequential model.")
