@@ -256,3 +256,30 @@ def test_second_input_is_refused_as_keras():
     with pytest.raises(ValueError, match=msg):
         m.add(fd.Input((3,)))
     assert len(m.layers) == 1
+
+
+def test_identity_layer():
+    """keras.layers.Identity: no work in the model, a Keras config, saved
+    and loaded."""
+    import fastdense as fd
+    r = np.random.default_rng(0)
+    x = r.normal(size=(16, 4)).astype(np.float32)
+    m = fd.Sequential([fd.Input((4,)), fd.layers.Identity(), fd.layers.Dense(3, activation="relu"),
+                       fd.layers.Identity(name="idt"), fd.layers.Dense(2)])
+    plain = fd.Sequential([fd.Input((4,)), fd.layers.Dense(3, activation="relu"),
+                           fd.layers.Dense(2)])
+    plain.set_weights(m.get_weights())
+    np.testing.assert_array_equal(m.predict(x, verbose=0), plain.predict(x, verbose=0))
+    assert m.layers[2].get_config() == {
+        "name": "idt", "trainable": True,
+        "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+                  "registered_name": None}}
+    np.testing.assert_array_equal(m.layers[0](x), x)
+    again = fd.models.model_from_json(m.to_json())
+    assert [type(layer).__name__ for layer in again.layers] == [
+        "Identity", "Dense", "Identity", "Dense"]
+    m.compile("sgd", "mse")
+    plain.compile("sgd", "mse")
+    y = r.normal(size=(16, 2)).astype(np.float32)
+    assert (m.fit(x, y, epochs=2, shuffle=False, verbose=0).history
+            == plain.fit(x, y, epochs=2, shuffle=False, verbose=0).history)

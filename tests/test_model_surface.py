@@ -137,3 +137,65 @@ def test_summary_show_trainable_matches_keras(monkeypatch):
     assert got == [KERAS_SUMMARY_TRAINABLE]
     m.summary(show_trainable=True, line_length=100, print_fn=got.append)
     assert got[1] == KERAS_SUMMARY_TRAINABLE
+
+
+def test_keras_attributes_of_models_and_layers():
+    """Keras 3's trainable_variables / non_trainable_variables, path,
+    per-layer losses (none while frozen), build and compile configs and the
+    compile flags, as the real Keras gives them (3.15.1, JAX)."""
+    import fastdense as fd
+    L = fd.layers
+    m = Sequential([Input((3,)), L.Dense(4, kernel_regularizer="l2", bias_regularizer="l1",
+                                         name="a"),
+                    L.Dropout(0.1), L.Dense(2, kernel_regularizer=fd.regularizers.L1L2(0.1, 0.2),
+                                            name="b")],
+                   name="seqattrs")
+    assert [layer.path for layer in m.layers] == ["seqattrs/a", None, "seqattrs/b"]
+    assert m.path == "seqattrs"
+    assert [v.path for v in m.trainable_variables] == [w.path for w in m.trainable_weights]
+    assert len(m.trainable_variables) == 4 and m.non_trainable_variables == []
+    k = m.layers[0].kernel.numpy()
+    assert m.layers[0].losses == [pytest.approx(0.01 * np.sum(np.square(k)), rel=1e-5),
+                                  pytest.approx(0.0)]
+    assert len(m.losses) == 3
+    m.layers[0].trainable = False
+    assert m.layers[0].losses == [] and len(m.losses) == 1
+    assert len(m.trainable_variables) == 2 and len(m.non_trainable_variables) == 2
+    assert m.layers[0].non_trainable_variables == m.layers[0].weights
+    assert m.get_build_config() == {"input_shape": (None, 3)}
+    assert m.layers[0].get_build_config() == {"input_shape": (None, 3)}
+    assert m.layers[2].get_build_config() == {"input_shape": (None, 4)}
+    assert m.get_compile_config() == {}
+    assert (m.run_eagerly, m.jit_compile, m.steps_per_execution) == (False, True, 1)
+    m.compile("sgd", "mse", metrics=["mae"], steps_per_execution=2)
+    assert (m.run_eagerly, m.jit_compile, m.steps_per_execution) == (False, True, 2)
+    cc = m.get_compile_config()
+    assert cc["optimizer"]["class_name"] == "SGD"
+    assert {k: v for k, v in cc.items() if k != "optimizer"} == {
+        "loss": "mse", "loss_weights": None, "metrics": ["mae"], "weighted_metrics": None,
+        "run_eagerly": False, "steps_per_execution": 2, "jit_compile": True}
+    m2 = Sequential([L.Dense(2)])
+    m2.compile_from_config(cc)
+    assert type(m2.optimizer).__name__ == "SGD" and m2.loss == "mse"
+    assert m2.steps_per_execution == 2
+    m2.build_from_config({"input_shape": (None, 5)})
+    assert m2.input_shape == (None, 5) and m2.layers[0].path.endswith("/" + m2.layers[0].name)
+    d = L.Dense(3)
+    assert d.path is None and d.get_build_config() is None
+    d.build((None, 4))
+    assert d.path == d.name and d.get_build_config() == {"input_shape": (None, 4)}
+
+
+def test_top_level_names_as_keras():
+    import fastdense as fd
+    assert fd.version() == fd.__version__
+    for name in ("Layer", "Loss", "Metric", "Optimizer", "Initializer", "Regularizer",
+                 "InputSpec"):
+        assert isinstance(getattr(fd, name), type), name
+    assert isinstance(fd.losses.MeanSquaredError(), fd.Loss)
+    assert isinstance(fd.optimizers.Adam(), fd.Optimizer)
+    assert isinstance(fd.layers.Dense(2), fd.Layer)
+    assert fd.utils.Progbar is fd._progbar.Progbar
+    fd.layers.Dense(2, name=None)
+    fd.utils.clear_session()
+    assert fd.layers.Dense(2).name == "dense"

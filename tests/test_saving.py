@@ -714,3 +714,68 @@ def test_enable_unsafe_deserialization_lifts_safe_mode(tmp_path, monkeypatch):
     fd.config.enable_unsafe_deserialization()
     with pytest.raises(ValueError, match="never executes code"):
         saving.load_model(path)
+
+
+@needs_h5
+def test_registered_objects_save_and_load_without_custom_objects(tmp_path):
+    """keras.saving.register_keras_serializable: a registered loss function
+    and Loss subclass are written under "package>name" (as Keras writes
+    them) and load without custom_objects; custom_object_scope and
+    get_custom_objects resolve plain names."""
+    from fastdense import saving
+    from fastdense import _registry
+
+    def my_loss(y, p):
+        return fd.ops.mean(fd.ops.square(y - p), axis=-1)
+
+    class Scaled(fd.losses.Loss):
+        def __init__(self, s=2.0, **kw):
+            super().__init__(**kw)
+            self.s = s
+
+        def call(self, y, p):
+            return self.s * fd.ops.mean(fd.ops.square(y - p), axis=-1)
+
+        def get_config(self):
+            return {**super().get_config(), "s": self.s}
+
+    saved = dict(_registry._GLOBAL_CUSTOM_OBJECTS), dict(_registry._GLOBAL_CUSTOM_NAMES)
+    try:
+        saving.register_keras_serializable(package="mine")(my_loss)
+        fd.utils.register_keras_serializable()(Scaled)
+        assert saving.get_registered_name(my_loss) == "mine>my_loss"
+        assert saving.get_registered_object("Custom>Scaled") is Scaled
+        assert saving.get_registered_name(len) == "len"
+        m = fd.Sequential([fd.Input((3,)), fd.layers.Dense(2)])
+        m.compile("sgd", my_loss)
+        assert m.get_compile_config()["loss"] == {
+            "module": "builtins", "class_name": "function", "config": "mine>my_loss",
+            "registered_name": "function"}
+        m.save(tmp_path / "f.keras")
+        assert saving.load_model(tmp_path / "f.keras").loss is my_loss
+        m.compile("sgd", Scaled(3.0))
+        assert m.get_compile_config()["loss"]["registered_name"] == "Custom>Scaled"
+        m.save(tmp_path / "c.keras")
+        back = saving.load_model(tmp_path / "c.keras")
+        assert type(back.loss) is Scaled and back.loss.s == 3.0
+        with pytest.raises(ValueError, match="get_config"):
+            saving.register_keras_serializable()(type("NoConfig", (), {}))
+    finally:
+        _registry._GLOBAL_CUSTOM_OBJECTS.clear()
+        _registry._GLOBAL_CUSTOM_OBJECTS.update(saved[0])
+        _registry._GLOBAL_CUSTOM_NAMES.clear()
+        _registry._GLOBAL_CUSTOM_NAMES.update(saved[1])
+    # unregistered: the plain name needs custom_objects, a scope or the global dict
+    m.compile("sgd", my_loss)
+    m.save(tmp_path / "plain.keras")
+    with pytest.raises(ValueError, match="my_loss"):
+        saving.load_model(tmp_path / "plain.keras")
+    with saving.custom_object_scope({"my_loss": my_loss}):
+        assert saving.load_model(tmp_path / "plain.keras").loss is my_loss
+    with pytest.raises(ValueError, match="my_loss"):
+        saving.load_model(tmp_path / "plain.keras")
+    saving.get_custom_objects()["my_loss"] = my_loss
+    try:
+        assert saving.load_model(tmp_path / "plain.keras").loss is my_loss
+    finally:
+        del saving.get_custom_objects()["my_loss"]

@@ -13,16 +13,27 @@ from ._version import __version__
 from . import activations, callbacks, datasets, initializers, layers, losses, metrics
 from . import models, ops, optimizers, regularizers, saving, utils
 from . import backend, config
-from .layers import Input
+from .initializers import Initializer
+from .layers import Input, InputSpec, Layer
+from .losses import Loss
+from .metrics import Metric
 from .models import Model, Sequential
+from .optimizers import Optimizer
+from .regularizers import Regularizer
 from .variables import Variable
 
 __all__ = [
     "__version__", "activations", "backend", "callbacks", "datasets", "initializers", "layers",
     "losses", "metrics", "models", "ops", "optimizers", "regularizers", "saving", "utils", "Input", "Model",
     "Sequential", "Variable", "set_num_threads", "get_num_threads", "show_config",
-    "config",
+    "config", "version", "Layer", "Loss", "Metric", "Optimizer", "Initializer", "Regularizer",
+    "InputSpec",
 ]
+
+
+def version() -> str:
+    """fastdense's version (as ``keras.version()``)."""
+    return __version__
 
 
 def set_num_threads(n: int) -> None:

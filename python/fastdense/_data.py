@@ -182,12 +182,13 @@ def batch_size(value: Any, default: int = 32, name: str = "batch_size") -> int:
 
 def verbose(value: Any) -> int:
     """Keras's verbose levels: "auto" is 1, booleans and integers as Python
-    reads them, every level above 2 acting as 2 (one line per epoch)."""
+    reads them; as Keras, a level above 2 prints only fit's "Epoch i/N"
+    headers."""
     if isinstance(value, str):
         if value == "auto":
             return 1
     elif isinstance(value, (bool, int, np.integer)) and int(value) >= 0:
-        return min(int(value), 2)
+        return min(int(value), 3)
     raise ValueError(f"Argument `verbose` must be 'auto', 0, 1 or 2. Received: verbose={value!r}")
     return int(value)
 

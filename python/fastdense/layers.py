@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from ._naming import snake_case, unique_name
 from .variables import Variable
 
 __all__ = ["Layer", "Dense", "BatchNormalization", "Dropout", "Flatten", "Activation",
-           "ReLU", "LeakyReLU", "ELU", "Softmax", "InputLayer", "Input", "InputSpec"]
+           "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "InputLayer", "Input", "InputSpec"]
 
 
 
@@ -82,6 +82,46 @@ class Layer:
     @property
     def variables(self) -> List[Variable]:
         return self.weights
+
+    @property
+    def trainable_variables(self) -> List[Variable]:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> List[Variable]:
+        return self.non_trainable_weights
+
+    @property
+    def path(self) -> Optional[str]:
+        """Keras's layer path: None until built, then the name, or
+        ``"sequential/dense"`` for a layer built in a model (None for a
+        layer without weights, as Keras's Dropout)."""
+        return getattr(self, "_path", None) if self.built else None
+
+    @property
+    def losses(self) -> List[np.float32]:
+        """The weight regularization penalties of this layer's current
+        weights (none while it is frozen, as Keras)."""
+        if not self.trainable:
+            return []
+        out = []
+        for w in self.weights:
+            attr = w.path.rsplit("/", 1)[-1]
+            reg = getattr(self, {"kernel": "kernel_regularizer", "gamma": "gamma_regularizer",
+                                 "bias": "bias_regularizer", "beta": "beta_regularizer"}
+                          .get(attr, ""), None)
+            if reg is not None:
+                out.append(np.float32(reg(w.numpy())))
+        return out
+
+    def get_build_config(self) -> Optional[Dict[str, Any]]:
+        """The input shape the layer was built with (Keras's build config)."""
+        shape = getattr(self, "_build_shape", None)
+        return None if shape is None else {"input_shape": shape}
+
+    def build_from_config(self, config: Optional[Mapping[str, Any]]) -> None:
+        if config and config.get("input_shape") is not None:
+            self.build(tuple(config["input_shape"]))
 
     def get_weights(self) -> List[np.ndarray]:
         """Copies of the layer's weights as numpy arrays (kernel, then bias)."""
@@ -197,7 +237,13 @@ class Dense(Layer):
                  bias_initializer: Any = "zeros", kernel_regularizer: Any = None,
                  bias_regularizer: Any = None, activity_regularizer: Any = None,
                  kernel_constraint: Any = None, bias_constraint: Any = None,
-                 **kwargs: Any) -> None:
+                 lora_rank: Optional[int] = None, lora_alpha: Optional[float] = None,
+                 quantization_config: Any = None, **kwargs: Any) -> None:
+        for key, value in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha),
+                           ("quantization_config", quantization_config)):
+            if value is not None and not (key == "lora_rank" and value == 0):
+                raise NotImplementedError(f"Dense({key}={value!r}) is not supported by "
+                                          "fastdense.")
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError("Received an invalid value for `units`, expected a positive "
                              f"integer. Received: units={units}")
@@ -250,6 +296,8 @@ class Dense(Layer):
                     f"but received input with shape {tuple(input_shape)}")
             return
         self.input_dim = int(in_dim)
+        self._build_shape = tuple(input_shape)
+        self._path = self.name
         self.kernel = Variable(_weight_initializer(self.kernel_initializer),
                                shape=(self.input_dim, self.units),
                                name="kernel")
@@ -305,6 +353,7 @@ class Dense(Layer):
             "bias_regularizer": _regularizers_serialize(self.bias_regularizer),
             "kernel_constraint": _constraints_serialize(self.kernel_constraint),
             "bias_constraint": _constraints_serialize(self.bias_constraint),
+            "quantization_config": None,
         })
         return config
 
@@ -411,6 +460,8 @@ class BatchNormalization(Layer):
                     f"with shape {shape}")
             return
         self.input_dim = int(dim)
+        self._build_shape = tuple(input_shape)
+        self._path = self.name
         n = (self.input_dim,)
 
         def var(init: Any, name: str) -> Variable:
@@ -556,6 +607,18 @@ class Flatten(Layer):
         config = super().get_config()
         config["data_format"] = self.data_format
         return config
+
+
+class Identity(Layer):
+    """Returns its input unchanged (Keras's ``layers.Identity``); a model
+    runs no work for it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.built = True
+
+    def __call__(self, inputs: Any) -> np.ndarray:
+        return np.asarray(inputs, dtype=np.float32)
 
 
 class Activation(Layer):

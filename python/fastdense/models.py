@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
-from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, InputLayer,
+from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity, InputLayer,
                      InputSpec, Layer, _check_name)
 from .variables import Variable
 
@@ -58,6 +58,9 @@ class Model:
         # that `model.optimizer.learning_rate.assign(...)` type-checks after compile)
         self.optimizer: Any = None
         self.loss: Any = None
+        self.run_eagerly = False
+        self.jit_compile = True
+        self.steps_per_execution = 1
         self.compiled = False
         self.stop_training = False
         self.history: Optional[History] = None
@@ -97,20 +100,9 @@ class Model:
         """The weight regularization penalties of the current weights (one per
         regularized variable, in layer order), as Keras's ``model.losses``
         lists them; activity penalties are part of each batch's loss only."""
-        out = []
-        for layer in self._layers:
-            for w in layer.weights:
-                reg = None
-                attr = w.path.rsplit("/", 1)[-1]
-                if attr in ("kernel", "gamma"):
-                    reg = getattr(layer, "kernel_regularizer", None) if attr == "kernel" \
-                        else getattr(layer, "gamma_regularizer", None)
-                elif attr in ("bias", "beta"):
-                    reg = getattr(layer, "bias_regularizer", None) if attr == "bias" \
-                        else getattr(layer, "beta_regularizer", None)
-                if reg is not None:
-                    out.append(np.float32(reg(w.numpy())))
-        return out
+        if not self.trainable:  # (frozen layers add no penalty, as in training)
+            return []
+        return [loss for layer in self._layers for loss in layer.losses]
 
     @property
     def built(self) -> bool:
@@ -162,6 +154,41 @@ class Model:
     @property
     def variables(self) -> List[Variable]:
         return self.weights
+
+    @property
+    def trainable_variables(self) -> List[Variable]:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> List[Variable]:
+        return self.non_trainable_weights
+
+    @property
+    def path(self) -> str:
+        return self.name
+
+    def get_build_config(self) -> Optional[Dict[str, Any]]:
+        """``{"input_shape": (None, ...)}`` once built (Keras's build config)."""
+        if self._net is None or self._input_shape is None:
+            return None
+        return {"input_shape": tuple(self._input_shape)}
+
+    def build_from_config(self, config: Optional[Mapping[str, Any]]) -> None:
+        if config and config.get("input_shape") is not None:
+            self.build(tuple(config["input_shape"]))
+
+    def get_compile_config(self) -> Dict[str, Any]:
+        """The arguments of ``compile()``, serialized as Keras's
+        ``get_compile_config()`` gives them ({} before compile)."""
+        from . import saving as _saving
+        return _saving._compile_config(self)
+
+    def compile_from_config(self, config: Mapping[str, Any]) -> None:
+        """Compiles the model from ``get_compile_config()``'s output (or
+        Keras's): the optimizer, loss and metrics deserialized."""
+        from . import saving as _saving
+        _saving._compile_from_config(self, dict(config),
+                                     _saving._Context("Error reading the compile config"))
 
     @property
     def input_shape(self) -> Tuple[Optional[int], ...]:
@@ -229,6 +256,7 @@ class Model:
                 if created:  # (as Keras names weights created in the model's scope)
                     for w in layer.weights:
                         w.path = f"{self.name}/{w.path}"
+                    layer._path = f"{self.name}/{layer.name}"
             if isinstance(layer, Dense):
                 width = layer.units
         net = _core.Network(int(np.prod(dims)), stages, input_dropout)
@@ -411,6 +439,9 @@ class Model:
                 if not (isinstance(m, str) and m.lower() in ("accuracy", "acc")):
                     _metrics.check(m)
             self._metrics = None
+        self.run_eagerly = bool(run_eagerly)  # (kept for Keras's compile config)
+        self.steps_per_execution = steps_per_execution
+        self.jit_compile = True if jit_compile == "auto" else bool(jit_compile)
         self.compiled = True
         if self._net is not None:
             self._install_training_config()
@@ -1302,9 +1333,11 @@ class Sequential(Model):
         if not isinstance(layer, Layer):
             raise ValueError("Only instances of `fastdense.layers.Layer` can be added to a "
                              f"Sequential model. Received: {layer} (of type {type(layer)})")
-        if not isinstance(layer, (Dense, BatchNormalization, Dropout, Flatten, Activation)):
+        if not isinstance(layer, (Dense, BatchNormalization, Dropout, Flatten, Activation,
+                                  Identity)):
             raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, Dropout, "
-                                      f"Flatten and activation (Activation, ReLU, LeakyReLU, "
+                                      f"Flatten, Identity and activation (Activation, ReLU, "
+                                      f"LeakyReLU, "
                                       f"ELU, Softmax) layers natively; "
                                       f"{type(layer).__name__} is not supported yet.")
         if any(layer is l for l in self._layers):
@@ -1329,7 +1362,7 @@ class Sequential(Model):
             for layer in self._layers:
                 if isinstance(layer, Flatten):
                     return
-                elementwise = isinstance(layer, Dropout) or (
+                elementwise = isinstance(layer, (Dropout, Identity)) or (
                     isinstance(layer, Activation)
                     and layer._act_code not in (_activations._CODES["softmax"],
                                                 _activations._CODES["log_softmax"]))

@@ -84,14 +84,19 @@ from . import optimizers as _optimizers
 from . import regularizers as _regularizers
 from . import schedules as _schedules
 from . import constraints as _constraints
-from .layers import (ELU, Activation, BatchNormalization, Dense, Dropout, Flatten, LeakyReLU,
+from . import _registry
+from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objects,
+                        get_registered_name, get_registered_object, register_keras_serializable)
+from .layers import (ELU, Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
+                     LeakyReLU,
                      ReLU, Softmax,
                      InputLayer, Layer)
 
 __all__ = [
     "save_model", "load_model", "save_weights", "load_weights", "to_json", "model_from_json",
     "model_to_config", "model_from_config", "model_to_state", "model_from_state",
-    "KERAS_VERSION",
+    "KERAS_VERSION", "register_keras_serializable", "get_registered_name",
+    "get_registered_object", "get_custom_objects", "custom_object_scope", "CustomObjectScope",
 ]
 
 #: The Keras release whose ``.keras`` layout this module writes (``metadata.json``).
@@ -190,6 +195,8 @@ def _function_config(fn: Callable[..., Any], what: str,
     With ``collect`` (in-memory states), any function, lambdas included, is
     recorded there and referenced by a unique name."""
     name = getattr(fn, "__name__", None)
+    if name is not None:  # (a registered function is saved as "package>name", as Keras)
+        name = get_registered_name(fn)
     if collect is not None:
         return {"module": "builtins", "class_name": "function",
                 "config": _collect(collect, name or "function", fn),
@@ -239,7 +246,7 @@ def _serialize_object(obj: Any, module: str, what: str, collect: Collector = Non
             return {"module": module, "class_name": cls.__name__, "config": config,
                     "registered_name": None}
         return {"module": cls.__module__, "class_name": cls.__name__, "config": config,
-                "registered_name": _collect(collect, cls.__name__, cls)}
+                "registered_name": _collect(collect, get_registered_name(cls), cls)}
     if callable(obj):
         return _function_config(obj, what, collect)
     raise ValueError(f"Cannot serialize the {what} {obj!r}: expected a string, a function "
@@ -272,7 +279,7 @@ def _regularizer_config(reg: Any, collect: Collector = None) -> Any:
     if cls.__module__ != _regularizers.__name__:  # a user subclass (of L1L2, to run natively)
         return {"module": cls.__module__, "class_name": cls.__name__,
                 "config": _jsonable(reg.get_config()),
-                "registered_name": _collect(collect, cls.__name__, cls)}
+                "registered_name": _collect(collect, get_registered_name(cls), cls)}
     out = _jsonable(_regularizers.serialize(reg))
     if cls is _regularizers.L1:
         out["config"] = {"l1": float(np.float32(reg.l1))}
@@ -287,7 +294,7 @@ def _constraint_config(constraint: Any, collect: Collector = None) -> Any:
     if cls.__module__ != _constraints.__name__:  # a user subclass with a native kernel
         return {"module": cls.__module__, "class_name": cls.__name__,
                 "config": _jsonable(constraint.get_config()),
-                "registered_name": _collect(collect, cls.__name__, cls)}
+                "registered_name": _collect(collect, get_registered_name(cls), cls)}
     return _jsonable(_constraints.serialize(constraint))
 
 
@@ -382,9 +389,9 @@ def _compile_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
                     for m in metrics] or None,
         "weighted_metrics": [_serialize_object(m, "keras.metrics", "metric", collect)
                              for m in weighted] or None,
-        "run_eagerly": False,
-        "steps_per_execution": 1,
-        "jit_compile": True,
+        "run_eagerly": bool(getattr(model, "run_eagerly", False)),
+        "steps_per_execution": getattr(model, "steps_per_execution", 1),
+        "jit_compile": bool(getattr(model, "jit_compile", True)),
     }
 
 
@@ -460,7 +467,7 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     return out
 
 
-_WEIGHTLESS = (Dropout, Flatten, Activation, ReLU, LeakyReLU, ELU, Softmax)
+_WEIGHTLESS = (Dropout, Flatten, Identity, Activation, ReLU, LeakyReLU, ELU, Softmax)
 _WEIGHTLESS_NAMES = tuple(c.__name__ for c in _WEIGHTLESS)
 
 
@@ -481,6 +488,8 @@ def _weightless_config(layer: Layer, input_shape: Any,
         config["alpha"] = layer.alpha  # (Keras's ELU leaves it out; its from_config takes it)
     elif isinstance(layer, Softmax):
         config["axis"] = layer.axis
+    elif isinstance(layer, Identity):
+        pass
     else:
         assert isinstance(layer, Activation)  # (the last of _WEIGHTLESS)
         config["activation"] = _activations.serialize(layer.activation)
@@ -513,6 +522,8 @@ def _weightless_from_config(cls_name: str, config: Dict[str, Any], ctx: "_Contex
             return Dropout(config.get("rate", 0.0), seed=config.get("seed"), **kw)
         if cls_name == "Flatten":
             return Flatten(data_format=config.get("data_format"), **kw)
+        if cls_name == "Identity":
+            return Identity(**kw)
         if cls_name == "ReLU":
             return ReLU(max_value=config.get("max_value"),
                         negative_slope=config.get("negative_slope", 0.0),
@@ -651,9 +662,16 @@ class _Context:
         return ValueError(f"{self.source}: {message}")
 
     def custom(self, *names: Any) -> Any:
+        """The user's object for the first of ``names`` found: in
+        ``custom_objects``, a ``custom_object_scope`` or the registry
+        (``register_keras_serializable``)."""
         for name in names:
-            if isinstance(name, str) and name in self.custom_objects:
-                return self.custom_objects[name]
+            if isinstance(name, str):
+                if name in self.custom_objects:
+                    return self.custom_objects[name]
+                found = _registry.get_registered_object(name)
+                if found is not None:
+                    return found
         return None
 
 

@@ -1,4 +1,6 @@
-"""Utilities: ``to_categorical`` and ``set_random_seed``."""
+"""Utilities: ``to_categorical``, ``normalize``, ``set_random_seed``, and
+Keras's ``clear_session``, ``Progbar`` and custom-object registry under
+``keras.utils``."""
 from __future__ import annotations
 
 import random
@@ -6,7 +8,20 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["to_categorical", "normalize", "set_random_seed", "plot_history"]
+from ._progbar import Progbar
+from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objects,
+                        get_registered_name, get_registered_object, register_keras_serializable)
+
+__all__ = ["to_categorical", "normalize", "set_random_seed", "plot_history", "clear_session",
+           "Progbar", "register_keras_serializable", "get_registered_name",
+           "get_registered_object", "get_custom_objects", "custom_object_scope",
+           "CustomObjectScope"]
+
+
+def clear_session(free_memory: bool = True) -> None:
+    """Keras's ``keras.utils.clear_session``: default names start again."""
+    from .backend import clear_session as _clear
+    _clear(free_memory)
 
 
 def to_categorical(x: Any, num_classes: Optional[int] = None) -> np.ndarray:
