@@ -14,7 +14,8 @@ from ._naming import snake_case, unique_name
 from .variables import Variable
 
 __all__ = ["Layer", "Dense", "BatchNormalization", "Dropout", "Flatten", "Activation",
-           "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "InputLayer", "Input", "InputSpec"]
+           "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Normalization", "InputLayer",
+           "Input", "InputSpec"]
 
 
 
@@ -619,6 +620,194 @@ class Identity(Layer):
 
     def __call__(self, inputs: Any) -> np.ndarray:
         return np.asarray(inputs, dtype=np.float32)
+
+
+class Normalization(Layer):
+    """Keras's ``layers.Normalization``: ``(x - mean) / max(sqrt(variance),
+    epsilon)`` per feature (or ``mean + x * max(...)`` with ``invert``), the
+    statistics from ``adapt(data)`` or given as ``mean`` and ``variance``.
+
+    In a model it runs as the first layer(s), on the whole input array once
+    per ``fit`` / ``evaluate`` / ``predict`` call, before the native engine.
+    """
+
+    def __init__(self, axis: Any = -1, mean: Any = None, variance: Any = None,
+                 invert: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if axis is None:
+            axis = ()
+        elif isinstance(axis, (int, np.integer)):
+            axis = (int(axis),)
+        else:
+            axis = tuple(int(a) for a in axis)
+        self.axis: Tuple[int, ...] = axis
+        self.input_mean = mean
+        self.input_variance = variance
+        self.invert = bool(invert)
+        if (mean is not None) != (variance is not None):
+            raise ValueError("When setting values directly, both `mean` and `variance` must be "
+                             f"set. Received: mean={mean} and variance={variance}")
+        if mean is not None:
+            if np.shape(mean) != np.shape(variance):
+                raise ValueError("When setting values directly, `mean` and `variance` must have "
+                                 f"the same shape. Received: mean shape {np.shape(mean)} and "
+                                 f"variance shape {np.shape(variance)}")
+            if len(np.shape(mean)) > len(self.axis):
+                raise ValueError("The rank of `mean` must be less than or equal to the number "
+                                 f"of axes ({len(self.axis)}). Received: mean shape "
+                                 f"{np.shape(mean)} for axis {self.axis}")
+        self.adapt_mean: Optional[Variable] = None
+        self.adapt_variance: Optional[Variable] = None
+        self.count: Optional[Variable] = None
+        self._keep_axis: Tuple[int, ...] = ()
+        self._reduce_axis: Tuple[int, ...] = ()
+        self._broadcast_shape: List[int] = []
+        self._fixed: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        shape = tuple(input_shape)
+        ndim = len(shape)
+        if any(a < -ndim or a >= ndim for a in self.axis):
+            raise ValueError("All `axis` values must be in the range [-ndim, ndim). Received "
+                             f"inputs with ndim={ndim}, while axis={self.axis}")
+        keep = tuple(sorted(a if a >= 0 else a + ndim for a in self.axis))
+        for d in keep:
+            if shape[d] is None:
+                raise ValueError(f"All `axis` values to be kept must have a known shape. "
+                                 f"Received axis={self.axis}, inputs.shape={shape}, with "
+                                 f"unknown axis at index {d}")
+        self._build_shape = shape
+        self._keep_axis = keep
+        self._reduce_axis = tuple(d for d in range(ndim) if d not in keep)
+        self._broadcast_shape = [int(shape[d]) if d in keep else 1  # type: ignore[arg-type]
+                                 for d in range(ndim)]
+        stats_shape = tuple(int(shape[d]) for d in keep)  # type: ignore[arg-type]
+        if self.input_mean is None:
+            self.adapt_mean = Variable(np.zeros(stats_shape, np.float32), name="mean",
+                                       trainable=False)
+            self.adapt_variance = Variable(np.ones(stats_shape, np.float32), name="variance",
+                                           trainable=False)
+            self.count = Variable(np.int32(0), dtype="int32", name="count", trainable=False)
+            for v in (self.adapt_mean, self.adapt_variance, self.count):
+                v.path = f"{self.name}/{v.name}"
+                v._owner = self
+            self._path = self.name
+        else:
+            mean = np.asarray(self.input_mean, np.float32)
+            variance = np.asarray(self.input_variance, np.float32)
+            if mean.ndim:
+                expanded = [1] * ndim
+                for i in range(1, mean.ndim + 1):
+                    expanded[keep[-i]] = mean.shape[-i]
+                mean, variance = mean.reshape(expanded), variance.reshape(expanded)
+            self._fixed = (np.broadcast_to(mean, self._broadcast_shape).astype(np.float32),
+                           np.broadcast_to(variance, self._broadcast_shape).astype(np.float32))
+        self.built = True
+
+    @property
+    def weights(self) -> List[Variable]:
+        return [v for v in (self.adapt_mean, self.adapt_variance, self.count) if v is not None]
+
+    @property
+    def trainable_weights(self) -> List[Variable]:
+        return []
+
+    @property
+    def non_trainable_weights(self) -> List[Variable]:
+        return self.weights
+
+    def adapt(self, data: Any) -> None:
+        """Computes the mean and variance of ``data``: an array (one pass,
+        as Keras: ``np.mean`` / ``np.var``), or an iterable of batches
+        (merged batch by batch, as Keras)."""
+        batches: Optional[Any] = None
+        if hasattr(data, "toarray") and hasattr(data, "nnz"):
+            data = data.toarray()
+        if isinstance(data, (np.ndarray, list)) and not (
+                isinstance(data, list) and data and hasattr(data[0], "shape")):
+            data = np.asarray(data)
+            shape = data.shape
+        elif hasattr(data, "__iter__"):
+            it = iter(data)
+            first = next(it, None)
+            if first is None:
+                raise ValueError("adapt() received an empty iterable (no batches). Expected at "
+                                 "least one batch. Pass a non-empty iterable of arrays or "
+                                 "tensors, e.g. layer.adapt([x]) or layer.adapt(list_of_batches).")
+            first = np.asarray(first[0] if isinstance(first, tuple) else first)
+            shape = first.shape
+            import itertools
+            batches = itertools.chain([first], it)
+        else:
+            raise TypeError(f"Unsupported data type: {type(data)}. `adapt` supports "
+                            "`np.ndarray` and iterables of batches (e.g. list, generator).")
+        if not self.built:
+            self.build(shape)
+        else:
+            for d in self._keep_axis:
+                if shape[d] != self._build_shape[d]:
+                    raise ValueError(f"The layer was built with input_shape={self._build_shape}, "
+                                     "but adapt() is being called with data with an "
+                                     f"incompatible shape, data.shape={shape}")
+        if self.adapt_mean is None:
+            return  # (mean and variance were given: Keras's adapt changes nothing)
+        if batches is None:
+            total_mean = np.mean(data, axis=self._reduce_axis)
+            total_var = np.var(data, axis=self._reduce_axis)
+        else:
+            stats = tuple(int(self._build_shape[d]) for d in self._keep_axis)  # type: ignore[arg-type]
+            total_mean = np.zeros(stats, np.float32)
+            total_var = np.zeros(stats, np.float32)
+            total_count = 0
+            for batch in batches:
+                b = np.asarray(batch[0] if isinstance(batch, tuple) else batch, np.float32)
+                for d in self._keep_axis:
+                    if b.shape[d] != self._build_shape[d]:
+                        raise ValueError("adapt() yielded a batch with incompatible shape. "
+                                         f"Expected {self._build_shape}, got {tuple(b.shape)}.")
+                b_mean = np.mean(b, axis=self._reduce_axis)
+                b_var = np.var(b, axis=self._reduce_axis)
+                count = int(np.prod([b.shape[d] for d in self._reduce_axis])) \
+                    if self._reduce_axis else 1
+                total_count += count
+                w_new = float(count) / total_count
+                w_old = 1.0 - w_new
+                new_mean = total_mean * w_old + b_mean * w_new
+                total_var = ((total_var + (total_mean - new_mean) ** 2) * w_old
+                             + (b_var + (b_mean - new_mean) ** 2) * w_new)
+                total_mean = new_mean
+        self.adapt_mean.assign(np.asarray(total_mean, np.float32))
+        assert self.adapt_variance is not None
+        self.adapt_variance.assign(np.asarray(total_var, np.float32))
+
+    def _stats(self) -> Tuple[np.ndarray, np.ndarray]:
+        if self._fixed is not None:
+            return self._fixed
+        assert self.adapt_mean is not None and self.adapt_variance is not None
+        return (self.adapt_mean.numpy().reshape(self._broadcast_shape),
+                self.adapt_variance.numpy().reshape(self._broadcast_shape))
+
+    def __call__(self, inputs: Any) -> np.ndarray:
+        x = np.asarray(inputs, dtype=np.float32)
+        if not self.built:
+            raise ValueError("You must call `.build(input_shape)` on the layer before using it.")
+        if x.ndim != len(self._build_shape):
+            raise ValueError(f"Input 0 of layer '{self.name}' is incompatible with the layer: "
+                             f"expected ndim={len(self._build_shape)}, found ndim={x.ndim}. "
+                             f"Full shape received: {x.shape}")
+        mean, variance = self._stats()
+        from .backend import epsilon
+        scale = np.maximum(np.sqrt(variance), np.float32(epsilon()))
+        if self.invert:
+            return np.asarray(mean + x * scale, np.float32)
+        return np.asarray((x - mean) / scale, np.float32)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({"axis": self.axis, "invert": self.invert,
+                       "mean": np.array(self.input_mean).tolist(),
+                       "variance": np.array(self.input_variance).tolist()})
+        return config
 
 
 class Activation(Layer):

@@ -23,7 +23,8 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
-from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity, InputLayer,
+from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
+                     InputLayer, Normalization,
                      InputSpec, Layer, _check_name)
 from .variables import Variable
 
@@ -248,6 +249,9 @@ class Model:
             raise ValueError("Input dimensions must be positive. Received: input_shape="
                              + str(tuple(input_shape)))
         self._input_shape = (None,) + tuple(int(d) for d in dims)
+        for norm in self._normalizers:
+            if not norm.built:
+                self._build_normalizer(norm, self._input_shape)
         width = int(np.prod(dims))
         for stage, layer in zip(stages, owners):
             if isinstance(layer, (Dense, BatchNormalization)):
@@ -362,6 +366,14 @@ class Model:
     def _features(self, x: Any, name: str = "x") -> np.ndarray:
         """The engine's input: float32 (samples, features), flattened when the
         model starts with Flatten (a view when the input is contiguous)."""
+        norms = self._normalizers
+        if norms:  # (the leading Normalization layers, on the whole array at once)
+            arr = _data._array(x, name)
+            for layer in norms:
+                if not layer.built:
+                    self._build_normalizer(layer, (None,) + tuple(arr.shape[1:]))
+                arr = layer(arr)
+            x = arr
         if self._flatten_input() and not isinstance(x, np.ndarray):
             x = np.asarray(x)
         if isinstance(x, np.ndarray) and x.ndim > 2 and self._flatten_input():
@@ -374,6 +386,22 @@ class Model:
         dim = int(np.prod(cast(Tuple[int, ...], self._input_shape[1:]))) \
             if self._input_shape is not None else None
         return _data.features(x, name, dim)
+
+    @property
+    def _normalizers(self) -> List[Normalization]:
+        """The model's leading Normalization layers."""
+        out = []
+        for layer in self._layers:
+            if not isinstance(layer, Normalization):
+                break
+            out.append(layer)
+        return out
+
+    def _build_normalizer(self, layer: Normalization, input_shape: Tuple[Any, ...]) -> None:
+        layer.build(input_shape)
+        for w in layer.weights:  # (as Keras names weights created in the model's scope)
+            w.path = f"{self.name}/{w.path}"
+        layer._path = f"{self.name}/{layer.name}"
 
     def _ensure_built(self, x: np.ndarray, original_shape: Optional[Tuple[int, ...]] = None) -> None:
         if self._net is None:
@@ -1163,7 +1191,7 @@ class Model:
         """The engine's predictions for a ready float32 (samples, features)
         array, or None when x needs the full path (conversion, an error)."""
         net = self._net
-        if net is None or x.dtype != np.float32 or x.ndim != 2:
+        if net is None or x.dtype != np.float32 or x.ndim != 2 or self._normalizers:
             return None
         try:
             return net.predict(x, batch_size, True)
@@ -1333,8 +1361,14 @@ class Sequential(Model):
         if not isinstance(layer, Layer):
             raise ValueError("Only instances of `fastdense.layers.Layer` can be added to a "
                              f"Sequential model. Received: {layer} (of type {type(layer)})")
+        if isinstance(layer, Normalization) and not all(
+                isinstance(l, Normalization) for l in self._layers):
+            raise NotImplementedError(
+                "fastdense runs Normalization as the model's first layer(s): it normalizes the "
+                f"input array before the native engine. Received '{layer.name}' after "
+                f"'{self._layers[-1].name}'.")
         if not isinstance(layer, (Dense, BatchNormalization, Dropout, Flatten, Activation,
-                                  Identity)):
+                                  Identity, Normalization)):
             raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, Dropout, "
                                       f"Flatten, Identity and activation (Activation, ReLU, "
                                       f"LeakyReLU, "
@@ -1349,6 +1383,10 @@ class Sequential(Model):
                 "`name` argument to pass a unique name.")
         if not self._layers and layer._batch_input_shape is not None:
             self._input_shape = (None,) + tuple(layer._batch_input_shape[1:])
+        elif (not self._layers and self._input_shape is None and isinstance(layer, Normalization)
+              and layer.built and len(layer._build_shape) >= 2):
+            # (an adapted Normalization knows the input's shape, as in Keras)
+            self._input_shape = (None,) + tuple(layer._build_shape[1:])
         self._layers.append(layer)
         self._check_input_shape()
         self._net = None
@@ -1362,7 +1400,7 @@ class Sequential(Model):
             for layer in self._layers:
                 if isinstance(layer, Flatten):
                     return
-                elementwise = isinstance(layer, (Dropout, Identity)) or (
+                elementwise = isinstance(layer, (Dropout, Identity, Normalization)) or (
                     isinstance(layer, Activation)
                     and layer._act_code not in (_activations._CODES["softmax"],
                                                 _activations._CODES["log_softmax"]))

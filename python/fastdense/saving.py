@@ -88,7 +88,7 @@ from . import _registry
 from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objects,
                         get_registered_name, get_registered_object, register_keras_serializable)
 from .layers import (ELU, Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
-                     LeakyReLU,
+                     LeakyReLU, Normalization,
                      ReLU, Softmax,
                      InputLayer, Layer)
 
@@ -423,6 +423,17 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
             if shape is not None:
                 shape = list(layer.compute_output_shape(tuple(shape)))
             continue
+        if type(layer) is Normalization:  # (Keras 3.15's config, key for key)
+            norm = _base_layer_config(layer, collect)
+            norm.update({"axis": list(layer.axis), "invert": layer.invert,
+                         "mean": _jsonable(np.array(layer.input_mean).tolist()),
+                         "variance": _jsonable(np.array(layer.input_variance).tolist())})
+            norm_entry: Dict[str, Any] = {"module": "keras.layers", "class_name": "Normalization",
+                                          "config": norm, "registered_name": None}
+            if layer.built:
+                norm_entry["build_config"] = {"input_shape": list(layer._build_shape)}
+            layers.append(norm_entry)
+            continue
         if isinstance(layer, Dense):
             base: type = Dense
             config: Dict[str, Any] = _dense_config(layer, collect)
@@ -498,6 +509,23 @@ def _weightless_config(layer: Layer, input_shape: Any,
     if isinstance(layer, Flatten) and input_shape is not None:
         entry["build_config"] = {"input_shape": list(input_shape)}
     return entry
+
+
+def _normalization_from_config(entry: Dict[str, Any], ctx: "_Context") -> Normalization:
+    config = entry.get("config") or {}
+    what = f"layer {config.get('name')!r} (Normalization)"
+    _check_dtype(config.get("dtype"), what, ctx)
+    try:
+        layer = Normalization(axis=config.get("axis", -1), mean=config.get("mean"),
+                              variance=config.get("variance"),
+                              invert=config.get("invert", False), name=config.get("name"),
+                              trainable=config.get("trainable", True))
+        build = entry.get("build_config") or {}
+        if build.get("input_shape") is not None:
+            layer.build(tuple(build["input_shape"]))
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"{what}: {e}") from None
+    return layer
 
 
 _ACTIVATION_LAYERS = ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")
@@ -621,7 +649,10 @@ def _collect_variables(model: Any) -> List[Tuple[str, str, List[np.ndarray]]]:
     groups: List[Tuple[str, str, List[np.ndarray]]] = [("", model.name, [])]
     for key, layer in zip(_layer_keys(model._layers), model._layers):
         groups.append((f"layers/{key}", layer.name,
-                       [np.ascontiguousarray(w.value, dtype=np.float32) for w in layer.weights]))
+                       # (Normalization's count: an int32 scalar; np.array keeps shape ())
+                       [np.array(w.value, order="C", dtype=w.value.dtype
+                                 if w.value.dtype.kind in "iu" else np.float32)
+                        for w in layer.weights]))
     if getattr(model, "compiled", False) and model.optimizer is not None:
         opt = model.optimizer
         arrays: List[np.ndarray] = [np.asarray(int(opt.iterations), dtype=np.int64)]
@@ -703,6 +734,9 @@ def _apply_variables(model: Any, groups: VarGroups, ctx: _Context,
         layer_plan: List[Tuple[Any, np.ndarray]] = []
         for i, var in enumerate(expected if problem is None else []):
             arr = entries[str(i)]
+            if arr.dtype.kind in "iu" and np.asarray(var.value).dtype.kind in "iu":
+                layer_plan.append((var, arr))  # (an integer variable: Normalization's count)
+                continue
             if arr.dtype.kind != "f":
                 raise ctx.error(f"variable '{path}/vars/{i}' ({var.path}) has dtype {arr.dtype}; "
                                 "expected floating point values.")
@@ -719,7 +753,7 @@ def _apply_variables(model: Any, groups: VarGroups, ctx: _Context,
             continue
         plan.extend(layer_plan)
     for var, arr in plan:
-        var.assign(np.asarray(arr, dtype=np.float32))
+        var.assign(np.asarray(arr, dtype=np.asarray(var.value).dtype))
     if skipped:
         warnings.warn(f"A total of {len(skipped)} objects could not be loaded. Example error "
                       f"message for object {skipped[0]}", stacklevel=3)
@@ -1457,7 +1491,7 @@ def _apply_legacy_weights(model: Any, saved: LegacyWeights, ctx: _Context,
                 continue
             plan.append((var, arr))
     for var, arr in plan:
-        var.assign(np.asarray(arr, dtype=np.float32))
+        var.assign(np.asarray(arr, dtype=np.asarray(var.value).dtype))
 
 
 def _apply_legacy_optimizer(model: Any, names: List[str], arrays: List[np.ndarray],
@@ -1998,6 +2032,13 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
                 if build.get("input_shape") is not None:
                     input_shape = tuple(build["input_shape"])
             stack.append(_weightless_from_config(layer_cls, layer_cfg, ctx))
+            continue
+        if layer_cls == "Normalization" and not entry.get("registered_name"):
+            stack.append(_normalization_from_config(entry, ctx))
+            if len(stack) == 1 and input_shape is None:
+                build = entry.get("build_config") or {}
+                if build.get("input_shape") is not None and len(build["input_shape"]) >= 2:
+                    input_shape = (None,) + tuple(build["input_shape"][1:])
             continue
         custom = ctx.custom(entry.get("registered_name"), layer_cls)
         if layer_cls == "BatchNormalization" or (
