@@ -13,6 +13,8 @@ differences of float64 reference formulas.  Nothing here imports keras.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -45,6 +47,10 @@ KL_P = np.array([[0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0, 0.5, 0.5], [0.4, 0.4, 1.5
 PO_T = np.array([[0, 1, 3], [2, 0, 1], [5, 5, 0]], F32)
 PO_P = np.array([[0.5, 1, 2.5], [0, 0.1, 4], [3, 7, 1]], F32)
 SW = np.array([1.5, 0.0, 2.0, 1.5], F32)
+BIN_T = HIN_T
+BIN_P = np.array([[0.2, 0.7, 0.9], [0.6, 0.35, 0.05], [0.5, 0.1, 0.45], [0.95, 0.8, 0.3]], F32)
+CAT_T = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 1, 0]], F32)
+CAT_P = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.5, 0.1, 0.4], [0.15, 0.05, 0.8]], F32)
 
 # real Keras: per-sample values of the functions (keras.losses.<name>(T, P, ...))
 FUNCTION_GOLDENS = [
@@ -64,6 +70,26 @@ FUNCTION_GOLDENS = [
     ("categorical_hinge", {}, HIN_T, HIN_P, [0.099999964, 2.7, 0.79999995, 0.]),
     ("kl_divergence", {}, KL_T, KL_P, [0.18609808, 0.5108227, 10.879745, 0.5497729]),
     ("poisson", {}, PO_T, PO_P, [0.41704255, 11.649965, -1.4075377]),
+    ("binary_focal_crossentropy", {}, BIN_T, BIN_P,
+     [0.014026697725057602, 0.044877078384160995, 0.13862966001033783, 0.1996668577194214]),
+    ("binary_focal_crossentropy", {"apply_class_balancing": True, "alpha": 0.4, "gamma": 1.5},
+     BIN_T, BIN_P,
+     [0.012250309810042381, 0.035185158252716064, 0.0931064710021019, 0.09675376117229462]),
+    ("binary_focal_crossentropy", {"from_logits": True, "label_smoothing": 0.2}, BIN_T, HIN_P,
+     [0.24479538202285767, 0.42740780115127563, 0.2337784469127655, 0.44630444049835205]),
+    ("categorical_focal_crossentropy", {}, CAT_T, CAT_P,
+     [0.008025187067687511, 0.02043301984667778, 0.08246616274118423, 0.675912082195282]),
+    ("categorical_focal_crossentropy", {"alpha": 0.5, "gamma": 3.0, "label_smoothing": 0.1},
+     CAT_T, CAT_P,
+     [0.04620438441634178, 0.05011577159166336, 0.1217825785279274, 1.2180650234222412]),
+    ("categorical_focal_crossentropy", {"from_logits": True}, CAT_T, HIN_P,
+     [0.682493269443512, 0.49419745802879333, 0.052424799650907516, 0.5525038242340088]),
+    ("dice", {}, BIN_T, BIN_P, 0.27131783962249756),
+    ("dice", {"axis": -1}, BIN_T, BIN_P,
+     [0.1578947901725769, 0.3999999761581421, 0.5609756112098694, 0.18811887502670288]),
+    ("tversky", {}, BIN_T, BIN_P, 0.27131783962249756),
+    ("tversky", {"alpha": 0.3, "beta": 0.7, "axis": -1}, BIN_T, BIN_P,
+     [0.13978499174118042, 0.40000003576278687, 0.5652174949645996, 0.12205570936203003]),
 ]
 
 
@@ -92,6 +118,14 @@ CLASS_GOLDENS = [
     ("CategoricalHinge", {}, HIN_T, HIN_P, [0.9, 1.7499999, 0.43749997, 0.34999996]),
     ("KLDivergence", {}, KL_T, KL_P, [3.0316095, 22.863295, 5.7158237, 4.572659]),
     ("Poisson", {}, PO_T, PO_P, [3.5531569, -2.1895115, -0.7298372, -0.6255747]),
+    ("BinaryFocalCrossentropy", {}, BIN_T, BIN_P,
+     [0.0993000715970993, 0.5977996587753296, 0.1494499146938324, 0.11955992877483368]),
+    ("CategoricalFocalCrossentropy", {"gamma": 1.0}, CAT_T, CAT_P,
+     [0.23169079422950745, 1.3822427988052368, 0.3455606997013092, 0.2764485478401184]),
+    ("Dice", {"axis": -1}, BIN_T, BIN_P,
+     [0.3267472982406616, 1.6409716606140137, 0.4102429151535034, 0.3281943202018738]),
+    ("Tversky", {"axis": -1, "alpha": 0.6, "beta": 0.4}, BIN_T, BIN_P,
+     [0.3357619047164917, 1.6939831972122192, 0.4234957993030548, 0.3387966454029083]),
 ]
 
 
@@ -341,6 +375,19 @@ def _ref(name, t, p, **kw):
         return np.sum(t * np.log(t / p), -1)
     if name == "poisson":
         return np.mean(p - t * np.log(p + EPS), -1)
+    if name == "binary_focal_crossentropy":  # (Keras: p_t from the unclipped y_pred)
+        o = np.clip(p, EPS, 1 - EPS)
+        bce = -(t * np.log(o) + (1 - t) * np.log(1 - o))
+        return np.mean((1 - (t * p + (1 - t) * (1 - p))) ** 2.0 * bce, -1)
+    if name == "categorical_focal_crossentropy":
+        o = np.clip(p / np.sum(p, -1, keepdims=True), EPS, 1 - EPS)
+        return np.sum(0.25 * (1 - o) ** 2.0 * -t * np.log(o), -1)
+    if name in ("dice", "tversky"):  # per sample (axis=-1), as the gradient test uses them
+        tp = np.sum(t * p, -1)
+        if name == "dice":
+            return 1 - 2 * tp / (np.sum(t, -1) + np.sum(p, -1) + EPS)
+        fp, fn = np.sum((1 - p) * t, -1), np.sum(p * (1 - t), -1)
+        return 1 - tp / (tp + 0.5 * fp + 0.5 * fn + EPS)
     if name == "cosine_similarity":
         ax = kw.get("axis", -1)
 
@@ -365,6 +412,12 @@ def _grad_case(name, rng):
     if name == "kl_divergence":
         return (rng.dirichlet(np.ones(C), B).astype(F32),
                 rng.dirichlet(np.ones(C) * 3, B).astype(F32))
+    if name in ("binary_focal_crossentropy", "dice", "tversky"):
+        return ((rng.random((B, C)) > 0.5).astype(F32),
+                rng.uniform(0.05, 0.95, (B, C)).astype(F32))
+    if name == "categorical_focal_crossentropy":
+        return (np.eye(C, dtype=F32)[rng.integers(0, C, B)],
+                rng.dirichlet(np.ones(C) * 3, B).astype(F32))
     if name in ("poisson", "mean_squared_logarithmic_error"):
         return rng.uniform(0.0, 3.0, (B, C)).astype(F32), rng.uniform(0.2, 3.0, (B, C)).astype(F32)
     t = rng.normal(0, 1.5, (B, C)).astype(F32)
@@ -378,7 +431,8 @@ def _grad_case(name, rng):
 
 GRAD_LOSSES = ["mean_absolute_error", "mean_absolute_percentage_error",
                "mean_squared_logarithmic_error", "huber", "log_cosh", "hinge", "squared_hinge",
-               "categorical_hinge", "kl_divergence", "poisson", "cosine_similarity"]
+               "categorical_hinge", "kl_divergence", "poisson", "cosine_similarity",
+               "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky"]
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -388,6 +442,8 @@ def test_gradients_through_tracer_match_float64_finite_differences(name, weighte
     t, p = _grad_case(name, rng)
     sw = rng.uniform(0.5, 2.0, t.shape[0]).astype(F32) if weighted else None
     fn = getattr(L, name)
+    if name in ("dice", "tversky"):  # (per sample: by default they reduce the whole batch)
+        fn = functools.partial(fn, axis=-1)
     value, grad = _autodiff.loss_and_grad(fn, t, p, sample_weight=sw)
     assert grad.shape == p.shape and grad.dtype == np.float32
 
@@ -450,6 +506,9 @@ KERAS_LOSS_NAMES = {
     "poisson": "poisson", "cosine_similarity": "cosine_similarity",
     "mean_absolute_percentage_error": "mean_absolute_percentage_error",
     "mean_squared_logarithmic_error": "mean_squared_logarithmic_error",
+    "binary_focal_crossentropy": "binary_focal_crossentropy",
+    "categorical_focal_crossentropy": "categorical_focal_crossentropy",
+    "dice": "dice", "tversky": "tversky",
 }
 KERAS_LOSS_CLASSES = {
     # class -> default name (Keras 3.15.1)
@@ -459,6 +518,9 @@ KERAS_LOSS_CLASSES = {
     "CosineSimilarity": "cosine_similarity", "Huber": "huber_loss", "LogCosh": "log_cosh",
     "Hinge": "hinge", "SquaredHinge": "squared_hinge", "CategoricalHinge": "categorical_hinge",
     "KLDivergence": "kl_divergence", "Poisson": "poisson",
+    "BinaryFocalCrossentropy": "binary_focal_crossentropy",
+    "CategoricalFocalCrossentropy": "categorical_focal_crossentropy",
+    "Dice": "dice", "Tversky": "tversky",
 }
 
 
@@ -501,7 +563,7 @@ def test_unknown_loss_names_raise_like_keras(name):
         L.get(name)
 
 
-@pytest.mark.parametrize("name", ["dice", "Tversky", "binary_focal_crossentropy", "CTC"])
+@pytest.mark.parametrize("name", ["CTC", "ctc", "circle", "Circle"])
 def test_keras_losses_not_in_fastdense_say_so(name):
     with pytest.raises(ValueError, match="not supported by fastdense yet"):
         L.get(name)
@@ -522,3 +584,39 @@ def test_huber_and_hinge_edges():
     np.testing.assert_allclose(L.hinge(np.array([[0.0, 1.0]]), np.array([[0.0, 0.0]])), [1.0])
     np.testing.assert_allclose(L.hinge(np.array([[0.0, 2.0]]), np.array([[1.0, 1.0]])),
                                [(1.0 + 0.0) / 2])
+
+
+# real Keras 3.15.1: get_config() of the focal, Dice and Tversky losses, key for key
+FOCAL_CONFIGS = {
+    "BinaryFocalCrossentropy": {"name": "binary_focal_crossentropy",
+                                "reduction": "sum_over_batch_size", "from_logits": False,
+                                "label_smoothing": 0.0, "axis": -1,
+                                "apply_class_balancing": False, "alpha": 0.25, "gamma": 2.0},
+    "CategoricalFocalCrossentropy": {"name": "categorical_focal_crossentropy",
+                                     "reduction": "sum_over_batch_size", "from_logits": False,
+                                     "label_smoothing": 0.0, "axis": -1, "alpha": 0.25,
+                                     "gamma": 2.0},
+    "Dice": {"name": "dice", "reduction": "sum_over_batch_size", "axis": None},
+    "Tversky": {"name": "tversky", "reduction": "sum_over_batch_size", "alpha": 0.5,
+                "beta": 0.5, "axis": None},
+}
+
+
+@pytest.mark.parametrize("cls", sorted(FOCAL_CONFIGS))
+def test_focal_dice_tversky_configs_and_training(cls):
+    obj = getattr(L, cls)()
+    cfg = obj.get_config()
+    assert list(cfg.items()) == list(FOCAL_CONFIGS[cls].items())
+    back = getattr(L, cls).from_config(cfg)
+    assert back.get_config() == cfg
+    # trains through the automatic gradient, loss going down
+    import fastdense as fdm
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 5)).astype(F32)
+    y = (x[:, :3] > 0).astype(F32) if cls != "CategoricalFocalCrossentropy" else \
+        np.eye(3, dtype=F32)[np.argmax(x[:, :3], 1)]
+    m = fdm.Sequential([fdm.Input((5,)), fdm.layers.Dense(3, activation="softmax" if
+                                                            "Categorical" in cls else "sigmoid")])
+    m.compile(optimizer=fdm.optimizers.Adam(0.05), loss=obj)
+    h = m.fit(x, y, epochs=5, batch_size=32, verbose=0).history["loss"]
+    assert h[-1] < 0.8 * h[0]

@@ -22,6 +22,8 @@ __all__ = [
     "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
     "mean_squared_logarithmic_error", "cosine_similarity", "huber", "log_cosh", "hinge",
     "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
+    "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "Dice", "Tversky",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky",
     "get", "serialize",
 ]
 
@@ -223,6 +225,74 @@ def poisson(y_true: Any, y_pred: Any) -> Any:
     """``mean(y_pred - y_true * log(y_pred + epsilon), axis=-1)``."""
     y_true, y_pred = _prepare(y_true, y_pred, match_rank=False)
     return np.mean(y_pred - y_true * np.log(y_pred + np.float32(EPSILON)), axis=-1)
+
+
+def binary_focal_crossentropy(y_true: Any, y_pred: Any, apply_class_balancing: bool = False,
+                              alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
+                              label_smoothing: float = 0.0, axis: int = -1) -> Any:
+    """Keras's focal binary crossentropy: ``(1 - p_t) ** gamma * bce`` (times
+    ``alpha`` / ``1 - alpha`` with ``apply_class_balancing``), the mean over
+    ``axis``; ``p_t = y_true * y_pred + (1 - y_true) * (1 - y_pred)``."""
+    y_true, y_pred = _f32(y_true), _f32(y_pred)
+    y_true, y_pred = _match_rank(y_true, y_pred)
+    one = np.float32(1.0)
+    if label_smoothing:
+        y_true = y_true * (one - np.float32(label_smoothing)) + np.float32(0.5 * label_smoothing)
+    if from_logits:
+        y_pred = one / (one + np.exp(-y_pred))
+    out = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
+    bce = -(y_true * np.log(out) + (one - y_true) * np.log(one - out))
+    p_t = y_true * y_pred + (one - y_true) * (one - y_pred)
+    focal_bce = np.power(one - p_t, np.float32(gamma)) * bce
+    if apply_class_balancing:
+        a = np.float32(alpha)
+        focal_bce = (y_true * a + (one - y_true) * (one - a)) * focal_bce
+    return np.mean(focal_bce, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true: Any, y_pred: Any, alpha: float = 0.25,
+                                   gamma: float = 2.0, from_logits: bool = False,
+                                   label_smoothing: float = 0.0, axis: int = -1) -> Any:
+    """Keras's focal categorical crossentropy: the sum over ``axis`` of
+    ``alpha * (1 - p) ** gamma * -y_true * log(p)``, ``p`` the normalized,
+    clipped ``y_pred``."""
+    if isinstance(axis, bool):
+        raise ValueError("`axis` must be of type `int`. "
+                         f"Received: axis={axis} of type {type(axis)}")
+    y_true, y_pred = _f32(y_true), _f32(y_pred)
+    one = np.float32(1.0)
+    if label_smoothing:
+        n = np.shape(y_true)[-1]
+        y_true = y_true * (one - np.float32(label_smoothing)) + np.float32(label_smoothing / n)
+    if from_logits:
+        e = np.exp(y_pred - np.max(y_pred, axis=axis, keepdims=True))
+        y_pred = e / np.sum(e, axis=axis, keepdims=True)
+    out = y_pred / np.sum(y_pred, axis=axis, keepdims=True)
+    out = np.clip(out, EPSILON, 1.0 - EPSILON)
+    cce = -y_true * np.log(out)
+    return np.sum(np.power(one - out, np.float32(gamma)) * np.float32(alpha) * cce, axis=axis)
+
+
+def dice(y_true: Any, y_pred: Any, axis: Any = None) -> Any:
+    """``1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + epsilon)``
+    over ``axis`` (all axes by default: one value for the batch, as Keras)."""
+    y_true, y_pred = _f32(y_true), _f32(y_pred)
+    intersection = np.sum(y_true * y_pred, axis=axis)
+    return np.float32(1.0) - np.float32(2.0) * intersection / (
+        np.sum(y_true, axis=axis) + np.sum(y_pred, axis=axis) + np.float32(EPSILON))
+
+
+def tversky(y_true: Any, y_pred: Any, alpha: float = 0.5, beta: float = 0.5,
+            axis: Any = None) -> Any:
+    """``1 - tp / (tp + alpha * fp + beta * fn + epsilon)`` over ``axis``
+    (all axes by default), as Keras's tversky."""
+    y_true, y_pred = _f32(y_true), _f32(y_pred)
+    one = np.float32(1.0)
+    tp = np.sum(y_true * y_pred, axis=axis)
+    fp = np.sum((one - y_pred) * y_true, axis=axis)
+    fn = np.sum(y_pred * (one - y_true), axis=axis)
+    return one - tp / (tp + fp * np.float32(alpha) + fn * np.float32(beta)
+                       + np.float32(EPSILON))
 
 
 class Loss:
@@ -506,6 +576,47 @@ class Poisson(LossFunctionWrapper):
         super().__init__(poisson, reduction=reduction, name=name, dtype=dtype)
 
 
+class BinaryFocalCrossentropy(LossFunctionWrapper):
+    def __init__(self, apply_class_balancing: bool = False, alpha: float = 0.25,
+                 gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                 axis: int = -1, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "binary_focal_crossentropy", dtype: Any = None) -> None:
+        # (keyword order: Keras's get_config order)
+        super().__init__(binary_focal_crossentropy, reduction=reduction, name=name, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                         apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma)
+        self.apply_class_balancing, self.alpha, self.gamma = apply_class_balancing, alpha, gamma
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+
+class CategoricalFocalCrossentropy(LossFunctionWrapper):
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1,
+                 reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "categorical_focal_crossentropy", dtype: Any = None) -> None:
+        super().__init__(categorical_focal_crossentropy, reduction=reduction, name=name,
+                         dtype=dtype, from_logits=from_logits, label_smoothing=label_smoothing,
+                         axis=axis, alpha=alpha, gamma=gamma)
+        self.alpha, self.gamma = alpha, gamma
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+
+class Dice(LossFunctionWrapper):
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size", name: str = "dice",
+                 axis: Any = None, dtype: Any = None) -> None:
+        super().__init__(dice, reduction=reduction, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class Tversky(LossFunctionWrapper):
+    def __init__(self, alpha: float = 0.5, beta: float = 0.5,
+                 reduction: Optional[str] = "sum_over_batch_size", name: str = "tversky",
+                 axis: Any = None, dtype: Any = None) -> None:
+        super().__init__(tversky, reduction=reduction, name=name, dtype=dtype, alpha=alpha,
+                         beta=beta, axis=axis)
+        self.alpha, self.beta, self.axis = alpha, beta, axis
+
+
 _NATIVE_FUNCTIONS: Dict[Callable[..., Any], int] = {
     categorical_crossentropy: CCE,
     sparse_categorical_crossentropy: SCCE,
@@ -517,13 +628,15 @@ _FUNCTIONS = (
     categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy,
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
     mean_squared_logarithmic_error, cosine_similarity, huber, log_cosh, hinge, squared_hinge,
-    categorical_hinge, kl_divergence, poisson,
+    categorical_hinge, kl_divergence, poisson, binary_focal_crossentropy,
+    categorical_focal_crossentropy, dice, tversky,
 )
 _CLASSES = (
     CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
     MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
     MeanSquaredLogarithmicError, CosineSimilarity, Huber, LogCosh, Hinge, SquaredHinge,
-    CategoricalHinge, KLDivergence, Poisson,
+    CategoricalHinge, KLDivergence, Poisson, BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy, Dice, Tversky,
 )
 
 # Keras 3's keras.losses.get(): the names of its loss classes and functions
@@ -541,9 +654,7 @@ _BY_NAME.update({
 
 # Keras losses fastdense does not implement (a clearer error than "unknown").
 _KERAS_UNSUPPORTED = (
-    "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "CTC", "Dice", "Tversky",
-    "Circle", "CategoricalGeneralizedCrossEntropy", "binary_focal_crossentropy",
-    "categorical_focal_crossentropy", "ctc", "dice", "tversky", "circle",
+    "CTC", "Circle", "CategoricalGeneralizedCrossEntropy", "ctc", "circle",
     "categorical_generalized_cross_entropy",
 )
 
