@@ -54,3 +54,13 @@ def threads(request):
     assert _core.get_num_threads() == request.param
     yield request.param
     _core.set_num_threads(old)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_default_names():
+    """Each test starts Keras's default names afresh ("dense", "adam", ...), as
+    Keras's own tests do with clear_session: names are unique per session, so
+    without this a test's names would depend on the tests run before it."""
+    from fastdense import backend
+    backend.clear_session(free_memory=False)
+    yield

@@ -467,12 +467,13 @@ def test_layer_configs_match_keras_and_load_from_keras_configs():
               kernel_constraint="max_norm", bias_constraint="non_neg", name="d")
     fkw = dict(kw, bias_regularizer=fd.regularizers.L1L2(0.01, 0.02))
     kc, fc = keras.layers.Dense(**kw).get_config(), fd.layers.Dense(**fkw).get_config()
-    # fastdense's config is accepted by its constructor as it is, so it keeps
-    # dtype="float32" and leaves out quantization_config (always None here)
-    assert set(kc) - set(fc) == {"quantization_config"} and set(fc) <= set(kc)
+    # Keras's keys and values, the dtype as its DTypePolicy dict and
+    # quantization_config (always None here) included; the constructor takes
+    # the config as it is
+    assert list(fc) == list(kc)
     for key in fc:
-        if key != "dtype":
-            assert fc[key] == kc[key], key
+        assert fc[key] == kc[key], key
+    assert fd.layers.Dense(**fc).get_config() == fc
     d = fd.layers.Dense.from_config(kc)
     assert d.get_config() == fc
     k2 = keras.layers.Dense.from_config(fc)  # and Keras reads fastdense's

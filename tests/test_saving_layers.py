@@ -137,7 +137,9 @@ def _data(rng, n=40, n_in=4, n_out=3):
 
 def _assert_same_state(a, b):
     assert type(a.optimizer) is type(b.optimizer)
-    assert a.optimizer.get_config() == b.optimizer.get_config()
+    # (but the names: default names are unique, as Keras's -- adam, adam_1, ...)
+    assert ({k: v for k, v in a.optimizer.get_config().items() if k != "name"}
+            == {k: v for k, v in b.optimizer.get_config().items() if k != "name"})
     assert a.optimizer.iterations == b.optimizer.iterations
     assert len(a.get_weights()) == len(b.get_weights())
     for wa, wb in zip(a.get_weights(), b.get_weights()):

@@ -5,8 +5,9 @@ Conversions avoid copies when the input is already float32 and C-contiguous.
 """
 from __future__ import annotations
 
+import itertools
 import warnings
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -239,3 +240,122 @@ def sample_weights(sample_weight: Any, class_weight: Any, y_user: np.ndarray,
     if not _all_finite(out):
         raise ValueError("Argument `sample_weight` contains NaN or infinite values.")
     return out
+
+
+# ------------------------------------------------------------------ batch streams
+def is_stream(x: Any) -> bool:
+    """Whether ``x`` is a stream of batches (a ``PyDataset`` / Keras ``Sequence``
+    or a Python generator / iterator) rather than an array."""
+    if x is None or isinstance(x, (np.ndarray, list, tuple, dict, str, bytes)):
+        return False
+    if hasattr(x, "shape") or hasattr(x, "__array__") or hasattr(x, "toarray"):
+        return False  # (array-likes: tensors, DataFrames, sparse matrices)
+    if hasattr(x, "__next__"):
+        return True  # a generator or an iterator
+    # a PyDataset (batches by index), or an iterable of batches with a length
+    # (e.g. a torch DataLoader)
+    return hasattr(x, "__len__") and (hasattr(x, "__getitem__") or hasattr(x, "__iter__"))
+
+
+def stream_kind(x: Any) -> str:
+    """How Keras names the input type in its messages."""
+    if hasattr(x, "__next__"):
+        return "generator"
+    if hasattr(x, "__getitem__"):
+        return "PyDataset"
+    return "data loader"
+
+
+class BatchStream:
+    """Keras's data adapters for a PyDataset (batches by index, each epoch
+    afresh, shuffled in order when asked) or a generator (one iterator that
+    the epochs share, as Keras's)."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.iterator = hasattr(data, "__next__")  # one pass, shared by the epochs
+        self.indexed = not self.iterator and hasattr(data, "__getitem__")
+        self._iterator: Any = iter(data) if self.iterator else None
+
+    @property
+    def num_batches(self) -> Optional[int]:
+        if self.iterator:
+            return None
+        if not self.indexed:
+            return len(self.data)
+        if hasattr(self.data, "num_batches"):  # (a PyDataset: None when it is endless)
+            n = self.data.num_batches
+            return None if n is None else int(n)
+        return len(self.data)
+
+    def batches(self, shuffle: bool = False, steps: Optional[int] = None) -> Any:
+        """This epoch's batches (at most ``steps``)."""
+        if self.indexed:
+            n = self.num_batches
+            if n is None and steps is None:
+                raise ValueError("The PyDataset has no length (num_batches is None): pass "
+                                 "`steps_per_epoch` (fit) or `steps` (evaluate / predict).")
+            indices: Any = range(n) if n is not None else itertools.count()
+            if shuffle and n is not None:
+                indices = list(indices)
+                np.random.shuffle(indices)
+            for k, i in enumerate(indices):
+                if steps is not None and k >= steps:
+                    return
+                yield self.data[i]
+        else:
+            if not self.iterator:  # a re-iterable (a data loader): afresh each epoch
+                self._iterator = iter(self.data)
+            k = 0
+            while steps is None or k < steps:
+                try:
+                    batch = next(self._iterator)
+                except StopIteration:
+                    return
+                k += 1
+                yield batch
+
+    def on_epoch_begin(self) -> None:
+        if self.indexed and hasattr(self.data, "on_epoch_begin"):
+            self.data.on_epoch_begin()
+
+    def on_epoch_end(self) -> None:
+        if self.indexed and hasattr(self.data, "on_epoch_end"):
+            self.data.on_epoch_end()
+
+
+def unpack_batch(batch: Any) -> Tuple[Any, Any, Any]:
+    """A batch as Keras's unpack_x_y_sample_weight takes it: ``x``, ``(x,)``,
+    ``(x, y)`` or ``(x, y, sample_weight)`` (a list counts as a tuple)."""
+    if isinstance(batch, list):
+        batch = tuple(batch)
+    if not isinstance(batch, tuple):
+        return batch, None, None
+    if len(batch) not in (1, 2, 3):
+        raise ValueError("Data is expected to be in format `x`, `(x,)`, `(x, y)`, or "
+                         f"`(x, y, sample_weight)`, found a tuple of {len(batch)} elements")
+    return (batch + (None, None))[:3]  # type: ignore[return-value]
+
+
+def collect_stream(data: Any, steps: Optional[int], what: str) -> Tuple[Any, Any, Any, int]:
+    """The batches of a stream (at most ``steps``) concatenated: (x, y, sample
+    weights, the first batch's size), for evaluate / predict / validation."""
+    stream = BatchStream(data)
+    stream.on_epoch_begin()
+    xs, ys, sws = [], [], []
+    for batch in stream.batches(False, steps):
+        x, y, sw = unpack_batch(batch)
+        xs.append(np.asarray(x.toarray() if hasattr(x, "toarray") else x))
+        ys.append(y)
+        sws.append(sw)
+    stream.on_epoch_end()
+    if not xs:
+        raise ValueError(f"The data given to {what} yielded no batches.")
+
+    def cat(parts: List[Any], name: str) -> Any:
+        if all(p is None for p in parts):
+            return None
+        if any(p is None for p in parts):
+            raise ValueError(f"Some batches given to {what} have {name} and some do not.")
+        return np.concatenate([np.asarray(p) for p in parts], axis=0)
+    return cat(xs, "x"), cat(ys, "y"), cat(sws, "sample weights"), int(xs[0].shape[0])

@@ -708,6 +708,29 @@ class Model:
                 or initial_epoch < 0):
             raise ValueError("Argument `initial_epoch` must be a non-negative integer. "
                              f"Received: initial_epoch={initial_epoch!r}")
+        if _data.is_stream(x):  # a PyDataset or a generator: a batch loop, as Keras's
+            kind = _data.stream_kind(x)
+            for arg, value, what in (("y", y, "the targets"),
+                                     ("sample_weights", sample_weight, "the sample weights")):
+                if value is not None:  # (Keras's raise_unsupported_arg)
+                    raise ValueError(f"When providing `x` as a {kind}, `{arg}` should not be "
+                                     f"passed. Instead, {what} should be included as part "
+                                     f"of the {kind}.")
+            if kind == "generator" and class_weight is not None:
+                raise ValueError("Argument `class_weight` is not supported for Python "
+                                 f"generator inputs. Received: class_weight={class_weight}")
+            if shuffle and kind == "generator":
+                warnings.warn("`shuffle=True` was passed, but will be ignored since the data "
+                              "`x` was provided as a generator. The generator is expected to "
+                              "yield already-shuffled data.", stacklevel=2)
+            if validation_split:
+                raise ValueError("Argument `validation_split` is only supported for NumPy "
+                                 "arrays; pass `validation_data` with a PyDataset or a "
+                                 "generator.")
+            return self._fit_stream(x, epochs, verbose_level, callbacks, validation_data,
+                                    shuffle, class_weight, initial_epoch, steps_per_epoch,
+                                    validation_steps, validation_batch_size, val_epochs,
+                                    validation_freq)
         xa, y_user, y_dense, labels = self._prepare(x, y, batch_size=batch_size)
         sw_raw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
         sw = self._weighted_samples(sw_raw, xa.shape[0])
@@ -825,6 +848,105 @@ class Model:
                 break
         cbs.on_train_end(logs)
         return cbs.history if cbs.history is not None else History()
+
+    def _fit_stream(self, data: Any, epochs: int, verbose_level: int, callbacks: Any,
+                    validation_data: Any, shuffle: bool, class_weight: Any, initial_epoch: int,
+                    steps_per_epoch: Optional[int], validation_steps: Optional[int],
+                    validation_batch_size: Optional[int], val_epochs: Any,
+                    validation_freq: Any) -> History:
+        """fit on a PyDataset or a generator: each batch through the engine
+        (one native step), callbacks per batch, as Keras's epoch iterator."""
+        stream = _data.BatchStream(data)
+        steps = steps_per_epoch or stream.num_batches
+        cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
+            callbacks, add_history=True, add_progbar=verbose_level != 0, model=self,
+            verbose=verbose_level, epochs=epochs, steps=steps)
+        self.stop_training = False
+        self._initial_epoch = None
+        cbs.on_train_begin()
+        if self._initial_epoch:
+            initial_epoch = int(self._initial_epoch)
+        logs: Logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            stream.on_epoch_begin()
+            if self._net is not None:
+                self._net.set_seed(int(np.random.randint(0, 2**63 - 1)) ^ 0x5DEECE66D)
+            stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,
+                                     "metric_sums": [0.0] * len(self._native_metrics)}
+            step = 0
+            for batch in stream.batches(shuffle, steps_per_epoch):
+                cbs.on_train_batch_begin(step)
+                xb, yb, swb = _data.unpack_batch(batch)
+                if yb is None:
+                    raise ValueError("The batches given to fit must hold targets: (x, y) or "
+                                     "(x, y, sample_weight). Received a batch of x only.")
+                self._train_stream_batch(xb, yb, swb, class_weight, stats)
+                cbs.on_train_batch_end(step, self._logs(stats, self._loss_native is not None))
+                step += 1
+                if self.stop_training:
+                    break
+            stream.on_epoch_end()
+            if step == 0 or (steps_per_epoch and step < steps_per_epoch
+                             and not self.stop_training):
+                self._warn_ran_out_of_data()  # (as Keras: training stops here)
+                if step == 0:
+                    break
+                self.stop_training = True
+            logs = self._logs(stats, self._loss_native is not None)
+            if validation_data is not None and (
+                    (epoch + 1) in val_epochs if val_epochs is not None
+                    else (epoch + 1) % validation_freq == 0):
+                if _data.is_stream(validation_data):
+                    vx, vy, vsw, vbs = _data.collect_stream(validation_data, validation_steps,
+                                                            "validation_data")
+                    val = self._prepare_validation((vx, vy, vsw) if vsw is not None
+                                                   else (vx, vy))
+                else:
+                    val = self._prepare_validation(validation_data)
+                    vbs = 32
+                bs = _data.batch_size(validation_batch_size, default=vbs,
+                                      name="validation_batch_size")
+                cbs.on_test_begin()
+                val_logs = self._evaluate_prepared(*val, batch_size=bs, cbs=cbs)
+                cbs.on_test_end(val_logs)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
+                logs = dict(sorted(logs.items()))
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        return cbs.history if cbs.history is not None else History()
+
+    def _train_stream_batch(self, x: Any, y: Any, sample_weight: Any, class_weight: Any,
+                            stats: Dict[str, Any]) -> None:
+        """One update step on one batch of a stream, its loss and metrics
+        added to the epoch's running ``stats`` (train_on_batch's step)."""
+        xa, y_user, y_dense, labels = self._prepare(x, y)
+        n = xa.shape[0]
+        sw = self._weighted_samples(
+            _data.sample_weights(sample_weight, class_weight, y_user, n), n)
+        if len(stats["metric_sums"]) != len(self._native_metrics):
+            stats["metric_sums"] = [0.0] * len(self._native_metrics)
+        native = self._loss_native is not None
+        py_metrics = [m for i, m in enumerate(self._metrics or [])
+                      if not native or i not in self._native_metrics]
+        if native:
+            ypred = np.empty((n, self._output_units), np.float32) if py_metrics else None
+            self._net.train_batches(xa, y_dense, labels, None, n, 0, 1, self._native_loss_code,
+                                    stats, ypred, False, sw,
+                                    self._compiled_optimizer._learning_rates(1))
+        else:
+            ypred = self._net.forward_train(xa)
+            y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
+            value, grad = self._python_loss_and_grad(y_loss, ypred, sw)
+            self._compiled_optimizer._sync_step_lr()
+            penalty = self._net.regularization_penalty() + self._net.last_activity_penalty()
+            self._net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
+            stats["loss_sum"] += (float(value) + penalty) * n
+            stats["seen"] += n
+        self._update_metrics(py_metrics, y_user, ypred, sw)
 
     def _fit_epochs_native(self, xa, y_dense, labels, sw, shuffle, batch_size, steps,
                            initial_epoch, epochs, cbs) -> Logs:
@@ -1051,6 +1173,13 @@ class Model:
         loss, else ``[loss, *metrics]`` (or a dict with ``return_dict=True``)."""
         if kwargs:
             raise ValueError(f"Arguments not recognized: {kwargs}")
+        if _data.is_stream(x):  # a PyDataset or a generator: its batches, concatenated
+            if y is not None or sample_weight is not None:
+                raise ValueError("Arguments `y` and `sample_weight` are not supported when `x` "
+                                 "is a PyDataset or a generator: its batches give them.")
+            x, y, sample_weight, first = _data.collect_stream(
+                x, self._steps_argument(steps, "steps"), "evaluate")
+            batch_size, steps = batch_size or first, None
         steps = self._steps_argument(steps, "steps")
         verbose_level = _data.verbose(verbose)
         user_batch_size = batch_size
@@ -1151,6 +1280,10 @@ class Model:
             out = self._predict_fast(x, batch_size or 32)
             if out is not None:
                 return out
+        if _data.is_stream(x):  # a PyDataset or a generator: its batches' x, concatenated
+            x, _, _, first = _data.collect_stream(x, self._steps_argument(steps, "steps"),
+                                                  "predict")
+            batch_size, steps = batch_size or first, None
         steps = self._steps_argument(steps, "steps")
         verbose_level = _data.verbose(verbose)
         user_batch_size = batch_size

@@ -15,7 +15,46 @@ from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objec
 __all__ = ["to_categorical", "normalize", "set_random_seed", "plot_history", "clear_session",
            "Progbar", "register_keras_serializable", "get_registered_name",
            "get_registered_object", "get_custom_objects", "custom_object_scope",
-           "CustomObjectScope"]
+           "CustomObjectScope", "PyDataset", "Sequence"]
+
+
+class PyDataset:
+    """Keras's ``keras.utils.PyDataset``: a dataset of batches by index.
+    Subclasses implement ``__len__`` (the number of batches) and
+    ``__getitem__(index)`` (``x``, ``(x, y)`` or ``(x, y, sample_weight)``),
+    and optionally ``on_epoch_begin`` / ``on_epoch_end``. ``fit`` /
+    ``evaluate`` / ``predict`` take it as ``x``; the batches are read in the
+    calling thread (``workers`` / ``use_multiprocessing`` / ``max_queue_size``
+    are accepted and kept, as Keras's attributes)."""
+
+    def __init__(self, workers: int = 1, use_multiprocessing: bool = False,
+                 max_queue_size: int = 10) -> None:
+        self.workers = workers
+        self.use_multiprocessing = use_multiprocessing
+        self.max_queue_size = max_queue_size
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def num_batches(self) -> Optional[int]:
+        """The number of batches (``len(self)``), or None when unknown."""
+        try:
+            return len(self)
+        except NotImplementedError:
+            return None
+
+    def on_epoch_begin(self) -> None:
+        """Called at the start of each epoch."""
+
+    def on_epoch_end(self) -> None:
+        """Called at the end of each epoch."""
+
+
+Sequence = PyDataset  # (Keras 3's keras.utils.Sequence is PyDataset)
 
 
 def clear_session(free_memory: bool = True) -> None:
