@@ -1,4 +1,6 @@
-"""layers.Normalization: adapt's statistics and the layer's output against a
+"""layers.Normalization and layers.Rescaling (the input-stage layers).
+
+Normalization: adapt's statistics and the layer's output against a
 float64 numpy reference of Keras's formula, its place in a model (the
 leading layer(s), applied to the whole input array), its config, weights and
 files, and side by side with real Keras when installed."""
@@ -179,6 +181,72 @@ def test_side_by_side_with_keras(tmp_path):
         np.testing.assert_allclose(hf[key], hk[key], rtol=1e-5)
     np.testing.assert_allclose(pf, pk, rtol=1e-5, atol=1e-6)
     assert ck == cf
+    a = fd.saving.load_model(tmp_path / "keras.keras")
+    b = keras.saving.load_model(tmp_path / "fastdense.keras")
+    np.testing.assert_allclose(a.predict(x, verbose=0), pk, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(b.predict(x, verbose=0)), pf, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ Rescaling
+def test_rescaling_in_a_model_trains_as_on_rescaled_data():
+    r = np.random.default_rng(2)
+    x = r.integers(0, 256, (64, 6, 4)).astype(np.uint8)
+    y = r.integers(0, 3, 64)
+    resc = layers.Rescaling(1 / 255.0, offset=-0.5)
+    np.testing.assert_array_equal(resc(x), x.astype(np.float32) * np.float32(1 / 255.0)
+                                  + np.float32(-0.5))
+    m = fd.Sequential([fd.Input((6, 4)), resc, layers.Flatten(),
+                       layers.Dense(8, activation="relu"), layers.Dense(3, activation="softmax")])
+    plain = fd.Sequential([fd.Input((24,)), layers.Dense(8, activation="relu"),
+                           layers.Dense(3, activation="softmax")])
+    plain.set_weights(m.get_weights())
+    xr = resc(x).reshape(64, -1)
+    hist = []
+    for model, data in ((m, x), (plain, xr)):
+        model.compile(optimizer=fd.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        hist.append(model.fit(data, y, epochs=2, batch_size=16, shuffle=False,
+                              verbose=0).history)
+    assert hist[0] == hist[1]
+    np.testing.assert_array_equal(m.predict(x, verbose=0), plain.predict(xr, verbose=0))
+    assert resc.get_config()["scale"] == 1 / 255.0 and resc.get_config()["offset"] == -0.5
+    again = fd.models.model_from_json(m.to_json())
+    again.set_weights(m.get_weights())
+    assert again.input_shape == (None, 6, 4)
+    np.testing.assert_array_equal(again.predict(x, verbose=0), m.predict(x, verbose=0))
+    # per-channel scale broadcasts
+    np.testing.assert_allclose(layers.Rescaling([1.0, 2.0, 3.0, 4.0])(np.ones((2, 4))),
+                               [[1, 2, 3, 4]] * 2)
+    with pytest.raises(ValueError, match="`scale` of Rescaling must be a finite number"):
+        layers.Rescaling(float("nan"))
+    with pytest.raises(NotImplementedError, match="first layers"):
+        fd.Sequential([layers.Dense(3), layers.Rescaling(2.0)])
+
+
+def test_rescaling_side_by_side_with_keras(tmp_path):
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    r = np.random.default_rng(3)
+    x = r.integers(0, 256, (64, 6, 4)).astype(np.uint8)
+    y = r.integers(0, 3, 64)
+    out, w0 = {}, None
+    for lib in (keras, fd):
+        m = lib.Sequential([lib.Input((6, 4)), lib.layers.Rescaling(1 / 255.0, offset=-0.5),
+                            lib.layers.Flatten(), lib.layers.Dense(8, activation="relu"),
+                            lib.layers.Dense(3, activation="softmax")])
+        if w0 is None:
+            w0 = [np.asarray(a) for a in m.get_weights()]
+        else:
+            m.set_weights(w0)
+        m.compile(optimizer=lib.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        h = m.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0).history
+        m.save(tmp_path / f"{lib.__name__}.keras")
+        out[lib.__name__] = (h["loss"], np.asarray(m.predict(x, verbose=0)),
+                             m.layers[0].get_config())
+    (lk, pk, ck), (lf, pf, cf) = out["keras"], out["fastdense"]
+    np.testing.assert_allclose(lf, lk, rtol=1e-5)
+    np.testing.assert_allclose(pf, pk, rtol=1e-5, atol=1e-6)
+    assert cf == ck
     a = fd.saving.load_model(tmp_path / "keras.keras")
     b = keras.saving.load_model(tmp_path / "fastdense.keras")
     np.testing.assert_allclose(a.predict(x, verbose=0), pk, rtol=1e-5, atol=1e-6)

@@ -14,7 +14,8 @@ from ._naming import snake_case, unique_name
 from .variables import Variable
 
 __all__ = ["Layer", "Dense", "BatchNormalization", "Dropout", "Flatten", "Activation",
-           "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Normalization", "InputLayer",
+           "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Normalization", "Rescaling",
+           "InputLayer",
            "Input", "InputSpec"]
 
 
@@ -807,6 +808,33 @@ class Normalization(Layer):
         config.update({"axis": self.axis, "invert": self.invert,
                        "mean": np.array(self.input_mean).tolist(),
                        "variance": np.array(self.input_variance).tolist()})
+        return config
+
+
+class Rescaling(Layer):
+    """Keras's ``layers.Rescaling``: ``x * scale + offset`` in float32 (e.g.
+    ``Rescaling(1 / 255)`` for images). In a model it runs as a first layer,
+    like Normalization, on the whole input array before the engine."""
+
+    def __init__(self, scale: Any, offset: Any = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for arg, value in (("scale", scale), ("offset", offset)):
+            v = np.asarray(value)
+            if v.dtype.kind not in "biuf" or not np.all(np.isfinite(v)):
+                raise ValueError(f"Argument `{arg}` of Rescaling must be a finite number (or "
+                                 f"an array of them). Received: {arg}={value!r}")
+        self.scale = scale
+        self.offset = offset
+        self.built = True
+
+    def __call__(self, inputs: Any) -> np.ndarray:
+        x = np.asarray(inputs).astype(np.float32, copy=False)
+        return np.asarray(x * np.asarray(self.scale, np.float32)
+                          + np.asarray(self.offset, np.float32), np.float32)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({"scale": self.scale, "offset": self.offset})
         return config
 
 

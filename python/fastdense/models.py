@@ -24,7 +24,7 @@ from . import optimizers as _optimizers
 from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
 from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
-                     InputLayer, Normalization,
+                     InputLayer, Normalization, Rescaling,
                      InputSpec, Layer, _check_name)
 from .variables import Variable
 
@@ -388,16 +388,17 @@ class Model:
         return _data.features(x, name, dim)
 
     @property
-    def _normalizers(self) -> List[Normalization]:
-        """The model's leading Normalization layers."""
-        out = []
+    def _normalizers(self) -> List[Any]:
+        """The model's leading Normalization / Rescaling layers (run in numpy
+        on the whole input array)."""
+        out: List[Any] = []
         for layer in self._layers:
-            if not isinstance(layer, Normalization):
+            if not isinstance(layer, _INPUT_STAGE):
                 break
             out.append(layer)
         return out
 
-    def _build_normalizer(self, layer: Normalization, input_shape: Tuple[Any, ...]) -> None:
+    def _build_normalizer(self, layer: Any, input_shape: Tuple[Any, ...]) -> None:
         layer.build(input_shape)
         for w in layer.weights:  # (as Keras names weights created in the model's scope)
             w.path = f"{self.name}/{w.path}"
@@ -1461,6 +1462,11 @@ class Model:
         return saving.model_from_state(saving.model_to_state(self))
 
 
+# layers that transform the input array in numpy before the engine (the
+# model's first layers only)
+_INPUT_STAGE = (Normalization, Rescaling)
+
+
 class Sequential(Model):
     """A linear stack of ``Dense`` layers.
 
@@ -1494,14 +1500,14 @@ class Sequential(Model):
         if not isinstance(layer, Layer):
             raise ValueError("Only instances of `fastdense.layers.Layer` can be added to a "
                              f"Sequential model. Received: {layer} (of type {type(layer)})")
-        if isinstance(layer, Normalization) and not all(
-                isinstance(l, Normalization) for l in self._layers):
+        if isinstance(layer, _INPUT_STAGE) and not all(
+                isinstance(l, _INPUT_STAGE) for l in self._layers):
             raise NotImplementedError(
-                "fastdense runs Normalization as the model's first layer(s): it normalizes the "
-                f"input array before the native engine. Received '{layer.name}' after "
-                f"'{self._layers[-1].name}'.")
+                f"fastdense runs {type(layer).__name__} as one of the model's first layers "
+                "(Normalization, Rescaling): it transforms the input array before the native "
+                f"engine. Received '{layer.name}' after '{self._layers[-1].name}'.")
         if not isinstance(layer, (Dense, BatchNormalization, Dropout, Flatten, Activation,
-                                  Identity, Normalization)):
+                                  Identity) + _INPUT_STAGE):
             raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, Dropout, "
                                       f"Flatten, Identity and activation (Activation, ReLU, "
                                       f"LeakyReLU, "
@@ -1533,7 +1539,7 @@ class Sequential(Model):
             for layer in self._layers:
                 if isinstance(layer, Flatten):
                     return
-                elementwise = isinstance(layer, (Dropout, Identity, Normalization)) or (
+                elementwise = isinstance(layer, (Dropout, Identity) + _INPUT_STAGE) or (
                     isinstance(layer, Activation)
                     and layer._act_code not in (_activations._CODES["softmax"],
                                                 _activations._CODES["log_softmax"]))

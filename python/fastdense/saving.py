@@ -88,7 +88,7 @@ from . import _registry
 from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objects,
                         get_registered_name, get_registered_object, register_keras_serializable)
 from .layers import (ELU, Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
-                     LeakyReLU, Normalization,
+                     LeakyReLU, Normalization, Rescaling,
                      ReLU, Softmax,
                      InputLayer, Layer)
 
@@ -478,7 +478,7 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     return out
 
 
-_WEIGHTLESS = (Dropout, Flatten, Identity, Activation, ReLU, LeakyReLU, ELU, Softmax)
+_WEIGHTLESS = (Dropout, Flatten, Identity, Rescaling, Activation, ReLU, LeakyReLU, ELU, Softmax)
 _WEIGHTLESS_NAMES = tuple(c.__name__ for c in _WEIGHTLESS)
 
 
@@ -501,12 +501,14 @@ def _weightless_config(layer: Layer, input_shape: Any,
         config["axis"] = layer.axis
     elif isinstance(layer, Identity):
         pass
+    elif isinstance(layer, Rescaling):
+        config.update({"scale": _jsonable(layer.scale), "offset": _jsonable(layer.offset)})
     else:
         assert isinstance(layer, Activation)  # (the last of _WEIGHTLESS)
         config["activation"] = _activations.serialize(layer.activation)
     entry: Dict[str, Any] = {"module": "keras.layers", "class_name": type(layer).__name__,
                              "config": config, "registered_name": None}
-    if isinstance(layer, Flatten) and input_shape is not None:
+    if isinstance(layer, (Flatten, Rescaling)) and input_shape is not None:
         entry["build_config"] = {"input_shape": list(input_shape)}
     return entry
 
@@ -552,6 +554,8 @@ def _weightless_from_config(cls_name: str, config: Dict[str, Any], ctx: "_Contex
             return Flatten(data_format=config.get("data_format"), **kw)
         if cls_name == "Identity":
             return Identity(**kw)
+        if cls_name == "Rescaling":
+            return Rescaling(config.get("scale", 1.0), config.get("offset", 0.0), **kw)
         if cls_name == "ReLU":
             return ReLU(max_value=config.get("max_value"),
                         negative_slope=config.get("negative_slope", 0.0),
@@ -2027,7 +2031,7 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
                 model._input_layer_name = layer_cfg["name"]  # written back by model_to_config
             continue
         if layer_cls in _WEIGHTLESS_NAMES and not entry.get("registered_name"):
-            if not stack and layer_cls == "Flatten" and input_shape is None:
+            if not stack and layer_cls in ("Flatten", "Rescaling") and input_shape is None:
                 build = entry.get("build_config") or {}
                 if build.get("input_shape") is not None:
                     input_shape = tuple(build["input_shape"])
@@ -2066,7 +2070,10 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
                         "models need at least one Dense layer.")
     if input_shape is not None:
         _check_layer_shapes(stack, input_shape, ctx)
-    flatten_first = bool(stack) and isinstance(stack[0], Flatten)
+    # (a Flatten before the first Dense: after Rescaling, Dropout and the like)
+    first_weighted = next((k for k, layer in enumerate(stack)
+                           if isinstance(layer, (Dense, BatchNormalization))), len(stack))
+    flatten_first = any(isinstance(layer, Flatten) for layer in stack[:first_weighted])
     if input_shape is not None and (
             (len(input_shape) != 2 and not flatten_first) or input_shape[-1] is None):
         raise ctx.error(f"the model's input shape is {list(input_shape)}; fastdense takes "
