@@ -838,12 +838,7 @@ class Model:
                                     else (epoch + 1) % validation_freq == 0):
                 if val_short:
                     self._warn_ran_out_of_data()
-                # (Keras's fit evaluates through the same callbacks: test hooks run)
-                cbs.on_test_begin()
-                val_logs = self._evaluate_prepared(*val, batch_size=val_bs, cbs=cbs)
-                cbs.on_test_end(val_logs)
-                logs.update({"val_" + k: v for k, v in val_logs.items()})
-                logs = dict(sorted(logs.items()))  # (Keras-JAX's logs: all keys sorted)
+                logs = self._with_validation(logs, val, val_bs, cbs)
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -909,16 +904,25 @@ class Model:
                     vbs = 32
                 bs = _data.batch_size(validation_batch_size, default=vbs,
                                       name="validation_batch_size")
-                cbs.on_test_begin()
-                val_logs = self._evaluate_prepared(*val, batch_size=bs, cbs=cbs)
-                cbs.on_test_end(val_logs)
-                logs.update({"val_" + k: v for k, v in val_logs.items()})
-                logs = dict(sorted(logs.items()))
+                logs = self._with_validation(logs, val, bs, cbs)
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
         cbs.on_train_end(logs)
         return cbs.history if cbs.history is not None else History()
+
+    def _with_validation(self, logs: Logs, val: Tuple[Any, ...], batch_size: int,
+                         cbs: Any) -> Logs:
+        """The epoch's logs with the validation results (``val_`` keys, all
+        keys sorted as Keras-JAX's logs), run through fit's callbacks (Keras's
+        fit evaluates with them: the test hooks run)."""
+        cbs.on_test_begin()
+        xv, y_user, y_dense, labels, sw = val
+        val_logs = self._evaluate_prepared(xv, y_user, y_dense, labels, sw,
+                                           batch_size=batch_size, cbs=cbs)
+        cbs.on_test_end(val_logs)
+        logs.update({"val_" + k: v for k, v in val_logs.items()})
+        return dict(sorted(logs.items()))
 
     def _train_stream_batch(self, x: Any, y: Any, sample_weight: Any, class_weight: Any,
                             stats: Dict[str, Any]) -> None:
@@ -1363,30 +1367,11 @@ class Model:
                        class_weight: Any = None, return_dict: bool = False) -> Any:
         """One update step on all of ``x``; returns that batch's loss (and
         metrics, computed before the update), as Keras 3 does."""
-        xa, y_user, y_dense, labels = self._prepare(x, y)
-        sw_raw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
-        sw = self._weighted_samples(sw_raw, xa.shape[0])
         self.reset_metrics()
-        n = xa.shape[0]
-        stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,
-                                 "metric_sums": [0.0] * len(self._native_metrics)}
-        native = self._loss_native is not None
-        py_metrics = [m for i, m in enumerate(self._metrics or [])
-                      if not native or i not in self._native_metrics]
-        if native:
-            ypred = np.empty((n, self._output_units), np.float32) if py_metrics else None
-            self._net.train_batches(xa, y_dense, labels, None, n, 0, 1, self._native_loss_code,
-                                    stats, ypred, False, sw, self._compiled_optimizer._learning_rates(1))
-        else:
-            ypred = self._net.forward_train(xa)
-            y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
-            value, grad = self._python_loss_and_grad(y_loss, ypred, sw)
-            self._compiled_optimizer._sync_step_lr()
-            penalty = self._net.regularization_penalty() + self._net.last_activity_penalty()
-            self._net.backward_update(np.ascontiguousarray(grad, dtype=np.float32))
-            stats["loss_sum"], stats["seen"] = (float(value) + penalty) * n, n
-        self._update_metrics(py_metrics, y_user, ypred, sw)
-        return self._on_batch_result(self._logs(stats, native_metrics=native), return_dict)
+        stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0, "metric_sums": []}
+        self._train_stream_batch(x, y, sample_weight, class_weight, stats)
+        return self._on_batch_result(
+            self._logs(stats, native_metrics=self._loss_native is not None), return_dict)
 
     def test_on_batch(self, x: Any = None, y: Any = None, sample_weight: Any = None,
                       return_dict: bool = False) -> Any:
