@@ -1329,7 +1329,8 @@ class Model:
         """The engine's predictions for a ready float32 (samples, features)
         array, or None when x needs the full path (conversion, an error)."""
         net = self._net
-        if net is None or x.dtype != np.float32 or x.ndim != 2 or self._normalizers:
+        if (net is None or x.dtype != np.float32 or x.ndim != 2
+                or isinstance(self._layers[0], _INPUT_STAGE)):  # (those run in numpy first)
             return None
         try:
             return net.predict(x, batch_size, True)
