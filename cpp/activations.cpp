@@ -69,6 +69,20 @@ T f(Activation a, T x, const ActParams& p) {
         case Activation::HardSilu:
             return x * std::min(std::max(x / T(6) + T(0.5), T(0)), T(1));
         case Activation::Mish: return x * std::tanh(softplus(x));
+        // (the formulas of Keras 3's JAX backend, jax.nn's)
+        case Activation::Celu: return x > T(0) ? x : std::expm1(x);
+        case Activation::HardTanh: return x > T(1) ? T(1) : (x < T(-1) ? T(-1) : x);
+        // (the shrinks written so that NaN stays NaN, as in every other pass)
+        case Activation::HardShrink: return std::fabs(x) <= T(0.5) ? T(0) : x;
+        case Activation::SoftShrink:
+            return std::fabs(x) <= T(0.5) ? T(0) : (x > T(0) ? x - T(0.5) : x + T(0.5));
+        case Activation::TanhShrink: return x - std::tanh(x);
+        case Activation::Squareplus: return (x + std::sqrt(x * x + T(4))) / T(2);
+        case Activation::SparsePlus:
+            return x <= T(-1) ? T(0) : (x >= T(1) ? x : (x + T(1)) * (x + T(1)) / T(4));
+        case Activation::LogSigmoid: return -softplus(-x);
+        case Activation::SparseSigmoid:
+            return x <= T(-1) ? T(0) : (x >= T(1) ? T(1) : T(0.5) * (x + T(1)));
         default: break;
     }
     throw std::invalid_argument("activation has no elementwise form");
@@ -116,6 +130,16 @@ T df(Activation a, T x, const ActParams& p) {
             const T sp = softplus(x), t = std::tanh(sp);
             return t + x * (T(1) - t * t) * sigm(x);
         }
+        case Activation::Celu: return x > T(0) ? T(1) : std::exp(x);
+        case Activation::HardTanh: return x > T(-1) && x < T(1) ? T(1) : T(0);
+        case Activation::HardShrink:
+        case Activation::SoftShrink: return std::fabs(x) > T(0.5) ? T(1) : T(0);
+        case Activation::TanhShrink: { const T t = std::tanh(x); return t * t; }
+        case Activation::Squareplus: return (T(1) + x / std::sqrt(x * x + T(4))) / T(2);
+        case Activation::SparsePlus:
+            return x <= T(-1) ? T(0) : (x >= T(1) ? T(1) : (x + T(1)) / T(2));
+        case Activation::LogSigmoid: return sigm(-x);
+        case Activation::SparseSigmoid: return x > T(-1) && x < T(1) ? T(0.5) : T(0);
         default: break;
     }
     throw std::invalid_argument("activation has no elementwise derivative");

@@ -2,7 +2,9 @@
 // layer's pre-activation z. Formulas and defaults follow Keras 3
 // (keras.activations): elu alpha=1, selu's fixed alpha/scale, gelu exact
 // (erf) and tanh-approximate, leaky_relu negative_slope=0.2, hard_sigmoid
-// = clip(x/6 + 1/2, 0, 1), hard_silu = x * hard_sigmoid(x), mish.
+// = clip(x/6 + 1/2, 0, 1), hard_silu = x * hard_sigmoid(x), mish, and
+// celu, hard_tanh, hard_shrink / soft_shrink (threshold 0.5), tanh_shrink,
+// squareplus (b=4), sparse_plus, log_sigmoid, sparse_sigmoid as jax.nn's.
 #pragma once
 #include <cstdint>
 

@@ -35,8 +35,17 @@ enum class Activation : int {
     HardSilu = 17,
     Mish = 18,
     ReluGeneral = 19,  // keras.layers.ReLU(max_value, negative_slope, threshold)
+    Celu = 20,           // alpha = 1
+    HardTanh = 21,
+    HardShrink = 22,     // threshold = 0.5
+    SoftShrink = 23,     // threshold = 0.5
+    TanhShrink = 24,
+    Squareplus = 25,     // b = 4
+    SparsePlus = 26,
+    LogSigmoid = 27,
+    SparseSigmoid = 28,
 };
-constexpr int kNumActivations = 20;
+constexpr int kNumActivations = 29;
 
 // True for the activations the DenseKernels fuse (Linear..Softmax).
 constexpr bool kernel_fusable(Activation a) { return static_cast<int>(a) <= 4; }

@@ -173,6 +173,23 @@ _PASS_REFS = {
     18: (lambda z: z * np.tanh(np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))),
          lambda z: _mish_grad64(z), False),
     15: (np.exp, np.exp, False),
+    20: (lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
+         lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0))), False),
+    21: (lambda z: np.clip(z, -1, 1), lambda z: ((z > -1) & (z < 1)).astype(float), False),
+    22: (lambda z: np.where(np.abs(z) > 0.5, z, 0.0),
+         lambda z: (np.abs(z) > 0.5).astype(float), False),
+    23: (lambda z: np.where(z > 0.5, z - 0.5, np.where(z < -0.5, z + 0.5, 0.0)),
+         lambda z: (np.abs(z) > 0.5).astype(float), False),
+    # (x - tanh(x) cancels near 0: the ulp-of-|x| floor applies)
+    24: (lambda z: z - np.tanh(z), lambda z: np.tanh(z) ** 2, True),
+    25: (lambda z: (z + np.sqrt(z * z + 4)) / 2, lambda z: (1 + z / np.sqrt(z * z + 4)) / 2,
+         True),
+    26: (lambda z: np.where(z <= -1, 0.0, np.where(z >= 1, z, (z + 1) ** 2 / 4)),
+         lambda z: np.where(z <= -1, 0.0, np.where(z >= 1, 1.0, (z + 1) / 2)), False),
+    27: (lambda z: -(np.maximum(-z, 0) + np.log1p(np.exp(-np.abs(z)))),
+         lambda z: _sig64(-z), False),
+    28: (lambda z: np.where(z <= -1, 0.0, np.where(z >= 1, 1.0, (z + 1) / 2)),
+         lambda z: ((z > -1) & (z < 1)) * 0.5, False),
 }
 
 

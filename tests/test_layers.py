@@ -283,3 +283,30 @@ def test_identity_layer():
     y = r.normal(size=(16, 2)).astype(np.float32)
     assert (m.fit(x, y, epochs=2, shuffle=False, verbose=0).history
             == plain.fit(x, y, epochs=2, shuffle=False, verbose=0).history)
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_dense_activation_side_by_side_with_keras(name):
+    """Dense(activation=name) in real Keras (JAX) and fastdense: predictions
+    and two epochs of SGD from the same weights."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    r = np.random.default_rng(sorted(ALL).index(name))
+    x = r.normal(scale=1.5, size=(48, 5)).astype(np.float32)
+    y = r.normal(size=(48, 3)).astype(np.float32)
+    out, w0 = {}, None
+    for lib in (keras, models):
+        L = keras.layers if lib is keras else layers
+        m = lib.Sequential([L.Input((5,)), L.Dense(6, activation=name), L.Dense(3)])
+        if w0 is None:
+            w0 = [np.asarray(a) for a in m.get_weights()]
+        else:
+            m.set_weights(w0)
+        opt = keras.optimizers.SGD(0.01) if lib is keras else optimizers.SGD(0.01)
+        m.compile(optimizer=opt, loss="mse")
+        p0 = np.asarray(m.predict(x, verbose=0))
+        h = m.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history["loss"]
+        out[lib is keras] = (p0, h)
+    np.testing.assert_allclose(out[False][0], out[True][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[False][1], out[True][1], rtol=1e-5)

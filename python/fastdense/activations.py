@@ -11,7 +11,9 @@ import numpy as np
 
 __all__ = ["linear", "relu", "sigmoid", "softmax", "tanh", "elu", "selu", "gelu", "silu",
            "swish", "leaky_relu", "softplus", "softsign", "relu6", "hard_sigmoid",
-           "exponential", "log_softmax", "hard_silu", "hard_swish", "mish", "get", "serialize"]
+           "exponential", "log_softmax", "hard_silu", "hard_swish", "mish", "celu", "hard_tanh",
+           "hard_shrink", "soft_shrink", "tanh_shrink", "squareplus", "sparse_plus",
+           "log_sigmoid", "sparse_sigmoid", "get", "serialize"]
 
 
 def linear(x: Any) -> Any:
@@ -143,19 +145,68 @@ def mish(x: Any) -> Any:
     return x * np.tanh(softplus(x))
 
 
+def celu(x: Any, alpha: float = 1.0) -> Any:
+    """``x`` if ``x > 0`` else ``alpha * expm1(x / alpha)``."""
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0) / alpha))
+
+
+def hard_tanh(x: Any) -> Any:
+    """``clip(x, -1, 1)``."""
+    return np.clip(x, -1, 1)
+
+
+def hard_shrink(x: Any, threshold: float = 0.5) -> Any:
+    """``x`` where ``|x| > threshold``, else 0."""
+    return np.where(np.abs(x) > threshold, x, 0)
+
+
+def soft_shrink(x: Any, threshold: float = 0.5) -> Any:
+    """``x - threshold`` above it, ``x + threshold`` below ``-threshold``, else 0."""
+    return np.where(x > threshold, x - threshold, np.where(x < -threshold, x + threshold, 0))
+
+
+def tanh_shrink(x: Any) -> Any:
+    """``x - tanh(x)``."""
+    return x - np.tanh(x)
+
+
+def squareplus(x: Any, b: float = 4) -> Any:
+    """``(x + sqrt(x**2 + b)) / 2``."""
+    return (x + np.sqrt(x * x + b)) / 2
+
+
+def sparse_plus(x: Any) -> Any:
+    """0 for ``x <= -1``, ``x`` for ``x >= 1``, ``(x + 1)**2 / 4`` between."""
+    return np.where(x <= -1, 0, np.where(x >= 1, x, (x + 1) ** 2 / 4))
+
+
+def log_sigmoid(x: Any) -> Any:
+    """``-softplus(-x)``."""
+    return -softplus(-x)
+
+
+def sparse_sigmoid(x: Any) -> Any:
+    """0 for ``x <= -1``, 1 for ``x >= 1``, ``(x + 1) / 2`` between."""
+    return np.where(x <= -1, 0, np.where(x >= 1, 1, (x + 1) * 0.5))
+
+
 # Native activation codes (cpp/kernels.h, enum Activation): 0-4 are fused
 # into the dense kernels, the others run in their own native pass.
 _CODES: Dict[str, int] = {
     "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4, "elu": 5, "selu": 6,
     "gelu": 7, "silu": 9, "leaky_relu": 10, "softplus": 11, "softsign": 12, "relu6": 13,
     "hard_sigmoid": 14, "exponential": 15, "log_softmax": 16, "hard_silu": 17, "mish": 18,
+    "celu": 20, "hard_tanh": 21, "hard_shrink": 22, "soft_shrink": 23, "tanh_shrink": 24,
+    "squareplus": 25, "sparse_plus": 26, "log_sigmoid": 27, "sparse_sigmoid": 28,
 }
 _FUNCTIONS: Dict[str, Callable[..., Any]] = {
     "linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
     "elu": elu, "selu": selu, "gelu": gelu, "silu": silu, "leaky_relu": leaky_relu,
     "softplus": softplus, "softsign": softsign, "relu6": relu6, "hard_sigmoid": hard_sigmoid,
     "exponential": exponential, "log_softmax": log_softmax, "hard_silu": hard_silu,
-    "mish": mish,
+    "mish": mish, "celu": celu, "hard_tanh": hard_tanh, "hard_shrink": hard_shrink,
+    "soft_shrink": soft_shrink, "tanh_shrink": tanh_shrink, "squareplus": squareplus,
+    "sparse_plus": sparse_plus, "log_sigmoid": log_sigmoid, "sparse_sigmoid": sparse_sigmoid,
 }
 # Keras's other spellings of the same functions.
 _ALIASES: Dict[str, str] = {"swish": "silu", "hard_swish": "hard_silu"}
