@@ -548,7 +548,7 @@ def _first_dense(config):
     (lambda c: _first_dense(c)["config"].update(
         activation={"class_name": "__lambda__", "config": {"value": ["AAAA", None, None]}}),
      "lambda.*safe_mode=False"),
-    (lambda c: _first_dense(c)["config"].update(activation="log_sigmoid"), "log_sigmoid"),
+    (lambda c: _first_dense(c)["config"].update(activation="sparsemax"), "sparsemax"),
     (lambda c: _first_dense(c)["config"].update(
         kernel_regularizer={"module": "keras.regularizers", "class_name": "OrthogonalRegularizer",
                             "config": {"factor": 0.01}}), "kernel_regularizer"),
