@@ -314,3 +314,16 @@ def test_exponential_overflows_where_float32_does():
             assert y[4] == 0 and y[5] == 0 and y[6] == np.inf, (isa, y)
     finally:
         _core.set_isa(old)
+
+
+def test_deserialize_names_configs_and_custom_objects():
+    assert A.deserialize("relu") is A.relu
+    assert A.deserialize({"module": "builtins", "class_name": "function", "config": "gelu",
+                          "registered_name": "function"}) is A.gelu
+    mine = lambda x: x  # noqa: E731
+    assert A.deserialize("mine", custom_objects={"mine": mine}) is mine
+    layer = A.deserialize({"module": "keras.layers", "class_name": "LeakyReLU",
+                           "config": {"negative_slope": 0.1}, "registered_name": None})
+    assert type(layer).__name__ == "LeakyReLU" and layer.negative_slope == 0.1
+    with pytest.raises(ValueError, match="Could not interpret activation"):
+        A.deserialize("nope")

@@ -544,7 +544,10 @@ def test_classes_by_name_defaults_and_config(cls):
     assert cfg["name"] == obj.name and cfg["reduction"] == "sum_over_batch_size"
     again = type(obj).from_config(dict(cfg, name="renamed", reduction="sum"))
     assert again.name == "renamed" and again.reduction == "sum"
-    assert L.serialize(obj) == {"class_name": cls, "config": cfg}
+    assert L.serialize(obj) == {"module": "keras.losses", "class_name": cls, "config": cfg,
+                                "registered_name": None}
+    back = L.deserialize(L.serialize(obj))
+    assert type(back) is type(obj) and back.get_config() == cfg
     assert L.get(obj) is obj and isinstance(L.get(type(obj)), type(obj))
 
 

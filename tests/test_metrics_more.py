@@ -807,3 +807,21 @@ def test_f_score_and_r2_arguments_raise_as_keras():
         metrics.R2Score(class_aggregation="sum")
     assert type(metrics.get("f1_score")) is metrics.F1Score
     assert type(metrics.get("R2Score")) is metrics.R2Score
+
+
+def test_serialize_and_deserialize_as_keras():
+    """Keras 3.15.1's metrics.serialize of AUC(num_thresholds=50), MAE() and
+    the binary_accuracy function, and deserialize back."""
+    from fastdense import metrics as M
+    auc = M.serialize(M.AUC(num_thresholds=50))
+    assert auc["module"] == "keras.metrics" and auc["class_name"] == "AUC"
+    assert auc["registered_name"] is None and auc["config"]["num_thresholds"] == 50
+    back = M.deserialize(auc)
+    assert type(back) is M.AUC and back.num_thresholds == 50
+    assert M.serialize(M.binary_accuracy) == {
+        "module": "builtins", "class_name": "function", "config": "binary_accuracy",
+        "registered_name": "function"}
+    assert M.deserialize(M.serialize(M.binary_accuracy)) is M.binary_accuracy
+    assert type(M.deserialize("mae")) is M.MeanAbsoluteError  # (as metrics.get("mae"))
+    mine = lambda y, p: p  # noqa: E731
+    assert M.deserialize("mine", custom_objects={"mine": mine}) is mine

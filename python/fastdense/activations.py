@@ -13,7 +13,7 @@ __all__ = ["linear", "relu", "sigmoid", "softmax", "tanh", "elu", "selu", "gelu"
            "swish", "leaky_relu", "softplus", "softsign", "relu6", "hard_sigmoid",
            "exponential", "log_softmax", "hard_silu", "hard_swish", "mish", "celu", "hard_tanh",
            "hard_shrink", "soft_shrink", "tanh_shrink", "squareplus", "sparse_plus",
-           "log_sigmoid", "sparse_sigmoid", "get", "serialize"]
+           "log_sigmoid", "sparse_sigmoid", "get", "serialize", "deserialize"]
 
 
 def linear(x: Any) -> Any:
@@ -249,6 +249,22 @@ def serialize(fn: Callable[..., Any]) -> Any:
         return {"module": "keras.layers", "class_name": type(fn).__name__,
                 "config": fn.get_config(), "registered_name": None}
     return getattr(fn, "__name__", str(fn))
+
+
+def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) -> Any:
+    """Keras's ``activations.deserialize``: the activation of a name (from
+    ``custom_objects`` or the registry first) or of a serialized config."""
+    from ._registry import get_registered_object
+    if isinstance(config, str):
+        found = get_registered_object(config, custom_objects)
+        if found is not None:
+            return found
+    elif isinstance(config, dict) and config.get("class_name") == "function":
+        name = config.get("config")
+        found = get_registered_object(str(name), custom_objects)
+        if found is not None:
+            return found
+    return get(config)
 
 
 def native_code(fn: Callable[..., Any]) -> Optional[int]:

@@ -24,7 +24,7 @@ __all__ = [
     "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
     "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "Dice", "Tversky",
     "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky",
-    "get", "serialize",
+    "get", "serialize", "deserialize",
 ]
 
 EPSILON = 1e-7
@@ -691,6 +691,21 @@ def to_loss_object(identifier: LossLike) -> Loss:
 
 
 def serialize(loss: Any) -> Any:
-    if isinstance(loss, Loss):
-        return {"class_name": type(loss).__name__, "config": loss.get_config()}
-    return getattr(loss, "__name__", str(loss))
+    """Keras's ``losses.serialize``: a Loss as ``{"module": "keras.losses",
+    "class_name", "config", "registered_name"}``, a function as Keras's
+    function record (its name in ``"config"``), a name as itself."""
+    from . import saving as _saving
+    return _saving._serialize_object(loss, "keras.losses", "loss")
+
+
+def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) -> Any:
+    """Keras's ``losses.deserialize``: the loss of ``serialize``'s output (or
+    of a name), looked up in ``custom_objects`` and the registry first."""
+    from . import saving as _saving
+    ctx = _saving._Context("Could not deserialize the loss", custom_objects)
+    obj = _saving._deserialize_object(config, ctx, "loss", dict(_BY_NAME), Loss)
+    if isinstance(obj, str):
+        return get(obj)
+    if isinstance(obj, type):
+        return obj()
+    return obj

@@ -33,7 +33,7 @@ __all__ = [
     "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
     "cosine_similarity", "log_cosh", "huber", "hinge", "squared_hinge", "categorical_hinge",
     "kl_divergence", "poisson", "binary_crossentropy", "categorical_crossentropy",
-    "sparse_categorical_crossentropy", "get", "resolve",
+    "sparse_categorical_crossentropy", "get", "resolve", "serialize", "deserialize",
 ]
 
 
@@ -1254,4 +1254,25 @@ def resolve(identifier: MetricLike, y_true_shape: Tuple[int, ...],
     if not isinstance(obj, Metric):
         obj = MeanMetricWrapper(obj)
     obj.name = name
+    return obj
+
+
+def serialize(metric: Any) -> Any:
+    """Keras's ``metrics.serialize``: a Metric as ``{"module":
+    "keras.metrics", "class_name", "config", "registered_name"}``, a function
+    as Keras's function record, a name as itself."""
+    from . import saving as _saving
+    return _saving._serialize_object(metric, "keras.metrics", "metric")
+
+
+def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) -> Any:
+    """Keras's ``metrics.deserialize``: the metric of ``serialize``'s output
+    (or of a name), looked up in ``custom_objects`` and the registry first."""
+    from . import saving as _saving
+    ctx = _saving._Context("Could not deserialize the metric", custom_objects)
+    obj = _saving._deserialize_object(config, ctx, "metric", dict(_BY_NAME), Metric)
+    if isinstance(obj, str):
+        return get(obj)
+    if isinstance(obj, type):
+        return obj()
     return obj
