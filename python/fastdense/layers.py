@@ -16,7 +16,7 @@ from .variables import Variable
 __all__ = ["Layer", "Dense", "BatchNormalization", "Dropout", "Flatten", "Activation",
            "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Normalization", "Rescaling",
            "InputLayer",
-           "Input", "InputSpec"]
+           "Input", "InputSpec", "serialize", "deserialize"]
 
 
 
@@ -1074,3 +1074,18 @@ def Input(shape: Optional[Sequence[Optional[int]]] = None, batch_size: Optional[
     spec = layer.output
     spec._layer = layer  # type: ignore[attr-defined]
     return spec
+
+
+def serialize(layer: Layer) -> Dict[str, Any]:
+    """Keras's ``layers.serialize``: ``{"module", "class_name", "config",
+    "registered_name"}`` (and ``build_config`` once built)."""
+    from . import saving as _saving
+    return _saving.layer_to_config(layer)
+
+
+def deserialize(config: Dict[str, Any], custom_objects: Optional[Dict[str, Any]] = None
+                ) -> Layer:
+    """Keras's ``layers.deserialize``: the layer of ``serialize``'s (or
+    Keras's) output."""
+    from . import saving as _saving
+    return _saving.layer_from_config(config, custom_objects)

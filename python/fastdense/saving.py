@@ -95,7 +95,7 @@ from .layers import (ELU, Activation, BatchNormalization, Dense, Dropout, Flatte
 __all__ = [
     "save_model", "load_model", "save_weights", "load_weights", "to_json", "model_from_json",
     "model_to_config", "model_from_config", "model_to_state", "model_from_state",
-    "KERAS_VERSION", "register_keras_serializable", "get_registered_name",
+    "KERAS_VERSION", "layer_to_config", "layer_from_config", "register_keras_serializable", "get_registered_name",
     "get_registered_object", "get_custom_objects", "custom_object_scope", "CustomObjectScope",
 ]
 
@@ -395,6 +395,78 @@ def _compile_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     }
 
 
+def layer_to_config(layer: Layer, input_shape: Any = None,
+                    collect: Collector = None) -> Dict[str, Any]:
+    """One layer as Keras's ``layers.serialize`` writes it: module,
+    class_name, config, registered_name and (once built) build_config.
+    ``input_shape``: the shape reaching it in a model, for the layers whose
+    build config Keras keeps (Flatten, Rescaling)."""
+    if type(layer) in _WEIGHTLESS:
+        return _weightless_config(layer, input_shape, collect)
+    if type(layer) is Normalization:  # (Keras 3.15's config, key for key)
+        norm = _base_layer_config(layer, collect)
+        norm.update({"axis": list(layer.axis), "invert": layer.invert,
+                     "mean": _jsonable(np.array(layer.input_mean).tolist()),
+                     "variance": _jsonable(np.array(layer.input_variance).tolist())})
+        norm_entry: Dict[str, Any] = {"module": "keras.layers", "class_name": "Normalization",
+                                      "config": norm, "registered_name": None}
+        if layer.built:
+            norm_entry["build_config"] = {"input_shape": list(layer._build_shape)}
+        return norm_entry
+    if isinstance(layer, Dense):
+        base: type = Dense
+        config: Dict[str, Any] = _dense_config(layer, collect)
+    elif isinstance(layer, BatchNormalization):
+        base = BatchNormalization
+        config = _batchnorm_config(layer, collect)
+    else:
+        raise ValueError(f"Cannot save layer {layer.name!r} of type "
+                         f"{type(layer).__name__}: fastdense saves Dense, "
+                         "BatchNormalization, Normalization, Rescaling, Dropout, Flatten, "
+                         "Identity and activation (Activation, ReLU, LeakyReLU, ELU, Softmax) "
+                         "layers.")
+    plain = type(layer) is base
+    entry: Dict[str, Any] = {
+        "module": "keras.layers" if plain else type(layer).__module__,
+        "class_name": type(layer).__name__,
+        "config": config,
+        "registered_name": None if plain else _collect(collect, type(layer).__name__,
+                                                        type(layer)),
+    }
+    if layer.built:
+        # the shape the layer was built for: (batch, features) in fastdense
+        entry["build_config"] = {"input_shape": [None, int(getattr(layer, "input_dim"))]}
+    return entry
+
+
+def layer_from_config(config: Mapping[str, Any],
+                      custom_objects: Optional[Mapping[str, Any]] = None) -> Layer:
+    """Keras's ``layers.deserialize``: the layer of ``layer_to_config``'s (or
+    Keras's) output, built when it has a build config."""
+    ctx = _Context("Could not deserialize the layer", custom_objects)
+    entry = dict(config)
+    cls_name = entry.get("class_name")
+    layer_cfg = dict(entry.get("config") or {})
+    if cls_name in _WEIGHTLESS_NAMES and not entry.get("registered_name"):
+        return _weightless_from_config(str(cls_name), layer_cfg, ctx)
+    if cls_name == "Normalization" and not entry.get("registered_name"):
+        return _normalization_from_config(entry, ctx)
+    custom = ctx.custom(entry.get("registered_name"), cls_name)
+    layer: Layer
+    if cls_name == "BatchNormalization" or (
+            isinstance(custom, type) and issubclass(custom, BatchNormalization)):
+        layer = _batchnorm_from_config(entry, 0, ctx)[0]
+    elif cls_name == "Dense" or custom is not None:
+        layer = _dense_from_config(entry, 0, ctx)[0]
+    else:
+        raise ctx.error(f"the layer {layer_cfg.get('name')!r} is a {cls_name}, which fastdense "
+                        "does not support.")
+    build = entry.get("build_config") or {}
+    if build.get("input_shape") is not None:
+        layer.build(tuple(build["input_shape"]))
+    return layer
+
+
 def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     """The model as ``keras.saving.serialize_keras_object`` writes a
     ``Sequential``: its ``config.json`` inside a ``.keras`` file.
@@ -418,45 +490,7 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
                        "registered_name": None})
     shape = batch_shape
     for layer in model._layers:
-        if type(layer) in _WEIGHTLESS:
-            layers.append(_weightless_config(layer, shape, collect))
-            if shape is not None:
-                shape = list(layer.compute_output_shape(tuple(shape)))
-            continue
-        if type(layer) is Normalization:  # (Keras 3.15's config, key for key)
-            norm = _base_layer_config(layer, collect)
-            norm.update({"axis": list(layer.axis), "invert": layer.invert,
-                         "mean": _jsonable(np.array(layer.input_mean).tolist()),
-                         "variance": _jsonable(np.array(layer.input_variance).tolist())})
-            norm_entry: Dict[str, Any] = {"module": "keras.layers", "class_name": "Normalization",
-                                          "config": norm, "registered_name": None}
-            if layer.built:
-                norm_entry["build_config"] = {"input_shape": list(layer._build_shape)}
-            layers.append(norm_entry)
-            continue
-        if isinstance(layer, Dense):
-            base: type = Dense
-            config: Dict[str, Any] = _dense_config(layer, collect)
-        elif isinstance(layer, BatchNormalization):
-            base = BatchNormalization
-            config = _batchnorm_config(layer, collect)
-        else:
-            raise ValueError(f"Cannot save layer {layer.name!r} of type "
-                             f"{type(layer).__name__}: fastdense saves Dense, "
-                             "BatchNormalization, Dropout, Flatten and activation "
-                             "(Activation, ReLU, LeakyReLU, ELU, Softmax) layers.")
-        plain = type(layer) is base
-        entry: Dict[str, Any] = {
-            "module": "keras.layers" if plain else type(layer).__module__,
-            "class_name": type(layer).__name__,
-            "config": config,
-            "registered_name": None if plain else _collect(collect, type(layer).__name__,
-                                                            type(layer)),
-        }
-        if layer.built:
-            # the shape the layer was built for: (batch, features) in fastdense
-            entry["build_config"] = {"input_shape": [None, int(layer.input_dim)]}
-        layers.append(entry)
+        layers.append(layer_to_config(layer, shape, collect))
         if shape is not None:
             shape = list(layer.compute_output_shape(tuple(shape)))
     config = {"name": model.name, "trainable": bool(model.trainable),
