@@ -660,7 +660,7 @@ def test_unknown_metric_names_raise_like_keras(name):
         M.resolve(name, (2, 1), (2, 1))
 
 
-@pytest.mark.parametrize("name", ["pearson_correlation", "IoU", "mean_io_u", "precision_at_recall"])
+@pytest.mark.parametrize("name", ["pearson_correlation", "IoU", "mean_io_u"])
 def test_keras_metrics_not_in_fastdense_say_so(name):
     with pytest.raises(ValueError, match="not supported by fastdense yet"):
         M.get(name)
@@ -683,7 +683,7 @@ def test_every_metric_accepts_sample_weight_and_returns_float32():
     for cls in M._CLASSES:
         if cls in (M.Mean, M.Sum):
             continue
-        m = cls()
+        m = cls(0.5) if issubclass(cls, M._SensitivitySpecificityBase) else cls()
         if cls in (M.SparseCategoricalAccuracy, M.SparseCategoricalCrossentropy,
                    M.SparseTopKCategoricalAccuracy):
             m.update_state(T.astype(int), p2, sample_weight=W)
@@ -825,3 +825,75 @@ def test_serialize_and_deserialize_as_keras():
     assert type(M.deserialize("mae")) is M.MeanAbsoluteError  # (as metrics.get("mae"))
     mine = lambda y, p: p  # noqa: E731
     assert M.deserialize("mine", custom_objects={"mine": mine}) is mine
+
+
+# real Keras 3.15.1 (JAX): the metric updated with (y[:150], p[:150]) then
+# (y[150:], p[150:], sample_weight=sw[150:]) for the data of _sens_data(), and
+# (default num_thresholds) with class_id=1 on the 3-class data
+SENS_GOLDENS = [
+    ("SensitivityAtSpecificity", 0.6, {}, 0.7869835495948792, 0.3883495032787323),
+    ("SensitivityAtSpecificity", 0.6, {"num_thresholds": 1}, 0.7424193620681763, None),
+    ("SensitivityAtSpecificity", 0.6, {"num_thresholds": 10}, 0.6503236293792725, None),
+    ("SpecificityAtSensitivity", 0.7, {}, 0.7198953032493591, 0.3502538204193115),
+    ("SpecificityAtSensitivity", 0.7, {"num_thresholds": 1}, 0.6650123596191406, None),
+    ("SpecificityAtSensitivity", 0.7, {"num_thresholds": 10}, 0.5913918614387512, None),
+    ("PrecisionAtRecall", 0.5, {}, 0.8406236171722412, 0.3788546323776245),
+    ("PrecisionAtRecall", 0.5, {"num_thresholds": 1}, 0.5253774523735046, None),
+    ("PrecisionAtRecall", 0.5, {"num_thresholds": 10}, 0.818516731262207, None),
+    ("RecallAtPrecision", 0.6, {}, 0.6460013389587402, 0.0),
+    ("RecallAtPrecision", 0.6, {"num_thresholds": 1}, 0.0, None),
+    ("RecallAtPrecision", 0.6, {"num_thresholds": 10}, 0.5313578844070435, None),
+    ("RecallAtPrecision", 0.99, {}, 0.4186893701553345, 0.0),
+    ("RecallAtPrecision", 0.99, {"num_thresholds": 10}, 0.2686057388782501, None),
+]
+
+
+def _sens_data():
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.4).astype(np.float32)
+    p = np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1).astype(np.float32)
+    sw = rng.random(300).astype(np.float32)
+    y2 = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 300)]
+    p2 = rng.dirichlet(np.ones(3), 300).astype(np.float32)
+    return y, p, sw, y2, p2
+
+
+@pytest.mark.parametrize("cls,value,kw,want,want_class", SENS_GOLDENS)
+def test_sensitivity_specificity_family_matches_real_keras(cls, value, kw, want, want_class):
+    from fastdense import metrics as M
+    y, p, sw, y2, p2 = _sens_data()
+    m = getattr(M, cls)(value, **kw)
+    m.update_state(y[:150], p[:150])
+    m.update_state(y[150:], p[150:], sample_weight=sw[150:])
+    assert float(m.result()) == pytest.approx(want, rel=1e-6, abs=1e-7)
+    if want_class is not None:
+        c = getattr(M, cls)(value, class_id=1)
+        c.update_state(y2, p2)
+        assert float(c.result()) == pytest.approx(want_class, rel=1e-6, abs=1e-7)
+    cfg = m.get_config()
+    arg = {"SensitivityAtSpecificity": "specificity", "SpecificityAtSensitivity": "sensitivity",
+           "PrecisionAtRecall": "recall", "RecallAtPrecision": "precision"}[cls]
+    assert cfg[arg] == value and cfg["num_thresholds"] == kw.get("num_thresholds", 200)
+    assert type(M.deserialize(M.serialize(m))) is type(m)
+    m.reset_state()
+    assert float(m.result()) == 0.0
+    with pytest.raises(ValueError, match=f"`{arg}` must be in the range"):
+        getattr(M, cls)(1.5)
+    with pytest.raises(ValueError, match="num_thresholds"):
+        getattr(M, cls)(0.5, num_thresholds=0)
+
+
+def test_precision_at_recall_in_fit():
+    import fastdense as fdm
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 4)).astype(np.float32)
+    y = (x[:, 0] + 0.3 * rng.normal(size=200) > 0).astype(np.float32)
+    m = fdm.Sequential([fdm.Input((4,)), fdm.layers.Dense(1, activation="sigmoid")])
+    m.compile("adam", "binary_crossentropy",
+              metrics=[fdm.metrics.PrecisionAtRecall(0.8, name="p_at_r")])
+    h = m.fit(x, y, epochs=3, batch_size=50, verbose=0, validation_data=(x, y)).history
+    assert set(h) == {"loss", "p_at_r", "val_loss", "val_p_at_r"}
+    ev = m.evaluate(x, y, verbose=0, return_dict=True)
+    ref = fdm.metrics.PrecisionAtRecall(0.8)
+    ref.update_state(y, m.predict(x, verbose=0))
+    assert ev["p_at_r"] == pytest.approx(float(ref.result()), rel=1e-6)

@@ -28,6 +28,8 @@ __all__ = [
     "KLDivergence", "Poisson", "BinaryCrossentropy", "CategoricalCrossentropy",
     "SparseCategoricalCrossentropy", "TruePositives", "FalsePositives", "TrueNegatives",
     "FalseNegatives", "Precision", "Recall", "AUC", "AUCCurve", "AUCSummationMethod",
+    "SensitivityAtSpecificity", "SpecificityAtSensitivity", "PrecisionAtRecall",
+    "RecallAtPrecision",
     "FBetaScore", "F1Score", "R2Score", "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "mean_squared_error",
     "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
@@ -800,6 +802,127 @@ class Recall(_PrecisionRecall):
         self.false_negatives = np.zeros(len(self.thresholds))
 
 
+class _SensitivitySpecificityBase(Metric):
+    """Keras's SensitivitySpecificityBase: the confusion counts at
+    ``num_thresholds`` evenly spaced thresholds in [0, 1] (one, 0.5, when
+    ``num_thresholds == 1``); the result is the largest ``dependent`` rate
+    among the thresholds whose ``constrained`` rate reaches ``value``."""
+
+    _value_arg = ""
+
+    def __init__(self, value: float, num_thresholds: int = 200,
+                 class_id: Optional[int] = None, name: Optional[str] = None,
+                 dtype: Any = None) -> None:
+        if (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                or value < 0 or value > 1):
+            raise ValueError(f"Argument `{self._value_arg}` must be in the range [0, 1]. "
+                             f"Received: {self._value_arg}={value}")
+        if (isinstance(num_thresholds, bool) or not isinstance(num_thresholds, (int, np.integer))
+                or num_thresholds <= 0):
+            raise ValueError("Argument `num_thresholds` must be an integer > 0. "
+                             f"Received: num_thresholds={num_thresholds}")
+        super().__init__(dtype=dtype, name=name)
+        self._direction = "up"
+        self.value = value
+        setattr(self, self._value_arg, value)
+        self.num_thresholds = int(num_thresholds)
+        self.class_id = class_id
+        if num_thresholds == 1:
+            self.thresholds: List[float] = [0.5]
+            self._thresholds_distributed_evenly = False
+        else:
+            inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+            self.thresholds = [0.0] + inner + [1.0]
+            self._thresholds_distributed_evenly = True
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        n = len(self.thresholds)
+        self.true_positives, self.false_positives = np.zeros(n), np.zeros(n)
+        self.true_negatives, self.false_negatives = np.zeros(n), np.zeros(n)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        counts = {"tp": self.true_positives, "fp": self.false_positives,
+                  "tn": self.true_negatives, "fn": self.false_negatives}
+        _update_confusion_matrix(counts, y_true, y_pred, self.thresholds,
+                                 class_id=self.class_id, sample_weight=sample_weight,
+                                 thresholds_distributed_evenly=self._thresholds_distributed_evenly)
+
+    def _rates(self) -> Dict[str, np.ndarray]:
+        tp, fp, tn, fn = (a.astype(np.float32) for a in (
+            self.true_positives, self.false_positives, self.true_negatives,
+            self.false_negatives))
+        recall = _divide_no_nan(tp, tp + fn).astype(np.float32)
+        return {"sensitivity": recall, "recall": recall,
+                "specificity": _divide_no_nan(tn, tn + fp).astype(np.float32),
+                "precision": _divide_no_nan(tp, tp + fp).astype(np.float32)}
+
+    def _max_under_constraint(self, constrained: str, dependent: str) -> Any:
+        rates = self._rates()
+        feasible = rates[constrained] >= np.float32(self.value)
+        return np.float32(max(0.0, float(np.max(np.where(feasible, rates[dependent], 0)))))
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "class_id": self.class_id,
+                "num_thresholds": self.num_thresholds, self._value_arg: self.value}
+
+
+class SensitivityAtSpecificity(_SensitivitySpecificityBase):
+    """The best sensitivity (recall) at a specificity of at least ``specificity``."""
+
+    _value_arg = "specificity"
+
+    def __init__(self, specificity: float, num_thresholds: int = 200,
+                 class_id: Optional[int] = None, name: Optional[str] = None,
+                 dtype: Any = None) -> None:
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+    def result(self) -> Any:
+        return self._max_under_constraint("specificity", "sensitivity")
+
+
+class SpecificityAtSensitivity(_SensitivitySpecificityBase):
+    """The best specificity at a sensitivity (recall) of at least ``sensitivity``."""
+
+    _value_arg = "sensitivity"
+
+    def __init__(self, sensitivity: float, num_thresholds: int = 200,
+                 class_id: Optional[int] = None, name: Optional[str] = None,
+                 dtype: Any = None) -> None:
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+    def result(self) -> Any:
+        return self._max_under_constraint("sensitivity", "specificity")
+
+
+class PrecisionAtRecall(_SensitivitySpecificityBase):
+    """The best precision at a recall of at least ``recall``."""
+
+    _value_arg = "recall"
+
+    def __init__(self, recall: float, num_thresholds: int = 200,
+                 class_id: Optional[int] = None, name: Optional[str] = None,
+                 dtype: Any = None) -> None:
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+    def result(self) -> Any:
+        return self._max_under_constraint("recall", "precision")
+
+
+class RecallAtPrecision(_SensitivitySpecificityBase):
+    """The best recall at a precision of at least ``precision``."""
+
+    _value_arg = "precision"
+
+    def __init__(self, precision: float, num_thresholds: int = 200,
+                 class_id: Optional[int] = None, name: Optional[str] = None,
+                 dtype: Any = None) -> None:
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+    def result(self) -> Any:
+        return self._max_under_constraint("precision", "recall")
+
+
 def _sigmoid32(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     with np.errstate(over="ignore"):
@@ -1161,7 +1284,8 @@ _CLASSES = (
     CosineSimilarity, LogCoshError, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
     BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, TruePositives,
     FalsePositives, TrueNegatives, FalseNegatives, Precision, Recall, AUC, FBetaScore, F1Score,
-    R2Score,
+    R2Score, SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall,
+    RecallAtPrecision,
 )
 
 # Keras 3's keras.metrics.get(): class names, their snake_case and a few
@@ -1186,8 +1310,7 @@ _BY_NAME.update({
 # Keras metrics fastdense does not implement (a clearer error than "unknown").
 _KERAS_UNSUPPORTED = {
     "ConcordanceCorrelation", "PearsonCorrelation", "IoU",
-    "BinaryIoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU", "PrecisionAtRecall",
-    "RecallAtPrecision", "SensitivityAtSpecificity", "SpecificityAtSensitivity",
+    "BinaryIoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU",
 }
 _KERAS_UNSUPPORTED |= {_keras_snake_case(n) for n in _KERAS_UNSUPPORTED}
 
