@@ -660,7 +660,7 @@ def test_unknown_metric_names_raise_like_keras(name):
         M.resolve(name, (2, 1), (2, 1))
 
 
-@pytest.mark.parametrize("name", ["pearson_correlation", "IoU", "mean_io_u"])
+@pytest.mark.parametrize("name", ["IoU", "mean_io_u", "BinaryIoU"])
 def test_keras_metrics_not_in_fastdense_say_so(name):
     with pytest.raises(ValueError, match="not supported by fastdense yet"):
         M.get(name)
@@ -683,6 +683,8 @@ def test_every_metric_accepts_sample_weight_and_returns_float32():
     for cls in M._CLASSES:
         if cls in (M.Mean, M.Sum):
             continue
+        if cls in (M.PearsonCorrelation, M.ConcordanceCorrelation):
+            continue  # (per-sample correlations of 2 features: test_correlation_metrics_...)
         m = cls(0.5) if issubclass(cls, M._SensitivitySpecificityBase) else cls()
         if cls in (M.SparseCategoricalAccuracy, M.SparseCategoricalCrossentropy,
                    M.SparseTopKCategoricalAccuracy):
@@ -897,3 +899,28 @@ def test_precision_at_recall_in_fit():
     ref = fdm.metrics.PrecisionAtRecall(0.8)
     ref.update_state(y, m.predict(x, verbose=0))
     assert ev["p_at_r"] == pytest.approx(float(ref.result()), rel=1e-6)
+
+
+
+def test_correlation_metrics_match_real_keras():
+    """Real Keras 3.15.1 (JAX): updated with (y[:20], p[:20]) then (y[20:],
+    p[20:], sample_weight=sw[20:]); and with axis=0 on all the data."""
+    from fastdense import metrics as M
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(40, 5)).astype(np.float32)
+    p = (y * 0.5 + rng.normal(size=(40, 5))).astype(np.float32)
+    sw = rng.random(40).astype(np.float32)
+    for cls, want, want_axis0 in ((M.PearsonCorrelation, 0.35608410835266113, 0.3601643443107605),
+                                  (M.ConcordanceCorrelation, 0.25308841466903687,
+                                   0.3514247536659241)):
+        m = cls()
+        m.update_state(y[:20], p[:20])
+        m.update_state(y[20:], p[20:], sample_weight=sw[20:])
+        assert float(m.result()) == pytest.approx(want, rel=1e-6)
+        m0 = cls(axis=0)
+        m0.update_state(y, p)
+        assert float(m0.result()) == pytest.approx(want_axis0, rel=1e-6)
+        assert cls().get_config() == {"name": cls().name, "dtype": "float32", "axis": -1}
+        assert type(M.get(cls().name)) is cls
+    # perfectly correlated rows: 1
+    np.testing.assert_allclose(M.pearson_correlation(y, 3 * y + 1), 1.0, rtol=1e-5)

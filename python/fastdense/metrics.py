@@ -29,7 +29,8 @@ __all__ = [
     "SparseCategoricalCrossentropy", "TruePositives", "FalsePositives", "TrueNegatives",
     "FalseNegatives", "Precision", "Recall", "AUC", "AUCCurve", "AUCSummationMethod",
     "SensitivityAtSpecificity", "SpecificityAtSensitivity", "PrecisionAtRecall",
-    "RecallAtPrecision",
+    "RecallAtPrecision", "PearsonCorrelation", "ConcordanceCorrelation", "pearson_correlation",
+    "concordance_correlation",
     "FBetaScore", "F1Score", "R2Score", "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "mean_squared_error",
     "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
@@ -131,6 +132,35 @@ def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
     """The metric's (positive) cosine similarity: ``sum(l2_normalize(y_true) *
     l2_normalize(y_pred), axis)`` (the loss of that name is its negative)."""
     return -_losses.cosine_similarity(y_true, y_pred, axis=axis)
+
+
+def pearson_correlation(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
+    """Keras's per-sample Pearson correlation over ``axis``: the mean of the
+    product of the standardized ``y_true`` and ``y_pred``."""
+    y_pred = np.asarray(y_pred, np.float32)
+    y_true = np.asarray(y_true, np.float32)
+    y_true, y_pred = _same_rank(y_true, y_pred)
+    t = y_true - np.mean(y_true, axis=axis, keepdims=True)
+    p = y_pred - np.mean(y_pred, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = t / np.std(t, axis=axis, keepdims=True)
+        p = p / np.std(p, axis=axis, keepdims=True)
+    return np.asarray(np.mean(t * p, axis=axis), np.float32)
+
+
+def concordance_correlation(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
+    """Keras's per-sample concordance correlation over ``axis``, as Keras 3.15
+    computes it (its covariance term centres ``y_true`` on ``y_pred``'s mean)."""
+    y_pred = np.asarray(y_pred, np.float32)
+    y_true = np.asarray(y_true, np.float32)
+    y_true, y_pred = _same_rank(y_true, y_pred)
+    t_mean = np.mean(y_true, axis=axis, keepdims=True)
+    p_mean = np.mean(y_pred, axis=axis, keepdims=True)
+    t_var = np.var(y_true - t_mean, axis=axis, keepdims=True)
+    p_var = np.var(y_pred - p_mean, axis=axis, keepdims=True)
+    covar = (y_true - p_mean) * (y_pred - p_mean)
+    norm = t_var + p_var + np.square(t_mean - p_mean)
+    return np.asarray(np.mean(2 * covar / (norm + np.float32(1e-7)), axis=axis), np.float32)
 
 
 # Keras exports these loss functions as metric functions too.
@@ -455,6 +485,32 @@ class CosineSimilarity(MeanMetricWrapper):
         super().__init__(cosine_similarity, name=name, dtype=dtype, axis=axis)
         self.axis = axis
         self._direction = "up"
+
+
+class PearsonCorrelation(MeanMetricWrapper):
+    """The mean over samples of ``pearson_correlation`` (over ``axis``)."""
+
+    def __init__(self, name: str = "pearson_correlation", dtype: Any = None,
+                 axis: int = -1) -> None:
+        super().__init__(pearson_correlation, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+        self._direction = "up"
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "axis": self.axis}
+
+
+class ConcordanceCorrelation(MeanMetricWrapper):
+    """The mean over samples of ``concordance_correlation`` (over ``axis``)."""
+
+    def __init__(self, name: str = "concordance_correlation", dtype: Any = None,
+                 axis: int = -1) -> None:
+        super().__init__(concordance_correlation, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+        self._direction = "up"
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "axis": self.axis}
 
 
 class LogCoshError(MeanMetricWrapper):
@@ -1285,7 +1341,7 @@ _CLASSES = (
     BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, TruePositives,
     FalsePositives, TrueNegatives, FalseNegatives, Precision, Recall, AUC, FBetaScore, F1Score,
     R2Score, SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall,
-    RecallAtPrecision,
+    RecallAtPrecision, PearsonCorrelation, ConcordanceCorrelation,
 )
 
 # Keras 3's keras.metrics.get(): class names, their snake_case and a few
@@ -1309,7 +1365,7 @@ _BY_NAME.update({
 
 # Keras metrics fastdense does not implement (a clearer error than "unknown").
 _KERAS_UNSUPPORTED = {
-    "ConcordanceCorrelation", "PearsonCorrelation", "IoU",
+    "IoU",
     "BinaryIoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU",
 }
 _KERAS_UNSUPPORTED |= {_keras_snake_case(n) for n in _KERAS_UNSUPPORTED}
