@@ -98,7 +98,18 @@ def _steady(rounds, body, warmup=300):
     for _ in range(rounds):
         body()
     gc.collect()
-    return rss() - rss0, len(gc.get_objects()) - objs0
+    grew, objects = rss() - rss0, len(gc.get_objects()) - objs0
+    if grew >= MB:
+        # A leak grows in every stretch of rounds; other libraries in the process
+        # can grow the RSS once on their own (seen after the Keras/JAX
+        # side-by-side tests: 2-5 MiB in one stretch, none in the next), so a
+        # second stretch decides.
+        rss1 = rss()
+        for _ in range(rounds):
+            body()
+        gc.collect()
+        grew = min(grew, rss() - rss1)
+    return grew, objects
 
 
 # ------------------------------------------------------------------ no growth
@@ -118,7 +129,7 @@ def test_10k_rounds_of_predict_evaluate_fit_do_not_grow():
     # 10k rounds: a leak of even 100 bytes per call would show as ~3 MB
     assert grew < 2 * MB, f"RSS grew by {grew / MB:.2f} MiB over 10k rounds"
     assert objects < 200, f"{objects} more gc-tracked objects after 10k rounds"
-    assert m.optimizer.iterations == 10_300
+    assert m.optimizer.iterations in (10_300, 20_300)  # (one step a round; two stretches)
 
 
 def test_on_batch_calls_and_python_losses_do_not_grow():
