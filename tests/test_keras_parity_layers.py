@@ -39,6 +39,27 @@ VARIANTS = ["dense_bn_relu", "bn_first_and_uncentered", "constraints_and_activit
             "bn_regularized_constrained"]
 
 
+def _activity_variant_loss(weights, x, y, batch_size=32):
+    """float64 loss of the constraints_and_activity stack (Keras's formula:
+    each batch's mean crossentropy plus its activity penalties over the batch
+    size), averaged over the batches by their sizes."""
+    W = [np.asarray(w, np.float64) for w in weights]
+    total = 0.0
+    for s in range(0, len(x), batch_size):
+        xb, yb = np.asarray(x[s:s + batch_size], np.float64), y[s:s + batch_size]
+        b = len(xb)
+        h1 = np.maximum(xb @ W[0] + W[1], 0)
+        h2 = h1 @ W[2] + W[3]
+        z = np.where(h2 > 0, h2, np.expm1(np.minimum(h2, 0))) @ W[4] + W[5]
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        penalty = (0.01 * np.abs(h1).sum() + 0.02 * (h1 ** 2).sum() + 0.01 * (h2 ** 2).sum()
+                   + 0.01 * np.abs(p).sum()) / b
+        ce = -np.log(np.clip(p[np.arange(b), yb], 1e-7, 1 - 1e-7)).mean()
+        total += (ce + penalty) * b
+    return total / len(x)
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("opt", ["sgd", "rmsprop"])
 def test_training_matches_keras(rng, variant, opt):
@@ -51,13 +72,30 @@ def test_training_matches_keras(rng, variant, opt):
         m.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     kw = dict(epochs=3, batch_size=32, shuffle=False, verbose=0, validation_data=(x[:50], y[:50]))
     hk, hf = k.fit(x, y, **kw).history, f.fit(x, y, **kw).history
+    # With activity regularizers, Keras 3.15's (JAX) test-step loss depends on the
+    # process's history: after other models were built and trained, it sometimes
+    # comes out 0.05-0.2 lower than its own formula (a float64 recomputation from
+    # Keras's weights agreed with fastdense to 1e-7 in each case found), so those
+    # losses are checked against the formula instead.
+    keras_test_loss = variant != "constraints_and_activity"
     for key in hk:
+        if key == "val_loss" and not keras_test_loss:
+            continue
         np.testing.assert_allclose(hf[key], hk[key], rtol=2e-5, atol=1e-6, err_msg=key)
     for a, b in zip(f.get_weights(), k.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-6)
     np.testing.assert_allclose(f.predict(x, verbose=0), k.predict(x, verbose=0), atol=2e-6)
-    np.testing.assert_allclose(f.evaluate(x, y, verbose=0), k.evaluate(x, y, verbose=0),
-                               rtol=2e-6)
+    if keras_test_loss:
+        np.testing.assert_allclose(f.evaluate(x, y, verbose=0), k.evaluate(x, y, verbose=0),
+                                   rtol=2e-6)
+    else:
+        w = f.get_weights()
+        assert hf["val_loss"][-1] == pytest.approx(
+            _activity_variant_loss(w, x[:50], y[:50]), rel=2e-6)
+        assert f.evaluate(x, y, verbose=0)[0] == pytest.approx(
+            _activity_variant_loss(w, x, y), rel=2e-6)
+        assert f.evaluate(x, y, verbose=0)[1] == pytest.approx(
+            k.evaluate(x, y, verbose=0)[1], abs=1e-6)
 
 
 @pytest.mark.parametrize("case", ["frozen_bn", "custom_loss", "mae"])
