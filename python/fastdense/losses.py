@@ -702,10 +702,4 @@ def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) ->
     """Keras's ``losses.deserialize``: the loss of ``serialize``'s output (or
     of a name), looked up in ``custom_objects`` and the registry first."""
     from . import saving as _saving
-    ctx = _saving._Context("Could not deserialize the loss", custom_objects)
-    obj = _saving._deserialize_object(config, ctx, "loss", dict(_BY_NAME), Loss)
-    if isinstance(obj, str):
-        return get(obj)
-    if isinstance(obj, type):
-        return obj()
-    return obj
+    return _saving.deserialize_named(config, custom_objects, "loss", _BY_NAME, Loss, get)

@@ -1448,10 +1448,4 @@ def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) ->
     """Keras's ``metrics.deserialize``: the metric of ``serialize``'s output
     (or of a name), looked up in ``custom_objects`` and the registry first."""
     from . import saving as _saving
-    ctx = _saving._Context("Could not deserialize the metric", custom_objects)
-    obj = _saving._deserialize_object(config, ctx, "metric", dict(_BY_NAME), Metric)
-    if isinstance(obj, str):
-        return get(obj)
-    if isinstance(obj, type):
-        return obj()
-    return obj
+    return _saving.deserialize_named(config, custom_objects, "metric", _BY_NAME, Metric, get)

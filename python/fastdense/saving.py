@@ -1786,6 +1786,19 @@ def _deserialize_object(config: Any, ctx: _Context, what: str, registry: Mapping
     return _instantiate(cls, inner, ctx, what)
 
 
+def deserialize_named(config: Any, custom_objects: Optional[Mapping[str, Any]], what: str,
+                      registry: Mapping[str, Any], base: type,
+                      get: Callable[[Any], Any]) -> Any:
+    """``losses.deserialize`` / ``metrics.deserialize``: the object of a
+    serialized config or a name (``custom_objects`` and the registry first;
+    other names through the module's ``get``); a class comes back instantiated."""
+    ctx = _Context(f"Could not deserialize the {what}", custom_objects)
+    obj = _deserialize_object(config, ctx, what, registry, base)
+    if isinstance(obj, str):
+        return get(obj)
+    return obj() if isinstance(obj, type) else obj
+
+
 def _initializer(config: Any, ctx: _Context, what: str) -> Any:
     if isinstance(config, dict) and config.get("class_name") not in ("function", "__lambda__"):
         inner = dict(config.get("config") or {})
