@@ -19,13 +19,16 @@ _RAGGED_WARNING = (np.exceptions.VisibleDeprecationWarning if hasattr(np, "excep
 # (np.VisibleDeprecationWarning: numpy < 1.25, where np.exceptions does not exist)
 
 
+def dense(value: Any) -> Any:
+    """A scipy.sparse matrix (e.g. TF-IDF features) densified, as Keras's JAX
+    and torch backends take it; anything else as it is."""
+    return value.toarray() if hasattr(value, "toarray") and hasattr(value, "nnz") else value
+
+
 def _array(value: Any, name: str) -> np.ndarray:
     if value is None:
         raise ValueError(f"Argument `{name}` must be provided. Received: {name}=None")
-    if hasattr(value, "toarray") and hasattr(value, "nnz"):
-        # a scipy.sparse matrix (e.g. TF-IDF features), densified, as Keras's
-        # JAX and torch backends take it
-        value = value.toarray()
+    value = dense(value)
     try:
         if isinstance(value, (list, tuple)):
             # (numpy < 1.24 makes an object array of a ragged list, with a
@@ -299,21 +302,12 @@ class BatchStream:
             if shuffle and n is not None:
                 indices = list(indices)
                 np.random.shuffle(indices)
-            for k, i in enumerate(indices):
-                if steps is not None and k >= steps:
-                    return
+            for i in itertools.islice(indices, steps):
                 yield self.data[i]
         else:
             if not self.iterator:  # a re-iterable (a data loader): afresh each epoch
                 self._iterator = iter(self.data)
-            k = 0
-            while steps is None or k < steps:
-                try:
-                    batch = next(self._iterator)
-                except StopIteration:
-                    return
-                k += 1
-                yield batch
+            yield from itertools.islice(self._iterator, steps)
 
     def on_epoch_begin(self) -> None:
         if self.indexed and hasattr(self.data, "on_epoch_begin"):
@@ -345,7 +339,7 @@ def collect_stream(data: Any, steps: Optional[int], what: str) -> Tuple[Any, Any
     xs, ys, sws = [], [], []
     for batch in stream.batches(False, steps):
         x, y, sw = unpack_batch(batch)
-        xs.append(np.asarray(x.toarray() if hasattr(x, "toarray") else x))
+        xs.append(np.asarray(dense(x)))
         ys.append(y)
         sws.append(sw)
     stream.on_epoch_end()

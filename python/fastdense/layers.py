@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import _data
 from . import activations as _activations
 from . import initializers as _initializers
 from ._naming import snake_case, unique_name
@@ -34,6 +36,9 @@ def _check_name(name: Any) -> None:
 
 class Layer:
     """Base class of fastdense layers (Keras's constructor keywords accepted)."""
+
+    # Keras's layer path once built with weights: the name, or "sequential/dense"
+    _path: Optional[str] = None
 
     def __init__(self, name: Optional[str] = None, trainable: bool = True,
                  dtype: Any = None, input_shape: Optional[Sequence[Optional[int]]] = None,
@@ -98,7 +103,7 @@ class Layer:
         """Keras's layer path: None until built, then the name, or
         ``"sequential/dense"`` for a layer built in a model (None for a
         layer without weights, as Keras's Dropout)."""
-        return getattr(self, "_path", None) if self.built else None
+        return self._path if self.built else None
 
     @property
     def losses(self) -> List[np.float32]:
@@ -722,8 +727,7 @@ class Normalization(Layer):
         as Keras: ``np.mean`` / ``np.var``), or an iterable of batches
         (merged batch by batch, as Keras)."""
         batches: Optional[Any] = None
-        if hasattr(data, "toarray") and hasattr(data, "nnz"):
-            data = data.toarray()
+        data = _data.dense(data)
         if isinstance(data, (np.ndarray, list)) and not (
                 isinstance(data, list) and data and hasattr(data[0], "shape")):
             data = np.asarray(data)
@@ -737,7 +741,6 @@ class Normalization(Layer):
                                  "tensors, e.g. layer.adapt([x]) or layer.adapt(list_of_batches).")
             first = np.asarray(first[0] if isinstance(first, tuple) else first)
             shape = first.shape
-            import itertools
             batches = itertools.chain([first], it)
         else:
             raise TypeError(f"Unsupported data type: {type(data)}. `adapt` supports "

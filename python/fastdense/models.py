@@ -251,16 +251,15 @@ class Model:
         self._input_shape = (None,) + tuple(int(d) for d in dims)
         for norm in self._normalizers:
             if not norm.built:
-                self._build_normalizer(norm, self._input_shape)
+                norm.build(self._input_shape)
+                self._adopt(norm)
         width = int(np.prod(dims))
         for stage, layer in zip(stages, owners):
             if isinstance(layer, (Dense, BatchNormalization)):
                 created = not layer.built
                 layer.build((None, width))
-                if created:  # (as Keras names weights created in the model's scope)
-                    for w in layer.weights:
-                        w.path = f"{self.name}/{w.path}"
-                    layer._path = f"{self.name}/{layer.name}"
+                if created:
+                    self._adopt(layer)
             if isinstance(layer, Dense):
                 width = layer.units
         net = _core.Network(int(np.prod(dims)), stages, input_dropout)
@@ -371,7 +370,8 @@ class Model:
             arr = _data._array(x, name)
             for layer in norms:
                 if not layer.built:
-                    self._build_normalizer(layer, (None,) + tuple(arr.shape[1:]))
+                    layer.build((None,) + tuple(arr.shape[1:]))
+                    self._adopt(layer)
                 arr = layer(arr)
             x = arr
         if self._flatten_input() and not isinstance(x, np.ndarray):
@@ -398,9 +398,10 @@ class Model:
             out.append(layer)
         return out
 
-    def _build_normalizer(self, layer: Any, input_shape: Tuple[Any, ...]) -> None:
-        layer.build(input_shape)
-        for w in layer.weights:  # (as Keras names weights created in the model's scope)
+    def _adopt(self, layer: Layer) -> None:
+        """Names a layer just built in the model's scope as Keras does:
+        ``sequential/dense`` and ``sequential/dense/kernel``."""
+        for w in layer.weights:
             w.path = f"{self.name}/{w.path}"
         layer._path = f"{self.name}/{layer.name}"
 
@@ -445,11 +446,10 @@ class Model:
         # `weighted_metrics`, keeps the ones compiled before -- e.g. a second
         # compile with a lower learning rate for fine-tuning)
         keep_metrics = self.compiled and metrics is None and weighted_metrics is None
-        if loss is None and self.compiled:
-            pass
-        elif loss is None:
-            self.loss = None
-            self._loss_obj, self._loss_native = None, None
+        if loss is None:
+            if not self.compiled:
+                self.loss = None
+                self._loss_obj, self._loss_native = None, None
         else:
             if isinstance(loss, (list, tuple, dict)):
                 raise NotImplementedError("fastdense models have one output; pass a single loss. "
@@ -834,8 +834,7 @@ class Model:
                               "weights have probably diverged (lower the learning rate, or "
                               "add callbacks.TerminateOnNaN to stop).", RuntimeWarning,
                               stacklevel=2)
-            if val is not None and ((epoch + 1) in val_epochs if val_epochs is not None
-                                    else (epoch + 1) % validation_freq == 0):
+            if val is not None and _validation_due(epoch, val_epochs, validation_freq):
                 if val_short:
                     self._warn_ran_out_of_data()
                 logs = self._with_validation(logs, val, val_bs, cbs)
@@ -891,14 +890,12 @@ class Model:
                     break
                 self.stop_training = True
             logs = self._logs(stats, self._loss_native is not None)
-            if validation_data is not None and (
-                    (epoch + 1) in val_epochs if val_epochs is not None
-                    else (epoch + 1) % validation_freq == 0):
+            if validation_data is not None and _validation_due(epoch, val_epochs,
+                                                               validation_freq):
                 if _data.is_stream(validation_data):
                     vx, vy, vsw, vbs = _data.collect_stream(validation_data, validation_steps,
                                                             "validation_data")
-                    val = self._prepare_validation((vx, vy, vsw) if vsw is not None
-                                                   else (vx, vy))
+                    val = self._prepare_validation((vx, vy, vsw))
                 else:
                     val = self._prepare_validation(validation_data)
                     vbs = 32
@@ -1453,6 +1450,14 @@ class Model:
 _INPUT_STAGE = (Normalization, Rescaling)
 
 
+def _validation_due(epoch: int, val_epochs: Any, validation_freq: Any) -> bool:
+    """Whether fit validates after ``epoch`` (0-based): ``validation_freq`` as
+    an interval, or ``val_epochs``, the 1-based epochs it listed."""
+    if val_epochs is not None:
+        return epoch + 1 in val_epochs
+    return (epoch + 1) % validation_freq == 0
+
+
 class Sequential(Model):
     """A linear stack of ``Dense`` layers.
 
@@ -1496,8 +1501,7 @@ class Sequential(Model):
                                   Identity) + _INPUT_STAGE):
             raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, Dropout, "
                                       f"Flatten, Identity and activation (Activation, ReLU, "
-                                      f"LeakyReLU, "
-                                      f"ELU, Softmax) layers natively; "
+                                      f"LeakyReLU, ELU, Softmax) layers natively; "
                                       f"{type(layer).__name__} is not supported yet.")
         if any(layer is l for l in self._layers):
             raise ValueError(f"Layer '{layer.name}' is already in model '{self.name}'.")

@@ -445,26 +445,40 @@ def layer_from_config(config: Mapping[str, Any],
     Keras's) output, built when it has a build config."""
     ctx = _Context("Could not deserialize the layer", custom_objects)
     entry = dict(config)
-    cls_name = entry.get("class_name")
-    layer_cfg = dict(entry.get("config") or {})
-    if cls_name in _WEIGHTLESS_NAMES and not entry.get("registered_name"):
-        return _weightless_from_config(str(cls_name), layer_cfg, ctx)
-    if cls_name == "Normalization" and not entry.get("registered_name"):
-        return _normalization_from_config(entry, ctx)
-    custom = ctx.custom(entry.get("registered_name"), cls_name)
-    layer: Layer
-    if cls_name == "BatchNormalization" or (
-            isinstance(custom, type) and issubclass(custom, BatchNormalization)):
-        layer = _batchnorm_from_config(entry, 0, ctx)[0]
-    elif cls_name == "Dense" or custom is not None:
-        layer = _dense_from_config(entry, 0, ctx)[0]
-    else:
-        raise ctx.error(f"the layer {layer_cfg.get('name')!r} is a {cls_name}, which fastdense "
-                        "does not support.")
+    layer, _ = _layer_from_entry(entry, 0, ctx)
     build = entry.get("build_config") or {}
-    if build.get("input_shape") is not None:
+    if isinstance(layer, (Dense, BatchNormalization)) and build.get("input_shape") is not None:
         layer.build(tuple(build["input_shape"]))
     return layer
+
+
+def _layer_from_entry(entry: Dict[str, Any], index: int, ctx: "_Context"
+                      ) -> Tuple[Layer, Optional[Tuple[Any, ...]]]:
+    """The layer of one entry of a Keras config, and the model input shape
+    that entry declares (its build config), for when it comes first."""
+    layer_cls = entry.get("class_name")
+    layer_cfg = entry.get("config") or {}
+    build = entry.get("build_config") or {}
+    built_for = build.get("input_shape")
+    if layer_cls in _WEIGHTLESS_NAMES and not entry.get("registered_name"):
+        declared = (tuple(built_for) if layer_cls in ("Flatten", "Rescaling")
+                    and built_for is not None else None)
+        return _weightless_from_config(str(layer_cls), layer_cfg, ctx), declared
+    if layer_cls == "Normalization" and not entry.get("registered_name"):
+        declared = ((None,) + tuple(built_for[1:])
+                    if built_for is not None and len(built_for) >= 2 else None)
+        return _normalization_from_config(entry, ctx), declared
+    custom = ctx.custom(entry.get("registered_name"), layer_cls)
+    if layer_cls == "BatchNormalization" or (
+            isinstance(custom, type) and issubclass(custom, BatchNormalization)):
+        return _batchnorm_from_config(entry, index, ctx)
+    if layer_cls == "Dense" or custom is not None:
+        return _dense_from_config(entry, index, ctx)
+    raise ctx.error(
+        f"layer {layer_cfg.get('name', f'#{index}')!r} is a {layer_cls}, which fastdense "
+        "does not support: it loads Sequential stacks of Dense, BatchNormalization, "
+        "Normalization, Rescaling, Dropout, Flatten, Identity and activation (Activation, "
+        "ReLU, LeakyReLU, ELU, Softmax) layers.")
 
 
 def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
@@ -2077,32 +2091,7 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
             if isinstance(layer_cfg.get("name"), str):
                 model._input_layer_name = layer_cfg["name"]  # written back by model_to_config
             continue
-        if layer_cls in _WEIGHTLESS_NAMES and not entry.get("registered_name"):
-            if not stack and layer_cls in ("Flatten", "Rescaling") and input_shape is None:
-                build = entry.get("build_config") or {}
-                if build.get("input_shape") is not None:
-                    input_shape = tuple(build["input_shape"])
-            stack.append(_weightless_from_config(layer_cls, layer_cfg, ctx))
-            continue
-        if layer_cls == "Normalization" and not entry.get("registered_name"):
-            stack.append(_normalization_from_config(entry, ctx))
-            if len(stack) == 1 and input_shape is None:
-                build = entry.get("build_config") or {}
-                if build.get("input_shape") is not None and len(build["input_shape"]) >= 2:
-                    input_shape = (None,) + tuple(build["input_shape"][1:])
-            continue
-        custom = ctx.custom(entry.get("registered_name"), layer_cls)
-        if layer_cls == "BatchNormalization" or (
-                isinstance(custom, type) and issubclass(custom, BatchNormalization)):
-            layer, shape_from_layer = _batchnorm_from_config(entry, i, ctx)
-        elif layer_cls == "Dense" or custom is not None:
-            layer, shape_from_layer = _dense_from_config(entry, i, ctx)
-        else:
-            raise ctx.error(
-                f"layer {layer_cfg.get('name', f'#{i}')!r} is a {layer_cls}, which fastdense "
-                "does not support: it loads Sequential stacks of Dense, BatchNormalization, "
-                "Dropout, Flatten and activation (Activation, ReLU, LeakyReLU, ELU, Softmax) "
-                "layers.")
+        layer, shape_from_layer = _layer_from_entry(entry, i, ctx)
         if not stack and input_shape is None and shape_from_layer is not None:
             input_shape = shape_from_layer
         stack.append(layer)
