@@ -21,6 +21,7 @@
 #include "finite.h"
 #include "float_env.h"
 #include "kernels.h"
+#include "layernorm.h"
 #include "losses.h"
 #include "metrics.h"
 #include "network.h"
@@ -250,6 +251,7 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             if (d.contains("dropout")) sp.dropout = d["dropout"].cast<float>();
             if (d.contains("momentum")) sp.momentum = d["momentum"].cast<double>();
             if (d.contains("epsilon")) sp.epsilon = d["epsilon"].cast<float>();
+            if (d.contains("norm_mode")) sp.norm_mode = d["norm_mode"].cast<int>();
             ActParams& ap = sp.act_params;
             if (d.contains("leaky_slope")) ap.leaky_slope = d["leaky_slope"].cast<float>();
             if (d.contains("elu_alpha")) ap.elu_alpha = d["elu_alpha"].cast<float>();
@@ -265,9 +267,9 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             std::isnan(ap.relu_max))
             throw py::value_error(where + ": activation arguments must be finite numbers.");
         const int kind = static_cast<int>(sp.kind);
-        if (kind < 0 || kind > 2)
+        if (kind < 0 || kind > 3)
             throw py::value_error(where + ": unknown kind " + std::to_string(kind) +
-                                  " (0 Dense, 1 BatchNorm, 2 Identity).");
+                                  " (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm).");
         if (!(sp.dropout >= 0.0f && sp.dropout < 1.0f))
             throw py::value_error(where + ": `dropout` must be in [0, 1). Received: dropout=" +
                                   std::to_string(sp.dropout));
@@ -290,6 +292,17 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             if (width > kMaxParams / 4)
                 memory_error("The network" + too_many_params(kMaxParams));
             n = 4 * width;
+        } else if (sp.kind == LayerKind::LayerNorm) {
+            if (!(sp.epsilon > 0.0f) || !std::isfinite(sp.epsilon))
+                throw py::value_error(where + ": `epsilon` must be positive. Received: "
+                                      "epsilon=" + std::to_string(sp.epsilon));
+            if (sp.norm_mode < 0 || sp.norm_mode >= kNumNormModes)
+                throw py::value_error(where + ": unknown `norm_mode` " +
+                                      std::to_string(sp.norm_mode) +
+                                      " (0 layer, 1 variance scaling, 2 RMS).");
+            if (width > kMaxParams / 2)
+                memory_error("The network" + too_many_params(kMaxParams));
+            n = 2 * width;
         }
         if (total > kMaxParams - n)
             memory_error("The network" + too_many_params(kMaxParams));
@@ -906,8 +919,8 @@ PYBIND11_MODULE(_core, m) {
                  return new NetState(input_dim, layer_specs(input_dim, layers), input_dropout);
              }),
              py::arg("input_dim"), py::arg("layers"), py::arg("input_dropout") = 0.0f,
-             "Stages from dicts {kind (0 Dense, 1 BatchNorm, 2 Identity), units, activation, "
-             "use_bias, scale, dropout, momentum, epsilon}.")
+             "Stages from dicts {kind (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm), units, "
+             "activation, use_bias, scale, dropout, momentum, epsilon, norm_mode}.")
         .def("variables", [](const Network& n) {
             py::list out;
             for (const auto& v : n.variables())

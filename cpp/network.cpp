@@ -8,6 +8,7 @@
 
 #include "activations.h"
 #include "batchnorm.h"
+#include "layernorm.h"
 #include "dropout.h"
 #include "finite.h"
 #include "float_env.h"
@@ -95,6 +96,23 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
                 d.mv_off = off;
                 off += d.out;
                 break;
+            case LayerKind::LayerNorm:
+                if (!(sp.epsilon > 0.0f) || !std::isfinite(sp.epsilon))
+                    throw std::invalid_argument("Network: LayerNorm needs epsilon > 0");
+                if (sp.norm_mode < 0 || sp.norm_mode >= kNumNormModes)
+                    throw std::invalid_argument("Network: unknown normalization mode");
+                d.out = d.in;
+                d.norm_mode = sp.norm_mode;
+                d.has_kernel = sp.scale;
+                // (beta only in Layer mode: y = x * r * gamma in the others)
+                d.use_bias = sp.use_bias && sp.norm_mode == static_cast<int>(NormMode::Layer);
+                d.epsilon = sp.epsilon;
+                // Keras's order: gamma, beta
+                d.w_off = off;
+                if (d.has_kernel) off += d.out;
+                d.b_off = off;
+                if (d.use_bias) off += d.out;
+                break;
             case LayerKind::Identity:
                 d.out = d.in;
                 d.has_kernel = false;
@@ -109,11 +127,12 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
     max_units_ = std::max(max_units_, input_dim);
     params_.assign(static_cast<size_t>(off), 0.0f);
     grads_.assign(static_cast<size_t>(off), 0.0f);
-    for (const auto& d : layers_)
-        if (d.kind == LayerKind::BatchNorm) {  // Keras's initial statistics
+    for (const auto& d : layers_) {
+        if (d.kind == LayerKind::BatchNorm)  // Keras's initial statistics
             std::fill_n(params_.data() + d.mv_off, d.out, 1.0f);
-            if (d.has_kernel) std::fill_n(params_.data() + d.w_off, d.out, 1.0f);
-        }
+        if (d.kind != LayerKind::Dense && d.has_kernel)  // gamma: ones
+            std::fill_n(params_.data() + d.w_off, d.out, 1.0f);
+    }
     set_optimizer(OptimizerSpec{});
 }
 
@@ -131,6 +150,9 @@ std::vector<VariableDesc> Network::variables() const {
             if (d.use_bias) vars.push_back({li, d.b_off, d.out, 0, t});
             vars.push_back({li, d.mm_off, d.out, 0, false});
             vars.push_back({li, d.mv_off, d.out, 0, false});
+        } else if (d.kind == LayerKind::LayerNorm) {
+            if (d.has_kernel) vars.push_back({li, d.w_off, d.out, 0, t});
+            if (d.use_bias) vars.push_back({li, d.b_off, d.out, 0, t});
         }
     }
     return vars;
@@ -151,11 +173,11 @@ void Network::set_optimizer(const OptimizerSpec& spec) {
 
 namespace {
 // Whether a layer keeps its pre-activation for backward: an activation the
-// dense kernels do not fuse, or any activation after a BatchNorm. (An
-// Identity stage's pre-activation is its input.)
+// dense kernels do not fuse, or any activation after a BatchNorm or
+// LayerNorm. (An Identity stage's pre-activation is its input.)
 bool keeps_pre(const LayerDesc& d) {
     if (d.kind == LayerKind::Dense) return !kernel_fusable(d.act);
-    return d.kind == LayerKind::BatchNorm && d.act != Activation::Linear;
+    return d.kind != LayerKind::Identity && d.act != Activation::Linear;
 }
 }  // namespace
 
@@ -177,6 +199,7 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
         if (layers[l].dropout > 0.0f) mask[l].resize(2 * n);
         if (layers[l].kind == LayerKind::BatchNorm)
             bn_stats[l].resize(static_cast<size_t>(2 * layers[l].out));
+        if (layers[l].kind == LayerKind::LayerNorm) bn_stats[l].resize(static_cast<size_t>(2 * B));
     }
     if (deltas) {  // (inference has no backward)
         d0.resize(static_cast<size_t>(B * max_units));
@@ -244,6 +267,12 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
                 batchnorm_forward_infer(z, in, gamma, beta, p + d.mm_off, p + d.mv_off, B,
                                         d.out, d.epsilon);
             }
+            if (z != y) activation_forward(d.act, y, z, B, d.out, d.act_params);
+        } else if (d.kind == LayerKind::LayerNorm) {
+            float* z = d.act == Activation::Linear ? y : ws.pre[l].data();
+            layernorm_forward(z, ws.bn_stats[l].data(), in, d.has_kernel ? p + d.w_off : nullptr,
+                              d.use_bias ? p + d.b_off : nullptr, B, d.out, d.epsilon,
+                              static_cast<NormMode>(d.norm_mode));
             if (z != y) activation_forward(d.act, y, z, B, d.out, d.act_params);
         } else {
             activation_forward(d.act, y, in, B, d.out, d.act_params);
@@ -745,6 +774,15 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
             } else if (dx) {
                 batchnorm_backward_infer(dx, dcur, gamma, p + d.mv_off, B, d.out, d.epsilon);
             }
+        } else if (d.kind == LayerKind::LayerNorm) {
+            if (act != Activation::Linear)
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
+            // (a frozen layer's weights get no gradient; the map is the same)
+            const bool t = d.trainable;
+            layernorm_backward(li == 0 ? nullptr : dnext, t && d.has_kernel ? g + d.w_off : nullptr,
+                               t && d.use_bias ? g + d.b_off : nullptr, dcur, in,
+                               ws.bn_stats[li].data(), d.has_kernel ? p + d.w_off : nullptr, B,
+                               d.out, static_cast<NormMode>(d.norm_mode));
         } else if (li > 0) {
             activation_backward(act, dnext, dcur, in, y, B, d.out, d.act_params);
         }

@@ -22,20 +22,23 @@ enum class LayerKind : int {
     Dense = 0,      // x . kernel + bias
     BatchNorm = 1,  // batch normalization of x (in == out)
     Identity = 2,   // x itself: a stage that only applies its activation / dropout
+    LayerNorm = 3,  // normalization of each row over its features (in == out;
+                    // layernorm.h's modes: LayerNormalization, RMSNormalization)
 };
 
-// One stage of the network (a Keras Dense / BatchNormalization / Activation
-// layer, with the Activation and Dropout layers that follow it merged in).
+// One stage of the network (a Keras Dense / BatchNormalization /
+// LayerNormalization / RMSNormalization / Activation layer, with the Activation and Dropout layers that follow it merged in).
 struct LayerSpec {
     LayerKind kind = LayerKind::Dense;
     int64_t units = 0;            // Dense: output width (other kinds keep the input's)
     Activation act = Activation::Linear;
     ActParams act_params;         // the activation's arguments (LeakyReLU, ELU, ReLU layers)
-    bool use_bias = true;         // Dense: bias;  BatchNorm: center (beta)
-    bool scale = true;            // BatchNorm: gamma
+    bool use_bias = true;         // Dense: bias;  BatchNorm, LayerNorm: center (beta)
+    bool scale = true;            // BatchNorm, LayerNorm: gamma
     float dropout = 0.0f;         // Dropout rate on the stage's output while training
     double momentum = 0.99;       // BatchNorm: moving statistics' momentum
-    float epsilon = 1e-3f;        // BatchNorm: variance epsilon
+    float epsilon = 1e-3f;        // BatchNorm, LayerNorm: variance epsilon
+    int norm_mode = 0;            // LayerNorm: a NormMode (layernorm.h)
 };
 
 struct LayerDesc {
@@ -55,6 +58,7 @@ struct LayerDesc {
     float activity_l1 = 0.0f, activity_l2 = 0.0f;
     ConstraintSpec kernel_constraint, bias_constraint;  // applied after each update
     float momentum = 0.99f, one_minus_momentum = 0.01f, epsilon = 1e-3f;  // BatchNorm
+    int norm_mode = 0;  // LayerNorm: a NormMode (layernorm.h)
     int64_t w_off = 0;   // kernel [in, out] (BatchNorm: gamma [out]) at params + w_off
     int64_t b_off = 0;   // bias / beta [out] at params + b_off (when use_bias)
     int64_t mm_off = 0;  // BatchNorm: moving mean [out]
@@ -196,7 +200,8 @@ private:
         std::vector<int32_t> labels;     // [cap]
         std::vector<float> weights;      // [cap]    gathered sample weights
         std::vector<float> row_loss;     // [cap]    per-sample losses (training)
-        std::vector<std::vector<float>> bn_stats;  // BatchNorm layers: [2, out]
+        std::vector<std::vector<float>> bn_stats;  // BatchNorm layers: [2, out];
+                                                   // LayerNorm layers: [2, B]
                                                    // batch mean, then 1/sqrt(var + eps)
         std::vector<double> scratch;     // [4 * max_units] BatchNorm / constraint sums
         // The batch's input column selection (select_columns): kin >= 0 when
