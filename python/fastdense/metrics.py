@@ -6,7 +6,6 @@ predictions, which the engine records before that batch's update.
 """
 from __future__ import annotations
 
-import re
 import warnings
 from enum import Enum
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -16,7 +15,7 @@ from numpy.typing import ArrayLike
 
 from . import losses as _losses
 from ._autodiff import squeeze_or_expand_to_same_rank as _same_rank
-from ._naming import unique_name
+from ._naming import snake_case, unique_name
 from .variables import Variable as _Variable
 
 __all__ = [
@@ -40,13 +39,6 @@ __all__ = [
 ]
 
 
-def _keras_snake_case(name: str) -> str:
-    """Keras's to_snake_case: ``TopKCategoricalAccuracy`` ->
-    ``top_k_categorical_accuracy``, ``KLDivergence`` -> ``kl_divergence``,
-    ``AUC`` -> ``auc``."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 # Native metric codes (cpp/metrics.h, enum MetricKind).
@@ -201,7 +193,7 @@ class Metric:
 
     def __init__(self, dtype: Any = None, name: Optional[str] = None) -> None:
         # (Keras's auto_name: the snake_case class name, made unique)
-        self.name = name or unique_name(_keras_snake_case(type(self).__name__))
+        self.name = name or unique_name(snake_case(type(self).__name__))
         self.dtype = dtype or "float32"
         self._variables: List[Any] = []
         self._metrics: List["Metric"] = []
@@ -754,7 +746,7 @@ class _ConfusionMatrixConditionCount(Metric):
     def __init__(self, thresholds: Any = None, name: Optional[str] = None,
                  dtype: Any = None) -> None:
         super().__init__(dtype=dtype,
-                         name=name or unique_name(_keras_snake_case(type(self).__name__)))
+                         name=name or unique_name(snake_case(type(self).__name__)))
         self.init_thresholds = thresholds
         self.thresholds = _parse_init_thresholds(thresholds, default_threshold=0.5)
         self._thresholds_distributed_evenly = _is_evenly_distributed(self.thresholds)
@@ -801,7 +793,7 @@ class _PrecisionRecall(Metric):
                  class_id: Optional[int] = None, name: Optional[str] = None,
                  dtype: Any = None) -> None:
         super().__init__(dtype=dtype,
-                         name=name or unique_name(_keras_snake_case(type(self).__name__)))
+                         name=name or unique_name(snake_case(type(self).__name__)))
         self._direction = "up"
         self.init_thresholds = thresholds
         self.top_k = top_k
@@ -1349,7 +1341,7 @@ _CLASSES = (
 # functions and mean_squared_error / mse) stay functions; compiled through
 # resolve() they give the same values, names and direction.
 _BY_NAME: Dict[str, Any] = {c.__name__: c for c in _CLASSES}
-_BY_NAME.update({_keras_snake_case(c.__name__): c for c in _CLASSES})
+_BY_NAME.update({snake_case(c.__name__): c for c in _CLASSES})
 _BY_NAME.update({
     "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
     "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
@@ -1368,7 +1360,7 @@ _KERAS_UNSUPPORTED = {
     "IoU",
     "BinaryIoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU",
 }
-_KERAS_UNSUPPORTED |= {_keras_snake_case(n) for n in _KERAS_UNSUPPORTED}
+_KERAS_UNSUPPORTED |= {snake_case(n) for n in _KERAS_UNSUPPORTED}
 
 MetricLike = Union[str, Metric, Callable[..., Any]]
 

@@ -25,7 +25,8 @@ from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
 from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
                      InputLayer, Normalization, Rescaling,
-                     InputSpec, Layer, _check_name)
+                     InputSpec, Layer, LayerNormalization, _RowNormalization,
+                     _check_name)
 from .variables import Variable
 
 __all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model", "save_model"]
@@ -150,6 +151,8 @@ class Model:
                 out += layer.weights
             elif isinstance(layer, BatchNormalization):
                 out += [v for v in (layer.gamma, layer.beta) if v is not None]
+            elif isinstance(layer, _RowNormalization):
+                out += layer.weights
         return out
 
     @property
@@ -255,7 +258,7 @@ class Model:
                 self._adopt(norm)
         width = int(np.prod(dims))
         for stage, layer in zip(stages, owners):
-            if isinstance(layer, (Dense, BatchNormalization)):
+            if isinstance(layer, (Dense, BatchNormalization, _RowNormalization)):
                 created = not layer.built
                 layer.build((None, width))
                 if created:
@@ -273,7 +276,7 @@ class Model:
         for i, layer in enumerate(owners):
             if isinstance(layer, Dense):
                 kreg, breg = layer.kernel_regularizer, layer.bias_regularizer
-            elif isinstance(layer, BatchNormalization):
+            elif isinstance(layer, (BatchNormalization, LayerNormalization)):
                 kreg, breg = layer.gamma_regularizer, layer.beta_regularizer
             else:
                 continue
@@ -310,8 +313,8 @@ class Model:
         return False
 
     def _engine_layout(self) -> Tuple[List[Dict[str, Any]], List[Layer], List[Any], float]:
-        """The native network's stages: one per Dense and BatchNormalization
-        layer (and per Activation layer that cannot run as the activation of
+        """The native network's stages: one per Dense, BatchNormalization,
+        LayerNormalization and RMSNormalization layer (and per Activation layer that cannot run as the activation of
         the stage before it), each with the activation that follows it, the
         Dropout rate applied to its output and its activity regularizer.
         Returns (stage dicts, the layer owning each stage, each stage's
@@ -330,6 +333,8 @@ class Model:
                 stages.append({"kind": 1, "activation": linear, "use_bias": layer.center,
                                "scale": layer.scale, "momentum": layer.momentum,
                                "epsilon": layer.epsilon, "dropout": 0.0})
+            elif isinstance(layer, _RowNormalization):
+                stages.append(layer._stage())
             elif isinstance(layer, Activation):
                 # runs as the activation of the stage before it when that stage
                 # is linear, undropped and has no activity regularizer (which
@@ -1497,9 +1502,10 @@ class Sequential(Model):
                 f"fastdense runs {type(layer).__name__} as one of the model's first layers "
                 "(Normalization, Rescaling): it transforms the input array before the native "
                 f"engine. Received '{layer.name}' after '{self._layers[-1].name}'.")
-        if not isinstance(layer, (Dense, BatchNormalization, Dropout, Flatten, Activation,
-                                  Identity) + _INPUT_STAGE):
-            raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, Dropout, "
+        if not isinstance(layer, (Dense, BatchNormalization, _RowNormalization, Dropout, Flatten,
+                                  Activation, Identity) + _INPUT_STAGE):
+            raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, "
+                                      f"LayerNormalization, RMSNormalization, Dropout, "
                                       f"Flatten, Identity and activation (Activation, ReLU, "
                                       f"LeakyReLU, ELU, Softmax) layers natively; "
                                       f"{type(layer).__name__} is not supported yet.")

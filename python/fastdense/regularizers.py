@@ -66,7 +66,9 @@ class L1(L1L2):
         super().__init__(l1=l1, l2=0.0)
 
     def get_config(self) -> Dict[str, Any]:
-        return {"l1": self.l1}
+        # (Keras 3 keeps L1's factor as a float32 tensor: 0.01 reads back as
+        # 0.009999999776482582; L2's and L1L2's stay Python floats)
+        return {"l1": float(np.float32(self.l1))}
 
 
 class L2(L1L2):

@@ -66,7 +66,6 @@ import datetime
 import io
 import json
 import os
-import re
 import secrets
 import warnings
 import zipfile
@@ -85,12 +84,13 @@ from . import regularizers as _regularizers
 from . import schedules as _schedules
 from . import constraints as _constraints
 from . import _registry
+from ._naming import snake_case
 from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objects,
                         get_registered_name, get_registered_object, register_keras_serializable)
 from .layers import (ELU, Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
-                     LeakyReLU, Normalization, Rescaling,
-                     ReLU, Softmax,
-                     InputLayer, Layer)
+                     LayerNormalization, LeakyReLU, Normalization, Rescaling,
+                     ReLU, RMSNormalization, Softmax,
+                     InputLayer, Layer, _RowNormalization)
 
 __all__ = [
     "save_model", "load_model", "save_weights", "load_weights", "to_json", "model_from_json",
@@ -132,11 +132,6 @@ def _h5py() -> Any:
 
 
 # ---------------------------------------------------------------------------------- naming
-def _keras_snake_case(name: str) -> str:
-    """keras.src.utils.naming.to_snake_case."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _layer_keys(layers: Sequence[Layer]) -> List[str]:
@@ -146,7 +141,7 @@ def _layer_keys(layers: Sequence[Layer]) -> List[str]:
     used: Dict[str, int] = {}
     keys = []
     for layer in layers:
-        base = _keras_snake_case(type(layer).__name__)
+        base = snake_case(type(layer).__name__)
         if base in used:
             used[base] += 1
             keys.append(f"{base}_{used[base]}")
@@ -371,6 +366,40 @@ def _batchnorm_config(layer: BatchNormalization, collect: Collector = None) -> D
     return cfg
 
 
+def _rownorm_config(layer: _RowNormalization, collect: Collector = None) -> Dict[str, Any]:
+    """Keras 3.15's ``LayerNormalization.get_config`` / ``RMSNormalization.get_config``,
+    key for key (the axis a list once built, as Keras's)."""
+    cfg = _base_layer_config(layer, collect)
+    axis = list(layer.axis) if isinstance(layer.axis, list) else int(layer.axis)
+    if isinstance(layer, RMSNormalization):
+        cfg.update({"axis": axis, "epsilon": layer.epsilon})
+        base: type = RMSNormalization
+    else:
+        assert isinstance(layer, LayerNormalization)
+        what = f"of layer {layer.name!r}"
+
+        def init(obj: Any, name: str) -> Any:
+            return _serialize_object(obj, "keras.initializers", f"{name} {what}", collect)
+
+        cfg.update({
+            "axis": axis,
+            "epsilon": layer.epsilon,
+            "center": bool(layer.center),
+            "scale": bool(layer.scale),
+            "rms_scaling": bool(layer.rms_scaling),
+            "beta_initializer": init(layer.beta_initializer, "beta initializer"),
+            "gamma_initializer": init(layer.gamma_initializer, "gamma initializer"),
+            "beta_regularizer": _regularizer_config(layer.beta_regularizer, collect),
+            "gamma_regularizer": _regularizer_config(layer.gamma_regularizer, collect),
+            "beta_constraint": _constraint_config(layer.beta_constraint, collect),
+            "gamma_constraint": _constraint_config(layer.gamma_constraint, collect),
+        })
+        base = LayerNormalization
+    if type(layer) is not base:
+        cfg.update(_subclass_extras(layer, cfg))
+    return cfg
+
+
 def _compile_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     if not getattr(model, "compiled", False) or model.optimizer is None:
         return {}
@@ -419,10 +448,14 @@ def layer_to_config(layer: Layer, input_shape: Any = None,
     elif isinstance(layer, BatchNormalization):
         base = BatchNormalization
         config = _batchnorm_config(layer, collect)
+    elif isinstance(layer, _RowNormalization):
+        base = RMSNormalization if isinstance(layer, RMSNormalization) else LayerNormalization
+        config = _rownorm_config(layer, collect)
     else:
         raise ValueError(f"Cannot save layer {layer.name!r} of type "
                          f"{type(layer).__name__}: fastdense saves Dense, "
-                         "BatchNormalization, Normalization, Rescaling, Dropout, Flatten, "
+                         "BatchNormalization, LayerNormalization, RMSNormalization, "
+                         "Normalization, Rescaling, Dropout, Flatten, "
                          "Identity and activation (Activation, ReLU, LeakyReLU, ELU, Softmax) "
                          "layers.")
     plain = type(layer) is base
@@ -447,7 +480,8 @@ def layer_from_config(config: Mapping[str, Any],
     entry = dict(config)
     layer, _ = _layer_from_entry(entry, 0, ctx)
     build = entry.get("build_config") or {}
-    if isinstance(layer, (Dense, BatchNormalization)) and build.get("input_shape") is not None:
+    if isinstance(layer, (Dense, BatchNormalization, _RowNormalization)) and \
+            build.get("input_shape") is not None:
         layer.build(tuple(build["input_shape"]))
     return layer
 
@@ -472,12 +506,15 @@ def _layer_from_entry(entry: Dict[str, Any], index: int, ctx: "_Context"
     if layer_cls == "BatchNormalization" or (
             isinstance(custom, type) and issubclass(custom, BatchNormalization)):
         return _batchnorm_from_config(entry, index, ctx)
+    if layer_cls in ("LayerNormalization", "RMSNormalization") or (
+            isinstance(custom, type) and issubclass(custom, _RowNormalization)):
+        return _rownorm_from_config(entry, index, ctx)
     if layer_cls == "Dense" or custom is not None:
         return _dense_from_config(entry, index, ctx)
     raise ctx.error(
         f"layer {layer_cfg.get('name', f'#{index}')!r} is a {layer_cls}, which fastdense "
         "does not support: it loads Sequential stacks of Dense, BatchNormalization, "
-        "Normalization, Rescaling, Dropout, Flatten, Identity and activation (Activation, "
+        "LayerNormalization, RMSNormalization, Normalization, Rescaling, Dropout, Flatten, Identity and activation (Activation, "
         "ReLU, LeakyReLU, ELU, Softmax) layers.")
 
 
@@ -2020,19 +2057,86 @@ def _batchnorm_from_config(entry: Dict[str, Any], index: int, ctx: _Context
     return layer, _shape_from_layer_config(config)
 
 
+_LAYERNORM_KNOWN = ("name", "trainable", "axis", "epsilon", "center", "scale", "rms_scaling",
+                    "beta_initializer", "gamma_initializer", "beta_regularizer",
+                    "gamma_regularizer", "beta_constraint", "gamma_constraint",
+                    "activity_regularizer")
+_RMSNORM_KNOWN = ("name", "trainable", "axis", "epsilon", "activity_regularizer")
+
+
+def _rownorm_from_config(entry: Dict[str, Any], index: int, ctx: _Context
+                         ) -> Tuple[_RowNormalization, Optional[Tuple[Any, ...]]]:
+    """A LayerNormalization or RMSNormalization (or a user's subclass of
+    either) from its Keras config."""
+    config = dict(entry.get("config") or {})
+    name = config.get("name", f"#{index}")
+    custom = ctx.custom(entry.get("registered_name"), entry.get("class_name"))
+    rms = entry.get("class_name") == "RMSNormalization" or (
+        isinstance(custom, type) and issubclass(custom, RMSNormalization))
+    base: type = RMSNormalization if rms else LayerNormalization
+    what = f"layer {name!r} ({base.__name__})"
+    _check_dtype(config.get("dtype"), what, ctx)
+    axis = config.get("axis", -1)
+    axes = axis if isinstance(axis, list) else [axis]
+    if len(axes) != 1 or isinstance(axes[0], bool) or not isinstance(axes[0], int):
+        raise ctx.error(f"{what} normalizes axis {axis!r}; fastdense normalizes the feature "
+                        "axis of 2D inputs only (axis=-1).")
+    known = {*(_RMSNORM_KNOWN if rms else _LAYERNORM_KNOWN), *_LAYER_IGNORED}
+    unknown = {k: v for k, v in config.items() if k not in known and v is not None}
+    cls = _layer_class(entry, base, what, ctx, unknown)
+    kwargs: Dict[str, Any] = {"axis": axis, "name": config.get("name"),
+                              "trainable": config.get("trainable", True),
+                              "activity_regularizer": _regularizer_from_config(
+                                  config.get("activity_regularizer"), ctx, what,
+                                  "activity_regularizer")}
+    if rms:
+        kwargs["epsilon"] = config.get("epsilon", 1e-6)
+    else:
+        def init(key: str, default: str) -> Any:
+            value = config.get(key)
+            return _initializer(default if value is None else value, ctx,
+                                f"{key.replace('_', ' ')} of {what}")
+
+        kwargs.update({
+            "epsilon": config.get("epsilon", 1e-3),
+            "center": config.get("center", True),
+            "scale": config.get("scale", True),
+            "beta_initializer": init("beta_initializer", "zeros"),
+            "gamma_initializer": init("gamma_initializer", "ones"),
+        })
+        if config.get("rms_scaling"):
+            kwargs["rms_scaling"] = True
+        for key in ("beta_regularizer", "gamma_regularizer"):
+            kwargs[key] = _regularizer_from_config(config.get(key), ctx, what, key)
+        for key in ("beta_constraint", "gamma_constraint"):
+            kwargs[key] = _constraint_from_config(config.get(key), ctx, what, key)
+    if cls is not base:
+        kwargs.update(unknown)
+    try:
+        import warnings
+        with warnings.catch_warnings():  # (rms_scaling's deprecation: the file's choice)
+            warnings.simplefilter("ignore", UserWarning)
+            layer = cls(**kwargs)
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"cannot rebuild {what}: {e}") from None
+    return layer, _shape_from_layer_config(config)
+
+
 def _check_layer_shapes(stack: Sequence[Layer], input_shape: Tuple[Any, ...],
                         ctx: _Context) -> None:
     """Follows the input shape through the layers: each BatchNormalization
     must normalize the feature axis of 2D inputs, the only one fastdense has."""
     shape = tuple(input_shape)
     for layer in stack:
-        if isinstance(layer, BatchNormalization):
-            what = f"layer {layer.name!r} (BatchNormalization)"
+        if isinstance(layer, (BatchNormalization, _RowNormalization)):
+            kind = type(layer).__name__
+            what = f"layer {layer.name!r} ({kind})"
             if len(shape) != 2:
                 raise ctx.error(f"{what} gets inputs of shape {list(shape)}; fastdense "
                                 "normalizes 2D inputs (batch, features) only, so a "
-                                "BatchNormalization must come after the Flatten layer.")
-            if layer.axis not in (-1, 1):
+                                f"{kind} must come after the Flatten layer.")
+            axis = layer.axis[0] if isinstance(layer.axis, list) else layer.axis
+            if axis not in (-1, 1):
                 raise ctx.error(f"{what} normalizes axis {layer.axis} of inputs of shape "
                                 f"{list(shape)}; fastdense normalizes the feature axis "
                                 "only (axis=-1).")
@@ -2101,14 +2205,16 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
         if shape is not None:
             input_shape = tuple(shape)
     has_dense = any(isinstance(l, Dense) for l in stack)
-    if not has_dense and any(isinstance(l, BatchNormalization) for l in stack):
-        raise ctx.error("the model has BatchNormalization but no Dense layer; fastdense "
+    if not has_dense and any(isinstance(l, (BatchNormalization, _RowNormalization))
+                             for l in stack):
+        raise ctx.error("the model has normalization layers but no Dense layer; fastdense "
                         "models need at least one Dense layer.")
     if input_shape is not None:
         _check_layer_shapes(stack, input_shape, ctx)
     # (a Flatten before the first Dense: after Rescaling, Dropout and the like)
     first_weighted = next((k for k, layer in enumerate(stack)
-                           if isinstance(layer, (Dense, BatchNormalization))), len(stack))
+                           if isinstance(layer, (Dense, BatchNormalization, _RowNormalization))),
+                          len(stack))
     flatten_first = any(isinstance(layer, Flatten) for layer in stack[:first_weighted])
     if input_shape is not None and (
             (len(input_shape) != 2 and not flatten_first) or input_shape[-1] is None):
