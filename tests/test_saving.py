@@ -541,9 +541,9 @@ def _first_dense(config):
 @needs_h5
 @pytest.mark.parametrize("edit,match", [
     (lambda c: c["config"]["layers"].insert(2, {
-        "module": "keras.layers", "class_name": "LayerNormalization",
-        "config": {"name": "layer_normalization"}, "registered_name": None}),
-     "'layer_normalization' is a LayerNormalization, which fastdense does not support"),
+        "module": "keras.layers", "class_name": "GroupNormalization",
+        "config": {"name": "group_normalization"}, "registered_name": None}),
+     "'group_normalization' is a GroupNormalization, which fastdense does not support"),
     (lambda c: c.update(class_name="Functional"), "functional `Functional` model"),
     (lambda c: _first_dense(c)["config"].update(
         activation={"class_name": "__lambda__", "config": {"value": ["AAAA", None, None]}}),

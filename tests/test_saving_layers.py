@@ -611,7 +611,7 @@ def _images_first(config):
     (lambda c: _bn_entry(c)["config"].update(foo=3),
      r"'batch_normalization' \(BatchNormalization\) .*does not support: \{'foo': 3\}"),
     (lambda c: c["config"].update(layers=c["config"]["layers"][:2]),
-     "BatchNormalization but no Dense layer"),
+     "normalization layers but no Dense layer"),
     (lambda c: _dense_entry(c)["config"].update(kernel_constraint={
         "module": "my_package.constraints", "class_name": "Spectral", "config": {},
         "registered_name": "my_package>Spectral"}),
