@@ -18,6 +18,7 @@
 #endif
 
 #include "activations.h"
+#include "dropout.h"
 #include "finite.h"
 #include "float_env.h"
 #include "kernels.h"
@@ -252,6 +253,8 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             if (d.contains("momentum")) sp.momentum = d["momentum"].cast<double>();
             if (d.contains("epsilon")) sp.epsilon = d["epsilon"].cast<float>();
             if (d.contains("norm_mode")) sp.norm_mode = d["norm_mode"].cast<int>();
+            if (d.contains("noise")) sp.noise = d["noise"].cast<int>();
+            if (d.contains("noise_param")) sp.noise_param = d["noise_param"].cast<float>();
             ActParams& ap = sp.act_params;
             if (d.contains("leaky_slope")) ap.leaky_slope = d["leaky_slope"].cast<float>();
             if (d.contains("elu_alpha")) ap.elu_alpha = d["elu_alpha"].cast<float>();
@@ -273,6 +276,17 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
         if (!(sp.dropout >= 0.0f && sp.dropout < 1.0f))
             throw py::value_error(where + ": `dropout` must be in [0, 1). Received: dropout=" +
                                   std::to_string(sp.dropout));
+        if (sp.noise < 0 || sp.noise >= kNumNoiseKinds)
+            throw py::value_error(where + ": unknown `noise` " + std::to_string(sp.noise) +
+                                  " (0 none, 1 Gaussian, 2 Gaussian dropout, 3 alpha dropout).");
+        if (sp.noise != 0 && sp.dropout > 0.0f)
+            throw py::value_error(where + ": a stage takes `dropout` or `noise`, not both.");
+        if (sp.noise == static_cast<int>(NoiseKind::Gaussian)
+                ? !(sp.noise_param >= 0.0f && std::isfinite(sp.noise_param))
+                : sp.noise != 0 && !(sp.noise_param >= 0.0f && sp.noise_param < 1.0f))
+            throw py::value_error(where + ": `noise_param` must be a finite stddev >= 0 or a "
+                                  "rate in [0, 1). Received: noise_param=" +
+                                  std::to_string(sp.noise_param));
         int64_t n = 0;
         if (sp.kind == LayerKind::Dense) {
             if (sp.units <= 0)
@@ -920,7 +934,8 @@ PYBIND11_MODULE(_core, m) {
              }),
              py::arg("input_dim"), py::arg("layers"), py::arg("input_dropout") = 0.0f,
              "Stages from dicts {kind (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm), units, "
-             "activation, use_bias, scale, dropout, momentum, epsilon, norm_mode}.")
+             "activation, use_bias, scale, dropout, momentum, epsilon, norm_mode, noise "
+             "(0 none, 1 Gaussian, 2 Gaussian dropout, 3 alpha dropout), noise_param}.")
         .def("variables", [](const Network& n) {
             py::list out;
             for (const auto& v : n.variables())

@@ -1,5 +1,7 @@
 #include "dropout.h"
 
+#include <cmath>
+
 #include "clones.h"
 #include "threadpool.h"
 
@@ -48,6 +50,66 @@ uint64_t dropout_mask(float* mask, float* out, const float* in, int64_t n, float
         out[n - 1] = in[n - 1] * mask[n - 1];
     }
     return state + static_cast<uint64_t>(pairs) * kGamma;
+}
+
+namespace {
+// Calls f(k, r) for the generator outputs k of elements [2k, 2k+1] of n (the
+// last pair of an odd n has one element: f must check), split over the pool.
+template <class F>
+uint64_t for_pairs(int64_t n, uint64_t state, F&& f) {
+    if (n <= 0) return state;
+    const int64_t pairs = (n + 1) / 2;
+    parallel_chunks(pairs, kChunkPairs, [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k) f(k, mix(state + static_cast<uint64_t>(k + 1) * kGamma));
+    });
+    return state + static_cast<uint64_t>(pairs) * kGamma;
+}
+}  // namespace
+
+uint64_t gaussian_mask(float* mask, float* out, const float* in, int64_t n, float stddev,
+                       bool multiplicative, uint64_t state) {
+    constexpr double kTwoPi = 6.283185307179586476925286766559;
+    constexpr double kInv32 = 1.0 / 4294967296.0;
+    return for_pairs(n, state, [&](int64_t k, uint64_t r) {
+        const double u1 = (static_cast<double>(static_cast<uint32_t>(r)) + 0.5) * kInv32;
+        const double u2 = static_cast<double>(static_cast<uint32_t>(r >> 32)) * kInv32;
+        const double rho = std::sqrt(-2.0 * std::log(u1));
+        const float z[2] = {static_cast<float>(rho * std::cos(kTwoPi * u2)),
+                            static_cast<float>(rho * std::sin(kTwoPi * u2))};
+        for (int64_t j = 0; j < 2 && 2 * k + j < n; ++j) {
+            const int64_t i = 2 * k + j;
+            if (multiplicative) {
+                mask[i] = stddev * z[j] + 1.0f;
+                out[i] = in[i] * mask[i];
+            } else {
+                mask[i] = 1.0f;
+                out[i] = in[i] + stddev * z[j];
+            }
+        }
+    });
+}
+
+uint64_t alpha_dropout_mask(float* mask, float* out, const float* in, int64_t n, float rate,
+                            uint64_t state) {
+    const double alpha = 1.6732632423543772848170429916717;
+    const double scale = 1.0507009873554804934193349852946;
+    const double alpha_p = -alpha * scale;
+    const double rate_d = static_cast<double>(rate);
+    // (a and b in double, then float, as Keras's Python floats meet float32)
+    const double a_d = std::pow((1.0 - rate_d) * (1.0 + rate_d * alpha_p * alpha_p), -0.5);
+    const float a = static_cast<float>(a_d);
+    const float b = static_cast<float>(-a_d * alpha_p * rate_d);
+    const float dropped = a * static_cast<float>(alpha_p) + b;
+    const uint32_t threshold = static_cast<uint32_t>(rate_d * 4294967296.0);
+    return for_pairs(n, state, [&](int64_t k, uint64_t r) {
+        const bool keep[2] = {static_cast<uint32_t>(r) >= threshold,
+                              static_cast<uint32_t>(r >> 32) >= threshold};
+        for (int64_t j = 0; j < 2 && 2 * k + j < n; ++j) {
+            const int64_t i = 2 * k + j;
+            mask[i] = keep[j] ? a : 0.0f;
+            out[i] = keep[j] ? a * in[i] + b : dropped;
+        }
+    });
 }
 
 }  // namespace fastdense

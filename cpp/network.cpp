@@ -62,6 +62,17 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
         d.dropout = sp.dropout;
         if (!valid_rate(d.dropout))
             throw std::invalid_argument("Network: dropout rates must be in [0, 1)");
+        d.noise = sp.noise;
+        d.noise_param = sp.noise_param;
+        if (d.noise < 0 || d.noise >= kNumNoiseKinds)
+            throw std::invalid_argument("Network: unknown noise kind");
+        if (d.noise != 0 && d.dropout > 0.0f)
+            throw std::invalid_argument("Network: a stage takes Dropout or noise, not both");
+        if (d.noise == static_cast<int>(NoiseKind::Gaussian)
+                ? !(d.noise_param >= 0.0f && std::isfinite(d.noise_param))
+                : d.noise != 0 && !valid_rate(d.noise_param))
+            throw std::invalid_argument(
+                "Network: noise needs a finite stddev >= 0 or a rate in [0, 1)");
         if (static_cast<int>(d.act) < 0 || static_cast<int>(d.act) >= kNumActivations)
             throw std::invalid_argument("Network: unknown activation");
         switch (sp.kind) {
@@ -196,7 +207,7 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
         const size_t n = static_cast<size_t>(B * layers[l].out);
         acts[l].resize(n);
         if (keeps_pre(layers[l])) pre[l].resize(n);
-        if (layers[l].dropout > 0.0f) mask[l].resize(2 * n);
+        if (layers[l].perturbed()) mask[l].resize(2 * n);
         if (layers[l].kind == LayerKind::BatchNorm)
             bn_stats[l].resize(static_cast<size_t>(2 * layers[l].out));
         if (layers[l].kind == LayerKind::LayerNorm) bn_stats[l].resize(static_cast<size_t>(2 * B));
@@ -244,7 +255,7 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
             float* z = kernel_fusable(d.act) ? y : ws.pre[l].data();
             const Activation ka = kernel_fusable(d.act) ? d.act : Activation::Linear;
             const bool epi = last_epi && l + 1 == layers_.size() && z == y &&
-                             !(training && d.dropout > 0.0f);
+                             !(training && d.perturbed());
             if (sel) {
                 k.forward_rows(z, ws.x.data(), w, ws.cols.data(), b, B, ws.kin, d.out, ka);
             } else if (epi) {
@@ -278,10 +289,13 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
             activation_forward(d.act, y, in, B, d.out, d.act_params);
         }
         in = y;
-        if (training && d.dropout > 0.0f) {
+        if (training && d.perturbed()) {
             const int64_t n = B * d.out;
             float* m = ws.mask[l].data();
-            dropout_mask(m, m + n, y, n, d.dropout);
+            if (d.dropout > 0.0f)
+                dropout_mask(m, m + n, y, n, d.dropout);
+            else
+                noise_mask(m, m + n, y, n, static_cast<NoiseKind>(d.noise), d.noise_param);
             in = m + n;
         }
     }
@@ -298,6 +312,31 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B) const {
 //   mask: [n]   out: [n]   in: [n]
 void Network::dropout_mask(float* mask, float* out, const float* in, int64_t n, float rate) {
     rng_state_ = fastdense::dropout_mask(mask, out, in, n, rate, rng_state_);
+}
+
+// The noise of kind `kind` (dropout.h): mask = d out / d in; out = in with
+// the noise, advancing the generator's state.
+//   mask: [n]   out: [n]   in: [n]
+void Network::noise_mask(float* mask, float* out, const float* in, int64_t n, NoiseKind kind,
+                         float param) {
+    switch (kind) {
+        case NoiseKind::Gaussian:
+            rng_state_ = gaussian_mask(mask, out, in, n, param, false, rng_state_);
+            break;
+        case NoiseKind::GaussianDropout: {
+            const float stddev = static_cast<float>(
+                std::sqrt(static_cast<double>(param) / (1.0 - static_cast<double>(param))));
+            rng_state_ = gaussian_mask(mask, out, in, n, stddev, true, rng_state_);
+            break;
+        }
+        case NoiseKind::AlphaDropout:
+            rng_state_ = alpha_dropout_mask(mask, out, in, n, param, rng_state_);
+            break;
+        case NoiseKind::None:
+            std::memcpy(out, in, sizeof(float) * static_cast<size_t>(n));
+            std::fill_n(mask, n, 1.0f);
+            break;
+    }
 }
 
 bool Network::selectable(int64_t B, bool inference) const {
@@ -523,7 +562,7 @@ const float* Network::layer_input(const Workspace& ws, size_t li, const float* x
                                   int64_t B) const {
     if (li == 0) return input_dropout_ > 0.0f ? ws.xmask.data() + B * input_dim() : xb;
     const LayerDesc& p = layers_[li - 1];
-    return p.dropout > 0.0f ? ws.mask[li - 1].data() + B * p.out : ws.acts[li - 1].data();
+    return p.perturbed() ? ws.mask[li - 1].data() + B * p.out : ws.acts[li - 1].data();
 }
 
 // `times` steps of the fused RMSprop's zero-gradient update on v [n]:
@@ -585,7 +624,7 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
         const LayerDesc& d0 = layers_[0];
         const LayerDesc& d1 = layers_[1];
         fuse_up = d1.kind == LayerKind::Dense && d1.out <= kNarrowUpstreamMax &&
-                  d0.kind == LayerKind::Dense && d0.dropout == 0.0f && !d0.has_activity_reg() &&
+                  d0.kind == LayerKind::Dense && !d0.perturbed() && !d0.has_activity_reg() &&
                   kernel_fusable(d0.act) && (ws.kin >= 0 || fuse_update);
     }
     NarrowUpstream up{nullptr, nullptr, 0};
@@ -594,7 +633,7 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
         const bool last = li + 1 == layers_.size();
         const int64_t n = B * d.out;
         const float* y = ws.acts[li].data();
-        if (d.dropout > 0.0f) {  // dL/dy = dL/d(dropped y) * mask
+        if (d.perturbed()) {  // dL/dy = dL/d(dropped or noisy y) * mask
             const float* m = ws.mask[li].data();
             for (int64_t i = 0; i < n; ++i) dcur[i] *= m[i];
         }
@@ -896,7 +935,7 @@ Activation Network::loss_activation() const {
     // The fused gradient assumes the loss sees the last activation's own
     // output, and nothing else adds to dL/dy.
     const LayerDesc& d = layers_.back();
-    return d.dropout > 0.0f || d.has_activity_reg() ? Activation::Linear : d.act;
+    return d.perturbed() || d.has_activity_reg() ? Activation::Linear : d.act;
 }
 
 void Network::set_regularization(size_t layer, float kernel_l1, float kernel_l2,

@@ -13,6 +13,7 @@
 #include "losses.h"
 #include "metrics.h"
 #include "constraints.h"
+#include "dropout.h"
 #include "optimizers.h"
 
 namespace fastdense {
@@ -36,6 +37,8 @@ struct LayerSpec {
     bool use_bias = true;         // Dense: bias;  BatchNorm, LayerNorm: center (beta)
     bool scale = true;            // BatchNorm, LayerNorm: gamma
     float dropout = 0.0f;         // Dropout rate on the stage's output while training
+    int noise = 0;                // or a NoiseKind (dropout.h) on it (not both)
+    float noise_param = 0.0f;     // its stddev (Gaussian) or rate
     double momentum = 0.99;       // BatchNorm: moving statistics' momentum
     float epsilon = 1e-3f;        // BatchNorm, LayerNorm: variance epsilon
     int norm_mode = 0;            // LayerNorm: a NormMode (layernorm.h)
@@ -49,6 +52,8 @@ struct LayerDesc {
     bool use_bias = true;     // Dense: has a bias; BatchNorm: has beta (center)
     bool has_kernel = true;   // Dense: always; BatchNorm: has gamma (scale)
     float dropout = 0.0f;  // Dropout rate on this layer's output while training
+    int noise = 0;             // or a NoiseKind (dropout.h) on it (never both)
+    float noise_param = 0.0f;  // its stddev (Gaussian) or rate
     bool trainable = true; // false: the optimizer leaves its weights alone (and a
                            // BatchNorm layer runs in inference mode, as Keras's)
     // Keras's l1 / l2 regularizers: penalty l1*sum|w| + l2*sum(w^2) added to the
@@ -69,6 +74,9 @@ struct LayerDesc {
     int64_t kernel_cols() const { return kind == LayerKind::Dense ? out : 1; }
     int64_t kernel_size() const { return kernel_rows() * kernel_cols(); }
     bool has_activity_reg() const { return activity_l1 != 0.0f || activity_l2 != 0.0f; }
+    // Whether training changes the output (Dropout or noise): its mask then
+    // holds dy/d(output), and the changed output follows it in the workspace.
+    bool perturbed() const { return dropout > 0.0f || noise != 0; }
 };
 
 // One variable of the network in Keras's order (a Dense layer's kernel, then
@@ -191,9 +199,9 @@ private:
         std::vector<std::vector<float>> acts;  // per layer [cap, out_l] activation output
         std::vector<std::vector<float>> pre;   // per layer [cap, out_l] pre-activation
                                                // (only for non-fused activations)
-        std::vector<std::vector<float>> mask;  // per layer [cap, out_l] dropout scale
-                                               // (only with dropout), then the
-                                               // dropped output
+        std::vector<std::vector<float>> mask;  // per layer [cap, out_l] dropout or
+                                               // noise scale (only when perturbed),
+                                               // then the changed output
         std::vector<float> xmask;        // [cap, in] input dropout: the dropped inputs
         std::vector<float> d0, d1;       // [cap, max_units] deltas
         std::vector<float> t;            // [cap, U]     gathered targets
@@ -226,6 +234,8 @@ private:
                          const RowsEpilogue* last_epi = nullptr, bool* epi_ran = nullptr);
     const float* forward(Workspace& ws, const float* x, int64_t B) const;  // inference
     void dropout_mask(float* mask, float* out, const float* in, int64_t n, float rate);
+    void noise_mask(float* mask, float* out, const float* in, int64_t n, NoiseKind kind,
+                    float param);
     void gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,
                 int64_t start, int64_t B, const float** xb, Targets& tb,
                 bool inference) const;

@@ -1,5 +1,6 @@
 """Layers: ``Dense``, ``BatchNormalization``, ``LayerNormalization``,
-``RMSNormalization``, ``Dropout``, ``Flatten``,
+``RMSNormalization``, ``Dropout``, ``GaussianNoise``, ``GaussianDropout``,
+``AlphaDropout``, ``ActivityRegularization``, ``Flatten``,
 ``Activation``, ``InputLayer`` and ``Input``."""
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from ._naming import snake_case, unique_name
 from .variables import Variable
 
 __all__ = ["Layer", "Dense", "BatchNormalization", "LayerNormalization", "RMSNormalization",
-           "Dropout", "Flatten", "Activation",
+           "Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+           "ActivityRegularization", "Flatten", "Activation",
            "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Normalization", "Rescaling",
            "InputLayer",
            "Input", "InputSpec", "serialize", "deserialize"]
@@ -804,6 +806,144 @@ class Dropout(Layer):
     def get_config(self) -> Dict[str, Any]:
         config = super().get_config()
         config.update({"rate": self.rate, "seed": self.seed, "noise_shape": None})
+        return config
+
+
+def _unit_interval(value: Any, arg: str) -> float:
+    """Keras's check of a noise layer's rate / stddev: a number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0 <= value <= 1:
+        raise ValueError(f"Invalid value received for argument `{arg}`. Expected a float value "
+                         f"between 0 and 1. Received: {arg}={value}")
+    return float(value)
+
+
+class _Noise(Layer):
+    """Training-time noise on the activations, the identity at inference. In
+    a model it runs natively on the preceding layer's output (the engine's
+    noise kinds, cpp/dropout.h)."""
+
+    _noise = 0  # the engine's NoiseKind
+
+    def __init__(self, seed: Optional[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.built = True
+
+    def _param(self) -> float:
+        """The engine's noise parameter (stddev or rate); 0: no noise."""
+        raise NotImplementedError
+
+    def _noisy(self, x: np.ndarray, rng: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, inputs: Any, training: bool = False) -> np.ndarray:
+        x = np.asarray(inputs, dtype=np.float32)
+        if not training or self._param() == 0:
+            return x
+        rng = np.random.default_rng(self.seed) if self.seed is not None else np.random
+        return self._noisy(x, rng).astype(np.float32)
+
+
+class GaussianNoise(_Noise):
+    """Adds zero-mean Gaussian noise of standard deviation ``stddev`` while
+    training (Keras's ``layers.GaussianNoise``)."""
+
+    _noise = 1
+
+    def __init__(self, stddev: float, seed: Optional[int] = None, **kwargs: Any) -> None:
+        self.stddev = _unit_interval(stddev, "stddev")
+        super().__init__(seed, **kwargs)
+
+    def _param(self) -> float:
+        return self.stddev
+
+    def _noisy(self, x: np.ndarray, rng: Any) -> np.ndarray:
+        return x + np.float32(self.stddev) * rng.standard_normal(x.shape).astype(np.float32)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({"stddev": self.stddev, "seed": self.seed})
+        return config
+
+
+class GaussianDropout(_Noise):
+    """Multiplies the activations by Gaussian noise of mean 1 and standard
+    deviation ``sqrt(rate / (1 - rate))`` while training (Keras's
+    ``layers.GaussianDropout``)."""
+
+    _noise = 2
+
+    def __init__(self, rate: float, seed: Optional[int] = None, **kwargs: Any) -> None:
+        self.rate = _unit_interval(rate, "rate")
+        super().__init__(seed, **kwargs)
+
+    def _param(self) -> float:
+        return self.rate
+
+    def _noisy(self, x: np.ndarray, rng: Any) -> np.ndarray:
+        stddev = np.float32(math.sqrt(self.rate / (1.0 - self.rate)))
+        return x * (stddev * rng.standard_normal(x.shape).astype(np.float32) + np.float32(1))
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({"rate": self.rate, "seed": self.seed})
+        return config
+
+
+class AlphaDropout(_Noise):
+    """Dropout that keeps the mean and variance of SELU activations (Keras's
+    ``layers.AlphaDropout``): dropped units are set to SELU's negative
+    saturation value, then an affine map restores the moments."""
+
+    _noise = 3
+
+    def __init__(self, rate: float, noise_shape: Any = None, seed: Optional[int] = None,
+                 **kwargs: Any) -> None:
+        self.rate = _unit_interval(rate, "rate")
+        if noise_shape is not None:
+            raise NotImplementedError("AlphaDropout(noise_shape=...) is not supported by "
+                                      f"fastdense. Received: noise_shape={noise_shape}")
+        self.noise_shape = None
+        super().__init__(seed, **kwargs)
+
+    def _param(self) -> float:
+        return self.rate
+
+    def _noisy(self, x: np.ndarray, rng: Any) -> np.ndarray:
+        alpha_p = -1.6732632423543772848170429916717 * 1.0507009873554804934193349852946
+        a = ((1 - self.rate) * (1 + self.rate * alpha_p ** 2)) ** -0.5
+        b = -a * alpha_p * self.rate
+        kept = rng.random(x.shape) >= self.rate
+        return np.float32(a) * np.where(kept, x, np.float32(alpha_p)) + np.float32(b)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({"rate": self.rate, "seed": self.seed, "noise_shape": None})
+        return config
+
+
+class ActivityRegularization(Layer):
+    """Returns its input and adds ``l1 * sum|x| + l2 * sum(x**2)`` over the
+    batch, divided by the batch size, to the loss (Keras's
+    ``layers.ActivityRegularization``). In a model it runs natively as the
+    activity regularizer of the stage before it."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
+        from . import regularizers as _regularizers
+        kwargs.pop("activity_regularizer", None)
+        super().__init__(activity_regularizer=_regularizers.L1L2(l1=l1, l2=l2), **kwargs)
+        self.l1 = l1
+        self.l2 = l2
+        self.built = True
+
+    def __call__(self, inputs: Any) -> np.ndarray:
+        return np.asarray(inputs, dtype=np.float32)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.pop("activity_regularizer", None)
+        config.update({"l1": self.l1, "l2": self.l2})
         return config
 
 

@@ -26,7 +26,7 @@ from .callbacks import Callback, CallbackList, History
 from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
                      InputLayer, Normalization, Rescaling,
                      InputSpec, Layer, LayerNormalization, _RowNormalization,
-                     _check_name)
+                     ActivityRegularization, _Noise, _check_name)
 from .variables import Variable
 
 __all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model", "save_model"]
@@ -314,16 +314,22 @@ class Model:
 
     def _engine_layout(self) -> Tuple[List[Dict[str, Any]], List[Layer], List[Any], float]:
         """The native network's stages: one per Dense, BatchNormalization,
-        LayerNormalization and RMSNormalization layer (and per Activation layer that cannot run as the activation of
-        the stage before it), each with the activation that follows it, the
-        Dropout rate applied to its output and its activity regularizer.
-        Returns (stage dicts, the layer owning each stage, each stage's
-        activity regularizer, the Dropout rate on the inputs)."""
+        LayerNormalization and RMSNormalization layer (and an Identity stage
+        per Activation, noise, Dropout or ActivityRegularization layer that
+        cannot run on the stage before it), each with the activation that
+        follows it, the Dropout rate or noise applied to its output and its
+        activity regularizer. Returns (stage dicts, the layer owning each
+        stage, each stage's activity regularizer, the Dropout rate on the
+        inputs)."""
         linear = 0
         stages: List[Dict[str, Any]] = []
         owners: List[Layer] = []
         activity: List[Any] = []
         input_keep = 1.0
+
+        def changed(stage: Dict[str, Any]) -> bool:  # (its output dropped or noisy)
+            return bool(stage["dropout"] or stage.get("noise"))
+
         for layer in self._layers:
             if isinstance(layer, Dense):
                 stages.append({"kind": 0, "units": layer.units, "activation": layer._act_code,
@@ -337,9 +343,9 @@ class Model:
                 stages.append(layer._stage())
             elif isinstance(layer, Activation):
                 # runs as the activation of the stage before it when that stage
-                # is linear, undropped and has no activity regularizer (which
+                # is linear, unchanged and has no activity regularizer (which
                 # would see the pre-activation), else as a stage of its own
-                if (stages and stages[-1]["activation"] == linear and not stages[-1]["dropout"]
+                if (stages and stages[-1]["activation"] == linear and not changed(stages[-1])
                         and activity[-1] is None):
                     stages[-1]["activation"] = layer._act_code
                     stages[-1].update(layer._act_params)
@@ -347,15 +353,36 @@ class Model:
                     continue
                 stages.append({"kind": 2, "activation": layer._act_code, "dropout": 0.0,
                                **layer._act_params})
-            elif isinstance(layer, Dropout):
-                if stages:  # two dropouts in a row keep (1 - a)(1 - b)
-                    stages[-1]["dropout"] = 1.0 - (1.0 - stages[-1]["dropout"]) * (1.0 - layer.rate)
-                else:
-                    input_keep *= 1.0 - layer.rate
+            elif isinstance(layer, ActivityRegularization):
+                # the activity regularizer of the stage before it, when that
+                # stage's output is the layer's input, else an Identity stage's
+                if stages and not changed(stages[-1]) and activity[-1] is None:
+                    activity[-1] = layer.activity_regularizer
+                    continue
+                stages.append({"kind": 2, "activation": linear, "dropout": 0.0})
+            elif isinstance(layer, (Dropout, _Noise)):
                 if layer.activity_regularizer is not None:
                     raise NotImplementedError(f"fastdense does not run an activity_regularizer "
-                                              f"on a Dropout layer ('{layer.name}').")
-                continue
+                                              f"on a {type(layer).__name__} layer "
+                                              f"('{layer.name}').")
+                if isinstance(layer, Dropout):
+                    if not stages:
+                        input_keep *= 1.0 - layer.rate
+                        continue
+                    if not stages[-1].get("noise"):  # two dropouts keep (1 - a)(1 - b)
+                        before = stages[-1]["dropout"]
+                        stages[-1]["dropout"] = (layer.rate if not before else
+                                                 1.0 - (1.0 - before) * (1.0 - layer.rate))
+                        continue
+                    stages.append({"kind": 2, "activation": linear, "dropout": layer.rate})
+                else:
+                    if layer._param() == 0:  # (no noise, as Keras)
+                        continue
+                    noise = {"noise": layer._noise, "noise_param": layer._param()}
+                    if stages and not changed(stages[-1]):
+                        stages[-1].update(noise)
+                        continue
+                    stages.append({"kind": 2, "activation": linear, "dropout": 0.0, **noise})
             else:
                 if layer.activity_regularizer is not None:
                     raise NotImplementedError(f"fastdense does not run an activity_regularizer "
@@ -365,6 +392,9 @@ class Model:
             activity.append(layer.activity_regularizer)
         if any(st["dropout"] >= 1.0 for st in stages) or input_keep <= 0.0:
             raise ValueError("A Dropout rate of 1 drops everything; use a rate below 1.")
+        if any(st.get("noise") in (2, 3) and st["noise_param"] >= 1.0 for st in stages):
+            raise ValueError("A GaussianDropout or AlphaDropout rate of 1 drops everything; "
+                             "use a rate below 1.")
         return stages, owners, activity, 1.0 - input_keep
 
     def _features(self, x: Any, name: str = "x") -> np.ndarray:
@@ -1400,10 +1430,10 @@ class Model:
     def __call__(self, inputs: Any, training: Optional[bool] = None,
                  mask: Any = None) -> np.ndarray:
         """Direct forward pass on a numpy array. With ``training=True``, as in
-        Keras: Dropout drops (a fresh mask each call) and BatchNormalization
+        Keras: Dropout and the noise layers draw fresh noise each call, BatchNormalization
         normalizes with the batch's statistics and moves its moving mean and
         variance (a frozen one keeps inference mode); no weight changes."""
-        if not training or not any(isinstance(l, (Dropout, BatchNormalization))
+        if not training or not any(isinstance(l, (Dropout, BatchNormalization, _Noise))
                                    for l in self._layers):
             return self.predict_on_batch(inputs)
         shape = np.shape(inputs) if isinstance(inputs, np.ndarray) else None
@@ -1502,10 +1532,13 @@ class Sequential(Model):
                 f"fastdense runs {type(layer).__name__} as one of the model's first layers "
                 "(Normalization, Rescaling): it transforms the input array before the native "
                 f"engine. Received '{layer.name}' after '{self._layers[-1].name}'.")
-        if not isinstance(layer, (Dense, BatchNormalization, _RowNormalization, Dropout, Flatten,
-                                  Activation, Identity) + _INPUT_STAGE):
+        if not isinstance(layer, (Dense, BatchNormalization, _RowNormalization, Dropout, _Noise,
+                                  ActivityRegularization, Flatten, Activation,
+                                  Identity) + _INPUT_STAGE):
             raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, "
                                       f"LayerNormalization, RMSNormalization, Dropout, "
+                                      f"GaussianNoise, GaussianDropout, AlphaDropout, "
+                                      f"ActivityRegularization, "
                                       f"Flatten, Identity and activation (Activation, ReLU, "
                                       f"LeakyReLU, ELU, Softmax) layers natively; "
                                       f"{type(layer).__name__} is not supported yet.")

@@ -87,7 +87,8 @@ from . import _registry
 from ._naming import snake_case
 from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objects,
                         get_registered_name, get_registered_object, register_keras_serializable)
-from .layers import (ELU, Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
+from .layers import (ELU, Activation, ActivityRegularization, AlphaDropout, BatchNormalization,
+                     GaussianDropout, GaussianNoise, Dense, Dropout, Flatten, Identity,
                      LayerNormalization, LeakyReLU, Normalization, Rescaling,
                      ReLU, RMSNormalization, Softmax,
                      InputLayer, Layer, _RowNormalization)
@@ -455,9 +456,9 @@ def layer_to_config(layer: Layer, input_shape: Any = None,
         raise ValueError(f"Cannot save layer {layer.name!r} of type "
                          f"{type(layer).__name__}: fastdense saves Dense, "
                          "BatchNormalization, LayerNormalization, RMSNormalization, "
-                         "Normalization, Rescaling, Dropout, Flatten, "
-                         "Identity and activation (Activation, ReLU, LeakyReLU, ELU, Softmax) "
-                         "layers.")
+                         "Normalization, Rescaling, Dropout, the noise layers, "
+                         "ActivityRegularization, Flatten, Identity and activation "
+                         "(Activation, ReLU, LeakyReLU, ELU, Softmax) layers.")
     plain = type(layer) is base
     entry: Dict[str, Any] = {
         "module": "keras.layers" if plain else type(layer).__module__,
@@ -514,8 +515,9 @@ def _layer_from_entry(entry: Dict[str, Any], index: int, ctx: "_Context"
     raise ctx.error(
         f"layer {layer_cfg.get('name', f'#{index}')!r} is a {layer_cls}, which fastdense "
         "does not support: it loads Sequential stacks of Dense, BatchNormalization, "
-        "LayerNormalization, RMSNormalization, Normalization, Rescaling, Dropout, Flatten, Identity and activation (Activation, "
-        "ReLU, LeakyReLU, ELU, Softmax) layers.")
+        "LayerNormalization, RMSNormalization, Normalization, Rescaling, Dropout, "
+        "GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization, Flatten, "
+        "Identity and activation (Activation, ReLU, LeakyReLU, ELU, Softmax) layers.")
 
 
 def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
@@ -563,16 +565,24 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     return out
 
 
-_WEIGHTLESS = (Dropout, Flatten, Identity, Rescaling, Activation, ReLU, LeakyReLU, ELU, Softmax)
+_WEIGHTLESS = (Dropout, GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization,
+               Flatten, Identity, Rescaling, Activation, ReLU, LeakyReLU, ELU, Softmax)
 _WEIGHTLESS_NAMES = tuple(c.__name__ for c in _WEIGHTLESS)
 
 
 def _weightless_config(layer: Layer, input_shape: Any,
                        collect: Collector = None) -> Dict[str, Any]:
-    """Keras's config entry for a Dropout, Flatten or activation layer."""
+    """Keras's config entry for a Dropout, noise, Flatten or activation layer."""
     config = _base_layer_config(layer, collect)
-    if isinstance(layer, Dropout):
+    if isinstance(layer, (Dropout, AlphaDropout)):
         config.update({"rate": layer.rate, "seed": layer.seed, "noise_shape": None})
+    elif isinstance(layer, GaussianDropout):
+        config.update({"rate": layer.rate, "seed": layer.seed})
+    elif isinstance(layer, GaussianNoise):
+        config.update({"stddev": layer.stddev, "seed": layer.seed})
+    elif isinstance(layer, ActivityRegularization):
+        config.pop("activity_regularizer", None)
+        config.update({"l1": layer.l1, "l2": layer.l2})
     elif isinstance(layer, Flatten):
         config["data_format"] = layer.data_format
     elif isinstance(layer, ReLU):
@@ -625,7 +635,7 @@ def _weightless_from_config(cls_name: str, config: Dict[str, Any], ctx: "_Contex
     kw = {"name": name, "trainable": config.get("trainable", True),
           "activity_regularizer": _regularizer_from_config(
               config.get("activity_regularizer"), ctx, what, "activity_regularizer")}
-    if cls_name == "Dropout" and config.get("noise_shape") is not None:
+    if cls_name in ("Dropout", "AlphaDropout") and config.get("noise_shape") is not None:
         raise ctx.error(f"{what} sets noise_shape, which fastdense does not support.")
     activation = config.get("activation", "linear")
     if cls_name == "Activation" and (isinstance(activation, dict) or (
@@ -635,6 +645,15 @@ def _weightless_from_config(cls_name: str, config: Dict[str, Any], ctx: "_Contex
     try:
         if cls_name == "Dropout":
             return Dropout(config.get("rate", 0.0), seed=config.get("seed"), **kw)
+        if cls_name == "GaussianNoise":
+            return GaussianNoise(config.get("stddev", 0.0), seed=config.get("seed"), **kw)
+        if cls_name == "GaussianDropout":
+            return GaussianDropout(config.get("rate", 0.0), seed=config.get("seed"), **kw)
+        if cls_name == "AlphaDropout":
+            return AlphaDropout(config.get("rate", 0.0), seed=config.get("seed"), **kw)
+        if cls_name == "ActivityRegularization":
+            kw.pop("activity_regularizer")
+            return ActivityRegularization(config.get("l1", 0.0), config.get("l2", 0.0), **kw)
         if cls_name == "Flatten":
             return Flatten(data_format=config.get("data_format"), **kw)
         if cls_name == "Identity":
