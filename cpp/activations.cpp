@@ -207,6 +207,63 @@ void activation_backward(Activation a, float* dz, const float* dy, const float* 
     });
 }
 
+void prelu_forward(float* y, const float* x, const float* alpha, bool shared, int64_t rows,
+                   int64_t cols) {
+    const int64_t per = std::max<int64_t>(1, kChunk / std::max<int64_t>(cols, 1));
+    parallel_chunks(rows, per, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const float* xr = x + r * cols;
+            float* yr = y + r * cols;
+            for (int64_t c = 0; c < cols; ++c) {
+                const float v = xr[c];
+                const float pos = v > 0.0f ? v : 0.0f, neg = v < 0.0f ? -v : 0.0f;
+                const float out = pos + -alpha[shared ? 0 : c] * neg;
+                yr[c] = v == v ? out : v;  // (NaN stays NaN, as relu's)
+            }
+        }
+    });
+}
+
+void prelu_backward(float* dx, float* dalpha, const float* dy, const float* x,
+                    const float* alpha, bool shared, int64_t rows, int64_t cols,
+                    double* sums) {
+    if (dalpha) {
+        // Column sums over the rows in row order (any split: the same bits),
+        // then, when shared, over the columns in order.
+        constexpr int64_t kSlab = 64;
+        parallel_chunks(cols, kSlab, [&](int64_t c0, int64_t c1) {
+            double s[kSlab] = {};
+            for (int64_t r = 0; r < rows; ++r) {
+                const float* xr = x + r * cols;
+                const float* dyr = dy + r * cols;
+                for (int64_t c = c0; c < c1; ++c)
+                    if (xr[c] < 0.0f) s[c - c0] += static_cast<double>(dyr[c]) * xr[c];
+            }
+            for (int64_t c = c0; c < c1; ++c) sums[c] = s[c - c0];
+        });
+        if (shared) {
+            double t = 0.0;
+            for (int64_t c = 0; c < cols; ++c) t += sums[c];
+            dalpha[0] = static_cast<float>(t);
+        } else {
+            for (int64_t c = 0; c < cols; ++c) dalpha[c] = static_cast<float>(sums[c]);
+        }
+    }
+    if (!dx) return;
+    const int64_t per = std::max<int64_t>(1, kChunk / std::max<int64_t>(cols, 1));
+    parallel_chunks(rows, per, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const float* xr = x + r * cols;
+            const float* dyr = dy + r * cols;
+            float* dxr = dx + r * cols;
+            for (int64_t c = 0; c < cols; ++c) {
+                const float v = xr[c];
+                dxr[c] = v > 0.0f ? dyr[c] : (v < 0.0f ? dyr[c] * alpha[shared ? 0 : c] : 0.0f);
+            }
+        }
+    });
+}
+
 double activation_ref(Activation a, double z, const ActParams& p) { return f<double>(a, z, p); }
 double activation_grad_ref(Activation a, double z, const ActParams& p) {
     return df<double>(a, z, p);

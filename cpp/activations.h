@@ -26,6 +26,22 @@ void activation_backward(Activation a, float* dz, const float* dy, const float* 
                          const float* y, int64_t rows, int64_t cols,
                          const ActParams& p = ActParams());
 
+// PReLU (Keras's layers.PReLU, a learned slope per feature):
+// y = relu(x) + (-alpha) * relu(-x), computed as Keras writes it.
+//   y: [rows, cols]   x: [rows, cols]   alpha: [cols], or [1] when shared
+void prelu_forward(float* y, const float* x, const float* alpha, bool shared, int64_t rows,
+                   int64_t cols);
+
+// dx = dy * (x > 0 ? 1 : x < 0 ? alpha : 0) (relu's derivative is 0 at 0, as
+// JAX's); dalpha = sum over rows (and over columns when shared) of
+// dy * min(x, 0), in double, written (not accumulated).
+//   dx: [rows, cols] or nullptr   dalpha: [cols] or [1] or nullptr
+//   dy: [rows, cols]   x: [rows, cols]   alpha: [cols] or [1]
+//   sums: [cols] scratch (when dalpha)
+void prelu_backward(float* dx, float* dalpha, const float* dy, const float* x,
+                    const float* alpha, bool shared, int64_t rows, int64_t cols,
+                    double* sums);
+
 // Naive float64 references for tests.
 double activation_ref(Activation a, double z, const ActParams& p = ActParams());
 double activation_grad_ref(Activation a, double z, const ActParams& p = ActParams());

@@ -253,6 +253,7 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             if (d.contains("momentum")) sp.momentum = d["momentum"].cast<double>();
             if (d.contains("epsilon")) sp.epsilon = d["epsilon"].cast<float>();
             if (d.contains("norm_mode")) sp.norm_mode = d["norm_mode"].cast<int>();
+            if (d.contains("shared")) sp.shared = d["shared"].cast<bool>();
             if (d.contains("noise")) sp.noise = d["noise"].cast<int>();
             if (d.contains("noise_param")) sp.noise_param = d["noise_param"].cast<float>();
             ActParams& ap = sp.act_params;
@@ -270,9 +271,9 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             std::isnan(ap.relu_max))
             throw py::value_error(where + ": activation arguments must be finite numbers.");
         const int kind = static_cast<int>(sp.kind);
-        if (kind < 0 || kind > 3)
+        if (kind < 0 || kind > 4)
             throw py::value_error(where + ": unknown kind " + std::to_string(kind) +
-                                  " (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm).");
+                                  " (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm, 4 PReLU).");
         if (!(sp.dropout >= 0.0f && sp.dropout < 1.0f))
             throw py::value_error(where + ": `dropout` must be in [0, 1). Received: dropout=" +
                                   std::to_string(sp.dropout));
@@ -317,6 +318,8 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             if (width > kMaxParams / 2)
                 memory_error("The network" + too_many_params(kMaxParams));
             n = 2 * width;
+        } else if (sp.kind == LayerKind::PReLU) {
+            n = sp.shared ? 1 : width;
         }
         if (total > kMaxParams - n)
             memory_error("The network" + too_many_params(kMaxParams));
@@ -933,8 +936,9 @@ PYBIND11_MODULE(_core, m) {
                  return new NetState(input_dim, layer_specs(input_dim, layers), input_dropout);
              }),
              py::arg("input_dim"), py::arg("layers"), py::arg("input_dropout") = 0.0f,
-             "Stages from dicts {kind (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm), units, "
-             "activation, use_bias, scale, dropout, momentum, epsilon, norm_mode, noise "
+             "Stages from dicts {kind (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm, 4 PReLU), "
+             "units, "
+             "activation, use_bias, scale, dropout, momentum, epsilon, norm_mode, shared, noise "
              "(0 none, 1 Gaussian, 2 Gaussian dropout, 3 alpha dropout), noise_param}.")
         .def("variables", [](const Network& n) {
             py::list out;

@@ -124,6 +124,15 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
                 d.b_off = off;
                 if (d.use_bias) off += d.out;
                 break;
+            case LayerKind::PReLU:
+                d.out = d.in;
+                d.shared = sp.shared;
+                d.has_kernel = true;  // alpha
+                d.use_bias = false;
+                d.w_off = off;
+                off += d.kernel_rows();
+                d.b_off = off;
+                break;
             case LayerKind::Identity:
                 d.out = d.in;
                 d.has_kernel = false;
@@ -141,7 +150,8 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
     for (const auto& d : layers_) {
         if (d.kind == LayerKind::BatchNorm)  // Keras's initial statistics
             std::fill_n(params_.data() + d.mv_off, d.out, 1.0f);
-        if (d.kind != LayerKind::Dense && d.has_kernel)  // gamma: ones
+        if ((d.kind == LayerKind::BatchNorm || d.kind == LayerKind::LayerNorm) &&
+            d.has_kernel)  // gamma: ones (a PReLU's alpha: zeros)
             std::fill_n(params_.data() + d.w_off, d.out, 1.0f);
     }
     set_optimizer(OptimizerSpec{});
@@ -161,6 +171,8 @@ std::vector<VariableDesc> Network::variables() const {
             if (d.use_bias) vars.push_back({li, d.b_off, d.out, 0, t});
             vars.push_back({li, d.mm_off, d.out, 0, false});
             vars.push_back({li, d.mv_off, d.out, 0, false});
+        } else if (d.kind == LayerKind::PReLU) {
+            vars.push_back({li, d.w_off, d.kernel_rows(), 0, t});
         } else if (d.kind == LayerKind::LayerNorm) {
             if (d.has_kernel) vars.push_back({li, d.w_off, d.out, 0, t});
             if (d.use_bias) vars.push_back({li, d.b_off, d.out, 0, t});
@@ -278,6 +290,10 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
                 batchnorm_forward_infer(z, in, gamma, beta, p + d.mm_off, p + d.mv_off, B,
                                         d.out, d.epsilon);
             }
+            if (z != y) activation_forward(d.act, y, z, B, d.out, d.act_params);
+        } else if (d.kind == LayerKind::PReLU) {
+            float* z = d.act == Activation::Linear ? y : ws.pre[l].data();
+            prelu_forward(z, in, p + d.w_off, d.shared, B, d.out);
             if (z != y) activation_forward(d.act, y, z, B, d.out, d.act_params);
         } else if (d.kind == LayerKind::LayerNorm) {
             float* z = d.act == Activation::Linear ? y : ws.pre[l].data();
@@ -813,6 +829,11 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
             } else if (dx) {
                 batchnorm_backward_infer(dx, dcur, gamma, p + d.mv_off, B, d.out, d.epsilon);
             }
+        } else if (d.kind == LayerKind::PReLU) {
+            if (act != Activation::Linear)
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
+            prelu_backward(li == 0 ? nullptr : dnext, d.trainable ? g + d.w_off : nullptr, dcur,
+                           in, p + d.w_off, d.shared, B, d.out, ws.scratch.data());
         } else if (d.kind == LayerKind::LayerNorm) {
             if (act != Activation::Linear)
                 activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);

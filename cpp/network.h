@@ -25,6 +25,7 @@ enum class LayerKind : int {
     Identity = 2,   // x itself: a stage that only applies its activation / dropout
     LayerNorm = 3,  // normalization of each row over its features (in == out;
                     // layernorm.h's modes: LayerNormalization, RMSNormalization)
+    PReLU = 4,      // relu(x) - alpha * relu(-x), alpha learned (in == out)
 };
 
 // One stage of the network (a Keras Dense / BatchNormalization /
@@ -42,6 +43,7 @@ struct LayerSpec {
     double momentum = 0.99;       // BatchNorm: moving statistics' momentum
     float epsilon = 1e-3f;        // BatchNorm, LayerNorm: variance epsilon
     int norm_mode = 0;            // LayerNorm: a NormMode (layernorm.h)
+    bool shared = false;          // PReLU: one alpha for all features
 };
 
 struct LayerDesc {
@@ -64,13 +66,17 @@ struct LayerDesc {
     ConstraintSpec kernel_constraint, bias_constraint;  // applied after each update
     float momentum = 0.99f, one_minus_momentum = 0.01f, epsilon = 1e-3f;  // BatchNorm
     int norm_mode = 0;  // LayerNorm: a NormMode (layernorm.h)
-    int64_t w_off = 0;   // kernel [in, out] (BatchNorm: gamma [out]) at params + w_off
+    bool shared = false;  // PReLU: one alpha (the kernel is [1])
+    int64_t w_off = 0;   // kernel [in, out] (BatchNorm, LayerNorm: gamma [out]; PReLU:
+                         // alpha [out] or [1]) at params + w_off
     int64_t b_off = 0;   // bias / beta [out] at params + b_off (when use_bias)
     int64_t mm_off = 0;  // BatchNorm: moving mean [out]
     int64_t mv_off = 0;  // BatchNorm: moving variance [out]
 
-    // The kernel's shape as [rows, cols] (a BatchNorm gamma is [out, 1]).
-    int64_t kernel_rows() const { return kind == LayerKind::Dense ? in : out; }
+    // The kernel's shape as [rows, cols] (a gamma or alpha is [out, 1]).
+    int64_t kernel_rows() const {
+        return kind == LayerKind::Dense ? in : (kind == LayerKind::PReLU && shared ? 1 : out);
+    }
     int64_t kernel_cols() const { return kind == LayerKind::Dense ? out : 1; }
     int64_t kernel_size() const { return kernel_rows() * kernel_cols(); }
     bool has_activity_reg() const { return activity_l1 != 0.0f || activity_l2 != 0.0f; }

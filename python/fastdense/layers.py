@@ -20,7 +20,7 @@ from .variables import Variable
 __all__ = ["Layer", "Dense", "BatchNormalization", "LayerNormalization", "RMSNormalization",
            "Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout",
            "ActivityRegularization", "Flatten", "Activation",
-           "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Normalization", "Rescaling",
+           "ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU", "Identity", "Normalization", "Rescaling",
            "InputLayer",
            "Input", "InputSpec", "serialize", "deserialize"]
 
@@ -119,7 +119,8 @@ class Layer:
         for w in self.weights:
             attr = w.path.rsplit("/", 1)[-1]
             reg = getattr(self, {"kernel": "kernel_regularizer", "gamma": "gamma_regularizer",
-                                 "bias": "bias_regularizer", "beta": "beta_regularizer"}
+                                 "bias": "bias_regularizer", "beta": "beta_regularizer",
+                                 "alpha": "alpha_regularizer"}
                           .get(attr, ""), None)
             if reg is not None:
                 out.append(np.float32(reg(w.numpy())))
@@ -1338,6 +1339,95 @@ class Softmax(_ParametricActivation):
     def get_config(self) -> Dict[str, Any]:
         config = super().get_config()
         config["axis"] = self.axis
+        return config
+
+
+class PReLU(Layer):
+    """Parametric ReLU, as Keras 3's: ``relu(x) - alpha * relu(-x)`` with a
+    learned slope ``alpha`` per feature (one for all with
+    ``shared_axes=[1]``), initialized by ``alpha_initializer`` (zeros). In a
+    model it runs natively between the layers around it."""
+
+    def __init__(self, alpha_initializer: Any = "Zeros", alpha_regularizer: Any = None,
+                 alpha_constraint: Any = None, shared_axes: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from . import constraints as _constraints
+        from . import regularizers as _regularizers
+        self.alpha_initializer = _initializers.get(alpha_initializer)
+        self.alpha_regularizer = _regularizers.get(alpha_regularizer)
+        if self.alpha_regularizer is not None:
+            self.alpha_regularizer._factors()
+        self.alpha_constraint = _constraints.get(alpha_constraint)
+        _constraints.native(self.alpha_constraint, 1)
+        if shared_axes is None:
+            self.shared_axes: Optional[List[int]] = None
+        elif isinstance(shared_axes, (list, tuple)):
+            self.shared_axes = list(shared_axes)
+        else:
+            self.shared_axes = [shared_axes]
+        if self.shared_axes is not None and not all(
+                isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                for a in self.shared_axes):
+            raise TypeError(f"Expected `shared_axes` to be an int or a list of ints. "
+                            f"Received: shared_axes={shared_axes!r}")
+        self.alpha: Optional[Variable] = None
+        self.input_dim: Optional[int] = None
+
+    def _shared(self) -> bool:
+        return bool(self.shared_axes)
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        shape = tuple(input_shape)
+        if len(shape) != 2:
+            raise NotImplementedError(f"fastdense runs PReLU on 2D activations (batch, "
+                                      f"features). Received: input_shape={shape}")
+        if self.shared_axes is not None and any(a != 1 for a in self.shared_axes):
+            raise ValueError(f"PReLU on inputs of shape {shape} can share axis 1 only. "
+                             f"Received: shared_axes={self.shared_axes}")
+        if shape[-1] is None:
+            raise ValueError(f"PReLU needs a defined feature dimension. Received: "
+                             f"input_shape={shape}")
+        if self.built:
+            if shape[-1] != self.input_dim:
+                raise ValueError(f"Input {shape} is incompatible with layer {self.name}: "
+                                 f"expected {self.input_dim} features.")
+            return
+        self.input_dim = int(shape[-1])
+        self._build_shape = shape
+        self._path = self.name
+        self.alpha = Variable(_weight_initializer(self.alpha_initializer),
+                              shape=(1 if self._shared() else self.input_dim,), name="alpha")
+        self.alpha.path = f"{self.name}/alpha"
+        self.alpha._owner = self
+        self.built = True
+
+    @property
+    def weights(self) -> List[Variable]:
+        return [self.alpha] if self.built and self.alpha is not None else []
+
+    def __call__(self, inputs: Any) -> np.ndarray:
+        x = np.asarray(inputs, dtype=np.float32)
+        self.build((None, x.shape[-1]) if x.ndim == 2 else x.shape)
+        alpha = self.alpha.value  # type: ignore[union-attr]
+        return (np.maximum(x, 0) + -alpha * np.maximum(-x, 0)).astype(np.float32)
+
+    def _stage(self) -> Dict[str, Any]:
+        """The engine's stage for this layer."""
+        return {"kind": 4, "shared": self._shared(), "activation": 0, "dropout": 0.0}
+
+    def _native_constraints(self) -> Tuple[Any, Any]:
+        from . import constraints as _constraints
+        return (_constraints.native(self.alpha_constraint, 1), _constraints.native(None, 1))
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({
+            "alpha_initializer": _init_config(self.alpha_initializer),
+            "alpha_regularizer": _regularizers_serialize(self.alpha_regularizer),
+            "alpha_constraint": _constraints_serialize(self.alpha_constraint),
+            "shared_axes": self.shared_axes,
+        })
         return config
 
 

@@ -26,7 +26,7 @@ from .callbacks import Callback, CallbackList, History
 from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
                      InputLayer, Normalization, Rescaling,
                      InputSpec, Layer, LayerNormalization, _RowNormalization,
-                     ActivityRegularization, _Noise, _check_name)
+                     ActivityRegularization, PReLU, _Noise, _check_name)
 from .variables import Variable
 
 __all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model", "save_model"]
@@ -151,7 +151,7 @@ class Model:
                 out += layer.weights
             elif isinstance(layer, BatchNormalization):
                 out += [v for v in (layer.gamma, layer.beta) if v is not None]
-            elif isinstance(layer, _RowNormalization):
+            elif isinstance(layer, (_RowNormalization, PReLU)):
                 out += layer.weights
         return out
 
@@ -258,7 +258,7 @@ class Model:
                 self._adopt(norm)
         width = int(np.prod(dims))
         for stage, layer in zip(stages, owners):
-            if isinstance(layer, (Dense, BatchNormalization, _RowNormalization)):
+            if isinstance(layer, (Dense, BatchNormalization, _RowNormalization, PReLU)):
                 created = not layer.built
                 layer.build((None, width))
                 if created:
@@ -278,6 +278,8 @@ class Model:
                 kreg, breg = layer.kernel_regularizer, layer.bias_regularizer
             elif isinstance(layer, (BatchNormalization, LayerNormalization)):
                 kreg, breg = layer.gamma_regularizer, layer.beta_regularizer
+            elif isinstance(layer, PReLU):
+                kreg, breg = layer.alpha_regularizer, None
             else:
                 continue
             kl1, kl2 = kreg._factors() if kreg else (0, 0)
@@ -339,7 +341,7 @@ class Model:
                 stages.append({"kind": 1, "activation": linear, "use_bias": layer.center,
                                "scale": layer.scale, "momentum": layer.momentum,
                                "epsilon": layer.epsilon, "dropout": 0.0})
-            elif isinstance(layer, _RowNormalization):
+            elif isinstance(layer, (_RowNormalization, PReLU)):
                 stages.append(layer._stage())
             elif isinstance(layer, Activation):
                 # runs as the activation of the stage before it when that stage
@@ -1533,10 +1535,10 @@ class Sequential(Model):
                 "(Normalization, Rescaling): it transforms the input array before the native "
                 f"engine. Received '{layer.name}' after '{self._layers[-1].name}'.")
         if not isinstance(layer, (Dense, BatchNormalization, _RowNormalization, Dropout, _Noise,
-                                  ActivityRegularization, Flatten, Activation,
+                                  ActivityRegularization, PReLU, Flatten, Activation,
                                   Identity) + _INPUT_STAGE):
             raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, "
-                                      f"LayerNormalization, RMSNormalization, Dropout, "
+                                      f"LayerNormalization, RMSNormalization, PReLU, Dropout, "
                                       f"GaussianNoise, GaussianDropout, AlphaDropout, "
                                       f"ActivityRegularization, "
                                       f"Flatten, Identity and activation (Activation, ReLU, "

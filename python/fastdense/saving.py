@@ -91,7 +91,7 @@ from .layers import (ELU, Activation, ActivityRegularization, AlphaDropout, Batc
                      GaussianDropout, GaussianNoise, Dense, Dropout, Flatten, Identity,
                      LayerNormalization, LeakyReLU, Normalization, Rescaling,
                      ReLU, RMSNormalization, Softmax,
-                     InputLayer, Layer, _RowNormalization)
+                     InputLayer, Layer, PReLU, _RowNormalization)
 
 __all__ = [
     "save_model", "load_model", "save_weights", "load_weights", "to_json", "model_from_json",
@@ -401,6 +401,22 @@ def _rownorm_config(layer: _RowNormalization, collect: Collector = None) -> Dict
     return cfg
 
 
+def _prelu_config(layer: PReLU, collect: Collector = None) -> Dict[str, Any]:
+    """Keras 3.15's ``PReLU.get_config``, key for key."""
+    cfg = _base_layer_config(layer, collect)
+    cfg.update({
+        "alpha_initializer": _serialize_object(layer.alpha_initializer, "keras.initializers",
+                                               f"alpha initializer of layer {layer.name!r}",
+                                               collect),
+        "alpha_regularizer": _regularizer_config(layer.alpha_regularizer, collect),
+        "alpha_constraint": _constraint_config(layer.alpha_constraint, collect),
+        "shared_axes": None if layer.shared_axes is None else list(layer.shared_axes),
+    })
+    if type(layer) is not PReLU:
+        cfg.update(_subclass_extras(layer, cfg))
+    return cfg
+
+
 def _compile_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     if not getattr(model, "compiled", False) or model.optimizer is None:
         return {}
@@ -452,10 +468,13 @@ def layer_to_config(layer: Layer, input_shape: Any = None,
     elif isinstance(layer, _RowNormalization):
         base = RMSNormalization if isinstance(layer, RMSNormalization) else LayerNormalization
         config = _rownorm_config(layer, collect)
+    elif isinstance(layer, PReLU):
+        base = PReLU
+        config = _prelu_config(layer, collect)
     else:
         raise ValueError(f"Cannot save layer {layer.name!r} of type "
                          f"{type(layer).__name__}: fastdense saves Dense, "
-                         "BatchNormalization, LayerNormalization, RMSNormalization, "
+                         "BatchNormalization, LayerNormalization, RMSNormalization, PReLU, "
                          "Normalization, Rescaling, Dropout, the noise layers, "
                          "ActivityRegularization, Flatten, Identity and activation "
                          "(Activation, ReLU, LeakyReLU, ELU, Softmax) layers.")
@@ -481,7 +500,7 @@ def layer_from_config(config: Mapping[str, Any],
     entry = dict(config)
     layer, _ = _layer_from_entry(entry, 0, ctx)
     build = entry.get("build_config") or {}
-    if isinstance(layer, (Dense, BatchNormalization, _RowNormalization)) and \
+    if isinstance(layer, (Dense, BatchNormalization, _RowNormalization, PReLU)) and \
             build.get("input_shape") is not None:
         layer.build(tuple(build["input_shape"]))
     return layer
@@ -510,12 +529,14 @@ def _layer_from_entry(entry: Dict[str, Any], index: int, ctx: "_Context"
     if layer_cls in ("LayerNormalization", "RMSNormalization") or (
             isinstance(custom, type) and issubclass(custom, _RowNormalization)):
         return _rownorm_from_config(entry, index, ctx)
+    if layer_cls == "PReLU" or (isinstance(custom, type) and issubclass(custom, PReLU)):
+        return _prelu_from_config(entry, index, ctx)
     if layer_cls == "Dense" or custom is not None:
         return _dense_from_config(entry, index, ctx)
     raise ctx.error(
         f"layer {layer_cfg.get('name', f'#{index}')!r} is a {layer_cls}, which fastdense "
         "does not support: it loads Sequential stacks of Dense, BatchNormalization, "
-        "LayerNormalization, RMSNormalization, Normalization, Rescaling, Dropout, "
+        "LayerNormalization, RMSNormalization, PReLU, Normalization, Rescaling, Dropout, "
         "GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization, Flatten, "
         "Identity and activation (Activation, ReLU, LeakyReLU, ELU, Softmax) layers.")
 
@@ -2141,6 +2162,42 @@ def _rownorm_from_config(entry: Dict[str, Any], index: int, ctx: _Context
     return layer, _shape_from_layer_config(config)
 
 
+_PRELU_KNOWN = ("name", "trainable", "alpha_initializer", "alpha_regularizer",
+                "alpha_constraint", "shared_axes", "activity_regularizer")
+
+
+def _prelu_from_config(entry: Dict[str, Any], index: int, ctx: _Context
+                       ) -> Tuple[PReLU, Optional[Tuple[Any, ...]]]:
+    config = dict(entry.get("config") or {})
+    name = config.get("name", f"#{index}")
+    what = f"layer {name!r} (PReLU)"
+    _check_dtype(config.get("dtype"), what, ctx)
+    known = {*_PRELU_KNOWN, *_LAYER_IGNORED}
+    unknown = {k: v for k, v in config.items() if k not in known and v is not None}
+    cls = _layer_class(entry, PReLU, what, ctx, unknown)
+    init = config.get("alpha_initializer")
+    kwargs: Dict[str, Any] = {
+        "alpha_initializer": _initializer("zeros" if init is None else init, ctx,
+                                          f"alpha initializer of {what}"),
+        "alpha_regularizer": _regularizer_from_config(config.get("alpha_regularizer"), ctx,
+                                                      what, "alpha_regularizer"),
+        "alpha_constraint": _constraint_from_config(config.get("alpha_constraint"), ctx, what,
+                                                    "alpha_constraint"),
+        "shared_axes": config.get("shared_axes"),
+        "activity_regularizer": _regularizer_from_config(config.get("activity_regularizer"),
+                                                         ctx, what, "activity_regularizer"),
+        "name": config.get("name"),
+        "trainable": config.get("trainable", True),
+    }
+    if cls is not PReLU:
+        kwargs.update(unknown)
+    try:
+        layer = cls(**kwargs)
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"cannot rebuild {what}: {e}") from None
+    return layer, _shape_from_layer_config(config)
+
+
 def _check_layer_shapes(stack: Sequence[Layer], input_shape: Tuple[Any, ...],
                         ctx: _Context) -> None:
     """Follows the input shape through the layers: each BatchNormalization
@@ -2232,7 +2289,8 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
         _check_layer_shapes(stack, input_shape, ctx)
     # (a Flatten before the first Dense: after Rescaling, Dropout and the like)
     first_weighted = next((k for k, layer in enumerate(stack)
-                           if isinstance(layer, (Dense, BatchNormalization, _RowNormalization))),
+                           if isinstance(layer, (Dense, BatchNormalization, _RowNormalization,
+                                                 PReLU))),
                           len(stack))
     flatten_first = any(isinstance(layer, Flatten) for layer in stack[:first_weighted])
     if input_shape is not None and (
