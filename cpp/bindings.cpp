@@ -314,7 +314,7 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             if (sp.norm_mode < 0 || sp.norm_mode >= kNumNormModes)
                 throw py::value_error(where + ": unknown `norm_mode` " +
                                       std::to_string(sp.norm_mode) +
-                                      " (0 layer, 1 variance scaling, 2 RMS).");
+                                      " (0 layer, 1 variance scaling, 2 RMS, 3 unit).");
             if (width > kMaxParams / 2)
                 memory_error("The network" + too_many_params(kMaxParams));
             n = 2 * width;

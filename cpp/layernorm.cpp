@@ -1,5 +1,6 @@
 #include "layernorm.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "threadpool.h"
@@ -13,6 +14,8 @@ namespace {
 // bits.
 constexpr int64_t kRows = 16;
 constexpr int64_t kSlab = 64;
+// Unit mode's cap on 1/norm: 1 / Keras's epsilon (1e-12) in float.
+constexpr float kUnitMaxInv = 1e12f;
 
 // The row's centre and r (layernorm.h), its sums in double.
 //   x: [C]
@@ -20,6 +23,12 @@ inline void row_stats(float* centre, float* r, const float* x, int64_t C, float 
                       NormMode mode) {
     const double invC = 1.0 / static_cast<double>(C);
     double s = 0.0, q = 0.0;
+    if (mode == NormMode::Unit) {
+        for (int64_t c = 0; c < C; ++c) q += static_cast<double>(x[c]) * x[c];
+        *centre = 0.0f;
+        *r = std::min(1.0f / std::sqrt(static_cast<float>(q)), kUnitMaxInv);
+        return;
+    }
     if (mode == NormMode::RMS) {
         for (int64_t c = 0; c < C; ++c) q += static_cast<double>(x[c]) * x[c];
         *centre = 0.0f;
@@ -119,9 +128,13 @@ void layernorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
                 // (m the mean) or the mean square (m = 0): ds/dx = 2 (x - m) / C,
                 // so dx = r * (h - r^2 * mean(h * x) * (x - m)). (In RMS mode
                 // shx sums h * x; in VarianceScale mode h * (x - mean), whose
-                // sum differs from sum h * x by mean * sum h.)
-                const double sx = mode == NormMode::RMS ? shx : shx + static_cast<double>(m) * sh;
-                const float k = static_cast<float>(sx * invC * r * r);
+                // sum differs from sum h * x by mean * sum h.) Unit mode's s
+                // is the sum, not the mean, of x^2, and its r is a constant
+                // where capped.
+                const double sx = mode == NormMode::VarianceScale
+                                      ? shx + static_cast<double>(m) * sh : shx;
+                const float k = mode != NormMode::Unit ? static_cast<float>(sx * invC * r * r)
+                                : r < kUnitMaxInv ? static_cast<float>(sx * r * r) : 0.0f;
                 for (int64_t c = 0; c < C; ++c) {
                     const float h = gamma ? dyr[c] * gamma[c] : dyr[c];
                     dxr[c] = r * (h - k * (xr[c] - m));

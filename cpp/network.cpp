@@ -115,8 +115,10 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
                 d.out = d.in;
                 d.norm_mode = sp.norm_mode;
                 d.has_kernel = sp.scale;
-                // (beta only in Layer mode: y = x * r * gamma in the others)
+                // (beta only in Layer mode: y = x * r * gamma in the others;
+                // no gamma in Unit mode)
                 d.use_bias = sp.use_bias && sp.norm_mode == static_cast<int>(NormMode::Layer);
+                if (sp.norm_mode == static_cast<int>(NormMode::Unit)) d.has_kernel = false;
                 d.epsilon = sp.epsilon;
                 // Keras's order: gamma, beta
                 d.w_off = off;

@@ -12,12 +12,16 @@ import pytest
 import fastdense as fd
 from fastdense import _core, layers, models
 
-MODES = {0: "layer", 1: "variance_scale", 2: "rms"}
+MODES = {0: "layer", 1: "variance_scale", 2: "rms", 3: "unit"}
 
 
 def _ln_ref(x, gamma, beta, eps, mode):
     """float64 reference of layernorm.h's three modes."""
     x = np.asarray(x, np.float64)
+    if mode == 3:  # (eps unused: 1/norm capped at 1e12)
+        with np.errstate(divide="ignore"):
+            r = 1.0 / np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
+        return x * np.minimum(r, 1e12)
     if mode == 2:
         r = 1.0 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
     else:
@@ -53,6 +57,7 @@ def test_forward_matches_numpy_in_training_and_inference(rng, mode, center, scal
                     "epsilon": 1e-3}])
     vars_ = net.variables()
     has_beta = center and mode == 0  # (the other modes have no beta, as Keras)
+    scale = scale and mode != 3  # (nor has the unit mode a gamma)
     assert len(vars_) == scale + has_beta and all(v[3] for v in vars_)
     p = net.params
     np.testing.assert_array_equal(p[:C] if scale else p[:0], np.ones(C if scale else 0))
@@ -87,7 +92,7 @@ def _mlp_ref(params, x, t, mode, act, center, scale):
     """float64 loss of Dense(W1, b1) -> LN(gamma, beta, act) -> Dense(W2, b2), MSE."""
     it = iter(params)
     W1, b1 = next(it), next(it)
-    g = next(it) if scale else None
+    g = next(it) if scale and mode != 3 else None
     be = next(it) if center and mode == 0 else None
     W2, b2 = next(it), next(it)
     h = _ln_ref(x @ W1 + b1, g, be, 1e-3, mode)
@@ -151,7 +156,7 @@ def test_bad_stage_arguments_raise():
     with pytest.raises(ValueError, match="epsilon"):
         _core.Network(4, [{"kind": 3, "epsilon": 0.0}])
     with pytest.raises(ValueError, match="norm_mode"):
-        _core.Network(4, [{"kind": 3, "norm_mode": 3}])
+        _core.Network(4, [{"kind": 3, "norm_mode": 4}])
 
 
 # ------------------------------------------------------------------- the layers
@@ -162,14 +167,15 @@ def _model(*norms, din=6):
 
 def test_weights_names_order_and_defaults():
     m = _model(layers.LayerNormalization(), layers.RMSNormalization(),
-               layers.LayerNormalization(center=False, scale=False))
+               layers.LayerNormalization(center=False, scale=False), layers.UnitNormalization())
     m.build((None, 6))
     assert [w.path for w in m.weights] == [
         "sequential/dense/kernel", "sequential/dense/bias",
         "sequential/layer_normalization/gamma", "sequential/layer_normalization/beta",
         "sequential/rms_normalization/scale", "sequential/dense_1/kernel",
         "sequential/dense_1/bias"]
-    ln, rms, bare = m.layers[1:4]
+    ln, rms, bare, unit = m.layers[1:5]
+    assert unit.weights == [] and unit.get_config()["axis"] == -1  # (Keras keeps it an int)
     np.testing.assert_array_equal(ln.gamma.numpy(), np.ones(8))
     np.testing.assert_array_equal(ln.beta.numpy(), np.zeros(8))
     np.testing.assert_array_equal(rms.scale.numpy(), np.ones(8))
@@ -192,6 +198,7 @@ def test_rms_scaling_warns_and_keeps_gamma_only():
     lambda: layers.LayerNormalization(epsilon=1e-2),
     lambda: layers.LayerNormalization(center=False),
     lambda: layers.RMSNormalization(),
+    lambda: layers.UnitNormalization(),
 ])
 def test_standalone_call_matches_the_engine(rng, make):
     m = _model(make())
@@ -202,7 +209,7 @@ def test_standalone_call_matches_the_engine(rng, make):
     dense, norm, out = m.layers
     h = dense(x)
     np.testing.assert_allclose(out(norm(h)), m.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
-    gamma = norm.weights[0].numpy()
+    gamma = norm.weights[0].numpy() if norm.weights else None
     beta = norm.beta.numpy() if getattr(norm, "beta", None) is not None else None
     np.testing.assert_allclose(norm(h), _ln_ref(h, gamma, beta, norm.epsilon, norm._mode),
                                rtol=1e-5, atol=1e-5)
@@ -259,8 +266,7 @@ def test_config_round_trip_and_serialize():
 
 @pytest.mark.parametrize("ext", [".keras", ".h5"])
 def test_save_and_load(tmp_path, rng, ext):
-    if ext == ".h5":
-        pytest.importorskip("h5py")
+    pytest.importorskip("h5py")  # (.keras files hold an HDF5 weights file too)
     x = rng.normal(size=(32, 6)).astype(np.float32)
     y = rng.normal(size=(32, 3)).astype(np.float32)
     m = _model(layers.LayerNormalization(beta_initializer="random_normal"),
@@ -310,6 +316,8 @@ def _keras_stack(lib, variant):
             return [L.Dense(16), L.LayerNormalization(rms_scaling=True)]
     if variant == "rms_relu":
         return [L.Dense(16), L.RMSNormalization(), L.Activation("relu")]
+    if variant == "unit":
+        return [L.Dense(16), L.UnitNormalization(), L.Activation("elu")]
     if variant == "regularized":
         return [L.Dense(16), L.LayerNormalization(gamma_regularizer="l2",
                                                   beta_regularizer=lib.regularizers.L1(0.01),
@@ -319,7 +327,7 @@ def _keras_stack(lib, variant):
 
 @pytest.mark.parametrize("opt", ["adam", "sgd"])
 @pytest.mark.parametrize("variant", ["ln_tanh", "ln_bare", "rms_scaling", "rms_relu",
-                                     "regularized", "first"])
+                                     "unit", "regularized", "first"])
 def test_training_matches_keras(rng, variant, opt):
     keras = _keras()
     x = (rng.normal(size=(300, 12)) * 2 + 0.5).astype(np.float32)
@@ -360,7 +368,8 @@ def test_keras_files_load_both_ways(tmp_path, rng, writer):
                 L.Input(shape=(12,)), L.LayerNormalization(beta_initializer="random_normal"),
                 L.Dense(16), L.LayerNormalization(gamma_regularizer="l2", center=False),
                 L.Activation("relu"), L.Dense(16), L.RMSNormalization(epsilon=1e-5),
-                L.Dense(8), L.LayerNormalization(rms_scaling=True), L.Dense(3)])
+                L.Dense(8), L.LayerNormalization(rms_scaling=True), L.UnitNormalization(),
+                L.Dense(3)])
 
     src, dst = (keras, fd) if writer == "keras" else (fd, keras)
     m = build(src)

@@ -139,8 +139,7 @@ def test_regularizer_constraint_and_freezing(rng):
 
 @pytest.mark.parametrize("ext", [".keras", ".h5"])
 def test_save_and_load(tmp_path, rng, ext):
-    if ext == ".h5":
-        pytest.importorskip("h5py")
+    pytest.importorskip("h5py")  # (.keras files hold an HDF5 weights file too)
     x = rng.normal(size=(32, 6)).astype(np.float32)
     m = _model(layers.PReLU(alpha_initializer="random_normal", shared_axes=[1]))
     m.compile("adam", "mse")

@@ -18,6 +18,7 @@ from ._naming import snake_case, unique_name
 from .variables import Variable
 
 __all__ = ["Layer", "Dense", "BatchNormalization", "LayerNormalization", "RMSNormalization",
+           "UnitNormalization",
            "Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout",
            "ActivityRegularization", "Flatten", "Activation",
            "ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU", "Identity", "Normalization", "Rescaling",
@@ -43,6 +44,46 @@ class Layer:
 
     # Keras's layer path once built with weights: the name, or "sequential/dense"
     _path: Optional[str] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Each layer's own __call__ computes on arrays; on a KerasTensor (the
+        # functional API) the layer returns its symbolic output instead.
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is None or getattr(call, "_symbolic_aware", False):
+            return
+
+        @functools.wraps(call)
+        def __call__(self: "Layer", inputs: Any, *args: Any, **kw: Any) -> Any:
+            if isinstance(inputs, (list, tuple)) and any(isinstance(t, KerasTensor)
+                                                         for t in inputs):
+                raise NotImplementedError(
+                    f"fastdense layers take one input; {type(self).__name__} '{self.name}' "
+                    f"received {len(inputs)}.")
+            if isinstance(inputs, KerasTensor):
+                return self._symbolic_call(inputs)
+            return call(self, inputs, *args, **kw)
+
+        __call__._symbolic_aware = True  # type: ignore[attr-defined]
+        cls.__call__ = __call__  # type: ignore[method-assign]
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(inputs, KerasTensor):
+            return self._symbolic_call(inputs)
+        raise NotImplementedError(f"{type(self).__name__} has no forward pass of its own.")
+
+    def _symbolic_call(self, inputs: "KerasTensor") -> "KerasTensor":
+        """The layer applied to a symbolic tensor: built for its shape (as
+        Keras builds a layer on its first call) and its output recorded."""
+        shape = tuple(inputs.shape)
+        if isinstance(self, InputLayer):
+            raise ValueError("An InputLayer cannot be called on a tensor; use `Input()`.")
+        if type(self).build is not Layer.build:
+            self.build(shape)
+        out = KerasTensor(tuple(self.compute_output_shape(shape)),
+                          unique_name("keras_tensor"), "float32")
+        out._history = (self, inputs)
+        return out
 
     def __init__(self, name: Optional[str] = None, trainable: bool = True,
                  dtype: Any = None, input_shape: Optional[Sequence[Optional[int]]] = None,
@@ -564,7 +605,7 @@ class BatchNormalization(Layer):
         return config
 
 
-def _feature_axis(axis: Any, layer: str) -> Any:
+def _feature_axis(axis: Any) -> Any:
     """Keras's ``axis`` argument of the row normalizations: an int or a list of
     ints (kept as given until build)."""
     if isinstance(axis, (list, tuple)):
@@ -583,10 +624,11 @@ class _RowNormalization(Layer):
     cpp/layernorm.h): ``LayerNormalization`` and ``RMSNormalization``."""
 
     _mode = 0  # the engine's NormMode
+    _axis_list = True  # (Keras keeps the axis as a list once built)
 
     def __init__(self, axis: Any, epsilon: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.axis = _feature_axis(axis, type(self).__name__)
+        self.axis = _feature_axis(axis)
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)) \
                 or not (epsilon > 0 and np.isfinite(epsilon)):
             raise ValueError(f"Argument `epsilon` must be a positive float. Received: "
@@ -628,7 +670,8 @@ class _RowNormalization(Layer):
         self.input_dim = int(dim)
         self._build_shape = shape
         self._path = self.name
-        self.axis = axes  # (Keras keeps the axis as a list once built)
+        if self._axis_list:
+            self.axis = axes
         self._make_weights((self.input_dim,))
         self.built = True
 
@@ -642,6 +685,11 @@ class _RowNormalization(Layer):
         self.build(x.shape)
         gamma, beta = (None if v is None else v.value for v in self._params())
         x64 = x.astype(np.float64)
+        if self._mode == 3:  # (UnitNormalization: 1/norm, capped at 1e12)
+            s = np.sum(x64 * x64, axis=-1, keepdims=True).astype(np.float32)
+            with np.errstate(divide="ignore"):
+                r = np.minimum(np.float32(1) / np.sqrt(s), np.float32(1e12))
+            return (x * r).astype(np.float32)
         if self._mode == 2:
             s = np.mean(x64 * x64, axis=-1, keepdims=True)
         else:
@@ -773,6 +821,36 @@ class RMSNormalization(_RowNormalization):
     def get_config(self) -> Dict[str, Any]:
         config = super().get_config()
         config.update({"axis": self.axis, "epsilon": self.epsilon})
+        return config
+
+
+class UnitNormalization(_RowNormalization):
+    """Keras 3's ``UnitNormalization``: scales each sample to unit L2 norm,
+    ``x * min(1 / sqrt(sum(x^2)), 1e12)``. No weights. In a model it runs
+    natively between the layers around it."""
+
+    _mode = 3
+    _axis_list = False
+
+    def __init__(self, axis: Any = -1, **kwargs: Any) -> None:
+        super().__init__(axis, 1e-12, **kwargs)
+
+    def _params(self) -> Tuple[Optional[Variable], Optional[Variable]]:
+        return None, None
+
+    def _make_weights(self, n: Tuple[int]) -> None:
+        pass
+
+    def _has_gamma(self) -> bool:
+        return False
+
+    def _native_constraints(self) -> Tuple[Any, Any]:
+        from . import constraints as _constraints
+        return (_constraints.native(None, 1), _constraints.native(None, 1))
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config["axis"] = self.axis
         return config
 
 
@@ -1431,9 +1509,11 @@ class PReLU(Layer):
         return config
 
 
-class InputSpec:
+class KerasTensor:
     """A symbolic tensor, as Keras's ``KerasTensor``: ``shape`` includes the
-    batch axis (``(None, 784)``)."""
+    batch axis (``(None, 784)``). ``Input()`` makes one; calling a layer on
+    one gives the layer's symbolic output, which remembers the layer and its
+    input (``keras.Model(inputs, outputs)`` follows that chain)."""
 
     def __init__(self, shape: Sequence[Optional[int]], name: Optional[str] = None,
                  dtype: str = "float32") -> None:
@@ -1441,6 +1521,8 @@ class InputSpec:
         self.name = name
         self.dtype = dtype
         self.sparse = False
+        # (the layer that produced it and that layer's input; None for an Input)
+        self._history: Optional[Tuple["Layer", "KerasTensor"]] = None
 
     @property
     def ndim(self) -> int:
@@ -1449,6 +1531,9 @@ class InputSpec:
     def __repr__(self) -> str:
         return (f"<KerasTensor shape={self.shape}, dtype={self.dtype}, sparse=False, "
                 f"ragged=False, name={self.name}>")
+
+
+InputSpec = KerasTensor  # (the name fastdense used for it first)
 
 
 def _input_dtype(dtype: Any) -> str:

@@ -25,24 +25,33 @@ from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
 from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
                      InputLayer, Normalization, Rescaling,
-                     InputSpec, Layer, LayerNormalization, _RowNormalization,
+                     InputSpec, KerasTensor, Layer, LayerNormalization, _RowNormalization,
                      ActivityRegularization, PReLU, _Noise, _check_name)
 from .variables import Variable
 
-__all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model", "save_model"]
+__all__ = ["Model", "Sequential", "Functional", "load_model", "model_from_json", "clone_model", "save_model"]
 
 Logs = Dict[str, Any]  # (floats; a per-class metric gives an array)
 
 
 class Model:
-    """Base class of fastdense models. Only ``Sequential`` stacks of ``Dense``
-    layers are supported; the functional ``Model(inputs, outputs)`` form raises."""
+    """Base class of fastdense models: ``Sequential`` stacks, and the
+    functional ``Model(inputs, outputs)`` form for a chain of layers (a
+    ``Functional`` model; branches and shared layers raise)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Model":
+        if cls is Model:
+            if len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs:
+                return super().__new__(Functional)
+            raise NotImplementedError(
+                "fastdense runs `Sequential` models and functional `Model(inputs, outputs)` "
+                "chains; subclassing `Model` with a `call()` is not supported.")
+        return super().__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if type(self) is Model:
-            raise NotImplementedError(
-                "fastdense supports `Sequential` models; the functional "
-                "`Model(inputs, outputs)` API is not available yet.")
+        if args:
+            raise TypeError(f"{type(self).__name__}() takes keyword arguments only here. "
+                            f"Received: {len(args)} positional arguments")
         name = kwargs.pop("name", None)
         trainable = kwargs.pop("trainable", True)
         if kwargs:
@@ -1538,7 +1547,8 @@ class Sequential(Model):
                                   ActivityRegularization, PReLU, Flatten, Activation,
                                   Identity) + _INPUT_STAGE):
             raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, "
-                                      f"LayerNormalization, RMSNormalization, PReLU, Dropout, "
+                                      f"LayerNormalization, RMSNormalization, "
+                                      f"UnitNormalization, PReLU, Dropout, "
                                       f"GaussianNoise, GaussianDropout, AlphaDropout, "
                                       f"ActivityRegularization, "
                                       f"Flatten, Identity and activation (Activation, ReLU, "
@@ -1608,6 +1618,111 @@ class Sequential(Model):
         return saving.model_from_config({"module": "keras", "class_name": "Sequential",
                                          "config": config}, custom_objects=custom_objects,
                                         compile=False)
+
+def _one_tensor(value: Any, arg: str) -> KerasTensor:
+    """The single symbolic tensor a functional model's ``inputs`` / ``outputs``
+    give (a tensor, or a list / tuple of one)."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, KerasTensor):
+        return value
+    if isinstance(value, (list, tuple, dict)):
+        raise NotImplementedError(f"fastdense runs models with one input and one output. "
+                                  f"Received: {arg} with {len(value)} entries")
+    raise ValueError(f"`{arg}` must be a symbolic tensor from `Input()` and layer calls. "
+                     f"Received: {arg}={value!r} (of type {type(value).__name__})")
+
+
+class Functional(Sequential):
+    """Keras's functional model, ``Model(inputs=Input(...), outputs=...)``, for
+    a chain of layers (each applied once, to the previous one's output): it
+    runs as the ``Sequential`` stack of those layers. ``layers`` starts with
+    the ``InputLayer``, as Keras's; files are written in Keras's functional
+    format."""
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None,
+                 trainable: bool = True, **kwargs: Any) -> None:
+        if inputs is None or outputs is None:
+            raise ValueError("A functional model needs both `inputs` and `outputs`.")
+        inp, out = _one_tensor(inputs, "inputs"), _one_tensor(outputs, "outputs")
+        input_layer = getattr(inp, "_layer", None)
+        if input_layer is None or inp._history is not None:
+            raise ValueError("The model's `inputs` must come from `keras.Input()`. Received: "
+                             f"inputs={inp!r}")
+        chain: List[Layer] = []
+        t = out
+        while t is not inp:
+            if t._history is None:
+                raise ValueError(f"The output {out!r} is not computed from the model's input "
+                                 f"{inp!r}.")
+            layer, t = t._history
+            chain.append(layer)
+        chain.reverse()
+        seen: set = set()
+        for layer in chain:
+            if id(layer) in seen:
+                raise NotImplementedError(f"Layer '{layer.name}' is applied more than once; "
+                                          "fastdense runs each layer once, in a chain.")
+            seen.add(id(layer))
+        if kwargs:
+            raise ValueError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
+        super().__init__(name=name or unique_name("functional"), trainable=trainable)
+        self._input_layer = input_layer
+        self._input_layer_name = input_layer.name
+        for layer in [input_layer] + chain:
+            Sequential.add(self, layer, rebuild=False)
+        self._input_tensor, self._output_tensor = inp, out
+        if self._dense_layers and self._input_shape is not None:
+            self.build(self._input_shape)
+
+    @property
+    def layers(self) -> List[Layer]:
+        return [self._input_layer] + list(self._layers)
+
+    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
+        if index is not None and name is None:
+            layers = self.layers
+            if len(layers) <= index:
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model only "
+                                 f"has {len(layers)} layers.")
+            return layers[index]
+        if name is not None and name == self._input_layer.name and index is None:
+            return self._input_layer
+        return super().get_layer(name, index)
+
+    @property
+    def inputs(self) -> List[KerasTensor]:
+        return [self._input_tensor]
+
+    @property
+    def outputs(self) -> List[KerasTensor]:
+        return [self._output_tensor]
+
+    def add(self, layer: Any, rebuild: bool = True) -> None:
+        if getattr(self, "_output_tensor", None) is not None:
+            raise ValueError("A functional model's layers are fixed by its inputs and "
+                             "outputs; `add` is for Sequential models.")
+        super().add(layer, rebuild)
+
+    def pop(self, rebuild: bool = True) -> Layer:
+        raise ValueError("A functional model's layers are fixed by its inputs and outputs; "
+                         "`pop` is for Sequential models.")
+
+    def get_config(self) -> Dict[str, Any]:
+        """Keras's Functional config (the ``config`` part of ``to_json()``)."""
+        from . import saving
+        return saving.model_to_config(self)["config"]
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any],  # type: ignore[override]
+                    custom_objects: Optional[Dict[str, Any]] = None) -> "Functional":
+        from . import saving
+        model = saving.model_from_config({"module": "keras", "class_name": "Functional",
+                                          "config": config}, custom_objects=custom_objects,
+                                         compile=False)
+        assert isinstance(model, Functional)
+        return model
+
 
 def load_model(filepath: Any, custom_objects: Optional[Dict[str, Any]] = None,
                compile: bool = True, safe_mode: bool = True) -> Model:

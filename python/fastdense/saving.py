@@ -90,7 +90,7 @@ from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objec
 from .layers import (ELU, Activation, ActivityRegularization, AlphaDropout, BatchNormalization,
                      GaussianDropout, GaussianNoise, Dense, Dropout, Flatten, Identity,
                      LayerNormalization, LeakyReLU, Normalization, Rescaling,
-                     ReLU, RMSNormalization, Softmax,
+                     ReLU, RMSNormalization, Softmax, UnitNormalization,
                      InputLayer, Layer, PReLU, _RowNormalization)
 
 __all__ = [
@@ -372,9 +372,12 @@ def _rownorm_config(layer: _RowNormalization, collect: Collector = None) -> Dict
     key for key (the axis a list once built, as Keras's)."""
     cfg = _base_layer_config(layer, collect)
     axis = list(layer.axis) if isinstance(layer.axis, list) else int(layer.axis)
-    if isinstance(layer, RMSNormalization):
+    if isinstance(layer, UnitNormalization):
+        cfg["axis"] = axis
+        base: type = UnitNormalization
+    elif isinstance(layer, RMSNormalization):
         cfg.update({"axis": axis, "epsilon": layer.epsilon})
-        base: type = RMSNormalization
+        base = RMSNormalization
     else:
         assert isinstance(layer, LayerNormalization)
         what = f"of layer {layer.name!r}"
@@ -466,7 +469,8 @@ def layer_to_config(layer: Layer, input_shape: Any = None,
         base = BatchNormalization
         config = _batchnorm_config(layer, collect)
     elif isinstance(layer, _RowNormalization):
-        base = RMSNormalization if isinstance(layer, RMSNormalization) else LayerNormalization
+        base = next(c for c in (UnitNormalization, RMSNormalization, LayerNormalization)
+                    if isinstance(layer, c))
         config = _rownorm_config(layer, collect)
     elif isinstance(layer, PReLU):
         base = PReLU
@@ -526,7 +530,7 @@ def _layer_from_entry(entry: Dict[str, Any], index: int, ctx: "_Context"
     if layer_cls == "BatchNormalization" or (
             isinstance(custom, type) and issubclass(custom, BatchNormalization)):
         return _batchnorm_from_config(entry, index, ctx)
-    if layer_cls in ("LayerNormalization", "RMSNormalization") or (
+    if layer_cls in ("LayerNormalization", "RMSNormalization", "UnitNormalization") or (
             isinstance(custom, type) and issubclass(custom, _RowNormalization)):
         return _rownorm_from_config(entry, index, ctx)
     if layer_cls == "PReLU" or (isinstance(custom, type) and issubclass(custom, PReLU)):
@@ -2102,18 +2106,21 @@ _LAYERNORM_KNOWN = ("name", "trainable", "axis", "epsilon", "center", "scale", "
                     "gamma_regularizer", "beta_constraint", "gamma_constraint",
                     "activity_regularizer")
 _RMSNORM_KNOWN = ("name", "trainable", "axis", "epsilon", "activity_regularizer")
+_UNITNORM_KNOWN = ("name", "trainable", "axis", "activity_regularizer")
 
 
 def _rownorm_from_config(entry: Dict[str, Any], index: int, ctx: _Context
                          ) -> Tuple[_RowNormalization, Optional[Tuple[Any, ...]]]:
-    """A LayerNormalization or RMSNormalization (or a user's subclass of
-    either) from its Keras config."""
+    """A LayerNormalization, RMSNormalization or UnitNormalization (or a
+    user's subclass of one) from its Keras config."""
     config = dict(entry.get("config") or {})
     name = config.get("name", f"#{index}")
     custom = ctx.custom(entry.get("registered_name"), entry.get("class_name"))
-    rms = entry.get("class_name") == "RMSNormalization" or (
-        isinstance(custom, type) and issubclass(custom, RMSNormalization))
-    base: type = RMSNormalization if rms else LayerNormalization
+    base: type = next((c for c in (UnitNormalization, RMSNormalization, LayerNormalization)
+                       if entry.get("class_name") == c.__name__ or (
+                           isinstance(custom, type) and issubclass(custom, c))),
+                      LayerNormalization)
+    rms, unit = base is RMSNormalization, base is UnitNormalization
     what = f"layer {name!r} ({base.__name__})"
     _check_dtype(config.get("dtype"), what, ctx)
     axis = config.get("axis", -1)
@@ -2121,7 +2128,8 @@ def _rownorm_from_config(entry: Dict[str, Any], index: int, ctx: _Context
     if len(axes) != 1 or isinstance(axes[0], bool) or not isinstance(axes[0], int):
         raise ctx.error(f"{what} normalizes axis {axis!r}; fastdense normalizes the feature "
                         "axis of 2D inputs only (axis=-1).")
-    known = {*(_RMSNORM_KNOWN if rms else _LAYERNORM_KNOWN), *_LAYER_IGNORED}
+    known = {*(_UNITNORM_KNOWN if unit else _RMSNORM_KNOWN if rms else _LAYERNORM_KNOWN),
+             *_LAYER_IGNORED}
     unknown = {k: v for k, v in config.items() if k not in known and v is not None}
     cls = _layer_class(entry, base, what, ctx, unknown)
     kwargs: Dict[str, Any] = {"axis": axis, "name": config.get("name"),
@@ -2131,7 +2139,7 @@ def _rownorm_from_config(entry: Dict[str, Any], index: int, ctx: _Context
                                   "activity_regularizer")}
     if rms:
         kwargs["epsilon"] = config.get("epsilon", 1e-6)
-    else:
+    elif not unit:
         def init(key: str, default: str) -> Any:
             value = config.get(key)
             return _initializer(default if value is None else value, ctx,
