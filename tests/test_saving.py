@@ -544,7 +544,8 @@ def _first_dense(config):
         "module": "keras.layers", "class_name": "GroupNormalization",
         "config": {"name": "group_normalization"}, "registered_name": None}),
      "'group_normalization' is a GroupNormalization, which fastdense does not support"),
-    (lambda c: c.update(class_name="Functional"), "functional `Functional` model"),
+    (lambda c: c.update(class_name="Functional"),
+     r"functional model's config names no inputs \(`input_layers`\)"),
     (lambda c: _first_dense(c)["config"].update(
         activation={"class_name": "__lambda__", "config": {"value": ["AAAA", None, None]}}),
      "lambda.*safe_mode=False"),

@@ -1477,6 +1477,18 @@ class Model:
         from . import saving
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
+    @classmethod
+    def from_config(cls, config: Dict[str, Any],
+                    custom_objects: Optional[Dict[str, Any]] = None) -> "Model":
+        """A new model (fresh weights) from a ``get_config()`` output: a
+        functional model's (with ``input_layers``) or a Sequential's."""
+        kind = "Functional" if isinstance(config, dict) and "input_layers" in config else \
+            "Sequential"
+        from . import saving
+        return saving.model_from_config({"module": "keras", "class_name": kind,
+                                         "config": config}, custom_objects=custom_objects,
+                                        compile=False)
+
     def to_json(self, **kwargs: Any) -> str:
         """The model's Keras config as a JSON string."""
         from . import saving

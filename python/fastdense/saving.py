@@ -545,12 +545,58 @@ def _layer_from_entry(entry: Dict[str, Any], index: int, ctx: "_Context"
         "Identity and activation (Activation, ReLU, LeakyReLU, ELU, Softmax) layers.")
 
 
+def _call_kwargs(layer: Layer) -> Dict[str, Any]:
+    """The call arguments Keras records in a functional model's node for a
+    layer called on a tensor."""
+    if isinstance(layer, (Dropout, GaussianNoise, GaussianDropout, AlphaDropout)):
+        return {"training": False}
+    if isinstance(layer, BatchNormalization):
+        return {"mask": None}
+    return {}
+
+
+def _functional_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
+    """A functional model as Keras 3 writes one: each layer's entry with its
+    name and its one inbound node (the tensor of the layer before it)."""
+    input_layer = model._input_layer
+    batch_shape = [None] + [int(d) for d in model._input_shape[1:]]
+    layers: List[Dict[str, Any]] = [{
+        "module": "keras.layers", "class_name": "InputLayer",
+        "config": {"batch_shape": batch_shape, "dtype": "float32", "sparse": False,
+                   "ragged": False, "name": input_layer.name, "optional": False},
+        "registered_name": None, "name": input_layer.name, "inbound_nodes": []}]
+    shape, previous = batch_shape, input_layer.name
+    for layer in model._layers:
+        entry = layer_to_config(layer, shape, collect)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [{
+            "args": [{"class_name": "__keras_tensor__",
+                      "config": {"shape": list(shape), "dtype": "float32",
+                                 "keras_history": [previous, 0, 0]}}],
+            "kwargs": _call_kwargs(layer)}]
+        layers.append(entry)
+        shape, previous = list(layer.compute_output_shape(tuple(shape))), layer.name
+    return {
+        "module": "keras.src.models.functional", "class_name": "Functional",
+        "config": {"name": model.name, "trainable": bool(model.trainable), "layers": layers,
+                   "input_layers": [input_layer.name, 0, 0],
+                   "output_layers": [previous, 0, 0]},
+        "registered_name": "Functional",
+        "build_config": {"input_shape": None},
+        "compile_config": _compile_config(model, collect),
+    }
+
+
 def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     """The model as ``keras.saving.serialize_keras_object`` writes a
-    ``Sequential``: its ``config.json`` inside a ``.keras`` file.
+    ``Sequential`` (or a ``Functional``): its ``config.json`` inside a
+    ``.keras`` file.
 
     ``collect``: a dict that receives the custom functions and classes the
     config names (for in-memory copies; files never hold code)."""
+    from .models import Functional
+    if type(model) is Functional:
+        return _functional_to_config(model, collect)
     layers: List[Dict[str, Any]] = []
     input_shape = model._input_shape
     batch_shape = None if input_shape is None else [None] + [int(d) for d in input_shape[1:]]
@@ -780,7 +826,7 @@ def _optimizer_ready(model: Any) -> bool:
 def _collect_variables(model: Any) -> List[Tuple[str, str, List[np.ndarray]]]:
     """(group path, name attribute, arrays) of each group of the weights file."""
     groups: List[Tuple[str, str, List[np.ndarray]]] = [("", model.name, [])]
-    for key, layer in zip(_layer_keys(model._layers), model._layers):
+    for key, layer in zip(_layer_keys(model.layers), model.layers):
         groups.append((f"layers/{key}", layer.name,
                        # (Normalization's count: an int32 scalar; np.array keeps shape ())
                        [np.array(w.value, order="C", dtype=w.value.dtype
@@ -846,7 +892,7 @@ def _apply_variables(model: Any, groups: VarGroups, ctx: _Context,
     As Keras: entries of layers the model does not have are ignored (a
     truncated model loads its layers); with ``skip_mismatch`` a layer whose
     variables do not match is left as it is, with one warning for all."""
-    layers = model._layers
+    layers = model.layers  # (a Functional's InputLayer too: it has no variables)
     keys = _layer_keys(layers)
     root = "layers"
     if not any(g.startswith("layers/") for g in groups) and any(
@@ -1351,8 +1397,12 @@ def _legacy_model_config(model: Any) -> Dict[str, Any]:
     layers = []
     for entry in inner["layers"]:
         registered = entry.get("registered_name")
-        layers.append({"class_name": registered if isinstance(registered, str)
-                       else entry["class_name"], "config": entry["config"]})
+        legacy = {"class_name": registered if isinstance(registered, str)
+                  else entry["class_name"], "config": entry["config"]}
+        for key in ("name", "inbound_nodes"):  # (a functional model's graph)
+            if key in entry:
+                legacy[key] = entry[key]
+        layers.append(legacy)
     inner["layers"] = layers
     return {"class_name": full["class_name"], "config": inner}
 
@@ -2227,6 +2277,101 @@ def _check_layer_shapes(stack: Sequence[Layer], input_shape: Tuple[Any, ...],
         shape = tuple(layer.compute_output_shape(shape))
 
 
+def _node_source(node: Any) -> Optional[str]:
+    """The name of the layer whose output an inbound node takes: Keras 3's
+    ``{"args": [__keras_tensor__], "kwargs"}`` or Keras 2's
+    ``[[name, node, tensor, kwargs]]``; None when the node takes more than
+    one tensor or is not understood."""
+    if isinstance(node, dict):
+        args = node.get("args") or []
+        if len(args) == 1 and isinstance(args[0], dict) and \
+                args[0].get("class_name") == "__keras_tensor__":
+            history = (args[0].get("config") or {}).get("keras_history") or []
+            return history[0] if history and isinstance(history[0], str) else None
+        return None
+    if isinstance(node, list) and len(node) == 1 and isinstance(node[0], list) and node[0] \
+            and isinstance(node[0][0], str):
+        return node[0][0]
+    return None
+
+
+def _endpoint(value: Any, what: str, ctx: _Context) -> str:
+    """The layer name of a functional config's ``input_layers`` /
+    ``output_layers`` (``[name, 0, 0]``, or a list of one of those)."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return value[0]
+    if not value:
+        raise ctx.error(f"the functional model's config names no {what} "
+                        f"(`{'input' if what == 'inputs' else 'output'}_layers`).")
+    raise ctx.error(f"the functional model has {len(value) if isinstance(value, list) else 0} "
+                    f"{what}; fastdense runs models with one input and one output.")
+
+
+def _functional_from_config(config: Dict[str, Any], ctx: _Context, compile: bool) -> Any:
+    """A functional model whose layers form a chain from its one input to its
+    one output (each layer called once, on the previous one's output)."""
+    from .models import Functional
+
+    inner = config.get("config")
+    if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
+        raise ctx.error("the functional model's config has no layer list.")
+    _check_dtype(inner.get("dtype"), "the model", ctx)
+    entries: Dict[str, Dict[str, Any]] = {}
+    for i, entry in enumerate(inner["layers"]):
+        if not isinstance(entry, dict):
+            raise ctx.error(f"layer entry #{i} is not a JSON object.")
+        name = entry.get("name", (entry.get("config") or {}).get("name"))
+        entries[str(name)] = entry
+    first = _endpoint(inner.get("input_layers"), "inputs", ctx)
+    last = _endpoint(inner.get("output_layers"), "outputs", ctx)
+    chain: List[Dict[str, Any]] = []
+    name = last
+    while name != first:
+        entry = entries.get(name)
+        if entry is None:
+            raise ctx.error(f"the functional model names a layer {name!r} it does not hold.")
+        nodes = entry.get("inbound_nodes") or []
+        source = _node_source(nodes[0]) if len(nodes) == 1 else None
+        if source is None or len(chain) > len(entries):
+            raise ctx.error(f"layer {name!r} is not one step of a chain (it takes "
+                            f"{len(nodes)} inbound calls, or several inputs); fastdense loads "
+                            "functional models whose layers form one chain.")
+        chain.append(entry)
+        name = source
+    chain.reverse()
+    if len(chain) + 1 != len(entries):
+        raise ctx.error("the functional model holds layers outside the chain from its input "
+                        "to its output; fastdense loads functional models whose layers form "
+                        "one chain.")
+    input_entry = entries[first]
+    input_cfg = input_entry.get("config") or {}
+    if input_entry.get("class_name") != "InputLayer":
+        raise ctx.error(f"the functional model's input {first!r} is not an InputLayer.")
+    for flag in ("sparse", "ragged"):
+        if input_cfg.get(flag):
+            raise ctx.error(f"the InputLayer is {flag}; fastdense takes dense inputs.")
+    _check_dtype(input_cfg.get("dtype"), "the InputLayer", ctx)
+    shape = input_cfg.get("batch_shape", input_cfg.get("batch_input_shape"))
+    if shape is None:
+        raise ctx.error("the InputLayer has no batch_shape.")
+    try:
+        from .layers import Input
+        start = tensor = Input(batch_shape=tuple(shape), name=first)
+        for i, entry in enumerate(chain):
+            layer, _ = _layer_from_entry(entry, i + 1, ctx)
+            tensor = layer(tensor)
+        model = Functional(start, tensor, name=inner.get("name"),
+                           trainable=inner.get("trainable", True))
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"cannot rebuild the model: {e}") from None
+    compile_config = config.get("compile_config")
+    if compile and compile_config:
+        _compile_from_config(model, compile_config, ctx)
+    return model
+
+
 def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = True) -> Any:
     from .models import Sequential  # models imports this module's users lazily
 
@@ -2235,11 +2380,11 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
     cls_name = config.get("class_name")
     model_cls: Any = Sequential
     custom = ctx.custom(config.get("registered_name"), cls_name)
+    if cls_name in ("Functional", "Model") and not (
+            isinstance(custom, type) and issubclass(custom, Sequential)):
+        return _functional_from_config(config, ctx, compile)
     if isinstance(custom, type) and issubclass(custom, Sequential):
         model_cls = custom
-    elif cls_name in ("Functional", "Model"):
-        raise ctx.error(f"it holds a functional `{cls_name}` model; fastdense loads Sequential "
-                        "models only.")
     elif cls_name != "Sequential":
         raise ctx.error(f"unsupported model class {cls_name!r}; fastdense loads Sequential "
                         "models only.")
