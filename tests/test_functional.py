@@ -129,6 +129,8 @@ def test_graphs_it_cannot_run_raise():
         m.pop()
     with pytest.raises(NotImplementedError, match="subclassing"):
         fd.Model()
+    with pytest.raises(NotImplementedError, match="does not nest models"):
+        m(fd.Input(shape=(5,)))
 
 
 def test_loading_rejects_non_chain_graphs(tmp_path):

@@ -1444,6 +1444,10 @@ class Model:
         Keras: Dropout and the noise layers draw fresh noise each call, BatchNormalization
         normalizes with the batch's statistics and moves its moving mean and
         variance (a frozen one keeps inference mode); no weight changes."""
+        if isinstance(inputs, KerasTensor):
+            raise NotImplementedError(
+                f"Model '{self.name}' was called on a symbolic tensor: fastdense does not nest "
+                "models inside functional models; call its layers on the tensor instead.")
         if not training or not any(isinstance(l, (Dropout, BatchNormalization, _Noise))
                                    for l in self._layers):
             return self.predict_on_batch(inputs)
