@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import fastdense as fd
+from _engine_checks import assert_grads_match, at_thread_counts, one_step, stage_net, stats
 from fastdense import _core, layers, models
 
 MODES = {0: "layer", 1: "variance_scale", 2: "rms", 3: "unit"}
@@ -34,26 +35,13 @@ def _ln_ref(x, gamma, beta, eps, mode):
     return y
 
 
-def _net(din, stages, loss=3):
-    net = _core.Network(din, stages)
-    net.set_loss(loss, False)  # 3: mean squared error
-    spec = _core.OptimizerSpec()
-    spec.learning_rate = 0.0
-    net.set_optimizer(spec)
-    return net
-
-
-def _stats():
-    return {"loss_sum": 0.0, "seen": 0, "metric_sums": []}
-
-
 @pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("center,scale", [(True, True), (False, True), (True, False),
                                           (False, False)])
 def test_forward_matches_numpy_in_training_and_inference(rng, mode, center, scale):
     B, C = 37, 13
     x = (rng.normal(size=(B, C)) * 3 + 2).astype(np.float32)
-    net = _net(C, [{"kind": 3, "norm_mode": mode, "use_bias": center, "scale": scale,
+    net = stage_net(C, [{"kind": 3, "norm_mode": mode, "use_bias": center, "scale": scale,
                     "epsilon": 1e-3}])
     vars_ = net.variables()
     has_beta = center and mode == 0  # (the other modes have no beta, as Keras)
@@ -67,7 +55,7 @@ def test_forward_matches_numpy_in_training_and_inference(rng, mode, center, scal
         p[off:off + C] = v
     ref = _ln_ref(x, gamma, beta, 1e-3, mode)
     ypred = np.empty((B, C), np.float32)
-    net.train_batches(x, np.zeros((B, C), np.float32), None, None, B, 0, 1, 3, _stats(), ypred)
+    net.train_batches(x, np.zeros((B, C), np.float32), None, None, B, 0, 1, 3, stats(), ypred)
     np.testing.assert_allclose(ypred, ref, rtol=1e-5, atol=2e-6)
     np.testing.assert_array_equal(net.predict(x, 8), ypred)  # (no running statistics)
 
@@ -78,13 +66,13 @@ def test_rows_of_one_value_and_large_offsets_stay_finite(rng):
     x[1] = 1e4 + rng.normal(size=C).astype(np.float32)  # (sums in double)
     x[2] = 0.0
     for mode in MODES:
-        y = _net(C, [{"kind": 3, "norm_mode": mode}]).predict(x, 3)
+        y = stage_net(C, [{"kind": 3, "norm_mode": mode}]).predict(x, 3)
         assert np.isfinite(y).all()
         # (Keras's form x * inv - mean * inv cancels in float32 when the mean
         # dwarfs the spread: 1e4 * 2^-24 is ~6e-4 per term)
         np.testing.assert_allclose(y, _ln_ref(x, None, None, 1e-3, mode), rtol=1e-4,
                                    atol=2e-3 if mode == 0 else 1e-5)
-    y = _net(C, [{"kind": 3}]).predict(x, 3)
+    y = stage_net(C, [{"kind": 3}]).predict(x, 3)
     np.testing.assert_array_equal(y[0], 0.0)
 
 
@@ -106,29 +94,16 @@ def _mlp_ref(params, x, t, mode, act, center, scale):
                                               (3, False, True), (0, True, False)])
 def test_gradients_match_float64_finite_differences(rng, mode, act, center, scale):
     B, din, H, U = 9, 5, 7, 3
-    net = _net(din, [{"kind": 0, "units": H},
-                     {"kind": 3, "norm_mode": mode, "activation": act, "use_bias": center,
-                      "scale": scale},
-                     {"kind": 0, "units": U}])
-    p = net.params
-    p[:] = rng.normal(size=p.size).astype(np.float32) * 0.7
+    net = stage_net(din, [{"kind": 0, "units": H},
+                          {"kind": 3, "norm_mode": mode, "activation": act, "use_bias": center,
+                           "scale": scale},
+                          {"kind": 0, "units": U}])
+    net.params[:] = rng.normal(size=net.num_params).astype(np.float32) * 0.7
     x = rng.normal(size=(B, din)).astype(np.float32)
     t = rng.normal(size=(B, U)).astype(np.float32)
-    net.train_batches(x, t, None, None, B, 0, 1, 3, _stats(), None)
-    g = net.grads.copy()
-    vars_ = net.variables()
-    params = [p[off:off + int(np.prod(shape))].reshape(shape).astype(np.float64)
-              for _, off, shape, _ in vars_]
+    one_step(net, x, t)
     x64, t64 = x.astype(np.float64), t.astype(np.float64)
-    for k, (_, off, shape, _) in enumerate(vars_):
-        num = np.zeros(params[k].size)
-        for i in range(params[k].size):
-            for sgn in (1, -1):
-                q = [a.copy() for a in params]
-                q[k].flat[i] += sgn * 1e-6
-                num[i] += sgn * _mlp_ref(q, x64, t64, mode, act, center, scale) / 2e-6
-        np.testing.assert_allclose(g[off:off + params[k].size], num, rtol=2e-3, atol=2e-5,
-                                   err_msg=f"variable {k} {shape}")
+    assert_grads_match(net, lambda q: _mlp_ref(q, x64, t64, mode, act, center, scale))
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
@@ -136,18 +111,15 @@ def test_same_bits_at_any_thread_count(rng, mode):
     B, din, H = 96, 40, 300  # (several row tasks and column slabs)
     x = rng.normal(size=(B, din)).astype(np.float32)
     t = rng.normal(size=(B, 4)).astype(np.float32)
-    out = []
-    before = fd.get_num_threads()
-    try:
-        for nt in (1, 2, 3):
-            fd.set_num_threads(nt)
-            net = _net(din, [{"kind": 0, "units": H}, {"kind": 3, "norm_mode": mode},
-                             {"kind": 0, "units": 4}])
-            net.params[:] = np.random.default_rng(1).normal(size=net.num_params) * 0.1
-            net.train_batches(x, t, None, None, 32, 0, 3, 3, _stats(), None)
-            out.append(net.grads.copy())
-    finally:
-        fd.set_num_threads(before)
+
+    def run():
+        net = stage_net(din, [{"kind": 0, "units": H}, {"kind": 3, "norm_mode": mode},
+                              {"kind": 0, "units": 4}])
+        net.params[:] = np.random.default_rng(1).normal(size=net.num_params) * 0.1
+        net.train_batches(x, t, None, None, 32, 0, 3, 3, stats(), None)
+        return net.grads.copy()
+
+    out = at_thread_counts(run)
     for g in out[1:]:
         np.testing.assert_array_equal(g, out[0])
 

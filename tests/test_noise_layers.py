@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import fastdense as fd
+from _engine_checks import assert_grads_match, at_thread_counts, one_step, stage_net
 from fastdense import _core, layers, models
 
 GAUSSIAN, GAUSSIAN_DROPOUT, ALPHA_DROPOUT = 1, 2, 3
@@ -63,14 +64,7 @@ def test_alpha_dropout_values_rate_and_moments(rng):
                                         (ALPHA_DROPOUT, 0.25)])
 def test_same_bits_at_any_thread_count_and_seed_decides(rng, kind, param):
     x = rng.normal(size=(300, 333)).astype(np.float32)  # (~50k pairs: several tasks)
-    before = fd.get_num_threads()
-    try:
-        outs = []
-        for nt in (1, 2, 3):
-            fd.set_num_threads(nt)
-            outs.append(_draw(kind, param, x))
-    finally:
-        fd.set_num_threads(before)
+    outs = at_thread_counts(lambda: _draw(kind, param, x))
     for y in outs[1:]:
         np.testing.assert_array_equal(y, outs[0])
     assert not np.array_equal(_draw(kind, param, x, seed=6), outs[0])
@@ -87,38 +81,20 @@ def _fixed_map(kind, param, B, H, seed):
                                         (ALPHA_DROPOUT, 0.25)])
 def test_gradients_match_float64_finite_differences(rng, kind, param):
     B, din, H, U = 7, 4, 6, 3
-    net = _core.Network(din, [{"kind": 0, "units": H, "activation": 3, "noise": kind,
-                               "noise_param": param}, {"kind": 0, "units": U}])
-    net.set_loss(3, False)  # mean squared error
-    spec = _core.OptimizerSpec()
-    spec.learning_rate = 0.0
-    net.set_optimizer(spec)
-    p = net.params
-    p[:] = rng.normal(size=p.size).astype(np.float32) * 0.7
+    net = stage_net(din, [{"kind": 0, "units": H, "activation": 3, "noise": kind,
+                           "noise_param": param}, {"kind": 0, "units": U}])
+    net.params[:] = rng.normal(size=net.num_params).astype(np.float32) * 0.7
     x = rng.normal(size=(B, din)).astype(np.float32)
     t = rng.normal(size=(B, U)).astype(np.float32)
     net.set_seed(11)
-    net.train_batches(x, t, None, None, B, 0, 1, 3, {"loss_sum": 0.0, "seen": 0,
-                                                     "metric_sums": []}, None)
-    g = net.grads.copy()
+    one_step(net, x, t)
     M, C = _fixed_map(kind, param, B, H, 11)
-    vars_ = net.variables()
-    params = [p[off:off + int(np.prod(shape))].reshape(shape).astype(np.float64)
-              for _, off, shape, _ in vars_]
 
     def loss(q):
         h = np.tanh(x.astype(np.float64) @ q[0] + q[1]) * M + C
         return np.mean(np.mean((h @ q[2] + q[3] - t) ** 2, axis=1))
 
-    for k, (_, off, shape, _) in enumerate(vars_):
-        num = np.zeros(params[k].size)
-        for i in range(params[k].size):
-            for sgn in (1, -1):
-                q = [a.copy() for a in params]
-                q[k].flat[i] += sgn * 1e-6
-                num[i] += sgn * loss(q) / 2e-6
-        np.testing.assert_allclose(g[off:off + params[k].size], num, rtol=2e-3, atol=2e-5,
-                                   err_msg=f"variable {k} {shape}")
+    assert_grads_match(net, loss)
 
 
 # ------------------------------------------------------------------ the model

@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 
 import fastdense as fd
+from _engine_checks import assert_grads_match, at_thread_counts, one_step, stage_net, stats
 from fastdense import _core, layers, models
 
 
 def _prelu_ref(x, alpha):
     x = np.asarray(x, np.float64)
     return np.maximum(x, 0) - alpha * np.maximum(-x, 0)
-
-
-def _stats():
-    return {"loss_sum": 0.0, "seen": 0, "metric_sums": []}
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -40,22 +37,13 @@ def test_forward_matches_numpy(rng, shared):
 @pytest.mark.parametrize("act", [0, 3])
 def test_gradients_match_float64_finite_differences(rng, shared, act):
     B, din, H, U = 9, 5, 7, 3
-    net = _core.Network(din, [{"kind": 0, "units": H}, {"kind": 4, "shared": shared,
-                                                         "activation": act},
-                              {"kind": 0, "units": U}])
-    net.set_loss(3, False)  # mean squared error
-    spec = _core.OptimizerSpec()
-    spec.learning_rate = 0.0
-    net.set_optimizer(spec)
-    p = net.params
-    p[:] = rng.normal(size=p.size).astype(np.float32) * 0.7
+    net = stage_net(din, [{"kind": 0, "units": H},
+                          {"kind": 4, "shared": shared, "activation": act},
+                          {"kind": 0, "units": U}])
+    net.params[:] = rng.normal(size=net.num_params).astype(np.float32) * 0.7
     x = rng.normal(size=(B, din)).astype(np.float32)
     t = rng.normal(size=(B, U)).astype(np.float32)
-    net.train_batches(x, t, None, None, B, 0, 1, 3, _stats(), None)
-    g = net.grads.copy()
-    vars_ = net.variables()
-    params = [p[off:off + int(np.prod(shape))].reshape(shape).astype(np.float64)
-              for _, off, shape, _ in vars_]
+    one_step(net, x, t)
     x64, t64 = x.astype(np.float64), t.astype(np.float64)
 
     def loss(q):
@@ -63,34 +51,22 @@ def test_gradients_match_float64_finite_differences(rng, shared, act):
         h = np.tanh(h) if act == 3 else h
         return np.mean(np.mean((h @ q[3] + q[4] - t64) ** 2, axis=1))
 
-    for k, (_, off, shape, _) in enumerate(vars_):
-        num = np.zeros(params[k].size)
-        for i in range(params[k].size):
-            for sgn in (1, -1):
-                q = [a.copy() for a in params]
-                q[k].flat[i] += sgn * 1e-6
-                num[i] += sgn * loss(q) / 2e-6
-        np.testing.assert_allclose(g[off:off + params[k].size], num, rtol=2e-3, atol=2e-5,
-                                   err_msg=f"variable {k} {shape}")
+    assert_grads_match(net, loss)
 
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_same_bits_at_any_thread_count(rng, shared):
     x = rng.normal(size=(128, 40)).astype(np.float32)
     t = rng.normal(size=(128, 4)).astype(np.float32)
-    grads = []
-    before = fd.get_num_threads()
-    try:
-        for nt in (1, 2, 3):
-            fd.set_num_threads(nt)
-            net = _core.Network(40, [{"kind": 0, "units": 300}, {"kind": 4, "shared": shared},
-                                     {"kind": 0, "units": 4}])
-            net.set_loss(3, False)
-            net.params[:] = np.random.default_rng(1).normal(size=net.num_params) * 0.1
-            net.train_batches(x, t, None, None, 64, 0, 2, 3, _stats(), None)
-            grads.append(net.grads.copy())
-    finally:
-        fd.set_num_threads(before)
+
+    def run():
+        net = stage_net(40, [{"kind": 0, "units": 300}, {"kind": 4, "shared": shared},
+                             {"kind": 0, "units": 4}])
+        net.params[:] = np.random.default_rng(1).normal(size=net.num_params) * 0.1
+        net.train_batches(x, t, None, None, 64, 0, 2, 3, stats(), None)
+        return net.grads.copy()
+
+    grads = at_thread_counts(run)
     for g in grads[1:]:
         np.testing.assert_array_equal(g, grads[0])
 

@@ -426,6 +426,23 @@ def _regularizers_serialize(reg: Any) -> Any:
     return _regularizers.serialize(reg)
 
 
+def _width_to_build(layer: Any, shape: Tuple[Any, ...], axis: Any) -> Optional[int]:
+    """Checks the feature axis (the last) of ``shape`` for a layer with one
+    weight per feature: the width to build it for, or None when it is
+    already built for that width."""
+    dim = shape[-1]
+    if dim is None:
+        raise ValueError(f"Axis {axis} of input tensor should have a defined dimension but "
+                         f"the layer received an input with shape {shape}.")
+    if not layer.built:
+        return int(dim)
+    if dim != layer.input_dim:
+        raise ValueError(f"Input {shape} is incompatible with layer {layer.name}: expected "
+                         f"axis -1 of input shape to have value {layer.input_dim}, but "
+                         f"received input with shape {shape}")
+    return None
+
+
 def _init_config(init: Any) -> Any:
     """Keras 3's form: ``{'module': 'keras.initializers', 'class_name': ...,
     'config': ..., 'registered_name': None}`` (a function: its name)."""
@@ -501,18 +518,10 @@ class BatchNormalization(Layer):
             raise NotImplementedError(
                 f"fastdense normalizes the feature axis of 2D inputs (axis=-1). Received: "
                 f"axis={self.axis} for input_shape={shape}")
-        dim = shape[-1]
-        if dim is None:
-            raise ValueError(f"Axis {self.axis} of input tensor should have a defined "
-                             f"dimension but the layer received an input with shape {shape}.")
-        if self.built:
-            if dim != self.input_dim:
-                raise ValueError(
-                    f"Input {shape} is incompatible with layer {self.name}: expected axis -1 "
-                    f"of input shape to have value {self.input_dim}, but received input "
-                    f"with shape {shape}")
+        width = _width_to_build(self, shape, self.axis)
+        if width is None:
             return
-        self.input_dim = int(dim)
+        self.input_dim = width
         self._build_shape = tuple(input_shape)
         self._path = self.name
         n = (self.input_dim,)
@@ -656,18 +665,10 @@ class _RowNormalization(Layer):
             raise NotImplementedError(
                 f"fastdense normalizes the last axis of its 2D activations (axis=-1). "
                 f"Received: axis={self.axis} for input_shape={shape}")
-        dim = shape[-1]
-        if dim is None:
-            raise ValueError(f"Axis {axes[0]} of input tensor should have a defined dimension "
-                             f"but the layer received an input with shape {shape}.")
-        if self.built:
-            if dim != self.input_dim:
-                raise ValueError(
-                    f"Input {shape} is incompatible with layer {self.name}: expected axis -1 "
-                    f"of input shape to have value {self.input_dim}, but received input "
-                    f"with shape {shape}")
+        width = _width_to_build(self, shape, axes[0])
+        if width is None:
             return
-        self.input_dim = int(dim)
+        self.input_dim = width
         self._build_shape = shape
         self._path = self.name
         if self._axis_list:
@@ -1463,15 +1464,10 @@ class PReLU(Layer):
         if self.shared_axes is not None and any(a != 1 for a in self.shared_axes):
             raise ValueError(f"PReLU on inputs of shape {shape} can share axis 1 only. "
                              f"Received: shared_axes={self.shared_axes}")
-        if shape[-1] is None:
-            raise ValueError(f"PReLU needs a defined feature dimension. Received: "
-                             f"input_shape={shape}")
-        if self.built:
-            if shape[-1] != self.input_dim:
-                raise ValueError(f"Input {shape} is incompatible with layer {self.name}: "
-                                 f"expected {self.input_dim} features.")
+        width = _width_to_build(self, shape, -1)
+        if width is None:
             return
-        self.input_dim = int(shape[-1])
+        self.input_dim = width
         self._build_shape = shape
         self._path = self.name
         self.alpha = Variable(_weight_initializer(self.alpha_initializer),

@@ -2099,6 +2099,18 @@ def _batchnorm_axis(axis: Any) -> Any:
     return axis
 
 
+def _construct(cls: type, base: type, kwargs: Dict[str, Any], unknown: Dict[str, Any],
+               what: str, ctx: _Context) -> Any:
+    """``cls(**kwargs)`` (a user's subclass of ``base`` also gets the config's
+    other arguments), its errors as the loading context's."""
+    if cls is not base:
+        kwargs.update(unknown)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"cannot rebuild {what}: {e}") from None
+
+
 def _batchnorm_from_config(entry: Dict[str, Any], index: int, ctx: _Context
                            ) -> Tuple[BatchNormalization, Optional[Tuple[Any, ...]]]:
     config = dict(entry.get("config") or {})
@@ -2142,13 +2154,8 @@ def _batchnorm_from_config(entry: Dict[str, Any], index: int, ctx: _Context
         kwargs[key] = _regularizer_from_config(config.get(key), ctx, what, key)
     for key in ("beta_constraint", "gamma_constraint"):
         kwargs[key] = _constraint_from_config(config.get(key), ctx, what, key)
-    if cls is not BatchNormalization:
-        kwargs.update(unknown)
-    try:
-        layer = cls(**kwargs)
-    except (TypeError, ValueError, NotImplementedError) as e:
-        raise ctx.error(f"cannot rebuild {what}: {e}") from None
-    return layer, _shape_from_layer_config(config)
+    return (_construct(cls, BatchNormalization, kwargs, unknown, what, ctx),
+            _shape_from_layer_config(config))
 
 
 _LAYERNORM_KNOWN = ("name", "trainable", "axis", "epsilon", "center", "scale", "rms_scaling",
@@ -2208,15 +2215,10 @@ def _rownorm_from_config(entry: Dict[str, Any], index: int, ctx: _Context
             kwargs[key] = _regularizer_from_config(config.get(key), ctx, what, key)
         for key in ("beta_constraint", "gamma_constraint"):
             kwargs[key] = _constraint_from_config(config.get(key), ctx, what, key)
-    if cls is not base:
-        kwargs.update(unknown)
-    try:
-        import warnings
-        with warnings.catch_warnings():  # (rms_scaling's deprecation: the file's choice)
-            warnings.simplefilter("ignore", UserWarning)
-            layer = cls(**kwargs)
-    except (TypeError, ValueError, NotImplementedError) as e:
-        raise ctx.error(f"cannot rebuild {what}: {e}") from None
+    import warnings
+    with warnings.catch_warnings():  # (rms_scaling's deprecation: the file's choice)
+        warnings.simplefilter("ignore", UserWarning)
+        layer = _construct(cls, base, kwargs, unknown, what, ctx)
     return layer, _shape_from_layer_config(config)
 
 
@@ -2247,13 +2249,8 @@ def _prelu_from_config(entry: Dict[str, Any], index: int, ctx: _Context
         "name": config.get("name"),
         "trainable": config.get("trainable", True),
     }
-    if cls is not PReLU:
-        kwargs.update(unknown)
-    try:
-        layer = cls(**kwargs)
-    except (TypeError, ValueError, NotImplementedError) as e:
-        raise ctx.error(f"cannot rebuild {what}: {e}") from None
-    return layer, _shape_from_layer_config(config)
+    return (_construct(cls, PReLU, kwargs, unknown, what, ctx),
+            _shape_from_layer_config(config))
 
 
 def _check_layer_shapes(stack: Sequence[Layer], input_shape: Tuple[Any, ...],
