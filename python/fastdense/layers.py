@@ -443,6 +443,23 @@ def _width_to_build(layer: Any, shape: Tuple[Any, ...], axis: Any) -> Optional[i
     return None
 
 
+def _gamma_beta_terms(beta_regularizer: Any, gamma_regularizer: Any, beta_constraint: Any,
+                      gamma_constraint: Any) -> Tuple[Any, Any, Any, Any]:
+    """A normalization layer's regularizers and constraints of beta and gamma,
+    checked to be ones the engine runs (L1/L2 penalties, Keras's built-in
+    constraints)."""
+    from . import constraints as _constraints
+    from . import regularizers as _regularizers
+    regs = [_regularizers.get(beta_regularizer), _regularizers.get(gamma_regularizer)]
+    for reg in regs:
+        if reg is not None:
+            reg._factors()
+    cons = [_constraints.get(beta_constraint), _constraints.get(gamma_constraint)]
+    for con in cons:
+        _constraints.native(con, 1)
+    return regs[0], regs[1], cons[0], cons[1]
+
+
 def _init_config(init: Any) -> Any:
     """Keras 3's form: ``{'module': 'keras.initializers', 'class_name': ...,
     'config': ..., 'registered_name': None}`` (a function: its name)."""
@@ -491,17 +508,9 @@ class BatchNormalization(Layer):
         self.gamma_initializer = _initializers.get(gamma_initializer)
         self.moving_mean_initializer = _initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = _initializers.get(moving_variance_initializer)
-        from . import constraints as _constraints
-        from . import regularizers as _regularizers
-        self.beta_regularizer = _regularizers.get(beta_regularizer)
-        self.gamma_regularizer = _regularizers.get(gamma_regularizer)
-        for reg in (self.beta_regularizer, self.gamma_regularizer):
-            if reg is not None:
-                reg._factors()
-        self.beta_constraint = _constraints.get(beta_constraint)
-        self.gamma_constraint = _constraints.get(gamma_constraint)
-        _constraints.native(self.beta_constraint, 1)
-        _constraints.native(self.gamma_constraint, 1)
+        (self.beta_regularizer, self.gamma_regularizer, self.beta_constraint,
+         self.gamma_constraint) = _gamma_beta_terms(beta_regularizer, gamma_regularizer,
+                                                    beta_constraint, gamma_constraint)
         self.renorm = False
         self.renorm_clipping = renorm_clipping
         self.renorm_momentum = float(renorm_momentum)
@@ -746,17 +755,9 @@ class LayerNormalization(_RowNormalization):
         self._mode = 1 if rms_scaling else 0
         self.beta_initializer = _initializers.get(beta_initializer)
         self.gamma_initializer = _initializers.get(gamma_initializer)
-        from . import constraints as _constraints
-        from . import regularizers as _regularizers
-        self.beta_regularizer = _regularizers.get(beta_regularizer)
-        self.gamma_regularizer = _regularizers.get(gamma_regularizer)
-        for reg in (self.beta_regularizer, self.gamma_regularizer):
-            if reg is not None:
-                reg._factors()
-        self.beta_constraint = _constraints.get(beta_constraint)
-        self.gamma_constraint = _constraints.get(gamma_constraint)
-        _constraints.native(self.beta_constraint, 1)
-        _constraints.native(self.gamma_constraint, 1)
+        (self.beta_regularizer, self.gamma_regularizer, self.beta_constraint,
+         self.gamma_constraint) = _gamma_beta_terms(beta_regularizer, gamma_regularizer,
+                                                    beta_constraint, gamma_constraint)
         self.gamma: Optional[Variable] = None
         self.beta: Optional[Variable] = None
 
