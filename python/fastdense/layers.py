@@ -20,7 +20,7 @@ from .variables import Variable
 __all__ = ["Layer", "Dense", "BatchNormalization", "LayerNormalization", "RMSNormalization",
            "UnitNormalization",
            "Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout",
-           "ActivityRegularization", "Flatten", "Activation",
+           "ActivityRegularization", "Flatten", "Reshape", "Activation",
            "ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU", "Identity", "Normalization", "Rescaling",
            "InputLayer",
            "Input", "InputSpec", "serialize", "deserialize"]
@@ -1048,6 +1048,68 @@ class Flatten(Layer):
     def get_config(self) -> Dict[str, Any]:
         config = super().get_config()
         config["data_format"] = self.data_format
+        return config
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (one entry may be -1: what
+    the size leaves), as Keras's ``layers.Reshape``. Samples keep their
+    values in order, so in a model it works as a ``Flatten`` does: a
+    one-axis target before the first Dense layer flattens images, a
+    multi-axis one must be flattened again before a Dense layer."""
+
+    def __init__(self, target_shape: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        try:
+            target = tuple(target_shape)
+        except TypeError:
+            raise TypeError(f"`target_shape` must be a tuple of ints. Received: "
+                            f"target_shape={target_shape!r}") from None
+        for dim in target:
+            if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+                raise TypeError(f"`target_shape` must be a tuple of ints. Received: "
+                                f"target_shape={target}")
+            if dim < -1:
+                raise ValueError("Each dimension in `target_shape` must be a non-negative "
+                                 "integer, or `-1` for a single unknown dimension. Received: "
+                                 f"target_shape={target}.")
+        if target.count(-1) > 1:
+            raise ValueError("There must be at most one unknown dimension (-1) in "
+                             f"`target_shape`. Received: target_shape={target}.")
+        self.target_shape = tuple(int(d) for d in target)
+        self.built = True
+
+    def _resolved(self, sample_shape: Tuple[Any, ...]) -> Tuple[Any, ...]:
+        """The target shape for samples of ``sample_shape`` (-1 filled in)."""
+        if any(d is None for d in sample_shape):
+            return tuple(None if d == -1 else d for d in self.target_shape)
+        size = math.prod(sample_shape)
+        if -1 not in self.target_shape:
+            if size != math.prod(self.target_shape):
+                raise ValueError("The total size of the tensor must be unchanged. Received: "
+                                 f"input_shape={tuple(sample_shape)}, "
+                                 f"target_shape={self.target_shape}")
+            return self.target_shape
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if known == 0 or size % known:
+            raise ValueError("The total size of the tensor must be unchanged, however, the "
+                             "input size cannot by divided by the specified dimensions in "
+                             f"target_shape. Received: input_shape={tuple(sample_shape)}, "
+                             f"target_shape={self.target_shape}")
+        return tuple(size // known if d == -1 else d for d in self.target_shape)
+
+    def compute_output_shape(self, input_shape: Sequence[Optional[int]]
+                             ) -> Tuple[Optional[int], ...]:
+        shape = tuple(input_shape)
+        return (shape[0],) + self._resolved(shape[1:])
+
+    def __call__(self, inputs: Any) -> np.ndarray:
+        x = np.asarray(inputs, dtype=np.float32)
+        return x.reshape((x.shape[0],) + self._resolved(x.shape[1:]))
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config["target_shape"] = self.target_shape
         return config
 
 

@@ -26,7 +26,7 @@ from .callbacks import Callback, CallbackList, History
 from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
                      InputLayer, Normalization, Rescaling,
                      InputSpec, KerasTensor, Layer, LayerNormalization, _RowNormalization,
-                     ActivityRegularization, PReLU, _Noise, _check_name)
+                     ActivityRegularization, PReLU, Reshape, _Noise, _check_name)
 from .variables import Variable
 
 __all__ = ["Model", "Sequential", "Functional", "load_model", "model_from_json", "clone_model", "save_model"]
@@ -261,6 +261,7 @@ class Model:
             raise ValueError("Input dimensions must be positive. Received: input_shape="
                              + str(tuple(input_shape)))
         self._input_shape = (None,) + tuple(int(d) for d in dims)
+        self._check_shapes(self._input_shape)
         for norm in self._normalizers:
             if not norm.built:
                 norm.build(self._input_shape)
@@ -315,13 +316,33 @@ class Model:
         return self._dense_layers[-1].units
 
     def _flatten_input(self) -> bool:
-        """True when a Flatten layer comes before the first Dense layer."""
+        """True when a Flatten layer (or a Reshape to one axis) comes before
+        the first Dense layer."""
         for layer in self._layers:
             if isinstance(layer, Dense):
                 return False
-            if isinstance(layer, Flatten):
+            if isinstance(layer, Flatten) or (isinstance(layer, Reshape)
+                                              and len(layer.target_shape) == 1):
                 return True
         return False
+
+    def _check_shapes(self, input_shape: Tuple[Any, ...]) -> None:
+        """Follows the input shape through the layers: every layer but the
+        shape-only ones (Flatten, Reshape, Dropout, elementwise activations,
+        the input-stage layers) must see 2D activations, as the model's
+        output must be."""
+        shape = tuple(input_shape)
+        for layer in self._layers:
+            if len(shape) != 2 and isinstance(
+                    layer, (Dense, BatchNormalization, _RowNormalization, PReLU, _Noise,
+                            ActivityRegularization)):
+                raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}) gets inputs of "
+                                 f"shape {shape}; fastdense runs it on 2D activations (batch, "
+                                 "features): flatten them first (Flatten, or Reshape((-1,))).")
+            shape = tuple(layer.compute_output_shape(shape))
+        if len(shape) != 2:
+            raise ValueError(f"The model's output would have shape {shape}; fastdense models "
+                             "output 2D arrays (batch, features).")
 
     def _engine_layout(self) -> Tuple[List[Dict[str, Any]], List[Layer], List[Any], float]:
         """The native network's stages: one per Dense, BatchNormalization,
@@ -1560,16 +1581,22 @@ class Sequential(Model):
                 "(Normalization, Rescaling): it transforms the input array before the native "
                 f"engine. Received '{layer.name}' after '{self._layers[-1].name}'.")
         if not isinstance(layer, (Dense, BatchNormalization, _RowNormalization, Dropout, _Noise,
-                                  ActivityRegularization, PReLU, Flatten, Activation,
+                                  ActivityRegularization, PReLU, Flatten, Reshape, Activation,
                                   Identity) + _INPUT_STAGE):
             raise NotImplementedError(f"fastdense runs Dense, BatchNormalization, "
                                       f"LayerNormalization, RMSNormalization, "
                                       f"UnitNormalization, PReLU, Dropout, "
                                       f"GaussianNoise, GaussianDropout, AlphaDropout, "
                                       f"ActivityRegularization, "
-                                      f"Flatten, Identity and activation (Activation, ReLU, "
+                                      f"Flatten, Reshape, Identity and activation (Activation, "
+                                      f"ReLU, "
                                       f"LeakyReLU, ELU, Softmax) layers natively; "
                                       f"{type(layer).__name__} is not supported yet.")
+        if isinstance(layer, Reshape) and len(layer.target_shape) != 1 and self._dense_layers:
+            raise NotImplementedError(
+                f"fastdense keeps activations 2D after the first Dense layer: Reshape "
+                f"'{layer.name}' may only give one axis there (e.g. Reshape((-1,))). Received: "
+                f"target_shape={layer.target_shape}")
         if any(layer is l for l in self._layers):
             raise ValueError(f"Layer '{layer.name}' is already in model '{self.name}'.")
         if any(layer.name == l.name for l in self._layers):
@@ -1594,9 +1621,10 @@ class Sequential(Model):
             # on multi-dimensional samples, only elementwise layers may come
             # before Flatten: Dropout, and an Activation that is not a softmax
             for layer in self._layers:
-                if isinstance(layer, Flatten):
+                if isinstance(layer, Flatten) or (isinstance(layer, Reshape)
+                                                  and len(layer.target_shape) == 1):
                     return
-                elementwise = isinstance(layer, (Dropout, Identity) + _INPUT_STAGE) or (
+                elementwise = isinstance(layer, (Dropout, Identity, Reshape) + _INPUT_STAGE) or (
                     isinstance(layer, Activation)
                     and layer._act_code not in (_activations._CODES["softmax"],
                                                 _activations._CODES["log_softmax"]))

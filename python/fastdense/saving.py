@@ -90,7 +90,7 @@ from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objec
 from .layers import (ELU, Activation, ActivityRegularization, AlphaDropout, BatchNormalization,
                      GaussianDropout, GaussianNoise, Dense, Dropout, Flatten, Identity,
                      LayerNormalization, LeakyReLU, Normalization, Rescaling,
-                     ReLU, RMSNormalization, Softmax, UnitNormalization,
+                     ReLU, Reshape, RMSNormalization, Softmax, UnitNormalization,
                      InputLayer, Layer, PReLU, _RowNormalization)
 
 __all__ = [
@@ -480,7 +480,7 @@ def layer_to_config(layer: Layer, input_shape: Any = None,
                          f"{type(layer).__name__}: fastdense saves Dense, "
                          "BatchNormalization, LayerNormalization, RMSNormalization, PReLU, "
                          "Normalization, Rescaling, Dropout, the noise layers, "
-                         "ActivityRegularization, Flatten, Identity and activation "
+                         "ActivityRegularization, Flatten, Reshape, Identity and activation "
                          "(Activation, ReLU, LeakyReLU, ELU, Softmax) layers.")
     plain = type(layer) is base
     entry: Dict[str, Any] = {
@@ -541,7 +541,7 @@ def _layer_from_entry(entry: Dict[str, Any], index: int, ctx: "_Context"
         f"layer {layer_cfg.get('name', f'#{index}')!r} is a {layer_cls}, which fastdense "
         "does not support: it loads Sequential stacks of Dense, BatchNormalization, "
         "LayerNormalization, RMSNormalization, PReLU, Normalization, Rescaling, Dropout, "
-        "GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization, Flatten, "
+        "GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization, Flatten, Reshape, "
         "Identity and activation (Activation, ReLU, LeakyReLU, ELU, Softmax) layers.")
 
 
@@ -637,7 +637,7 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
 
 
 _WEIGHTLESS = (Dropout, GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization,
-               Flatten, Identity, Rescaling, Activation, ReLU, LeakyReLU, ELU, Softmax)
+               Flatten, Reshape, Identity, Rescaling, Activation, ReLU, LeakyReLU, ELU, Softmax)
 _WEIGHTLESS_NAMES = tuple(c.__name__ for c in _WEIGHTLESS)
 
 
@@ -656,6 +656,8 @@ def _weightless_config(layer: Layer, input_shape: Any,
         config.update({"l1": layer.l1, "l2": layer.l2})
     elif isinstance(layer, Flatten):
         config["data_format"] = layer.data_format
+    elif isinstance(layer, Reshape):
+        config["target_shape"] = list(layer.target_shape)
     elif isinstance(layer, ReLU):
         config.update({"max_value": layer.max_value, "negative_slope": layer.negative_slope,
                        "threshold": layer.threshold})
@@ -727,6 +729,12 @@ def _weightless_from_config(cls_name: str, config: Dict[str, Any], ctx: "_Contex
             return ActivityRegularization(config.get("l1", 0.0), config.get("l2", 0.0), **kw)
         if cls_name == "Flatten":
             return Flatten(data_format=config.get("data_format"), **kw)
+        if cls_name == "Reshape":
+            target = config.get("target_shape")
+            if not isinstance(target, (list, tuple)):
+                raise ctx.error(f"{what} has no target_shape list. Received: "
+                                f"target_shape={target!r}")
+            return Reshape(target, **kw)
         if cls_name == "Identity":
             return Identity(**kw)
         if cls_name == "Rescaling":
@@ -2442,7 +2450,9 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
                            if isinstance(layer, (Dense, BatchNormalization, _RowNormalization,
                                                  PReLU))),
                           len(stack))
-    flatten_first = any(isinstance(layer, Flatten) for layer in stack[:first_weighted])
+    flatten_first = any(isinstance(layer, Flatten) or (
+        isinstance(layer, Reshape) and len(layer.target_shape) == 1)
+        for layer in stack[:first_weighted])
     if input_shape is not None and (
             (len(input_shape) != 2 and not flatten_first) or input_shape[-1] is None):
         raise ctx.error(f"the model's input shape is {list(input_shape)}; fastdense takes "
