@@ -38,6 +38,7 @@ def test_chain_becomes_a_functional_model():
     assert [w.path for w in m.weights][:2] == ["dense/kernel", "dense/bias"]
     assert m.input_shape == (None, 6) and m.output_shape == (None, 3)
     assert m.inputs[0].shape == (None, 6) and m.outputs[0].shape == (None, 3)
+    assert m.input is m.inputs[0] and m.output is m.outputs[0]
     assert m.count_params() == 6 * 8 + 8 + 4 * 8 + 2 * 8 + 8 * 3 + 3
     lines = []
     m.summary(print_fn=lines.append)

@@ -1233,6 +1233,16 @@ class Model:
             shape = tuple(layer.compute_output_shape(shape))
         return [InputSpec(shape, "keras_tensor_1")]
 
+    @property
+    def input(self) -> KerasTensor:
+        """The model's symbolic input (``inputs[0]``), as Keras's ``model.input``."""
+        return self.inputs[0]
+
+    @property
+    def output(self) -> KerasTensor:
+        """The model's symbolic output (``outputs[0]``), as Keras's ``model.output``."""
+        return self.outputs[0]
+
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None,
                  verbose: Union[str, int] = "auto", sample_weight: Any = None,
