@@ -332,7 +332,8 @@ def case_network_stages_init(rng):
     args = [int(rng.integers(1, 5)), stages, float(rng.choice([0.0, 0.2]))]
     if rng.random() < 0.3:  # a bad field, a bad kind, a bad value
         st = stages[int(rng.integers(0, len(stages)))]
-        key = str(rng.choice(["kind", "units", "activation", "dropout", "momentum", "epsilon"]))
+        key = str(rng.choice(["kind", "units", "activation", "dropout", "momentum", "epsilon",
+                              "norm_mode", "noise", "noise_param", "shared"]))
         st[key] = [-1, 3, 99, float("nan"), 1.5, 0.0, "x", None, 2**62][int(rng.integers(0, 9))]
     if rng.random() < 0.1:
         args[int(rng.integers(0, 3))] = [0, [], [1], float("nan"), -1, None][int(rng.integers(0, 6))]
@@ -447,10 +448,11 @@ def test_optimizer_spec_fuzz():
 
 # ------------------------------------------------------------------ the network
 def _stages(rng, din):
-    """Random stage dicts (Dense / BatchNorm / Identity) and the units they give."""
+    """Random stage dicts (Dense / BatchNorm / Identity / LayerNorm / PReLU,
+    with Dropout or noise) and the units they give."""
     stages, units = [], [din]
     for _ in range(int(rng.integers(1, 5))):
-        kind = int(rng.choice([0, 0, 1, 2]))
+        kind = int(rng.choice([0, 0, 1, 2, 3, 4]))
         st = {"kind": kind, "activation": int(rng.integers(0, N_ACT)),
               "dropout": float(rng.choice([0.0, 0.0, 0.5])), "use_bias": bool(rng.integers(0, 2))}
         if kind == 0:
@@ -458,6 +460,14 @@ def _stages(rng, din):
         elif kind == 1:
             st.update(scale=bool(rng.integers(0, 2)), momentum=float(rng.choice([0.0, 0.9, 1.0])),
                       epsilon=float(rng.choice([1e-3, 1.0])))
+        elif kind == 3:
+            st.update(scale=bool(rng.integers(0, 2)), norm_mode=int(rng.integers(0, 4)),
+                      epsilon=float(rng.choice([1e-6, 1e-3])))
+        elif kind == 4:
+            st["shared"] = bool(rng.integers(0, 2))
+        if st["dropout"] == 0.0 and rng.random() < 0.3:
+            st["noise"] = int(rng.integers(1, 4))
+            st["noise_param"] = float(rng.choice([0.0, 0.1, 0.5]))
         stages.append(st)
         units.append(st.get("units", units[-1]))
     return stages, units
