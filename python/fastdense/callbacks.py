@@ -1,4 +1,5 @@
-"""Callbacks: ``Callback``, ``History``, ``ProgbarLogger`` and ``CallbackList``.
+"""Callbacks: ``Callback``, ``History``, ``ProgbarLogger``, ``CallbackList`` and
+Keras's others (early stopping, checkpoints, schedules, CSV and TensorBoard logs).
 
 Batch hooks cost a trip to Python per batch, so fit only calls them when a
 callback overrides one; otherwise the engine runs whole chunks of batches
@@ -12,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import time
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
@@ -22,7 +24,7 @@ from ._progbar import Progbar, print_msg
 __all__ = ["Callback", "History", "ProgbarLogger", "CallbackList", "EarlyStopping",
            "BackupAndRestore",
            "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "LambdaCallback",
-           "TerminateOnNaN", "ModelCheckpoint"]
+           "TerminateOnNaN", "ModelCheckpoint", "TensorBoard"]
 
 Logs = Optional[Dict[str, Any]]
 
@@ -823,3 +825,131 @@ class ModelCheckpoint(_MonitorCallback):
             self.model.save(filepath, overwrite=True)
         if self.verbose > 0:
             print_msg(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
+
+
+class TensorBoard(Callback):
+    """Logs to TensorBoard as Keras's ``TensorBoard`` does, without needing
+    TensorFlow (the event files are written directly, readable by
+    ``tensorboard --logdir``): each epoch's ``epoch_<name>`` scalars (the
+    learning rate among them) under ``log_dir/train``, the validation ones
+    (``val_`` dropped) under ``log_dir/validation``, and each evaluation's
+    ``evaluation_<name>_vs_iterations`` there too; with ``update_freq="batch"``
+    or an integer N, ``batch_<name>`` every N training batches (fit then
+    steps batch by batch). ``write_steps_per_second`` adds
+    ``epoch_steps_per_second`` (and ``batch_steps_per_second``). Scalars
+    only: weight histograms and images, embeddings and profiling raise
+    NotImplementedError; ``write_graph`` writes nothing (there is no
+    TensorFlow graph)."""
+
+    def __init__(self, log_dir: Any = "logs", histogram_freq: int = 0,
+                 write_graph: bool = True, write_images: bool = False,
+                 write_steps_per_second: bool = False, update_freq: Any = "epoch",
+                 profile_batch: Any = 0, embeddings_freq: int = 0,
+                 embeddings_metadata: Any = None) -> None:
+        super().__init__()
+        for arg, value in (("histogram_freq", histogram_freq), ("write_images", write_images),
+                           ("profile_batch", profile_batch),
+                           ("embeddings_freq", embeddings_freq),
+                           ("embeddings_metadata", embeddings_metadata)):
+            if value:
+                raise NotImplementedError(
+                    f"fastdense's TensorBoard callback writes scalars only. Received: "
+                    f"{arg}={value!r}")
+        if update_freq == "batch":
+            update_freq = 1
+        if update_freq != "epoch" and (isinstance(update_freq, bool) or not isinstance(
+                update_freq, (int, np.integer)) or update_freq < 1):
+            raise ValueError("`update_freq` must be 'epoch', 'batch' or a positive integer. "
+                             f"Received: update_freq={update_freq!r}")
+        self.log_dir = str(os.fspath(log_dir))
+        self.histogram_freq = histogram_freq
+        self.write_graph = write_graph
+        self.write_images = write_images
+        self.write_steps_per_second = write_steps_per_second
+        self.update_freq = update_freq if update_freq == "epoch" else int(update_freq)
+        self.embeddings_freq = embeddings_freq
+        self.embeddings_metadata = embeddings_metadata
+        self._writers: Dict[str, Any] = {}
+        self._global_train_batch = 0
+        self._previous_epoch_iterations = 0
+        self._epoch_start_time = 0.0
+        self._batch_start_time = 0.0
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        self._close_writers()
+
+    def _writer(self, kind: str) -> Any:
+        from ._tfevents import EventFileWriter
+        if kind not in self._writers:
+            self._writers[kind] = EventFileWriter(os.path.join(self.log_dir, kind))
+        return self._writers[kind]
+
+    def _close_writers(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+    def _iterations(self) -> int:
+        opt = getattr(self.model, "optimizer", None)
+        return int(opt.iterations) if opt is not None else 0
+
+    def _wants_batch_hooks(self, names: Iterable[str]) -> bool:
+        return tuple(names) == _TRAIN_BATCH and self.update_freq != "epoch"
+
+    def on_train_begin(self, logs=None):
+        self._global_train_batch = 0
+        self._previous_epoch_iterations = 0
+
+    def on_train_end(self, logs=None):
+        self._close_writers()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.write_steps_per_second:
+            self._previous_epoch_iterations = self._iterations()
+            self._epoch_start_time = time.time()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._global_train_batch += 1
+        if self.write_steps_per_second:
+            self._batch_start_time = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update_freq == "epoch" or self._global_train_batch % self.update_freq:
+            return
+        writer, step = self._writer("train"), self._global_train_batch
+        if self.write_steps_per_second:
+            elapsed = time.time() - self._batch_start_time
+            if elapsed > 0:
+                writer.scalar("batch_steps_per_second", 1.0 / elapsed, step)
+        for name, value in (logs or {}).items():
+            writer.scalar(f"batch_{name}", value, step)
+        writer.flush()
+
+    def on_test_end(self, logs=None):
+        if getattr(self.model, "optimizer", None) is None:
+            return
+        writer, step = self._writer("validation"), self._iterations()
+        for name, value in (logs or {}).items():
+            writer.scalar(f"evaluation_{name}_vs_iterations", value, step)
+        writer.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not logs:
+            return
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        opt = getattr(self.model, "optimizer", None)
+        if opt is not None:
+            train["learning_rate"] = float(np.asarray(opt.learning_rate))
+        if self.write_steps_per_second:
+            elapsed = time.time() - self._epoch_start_time
+            steps = self._iterations() - self._previous_epoch_iterations
+            train["steps_per_second"] = float(np.float32(steps) / np.float32(elapsed)) \
+                if elapsed > 0 else 0.0
+        for kind, values in (("train", train), ("validation", val)):
+            if values:
+                writer = self._writer(kind)
+                for name, value in values.items():
+                    writer.scalar(f"epoch_{name}", value, epoch)
+                writer.flush()

@@ -1,0 +1,127 @@
+"""TensorBoard event files without TensorFlow: TFRecord framing (masked
+CRC32-C) around hand-encoded ``Event`` protocol buffers holding TF2-style
+scalar summaries (a float tensor with the ``scalars`` plugin's metadata), as
+``tf.summary.scalar`` writes them."""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import time
+from typing import BinaryIO, List, Optional
+
+_POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
+
+
+def _crc_table() -> List[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ _POLY if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_TABLE = _crc_table()
+
+
+def crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def masked_crc32c(data: bytes) -> int:
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+# -- protocol buffer encoding (the few wire types an Event needs) -------------
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    n &= (1 << 64) - 1  # (negative int64 as two's complement, as protobuf does)
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _key(field: int, wire: int) -> bytes:
+    return _varint(field << 3 | wire)
+
+
+def _bytes_field(field: int, data: bytes) -> bytes:
+    return _key(field, 2) + _varint(len(data)) + data
+
+
+def scalar_summary(tag: str, value: float) -> bytes:
+    """A ``Summary`` with one TF2 scalar: ``Value{tag, tensor: float32 [],
+    metadata: plugin 'scalars'}``."""
+    tensor = (_key(1, 0) + _varint(1)                      # dtype: DT_FLOAT
+              + _bytes_field(2, b"")                        # tensor_shape: scalar
+              + _bytes_field(5, struct.pack("<f", value)))  # float_val (packed)
+    metadata = _bytes_field(1, _bytes_field(1, b"scalars"))  # plugin_data.plugin_name
+    value_msg = (_bytes_field(1, tag.encode("utf-8")) + _bytes_field(9, metadata)
+                 + _bytes_field(8, tensor))
+    return _bytes_field(1, value_msg)
+
+
+def event(step: int, wall_time: Optional[float] = None, summary: Optional[bytes] = None,
+          file_version: Optional[str] = None) -> bytes:
+    """An ``Event``: wall_time (1), step (2), file_version (3) or summary (5)."""
+    out = _key(1, 1) + struct.pack("<d", time.time() if wall_time is None else wall_time)
+    out += _key(2, 0) + _varint(int(step))
+    if file_version is not None:
+        out += _bytes_field(3, file_version.encode("utf-8"))
+    if summary is not None:
+        out += _bytes_field(5, summary)
+    return out
+
+
+def record(data: bytes) -> bytes:
+    """One TFRecord: length, its masked CRC, the data, the data's masked CRC."""
+    length = struct.pack("<Q", len(data))
+    return (length + struct.pack("<I", masked_crc32c(length)) + data
+            + struct.pack("<I", masked_crc32c(data)))
+
+
+class EventFileWriter:
+    """Appends events to ``logdir/events.out.tfevents.<time>.<host>.<pid>.<n>.v2``
+    (created with the directory on the first write)."""
+
+    _count = 0
+
+    def __init__(self, logdir: str) -> None:
+        self.logdir = logdir
+        self.path: Optional[str] = None
+        self._file: Optional[BinaryIO] = None
+
+    def _open(self) -> None:
+        os.makedirs(self.logdir, exist_ok=True)
+        EventFileWriter._count += 1
+        name = (f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}."
+                f"{os.getpid()}.{EventFileWriter._count}.v2")
+        self.path = os.path.join(self.logdir, name)
+        self._file = open(self.path, "wb")
+        self._file.write(record(event(0, file_version="brain.Event:2")))
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        if self._file is None:
+            self._open()
+        assert self._file is not None
+        self._file.write(record(event(step, summary=scalar_summary(tag, float(value)))))
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
