@@ -84,10 +84,15 @@ def _read_scalars(logdir):
         value = dict((f, v) for f, _, v in _fields(value_field))
         meta = dict((f, v) for f, _, v in _fields(value[9]))
         plugin = dict((f, v) for f, _, v in _fields(meta[1]))
-        assert plugin[1] == b"scalars"
         tensor = dict((f, v) for f, _, v in _fields(value[8]))
-        assert tensor[1] == 1  # DT_FLOAT
-        (val,) = struct.unpack("<f", tensor[5])
+        if plugin[1] == b"histograms":
+            assert tensor[1] == 2  # DT_DOUBLE
+            dims = [dict((f, v) for f, _, v in _fields(d))[1]
+                    for f, _, d in _fields(tensor[2]) if f == 2]
+            val = np.frombuffer(tensor[4], "<f8").reshape(dims)
+        else:
+            assert plugin[1] == b"scalars" and tensor[1] == 1  # DT_FLOAT
+            (val,) = struct.unpack("<f", tensor[5])
         out.setdefault(value[1].decode(), []).append((step, val))
     return out
 
@@ -137,15 +142,36 @@ def test_batch_scalars_every_n_batches(tmp_path, rng):
     assert "batch_accuracy" in train
 
 
+def test_weight_histograms(tmp_path, rng):
+    history, logdir = _fit(tmp_path, rng, histogram_freq=2)
+    train = _read_scalars(f"{logdir}/train")
+    assert sorted(k for k in train if k.endswith("/histogram")) == [
+        "sequential/dense/bias/histogram", "sequential/dense/kernel/histogram",
+        "sequential/dense_1/bias/histogram", "sequential/dense_1/kernel/histogram"]
+    steps = [s for s, _ in train["sequential/dense/kernel/histogram"]]
+    assert steps == [0, 2]
+    buckets = train["sequential/dense_1/kernel/histogram"][0][1]
+    assert buckets.shape == (30, 3) and buckets[:, 2].sum() == 8 * 3
+    assert np.all(buckets[1:, 0] == buckets[:-1, 1])  # (adjoining buckets)
+    one_value = _tfevents.histogram_buckets(np.full(5, 2.0))
+    assert np.all(one_value[:, :2] == 2.0) and one_value[-1, 2] == 5 and one_value[:-1, 2].sum() == 0
+    data = rng.normal(size=1000)
+    b = _tfevents.histogram_buckets(data)
+    assert b[0, 0] == data.min() and b[-1, 1] == data.max() and b[:, 2].sum() == 1000
+    np.testing.assert_array_equal(b[:, 2], np.histogram(data, bins=b[:, 0].tolist() +
+                                                        [b[-1, 1]])[0])
+
+
 def test_epoch_updates_keep_the_native_loop_and_args_are_checked(tmp_path):
     cb = callbacks.TensorBoard(str(tmp_path))
     assert not callbacks.CallbackList([cb]).needs_batch_hooks()
     assert callbacks.CallbackList([callbacks.TensorBoard(str(tmp_path), update_freq="batch")]
                                   ).needs_batch_hooks()
-    for bad in ({"histogram_freq": 1}, {"write_images": True}, {"profile_batch": 2},
-                {"embeddings_freq": 1}):
-        with pytest.raises(NotImplementedError, match="scalars only"):
+    for bad in ({"write_images": True}, {"profile_batch": 2}, {"embeddings_freq": 1}):
+        with pytest.raises(NotImplementedError, match="scalars and weight histograms only"):
             callbacks.TensorBoard(str(tmp_path), **bad)
+    with pytest.raises(ValueError, match="histogram_freq"):
+        callbacks.TensorBoard(str(tmp_path), histogram_freq=-1)
     with pytest.raises(ValueError, match="update_freq"):
         callbacks.TensorBoard(str(tmp_path), update_freq="often")
     assert not os.listdir(tmp_path)  # (no file until something is logged)
@@ -160,3 +186,14 @@ def test_tensorboard_reads_the_files(tmp_path, rng):
     assert "epoch_loss" in ea.Tags()["tensors"]
     values = [float(tensor_util.make_ndarray(e.tensor_proto)) for e in ea.Tensors("epoch_loss")]
     np.testing.assert_allclose(values, history["loss"])
+    # the histograms as TensorBoard's own summary function buckets the same data
+    summary_v2 = pytest.importorskip("tensorboard.plugins.histogram.summary_v2")
+    data = rng.normal(size=(7, 5))
+    theirs = tensor_util.make_ndarray(summary_v2.histogram_pb("t", data).value[0].tensor)
+    np.testing.assert_array_equal(_tfevents.histogram_buckets(data), theirs)
+    history, logdir = _fit(tmp_path / "h", rng, histogram_freq=1)
+    ea = accumulator.EventAccumulator(f"{logdir}/train", size_guidance={"tensors": 0})
+    ea.Reload()
+    tag = next(t for t in ea.Tags()["tensors"] if t.endswith("/bias/histogram"))
+    (event,) = ea.Tensors(tag)[:1]
+    assert tensor_util.make_ndarray(event.tensor_proto).shape == (30, 3)

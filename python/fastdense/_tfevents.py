@@ -1,7 +1,8 @@
 """TensorBoard event files without TensorFlow: TFRecord framing (masked
 CRC32-C) around hand-encoded ``Event`` protocol buffers holding TF2-style
-scalar summaries (a float tensor with the ``scalars`` plugin's metadata), as
-``tf.summary.scalar`` writes them."""
+summaries, as ``tf.summary.scalar`` and ``tf.summary.histogram`` write them
+(a float scalar tensor with the ``scalars`` plugin's metadata; a float64
+[30, 3] tensor of bucket edges and counts with the ``histograms`` plugin's)."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,8 @@ import socket
 import struct
 import time
 from typing import BinaryIO, List, Optional
+
+import numpy as np
 
 _POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
 
@@ -72,6 +75,39 @@ def scalar_summary(tag: str, value: float) -> bytes:
     return _bytes_field(1, value_msg)
 
 
+def histogram_buckets(data: np.ndarray, bucket_count: int = 30) -> np.ndarray:
+    """TensorBoard's buckets of ``data``: rows (left edge, right edge, count),
+    ``bucket_count`` equal-width buckets from its min to its max (the last
+    one closed); one value only: every edge at it, all in the last bucket."""
+    data = np.asarray(data, dtype=np.float64).ravel()
+    if data.size == 0:
+        return np.zeros((bucket_count, 3))
+    lo, hi = float(np.min(data)), float(np.max(data))
+    if hi == lo:
+        counts = np.zeros(bucket_count)
+        counts[-1] = data.size
+        return np.stack([np.full(bucket_count, lo), np.full(bucket_count, lo), counts], 1)
+    index = np.minimum(np.floor((data - lo) / ((hi - lo) / bucket_count)).astype(np.int64),
+                       bucket_count - 1)
+    counts = np.bincount(index, minlength=bucket_count).astype(np.float64)
+    edges = np.linspace(lo, hi, bucket_count + 1)
+    return np.stack([edges[:-1], edges[1:], counts], 1)
+
+
+def histogram_summary(tag: str, data: np.ndarray) -> bytes:
+    """A ``Summary`` with one TF2 histogram: ``Value{tag, tensor: float64
+    [30, 3] buckets, metadata: plugin 'histograms'}``."""
+    buckets = histogram_buckets(data)
+    shape = b"".join(_bytes_field(2, _key(1, 0) + _varint(d)) for d in buckets.shape)
+    tensor = (_key(1, 0) + _varint(2)                       # dtype: DT_DOUBLE
+              + _bytes_field(2, shape)                       # tensor_shape: [30, 3]
+              + _bytes_field(4, buckets.astype("<f8").tobytes()))  # tensor_content
+    metadata = _bytes_field(1, _bytes_field(1, b"histograms"))
+    value_msg = (_bytes_field(1, tag.encode("utf-8")) + _bytes_field(9, metadata)
+                 + _bytes_field(8, tensor))
+    return _bytes_field(1, value_msg)
+
+
 def event(step: int, wall_time: Optional[float] = None, summary: Optional[bytes] = None,
           file_version: Optional[str] = None) -> bytes:
     """An ``Event``: wall_time (1), step (2), file_version (3) or summary (5)."""
@@ -116,6 +152,12 @@ class EventFileWriter:
             self._open()
         assert self._file is not None
         self._file.write(record(event(step, summary=scalar_summary(tag, float(value)))))
+
+    def histogram(self, tag: str, data: np.ndarray, step: int) -> None:
+        if self._file is None:
+            self._open()
+        assert self._file is not None
+        self._file.write(record(event(step, summary=histogram_summary(tag, data))))
 
     def flush(self) -> None:
         if self._file is not None:

@@ -836,10 +836,11 @@ class TensorBoard(Callback):
     ``evaluation_<name>_vs_iterations`` there too; with ``update_freq="batch"``
     or an integer N, ``batch_<name>`` every N training batches (fit then
     steps batch by batch). ``write_steps_per_second`` adds
-    ``epoch_steps_per_second`` (and ``batch_steps_per_second``). Scalars
-    only: weight histograms and images, embeddings and profiling raise
-    NotImplementedError; ``write_graph`` writes nothing (there is no
-    TensorFlow graph)."""
+    ``epoch_steps_per_second`` (and ``batch_steps_per_second``);
+    ``histogram_freq=N`` writes each weight's histogram
+    (``<weight path>/histogram``, TensorBoard's 30 buckets) every N epochs.
+    Weight images, embeddings and profiling raise NotImplementedError;
+    ``write_graph`` writes nothing (there is no TensorFlow graph)."""
 
     def __init__(self, log_dir: Any = "logs", histogram_freq: int = 0,
                  write_graph: bool = True, write_images: bool = False,
@@ -847,13 +848,17 @@ class TensorBoard(Callback):
                  profile_batch: Any = 0, embeddings_freq: int = 0,
                  embeddings_metadata: Any = None) -> None:
         super().__init__()
-        for arg, value in (("histogram_freq", histogram_freq), ("write_images", write_images),
-                           ("profile_batch", profile_batch),
+        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, (int, np.integer)) \
+                or histogram_freq < 0:
+            raise ValueError("`histogram_freq` must be a non-negative integer. Received: "
+                             f"histogram_freq={histogram_freq!r}")
+        for arg, value in (("write_images", write_images), ("profile_batch", profile_batch),
                            ("embeddings_freq", embeddings_freq),
                            ("embeddings_metadata", embeddings_metadata)):
             if value:
                 raise NotImplementedError(
-                    f"fastdense's TensorBoard callback writes scalars only. Received: "
+                    f"fastdense's TensorBoard callback writes scalars and weight histograms "
+                    f"only. Received: "
                     f"{arg}={value!r}")
         if update_freq == "batch":
             update_freq = 1
@@ -953,3 +958,10 @@ class TensorBoard(Callback):
                 for name, value in values.items():
                     writer.scalar(f"epoch_{name}", value, epoch)
                 writer.flush()
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            writer = self._writer("train")
+            for layer in self.model.layers:
+                for weight in layer.weights:
+                    writer.histogram(f"{weight.path.replace(':', '_')}/histogram",
+                                     weight.numpy(), epoch)
+            writer.flush()
