@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "clones.h"
 #include "threadpool.h"
@@ -22,6 +23,7 @@ int optimizer_slots(const OptimizerSpec& s) {
         case OptimizerKind::Adadelta:
         case OptimizerKind::Adamax:
         case OptimizerKind::Nadam:
+        case OptimizerKind::Lamb:
             return 2;
     }
     return 0;
@@ -212,6 +214,34 @@ FD_CLONES void lion(float* R p, float* R m, const float* R g, int64_t n, float l
     }
 }
 
+// Keras lamb.py, first pass: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
+// returns (through sw, su) the sums of w^2 and of u^2, u = (m / c1) /
+// (sqrt(v / c2) + eps), c1 = 1 - b1^t, c2 = 1 - b2^t.
+void lamb_moments(const float* R p, float* R m, float* R v, const float* R g, int64_t n,
+                  float one_b1, float one_b2, float c1, float c2, float eps, double* sw,
+                  double* su) {
+    double aw = 0.0, au = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const float gi = g[i];
+        const float mi = m[i] + (gi - m[i]) * one_b1;
+        const float vi = v[i] + (gi * gi - v[i]) * one_b2;
+        m[i] = mi;
+        v[i] = vi;
+        const float u = (mi / c1) / (std::sqrt(vi / c2) + eps);
+        aw += static_cast<double>(p[i]) * p[i];
+        au += static_cast<double>(u) * u;
+    }
+    *sw += aw;
+    *su += au;
+}
+
+// Second pass: w -= rl * u (rl = ratio * lr), u recomputed from m and v as
+// the first pass computed it.
+FD_CLONES void lamb_apply(float* R p, const float* R m, const float* R v, int64_t n, float c1,
+                          float c2, float eps, float rl) {
+    for (int64_t i = 0; i < n; ++i) p[i] -= rl * ((m[i] / c1) / (std::sqrt(v[i] / c2) + eps));
+}
+
 // ---- gradient transforms and weight decay (Keras's _clip_gradients and
 // _apply_weight_decay), into a tile buffer kept in L1.
 FD_CLONES void xf_clipnorm(float* R out, const float* R g, int64_t n, float a, float b) {
@@ -289,6 +319,13 @@ StepConsts step_consts(const OptimizerSpec& s, int64_t iteration, const float* s
             c.c = b2;
             c.d = 1.0f - b2;
             break;
+        case OptimizerKind::Lamb:
+            // Keras: 1 - beta in Python (double), beta^t in float32
+            c.a = static_cast<float>(1.0 - s.beta_1);
+            c.b = static_cast<float>(1.0 - s.beta_2);
+            c.c = 1.0f - std::pow(b1, t);
+            c.d = 1.0f - std::pow(b2, t);
+            break;
         default:
             break;
     }
@@ -341,6 +378,8 @@ void step_range(const OptimizerSpec& s, const StepConsts& c, float* p, float* st
         case OptimizerKind::Lion:
             lion(p, s0, g, len, lr, c.a, c.b, c.c, c.d);
             break;
+        case OptimizerKind::Lamb:
+            break;  // (optimizer_update's two passes)
     }
 }
 
@@ -359,6 +398,10 @@ void adam_step_scalars(const OptimizerSpec& s, int64_t iteration, float& alpha,
 void optimizer_step(const OptimizerSpec& s, int64_t iteration, float* params,
                     float* state, const float* grads, int64_t n, int64_t i0, int64_t i1,
                     const GradTransform& t) {
+    if (s.kind == OptimizerKind::Lamb)
+        throw std::invalid_argument(
+            "Lamb's step needs whole variables (a per-variable trust ratio): "
+            "use optimizer_update");
     const StepConsts c = step_consts(s, iteration, state, n);
     if (t.mode == GradTransform::None && t.decay == 0.0f) {
         step_range(s, c, params + i0, state, grads + i0, n, i0, i1 - i0);
@@ -382,10 +425,67 @@ void optimizer_step(const OptimizerSpec& s, int64_t iteration, float* params,
     }
 }
 
+namespace {
+
+// Lamb's two passes over the tasks of optimizer_update (one variable per
+// merged segment): the moments, with the transformed gradients and weight
+// decay first, and each task's sums; then each variable's trust ratio and
+// the update.
+void lamb_update(const OptimizerSpec& s, int64_t iteration, float* params, float* state,
+                 const float* grads, int64_t n, UpdateScratch& sc) {
+    const StepConsts c = step_consts(s, iteration, state, n);
+    const int64_t ntasks = static_cast<int64_t>(sc.tasks.size());
+    sc.partial2.assign(2 * sc.tasks.size(), 0.0);
+    parallel_for(ntasks, [&](int64_t k) {
+        const auto& tk = sc.tasks[static_cast<size_t>(k)];
+        const GradTransform& t = sc.xform[static_cast<size_t>(tk.seg)];
+        double* sums = sc.partial2.data() + 2 * k;
+        constexpr int64_t kTile = 1024;
+        alignas(64) float buf[kTile];
+        for (int64_t j0 = tk.i0; j0 < tk.i1; j0 += kTile) {
+            const int64_t len = std::min(kTile, tk.i1 - j0);
+            const float* g = grads + j0;
+            switch (t.mode) {
+                case GradTransform::ClipNorm: xf_clipnorm(buf, g, len, t.a, t.b); g = buf; break;
+                case GradTransform::Scale: xf_scale(buf, g, len, t.a); g = buf; break;
+                case GradTransform::ClipValue: xf_clipvalue(buf, g, len, t.a); g = buf; break;
+                default: break;
+            }
+            if (t.decay != 0.0f) weight_decay(params + j0, len, t.decay, s.learning_rate);
+            lamb_moments(params + j0, state + j0, state + n + j0, g, len, c.a, c.b, c.c, c.d,
+                         s.epsilon, sums, sums + 1);
+        }
+    });
+    // Per variable, in task order: ratio = ||w|| / ||u|| (1 when either is 0),
+    // as Keras's where(w_norm > 0, where(g_norm > 0, w_norm / g_norm, 1), 1).
+    std::vector<float>& rl = sc.ratios;
+    rl.assign(sc.merged.size(), 0.0f);
+    size_t k = 0;
+    for (size_t v = 0; v < sc.merged.size(); ++v) {
+        double sw = 0.0, su = 0.0;
+        for (; k < sc.tasks.size() && sc.tasks[k].seg == static_cast<int64_t>(v); ++k) {
+            sw += sc.partial2[2 * k];
+            su += sc.partial2[2 * k + 1];
+        }
+        const float wn = std::sqrt(static_cast<float>(sw));
+        const float un = std::sqrt(static_cast<float>(su));
+        const float ratio = wn > 0.0f ? (un > 0.0f ? wn / un : 1.0f) : 1.0f;
+        rl[v] = ratio * s.learning_rate;
+    }
+    parallel_for(ntasks, [&](int64_t k2) {
+        const auto& tk = sc.tasks[static_cast<size_t>(k2)];
+        lamb_apply(params + tk.i0, state + tk.i0, state + n + tk.i0, tk.i1 - tk.i0, c.c, c.d,
+                   s.epsilon, rl[static_cast<size_t>(tk.seg)]);
+    });
+}
+
+}  // namespace
+
 void optimizer_update(const OptimizerSpec& s, int64_t iteration, float* params, float* state,
                       const float* grads, int64_t n, const std::vector<ParamSegment>& segs,
                       UpdateScratch& sc) {
     constexpr int64_t kChunk = 1 << 14;
+    const bool lamb = s.kind == OptimizerKind::Lamb;
     const bool per_var = s.clipnorm > 0.0f;
     const bool global = !per_var && s.global_clipnorm > 0.0f;
     const bool by_value = !per_var && !global && s.clipvalue > 0.0f;
@@ -394,7 +494,7 @@ void optimizer_update(const OptimizerSpec& s, int64_t iteration, float* params, 
     sc.merged.clear();
     for (const ParamSegment& seg : segs) {
         if (seg.end <= seg.begin) continue;
-        if (!per_var && !sc.merged.empty() && sc.merged.back().end == seg.begin &&
+        if (!per_var && !lamb && !sc.merged.empty() && sc.merged.back().end == seg.begin &&
             (!decays || sc.merged.back().decay == seg.decay))
             sc.merged.back().end = seg.end;
         else
@@ -450,6 +550,10 @@ void optimizer_update(const OptimizerSpec& s, int64_t iteration, float* params, 
         for (size_t v = 0; v < sc.merged.size(); ++v)
             sc.xform[v].decay = sc.merged[v].decay ? s.weight_decay : 0.0f;
     optimizer_begin_step(s, iteration, state, n);
+    if (lamb) {
+        lamb_update(s, iteration, params, state, grads, n, sc);
+        return;
+    }
     parallel_for(ntasks, [&](int64_t k) {
         const auto& tk = sc.tasks[static_cast<size_t>(k)];
         optimizer_step(s, iteration, params, state, grads, n, tk.i0, tk.i1,

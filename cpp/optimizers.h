@@ -9,8 +9,9 @@ namespace fastdense {
 enum class OptimizerKind : int {
     SGD = 0, RMSprop = 1, Adam = 2,  // Adam also serves AdamW (weight_decay below)
     Adagrad = 3, Adadelta = 4, Adamax = 5, Nadam = 6, Lion = 7,
+    Lamb = 8,  // per-variable trust ratio: optimizer_update only (not optimizer_step)
 };
-constexpr int kNumOptimizerKinds = 8;
+constexpr int kNumOptimizerKinds = 9;
 
 struct OptimizerSpec {
     OptimizerKind kind = OptimizerKind::RMSprop;
@@ -22,10 +23,10 @@ struct OptimizerSpec {
     // first and subtract in float32, as their update_step does).
     double rho = 0.9;        // RMSprop, Adadelta
     bool centered = false;   // RMSprop
-    double beta_1 = 0.9;     // Adam, Adamax, Nadam, Lion
-    double beta_2 = 0.999;   // Adam, Adamax, Nadam, Lion
+    double beta_1 = 0.9;     // Adam, Adamax, Nadam, Lion, Lamb
+    double beta_2 = 0.999;   // Adam, Adamax, Nadam, Lion, Lamb
     bool amsgrad = false;    // Adam
-    float epsilon = 1e-7f;   // RMSprop, Adam, Adagrad, Adadelta, Adamax, Nadam
+    float epsilon = 1e-7f;   // RMSprop, Adam, Adagrad, Adadelta, Adamax, Nadam, Lamb
     float initial_accumulator_value = 0.1f;  // Adagrad
     // Keras's generic Optimizer arguments (0 = off). Weight decay is applied
     // as w -= w * weight_decay * lr before the update, to every variable
@@ -46,6 +47,7 @@ struct OptimizerSpec {
 //   Adamax:   momentums (m), norms (u)
 //   Nadam:    momentums, velocities
 //   Lion:     momentums
+//   Lamb:     momentums, velocities
 int optimizer_slots(const OptimizerSpec& spec);
 // Scalars kept after the slots (state[slots * n + k]): Nadam's u_product.
 int optimizer_scalars(const OptimizerSpec& spec);
@@ -74,6 +76,8 @@ struct GradTransform {
 };
 
 // One update step of params[i0, i1) (so it can be split across threads).
+// Lamb's step needs whole variables (its trust ratio is a ratio of norms):
+// it throws std::invalid_argument here; optimizer_update runs it.
 //   params: [n]   state: [optimizer_state_size(spec, n)]   grads: [n]
 //   iteration: number of steps applied before this one (Keras's `iterations`)
 // optimizer_begin_step must have run for this step first.
@@ -98,6 +102,8 @@ struct UpdateScratch {
     struct Task { int64_t seg, i0, i1; };
     std::vector<Task> tasks;
     std::vector<double> partial;        // per task: sum of g^2
+    std::vector<double> partial2;       // Lamb, per task: sums of w^2 and of update^2
+    std::vector<float> ratios;          // Lamb, per segment: trust ratio * lr
     std::vector<GradTransform> xform;   // per segment
     std::vector<ParamSegment> merged;
 };
@@ -106,6 +112,10 @@ struct UpdateScratch {
 // chunk in double, then in chunk order: deterministic for any thread
 // count), weight decay, the update (parallel over chunks), for the
 // segments given (disjoint, increasing); the step uses spec.learning_rate.
+// Lamb (Keras lamb.py): m and v as Adam's, update u = (m / (1 - b1^t)) /
+// (sqrt(v / (1 - b2^t)) + eps), then per variable w -= (ratio * lr) * u with
+// ratio = ||w|| / ||u|| (1 when either is 0), the norms summed as the clip
+// norms are: two passes over each variable.
 void optimizer_update(const OptimizerSpec& spec, int64_t iteration, float* params,
                       float* state, const float* grads, int64_t n,
                       const std::vector<ParamSegment>& segments, UpdateScratch& scratch);

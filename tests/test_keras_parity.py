@@ -118,6 +118,7 @@ def _more_opt(lib, name):
         "adadelta": lambda: O.Adadelta(learning_rate=1.0),
         "adamax": lambda: O.Adamax(learning_rate=0.003),
         "lion_wd": lambda: O.Lion(learning_rate=3e-4, weight_decay=0.1),
+        "lamb_wd": lambda: O.Lamb(learning_rate=0.002, weight_decay=0.01),
         "sgd_cosine_clipnorm": lambda: O.SGD(S.CosineDecay(0.1, 40, warmup_target=0.3,
                                                            warmup_steps=5),
                                              momentum=0.9, clipnorm=0.5),
@@ -129,12 +130,13 @@ def _more_opt(lib, name):
 
 
 MORE_OPTS = ["adamw", "adamw_excl_bias", "nadam", "adagrad", "adadelta", "adamax", "lion_wd",
+             "lamb_wd",
              "sgd_cosine_clipnorm", "rmsprop_exp_globalclip", "adam_piecewise_clipvalue"]
 
 
 @pytest.mark.parametrize("opt", MORE_OPTS)
 def test_more_optimizers_match_keras(mnist_data, opt):
-    """AdamW/Nadam/Adagrad/Adadelta/Adamax/Lion, weight decay (with an
+    """AdamW/Nadam/Adagrad/Adadelta/Adamax/Lion/Lamb, weight decay (with an
     exclusion), the three clippings and schedules: 2 epochs from the same
     weights give Keras's losses and weights.  Measured over repeated runs:
     losses within ~2e-7 relative and weights within ~4e-6 of Keras; the

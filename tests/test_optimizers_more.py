@@ -36,7 +36,8 @@ FIXTURES = os.path.join(HERE, "fixtures")
 needs_h5 = pytest.mark.skipif(importlib.util.find_spec("h5py") is None,
                               reason="h5py (fastdense[h5]) is not installed")
 
-ALL = ["SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion"]
+ALL = ["SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion",
+       "Lamb"]
 
 
 def apply(opt, grads, variables):
@@ -54,6 +55,7 @@ SINGLE_STEP = {  # Keras <name>_test.py test_single_step: lr=0.5, g=[1, 6, 7, 2]
     "Adamax": [0.5, 1.5, 2.5, 3.5],
     "Nadam": [0.4686, 1.4686, 2.4686, 3.4686],
     "Lion": [0.5, 1.5, 2.5, 3.5],
+    "Lamb": [-0.3693, 0.6306, 1.6306, 2.6306],
 }
 
 
@@ -114,6 +116,7 @@ GOLDEN = {
          [-1.7492, -1.7478, -1.7469, -1.7464, -1.7461, -1.7459, -1.7457, -1.7456, -1.7455,
           -1.7454]])),
     "Lion": ({}, _tile([0.999, 0.998, 0.997, 0.996, 0.995])),  # Keras lion_test.py
+    "Lamb": ({}, _tile([0.999, 0.9982, 0.9974, 0.9965, 0.9955])),  # Keras lamb_test.py
 }
 
 
@@ -255,6 +258,9 @@ def _seq_opts():
         "adam_global_clipnorm": O.Adam(learning_rate=0.1, global_clipnorm=5.0),
         "nadam_wd": O.Nadam(learning_rate=0.1, weight_decay=0.2),
         "lion_wd": O.Lion(learning_rate=0.1, weight_decay=0.3),
+        "lamb": O.Lamb(learning_rate=0.1),
+        "lamb_betas": O.Lamb(learning_rate=0.05, beta_1=0.5, beta_2=0.7, epsilon=1e-3),
+        "lamb_wd_clipnorm": O.Lamb(learning_rate=0.1, weight_decay=0.3, clipnorm=1.0),
         "adam_expdecay": O.Adam(S.ExponentialDecay(0.1, 2, 0.5)),
         "sgd_piecewise": O.SGD(S.PiecewiseConstantDecay([1, 3], [0.1, 0.05, 0.01]), momentum=0.5),
         "adamw_cosine_warmup": O.AdamW(S.CosineDecay(0.01, 4, alpha=0.1, warmup_target=0.1,
@@ -301,6 +307,12 @@ KERAS_SEQ = {
         [0.8001124262809753, 1.7113780975341797, 2.615506172180176, 3.5163025856018066, -1.003301739692688, 0.3557042181491852, 1.7113780975341797, -2.815570592880249]),
     "lion_wd": ([0.8700000047683716, 1.840000033378601, 2.81000018119812, 3.7800002098083496, -1.0700000524520874, 0.3850000202655792, 1.840000033378601, -3.009999990463257],
         [0.7643821239471436, 1.623116135597229, 2.4818501472473145, 3.3405842781066895, -0.9530860185623169, 0.33501505851745605, 1.623116135597229, -2.6705541610717773]),
+    "lamb": ([0.726138710975647, 1.726138710975647, 2.7261385917663574, 3.7261385917663574, -1.1887458562850952, 0.3112541437149048, 1.8112541437149048, -3.1887457370758057],
+        [0.6006584763526917, 1.7220674753189087, 2.7255232334136963, 3.673603057861328, -1.1868689060211182, 0.35193490982055664, 1.8493528366088867, -3.2414281368255615]),
+    "lamb_betas": ([0.8631359338760376, 1.8630340099334717, 2.8630309104919434, 3.863076686859131, -1.0943559408187866, 0.4055386483669281, 1.905545949935913, -3.0942201614379883],
+        [0.8337504863739014, 1.8601646423339844, 2.8609135150909424, 3.8496456146240234, -1.0935404300689697, 0.4144546687602997, 1.9139235019683838, -3.104827404022217]),
+    "lamb_wd_clipnorm": ([0.7043546438217163, 1.6743545532226562, 2.6443545818328857, 3.6143546104431152, -1.1530835628509521, 0.3019164800643921, 1.7569165229797363, -3.093083381652832],
+        [0.14498695731163025, 1.5815725326538086, 2.4571146965026855, 3.0653955936431885, -1.1059778928756714, 0.38135331869125366, 1.6560851335525513, -3.0973129272460938]),
     "adam_expdecay": ([0.9000009298324585, 1.9000006914138794, 2.900000810623169, 3.900000810623169, -1.0999988317489624, 0.40000081062316895, 1.900000810623169, -3.0999984741210938],
         [0.9033161401748657, 1.9100440740585327, 2.9102349281311035, 3.9073657989501953, -1.092633843421936, 0.4102349877357483, 1.9100443124771118, -3.0966832637786865]),
     "sgd_piecewise": ([0.8899999856948853, 1.3899999856948853, 2.2899999618530273, 3.7899999618530273, -1.062999963760376, 0.28700000047683716, 1.8170000314712524, -3.0329999923706055],
@@ -377,7 +389,7 @@ def test_optimizer_variables_match_real_keras_order():
 # ------------------------------------- numpy re-implementation of Keras 3 formulas
 class KerasRef:
     """Keras 3.15's base_optimizer clipping and weight decay and the
-    update_step of adamw/adagrad/adadelta/adamax/nadam/lion.py in float32
+    update_step of adamw/adagrad/adadelta/adamax/nadam/lion/lamb.py in float32
     numpy, same operation order, over a list of variables."""
 
     def __init__(self, name, cfg, shapes):
@@ -454,6 +466,15 @@ class KerasRef:
                 fb1, fb2 = f(b1), f(b2)
                 x = x - lr * np.sign(m * fb1 + g * (f(1.0) - fb1))
                 m = m * fb2 + g * (f(1.0) - fb2)
+            elif name == "Lamb":
+                m = m + (g - m) * f(1 - b1)
+                v = v + (np.square(g) - v) * f(1 - b2)
+                update = (m / (f(1) - np.power(f(b1), t))) / (
+                    np.sqrt(v / (f(1) - np.power(f(b2), t))) + eps)
+                w_norm = np.sqrt(f(np.sum(np.square(x.astype(np.float64)))))
+                u_norm = np.sqrt(f(np.sum(np.square(update.astype(np.float64)))))
+                ratio = w_norm / u_norm if w_norm > 0 and u_norm > 0 else f(1)
+                x = x - (f(ratio) * lr) * update
             self.m[i], self.v[i] = m, v
             out.append(x.astype(F32))
         self.it += 1
@@ -476,6 +497,9 @@ REF_CASES = {
     "lion": ("Lion", dict(learning_rate=0.01)),
     "lion_globalclip_wd": ("Lion", dict(learning_rate=0.01, beta_1=0.95, weight_decay=0.2,
                                         global_clipnorm=0.5)),
+    "lamb": ("Lamb", dict(learning_rate=0.01)),
+    "lamb_clipvalue_wd": ("Lamb", dict(learning_rate=0.02, beta_1=0.8, weight_decay=0.1,
+                                       clipvalue=0.5)),
 }
 
 
@@ -503,7 +527,7 @@ def test_many_steps_match_numpy_keras_formulas(case):
 
 def test_spec_codes_slots_and_state_init():
     kinds = {"Adagrad": (3, 1, 0), "Adadelta": (4, 2, 0), "Adamax": (5, 2, 0),
-             "Nadam": (6, 2, 1), "Lion": (7, 1, 0), "AdamW": (2, 2, 0)}
+             "Nadam": (6, 2, 1), "Lion": (7, 1, 0), "AdamW": (2, 2, 0), "Lamb": (8, 2, 0)}
     for name, (kind, slots, scalars) in kinds.items():
         spec = getattr(O, name)()._spec()
         assert (spec.kind, spec.slots(), spec.scalars()) == (kind, slots, scalars)
@@ -814,12 +838,13 @@ def test_reduce_lr_and_scheduler_callbacks_with_schedule():
 def test_get_names_defaults_and_configs():
     for name, cls in (("adamw", O.AdamW), ("AdamW", O.AdamW), ("ADAGRAD", O.Adagrad),
                       ("adadelta", O.Adadelta), ("Adamax", O.Adamax), ("nadam", O.Nadam),
-                      ("Lion", O.Lion)):
+                      ("Lion", O.Lion), ("lamb", O.Lamb)):
         assert type(O.get(name)) is cls
     with pytest.raises(ValueError, match="Could not interpret optimizer identifier"):
         O.get("ftrl")
     # real Keras 3.15.1 default names and get_config() of each optimizer
-    base = {"learning_rate": 0.001, "weight_decay": None, "clipnorm": None,
+    base = {"learning_rate": 0.0010000000474974513,  # (float32's 0.001, as Keras gives it)
+            "weight_decay": None, "clipnorm": None,
             "global_clipnorm": None, "clipvalue": None, "use_ema": False, "ema_momentum": 0.99,
             "ema_overwrite_frequency": None, "loss_scale_factor": None,
             "gradient_accumulation_steps": None}
@@ -831,6 +856,7 @@ def test_get_names_defaults_and_configs():
         O.Adamax: dict(name="adamax", beta_1=0.9, beta_2=0.999, epsilon=1e-07),
         O.Nadam: dict(name="nadam", beta_1=0.9, beta_2=0.999, epsilon=1e-07),
         O.Lion: dict(name="lion", beta_1=0.9, beta_2=0.99),
+        O.Lamb: dict(name="lamb", beta_1=0.9, beta_2=0.999, epsilon=1e-07),
     }
     for cls, extra in want.items():
         fd.backend.clear_session()  # (default names are unique, as Keras's: adam_w_1, ...)

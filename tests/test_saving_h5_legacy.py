@@ -34,6 +34,7 @@ OPTIMIZERS = {
     "adamax": lambda lib: lib.optimizers.Adamax(),
     "nadam": lambda lib: lib.optimizers.Nadam(),
     "lion": lambda lib: lib.optimizers.Lion(1e-3),
+    "lamb": lambda lib: lib.optimizers.Lamb(1e-3),
     "sgd_schedule": lambda lib: lib.optimizers.SGD(
         lib.optimizers.schedules.ExponentialDecay(0.1, decay_steps=5, decay_rate=0.9)),
 }

@@ -36,10 +36,10 @@ from ._naming import unique_name
 sys.modules[__name__ + ".schedules"] = schedules
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax",
-           "Nadam", "Lion", "schedules", "get", "serialize", "deserialize"]
+           "Nadam", "Lion", "Lamb", "schedules", "get", "serialize", "deserialize"]
 
 # Engine codes (cpp/optimizers.h OptimizerKind); AdamW runs as Adam.
-_SGD, _RMSPROP, _ADAM, _ADAGRAD, _ADADELTA, _ADAMAX, _NADAM, _LION = range(8)
+_SGD, _RMSPROP, _ADAM, _ADAGRAD, _ADADELTA, _ADAMAX, _NADAM, _LION, _LAMB = range(9)
 
 F32 = np.float32
 
@@ -255,8 +255,9 @@ class Optimizer:
         if self._dynamic_lr():
             value = float(self._lr_at(self.iterations))
         else:
+            # (a float32 variable's value, as Keras's, before compile too)
             value = float(self._net.learning_rate) if self._net is not None \
-                else float(self._learning_rate)
+                else float(np.float32(self._learning_rate))
         return ScalarVariable(value, "learning_rate", "float32",
                               lambda v: setattr(self, "learning_rate", v))
 
@@ -752,8 +753,28 @@ class Lion(Optimizer):
         return [["momentum"]]
 
 
+class Lamb(Optimizer):
+    """Lamb (layer-wise adaptive moments): Adam's moments and bias-corrected
+    update ``u = m_hat / (sqrt(v_hat) + epsilon)``, scaled per variable by the
+    trust ratio ``||w|| / ||u||`` (1 when either norm is 0):
+    ``w -= ratio * lr * u``."""
+
+    _hyper = ('beta_1', 'beta_2', 'epsilon')
+    _kind = _LAMB
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, name: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1 = _check_float("beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check_float("beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = _check_float("epsilon", epsilon)
+
+    def _slot_names(self):
+        return [["momentum", "velocity"]]
+
+
 _BY_NAME = {c.__name__.lower(): c for c in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta,
-                                             Adamax, Nadam, Lion)}
+                                             Adamax, Nadam, Lion, Lamb)}
 
 OptimizerLike = Union[str, Optimizer, Dict[str, Any]]
 

@@ -786,7 +786,7 @@ def _slot_groups(opt: _optimizers.Optimizer) -> List[List[int]]:
     velocities interleaved], [velocity_hats] if amsgrad.  Adagrad:
     [accumulators].  Adadelta: [accumulated_grads and accumulated_delta_vars].
     Adamax: [momentums and norms].  Nadam: [momentums and velocities] (then
-    its u_product scalar).  Lion: [momentums].
+    its u_product scalar).  Lion: [momentums].  Lamb: [momentums and velocities].
     """
     names = None
     if isinstance(opt, _optimizers.Optimizer):
