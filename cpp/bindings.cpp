@@ -851,6 +851,12 @@ PYBIND11_MODULE(_core, m) {
         .def_readwrite("amsgrad", &OptimizerSpec::amsgrad)
         .def_readwrite("epsilon", &OptimizerSpec::epsilon)
         .def_readwrite("initial_accumulator_value", &OptimizerSpec::initial_accumulator_value)
+        .def_readwrite("learning_rate_power", &OptimizerSpec::learning_rate_power)
+        .def_readwrite("l1_regularization_strength", &OptimizerSpec::l1_regularization_strength)
+        .def_readwrite("l2_regularization_strength", &OptimizerSpec::l2_regularization_strength)
+        .def_readwrite("l2_shrinkage_regularization_strength",
+                       &OptimizerSpec::l2_shrinkage_regularization_strength)
+        .def_readwrite("beta", &OptimizerSpec::beta)
         .def_readwrite("weight_decay", &OptimizerSpec::weight_decay)
         .def_readwrite("clipnorm", &OptimizerSpec::clipnorm)
         .def_readwrite("clipvalue", &OptimizerSpec::clipvalue)

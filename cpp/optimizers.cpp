@@ -24,6 +24,7 @@ int optimizer_slots(const OptimizerSpec& s) {
         case OptimizerKind::Adamax:
         case OptimizerKind::Nadam:
         case OptimizerKind::Lamb:
+        case OptimizerKind::Ftrl:
             return 2;
     }
     return 0;
@@ -36,7 +37,7 @@ int optimizer_scalars(const OptimizerSpec& s) {
 void optimizer_init_state(const OptimizerSpec& s, float* state, int64_t n) {
     const int64_t size = optimizer_state_size(s, n);
     std::fill(state, state + size, 0.0f);
-    if (s.kind == OptimizerKind::Adagrad)
+    if (s.kind == OptimizerKind::Adagrad || s.kind == OptimizerKind::Ftrl)
         std::fill(state, state + n, s.initial_accumulator_value);
     if (s.kind == OptimizerKind::Nadam) state[optimizer_slots(s) * n] = 1.0f;  // u_product
 }
@@ -242,6 +243,26 @@ FD_CLONES void lamb_apply(float* R p, const float* R m, const float* R v, int64_
     for (int64_t i = 0; i < n; ++i) p[i] -= rl * ((m[i] / c1) / (std::sqrt(v[i] / c2) + eps));
 }
 
+// Keras ftrl.py: gu = g + shrink2 * w; na = acc + g^2;
+// linear += gu - ((na^p - acc^p) / lr) * w; quadratic = na^p / lr + two_l2;
+// w = (clip(linear, -l1, l1) - linear) / quadratic; acc = na  (p = -lr_power).
+void ftrl(float* R w, float* R acc, float* R lin, const float* R g, int64_t n, float lr,
+          float p, float shrink2, float two_l2, float l1) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float gi = g[i], wi = w[i], ai = acc[i];
+        const float gu = gi + shrink2 * wi;
+        const float na = ai + gi * gi;
+        const float pn = std::pow(na, p);
+        const float li = lin[i] + (gu - ((pn - std::pow(ai, p)) / lr) * wi);
+        lin[i] = li;
+        const float quadratic = pn / lr + two_l2;
+        float lc = li < -l1 ? -l1 : li;
+        lc = lc > l1 ? l1 : lc;
+        w[i] = (lc - li) / quadratic;
+        acc[i] = na;
+    }
+}
+
 // ---- gradient transforms and weight decay (Keras's _clip_gradients and
 // _apply_weight_decay), into a tile buffer kept in L1.
 FD_CLONES void xf_clipnorm(float* R out, const float* R g, int64_t n, float a, float b) {
@@ -319,6 +340,16 @@ StepConsts step_consts(const OptimizerSpec& s, int64_t iteration, const float* s
             c.c = b2;
             c.d = 1.0f - b2;
             break;
+        case OptimizerKind::Ftrl: {
+            // l2_reg = l2 + beta / (2 * lr) in float32; 2 * l2_reg; 2 * shrinkage
+            const float l2 = static_cast<float>(s.l2_regularization_strength) +
+                             static_cast<float>(s.beta) / (2.0f * c.lr);
+            c.a = static_cast<float>(-s.learning_rate_power);
+            c.b = static_cast<float>(2.0 * s.l2_shrinkage_regularization_strength);
+            c.c = 2.0f * l2;
+            c.d = static_cast<float>(s.l1_regularization_strength);
+            break;
+        }
         case OptimizerKind::Lamb:
             // Keras: 1 - beta in Python (double), beta^t in float32
             c.a = static_cast<float>(1.0 - s.beta_1);
@@ -377,6 +408,9 @@ void step_range(const OptimizerSpec& s, const StepConsts& c, float* p, float* st
             break;
         case OptimizerKind::Lion:
             lion(p, s0, g, len, lr, c.a, c.b, c.c, c.d);
+            break;
+        case OptimizerKind::Ftrl:
+            ftrl(p, s0, s1, g, len, lr, c.a, c.b, c.c, c.d);
             break;
         case OptimizerKind::Lamb:
             break;  // (optimizer_update's two passes)

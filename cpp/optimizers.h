@@ -10,8 +10,9 @@ enum class OptimizerKind : int {
     SGD = 0, RMSprop = 1, Adam = 2,  // Adam also serves AdamW (weight_decay below)
     Adagrad = 3, Adadelta = 4, Adamax = 5, Nadam = 6, Lion = 7,
     Lamb = 8,  // per-variable trust ratio: optimizer_update only (not optimizer_step)
+    Ftrl = 9,
 };
-constexpr int kNumOptimizerKinds = 9;
+constexpr int kNumOptimizerKinds = 10;
 
 struct OptimizerSpec {
     OptimizerKind kind = OptimizerKind::RMSprop;
@@ -27,7 +28,13 @@ struct OptimizerSpec {
     double beta_2 = 0.999;   // Adam, Adamax, Nadam, Lion, Lamb
     bool amsgrad = false;    // Adam
     float epsilon = 1e-7f;   // RMSprop, Adam, Adagrad, Adadelta, Adamax, Nadam, Lamb
-    float initial_accumulator_value = 0.1f;  // Adagrad
+    float initial_accumulator_value = 0.1f;  // Adagrad, Ftrl
+    // Ftrl (Keras's Python floats; the step forms its float32 constants)
+    double learning_rate_power = -0.5;
+    double l1_regularization_strength = 0.0;
+    double l2_regularization_strength = 0.0;
+    double l2_shrinkage_regularization_strength = 0.0;
+    double beta = 0.0;
     // Keras's generic Optimizer arguments (0 = off). Weight decay is applied
     // as w -= w * weight_decay * lr before the update, to every variable
     // whose segment has `decay` set; then one of the clippings, on gradients:
@@ -48,14 +55,15 @@ struct OptimizerSpec {
 //   Nadam:    momentums, velocities
 //   Lion:     momentums
 //   Lamb:     momentums, velocities
+//   Ftrl:     accumulators (start at initial_accumulator_value), linears
 int optimizer_slots(const OptimizerSpec& spec);
 // Scalars kept after the slots (state[slots * n + k]): Nadam's u_product.
 int optimizer_scalars(const OptimizerSpec& spec);
 inline int64_t optimizer_state_size(const OptimizerSpec& s, int64_t n) {
     return optimizer_slots(s) * n + optimizer_scalars(s);
 }
-// Fills a fresh state (as Keras's build): zeros, Adagrad's accumulators at
-// initial_accumulator_value, Nadam's u_product at 1.
+// Fills a fresh state (as Keras's build): zeros, Adagrad's and Ftrl's
+// accumulators at initial_accumulator_value, Nadam's u_product at 1.
 void optimizer_init_state(const OptimizerSpec& spec, float* state, int64_t n);
 
 // Once per step, before the optimizer_step calls of that step: updates the

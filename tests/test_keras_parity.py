@@ -119,6 +119,8 @@ def _more_opt(lib, name):
         "adamax": lambda: O.Adamax(learning_rate=0.003),
         "lion_wd": lambda: O.Lion(learning_rate=3e-4, weight_decay=0.1),
         "lamb_wd": lambda: O.Lamb(learning_rate=0.002, weight_decay=0.01),
+        "ftrl_l1l2": lambda: O.Ftrl(learning_rate=0.05, l1_regularization_strength=1e-4,
+                                    l2_regularization_strength=1e-3),
         "sgd_cosine_clipnorm": lambda: O.SGD(S.CosineDecay(0.1, 40, warmup_target=0.3,
                                                            warmup_steps=5),
                                              momentum=0.9, clipnorm=0.5),
@@ -130,13 +132,13 @@ def _more_opt(lib, name):
 
 
 MORE_OPTS = ["adamw", "adamw_excl_bias", "nadam", "adagrad", "adadelta", "adamax", "lion_wd",
-             "lamb_wd",
+             "lamb_wd", "ftrl_l1l2",
              "sgd_cosine_clipnorm", "rmsprop_exp_globalclip", "adam_piecewise_clipvalue"]
 
 
 @pytest.mark.parametrize("opt", MORE_OPTS)
 def test_more_optimizers_match_keras(mnist_data, opt):
-    """AdamW/Nadam/Adagrad/Adadelta/Adamax/Lion/Lamb, weight decay (with an
+    """AdamW/Nadam/Adagrad/Adadelta/Adamax/Lion/Lamb/Ftrl, weight decay (with an
     exclusion), the three clippings and schedules: 2 epochs from the same
     weights give Keras's losses and weights.  Measured over repeated runs:
     losses within ~2e-7 relative and weights within ~4e-6 of Keras; the

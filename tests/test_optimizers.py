@@ -377,7 +377,7 @@ def test_spec_defaults_and_validation():
     assert s.beta_1 == pytest.approx(0.9) and s.beta_2 == pytest.approx(0.999)
     assert s.epsilon == pytest.approx(1e-7) and not s.amsgrad and not s.nesterov
     with pytest.raises(ValueError):
-        s.kind = 9  # 0..8: SGD, RMSprop, Adam, Adagrad, Adadelta, Adamax, Nadam, Lion, Lamb
+        s.kind = 10  # 0..9: SGD, RMSprop, Adam, Adagrad, Adadelta, Adamax, Nadam, Lion, Lamb, Ftrl
     with pytest.raises(ValueError):
         s.kind = -1
 
@@ -479,8 +479,8 @@ def test_get_serialize_roundtrip():
     assert isinstance(back, O.SGD)
     # (the learning rate a float32 variable's value, as Keras's)
     assert (back.learning_rate, back.momentum, back.nesterov) == (np.float32(0.3), 0.5, True)
-    with pytest.raises(ValueError, match="ftrl"):
-        O.get("ftrl")
+    with pytest.raises(ValueError, match="muon"):
+        O.get("muon")
 
 
 def test_public_optimizer_steps_match_keras_single_step():

@@ -120,6 +120,35 @@ GOLDEN = {
 }
 
 
+def test_ftrl_keras_tests():
+    # Keras ftrl_test.py: test_single_step, test_correctness_with_golden (Ftrl is
+    # not in ALL: with a zero gradient it still moves w, so Keras has no
+    # weight-decay test for it)
+    v = fd.Variable([1.0, 2.0, 3.0, 4.0])
+    apply(O.Ftrl(learning_rate=0.5), [[1.0, 6.0, 7.0, 2.0]], [v])
+    np.testing.assert_allclose(v.numpy(), [0.2218, 1.3954, 2.3651, 2.8814], rtol=1e-4, atol=1e-4)
+    opt = O.Ftrl(learning_rate=0.05, learning_rate_power=-0.2, initial_accumulator_value=0.4,
+                 l1_regularization_strength=0.05, l2_regularization_strength=0.15,
+                 l2_shrinkage_regularization_strength=0.01, beta=0.3)
+    golden = np.array(
+        [[0.0] * 10,
+         [-0.0034, -0.0077, -0.0118, -0.0157, -0.0194, -0.023, -0.0263, -0.0294, -0.0325, -0.0354],
+         [-0.0078, -0.0162, -0.0242, -0.0317, -0.0387, -0.0454, -0.0516, -0.0575, -0.0631, -0.0685],
+         [-0.0121, -0.0246, -0.0363, -0.0472, -0.0573, -0.0668, -0.0757, -0.0842, -0.0922, -0.0999],
+         [-0.0164, -0.0328, -0.0481, -0.0623, -0.0753, -0.0875, -0.099, -0.1098, -0.1201, -0.1299]])
+    x = fd.Variable(np.ones(10, F32))
+    apply(opt, [np.full(10, 0.01)], [x])
+    for i in range(5):
+        np.testing.assert_allclose(x.numpy(), golden[i], rtol=5e-4, atol=5e-4, err_msg=f"step {i}")
+        apply(opt, [np.arange(0.1, 1.1, 0.1).astype(F32)], [x])
+    for arg, value in (("initial_accumulator_value", -0.1), ("learning_rate_power", 0.5),
+                       ("l1_regularization_strength", -1.0), ("beta", None)):
+        if value is None:
+            continue
+        with pytest.raises(ValueError, match=f"`{arg}` needs to be"):
+            O.Ftrl(**{arg: value})
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_correctness_with_golden_keras(name):
     kw, golden = GOLDEN[name]
@@ -261,6 +290,13 @@ def _seq_opts():
         "lamb": O.Lamb(learning_rate=0.1),
         "lamb_betas": O.Lamb(learning_rate=0.05, beta_1=0.5, beta_2=0.7, epsilon=1e-3),
         "lamb_wd_clipnorm": O.Lamb(learning_rate=0.1, weight_decay=0.3, clipnorm=1.0),
+        "ftrl": O.Ftrl(learning_rate=0.1),
+        "ftrl_all": O.Ftrl(learning_rate=0.05, learning_rate_power=-0.2,
+                           initial_accumulator_value=0.4, l1_regularization_strength=0.05,
+                           l2_regularization_strength=0.15,
+                           l2_shrinkage_regularization_strength=0.01, beta=0.3),
+        "ftrl_wd_clipvalue": O.Ftrl(learning_rate=0.1, l1_regularization_strength=0.5,
+                                    weight_decay=0.1, clipvalue=3.0),
         "adam_expdecay": O.Adam(S.ExponentialDecay(0.1, 2, 0.5)),
         "sgd_piecewise": O.SGD(S.PiecewiseConstantDecay([1, 3], [0.1, 0.05, 0.01]), momentum=0.5),
         "adamw_cosine_warmup": O.AdamW(S.CosineDecay(0.01, 4, alpha=0.1, warmup_target=0.1,
@@ -313,6 +349,12 @@ KERAS_SEQ = {
         [0.8337504863739014, 1.8601646423339844, 2.8609135150909424, 3.8496456146240234, -1.0935404300689697, 0.4144546687602997, 1.9139235019683838, -3.104827404022217]),
     "lamb_wd_clipnorm": ([0.7043546438217163, 1.6743545532226562, 2.6443545818328857, 3.6143546104431152, -1.1530835628509521, 0.3019164800643921, 1.7569165229797363, -3.093083381652832],
         [0.14498695731163025, 1.5815725326538086, 2.4571146965026855, 3.0653955936431885, -1.1059778928756714, 0.38135331869125366, 1.6560851335525513, -3.0973129272460938]),
+    "ftrl": ([0.6276030540466309, 1.796591877937317, 2.766613483428955, 3.3054912090301514, -0.6407665014266968, 0.32765713334083557, 1.5609034299850464, -0.9965612292289734],
+        [0.6351460218429565, 1.810355305671692, 2.780538320541382, 3.3168983459472656, -0.6309691667556763, 0.341444194316864, 1.574479579925537, -0.9945449829101562]),
+    "ftrl_all": ([0.14762358367443085, 0.9059351086616516, 1.4840502738952637, 1.208142638206482, -0.1188853532075882, 0.09598825126886368, 0.521735429763794, -0.11292355507612228],
+        [0.11184851080179214, 0.8217326998710632, 1.3919340372085571, 1.1589374542236328, -0.14181213080883026, 0.05192730203270912, 0.48058560490608215, -0.13017241656780243]),
+    "ftrl_wd_clipvalue": ([0.5766807198524475, 1.6564158201217651, 2.542635440826416, 3.24790358543396, -0.5643216371536255, 0.30017173290252686, 1.517385721206665, -0.8779218196868896],
+        [0.5837836265563965, 1.6625758409500122, 2.5424964427948, 3.2425057888031006, -0.5465651154518127, 0.3216080069541931, 1.5288817882537842, -0.8649420142173767]),
     "adam_expdecay": ([0.9000009298324585, 1.9000006914138794, 2.900000810623169, 3.900000810623169, -1.0999988317489624, 0.40000081062316895, 1.900000810623169, -3.0999984741210938],
         [0.9033161401748657, 1.9100440740585327, 2.9102349281311035, 3.9073657989501953, -1.092633843421936, 0.4102349877357483, 1.9100443124771118, -3.0966832637786865]),
     "sgd_piecewise": ([0.8899999856948853, 1.3899999856948853, 2.2899999618530273, 3.7899999618530273, -1.062999963760376, 0.28700000047683716, 1.8170000314712524, -3.0329999923706055],
@@ -527,7 +569,8 @@ def test_many_steps_match_numpy_keras_formulas(case):
 
 def test_spec_codes_slots_and_state_init():
     kinds = {"Adagrad": (3, 1, 0), "Adadelta": (4, 2, 0), "Adamax": (5, 2, 0),
-             "Nadam": (6, 2, 1), "Lion": (7, 1, 0), "AdamW": (2, 2, 0), "Lamb": (8, 2, 0)}
+             "Nadam": (6, 2, 1), "Lion": (7, 1, 0), "AdamW": (2, 2, 0), "Lamb": (8, 2, 0),
+             "Ftrl": (9, 2, 0)}
     for name, (kind, slots, scalars) in kinds.items():
         spec = getattr(O, name)()._spec()
         assert (spec.kind, spec.slots(), spec.scalars()) == (kind, slots, scalars)
@@ -838,10 +881,10 @@ def test_reduce_lr_and_scheduler_callbacks_with_schedule():
 def test_get_names_defaults_and_configs():
     for name, cls in (("adamw", O.AdamW), ("AdamW", O.AdamW), ("ADAGRAD", O.Adagrad),
                       ("adadelta", O.Adadelta), ("Adamax", O.Adamax), ("nadam", O.Nadam),
-                      ("Lion", O.Lion), ("lamb", O.Lamb)):
+                      ("Lion", O.Lion), ("lamb", O.Lamb), ("ftrl", O.Ftrl)):
         assert type(O.get(name)) is cls
     with pytest.raises(ValueError, match="Could not interpret optimizer identifier"):
-        O.get("ftrl")
+        O.get("muon")
     # real Keras 3.15.1 default names and get_config() of each optimizer
     base = {"learning_rate": 0.0010000000474974513,  # (float32's 0.001, as Keras gives it)
             "weight_decay": None, "clipnorm": None,
@@ -857,6 +900,9 @@ def test_get_names_defaults_and_configs():
         O.Nadam: dict(name="nadam", beta_1=0.9, beta_2=0.999, epsilon=1e-07),
         O.Lion: dict(name="lion", beta_1=0.9, beta_2=0.99),
         O.Lamb: dict(name="lamb", beta_1=0.9, beta_2=0.999, epsilon=1e-07),
+        O.Ftrl: dict(name="ftrl", learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                     l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                     l2_shrinkage_regularization_strength=0.0, beta=0.0),
     }
     for cls, extra in want.items():
         fd.backend.clear_session()  # (default names are unique, as Keras's: adam_w_1, ...)

@@ -556,8 +556,8 @@ def _first_dense(config):
     (lambda c: _first_dense(c)["config"].update(
         dtype={"module": "keras", "class_name": "DTypePolicy",
                "config": {"name": "mixed_float16"}}), "float32 only"),
-    (lambda c: c["compile_config"]["optimizer"].update(class_name="Ftrl"),
-     "unsupported optimizer 'Ftrl'"),
+    (lambda c: c["compile_config"]["optimizer"].update(class_name="Muon"),
+     "unsupported optimizer 'Muon'"),
     (lambda c: c["compile_config"]["optimizer"]["config"].update(learning_rate={
         "module": "keras.optimizers.schedules", "class_name": "ExponentialDecay",
         "config": {}}), "schedule"),

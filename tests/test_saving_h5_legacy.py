@@ -35,6 +35,7 @@ OPTIMIZERS = {
     "nadam": lambda lib: lib.optimizers.Nadam(),
     "lion": lambda lib: lib.optimizers.Lion(1e-3),
     "lamb": lambda lib: lib.optimizers.Lamb(1e-3),
+    "ftrl": lambda lib: lib.optimizers.Ftrl(0.05, l1_regularization_strength=1e-4),
     "sgd_schedule": lambda lib: lib.optimizers.SGD(
         lib.optimizers.schedules.ExponentialDecay(0.1, decay_steps=5, decay_rate=0.9)),
 }

@@ -50,6 +50,11 @@ class OptimizerSpec:
     amsgrad: bool
     epsilon: float
     initial_accumulator_value: float
+    learning_rate_power: float
+    l1_regularization_strength: float
+    l2_regularization_strength: float
+    l2_shrinkage_regularization_strength: float
+    beta: float
     weight_decay: float
     clipnorm: float
     clipvalue: float

@@ -36,10 +36,10 @@ from ._naming import unique_name
 sys.modules[__name__ + ".schedules"] = schedules
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax",
-           "Nadam", "Lion", "Lamb", "schedules", "get", "serialize", "deserialize"]
+           "Nadam", "Lion", "Lamb", "Ftrl", "schedules", "get", "serialize", "deserialize"]
 
 # Engine codes (cpp/optimizers.h OptimizerKind); AdamW runs as Adam.
-_SGD, _RMSPROP, _ADAM, _ADAGRAD, _ADADELTA, _ADAMAX, _NADAM, _LION, _LAMB = range(9)
+_SGD, _RMSPROP, _ADAM, _ADAGRAD, _ADADELTA, _ADAMAX, _NADAM, _LION, _LAMB, _FTRL = range(10)
 
 F32 = np.float32
 
@@ -773,8 +773,48 @@ class Lamb(Optimizer):
         return [["momentum", "velocity"]]
 
 
+class Ftrl(Optimizer):
+    """FTRL-Proximal (Keras ftrl.py): per weight an accumulator of squared
+    gradients (starting at ``initial_accumulator_value``) and a linear term;
+    ``w = (clip(linear, -l1, l1) - linear) / (acc**-lr_power / lr + 2 * l2)``
+    with ``l2 = l2_regularization_strength + beta / (2 lr)``, the gradient
+    first shrunk by ``2 * l2_shrinkage_regularization_strength * w``."""
+
+    _hyper = ('learning_rate_power', 'initial_accumulator_value',
+              'l1_regularization_strength', 'l2_regularization_strength',
+              'l2_shrinkage_regularization_strength', 'beta')
+    _kind = _FTRL
+
+    def __init__(self, learning_rate: Any = 0.001, learning_rate_power: float = -0.5,
+                 initial_accumulator_value: float = 0.1,
+                 l1_regularization_strength: float = 0.0,
+                 l2_regularization_strength: float = 0.0,
+                 l2_shrinkage_regularization_strength: float = 0.0, beta: float = 0.0,
+                 name: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        checks = (("initial_accumulator_value", initial_accumulator_value, "positive or zero"),
+                  ("learning_rate_power", -learning_rate_power, "negative or zero"),
+                  ("l1_regularization_strength", l1_regularization_strength, "positive or zero"),
+                  ("l2_regularization_strength", l2_regularization_strength, "positive or zero"),
+                  ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength,
+                   "positive or zero"))
+        for arg, value, what in checks:
+            if value < 0.0:
+                shown = -value if arg == "learning_rate_power" else value
+                raise ValueError(f"`{arg}` needs to be {what}. Received: {arg}={shown}.")
+        self.learning_rate_power = float(learning_rate_power)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.l1_regularization_strength = float(l1_regularization_strength)
+        self.l2_regularization_strength = float(l2_regularization_strength)
+        self.l2_shrinkage_regularization_strength = float(l2_shrinkage_regularization_strength)
+        self.beta = float(beta)
+
+    def _slot_names(self):
+        return [["accumulator", "linear"]]
+
+
 _BY_NAME = {c.__name__.lower(): c for c in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta,
-                                             Adamax, Nadam, Lion, Lamb)}
+                                             Adamax, Nadam, Lion, Lamb, Ftrl)}
 
 OptimizerLike = Union[str, Optimizer, Dict[str, Any]]
 

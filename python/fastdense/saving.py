@@ -787,6 +787,7 @@ def _slot_groups(opt: _optimizers.Optimizer) -> List[List[int]]:
     [accumulators].  Adadelta: [accumulated_grads and accumulated_delta_vars].
     Adamax: [momentums and norms].  Nadam: [momentums and velocities] (then
     its u_product scalar).  Lion: [momentums].  Lamb: [momentums and velocities].
+    Ftrl: [accumulators and linears].
     """
     names = None
     if isinstance(opt, _optimizers.Optimizer):
