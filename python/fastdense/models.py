@@ -84,8 +84,49 @@ class Model:
         self._stage_owners: List[Layer] = []  # the layer owning each engine stage
 
     # ------------------------------------------------------------------ structure
+    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+        """The forward pass of a subclassed model (Keras's ``Model.call``):
+        fastdense traces it once, on a symbolic input of the data's shape, and
+        runs the chain of layer calls it makes natively."""
+        raise NotImplementedError(f"Model '{self.name}' has no `call()` method: subclasses of "
+                                  "Model define one.")
+
+    def _subclassed(self) -> bool:
+        """A user's subclass of Model with its own ``call()``."""
+        return not isinstance(self, Sequential) and type(self).call is not Model.call
+
+    def _trace_call(self, input_shape: Tuple[Any, ...]) -> None:
+        """Builds a subclassed model's layer stack from its ``call()``, run on
+        a symbolic input: each layer call there records itself."""
+        import inspect
+        from .layers import Input
+        inp = Input(batch_shape=(None,) + tuple(input_shape[1:]))
+        kwargs: Dict[str, Any] = {}
+        try:
+            if "training" in inspect.signature(self.call).parameters:
+                kwargs["training"] = False
+        except (TypeError, ValueError):
+            pass
+        unbuilt = [v for v in vars(self).values() if isinstance(v, Layer) and not v.built]
+        try:
+            out = self.call(inp, **kwargs)
+            chain = _layer_chain(inp, _one_tensor(out, "the output of call()"))
+        except (TypeError, ValueError, AttributeError, NotImplementedError) as e:
+            raise NotImplementedError(
+                f"fastdense runs a subclassed model by tracing its call() once: a chain of "
+                f"fastdense layer calls, each on the previous one's output. Tracing "
+                f"{type(self).__name__}.call() failed: {e}") from None
+        for layer in [inp._layer] + chain:  # type: ignore[attr-defined]
+            self._append_layer(layer, rebuild=False)
+        for layer in unbuilt:  # (built in the model's call: Keras's my_model/dense paths)
+            if layer.built and layer.weights:
+                self._adopt(layer)
+
     @property
     def layers(self) -> List[Layer]:
+        if not self._layers and self._subclassed():
+            # (before the trace: the layers set as attributes, as Keras tracks them)
+            return [v for v in vars(self).values() if isinstance(v, Layer)]
         return list(self._layers)
 
     def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
@@ -248,6 +289,8 @@ class Model:
         if input_shape is None:
             raise ValueError("You must provide an `input_shape` argument.")
         input_shape = tuple(input_shape)
+        if self._subclassed() and not self._layers:
+            self._trace_call(input_shape)
         if not self._dense_layers:
             raise ValueError(f"Sequential model '{self.name}' has no Dense layer; add some first.")
         stages, owners, activity, input_dropout = self._engine_layout()
@@ -1491,82 +1534,11 @@ class Model:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
-    # ------------------------------------------------------------------ saving
-    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True
-             ) -> None:
-        """Writes Keras 3's ``.keras`` format (config, weights, optimizer state),
-        or Keras's legacy HDF5 format for a ``.h5`` / ``.hdf5`` path."""
-        from . import saving
-        saving.save_model(self, filepath, overwrite=overwrite,
-                          include_optimizer=include_optimizer)
-
-    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
-        """Writes the weights to a ``.weights.h5`` file in Keras's layout."""
-        from . import saving
-        saving.save_weights(self, filepath, overwrite=overwrite)
-
-    def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
-        """Reads weights from a ``.weights.h5``, ``.keras`` or legacy ``.h5``
-        file; ``skip_mismatch`` leaves the layers whose weights do not match
-        (with a warning), as Keras's."""
-        from . import saving
-        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
-
-    @classmethod
-    def from_config(cls, config: Dict[str, Any],
-                    custom_objects: Optional[Dict[str, Any]] = None) -> "Model":
-        """A new model (fresh weights) from a ``get_config()`` output: a
-        functional model's (with ``input_layers``) or a Sequential's."""
-        kind = "Functional" if isinstance(config, dict) and "input_layers" in config else \
-            "Sequential"
-        from . import saving
-        return saving.model_from_config({"module": "keras", "class_name": kind,
-                                         "config": config}, custom_objects=custom_objects,
-                                        compile=False)
-
-    def to_json(self, **kwargs: Any) -> str:
-        """The model's Keras config as a JSON string."""
-        from . import saving
-        return saving.to_json(self, **kwargs)
-
-    def __reduce__(self) -> Any:
-        from . import saving
-        return (saving.model_from_state, (saving.model_to_state(self),))
-
-    def __deepcopy__(self, memo: Dict[int, Any]) -> "Model":
-        from . import saving
-        return saving.model_from_state(saving.model_to_state(self))
-
-
-# layers that transform the input array in numpy before the engine (the
-# model's first layers only)
-_INPUT_STAGE = (Normalization, Rescaling)
-
-
-def _validation_due(epoch: int, val_epochs: Any, validation_freq: Any) -> bool:
-    """Whether fit validates after ``epoch`` (0-based): ``validation_freq`` as
-    an interval, or ``val_epochs``, the 1-based epochs it listed."""
-    if val_epochs is not None:
-        return epoch + 1 in val_epochs
-    return (epoch + 1) % validation_freq == 0
-
-
-class Sequential(Model):
-    """A linear stack of ``Dense`` layers.
-
-    The input size comes from ``Input(shape=...)``, an ``InputLayer``, the
-    first layer's ``input_shape=`` / ``input_dim=``, ``build()``, or the
-    first data the model sees.
-    """
-
-    def __init__(self, layers: Optional[Sequence[Any]] = None, trainable: bool = True,
-                 name: Optional[str] = None) -> None:
-        super().__init__(name=name, trainable=trainable)
-        for layer in layers or []:
-            self.add(layer)
-
-    def add(self, layer: Any, rebuild: bool = True) -> None:
-        """Appends a layer (or sets the input shape for Input/InputLayer)."""
+    def _append_layer(self, layer: Any, rebuild: bool = True) -> None:
+        """Appends a layer to the stack (or sets the input shape for an
+        Input / InputLayer), checking that fastdense runs it there:
+        ``Sequential.add``, a functional model's chain, a subclassed model's
+        traced ``call``."""
         if isinstance(layer, InputSpec):
             layer = getattr(layer, "_layer", None) or InputLayer(batch_shape=layer.shape)
         if isinstance(layer, InputLayer):
@@ -1648,6 +1620,89 @@ class Sequential(Model):
                              f"found layer '{layer.name}' ({type(layer).__name__})). "
                              f"Received: input_shape={self._input_shape[1:]}")
 
+    # ------------------------------------------------------------------ saving
+    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True
+             ) -> None:
+        """Writes Keras 3's ``.keras`` format (config, weights, optimizer state),
+        or Keras's legacy HDF5 format for a ``.h5`` / ``.hdf5`` path."""
+        if self._subclassed():
+            raise NotImplementedError(
+                f"{type(self).__name__} is a subclassed model: its architecture lives in its "
+                "code, so fastdense saves its weights only (`save_weights`, then "
+                "`load_weights` on a new instance).")
+        from . import saving
+        saving.save_model(self, filepath, overwrite=overwrite,
+                          include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Writes the weights to a ``.weights.h5`` file in Keras's layout."""
+        from . import saving
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
+        """Reads weights from a ``.weights.h5``, ``.keras`` or legacy ``.h5``
+        file; ``skip_mismatch`` leaves the layers whose weights do not match
+        (with a warning), as Keras's."""
+        from . import saving
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any],
+                    custom_objects: Optional[Dict[str, Any]] = None) -> "Model":
+        """A new model (fresh weights) from a ``get_config()`` output: a
+        functional model's (with ``input_layers``) or a Sequential's."""
+        kind = "Functional" if isinstance(config, dict) and "input_layers" in config else \
+            "Sequential"
+        from . import saving
+        return saving.model_from_config({"module": "keras", "class_name": kind,
+                                         "config": config}, custom_objects=custom_objects,
+                                        compile=False)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The model's Keras config as a JSON string."""
+        from . import saving
+        return saving.to_json(self, **kwargs)
+
+    def __reduce__(self) -> Any:
+        from . import saving
+        return (saving.model_from_state, (saving.model_to_state(self),))
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "Model":
+        from . import saving
+        return saving.model_from_state(saving.model_to_state(self))
+
+
+# layers that transform the input array in numpy before the engine (the
+# model's first layers only)
+_INPUT_STAGE = (Normalization, Rescaling)
+
+
+def _validation_due(epoch: int, val_epochs: Any, validation_freq: Any) -> bool:
+    """Whether fit validates after ``epoch`` (0-based): ``validation_freq`` as
+    an interval, or ``val_epochs``, the 1-based epochs it listed."""
+    if val_epochs is not None:
+        return epoch + 1 in val_epochs
+    return (epoch + 1) % validation_freq == 0
+
+
+class Sequential(Model):
+    """A linear stack of ``Dense`` layers.
+
+    The input size comes from ``Input(shape=...)``, an ``InputLayer``, the
+    first layer's ``input_shape=`` / ``input_dim=``, ``build()``, or the
+    first data the model sees.
+    """
+
+    def __init__(self, layers: Optional[Sequence[Any]] = None, trainable: bool = True,
+                 name: Optional[str] = None) -> None:
+        super().__init__(name=name, trainable=trainable)
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: Any, rebuild: bool = True) -> None:
+        """Appends a layer (or sets the input shape for Input/InputLayer)."""
+        self._append_layer(layer, rebuild)
+
     def pop(self, rebuild: bool = True) -> Layer:
         """Removes and returns the last layer."""
         if not self._layers:  # (IndexError, as Keras's list pop)
@@ -1687,6 +1742,27 @@ def _one_tensor(value: Any, arg: str) -> KerasTensor:
                      f"Received: {arg}={value!r} (of type {type(value).__name__})")
 
 
+def _layer_chain(inp: KerasTensor, out: KerasTensor) -> List[Layer]:
+    """The layers that computed ``out`` from ``inp``, in order (each called
+    once, on the previous one's output)."""
+    chain: List[Layer] = []
+    t = out
+    while t is not inp:
+        if t._history is None:
+            raise ValueError(f"The output {out!r} is not computed from the model's input "
+                             f"{inp!r}.")
+        layer, t = t._history
+        chain.append(layer)
+    chain.reverse()
+    seen: set = set()
+    for layer in chain:
+        if id(layer) in seen:
+            raise NotImplementedError(f"Layer '{layer.name}' is applied more than once; "
+                                      "fastdense runs each layer once, in a chain.")
+        seen.add(id(layer))
+    return chain
+
+
 class Functional(Sequential):
     """Keras's functional model, ``Model(inputs=Input(...), outputs=...)``, for
     a chain of layers (each applied once, to the previous one's output): it
@@ -1703,28 +1779,14 @@ class Functional(Sequential):
         if input_layer is None or inp._history is not None:
             raise ValueError("The model's `inputs` must come from `keras.Input()`. Received: "
                              f"inputs={inp!r}")
-        chain: List[Layer] = []
-        t = out
-        while t is not inp:
-            if t._history is None:
-                raise ValueError(f"The output {out!r} is not computed from the model's input "
-                                 f"{inp!r}.")
-            layer, t = t._history
-            chain.append(layer)
-        chain.reverse()
-        seen: set = set()
-        for layer in chain:
-            if id(layer) in seen:
-                raise NotImplementedError(f"Layer '{layer.name}' is applied more than once; "
-                                          "fastdense runs each layer once, in a chain.")
-            seen.add(id(layer))
+        chain = _layer_chain(inp, out)
         if kwargs:
             raise ValueError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
         super().__init__(name=name or unique_name("functional"), trainable=trainable)
         self._input_layer = input_layer
         self._input_layer_name = input_layer.name
         for layer in [input_layer] + chain:
-            Sequential.add(self, layer, rebuild=False)
+            self._append_layer(layer, rebuild=False)
         self._input_tensor, self._output_tensor = inp, out
         if self._dense_layers and self._input_shape is not None:
             self.build(self._input_shape)
