@@ -283,6 +283,28 @@ FD_CLONES void weight_decay(float* R p, int64_t n, float wd, float lr) {
     for (int64_t i = 0; i < n; ++i) p[i] = p[i] - p[i] * wd * lr;
 }
 
+// Calls f(j0, len, g) for tiles [j0, j0 + len) of [i0, i1) with the tile's
+// gradients after transform t (clipping, in a small buffer kept in L1) and
+// the tile's weights after t's weight decay: still one pass over memory.
+template <class F>
+void transformed_tiles(const GradTransform& t, float lr, float* params, const float* grads,
+                       int64_t i0, int64_t i1, F&& f) {
+    constexpr int64_t kTile = 1024;
+    alignas(64) float buf[kTile];
+    for (int64_t j0 = i0; j0 < i1; j0 += kTile) {
+        const int64_t len = std::min(kTile, i1 - j0);
+        const float* g = grads + j0;
+        switch (t.mode) {
+            case GradTransform::ClipNorm: xf_clipnorm(buf, g, len, t.a, t.b); g = buf; break;
+            case GradTransform::Scale: xf_scale(buf, g, len, t.a); g = buf; break;
+            case GradTransform::ClipValue: xf_clipvalue(buf, g, len, t.a); g = buf; break;
+            default: break;
+        }
+        if (t.decay != 0.0f) weight_decay(params + j0, len, t.decay, lr);
+        f(j0, len, g);
+    }
+}
+
 // Sum of squares in double, 8 independent lanes (fixed order: deterministic).
 double sum_squares(const float* g, int64_t n) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -441,22 +463,10 @@ void optimizer_step(const OptimizerSpec& s, int64_t iteration, float* params,
         step_range(s, c, params + i0, state, grads + i0, n, i0, i1 - i0);
         return;
     }
-    // Transformed gradients go through a small tile buffer, one tile at a
-    // time: still one pass over memory.
-    constexpr int64_t kTile = 1024;
-    alignas(64) float buf[kTile];
-    for (int64_t j0 = i0; j0 < i1; j0 += kTile) {
-        const int64_t len = std::min(kTile, i1 - j0);
-        const float* g = grads + j0;
-        switch (t.mode) {
-            case GradTransform::ClipNorm: xf_clipnorm(buf, g, len, t.a, t.b); g = buf; break;
-            case GradTransform::Scale: xf_scale(buf, g, len, t.a); g = buf; break;
-            case GradTransform::ClipValue: xf_clipvalue(buf, g, len, t.a); g = buf; break;
-            default: break;
-        }
-        if (t.decay != 0.0f) weight_decay(params + j0, len, t.decay, s.learning_rate);
-        step_range(s, c, params + j0, state, g, n, j0, len);
-    }
+    transformed_tiles(t, s.learning_rate, params, grads, i0, i1,
+                      [&](int64_t j0, int64_t len, const float* g) {
+                          step_range(s, c, params + j0, state, g, n, j0, len);
+                      });
 }
 
 namespace {
@@ -474,21 +484,11 @@ void lamb_update(const OptimizerSpec& s, int64_t iteration, float* params, float
         const auto& tk = sc.tasks[static_cast<size_t>(k)];
         const GradTransform& t = sc.xform[static_cast<size_t>(tk.seg)];
         double* sums = sc.partial2.data() + 2 * k;
-        constexpr int64_t kTile = 1024;
-        alignas(64) float buf[kTile];
-        for (int64_t j0 = tk.i0; j0 < tk.i1; j0 += kTile) {
-            const int64_t len = std::min(kTile, tk.i1 - j0);
-            const float* g = grads + j0;
-            switch (t.mode) {
-                case GradTransform::ClipNorm: xf_clipnorm(buf, g, len, t.a, t.b); g = buf; break;
-                case GradTransform::Scale: xf_scale(buf, g, len, t.a); g = buf; break;
-                case GradTransform::ClipValue: xf_clipvalue(buf, g, len, t.a); g = buf; break;
-                default: break;
-            }
-            if (t.decay != 0.0f) weight_decay(params + j0, len, t.decay, s.learning_rate);
-            lamb_moments(params + j0, state + j0, state + n + j0, g, len, c.a, c.b, c.c, c.d,
-                         s.epsilon, sums, sums + 1);
-        }
+        transformed_tiles(t, s.learning_rate, params, grads, tk.i0, tk.i1,
+                          [&](int64_t j0, int64_t len, const float* g) {
+                              lamb_moments(params + j0, state + j0, state + n + j0, g, len,
+                                           c.a, c.b, c.c, c.d, s.epsilon, sums, sums + 1);
+                          });
     });
     // Per variable, in task order: ratio = ||w|| / ||u|| (1 when either is 0),
     // as Keras's where(w_norm > 0, where(g_norm > 0, w_norm / g_norm, 1), 1).
