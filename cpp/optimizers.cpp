@@ -218,22 +218,17 @@ FD_CLONES void lion(float* R p, float* R m, const float* R g, int64_t n, float l
 // Keras lamb.py, first pass: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
 // returns (through sw, su) the sums of w^2 and of u^2, u = (m / c1) /
 // (sqrt(v / c2) + eps), c1 = 1 - b1^t, c2 = 1 - b2^t.
-void lamb_moments(const float* R p, float* R m, float* R v, const float* R g, int64_t n,
-                  float one_b1, float one_b2, float c1, float c2, float eps, double* sw,
-                  double* su) {
-    double aw = 0.0, au = 0.0;
+//   u: [n] out (the update, for the caller's sums)
+FD_CLONES void lamb_moments(float* R u, float* R m, float* R v, const float* R g, int64_t n,
+                            float one_b1, float one_b2, float c1, float c2, float eps) {
     for (int64_t i = 0; i < n; ++i) {
         const float gi = g[i];
         const float mi = m[i] + (gi - m[i]) * one_b1;
         const float vi = v[i] + (gi * gi - v[i]) * one_b2;
         m[i] = mi;
         v[i] = vi;
-        const float u = (mi / c1) / (std::sqrt(vi / c2) + eps);
-        aw += static_cast<double>(p[i]) * p[i];
-        au += static_cast<double>(u) * u;
+        u[i] = (mi / c1) / (std::sqrt(vi / c2) + eps);
     }
-    *sw += aw;
-    *su += au;
 }
 
 // Second pass: w -= rl * u (rl = ratio * lr), u recomputed from m and v as
@@ -245,15 +240,17 @@ FD_CLONES void lamb_apply(float* R p, const float* R m, const float* R v, int64_
 
 // Keras ftrl.py: gu = g + shrink2 * w; na = acc + g^2;
 // linear += gu - ((na^p - acc^p) / lr) * w; quadratic = na^p / lr + two_l2;
-// w = (clip(linear, -l1, l1) - linear) / quadratic; acc = na  (p = -lr_power).
-void ftrl(float* R w, float* R acc, float* R lin, const float* R g, int64_t n, float lr,
-          float p, float shrink2, float two_l2, float l1) {
+// w = (clip(linear, -l1, l1) - linear) / quadratic; acc = na  (p = -lr_power;
+// x^p is pw(x): sqrt for the default p = 0.5, which vectorizes, else pow).
+template <class Pow>
+inline void ftrl_loop(float* R w, float* R acc, float* R lin, const float* R g, int64_t n,
+                      float lr, float shrink2, float two_l2, float l1, Pow pw) {
     for (int64_t i = 0; i < n; ++i) {
         const float gi = g[i], wi = w[i], ai = acc[i];
         const float gu = gi + shrink2 * wi;
         const float na = ai + gi * gi;
-        const float pn = std::pow(na, p);
-        const float li = lin[i] + (gu - ((pn - std::pow(ai, p)) / lr) * wi);
+        const float pn = pw(na);
+        const float li = lin[i] + (gu - ((pn - pw(ai)) / lr) * wi);
         lin[i] = li;
         const float quadratic = pn / lr + two_l2;
         float lc = li < -l1 ? -l1 : li;
@@ -261,6 +258,18 @@ void ftrl(float* R w, float* R acc, float* R lin, const float* R g, int64_t n, f
         w[i] = (lc - li) / quadratic;
         acc[i] = na;
     }
+}
+FD_CLONES void ftrl_sqrt(float* R w, float* R acc, float* R lin, const float* R g, int64_t n,
+                         float lr, float shrink2, float two_l2, float l1) {
+    ftrl_loop(w, acc, lin, g, n, lr, shrink2, two_l2, l1, [](float x) { return std::sqrt(x); });
+}
+void ftrl(float* R w, float* R acc, float* R lin, const float* R g, int64_t n, float lr,
+          float p, float shrink2, float two_l2, float l1) {
+    if (p == 0.5f)
+        ftrl_sqrt(w, acc, lin, g, n, lr, shrink2, two_l2, l1);
+    else
+        ftrl_loop(w, acc, lin, g, n, lr, shrink2, two_l2, l1,
+                  [p](float x) { return std::pow(x, p); });
 }
 
 // ---- gradient transforms and weight decay (Keras's _clip_gradients and
@@ -286,10 +295,11 @@ FD_CLONES void weight_decay(float* R p, int64_t n, float wd, float lr) {
 // Calls f(j0, len, g) for tiles [j0, j0 + len) of [i0, i1) with the tile's
 // gradients after transform t (clipping, in a small buffer kept in L1) and
 // the tile's weights after t's weight decay: still one pass over memory.
+constexpr int64_t kTile = 1024;  // (elements per tile of transformed_tiles)
+
 template <class F>
 void transformed_tiles(const GradTransform& t, float lr, float* params, const float* grads,
                        int64_t i0, int64_t i1, F&& f) {
-    constexpr int64_t kTile = 1024;
     alignas(64) float buf[kTile];
     for (int64_t j0 = i0; j0 < i1; j0 += kTile) {
         const int64_t len = std::min(kTile, i1 - j0);
@@ -484,10 +494,13 @@ void lamb_update(const OptimizerSpec& s, int64_t iteration, float* params, float
         const auto& tk = sc.tasks[static_cast<size_t>(k)];
         const GradTransform& t = sc.xform[static_cast<size_t>(tk.seg)];
         double* sums = sc.partial2.data() + 2 * k;
+        alignas(64) float u[kTile];  // (one tile's updates)
         transformed_tiles(t, s.learning_rate, params, grads, tk.i0, tk.i1,
                           [&](int64_t j0, int64_t len, const float* g) {
-                              lamb_moments(params + j0, state + j0, state + n + j0, g, len,
-                                           c.a, c.b, c.c, c.d, s.epsilon, sums, sums + 1);
+                              lamb_moments(u, state + j0, state + n + j0, g, len, c.a, c.b,
+                                           c.c, c.d, s.epsilon);
+                              sums[0] += sum_squares(params + j0, len);
+                              sums[1] += sum_squares(u, len);
                           });
     });
     // Per variable, in task order: ratio = ||w|| / ||u|| (1 when either is 0),
