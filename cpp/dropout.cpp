@@ -68,14 +68,16 @@ uint64_t for_pairs(int64_t n, uint64_t state, F&& f) {
 
 uint64_t gaussian_mask(float* mask, float* out, const float* in, int64_t n, float stddev,
                        bool multiplicative, uint64_t state) {
-    constexpr double kTwoPi = 6.283185307179586476925286766559;
-    constexpr double kInv32 = 1.0 / 4294967296.0;
+    // In float, from 24-bit uniforms (exact in float): u1 in (0, 1), so the
+    // log is finite and |z| <= ~5.9 (a tail of 3.6e-9 left out). The float
+    // functions cost a third of the double ones.
+    constexpr float kTwoPi = 6.2831853071795864769f;
+    constexpr float kInv24 = 1.0f / 16777216.0f;
     return for_pairs(n, state, [&](int64_t k, uint64_t r) {
-        const double u1 = (static_cast<double>(static_cast<uint32_t>(r)) + 0.5) * kInv32;
-        const double u2 = static_cast<double>(static_cast<uint32_t>(r >> 32)) * kInv32;
-        const double rho = std::sqrt(-2.0 * std::log(u1));
-        const float z[2] = {static_cast<float>(rho * std::cos(kTwoPi * u2)),
-                            static_cast<float>(rho * std::sin(kTwoPi * u2))};
+        const float u1 = (static_cast<float>(static_cast<uint32_t>(r) >> 8) + 0.5f) * kInv24;
+        const float u2 = static_cast<float>(static_cast<uint32_t>(r >> 32) >> 8) * kInv24;
+        const float rho = std::sqrt(-2.0f * std::log(u1));
+        const float z[2] = {rho * std::cos(kTwoPi * u2), rho * std::sin(kTwoPi * u2)};
         for (int64_t j = 0; j < 2 && 2 * k + j < n; ++j) {
             const int64_t i = 2 * k + j;
             if (multiplicative) {

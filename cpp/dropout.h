@@ -28,8 +28,9 @@ uint64_t dropout_mask(float* mask, float* out, const float* in, int64_t n, float
 // The other training-time noise of Keras's regularization layers, with the
 // same counter scheme: generator output k gives elements 2k and 2k+1.
 //
-// Gaussian noise, z_i standard normal (Box-Muller on output k's two 32-bit
-// halves: z_2k = rho cos(theta), z_2k+1 = rho sin(theta)):
+// Gaussian noise, z_i standard normal (Box-Muller in float on the top 24
+// bits of output k's two 32-bit halves: z_2k = rho cos(theta),
+// z_2k+1 = rho sin(theta)):
 //   additive (GaussianNoise):         mask[i] = 1;  out[i] = in[i] + stddev * z_i
 //   multiplicative (GaussianDropout): mask[i] = stddev * z_i + 1;  out[i] = in[i] * mask[i]
 //   mask: [n]   out: [n]   in: [n]
