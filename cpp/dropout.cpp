@@ -69,8 +69,9 @@ uint64_t for_pairs(int64_t n, uint64_t state, F&& f) {
 uint64_t gaussian_mask(float* mask, float* out, const float* in, int64_t n, float stddev,
                        bool multiplicative, uint64_t state) {
     // In float, from 24-bit uniforms (exact in float): u1 in (0, 1), so the
-    // log is finite and |z| <= ~5.9 (a tail of 3.6e-9 left out). The float
-    // functions cost a third of the double ones.
+    // log is finite and |z| <= ~5.9 (a tail of 3.6e-9 left out). (Against the
+    // double version: an MNIST epoch with GaussianNoise on the input went from
+    // 1942 to 1479 ms at 1 thread.)
     constexpr float kTwoPi = 6.2831853071795864769f;
     constexpr float kInv24 = 1.0f / 16777216.0f;
     return for_pairs(n, state, [&](int64_t k, uint64_t r) {
