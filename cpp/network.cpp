@@ -350,9 +350,7 @@ void Network::noise_mask(float* mask, float* out, const float* in, int64_t n, No
         case NoiseKind::AlphaDropout:
             rng_state_ = alpha_dropout_mask(mask, out, in, n, param, rng_state_);
             break;
-        case NoiseKind::None:
-            std::memcpy(out, in, sizeof(float) * static_cast<size_t>(n));
-            std::fill_n(mask, n, 1.0f);
+        case NoiseKind::None:  // (not called: a stage without noise is not perturbed)
             break;
     }
 }

@@ -63,16 +63,21 @@ def _bytes_field(field: int, data: bytes) -> bytes:
     return _key(field, 2) + _varint(len(data)) + data
 
 
-def scalar_summary(tag: str, value: float) -> bytes:
-    """A ``Summary`` with one TF2 scalar: ``Value{tag, tensor: float32 [],
-    metadata: plugin 'scalars'}``."""
-    tensor = (_key(1, 0) + _varint(1)                      # dtype: DT_FLOAT
-              + _bytes_field(2, b"")                        # tensor_shape: scalar
-              + _bytes_field(5, struct.pack("<f", value)))  # float_val (packed)
-    metadata = _bytes_field(1, _bytes_field(1, b"scalars"))  # plugin_data.plugin_name
+def _summary(tag: str, plugin: bytes, tensor: bytes) -> bytes:
+    """A ``Summary`` with one value: ``Value{tag (1), tensor (8), metadata (9):
+    plugin_data.plugin_name}``."""
+    metadata = _bytes_field(1, _bytes_field(1, plugin))
     value_msg = (_bytes_field(1, tag.encode("utf-8")) + _bytes_field(9, metadata)
                  + _bytes_field(8, tensor))
     return _bytes_field(1, value_msg)
+
+
+def scalar_summary(tag: str, value: float) -> bytes:
+    """A TF2 scalar: a float32 [] tensor for the ``scalars`` plugin."""
+    tensor = (_key(1, 0) + _varint(1)                      # dtype: DT_FLOAT
+              + _bytes_field(2, b"")                        # tensor_shape: scalar
+              + _bytes_field(5, struct.pack("<f", value)))  # float_val (packed)
+    return _summary(tag, b"scalars", tensor)
 
 
 def histogram_buckets(data: np.ndarray, bucket_count: int = 30) -> np.ndarray:
@@ -95,17 +100,14 @@ def histogram_buckets(data: np.ndarray, bucket_count: int = 30) -> np.ndarray:
 
 
 def histogram_summary(tag: str, data: np.ndarray) -> bytes:
-    """A ``Summary`` with one TF2 histogram: ``Value{tag, tensor: float64
-    [30, 3] buckets, metadata: plugin 'histograms'}``."""
+    """A TF2 histogram: a float64 [30, 3] tensor of buckets for the
+    ``histograms`` plugin."""
     buckets = histogram_buckets(data)
     shape = b"".join(_bytes_field(2, _key(1, 0) + _varint(d)) for d in buckets.shape)
     tensor = (_key(1, 0) + _varint(2)                       # dtype: DT_DOUBLE
               + _bytes_field(2, shape)                       # tensor_shape: [30, 3]
               + _bytes_field(4, buckets.astype("<f8").tobytes()))  # tensor_content
-    metadata = _bytes_field(1, _bytes_field(1, b"histograms"))
-    value_msg = (_bytes_field(1, tag.encode("utf-8")) + _bytes_field(9, metadata)
-                 + _bytes_field(8, tensor))
-    return _bytes_field(1, value_msg)
+    return _summary(tag, b"histograms", tensor)
 
 
 def event(step: int, wall_time: Optional[float] = None, summary: Optional[bytes] = None,
@@ -147,17 +149,17 @@ class EventFileWriter:
         self._file = open(self.path, "wb")
         self._file.write(record(event(0, file_version="brain.Event:2")))
 
-    def scalar(self, tag: str, value: float, step: int) -> None:
+    def _write(self, summary: bytes, step: int) -> None:
         if self._file is None:
             self._open()
         assert self._file is not None
-        self._file.write(record(event(step, summary=scalar_summary(tag, float(value)))))
+        self._file.write(record(event(step, summary=summary)))
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        self._write(scalar_summary(tag, float(value)), step)
 
     def histogram(self, tag: str, data: np.ndarray, step: int) -> None:
-        if self._file is None:
-            self._open()
-        assert self._file is not None
-        self._file.write(record(event(step, summary=histogram_summary(tag, data))))
+        self._write(histogram_summary(tag, data), step)
 
     def flush(self) -> None:
         if self._file is not None:

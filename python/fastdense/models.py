@@ -1715,7 +1715,8 @@ class Sequential(Model):
         return layer
 
     def get_config(self) -> Dict[str, Any]:
-        """Keras's Sequential config (the ``config`` part of ``to_json()``)."""
+        """Keras's model config (the ``config`` part of ``to_json()``): a
+        Sequential's, or a functional model's for a ``Functional``."""
         from . import saving
         return saving.model_to_config(self)["config"]
 
@@ -1823,11 +1824,6 @@ class Functional(Sequential):
     def pop(self, rebuild: bool = True) -> Layer:
         raise ValueError("A functional model's layers are fixed by its inputs and outputs; "
                          "`pop` is for Sequential models.")
-
-    def get_config(self) -> Dict[str, Any]:
-        """Keras's Functional config (the ``config`` part of ``to_json()``)."""
-        from . import saving
-        return saving.model_to_config(self)["config"]
 
     @classmethod
     def from_config(cls, config: Dict[str, Any],  # type: ignore[override]

@@ -688,12 +688,11 @@ class Adadelta(Optimizer):
         return [["accumulated_grad", "accumulated_delta_var"]]
 
 
-class Adamax(Optimizer):
-    """Adamax (Adam with the infinity norm): ``m += (g - m)(1 - beta_1)``;
-    ``u = max(beta_2 u, |g|)``; ``w -= lr m / ((1 - beta_1**t)(u + eps))``."""
+class _Moments(Optimizer):
+    """The optimizers whose arguments are Adam's without amsgrad:
+    ``beta_1``, ``beta_2`` and ``epsilon`` (Adamax, Nadam, Lamb)."""
 
     _hyper = ('beta_1', 'beta_2', 'epsilon')
-    _kind = _ADAMAX
 
     def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-7, name: Optional[str] = None, **kwargs: Any) -> None:
@@ -701,25 +700,24 @@ class Adamax(Optimizer):
         self.beta_1 = _check_float("beta_1", beta_1, 0.0, 1.0)
         self.beta_2 = _check_float("beta_2", beta_2, 0.0, 1.0)
         self.epsilon = _check_float("epsilon", epsilon)
+
+
+class Adamax(_Moments):
+    """Adamax (Adam with the infinity norm): ``m += (g - m)(1 - beta_1)``;
+    ``u = max(beta_2 u, |g|)``; ``w -= lr m / ((1 - beta_1**t)(u + eps))``."""
+
+    _kind = _ADAMAX
 
     def _slot_names(self):
         return [["momentum", "norm"]]
 
 
-class Nadam(Optimizer):
+class Nadam(_Moments):
     """Adam with Nesterov momentum (Keras's schedule of momentum
     ``u_t = beta_1 (1 - 0.5 * 0.96**t)`` and their running product
     ``u_product``, a scalar of the optimizer state)."""
 
-    _hyper = ('beta_1', 'beta_2', 'epsilon')
     _kind = _NADAM
-
-    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-7, name: Optional[str] = None, **kwargs: Any) -> None:
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.beta_1 = _check_float("beta_1", beta_1, 0.0, 1.0)
-        self.beta_2 = _check_float("beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = _check_float("epsilon", epsilon)
 
     def _slot_names(self):
         return [["momentum", "velocity"]]
@@ -753,21 +751,13 @@ class Lion(Optimizer):
         return [["momentum"]]
 
 
-class Lamb(Optimizer):
+class Lamb(_Moments):
     """Lamb (layer-wise adaptive moments): Adam's moments and bias-corrected
     update ``u = m_hat / (sqrt(v_hat) + epsilon)``, scaled per variable by the
     trust ratio ``||w|| / ||u||`` (1 when either norm is 0):
     ``w -= ratio * lr * u``."""
 
-    _hyper = ('beta_1', 'beta_2', 'epsilon')
     _kind = _LAMB
-
-    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-7, name: Optional[str] = None, **kwargs: Any) -> None:
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.beta_1 = _check_float("beta_1", beta_1, 0.0, 1.0)
-        self.beta_2 = _check_float("beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = _check_float("epsilon", epsilon)
 
     def _slot_names(self):
         return [["momentum", "velocity"]]
