@@ -82,6 +82,8 @@ class Model:
         self._metrics: Optional[List[_metrics.Metric]] = None
         self._native_metrics: List[int] = []  # positions in _metrics computed natively
         self._stage_owners: List[Layer] = []  # the layer owning each engine stage
+        # (each variable and its view into this model's engine buffer; see _claim_weights)
+        self._bindings: List[Tuple[Variable, np.ndarray]] = []
 
     # ------------------------------------------------------------------ structure
     def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
@@ -323,9 +325,11 @@ class Model:
         by_layer: Dict[int, List[Any]] = {}
         for li, off, shape, _trainable in net.variables():
             by_layer.setdefault(li, []).append((off, shape))
+        bindings: List[Tuple[Variable, np.ndarray]] = []
         for i, layer in enumerate(owners):
             for var, (off, shape) in zip(layer.weights, by_layer.get(i, [])):
                 var._bind(params[off:off + int(np.prod(shape))].reshape(shape), net)
+                bindings.append((var, var._value))
         for i, layer in enumerate(owners):
             if isinstance(layer, Dense):
                 kreg, breg = layer.kernel_regularizer, layer.bias_regularizer
@@ -346,6 +350,7 @@ class Model:
             if reg is not None:
                 net.set_activity_regularization(i, *reg._factors())
         self._stage_owners = owners
+        self._bindings = bindings
         self._net = net
         if self.compiled:
             self._install_training_config()
@@ -518,6 +523,20 @@ class Model:
     def _ensure_built(self, x: np.ndarray, original_shape: Optional[Tuple[int, ...]] = None) -> None:
         if self._net is None:
             self.build((None,) + tuple((original_shape or x.shape)[1:]))
+        else:
+            self._claim_weights()
+
+    def _claim_weights(self) -> None:
+        """Moves this model's variables back into its engine's buffer where
+        another model took them. A layer may belong to several models (a
+        model nested in another, a layer added to two models), as in Keras,
+        and its values live in the buffer of whichever model ran last: each
+        model takes them back, current values and all, before it runs, so
+        every model sees the latest weights."""
+        net = self._net
+        for var, view in self._bindings:
+            if var._engine is not net:
+                var._bind(view, net)
 
     # ------------------------------------------------------------------ compile
     @property
@@ -1125,6 +1144,7 @@ class Model:
             count = 1 if batch_hooks else min(chunk, steps - batch)
             if batch_hooks:
                 cbs.on_train_batch_begin(batch)
+            self._claim_weights()  # (a callback may have run a model sharing layers)
             t0 = time.perf_counter()
             done = net.train_batches(xa, y_dense, labels, order, batch_size, first + batch,
                                      count, loss_code, stats, ypred, bool(terminators), sw,
@@ -1190,6 +1210,7 @@ class Model:
             idx = order[s:e] if order is not None else slice(s, e)
             xb = np.ascontiguousarray(xa[idx])
             yb = y_loss[idx]
+            self._claim_weights()
             yp = net.forward_train(xb)
             value, grad = self._python_loss_and_grad(yb, yp, None if sw is None else sw[idx])
             self._compiled_optimizer._sync_step_lr()
@@ -1449,6 +1470,7 @@ class Model:
         if (net is None or x.dtype != np.float32 or x.ndim != 2
                 or isinstance(self._layers[0], _INPUT_STAGE)):  # (those run in numpy first)
             return None
+        self._claim_weights()
         try:
             return net.predict(x, batch_size, True)
         except (TypeError, ValueError):
