@@ -130,8 +130,12 @@ def test_graphs_it_cannot_run_raise():
         m.pop()
     with pytest.raises(NotImplementedError, match="subclassing"):
         fd.Model()
-    with pytest.raises(NotImplementedError, match="does not nest models"):
-        m(fd.Input(shape=(5,)))
+    with pytest.raises(ValueError, match="is incompatible with the layer"):
+        m(fd.Input(shape=(6,)))  # (a model called on a tensor nests it: see test_nested.py)
+    square = fd.Model(inputs, layers.Dense(5)(inputs))
+    other = fd.Input(shape=(5,))
+    with pytest.raises(NotImplementedError, match="applied more than once"):
+        fd.Model(other, square(square(other)))
 
 
 def test_loading_rejects_non_chain_graphs(tmp_path):

@@ -73,6 +73,13 @@ def column_widths(line_length: Any = None, positions: Any = None,
     return [max(1, w - d) for w, d in zip(widths, shave)]
 
 
+def _param_count(layer: Any) -> int:
+    """A row's parameter count: a layer's, or a nested model's (all its layers')."""
+    if hasattr(layer, "_layers"):
+        return sum(int(np.prod(w.shape)) for w in layer.weights)
+    return int(layer.count_params())
+
+
 def summary_text(model: Any, line_length: Any = None, positions: Any = None,
                  show_trainable: bool = False) -> str:
     rows = []
@@ -81,11 +88,11 @@ def summary_text(model: Any, line_length: Any = None, positions: Any = None,
         if shape is not None and model.built:
             shape = layer.compute_output_shape(shape)
             out = str(tuple(shape)) if len(shape) > 1 else f"({shape[0]},)"
-            params = f"{layer.count_params():,}"
+            params = f"{_param_count(layer):,}"
         else:
             out, params = "?", "0 (unbuilt)"
             if layer.built and layer.weights:
-                params = f"{layer.count_params():,}"
+                params = f"{_param_count(layer):,}"
         row = [f"{layer.name} ({type(layer).__name__})", out, params]
         if show_trainable:  # Y / N for a layer with weights, - without
             row.append(("Y" if layer.trainable and model.trainable else "N")

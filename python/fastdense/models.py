@@ -62,7 +62,14 @@ class Model:
         _check_name(name)
         self.name = name
         self.trainable = trainable
+        # The layers the engine runs, in order (a nested model's layers in its
+        # place), and, once a model is nested, the stack as the user built it
+        # (``layers``: the nested models as single entries, as Keras lists them).
         self._layers: List[Layer] = []
+        self._top: Optional[List[Any]] = None
+        # (the name of the model's InputLayer in its config: the Input it was
+        # given, or a new unique one once built, as Keras's Sequential makes)
+        self._input_layer_name: Optional[str] = None
         self._input_shape: Optional[Tuple[Optional[int], ...]] = None
         self._net: Any = None
         # (an Optimizer once compiled, None before: typed Any, as Keras leaves it, so
@@ -129,24 +136,30 @@ class Model:
         if not self._layers and self._subclassed():
             # (before the trace: the layers set as attributes, as Keras tracks them)
             return [v for v in vars(self).values() if isinstance(v, Layer)]
-        return list(self._layers)
+        return list(self._stack)
+
+    @property
+    def _stack(self) -> List[Any]:
+        """The model's entries as added: layers, and nested models whole."""
+        return self._top if self._top is not None else self._layers
 
     def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
         """A layer by name or by index in ``layers`` (as Keras)."""
         if index is not None and name is not None:
             raise ValueError(f"Provide only a layer name or a layer index. Received: "
                              f"index={index}, name={name}.")
+        stack = self._stack
         if index is not None:
-            if len(self._layers) <= index:
+            if len(stack) <= index:
                 raise ValueError(f"Was asked to retrieve layer at index {index} but model only "
-                                 f"has {len(self._layers)} layers.")
-            return self._layers[index]
+                                 f"has {len(stack)} layers.")
+            return stack[index]
         if name is not None:
-            for layer in self._layers:
+            for layer in stack:
                 if layer.name == name:
                     return layer
             raise ValueError(f"No such layer: {name}. Existing layers are: "
-                             f"{[layer.name for layer in self._layers]}.")
+                             f"{[layer.name for layer in stack]}.")
         raise ValueError("Provide either a layer name or layer index at `get_layer`.")
 
     @property
@@ -174,6 +187,9 @@ class Model:
     def trainable(self, value: bool) -> None:
         # as Keras: setting it on the model sets it on every layer
         self._trainable = bool(value)
+        for item in getattr(self, "_top", None) or []:
+            if isinstance(item, Model):
+                item.trainable = bool(value)
         for layer in getattr(self, "_layers", []):
             layer.trainable = bool(value)
 
@@ -307,6 +323,9 @@ class Model:
                              + str(tuple(input_shape)))
         self._input_shape = (None,) + tuple(int(d) for d in dims)
         self._check_shapes(self._input_shape)
+        if self._input_layer_name is None:
+            self._input_layer_name = unique_name("input_layer")
+        self._build_nested(self._input_shape)
         for norm in self._normalizers:
             if not norm.built:
                 norm.build(self._input_shape)
@@ -354,6 +373,37 @@ class Model:
         self._net = net
         if self.compiled:
             self._install_training_config()
+
+    def _build_nested(self, input_shape: Tuple[Any, ...]) -> None:
+        """Checks each nested model's input shape against what reaches it, and
+        builds the nested models that are not built yet (their own engines,
+        so that they run on their own too; their new weights get this model's
+        path first, as Keras's ``sequential/inner/dense/kernel``)."""
+        if self._top is None:
+            return
+        shape = tuple(input_shape)
+        for item in self._top:
+            if isinstance(item, Model):
+                want = item._input_shape
+                if want is not None and tuple(want[1:]) != tuple(shape[1:]):
+                    raise ValueError(
+                        f'Input 0 of layer "{item.name}" is incompatible with the layer: '
+                        f"expected shape={(None,) + tuple(want[1:])}, found "
+                        f"shape={(None,) + tuple(shape[1:])}")
+                if item._net is None and item._dense_layers:
+                    fresh = [l for l in item._layers if not l.built]
+                    item.build(shape)
+                    for layer in fresh:
+                        if layer.built:
+                            self._adopt(layer)
+            shape = tuple(item.compute_output_shape(shape))
+
+    def compute_output_shape(self, input_shape: Sequence[Optional[int]]) -> Tuple[Any, ...]:
+        """The output shape for inputs of ``input_shape`` (batch axis first)."""
+        shape = tuple(input_shape)
+        for layer in self._layers:
+            shape = tuple(layer.compute_output_shape(shape))
+        return shape
 
     @property
     def _dense_layers(self) -> List[Dense]:
@@ -518,7 +568,7 @@ class Model:
         ``sequential/dense`` and ``sequential/dense/kernel``."""
         for w in layer.weights:
             w.path = f"{self.name}/{w.path}"
-        layer._path = f"{self.name}/{layer.name}"
+        layer._path = f"{self.name}/{layer._path or layer.name}"
 
     def _ensure_built(self, x: np.ndarray, original_shape: Optional[Tuple[int, ...]] = None) -> None:
         if self._net is None:
@@ -1535,15 +1585,17 @@ class Model:
             print_fn(text)
 
     def __call__(self, inputs: Any, training: Optional[bool] = None,
-                 mask: Any = None) -> np.ndarray:
+                 mask: Any = None) -> Any:
         """Direct forward pass on a numpy array. With ``training=True``, as in
         Keras: Dropout and the noise layers draw fresh noise each call, BatchNormalization
         normalizes with the batch's statistics and moves its moving mean and
         variance (a frozen one keeps inference mode); no weight changes."""
+        if isinstance(inputs, (list, tuple)) and any(isinstance(t, KerasTensor)
+                                                     for t in inputs):
+            raise NotImplementedError(f"fastdense models take one input; model '{self.name}' "
+                                      f"received {len(inputs)}.")
         if isinstance(inputs, KerasTensor):
-            raise NotImplementedError(
-                f"Model '{self.name}' was called on a symbolic tensor: fastdense does not nest "
-                "models inside functional models; call its layers on the tensor instead.")
+            return self._symbolic_call(inputs)
         if not training or not any(isinstance(l, (Dropout, BatchNormalization, _Noise))
                                    for l in self._layers):
             return self.predict_on_batch(inputs)
@@ -1552,6 +1604,23 @@ class Model:
         self._ensure_built(xa, shape)
         self._sync_trainable()
         return self._net.forward_train(xa)
+
+    def _symbolic_call(self, inputs: KerasTensor) -> KerasTensor:
+        """The model applied to a symbolic tensor, as one layer of a functional
+        model: built for the tensor's shape, its output recorded."""
+        shape = tuple(inputs.shape)
+        if self._subclassed() and not self._layers:
+            self._trace_call(shape)
+        if self._input_shape is not None and tuple(self._input_shape[1:]) != shape[1:]:
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                f"shape={(None,) + tuple(self._input_shape[1:])}, found shape={shape}")
+        if self._net is None and self._dense_layers:
+            self.build(shape)
+        out = KerasTensor(self.compute_output_shape(shape), unique_name("keras_tensor"),
+                          "float32")
+        out._history = (self, inputs)  # type: ignore[assignment]
+        return out
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
@@ -1574,10 +1643,75 @@ class Model:
                                  "Sequential model.")
             shape: Tuple[Any, ...] = tuple(layer._batch_input_shape or ())
             self._input_shape = (None,) + shape[1:]
+            self._input_layer_name = layer.name
+            return
+        if isinstance(layer, Model):
+            self._append_model(layer, rebuild)
             return
         if not isinstance(layer, Layer):
             raise ValueError("Only instances of `fastdense.layers.Layer` can be added to a "
                              f"Sequential model. Received: {layer} (of type {type(layer)})")
+        self._check_runnable(layer)
+        if any(layer.name == l.name for l in self._stack):
+            raise ValueError(
+                "All layers added to a Sequential model should have unique names. Name "
+                f"'{layer.name}' is already the name of a layer in this model. Update the "
+                "`name` argument to pass a unique name.")
+        if not self._layers and layer._batch_input_shape is not None:
+            self._input_shape = (None,) + tuple(layer._batch_input_shape[1:])
+        elif (not self._layers and self._input_shape is None and isinstance(layer, Normalization)
+              and layer.built and len(layer._build_shape) >= 2):
+            # (an adapted Normalization knows the input's shape, as in Keras)
+            self._input_shape = (None,) + tuple(layer._build_shape[1:])
+        self._layers.append(layer)
+        if self._top is not None:
+            self._top.append(layer)
+        self._stack_changed(rebuild)
+
+    def _append_model(self, model: "Model", rebuild: bool) -> None:
+        """Nests a model (``Sequential([encoder, decoder])``, ``decoder(encoder(inputs))``):
+        one entry of ``layers``, whose layers the engine runs in its place.
+        The layers are shared with that model, as in Keras: training one
+        trains the other."""
+        if model is self:
+            raise ValueError(f"Model '{self.name}' cannot be nested in itself.")
+        if model._subclassed() and not model._layers:
+            raise NotImplementedError(
+                f"Model '{model.name}' is a subclassed model that has not been built: fastdense "
+                "nests it once its call() has been traced (call `build()` on it, or run it on "
+                "data, first).")
+        if not model._layers:
+            raise ValueError(f"Model '{model.name}' has no layers; add its layers before "
+                             "nesting it in another model.")
+        if any(model.name == l.name for l in self._stack):
+            raise ValueError(
+                "All layers added to a Sequential model should have unique names. Name "
+                f"'{model.name}' is already the name of a layer in this model. Update the "
+                "`name` argument to pass a unique name.")
+        first = not self._layers
+        n0 = len(self._layers)
+        try:
+            for layer in model._layers:
+                self._check_runnable(layer)
+                self._layers.append(layer)
+        except Exception:
+            del self._layers[n0:]
+            raise
+        top: List[Any] = self._layers[:n0] if self._top is None else self._top
+        top.append(model)
+        self._top = top
+        if first and self._input_shape is None and model._input_shape is not None:
+            self._input_shape = tuple(model._input_shape)
+        self._stack_changed(rebuild)
+
+    def _stack_changed(self, rebuild: bool) -> None:
+        self._check_input_shape()
+        self._net = None
+        if self._input_shape is not None and rebuild and self._dense_layers:
+            self.build(self._input_shape)
+
+    def _check_runnable(self, layer: Layer) -> None:
+        """Checks that fastdense runs ``layer`` after the model's current layers."""
         if isinstance(layer, _INPUT_STAGE) and not all(
                 isinstance(l, _INPUT_STAGE) for l in self._layers):
             raise NotImplementedError(
@@ -1602,23 +1736,9 @@ class Model:
                 f"'{layer.name}' may only give one axis there (e.g. Reshape((-1,))). Received: "
                 f"target_shape={layer.target_shape}")
         if any(layer is l for l in self._layers):
-            raise ValueError(f"Layer '{layer.name}' is already in model '{self.name}'.")
-        if any(layer.name == l.name for l in self._layers):
-            raise ValueError(
-                "All layers added to a Sequential model should have unique names. Name "
-                f"'{layer.name}' is already the name of a layer in this model. Update the "
-                "`name` argument to pass a unique name.")
-        if not self._layers and layer._batch_input_shape is not None:
-            self._input_shape = (None,) + tuple(layer._batch_input_shape[1:])
-        elif (not self._layers and self._input_shape is None and isinstance(layer, Normalization)
-              and layer.built and len(layer._build_shape) >= 2):
-            # (an adapted Normalization knows the input's shape, as in Keras)
-            self._input_shape = (None,) + tuple(layer._build_shape[1:])
-        self._layers.append(layer)
-        self._check_input_shape()
-        self._net = None
-        if self._input_shape is not None and rebuild and self._dense_layers:
-            self.build(self._input_shape)
+            raise ValueError(f"Layer '{layer.name}' is already in model '{self.name}'"
+                             + (" (fastdense runs each layer once per model)."
+                                if self._top is not None else "."))
 
     def _check_input_shape(self) -> None:
         if self._input_shape is not None and len(self._input_shape) != 2 and self._layers:
@@ -1727,10 +1847,15 @@ class Sequential(Model):
 
     def pop(self, rebuild: bool = True) -> Layer:
         """Removes and returns the last layer."""
-        if not self._layers:  # (IndexError, as Keras's list pop)
+        if not self._stack:  # (IndexError, as Keras's list pop)
             raise IndexError(f"pop from an empty model: Sequential model '{self.name}' has "
                              "no layers.")
-        layer = self._layers.pop()
+        layer = self._stack.pop()
+        if self._top is not None:
+            self._layers = [l for item in self._top
+                            for l in (item._layers if isinstance(item, Model) else [item])]
+            if not any(isinstance(item, Model) for item in self._top):
+                self._top = None
         self._net = None
         if self._dense_layers and self._input_shape is not None and rebuild:
             self.build(self._input_shape)
@@ -1816,7 +1941,7 @@ class Functional(Sequential):
 
     @property
     def layers(self) -> List[Layer]:
-        return [self._input_layer] + list(self._layers)
+        return [self._input_layer] + list(self._stack)
 
     def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
         if index is not None and name is None:

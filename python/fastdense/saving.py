@@ -152,6 +152,31 @@ def _layer_keys(layers: Sequence[Layer]) -> List[str]:
     return keys
 
 
+def _is_model(obj: Any) -> bool:
+    """A model nested in another (an entry of its ``layers``)."""
+    from .models import Model
+    return isinstance(obj, Model)
+
+
+def _flat(stack: Sequence[Any]) -> List[Layer]:
+    """The layers of a stack, nested models' layers in their place."""
+    return [l for item in stack for l in (item._layers if _is_model(item) else [item])]
+
+
+def _weight_layers(layers: Sequence[Any], prefix: str, sub: str = "layers"
+                   ) -> List[Tuple[str, Any]]:
+    """(group path, layer or nested model) for each entry of the weights file,
+    as Keras's saving walks ``layers``: a nested model's group, then its own
+    layers under ``<its group>/layers``."""
+    out: List[Tuple[str, Any]] = []
+    for key, layer in zip(_layer_keys(layers), layers):
+        path = f"{prefix}/{key}"
+        out.append((path, layer))
+        if _is_model(layer):
+            out += _weight_layers(layer.layers, f"{path}/{sub}", sub)
+    return out
+
+
 # ---------------------------------------------------------------------------------- JSON
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
@@ -450,6 +475,8 @@ def layer_to_config(layer: Layer, input_shape: Any = None,
     class_name, config, registered_name and (once built) build_config.
     ``input_shape``: the shape reaching it in a model, for the layers whose
     build config Keras keeps (Flatten, Rescaling)."""
+    if _is_model(layer):
+        return model_to_config(layer, collect)
     if type(layer) in _WEIGHTLESS:
         return _weightless_config(layer, input_shape, collect)
     if type(layer) is Normalization:  # (Keras 3.15's config, key for key)
@@ -518,6 +545,9 @@ def _layer_from_entry(entry: Dict[str, Any], index: int, ctx: "_Context"
     layer_cfg = entry.get("config") or {}
     build = entry.get("build_config") or {}
     built_for = build.get("input_shape")
+    if _is_model_entry(entry, ctx):
+        nested = _model_from_config(entry, ctx, compile=False)
+        return nested, (tuple(nested._input_shape) if nested._input_shape is not None else None)
     if layer_cls in _WEIGHTLESS_NAMES and not entry.get("registered_name"):
         declared = (tuple(built_for) if layer_cls in ("Flatten", "Rescaling")
                     and built_for is not None else None)
@@ -545,9 +575,20 @@ def _layer_from_entry(entry: Dict[str, Any], index: int, ctx: "_Context"
         "Identity and activation (Activation, ReLU, LeakyReLU, ELU, Softmax) layers.")
 
 
+def _is_model_entry(entry: Dict[str, Any], ctx: "_Context") -> bool:
+    """A config entry that is a model (nested in the model being read)."""
+    from .models import Model
+    if entry.get("class_name") in ("Sequential", "Functional", "Model"):
+        return True
+    custom = ctx.custom(entry.get("registered_name"), entry.get("class_name"))
+    return isinstance(custom, type) and issubclass(custom, Model)
+
+
 def _call_kwargs(layer: Layer) -> Dict[str, Any]:
     """The call arguments Keras records in a functional model's node for a
     layer called on a tensor."""
+    if _is_model(layer):
+        return {"mask": None}
     if isinstance(layer, (Dropout, GaussianNoise, GaussianDropout, AlphaDropout)):
         return {"training": False}
     if isinstance(layer, BatchNormalization):
@@ -566,7 +607,7 @@ def _functional_to_config(model: Any, collect: Collector = None) -> Dict[str, An
                    "ragged": False, "name": input_layer.name, "optional": False},
         "registered_name": None, "name": input_layer.name, "inbound_nodes": []}]
     shape, previous = batch_shape, input_layer.name
-    for layer in model._layers:
+    for layer in model._stack:
         entry = layer_to_config(layer, shape, collect)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [{
@@ -601,7 +642,7 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     input_shape = model._input_shape
     batch_shape = None if input_shape is None else [None] + [int(d) for d in input_shape[1:]]
     if batch_shape is not None:
-        names = {l.name for l in model._layers}
+        names = {l.name for l in model._stack}
         input_name = getattr(model, "_input_layer_name", None) or "input_layer"
         k = 0
         while input_name in names:
@@ -613,7 +654,7 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
                                   "optional": False},
                        "registered_name": None})
     shape = batch_shape
-    for layer in model._layers:
+    for layer in model._stack:
         layers.append(layer_to_config(layer, shape, collect))
         if shape is not None:
             shape = list(layer.compute_output_shape(tuple(shape)))
@@ -835,8 +876,8 @@ def _optimizer_ready(model: Any) -> bool:
 def _collect_variables(model: Any) -> List[Tuple[str, str, List[np.ndarray]]]:
     """(group path, name attribute, arrays) of each group of the weights file."""
     groups: List[Tuple[str, str, List[np.ndarray]]] = [("", model.name, [])]
-    for key, layer in zip(_layer_keys(model.layers), model.layers):
-        groups.append((f"layers/{key}", layer.name,
+    for path, layer in _weight_layers(model.layers, "layers"):
+        groups.append((path, layer.name, [] if _is_model(layer) else
                        # (Normalization's count: an int32 scalar; np.array keeps shape ())
                        [np.array(w.value, order="C", dtype=w.value.dtype
                                  if w.value.dtype.kind in "iu" else np.float32)
@@ -901,16 +942,16 @@ def _apply_variables(model: Any, groups: VarGroups, ctx: _Context,
     As Keras: entries of layers the model does not have are ignored (a
     truncated model loads its layers); with ``skip_mismatch`` a layer whose
     variables do not match is left as it is, with one warning for all."""
-    layers = model.layers  # (a Functional's InputLayer too: it has no variables)
-    keys = _layer_keys(layers)
     root = "layers"
     if not any(g.startswith("layers/") for g in groups) and any(
             g.startswith("_layer_checkpoint_dependencies/") for g in groups):
         root = "_layer_checkpoint_dependencies"  # files from Keras 2.13
+    # (a Functional's InputLayer too: it has no variables)
+    leaves = [(path, layer) for path, layer in _weight_layers(model.layers, root, root)
+              if not _is_model(layer)]
     plan: List[Tuple[Any, np.ndarray]] = []
     skipped: List[str] = []
-    for key, layer in zip(keys, layers):
-        path = f"{root}/{key}"
+    for path, layer in leaves:
         entries = groups.get(path, {})
         expected = layer.weights
         names = [w.name for w in expected]
@@ -1519,14 +1560,15 @@ def _legacy_h5_bytes(model: Any, include_optimizer: bool = True) -> bytes:
                 else value
         weights = f.create_group("model_weights")
         _save_h5_attribute_list(weights, "layer_names",
-                                [layer.name.encode("utf8") for layer in model._layers])
+                                [layer.name.encode("utf8") for layer in model._stack])
         weights.attrs["backend"] = metadata["backend"].encode("utf8")
         weights.attrs["keras_version"] = KERAS_VERSION.encode("utf8")
         # sorted by name, as Keras, so that group names grow strictly
-        for layer in sorted(model._layers, key=lambda l: l.name):
+        for layer in sorted(model._stack, key=lambda l: l.name):
             variables = _legacy_layer_weights(layer)
             _save_h5_weights(weights.create_group(layer.name),
-                             [f"{model.name}/{layer.name}/{w.name}" for w in variables],
+                             [w.path if _is_model(layer) else
+                              f"{model.name}/{layer.name}/{w.name}" for w in variables],
                              [np.ascontiguousarray(w.value, dtype=np.float32)
                               for w in variables])
         _save_h5_weights(weights.create_group(_TOP_LEVEL_GROUP), [], [])
@@ -1651,7 +1693,7 @@ def _apply_legacy_weights(model: Any, saved: LegacyWeights, ctx: _Context,
     """Keras's topological loading (``load_weights_from_hdf5_group``): the
     layers with weights, in order, take the saved layers with weights, in
     order. Nothing is assigned unless everything matches."""
-    layers = [layer for layer in model._layers if _legacy_layer_weights(layer)]
+    layers = [layer for layer in model._stack if _legacy_layer_weights(layer)]
     saved = [(name, values) for name, values in saved if values]
     if len(saved) != len(layers):
         raise ctx.error(
@@ -2439,28 +2481,29 @@ def _model_from_config(config: Dict[str, Any], ctx: _Context, compile: bool = Tr
         shape = build.get("input_shape", inner.get("build_input_shape"))
         if shape is not None:
             input_shape = tuple(shape)
-    has_dense = any(isinstance(l, Dense) for l in stack)
+    flat = _flat(stack)
+    has_dense = any(isinstance(l, Dense) for l in flat)
     if not has_dense and any(isinstance(l, (BatchNormalization, _RowNormalization))
-                             for l in stack):
+                             for l in flat):
         raise ctx.error("the model has normalization layers but no Dense layer; fastdense "
                         "models need at least one Dense layer.")
     if input_shape is not None:
-        _check_layer_shapes(stack, input_shape, ctx)
+        _check_layer_shapes(flat, input_shape, ctx)
     # (a Flatten before the first Dense: after Rescaling, Dropout and the like)
-    first_weighted = next((k for k, layer in enumerate(stack)
+    first_weighted = next((k for k, layer in enumerate(flat)
                            if isinstance(layer, (Dense, BatchNormalization, _RowNormalization,
                                                  PReLU))),
                           len(stack))
     flatten_first = any(isinstance(layer, Flatten) or (
         isinstance(layer, Reshape) and len(layer.target_shape) == 1)
-        for layer in stack[:first_weighted])
+        for layer in flat[:first_weighted])
     if input_shape is not None and (
             (len(input_shape) != 2 and not flatten_first) or input_shape[-1] is None):
         raise ctx.error(f"the model's input shape is {list(input_shape)}; fastdense takes "
                         "inputs of shape (batch, features), or images through Flatten.")
     try:
         if input_shape is not None:
-            model.add(InputLayer(shape=tuple(input_shape[1:])))
+            model.add(InputLayer(shape=tuple(input_shape[1:]), name=model._input_layer_name))
         for layer in stack:
             model.add(layer, rebuild=False)
         if input_shape is not None and has_dense:
