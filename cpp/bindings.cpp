@@ -234,6 +234,7 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
         memory_error("The network" + too_many_params(kMaxParams));
     std::vector<LayerSpec> specs;
     int64_t width = input_dim, total = 0;
+    std::vector<int64_t> widths;  // each stage's output width
     for (size_t i = 0; i < layers.size(); ++i) {
         py::dict d;
         try {
@@ -256,6 +257,8 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             if (d.contains("shared")) sp.shared = d["shared"].cast<bool>();
             if (d.contains("noise")) sp.noise = d["noise"].cast<int>();
             if (d.contains("noise_param")) sp.noise_param = d["noise_param"].cast<float>();
+            if (d.contains("inputs")) sp.inputs = d["inputs"].cast<std::vector<int>>();
+            if (d.contains("merge")) sp.merge = d["merge"].cast<int>();
             ActParams& ap = sp.act_params;
             if (d.contains("leaky_slope")) ap.leaky_slope = d["leaky_slope"].cast<float>();
             if (d.contains("elu_alpha")) ap.elu_alpha = d["elu_alpha"].cast<float>();
@@ -271,9 +274,37 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             std::isnan(ap.relu_max))
             throw py::value_error(where + ": activation arguments must be finite numbers.");
         const int kind = static_cast<int>(sp.kind);
-        if (kind < 0 || kind > 4)
+        if (kind < 0 || kind > 5)
             throw py::value_error(where + ": unknown kind " + std::to_string(kind) +
-                                  " (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm, 4 PReLU).");
+                                  " (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm, 4 PReLU, "
+                                  "5 Merge).");
+        const int li = static_cast<int>(i);
+        const std::vector<int> src = sp.inputs.empty() ? std::vector<int>{li - 1} : sp.inputs;
+        for (int s : src)
+            if (s < -1 || s >= li)
+                throw py::value_error(where + ": `inputs` must name earlier stages (or -1, the "
+                                      "network's input). Received: " + std::to_string(s));
+        if ((sp.kind == LayerKind::Merge) != (src.size() >= 2))
+            throw py::value_error(where + ": a Merge stage reads two or more `inputs`, any "
+                                  "other stage one.");
+        width = src[0] < 0 ? input_dim : widths[static_cast<size_t>(src[0])];
+        if (sp.kind == LayerKind::Merge) {
+            if (sp.merge < 0 || sp.merge >= kNumMergeModes)
+                throw py::value_error(where + ": unknown `merge` " + std::to_string(sp.merge) +
+                                      " (0 add, 1 subtract, 2 multiply, 3 average, 4 maximum, "
+                                      "5 minimum, 6 concatenate).");
+            if (src.size() > static_cast<size_t>(kMaxMergeInputs))
+                throw py::value_error(where + ": a merge takes at most " +
+                                      std::to_string(kMaxMergeInputs) + " inputs.");
+            std::vector<int64_t> w;
+            for (int s : src) w.push_back(s < 0 ? input_dim : widths[static_cast<size_t>(s)]);
+            width = merge_width(static_cast<MergeMode>(sp.merge), w.data(),
+                                static_cast<int>(w.size()));
+            if (width <= 0)
+                throw py::value_error(where + ": the merge's inputs have widths " + list_str(w) +
+                                      "; they must be equal (Concatenate: any), and Subtract "
+                                      "takes two.");
+        }
         if (!(sp.dropout >= 0.0f && sp.dropout < 1.0f))
             throw py::value_error(where + ": `dropout` must be in [0, 1). Received: dropout=" +
                                   std::to_string(sp.dropout));
@@ -324,6 +355,7 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
         if (total > kMaxParams - n)
             memory_error("The network" + too_many_params(kMaxParams));
         total += n;
+        widths.push_back(width);
         specs.push_back(sp);
     }
     return specs;

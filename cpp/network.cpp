@@ -53,9 +53,20 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
     if (!valid_rate(input_dropout))
         throw std::invalid_argument("Network: dropout rates must be in [0, 1)");
     int64_t off = 0, width = input_dim;
+    std::vector<int64_t> widths;  // each stage's output width
     for (const LayerSpec& sp : specs) {
         LayerDesc d;
         d.kind = sp.kind;
+        const int li = static_cast<int>(layers_.size());
+        d.src = sp.inputs.empty() ? std::vector<int>{li - 1} : sp.inputs;
+        for (int s : d.src)
+            if (s < -1 || s >= li)
+                throw std::invalid_argument("Network: a stage reads only earlier stages");
+        if ((sp.kind == LayerKind::Merge) != (d.src.size() >= 2))
+            throw std::invalid_argument("Network: a Merge stage reads two or more stages, "
+                                        "any other stage one");
+        if (d.src.size() != 1 || d.src[0] != li - 1) dag_ = true;
+        width = d.src[0] < 0 ? input_dim : widths[static_cast<size_t>(d.src[0])];
         d.in = width;
         d.act = sp.act;
         d.act_params = sp.act_params;
@@ -140,10 +151,31 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
                 d.has_kernel = false;
                 d.use_bias = false;
                 break;
+            case LayerKind::Merge: {
+                if (sp.merge < 0 || sp.merge >= kNumMergeModes)
+                    throw std::invalid_argument("Network: unknown merge mode");
+                if (d.src.size() > static_cast<size_t>(kMaxMergeInputs))
+                    throw std::invalid_argument("Network: too many merge inputs");
+                int64_t w[kMaxMergeInputs];
+                for (size_t i = 0; i < d.src.size(); ++i)
+                    w[i] = d.src[i] < 0 ? input_dim : widths[static_cast<size_t>(d.src[i])];
+                d.merge = sp.merge;
+                d.out = merge_width(static_cast<MergeMode>(sp.merge), w,
+                                    static_cast<int>(d.src.size()));
+                if (d.out <= 0)
+                    throw std::invalid_argument(
+                        "Network: a merge's inputs must have equal widths (Concatenate: any), "
+                        "and Subtract takes two");
+                d.in = d.out;
+                d.has_kernel = false;
+                d.use_bias = false;
+                break;
+            }
             default: throw std::invalid_argument("Network: unknown layer kind");
         }
         layers_.push_back(d);
         width = d.out;
+        widths.push_back(d.out);
         max_units_ = std::max(max_units_, d.out);
     }
     max_units_ = std::max(max_units_, input_dim);
@@ -230,6 +262,17 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
         d0.resize(static_cast<size_t>(B * max_units));
         d1.resize(static_cast<size_t>(B * max_units));
     }
+    bool graph = false;
+    for (size_t l = 0; l < layers.size(); ++l)
+        graph = graph || layers[l].src.size() != 1 || layers[l].src[0] != static_cast<int>(l) - 1;
+    if (graph) {
+        outp.assign(layers.size(), nullptr);
+        if (deltas) {
+            grad.resize(layers.size());
+            for (size_t l = 0; l < layers.size(); ++l)
+                grad[l].resize(static_cast<size_t>(B * layers[l].out));
+        }
+    }
     t.resize(static_cast<size_t>(B * U));
     labels.resize(static_cast<size_t>(B));
     weights.resize(static_cast<size_t>(B));
@@ -258,10 +301,12 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
         dropout_mask(ws.xmask.data(), ws.xmask.data() + n, x, n, input_dropout_);
         in = ws.xmask.data() + n;
     }
+    const float* x_in = in;  // (a graph's stages may read it)
     for (size_t l = 0; l < layers_.size(); ++l) {
         const LayerDesc& d = layers_[l];
         float* y = ws.acts[l].data();
         float* p = params_.data();
+        if (dag_) in = d.src[0] < 0 ? x_in : ws.outp[static_cast<size_t>(d.src[0])];
         if (d.kind == LayerKind::Dense) {
             const float* w = p + d.w_off;
             const float* b = d.use_bias ? p + d.b_off : nullptr;
@@ -303,6 +348,18 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
                               d.use_bias ? p + d.b_off : nullptr, B, d.out, d.epsilon,
                               static_cast<NormMode>(d.norm_mode));
             if (z != y) activation_forward(d.act, y, z, B, d.out, d.act_params);
+        } else if (d.kind == LayerKind::Merge) {
+            float* z = d.act == Activation::Linear ? y : ws.pre[l].data();
+            const float* xs[kMaxMergeInputs];
+            int64_t w[kMaxMergeInputs];
+            const int n_in = static_cast<int>(d.src.size());
+            for (int i = 0; i < n_in; ++i) {
+                const int s = d.src[static_cast<size_t>(i)];
+                xs[i] = s < 0 ? x_in : ws.outp[static_cast<size_t>(s)];
+                w[i] = s < 0 ? input_dim() : layers_[static_cast<size_t>(s)].out;
+            }
+            merge_forward(z, xs, w, n_in, B, static_cast<MergeMode>(d.merge));
+            if (z != y) activation_forward(d.act, y, z, B, d.out, d.act_params);
         } else {
             activation_forward(d.act, y, in, B, d.out, d.act_params);
         }
@@ -316,6 +373,7 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
                 noise_mask(m, m + n, y, n, static_cast<NoiseKind>(d.noise), d.noise_param);
             in = m + n;
         }
+        if (dag_) ws.outp[l] = in;
     }
     return in;
 }
@@ -358,7 +416,8 @@ void Network::noise_mask(float* mask, float* out, const float* in, int64_t n, No
 bool Network::selectable(int64_t B, bool inference) const {
     // (narrow inputs gain too little to repay the scan; so do tiny training
     // batches, whose skipped weights are checked on every step)
-    return layers_.front().kind == LayerKind::Dense && input_dropout_ == 0.0f &&
+    // (a graph's other stages may read the input too: they need it whole)
+    return !dag_ && layers_.front().kind == LayerKind::Dense && input_dropout_ == 0.0f &&
            input_dim() >= 32 && B >= (inference ? 2 : 8);
 }
 
@@ -576,9 +635,15 @@ void Network::gather(Workspace& ws, const float* x, const Targets& t, const int6
 
 const float* Network::layer_input(const Workspace& ws, size_t li, const float* xb,
                                   int64_t B) const {
-    if (li == 0) return input_dropout_ > 0.0f ? ws.xmask.data() + B * input_dim() : xb;
-    const LayerDesc& p = layers_[li - 1];
-    return p.perturbed() ? ws.mask[li - 1].data() + B * p.out : ws.acts[li - 1].data();
+    return stage_output(ws, layers_[li].src[0], xb, B);
+}
+
+const float* Network::stage_output(const Workspace& ws, int s, const float* xb,
+                                   int64_t B) const {
+    if (s < 0) return input_dropout_ > 0.0f ? ws.xmask.data() + B * input_dim() : xb;
+    const LayerDesc& p = layers_[static_cast<size_t>(s)];
+    return p.perturbed() ? ws.mask[static_cast<size_t>(s)].data() + B * p.out
+                         : ws.acts[static_cast<size_t>(s)].data();
 }
 
 // `times` steps of the fused RMSprop's zero-gradient update on v [n]:
@@ -600,7 +665,7 @@ bool Network::first_update_fusable() const {
         (opt_.kind == OptimizerKind::RMSprop && !(opt_.momentum > 0.0f) && !opt_.centered) ||
         (opt_.kind == OptimizerKind::Adam && !opt_.amsgrad) || opt_.kind == OptimizerKind::SGD;
     return kind_ok && opt_.clipnorm == 0.0f && opt_.clipvalue == 0.0f &&
-           opt_.global_clipnorm == 0.0f && d.kind == LayerKind::Dense && d.trainable;
+           opt_.global_clipnorm == 0.0f && d.kind == LayerKind::Dense && d.trainable && !dag_;
 }
 
 // Whether weight decay applies to layer `layer`'s kernel (or bias): the
@@ -620,6 +685,10 @@ bool Network::variable_decays(size_t layer, bool kernel) const {
 // activation (fused in the kernel, or a separate pass) and its own map; the
 // first layer's kernel step runs inside its dW when first_update_fusable().
 void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
+    if (dag_) {
+        backward_graph(ws, xb, B, fused);
+        return;
+    }
     const bool fuse_update = first_update_fusable();
     fused_first_ = false;
     fused_rest_ = false;
@@ -849,6 +918,97 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
         if (regularized_ && d.trainable)  // (the fused step took the first kernel's term)
             add_regularization_grads(d, !(li == 0 && fused_first_));
         std::swap(dcur, dnext);
+    }
+}
+
+// backward() for a graph: stages in reverse order, each taking the gradient
+// its output accumulated from the stages that read it (ws.grad), passing
+// its input's on (added to that stage's, through a scratch), with none of
+// the chain's fused steps (first_update_fusable and the column selection are
+// off for graphs).
+void Network::backward_graph(Workspace& ws, const float* xb, int64_t B, bool fused) {
+    fused_first_ = false;
+    fused_rest_ = false;
+    const DenseKernels& k = active_kernels();
+    float* p = params_.data();
+    float* g = grads_.data();
+    const size_t L = layers_.size();
+    for (size_t l = 0; l + 1 < L; ++l)
+        std::fill_n(ws.grad[l].data(), B * layers_[l].out, 0.0f);
+    std::memcpy(ws.grad[L - 1].data(), ws.d0.data(),
+                sizeof(float) * static_cast<size_t>(B * layers_[L - 1].out));
+    float* dx = ws.d1.data();
+    for (size_t li = L; li-- > 0;) {
+        const LayerDesc& d = layers_[li];
+        const int64_t n = B * d.out;
+        float* dcur = ws.grad[li].data();
+        const float* y = ws.acts[li].data();
+        if (d.perturbed()) {
+            const float* m = ws.mask[li].data();
+            for (int64_t i = 0; i < n; ++i) dcur[i] *= m[i];
+        }
+        if (d.has_activity_reg())
+            l1l2_grad(dcur, y, n, d.activity_l1, d.activity_l2, 1.0f / static_cast<float>(B));
+        const float* in = layer_input(ws, li, xb, B);
+        Activation act = li + 1 == L && fused ? Activation::Linear : d.act;
+        const int s0 = d.src[0];
+        float* dxp = s0 < 0 ? nullptr : dx;  // (no gradient for the network's input)
+        if (d.kind == LayerKind::Dense) {
+            if (!kernel_fusable(act)) {
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
+                act = Activation::Linear;
+            }
+            k.backward(dxp, g + d.w_off, d.use_bias ? g + d.b_off : nullptr, dcur, y, in,
+                       p + d.w_off, B, d.in, d.out, act);
+        } else if (d.kind == LayerKind::BatchNorm) {
+            if (act != Activation::Linear)
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
+            const float* gamma = d.has_kernel ? p + d.w_off : nullptr;
+            if (d.trainable) {
+                const float* st = ws.bn_stats[li].data();
+                batchnorm_backward_train(dxp, d.has_kernel ? g + d.w_off : nullptr,
+                                         d.use_bias ? g + d.b_off : nullptr, dcur, in, st,
+                                         st + d.out, gamma, B, d.out, ws.scratch.data());
+            } else if (dxp) {
+                batchnorm_backward_infer(dxp, dcur, gamma, p + d.mv_off, B, d.out, d.epsilon);
+            }
+        } else if (d.kind == LayerKind::PReLU) {
+            if (act != Activation::Linear)
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
+            prelu_backward(dxp, d.trainable ? g + d.w_off : nullptr, dcur, in, p + d.w_off,
+                           d.shared, B, d.out, ws.scratch.data());
+        } else if (d.kind == LayerKind::LayerNorm) {
+            if (act != Activation::Linear)
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
+            const bool t = d.trainable;
+            layernorm_backward(dxp, t && d.has_kernel ? g + d.w_off : nullptr,
+                               t && d.use_bias ? g + d.b_off : nullptr, dcur, in,
+                               ws.bn_stats[li].data(), d.has_kernel ? p + d.w_off : nullptr, B,
+                               d.out, static_cast<NormMode>(d.norm_mode));
+        } else if (d.kind == LayerKind::Merge) {
+            if (act != Activation::Linear)
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
+            const float* xs[kMaxMergeInputs];
+            float* dxs[kMaxMergeInputs];
+            int64_t w[kMaxMergeInputs];
+            const int n_in = static_cast<int>(d.src.size());
+            for (int i = 0; i < n_in; ++i) {
+                const int s = d.src[static_cast<size_t>(i)];
+                xs[i] = stage_output(ws, s, xb, B);
+                dxs[i] = s < 0 ? nullptr : ws.grad[static_cast<size_t>(s)].data();
+                w[i] = s < 0 ? input_dim() : layers_[static_cast<size_t>(s)].out;
+            }
+            merge_backward(dxs, dcur, xs, w, n_in, B, static_cast<MergeMode>(d.merge));
+            dxp = nullptr;  // (added in place)
+        } else if (dxp) {
+            activation_backward(act, dxp, dcur, in, y, B, d.out, d.act_params);
+        }
+        if (dxp) {
+            float* acc = ws.grad[static_cast<size_t>(s0)].data();
+            const int64_t m = B * d.in;
+            for (int64_t i = 0; i < m; ++i) acc[i] += dxp[i];
+        }
+        if (regularized_ && d.trainable) add_regularization_grads(d, true);
     }
 }
 
@@ -1270,7 +1430,7 @@ void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batc
 bool Network::select_row(Workspace& ws, const float* x) const {
     ws.kin = -1;
     const int64_t in = input_dim();
-    if (layers_.front().kind != LayerKind::Dense || input_dropout_ > 0.0f || in < 32)
+    if (dag_ || layers_.front().kind != LayerKind::Dense || input_dropout_ > 0.0f || in < 32)
         return false;
     int64_t* cols = ws.cols.data();
     float* xc = ws.x.data();

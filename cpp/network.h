@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "constraints.h"
 #include "dropout.h"
+#include "merge.h"
 #include "optimizers.h"
 
 namespace fastdense {
@@ -26,6 +27,8 @@ enum class LayerKind : int {
     LayerNorm = 3,  // normalization of each row over its features (in == out;
                     // layernorm.h's modes: LayerNormalization, RMSNormalization)
     PReLU = 4,      // relu(x) - alpha * relu(-x), alpha learned (in == out)
+    Merge = 5,      // several earlier outputs combined (merge.h's modes: Add,
+                    // Concatenate, ...): Keras's merge layers
 };
 
 // One stage of the network (a Keras Dense / BatchNormalization /
@@ -44,6 +47,13 @@ struct LayerSpec {
     float epsilon = 1e-3f;        // BatchNorm, LayerNorm: variance epsilon
     int norm_mode = 0;            // LayerNorm: a NormMode (layernorm.h)
     bool shared = false;          // PReLU: one alpha for all features
+    // Where the stage's inputs come from: empty = the stage before it (the
+    // network's input for the first); else stage indices, -1 for the network's
+    // input (after its Dropout), each an earlier stage: one for a layer, two
+    // or more for a Merge. A network whose stages read other than the stage
+    // before them is a graph (Keras's functional models with branches).
+    std::vector<int> inputs;
+    int merge = 0;                // Merge: a MergeMode
 };
 
 struct LayerDesc {
@@ -67,6 +77,8 @@ struct LayerDesc {
     float momentum = 0.99f, one_minus_momentum = 0.01f, epsilon = 1e-3f;  // BatchNorm
     int norm_mode = 0;  // LayerNorm: a NormMode (layernorm.h)
     bool shared = false;  // PReLU: one alpha (the kernel is [1])
+    std::vector<int> src;  // the stages it reads (-1: the network's input); one but for a Merge
+    int merge = 0;         // Merge: a MergeMode
     int64_t w_off = 0;   // kernel [in, out] (BatchNorm, LayerNorm: gamma [out]; PReLU:
                          // alpha [out] or [1]) at params + w_off
     int64_t b_off = 0;   // bias / beta [out] at params + b_off (when use_bias)
@@ -228,6 +240,10 @@ private:
         std::vector<int64_t> runs;       // [in, 2] cols[0..kin) as runs (first, length)
         std::vector<uint32_t> colacc;    // [threads, in] per-task column flags
         std::vector<uint64_t> colbits;   // [threads, ceil(in/64)] + 1: the same as bits
+        // A graph's (dag_): each stage's output as the stages after it read it,
+        // and (deltas) the gradient each stage's output accumulates from them.
+        std::vector<const float*> outp;
+        std::vector<std::vector<float>> grad;
         // (deltas: the backward's d0 / d1, not needed for inference)
         void ensure(const std::vector<LayerDesc>& layers, int64_t B, bool input_dropout,
                     bool deltas = true);
@@ -333,6 +349,11 @@ private:
     Activation loss_activation() const;
     // The input of layer li in the workspace (the dropped output of the layer before).
     const float* layer_input(const Workspace& ws, size_t li, const float* xb, int64_t B) const;
+    // The output of stage s as later stages read it (s = -1: the input).
+    const float* stage_output(const Workspace& ws, int s, const float* xb, int64_t B) const;
+    // backward() for a graph: each stage's gradient accumulated in ws.grad.
+    void backward_graph(Workspace& ws, const float* xb, int64_t B, bool fused);
+    bool dag_ = false;  // some stage reads other than the stage before it
     bool regularized_ = false, activity_regularized_ = false, constrained_ = false;
     double last_activity_penalty_ = 0.0;
     std::vector<double> constraint_scratch_;
