@@ -220,9 +220,9 @@ void check_units(const std::vector<int64_t>& units, const std::vector<bool>& use
 }
 
 // Stage descriptions from dicts {kind, units, activation, use_bias, scale,
-// dropout, momentum, epsilon, and the activation's arguments leaky_slope,
-// elu_alpha, relu_slope, relu_max, relu_threshold} (missing keys take
-// LayerSpec's defaults),
+// dropout, momentum, epsilon, norm_mode, shared, noise, noise_param, inputs,
+// merge, and the activation's arguments leaky_slope, elu_alpha, relu_slope,
+// relu_max, relu_threshold} (missing keys take LayerSpec's defaults),
 // checked, with the parameter count bounded as check_units does.
 std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
     if (input_dim <= 0)
@@ -974,10 +974,12 @@ PYBIND11_MODULE(_core, m) {
                  return new NetState(input_dim, layer_specs(input_dim, layers), input_dropout);
              }),
              py::arg("input_dim"), py::arg("layers"), py::arg("input_dropout") = 0.0f,
-             "Stages from dicts {kind (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm, 4 PReLU), "
-             "units, "
+             "Stages from dicts {kind (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm, 4 PReLU, "
+             "5 Merge), units, "
              "activation, use_bias, scale, dropout, momentum, epsilon, norm_mode, shared, noise "
-             "(0 none, 1 Gaussian, 2 Gaussian dropout, 3 alpha dropout), noise_param}.")
+             "(0 none, 1 Gaussian, 2 Gaussian dropout, 3 alpha dropout), noise_param, inputs "
+             "(the earlier stages it reads, -1 the input; default: the stage before), merge "
+             "(0 add, 1 subtract, 2 multiply, 3 average, 4 maximum, 5 minimum, 6 concatenate)}.")
         .def("variables", [](const Network& n) {
             py::list out;
             for (const auto& v : n.variables())

@@ -166,7 +166,8 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
                     throw std::invalid_argument(
                         "Network: a merge's inputs must have equal widths (Concatenate: any), "
                         "and Subtract takes two");
-                d.in = d.out;
+                // (d.in: its first input's width, as for the other kinds; the
+                // first stage's is the network's input width)
                 d.has_kernel = false;
                 d.use_bias = false;
                 break;

@@ -448,13 +448,31 @@ def test_optimizer_spec_fuzz():
 
 # ------------------------------------------------------------------ the network
 def _stages(rng, din):
-    """Random stage dicts (Dense / BatchNorm / Identity / LayerNorm / PReLU,
-    with Dropout or noise) and the units they give."""
+    """Random stage dicts (Dense / BatchNorm / Identity / LayerNorm / PReLU /
+    Merge, with Dropout or noise; now and then reading an earlier stage than
+    the one before, or the input) and the units they give."""
     stages, units = [], [din]
     for _ in range(int(rng.integers(1, 5))):
-        kind = int(rng.choice([0, 0, 1, 2, 3, 4]))
+        kind = int(rng.choice([0, 0, 1, 2, 3, 4, 5]))
         st = {"kind": kind, "activation": int(rng.integers(0, N_ACT)),
               "dropout": float(rng.choice([0.0, 0.0, 0.5])), "use_bias": bool(rng.integers(0, 2))}
+        n = len(stages)  # (units[j + 1]: stage j's width; units[0]: the input's)
+        if kind == 5:  # a merge of 2-3 earlier outputs: equal widths, or concatenated
+            srcs = [int(j) for j in rng.integers(-1, n, int(rng.integers(2, 4)))]
+            st["merge"] = int(rng.integers(0, 7))
+            if st["merge"] != 6:
+                srcs = [j for j in srcs if units[j + 1] == units[srcs[0] + 1]]
+                if st["merge"] == 1:
+                    srcs = srcs[:2]
+            if len(srcs) < 2:
+                srcs = [srcs[0], srcs[0]]
+                st["merge"] = 0 if st["merge"] == 1 else st["merge"]
+            st["inputs"] = srcs
+            st["units"] = (sum(units[j + 1] for j in srcs) if st["merge"] == 6
+                           else units[srcs[0] + 1])
+        elif rng.random() < 0.3:
+            st["inputs"] = [int(rng.integers(-1, n))]
+        src_width = units[st["inputs"][0] + 1] if "inputs" in st else units[-1]
         if kind == 0:
             st["units"] = int(rng.integers(1, 6))
         elif kind == 1:
@@ -469,7 +487,9 @@ def _stages(rng, din):
             st["noise"] = int(rng.integers(1, 4))
             st["noise_param"] = float(rng.choice([0.0, 0.1, 0.5]))
         stages.append(st)
-        units.append(st.get("units", units[-1]))
+        units.append(st["units"] if kind == 5 else st.get("units", src_width))
+        if kind == 5:
+            del st["units"]
     return stages, units
 
 

@@ -47,18 +47,20 @@ def _wrap(text: str, width: int) -> List[str]:
 
 
 def column_widths(line_length: Any = None, positions: Any = None,
-                  show_trainable: bool = False) -> List[int]:
+                  show_trainable: bool = False, graph: bool = False) -> List[int]:
     """The text width of each column, as Keras sizes its rich table: the
-    line is min(88, terminal columns - 4) unless given (12 more with the
-    Trainable column), split at ``positions`` (fractions; with the Trainable
-    column scaled by 0.9 and 1.0 appended), less each cell's padding and
-    borders."""
+    line is min(88, terminal columns - 4) unless given (108 for a graph's
+    four columns; 12 more with the Trainable column), split at ``positions``
+    (fractions; with the Trainable column scaled by 0.9 and 1.0 appended),
+    less each cell's share of the padding and borders (rich's even
+    reduction)."""
     if line_length is None:
-        line_length = min(88 + (12 if show_trainable else 0),
+        line_length = min((108 if graph else 88) + (12 if show_trainable else 0),
                           shutil.get_terminal_size().columns - 4)
-    positions = list(positions or [0.45, 0.80, 1.0])
-    if len(positions) != 3:
-        raise ValueError(f"`positions` needs 3 values for a Sequential summary. Received: "
+    positions = list(positions or ([0.3, 0.56, 0.74, 1.0] if graph else [0.45, 0.80, 1.0]))
+    if len(positions) != (4 if graph else 3):
+        raise ValueError(f"`positions` needs {4 if graph else 3} values for a "
+                         f"{'functional' if graph else 'Sequential'} summary. Received: "
                          f"positions={positions}")
     if show_trainable:
         positions = [p * 0.90 for p in positions] + [1.0]
@@ -69,7 +71,14 @@ def column_widths(line_length: Any = None, positions: Any = None,
             raise ValueError("Insufficient console width to print summary.")
         widths.append(w)
         current += w
-    shave = (3, 3, 4, 3) if show_trainable else (3, 4, 3)
+    # (rich: each column's width plus its padding of 2, reduced evenly to fit
+    # the borders and padding, 3n + 1, into the line; halves round to even)
+    excess, left, shave = 3 * len(widths) + 1, len(widths), []
+    for _ in widths:
+        d = round(excess / left)
+        shave.append(d)
+        excess -= d
+        left -= 1
     return [max(1, w - d) for w, d in zip(widths, shave)]
 
 
@@ -83,8 +92,17 @@ def _param_count(layer: Any) -> int:
 def summary_text(model: Any, line_length: Any = None, positions: Any = None,
                  show_trainable: bool = False) -> str:
     rows = []
+    graph = getattr(model, "_graph", None) is not None
+    if graph:
+        for layer, out_shape, connected in model._graph_rows():
+            row = [f"{layer.name} ({type(layer).__name__})", str(tuple(out_shape)),
+                   f"{_param_count(layer):,}", connected]
+            if show_trainable:
+                row.append(("Y" if layer.trainable and model.trainable else "N")
+                           if layer.weights else "-")
+            rows.append(tuple(row))
     shape = model._input_shape
-    for layer in model.layers:
+    for layer in ([] if graph else model.layers):
         if shape is not None and model.built:
             shape = layer.compute_output_shape(shape)
             out = str(tuple(shape)) if len(shape) > 1 else f"({shape[0]},)"
@@ -98,10 +116,10 @@ def summary_text(model: Any, line_length: Any = None, positions: Any = None,
             row.append(("Y" if layer.trainable and model.trainable else "N")
                        if layer.weights else "-")
         rows.append(tuple(row))
-    widths = column_widths(line_length, positions, show_trainable)
-    right = (False, False, True, None)
-    header = ["Layer (type)", "Output Shape", "Param #"] + (
-        [_wrap("Trainable", widths[3])[0]] if show_trainable else [])
+    widths = column_widths(line_length, positions, show_trainable, graph)
+    right = (False, False, True) + ((False,) if graph else ()) + (None,)
+    header = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if graph else []) + (
+        [_wrap("Trainable", widths[-1])[0]] if show_trainable else [])
     lines = [f'Model: "{model.name}"',
              _rule(widths, "┏", "┳", "┓", "━"),
              _row(header, widths, "┃", right),

@@ -23,7 +23,9 @@ __all__ = ["Layer", "Dense", "BatchNormalization", "LayerNormalization", "RMSNor
            "ActivityRegularization", "Flatten", "Reshape", "Activation",
            "ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU", "Identity", "Normalization", "Rescaling",
            "InputLayer",
-           "Input", "InputSpec", "serialize", "deserialize"]
+           "Input", "InputSpec", "serialize", "deserialize",
+           "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+           "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"]
 
 
 
@@ -1123,6 +1125,219 @@ class Identity(Layer):
 
     def __call__(self, inputs: Any) -> np.ndarray:
         return np.asarray(inputs, dtype=np.float32)
+
+
+class _Merge(Layer):
+    """Base of Keras's merge layers: called on a list of tensors (2D here:
+    ``(batch, features)``), it combines them into one, folding them left to
+    right as Keras's ``call`` does. In a functional model the engine runs
+    them natively (a graph of stages); called on arrays, in numpy."""
+
+    _mode = 0  # the engine's MergeMode (cpp/merge.h)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._build_shape: Optional[List[Tuple[Optional[int], ...]]] = None
+
+    def _shapes(self, input_shape: Any) -> List[Tuple[Optional[int], ...]]:
+        if not isinstance(input_shape, (list, tuple)) or not input_shape or not all(
+                isinstance(s, (list, tuple)) for s in input_shape):
+            raise ValueError(f"A merge layer should be called on a list of inputs. Received: "
+                             f"input_shape={_shape_str(input_shape)} (not a list of shapes)")
+        return [tuple(s) for s in input_shape]
+
+    def compute_output_shape(self, input_shape: Any) -> Tuple[Optional[int], ...]:
+        shapes = self._shapes(input_shape)
+        first = shapes[0]
+        for other in shapes[1:]:
+            if len(other) != len(first) or any(a is not None and b is not None and a != b
+                                               for a, b in zip(first[1:], other[1:])):
+                raise ValueError(f"Inputs have incompatible shapes. Received shapes "
+                                 f"{_shape_str(first[1:])} and {_shape_str(other[1:])}")
+        return first
+
+    def build(self, input_shape: Any) -> None:
+        self.compute_output_shape(input_shape)
+        self._build_shape = [tuple(s) for s in input_shape]
+        self.built = True
+
+    def get_build_config(self) -> Optional[Dict[str, Any]]:
+        return None if self._build_shape is None else {"input_shape": list(self._build_shape)}
+
+    def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        if not isinstance(inputs, (list, tuple)):
+            shape = getattr(inputs, "shape", None)
+            raise ValueError(f"A merge layer should be called on a list of inputs. Received: "
+                             f"input_shape={_shape_str(shape)} (not a list of shapes)")
+        if any(isinstance(t, KerasTensor) for t in inputs):
+            if not all(isinstance(t, KerasTensor) for t in inputs):
+                raise ValueError(f"Layer '{self.name}' takes symbolic tensors only (from "
+                                 "`Input()` and layer calls), or arrays only.")
+            shapes = [tuple(t.shape) for t in inputs]
+            self.build(shapes)
+            out = KerasTensor(self.compute_output_shape(shapes), unique_name("keras_tensor"),
+                              "float32")
+            out._history = (self, list(inputs))  # type: ignore[assignment]
+            return out
+        xs = [np.asarray(x, dtype=np.float32) for x in inputs]
+        self.compute_output_shape([x.shape for x in xs])
+        return self._fold(xs)
+
+    __call__._symbolic_aware = True  # type: ignore[attr-defined]
+
+
+def _shape_str(shape: Any) -> str:
+    return str(tuple(shape)) if isinstance(shape, (list, tuple)) else str(shape)
+
+
+class Add(_Merge):
+    """``keras.layers.Add``: the sum of its inputs."""
+    _mode = 0
+
+    def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Subtract(_Merge):
+    """``keras.layers.Subtract``: its first input minus its second."""
+    _mode = 1
+
+    def compute_output_shape(self, input_shape: Any) -> Tuple[Optional[int], ...]:
+        shapes = self._shapes(input_shape)
+        if len(shapes) != 2:
+            raise ValueError(f"A `Subtract` layer should be called on exactly 2 inputs. "
+                             f"Received: input_shape={[_shape_str(s) for s in shapes]}"
+                             .replace("'", ""))
+        return super().compute_output_shape(shapes)
+
+    def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
+        return xs[0] - xs[1]
+
+
+class Multiply(_Merge):
+    """``keras.layers.Multiply``: the elementwise product of its inputs."""
+    _mode = 2
+
+    def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
+class Average(_Merge):
+    """``keras.layers.Average``: the mean of its inputs."""
+    _mode = 3
+
+    def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out / np.float32(len(xs))
+
+
+class Maximum(_Merge):
+    """``keras.layers.Maximum``: the elementwise maximum of its inputs."""
+    _mode = 4
+
+    def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
+        out = xs[0]
+        for x in xs[1:]:
+            out = np.maximum(out, x)
+        return out
+
+
+class Minimum(_Merge):
+    """``keras.layers.Minimum``: the elementwise minimum of its inputs."""
+    _mode = 5
+
+    def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
+        out = xs[0]
+        for x in xs[1:]:
+            out = np.minimum(out, x)
+        return out
+
+
+class Concatenate(_Merge):
+    """``keras.layers.Concatenate``: its inputs joined along ``axis`` (the
+    feature axis, -1 or 1, for the 2D activations fastdense runs)."""
+    _mode = 6
+
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"Argument `axis` must be an integer. Received: axis={axis!r}")
+        self.axis = int(axis)
+
+    def compute_output_shape(self, input_shape: Any) -> Tuple[Optional[int], ...]:
+        shapes = self._shapes(input_shape)
+        rank = len(shapes[0])
+        axis = self.axis % rank if -rank <= self.axis < rank else None
+        if axis is None or any(len(s) != rank for s in shapes):
+            raise ValueError(f"A `Concatenate` layer requires inputs of the same rank with "
+                             f"`axis` one of their axes. Received: input_shape="
+                             f"{[_shape_str(s) for s in shapes]}, axis={self.axis}"
+                             .replace("'", ""))
+        for s in shapes[1:]:
+            for i, (a, b) in enumerate(zip(shapes[0], s)):
+                if i != axis and a is not None and b is not None and a != b:
+                    raise ValueError(
+                        "A `Concatenate` layer requires inputs with matching shapes except "
+                        f"for the concatenation axis. Received: input_shape="
+                        f"{[_shape_str(x) for x in shapes]}".replace("'", ""))
+        sizes = [s[axis] for s in shapes]
+        out = list(shapes[0])
+        out[axis] = None if any(d is None for d in sizes) else int(sum(sizes))  # type: ignore
+        return tuple(out)
+
+    def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
+        return np.concatenate(xs, axis=self.axis)
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config["axis"] = self.axis
+        return config
+
+
+def add(inputs: Any, **kwargs: Any) -> Any:
+    """``keras.layers.add``: ``Add(**kwargs)(inputs)``."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs: Any, **kwargs: Any) -> Any:
+    """``keras.layers.subtract``: ``Subtract(**kwargs)(inputs)``."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs: Any, **kwargs: Any) -> Any:
+    """``keras.layers.multiply``: ``Multiply(**kwargs)(inputs)``."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs: Any, **kwargs: Any) -> Any:
+    """``keras.layers.average``: ``Average(**kwargs)(inputs)``."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs: Any, **kwargs: Any) -> Any:
+    """``keras.layers.maximum``: ``Maximum(**kwargs)(inputs)``."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs: Any, **kwargs: Any) -> Any:
+    """``keras.layers.minimum``: ``Minimum(**kwargs)(inputs)``."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs: Any, axis: int = -1, **kwargs: Any) -> Any:
+    """``keras.layers.concatenate``: ``Concatenate(axis=axis, **kwargs)(inputs)``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
 
 
 class Normalization(Layer):

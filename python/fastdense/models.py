@@ -23,7 +23,7 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
-from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity,
+from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity, _Merge,
                      InputLayer, Normalization, Rescaling,
                      InputSpec, KerasTensor, Layer, LayerNormalization, _RowNormalization,
                      ActivityRegularization, PReLU, Reshape, _Noise, _check_name)
@@ -331,7 +331,11 @@ class Model:
                 norm.build(self._input_shape)
                 self._adopt(norm)
         width = int(np.prod(dims))
+        widths: List[int] = []  # (each stage's output width: a graph's stages read any)
         for stage, layer in zip(stages, owners):
+            if "inputs" in stage:
+                reads = [int(np.prod(dims)) if i < 0 else widths[i] for i in stage["inputs"]]
+                width = sum(reads) if stage.get("merge") == 6 else reads[0]
             if isinstance(layer, (Dense, BatchNormalization, _RowNormalization, PReLU)):
                 created = not layer.built
                 layer.build((None, width))
@@ -339,6 +343,7 @@ class Model:
                     self._adopt(layer)
             if isinstance(layer, Dense):
                 width = layer.units
+            widths.append(width)
         net = _core.Network(int(np.prod(dims)), stages, input_dropout)
         params = net.params
         by_layer: Dict[int, List[Any]] = {}
@@ -379,7 +384,7 @@ class Model:
         builds the nested models that are not built yet (their own engines,
         so that they run on their own too; their new weights get this model's
         path first, as Keras's ``sequential/inner/dense/kernel``)."""
-        if self._top is None:
+        if self._top is None or getattr(self, "_graph", None) is not None:
             return
         shape = tuple(input_shape)
         for item in self._top:
@@ -411,6 +416,8 @@ class Model:
 
     @property
     def _output_units(self) -> int:
+        if getattr(self, "_graph", None) is not None:
+            return int(self._output_tensor.shape[-1])  # type: ignore[attr-defined]
         return self._dense_layers[-1].units
 
     def _flatten_input(self) -> bool:
@@ -429,6 +436,8 @@ class Model:
         shape-only ones (Flatten, Reshape, Dropout, elementwise activations,
         the input-stage layers) must see 2D activations, as the model's
         output must be."""
+        if getattr(self, "_graph", None) is not None:
+            return  # (a graph's shapes: checked as it was built, in _set_graph)
         shape = tuple(input_shape)
         for layer in self._layers:
             if len(shape) != 2 and isinstance(
@@ -451,6 +460,8 @@ class Model:
         activity regularizer. Returns (stage dicts, the layer owning each
         stage, each stage's activity regularizer, the Dropout rate on the
         inputs)."""
+        if getattr(self, "_graph", None) is not None:
+            return self._graph_layout()  # type: ignore[attr-defined]
         linear = 0
         stages: List[Dict[str, Any]] = []
         owners: List[Layer] = []
@@ -1911,6 +1922,59 @@ def _layer_chain(inp: KerasTensor, out: KerasTensor) -> List[Layer]:
     return chain
 
 
+def _is_chain(out: KerasTensor) -> bool:
+    """Whether ``out`` comes from one chain of single-input layer calls."""
+    t: Any = out
+    while t is not None and getattr(t, "_history", None) is not None:
+        t = t._history[1]
+        if isinstance(t, list):
+            return False
+    return True
+
+
+def _layer_graph(inp: KerasTensor, out: KerasTensor
+                 ) -> List[Tuple[Any, List[KerasTensor], KerasTensor]]:
+    """The layer calls that compute ``out`` from ``inp`` as (layer, its input
+    tensors, its output tensor), in Keras's order for ``model.layers``: by
+    depth from the output, deepest first, ties in the order a depth-first
+    walk from the output meets them."""
+    order: Dict[int, int] = {id(inp): 0}  # (the InputLayer comes first in that walk's order)
+    calls: Dict[int, Tuple[Any, List[KerasTensor], KerasTensor]] = {}
+    post: List[int] = []
+
+    def visit(t: KerasTensor) -> None:
+        if t is inp:
+            return
+        if t._history is None:
+            raise ValueError(f"The output {out!r} is not computed from the model's input "
+                             f"{inp!r}.")
+        layer, src = t._history
+        key = id(layer)
+        if key in calls:
+            if calls[key][2] is not t:
+                raise NotImplementedError(f"Layer '{layer.name}' is applied more than once; "
+                                          "fastdense runs each layer once.")
+            return
+        order.setdefault(key, len(order))
+        srcs = list(src) if isinstance(src, list) else [src]
+        calls[key] = (layer, srcs, t)
+        for x in srcs:
+            visit(x)
+        post.append(key)
+
+    visit(out)
+    depth: Dict[int, int] = {}
+    producer = {id(c[2]): key for key, c in calls.items()}
+    for key in reversed(post):
+        d = depth.setdefault(key, 0)
+        for x in calls[key][1]:
+            pk = producer.get(id(x))
+            if pk is not None:
+                depth[pk] = max(depth.get(pk, 0), d + 1)
+    keys = sorted(calls, key=lambda k: (-depth[k], order[k]))
+    return [calls[k] for k in keys]
+
+
 class Functional(Sequential):
     """Keras's functional model, ``Model(inputs=Input(...), outputs=...)``, for
     a chain of layers (each applied once, to the previous one's output): it
@@ -1927,21 +1991,162 @@ class Functional(Sequential):
         if input_layer is None or inp._history is not None:
             raise ValueError("The model's `inputs` must come from `keras.Input()`. Received: "
                              f"inputs={inp!r}")
-        chain = _layer_chain(inp, out)
+        graph = None if _is_chain(out) else _layer_graph(inp, out)
+        chain = _layer_chain(inp, out) if graph is None else []
         if kwargs:
             raise ValueError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
         super().__init__(name=name or unique_name("functional"), trainable=trainable)
         self._input_layer = input_layer
         self._input_layer_name = input_layer.name
+        # A graph (branches merged by Add, Concatenate, ...): each call's
+        # inputs, in the order of `layers`, for the engine's stages, the
+        # summary and the config.
+        self._graph: Optional[List[Tuple[Any, List[KerasTensor], KerasTensor]]] = graph
         for layer in [input_layer] + chain:
             self._append_layer(layer, rebuild=False)
         self._input_tensor, self._output_tensor = inp, out
+        if graph is not None:
+            self._set_graph(graph)
         if self._dense_layers and self._input_shape is not None:
             self.build(self._input_shape)
 
     @property
     def layers(self) -> List[Layer]:
         return [self._input_layer] + list(self._stack)
+
+    def _set_graph(self, graph: List[Tuple[Any, List[KerasTensor], KerasTensor]]) -> None:
+        """Checks a graph's layers and sets the model's layer lists from it:
+        ``layers`` in Keras's order, the engine's (nested models' layers in
+        their place) in the same order."""
+        top: List[Any] = []
+        flat: List[Layer] = []
+        for layer, srcs, out in graph:
+            if any(len(x.shape) != 2 for x in srcs) or len(out.shape) != 2:
+                if not isinstance(layer, (Flatten, Reshape) + _INPUT_STAGE):
+                    raise NotImplementedError(
+                        f"Layer '{layer.name}' of a functional graph works on inputs of shape "
+                        f"{[tuple(x.shape) for x in srcs]}; fastdense runs graphs on 2D "
+                        "activations (batch, features): flatten the input first.")
+            if isinstance(layer, Model):
+                if layer._subclassed() and not layer._layers:
+                    raise NotImplementedError(f"Model '{layer.name}' has not been traced.")
+                if getattr(layer, "_graph", None) is not None:
+                    raise NotImplementedError(
+                        f"Model '{layer.name}' is itself a graph; fastdense nests chains of "
+                        "layers in a graph.")
+                members: List[Layer] = list(layer._layers)
+            else:
+                members = [layer]
+            for m in members:
+                if not isinstance(m, (Dense, BatchNormalization, _RowNormalization, Dropout,
+                                      _Noise, ActivityRegularization, PReLU, Flatten, Reshape,
+                                      Activation, Identity, _Merge) + _INPUT_STAGE):
+                    raise NotImplementedError(f"fastdense does not run {type(m).__name__} "
+                                              f"layers ('{m.name}') in a functional graph.")
+                if any(m is f for f in flat):
+                    raise NotImplementedError(f"Layer '{m.name}' is applied more than once; "
+                                              "fastdense runs each layer once.")
+                flat.append(m)
+            top.append(layer)
+        prefix = self._graph_prefix(graph)
+        for layer, _srcs, _out in graph:
+            if isinstance(layer, _INPUT_STAGE) and id(layer) not in prefix:
+                raise NotImplementedError(
+                    f"fastdense runs {type(layer).__name__} on the model's input only, as the "
+                    f"first layers of its one path (Normalization, Rescaling): it transforms "
+                    f"the input array before the native engine. Received '{layer.name}'.")
+        self._top, self._layers = top, flat
+        shape = tuple(self._input_tensor.shape)
+        self._input_shape = (None,) + shape[1:]
+        for layer, srcs, out in graph:
+            if isinstance(layer, Model) and layer._net is None and layer._dense_layers:
+                layer.build(tuple(srcs[0].shape))
+
+    def _graph_prefix(self, graph: List[Tuple[Any, List[KerasTensor], KerasTensor]]
+                      ) -> Dict[int, KerasTensor]:
+        """The layers that run on the input array before the engine (a
+        leading chain of Normalization, Rescaling, Flatten or one-axis
+        Reshape layers, each the only reader of its input): their ids, with
+        their output tensors (which the engine reads as its input)."""
+        readers: Dict[int, List[Any]] = {}
+        for layer, srcs, _out in graph:
+            for x in srcs:
+                readers.setdefault(id(x), []).append(layer)
+        prefix: Dict[int, KerasTensor] = {}
+        t: KerasTensor = self._input_tensor
+        while len(readers.get(id(t), [])) == 1:
+            layer = readers[id(t)][0]
+            if not (isinstance(layer, _INPUT_STAGE + (Flatten,)) or (
+                    isinstance(layer, Reshape) and len(layer.target_shape) == 1)):
+                break
+            t = next(out for l, _s, out in graph if l is layer)
+            prefix[id(layer)] = t
+        return prefix
+
+    def _graph_layout(self) -> Tuple[List[Dict[str, Any]], List[Layer], List[Any], float]:
+        """_engine_layout for a graph: one stage per layer (a nested model's
+        layers one each, in a chain), each reading the stages its layer's
+        inputs come from (-1: the engine's input)."""
+        assert self._graph is not None
+        prefix = self._graph_prefix(self._graph)
+        index: Dict[int, int] = {id(self._input_tensor): -1}
+        index.update({id(t): -1 for t in prefix.values()})
+        stages: List[Dict[str, Any]] = []
+        owners: List[Layer] = []
+        activity: List[Any] = []
+        linear = 0
+        for layer, srcs, out in self._graph:
+            if id(layer) in prefix:
+                continue
+            inputs = [index[id(x)] for x in srcs]
+            members = list(layer._layers) if isinstance(layer, Model) else [layer]
+            for m in members:
+                stage: Dict[str, Any]
+                if isinstance(m, Dense):
+                    stage = {"kind": 0, "units": m.units, "activation": m._act_code,
+                             "use_bias": m.use_bias, "dropout": 0.0, **m._act_params}
+                elif isinstance(m, BatchNormalization):
+                    stage = {"kind": 1, "activation": linear, "use_bias": m.center,
+                             "scale": m.scale, "momentum": m.momentum, "epsilon": m.epsilon,
+                             "dropout": 0.0}
+                elif isinstance(m, (_RowNormalization, PReLU)):
+                    stage = dict(m._stage())
+                elif isinstance(m, _Merge) and len(inputs) > 1:
+                    stage = {"kind": 5, "merge": m._mode, "activation": linear, "dropout": 0.0}
+                elif isinstance(m, Activation):
+                    stage = {"kind": 2, "activation": m._act_code, "dropout": 0.0,
+                             **m._act_params}
+                elif isinstance(m, Dropout):
+                    stage = {"kind": 2, "activation": linear, "dropout": m.rate}
+                elif isinstance(m, _Noise) and m._param() != 0:
+                    stage = {"kind": 2, "activation": linear, "dropout": 0.0,
+                             "noise": m._noise, "noise_param": m._param()}
+                else:  # (Identity, Flatten and Reshape on 2D inputs, a one-input merge)
+                    stage = {"kind": 2, "activation": linear, "dropout": 0.0}
+                stage["inputs"] = inputs
+                stages.append(stage)
+                owners.append(m)
+                activity.append(m.activity_regularizer)
+                inputs = [len(stages) - 1]
+            index[id(out)] = len(stages) - 1
+        if any(st["dropout"] >= 1.0 for st in stages):
+            raise ValueError("A Dropout rate of 1 drops everything; use a rate below 1.")
+        if any(st.get("noise") in (2, 3) and st["noise_param"] >= 1.0 for st in stages):
+            raise ValueError("A GaussianDropout or AlphaDropout rate of 1 drops everything; "
+                             "use a rate below 1.")
+        return stages, owners, activity, 0.0
+
+    def _graph_rows(self) -> List[Tuple[Any, Tuple[Any, ...], str]]:
+        """The summary's rows of a graph: each layer, its output shape and the
+        layers it reads ("Connected to")."""
+        assert self._graph is not None
+        rows: List[Tuple[Any, Tuple[Any, ...], str]] = [
+            (self._input_layer, tuple(self._input_tensor.shape), "-")]
+        for layer, srcs, out in self._graph:
+            names = [x._history[0].name if x._history is not None else self._input_layer.name
+                     for x in srcs]
+            rows.append((layer, tuple(out.shape), ", ".join(f"{n}[0][0]" for n in names)))
+        return rows
 
     def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
         if index is not None and name is None:

@@ -91,7 +91,8 @@ from .layers import (ELU, Activation, ActivityRegularization, AlphaDropout, Batc
                      GaussianDropout, GaussianNoise, Dense, Dropout, Flatten, Identity,
                      LayerNormalization, LeakyReLU, Normalization, Rescaling,
                      ReLU, Reshape, RMSNormalization, Softmax, UnitNormalization,
-                     InputLayer, Layer, PReLU, _RowNormalization)
+                     InputLayer, Layer, PReLU, _RowNormalization, _Merge, Add, Subtract,
+                     Multiply, Average, Maximum, Minimum, Concatenate)
 
 __all__ = [
     "save_model", "load_model", "save_weights", "load_weights", "to_json", "model_from_json",
@@ -600,6 +601,8 @@ def _functional_to_config(model: Any, collect: Collector = None) -> Dict[str, An
     """A functional model as Keras 3 writes one: each layer's entry with its
     name and its one inbound node (the tensor of the layer before it)."""
     input_layer = model._input_layer
+    if getattr(model, "_graph", None) is not None:
+        return _graph_to_config(model, collect)
     batch_shape = [None] + [int(d) for d in model._input_shape[1:]]
     layers: List[Dict[str, Any]] = [{
         "module": "keras.layers", "class_name": "InputLayer",
@@ -622,6 +625,44 @@ def _functional_to_config(model: Any, collect: Collector = None) -> Dict[str, An
         "config": {"name": model.name, "trainable": bool(model.trainable), "layers": layers,
                    "input_layers": [input_layer.name, 0, 0],
                    "output_layers": [previous, 0, 0]},
+        "registered_name": "Functional",
+        "build_config": {"input_shape": None},
+        "compile_config": _compile_config(model, collect),
+    }
+
+
+def _keras_tensor_config(t: Any, input_name: str) -> Dict[str, Any]:
+    """A symbolic tensor in a functional config: its shape and the layer
+    that made it (Keras's ``__keras_tensor__`` entry)."""
+    source = t._history[0].name if t._history is not None else input_name
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": list(t.shape), "dtype": "float32",
+                       "keras_history": [source, 0, 0]}}
+
+
+def _graph_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
+    """A functional model with branches as Keras 3 writes it: the layers in
+    ``model.layers`` order, each with its one inbound node (a merge's: the
+    list of the tensors it combines)."""
+    input_layer = model._input_layer
+    batch_shape = [None] + [int(d) for d in model._input_shape[1:]]
+    layers: List[Dict[str, Any]] = [{
+        "module": "keras.layers", "class_name": "InputLayer",
+        "config": {"batch_shape": batch_shape, "dtype": "float32", "sparse": False,
+                   "ragged": False, "name": input_layer.name, "optional": False},
+        "registered_name": None, "name": input_layer.name, "inbound_nodes": []}]
+    for layer, srcs, _out in model._graph:
+        tensors = [_keras_tensor_config(t, input_layer.name) for t in srcs]
+        entry = layer_to_config(layer, list(srcs[0].shape), collect)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [{"args": [tensors] if isinstance(layer, _Merge)
+                                   else tensors, "kwargs": _call_kwargs(layer)}]
+        layers.append(entry)
+    return {
+        "module": "keras.src.models.functional", "class_name": "Functional",
+        "config": {"name": model.name, "trainable": bool(model.trainable), "layers": layers,
+                   "input_layers": [input_layer.name, 0, 0],
+                   "output_layers": [model._graph[-1][0].name, 0, 0]},
         "registered_name": "Functional",
         "build_config": {"input_shape": None},
         "compile_config": _compile_config(model, collect),
@@ -677,8 +718,10 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     return out
 
 
+_MERGES = (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)
 _WEIGHTLESS = (Dropout, GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization,
-               Flatten, Reshape, Identity, Rescaling, Activation, ReLU, LeakyReLU, ELU, Softmax)
+               Flatten, Reshape, Identity, Rescaling, Activation, ReLU, LeakyReLU, ELU,
+               Softmax) + _MERGES
 _WEIGHTLESS_NAMES = tuple(c.__name__ for c in _WEIGHTLESS)
 
 
@@ -712,6 +755,10 @@ def _weightless_config(layer: Layer, input_shape: Any,
         pass
     elif isinstance(layer, Rescaling):
         config.update({"scale": _jsonable(layer.scale), "offset": _jsonable(layer.offset)})
+    elif isinstance(layer, Concatenate):
+        config["axis"] = layer.axis
+    elif isinstance(layer, _Merge):
+        pass
     else:
         assert isinstance(layer, Activation)  # (the last of _WEIGHTLESS)
         config["activation"] = _activations.serialize(layer.activation)
@@ -719,6 +766,8 @@ def _weightless_config(layer: Layer, input_shape: Any,
                              "config": config, "registered_name": None}
     if isinstance(layer, (Flatten, Rescaling)) and input_shape is not None:
         entry["build_config"] = {"input_shape": list(input_shape)}
+    if isinstance(layer, _Merge) and layer._build_shape is not None:
+        entry["build_config"] = {"input_shape": [list(s) for s in layer._build_shape]}
     return entry
 
 
@@ -790,6 +839,11 @@ def _weightless_from_config(cls_name: str, config: Dict[str, Any], ctx: "_Contex
             return ELU(config.get("alpha", 1.0), **kw)
         if cls_name == "Softmax":
             return Softmax(config.get("axis", -1), **kw)
+        if cls_name == "Concatenate":
+            return Concatenate(config.get("axis", -1), **kw)
+        merge = next((c for c in _MERGES if c.__name__ == cls_name), None)
+        if merge is not None:
+            return merge(**kw)
         return Activation(activation, **kw)
     except (TypeError, ValueError, NotImplementedError) as e:
         raise ctx.error(f"{what}: {e}") from None
@@ -2343,6 +2397,73 @@ def _node_source(node: Any) -> Optional[str]:
     return None
 
 
+def _node_sources(node: Any) -> Optional[List[str]]:
+    """The layer names whose outputs an inbound node takes: one, or a merge's
+    list (Keras 3's ``{"args": [[__keras_tensor__, ...]]}``, Keras 2's
+    ``[[name, 0, 0, {}], ...]``); None when the node is not understood."""
+    if isinstance(node, dict):
+        args = node.get("args") or []
+        if len(args) == 1 and isinstance(args[0], list) and args[0] and all(
+                isinstance(a, dict) and a.get("class_name") == "__keras_tensor__"
+                for a in args[0]):
+            names = [((a.get("config") or {}).get("keras_history") or [None])[0]
+                     for a in args[0]]
+            return names if all(isinstance(n, str) for n in names) else None
+        one = _node_source(node)
+        return None if one is None else [one]
+    if isinstance(node, list) and len(node) == 1 and isinstance(node[0], list) and node[0] \
+            and all(isinstance(a, list) and a and isinstance(a[0], str) for a in node[0]):
+        return [a[0] for a in node[0]]
+    one = _node_source(node)
+    return None if one is None else [one]
+
+
+def _graph_from_config(config: Dict[str, Any], inner: Dict[str, Any],
+                       entries: Dict[str, Dict[str, Any]], first: str, last: str,
+                       ctx: _Context, compile: bool) -> Any:
+    """A functional model with branches: its layers called in the config's
+    order (Keras writes them in an order where each layer's inputs come
+    before it), each on the tensors its one inbound node names."""
+    from .models import Functional
+    from .layers import Input
+    input_entry = entries[first]
+    input_cfg = input_entry.get("config") or {}
+    if input_entry.get("class_name") != "InputLayer":
+        raise ctx.error(f"the functional model's input {first!r} is not an InputLayer.")
+    shape = input_cfg.get("batch_shape", input_cfg.get("batch_input_shape"))
+    if shape is None:
+        raise ctx.error("the InputLayer has no batch_shape.")
+    _check_dtype(input_cfg.get("dtype"), "the InputLayer", ctx)
+    try:
+        start = Input(batch_shape=tuple(shape), name=first)
+        tensors: Dict[str, Any] = {first: start}
+        for i, (name, entry) in enumerate(entries.items()):
+            if name == first:
+                continue
+            nodes = entry.get("inbound_nodes") or []
+            sources = _node_sources(nodes[0]) if len(nodes) == 1 else None
+            if sources is None or any(src not in tensors for src in sources):
+                raise ctx.error(f"layer {name!r} is not one call on earlier layers' outputs "
+                                f"(it takes {len(nodes)} inbound calls, or names a layer "
+                                "defined after it); fastdense loads functional models whose "
+                                "layers are each called once.")
+            layer, _ = _layer_from_entry(entry, i, ctx)
+            args = [tensors[src] for src in sources]
+            tensors[name] = layer(args if isinstance(layer, _Merge) else args[0])
+        if last not in tensors:
+            raise ctx.error(f"the functional model names an output {last!r} it does not hold.")
+        model = Functional(start, tensors[last], name=inner.get("name"),
+                           trainable=inner.get("trainable", True))
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise ctx.error(f"cannot rebuild the model: {e}") from None
+    if len(model.layers) != len(entries):
+        raise ctx.error("the functional model holds layers its output does not depend on.")
+    compile_config = config.get("compile_config")
+    if compile and compile_config:
+        _compile_from_config(model, compile_config, ctx)
+    return model
+
+
 def _endpoint(value: Any, what: str, ctx: _Context) -> str:
     """The layer name of a functional config's ``input_layers`` /
     ``output_layers`` (``[name, 0, 0]``, or a list of one of those)."""
@@ -2374,6 +2495,9 @@ def _functional_from_config(config: Dict[str, Any], ctx: _Context, compile: bool
         entries[str(name)] = entry
     first = _endpoint(inner.get("input_layers"), "inputs", ctx)
     last = _endpoint(inner.get("output_layers"), "outputs", ctx)
+    if any(len(_node_sources((e.get("inbound_nodes") or [None])[0]) or []) > 1
+           for e in entries.values()):
+        return _graph_from_config(config, inner, entries, first, last, ctx, compile)
     chain: List[Dict[str, Any]] = []
     name = last
     while name != first:

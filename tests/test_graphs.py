@@ -1,0 +1,319 @@
+"""Functional models with branches: Keras's merge layers (Add, Subtract,
+Multiply, Average, Maximum, Minimum, Concatenate) and layers reading any
+earlier output, run natively as a graph of engine stages (cpp/merge.cpp).
+The merge maps against numpy, float64 finite-difference gradients through
+every mode and through branches that meet again, the same bits at any thread
+count; then the Keras API (layer order, summary, configs, files, errors)
+and, where Keras is installed, the same training and files side by side."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import fastdense as fd
+from _engine_checks import assert_grads_match, at_thread_counts, one_step, stage_net
+from fastdense import layers
+
+# The engine's merge modes and their numpy references (Keras's left-to-right folds)
+MODES = {
+    0: lambda xs: _fold(np.add, xs),
+    1: lambda xs: xs[0] - xs[1],
+    2: lambda xs: _fold(np.multiply, xs),
+    3: lambda xs: _fold(np.add, xs) / len(xs),
+    4: lambda xs: _fold(np.maximum, xs),
+    5: lambda xs: _fold(np.minimum, xs),
+    6: lambda xs: np.concatenate(xs, axis=1),
+}
+CLASSES = {0: layers.Add, 1: layers.Subtract, 2: layers.Multiply, 3: layers.Average,
+           4: layers.Maximum, 5: layers.Minimum, 6: layers.Concatenate}
+
+
+def _fold(op, xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = op(out, x)
+    return out
+
+
+def _relu(z):
+    return np.maximum(z, 0)
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _graph(mode, n_in):
+    """Stages: branch i = Dense(4 or 2+i) on the input (relu / sigmoid in
+    turn), the merge of the n_in branches, then Dense(3) on the merge."""
+    stages = []
+    for i in range(n_in):
+        stages.append({"kind": 0, "units": 2 + i if mode == 6 else 4,
+                       "activation": 1 if i % 2 == 0 else 2, "inputs": [-1]})
+    stages.append({"kind": 5, "merge": mode, "inputs": list(range(n_in))})
+    stages.append({"kind": 0, "units": 3})
+    return stages
+
+
+def _graph_ref(q, x, mode, n_in):
+    x = np.asarray(x, np.float64)
+    hs = [(_relu if i % 2 == 0 else _sigmoid)(x @ q[2 * i] + q[2 * i + 1])
+          for i in range(n_in)]
+    return MODES[mode](hs) @ q[2 * n_in] + q[2 * n_in + 1]
+
+
+def _randomize(net, rng, scale=0.5):
+    net.params[:] = (rng.standard_normal(net.params.size) * scale).astype(np.float32)
+
+
+def _vars(net):
+    p = net.params
+    return [p[off:off + int(np.prod(shape))].reshape(shape).astype(np.float64)
+            for _, off, shape, _ in net.variables()]
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_merge_forward_matches_numpy(rng, mode):
+    n_in = 2 if mode == 1 else 3
+    net = stage_net(5, _graph(mode, n_in))
+    _randomize(net, rng)
+    x = rng.standard_normal((7, 5)).astype(np.float32)
+    np.testing.assert_allclose(net.predict(x, 7), _graph_ref(_vars(net), x, mode, n_in),
+                               rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_gradients_match_float64_finite_differences(rng, mode):
+    n_in = 2 if mode == 1 else 3
+    net = stage_net(5, _graph(mode, n_in))
+    _randomize(net, rng)
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    t = rng.standard_normal((6, 3)).astype(np.float32)
+    one_step(net, x, t)
+    assert_grads_match(net, lambda q: np.mean(np.sum((_graph_ref(q, x, mode, n_in) - t) ** 2,
+                                                     axis=1) / 3))
+
+
+def test_ties_split_the_gradient_as_jax_does():
+    # max(a, a): each side gets half (lax.max); min likewise; the sum is the whole
+    for mode in (4, 5):
+        stages = [{"kind": 0, "units": 2, "inputs": [-1]},
+                  {"kind": 5, "merge": mode, "inputs": [0, 0]},
+                  {"kind": 0, "units": 1}]
+        net = stage_net(3, stages)
+        net.params[:] = np.arange(net.params.size, dtype=np.float32) / 10
+        x = np.ones((2, 3), np.float32)
+        ref = stage_net(3, [{"kind": 0, "units": 2}, {"kind": 0, "units": 1}])
+        ref.params[:] = net.params
+        t = np.zeros((2, 1), np.float32)
+        one_step(net, x, t)
+        one_step(ref, x, t)
+        np.testing.assert_allclose(net.grads, ref.grads, rtol=1e-6)
+
+
+def test_residual_and_skip_gradients(rng):
+    # x -> d0 -> d1; add(x-width d1, x) -> d2 ; concat(d0, add) -> d3: a stage read
+    # by several later ones accumulates all their gradients
+    stages = [{"kind": 0, "units": 4, "activation": 1},
+              {"kind": 0, "units": 5, "activation": 3},
+              {"kind": 5, "merge": 0, "inputs": [1, -1]},
+              {"kind": 1, "inputs": [2]},
+              {"kind": 5, "merge": 6, "inputs": [0, 3, 2]},
+              {"kind": 2, "activation": 1, "dropout": 0.0},
+              {"kind": 0, "units": 2}]
+    net = stage_net(5, stages)
+    _randomize(net, rng)
+    x = rng.standard_normal((8, 5)).astype(np.float32)
+    t = rng.standard_normal((8, 2)).astype(np.float32)
+
+    def ref(q):
+        xx = x.astype(np.float64)
+        h0 = _relu(xx @ q[0] + q[1])
+        h1 = np.tanh(h0 @ q[2] + q[3])
+        s = h1 + xx
+        mu, var = s.mean(0), s.var(0)
+        bn = (s - mu) / np.sqrt(var + 1e-3) * q[4] + q[5]
+        h = _relu(np.concatenate([h0, bn, s], axis=1))
+        return np.mean(np.sum((h @ q[8] + q[9] - t) ** 2, axis=1) / 2)
+
+    one_step(net, x, t)
+    assert_grads_match(net, ref)
+
+
+def test_same_bits_at_any_thread_count(rng):
+    x = rng.standard_normal((300, 40)).astype(np.float32)
+    t = rng.standard_normal((300, 3)).astype(np.float32)
+
+    def run():
+        net = stage_net(40, [{"kind": 0, "units": 64, "activation": 1},
+                             {"kind": 0, "units": 64, "activation": 1, "inputs": [-1]},
+                             {"kind": 5, "merge": 0, "inputs": [0, 1]},
+                             {"kind": 5, "merge": 6, "inputs": [-1, 2]},
+                             {"kind": 0, "units": 3}])
+        _randomize(net, np.random.default_rng(3), 0.1)
+        spec = fd._core.OptimizerSpec()
+        spec.learning_rate = 0.01
+        net.set_optimizer(spec)
+        for _ in range(3):
+            one_step(net, x, t)
+        return net.params.copy()
+
+    a, b, c = at_thread_counts(run)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+
+
+def test_bad_stages_raise():
+    with pytest.raises(ValueError, match="earlier stages"):
+        fd._core.Network(4, [{"kind": 0, "units": 2, "inputs": [0]}])
+    with pytest.raises(ValueError, match="two or more"):
+        fd._core.Network(4, [{"kind": 0, "units": 2}, {"kind": 5, "inputs": [0]}])
+    with pytest.raises(ValueError, match="widths \\[2, 3\\]"):
+        fd._core.Network(4, [{"kind": 0, "units": 2}, {"kind": 0, "units": 3, "inputs": [-1]},
+                             {"kind": 5, "merge": 0, "inputs": [0, 1]}])
+    with pytest.raises(ValueError, match="Subtract"):
+        fd._core.Network(4, [{"kind": 5, "merge": 1, "inputs": [-1, -1, -1]}])
+    with pytest.raises(ValueError, match="unknown `merge`"):
+        fd._core.Network(4, [{"kind": 5, "merge": 9, "inputs": [-1, -1]}])
+
+
+# ---------------------------------------------------------------------------- the Keras API
+def _wide_deep(lib=fd, merge="add"):
+    L = lib.layers
+    inp = lib.Input((8,))
+    a = L.Dense(4, activation="relu")(inp)
+    b = L.Dense(4, activation="tanh")(inp)
+    c = getattr(L, merge)([a, b])
+    d = L.Dense(6, activation="relu")(c)
+    d = L.Dropout(0.0)(d)
+    e = L.concatenate([inp, d])
+    out = L.Dense(3, activation="softmax")(e)
+    return lib.Model(inp, out)
+
+
+def test_layer_order_summary_and_shapes():
+    m = _wide_deep()
+    assert [l.name for l in m.layers] == ["input_layer", "dense", "dense_1", "add", "dense_2",
+                                          "dropout", "concatenate", "dense_3"]
+    assert m.output_shape == (None, 3) and m.count_params() == 36 * 2 + 30 + 15 * 3
+    lines = []
+    m.summary(print_fn=lines.append, line_length=76)
+    text = lines[0]
+    assert "┃ Connected to" in text
+    assert "│ add (Add)           │ (None, 4)         │          0 │ dense[0][0],      │" in text
+    assert "│ concatenate         │ (None, 14)        │          0 │ input_layer[0][0… │" in text
+
+
+def test_trains_and_predicts_as_numpy_computes(rng):
+    m = _wide_deep(merge="multiply")
+    x = rng.random((64, 8), dtype=np.float32)
+    y = rng.integers(0, 3, 64)
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    h = m.fit(x, y, epochs=4, batch_size=16, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    w = m.get_weights()
+    a = np.maximum(x @ w[0] + w[1], 0)
+    b = np.tanh(x @ w[2] + w[3])
+    d = np.maximum((a * b) @ w[4] + w[5], 0)
+    z = np.concatenate([x, d], axis=1) @ w[6] + w[7]
+    p = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(m.predict(x, verbose=0), p / p.sum(1, keepdims=True),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_merge_layers_on_arrays_and_their_errors():
+    a, b = np.ones((2, 3), np.float32), np.full((2, 3), 2.0, np.float32)
+    np.testing.assert_array_equal(layers.Add()([a, b]), a + b)
+    np.testing.assert_array_equal(layers.subtract([a, b]), a - b)
+    np.testing.assert_array_equal(layers.Average()([a, b]), (a + b) / 2)
+    np.testing.assert_array_equal(layers.concatenate([a, b]), np.concatenate([a, b], 1))
+    inp = fd.Input((4,))
+    with pytest.raises(ValueError, match="incompatible shapes. Received shapes \\(4,\\) and "
+                                         "\\(6,\\)"):
+        layers.Add()([inp, layers.Dense(6)(inp)])
+    with pytest.raises(ValueError, match="exactly 2 inputs"):
+        layers.Subtract()([inp, inp, inp])
+    with pytest.raises(ValueError, match="should be called on a list of inputs"):
+        layers.Add()(inp)
+    shared = layers.Dense(4)
+    x = shared(inp)
+    with pytest.raises(NotImplementedError, match="applied more than once"):
+        fd.Model(inp, layers.add([x, shared(x)]))
+    with pytest.raises(NotImplementedError, match="on the model's input only"):
+        fd.Model(inp, layers.add([layers.Rescaling(2.0)(x), x]))
+
+
+def test_config_clone_copy_and_files(tmp_path, rng):
+    import copy
+    pytest.importorskip("h5py")
+    m = _wide_deep(merge="maximum")
+    x = rng.random((32, 8), dtype=np.float32)
+    cfg = json.loads(json.dumps(m.get_config()))
+    add_entry = cfg["layers"][3]
+    assert add_entry["class_name"] == "Maximum"
+    history = [a["config"]["keras_history"][0] for a in add_entry["inbound_nodes"][0]["args"][0]]
+    assert history == ["dense", "dense_1"]
+    assert add_entry["build_config"] == {"input_shape": [[None, 4], [None, 4]]}
+    again = fd.Model.from_config(cfg)
+    assert [l.name for l in again.layers] == [l.name for l in m.layers]
+    twin = copy.deepcopy(m)
+    np.testing.assert_array_equal(twin.predict(x, verbose=0), m.predict(x, verbose=0))
+    assert fd.models.clone_model(m).count_params() == m.count_params()
+    m.compile("adam", "sparse_categorical_crossentropy")
+    m.fit(x, rng.integers(0, 3, 32), epochs=1, verbose=0)
+    for ext in (".keras", ".h5"):
+        path = str(tmp_path / f"g{ext}")
+        m.save(path)
+        back = fd.models.load_model(path)
+        np.testing.assert_array_equal(back.predict(x, verbose=0), m.predict(x, verbose=0))
+
+
+def test_nested_chain_in_a_graph(rng):
+    block = fd.Sequential([fd.Input((6,)), layers.Dense(6, activation="relu"),
+                           layers.Dense(6)], name="block")
+    inp = fd.Input((6,))
+    out = layers.Dense(2)(layers.add([inp, block(inp)]))  # a residual block
+    m = fd.Model(inp, out)
+    assert [l.name for l in m.layers] == ["input_layer_1", "block", "add", "dense_2"]
+    x = rng.random((16, 6), dtype=np.float32)
+    w = m.get_weights()
+    h = np.maximum(x @ w[0] + w[1], 0) @ w[2] + w[3]
+    np.testing.assert_allclose(m.predict(x, verbose=0), (x + h) @ w[4] + w[5], rtol=1e-5,
+                               atol=1e-6)
+    m.compile("sgd", "mse")
+    m.fit(x, x[:, :2], epochs=2, verbose=0)
+    np.testing.assert_allclose(block.predict(x, verbose=0),
+                               np.maximum(x @ block.layers[0].kernel.numpy()
+                                          + block.layers[0].bias.numpy(), 0)
+                               @ block.layers[1].kernel.numpy() + block.layers[1].bias.numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("merge", ["add", "subtract", "multiply", "average", "maximum",
+                                   "minimum"])
+def test_side_by_side_with_keras(tmp_path, rng, merge):
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    keras.backend.clear_session()
+    km = _wide_deep(keras, merge)
+    fd.backend.clear_session()
+    fm = _wide_deep(fd, merge)
+    fm.set_weights(km.get_weights())
+    assert [l.name for l in fm.layers] == [l.name for l in km.layers]
+    assert json.loads(json.dumps(fm.get_config())) == json.loads(json.dumps(km.get_config()))
+    x = rng.random((96, 8), dtype=np.float32)
+    y = rng.integers(0, 3, 96)
+    for m in (km, fm):
+        m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    args = dict(epochs=3, batch_size=16, verbose=0, shuffle=False, validation_split=0.25)
+    kh, fh = km.fit(x, y, **args).history, fm.fit(x, y, **args).history
+    for key in kh:
+        np.testing.assert_allclose(fh[key], kh[key], rtol=2e-6, atol=1e-7, err_msg=key)
+    for writer, reader, model in ((keras, fd, km), (fd, keras, fm)):
+        for ext in (".keras", ".h5"):
+            path = str(tmp_path / f"{writer.__name__}{ext}")
+            model.save(path)
+            back = reader.models.load_model(path, compile=ext == ".keras")
+            np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),
+                                       atol=2e-6)
