@@ -259,6 +259,7 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             if (d.contains("noise_param")) sp.noise_param = d["noise_param"].cast<float>();
             if (d.contains("inputs")) sp.inputs = d["inputs"].cast<std::vector<int>>();
             if (d.contains("merge")) sp.merge = d["merge"].cast<int>();
+            if (d.contains("begin")) sp.begin = d["begin"].cast<int64_t>();
             ActParams& ap = sp.act_params;
             if (d.contains("leaky_slope")) ap.leaky_slope = d["leaky_slope"].cast<float>();
             if (d.contains("elu_alpha")) ap.elu_alpha = d["elu_alpha"].cast<float>();
@@ -274,10 +275,10 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             std::isnan(ap.relu_max))
             throw py::value_error(where + ": activation arguments must be finite numbers.");
         const int kind = static_cast<int>(sp.kind);
-        if (kind < 0 || kind > 5)
+        if (kind < 0 || kind > 6)
             throw py::value_error(where + ": unknown kind " + std::to_string(kind) +
                                   " (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm, 4 PReLU, "
-                                  "5 Merge).");
+                                  "5 Merge, 6 Slice).");
         const int li = static_cast<int>(i);
         const std::vector<int> src = sp.inputs.empty() ? std::vector<int>{li - 1} : sp.inputs;
         for (int s : src)
@@ -288,6 +289,14 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             throw py::value_error(where + ": a Merge stage reads two or more `inputs`, any "
                                   "other stage one.");
         width = src[0] < 0 ? input_dim : widths[static_cast<size_t>(src[0])];
+        if (sp.kind == LayerKind::Slice) {
+            if (sp.units <= 0 || sp.begin < 0 || sp.begin > width - sp.units)
+                throw py::value_error(where + ": a Slice takes `units` > 0 columns from `begin` "
+                                      "within its input's " + std::to_string(width) +
+                                      ". Received: begin=" + std::to_string(sp.begin) +
+                                      ", units=" + std::to_string(sp.units));
+            width = sp.units;
+        }
         if (sp.kind == LayerKind::Merge) {
             if (sp.merge < 0 || sp.merge >= kNumMergeModes)
                 throw py::value_error(where + ": unknown `merge` " + std::to_string(sp.merge) +
@@ -975,7 +984,7 @@ PYBIND11_MODULE(_core, m) {
              }),
              py::arg("input_dim"), py::arg("layers"), py::arg("input_dropout") = 0.0f,
              "Stages from dicts {kind (0 Dense, 1 BatchNorm, 2 Identity, 3 LayerNorm, 4 PReLU, "
-             "5 Merge), units, "
+             "5 Merge, 6 Slice), units, begin (Slice), "
              "activation, use_bias, scale, dropout, momentum, epsilon, norm_mode, shared, noise "
              "(0 none, 1 Gaussian, 2 Gaussian dropout, 3 alpha dropout), noise_param, inputs "
              "(the earlier stages it reads, -1 the input; default: the stage before), merge "

@@ -65,7 +65,7 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
         if ((sp.kind == LayerKind::Merge) != (d.src.size() >= 2))
             throw std::invalid_argument("Network: a Merge stage reads two or more stages, "
                                         "any other stage one");
-        if (d.src.size() != 1 || d.src[0] != li - 1) dag_ = true;
+        if (d.src.size() != 1 || d.src[0] != li - 1 || sp.kind == LayerKind::Slice) dag_ = true;
         width = d.src[0] < 0 ? input_dim : widths[static_cast<size_t>(d.src[0])];
         d.in = width;
         d.act = sp.act;
@@ -148,6 +148,14 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
                 break;
             case LayerKind::Identity:
                 d.out = d.in;
+                d.has_kernel = false;
+                d.use_bias = false;
+                break;
+            case LayerKind::Slice:
+                if (sp.units <= 0 || sp.begin < 0 || sp.begin > d.in - sp.units)
+                    throw std::invalid_argument("Network: a slice takes columns of its input");
+                d.out = sp.units;
+                d.begin = sp.begin;
                 d.has_kernel = false;
                 d.use_bias = false;
                 break;
@@ -265,7 +273,8 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
     }
     bool graph = false;
     for (size_t l = 0; l < layers.size(); ++l)
-        graph = graph || layers[l].src.size() != 1 || layers[l].src[0] != static_cast<int>(l) - 1;
+        graph = graph || layers[l].src.size() != 1 ||
+                layers[l].src[0] != static_cast<int>(l) - 1 || layers[l].kind == LayerKind::Slice;
     if (graph) {
         outp.assign(layers.size(), nullptr);
         if (deltas) {
@@ -348,6 +357,12 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
             layernorm_forward(z, ws.bn_stats[l].data(), in, d.has_kernel ? p + d.w_off : nullptr,
                               d.use_bias ? p + d.b_off : nullptr, B, d.out, d.epsilon,
                               static_cast<NormMode>(d.norm_mode));
+            if (z != y) activation_forward(d.act, y, z, B, d.out, d.act_params);
+        } else if (d.kind == LayerKind::Slice) {
+            float* z = d.act == Activation::Linear ? y : ws.pre[l].data();
+            for (int64_t b = 0; b < B; ++b)
+                std::memcpy(z + b * d.out, in + b * d.in + d.begin,
+                            sizeof(float) * static_cast<size_t>(d.out));
             if (z != y) activation_forward(d.act, y, z, B, d.out, d.act_params);
         } else if (d.kind == LayerKind::Merge) {
             float* z = d.act == Activation::Linear ? y : ws.pre[l].data();
@@ -1001,6 +1016,16 @@ void Network::backward_graph(Workspace& ws, const float* xb, int64_t B, bool fus
             }
             merge_backward(dxs, dcur, xs, w, n_in, B, static_cast<MergeMode>(d.merge));
             dxp = nullptr;  // (added in place)
+        } else if (d.kind == LayerKind::Slice) {
+            if (act != Activation::Linear)
+                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
+            if (s0 >= 0) {
+                float* acc = ws.grad[static_cast<size_t>(s0)].data();
+                for (int64_t b = 0; b < B; ++b)
+                    for (int64_t j = 0; j < d.out; ++j)
+                        acc[b * d.in + d.begin + j] += dcur[b * d.out + j];
+            }
+            dxp = nullptr;
         } else if (dxp) {
             activation_backward(act, dxp, dcur, in, y, B, d.out, d.act_params);
         }

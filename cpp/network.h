@@ -29,6 +29,8 @@ enum class LayerKind : int {
     PReLU = 4,      // relu(x) - alpha * relu(-x), alpha learned (in == out)
     Merge = 5,      // several earlier outputs combined (merge.h's modes: Add,
                     // Concatenate, ...): Keras's merge layers
+    Slice = 6,      // columns [begin, begin + units) of its input: one of a
+                    // multi-input model's inputs, which the engine takes side by side
 };
 
 // One stage of the network (a Keras Dense / BatchNormalization /
@@ -54,6 +56,7 @@ struct LayerSpec {
     // before them is a graph (Keras's functional models with branches).
     std::vector<int> inputs;
     int merge = 0;                // Merge: a MergeMode
+    int64_t begin = 0;            // Slice: the first column taken
 };
 
 struct LayerDesc {
@@ -79,6 +82,7 @@ struct LayerDesc {
     bool shared = false;  // PReLU: one alpha (the kernel is [1])
     std::vector<int> src;  // the stages it reads (-1: the network's input); one but for a Merge
     int merge = 0;         // Merge: a MergeMode
+    int64_t begin = 0;     // Slice: the first column taken (out columns from there)
     int64_t w_off = 0;   // kernel [in, out] (BatchNorm, LayerNorm: gamma [out]; PReLU:
                          // alpha [out] or [1]) at params + w_off
     int64_t b_off = 0;   // bias / beta [out] at params + b_off (when use_bias)

@@ -317,3 +317,149 @@ def test_side_by_side_with_keras(tmp_path, rng, merge):
             back = reader.models.load_model(path, compile=ext == ".keras")
             np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),
                                        atol=2e-6)
+
+
+# ---------------------------------------------------------------------------- several inputs
+def test_slice_stage_gradients(rng):
+    # two inputs side by side; a slice of a stage's output feeding a merge
+    stages = [{"kind": 6, "units": 3, "begin": 0, "inputs": [-1]},
+              {"kind": 6, "units": 4, "begin": 3, "inputs": [-1]},
+              {"kind": 0, "units": 5, "activation": 1, "inputs": [1]},
+              {"kind": 6, "units": 2, "begin": 1, "inputs": [2]},
+              {"kind": 5, "merge": 6, "inputs": [0, 3, 2]},
+              {"kind": 0, "units": 2}]
+    net = stage_net(7, stages)
+    _randomize(net, rng)
+    x = rng.standard_normal((6, 7)).astype(np.float32)
+    t = rng.standard_normal((6, 2)).astype(np.float32)
+
+    def ref(q, out=False):
+        xx = x.astype(np.float64)
+        h = _relu(xx[:, 3:7] @ q[0] + q[1])
+        y = np.concatenate([xx[:, :3], h[:, 1:3], h], axis=1) @ q[2] + q[3]
+        return y if out else np.mean(np.sum((y - t) ** 2, axis=1) / 2)
+
+    np.testing.assert_allclose(net.predict(x, 6), ref(_vars(net), True), rtol=2e-5, atol=2e-6)
+    one_step(net, x, t)
+    assert_grads_match(net, ref)
+    with pytest.raises(ValueError, match="a Slice takes `units` > 0 columns"):
+        fd._core.Network(4, [{"kind": 6, "units": 3, "begin": 2}])
+
+
+def _two_inputs(lib=fd, xw=None, xd=None, struct="list"):
+    """Keras's wide & deep model with two inputs, each normalized."""
+    L = lib.layers
+    iw, idp = lib.Input(shape=[5], name="wide"), lib.Input(shape=[6], name="deep")
+    nw, nd = L.Normalization(), L.Normalization()
+    nw.adapt(xw)
+    nd.adapt(xd)
+    h = L.Dense(8, activation="relu")(nd(idp))
+    h = L.Dense(8, activation="relu")(h)
+    out = L.Dense(1)(L.concatenate([nw(iw), h]))
+    ins = {"wide": iw, "deep": idp} if struct == "dict" else [iw, idp]
+    return lib.Model(inputs=ins, outputs=[out])
+
+
+def test_two_inputs_train_and_predict(rng):
+    xw = rng.random((120, 5), dtype=np.float32) * 4 + 2
+    xd = rng.random((120, 6), dtype=np.float32) * 3 - 1
+    y = rng.random((120, 1), dtype=np.float32)
+    m = _two_inputs(fd, xw, xd)
+    assert [l.name for l in m.layers] == ["deep", "normalization_1", "wide", "dense",
+                                          "normalization", "dense_1", "concatenate", "dense_2"]
+    assert m.input_shape == [(None, 5), (None, 6)]
+    assert isinstance(m.input, list) and isinstance(m.output, list)
+    m.compile("adam", "mse")
+    h = m.fit((xw, xd), y, epochs=3, batch_size=16, verbose=0,
+              validation_data=([xw[:20], xd[:20]], y[:20]))
+    assert set(h.history) == {"loss", "val_loss"}
+    # the adapted statistics are the ones the model uses
+    w = m.get_weights()
+    nw, nd = m.get_layer("normalization"), m.get_layer("normalization_1")
+    np.testing.assert_allclose(np.asarray(nw.adapt_mean), xw.mean(0), rtol=1e-5)
+    zw = (xw - np.asarray(nw.adapt_mean)) / np.sqrt(np.asarray(nw.adapt_variance))
+    zd = (xd - np.asarray(nd.adapt_mean)) / np.sqrt(np.asarray(nd.adapt_variance))
+    dense = [l for l in m.layers if isinstance(l, layers.Dense)]
+    hd = _relu(_relu(zd @ dense[0].kernel.numpy() + dense[0].bias.numpy())
+               @ dense[1].kernel.numpy() + dense[1].bias.numpy())
+    ref = np.concatenate([zw, hd], 1) @ dense[2].kernel.numpy() + dense[2].bias.numpy()
+    np.testing.assert_allclose(m.predict([xw, xd], verbose=0), ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(m.predict({"wide": xw, "deep": xd}, verbose=0),
+                                  m.predict((xw, xd), verbose=0))
+    assert len(w) == len(m.weights)
+    with pytest.raises(ValueError, match="2 inputs \\['wide', 'deep'\\]"):
+        m.predict(np.concatenate([xw, xd], 1), verbose=0)
+    with pytest.raises(ValueError, match="Data cardinality is ambiguous"):
+        m.predict((xw, xd[:10]), verbose=0)
+    with pytest.raises(ValueError, match="Missing data for input"):
+        m.predict({"wide": xw}, verbose=0)
+    with pytest.raises(ValueError, match='Input 1 of layer "functional" is incompatible with '
+                                         "the layer: expected shape=\\(None, 6\\), found "
+                                         "shape=\\(120, 5\\)"):
+        m.predict((xw, xw), verbose=0)
+
+
+def test_two_inputs_files(tmp_path, rng):
+    pytest.importorskip("h5py")
+    xw, xd = rng.random((40, 5), dtype=np.float32), rng.random((40, 6), dtype=np.float32)
+    for struct in ("list", "dict"):
+        m = _two_inputs(fd, xw, xd, struct)
+        cfg = m.get_config()
+        assert cfg["output_layers"] == [["dense_2", 0, 0]]
+        assert cfg["input_layers"] == ([["wide", 0, 0], ["deep", 0, 0]] if struct == "list"
+                                       else {"wide": ["wide", 0, 0], "deep": ["deep", 0, 0]})
+        x = {"wide": xw, "deep": xd} if struct == "dict" else [xw, xd]
+        for ext in (".keras", ".h5"):
+            path = str(tmp_path / f"{struct}{ext}")
+            m.save(path)
+            back = fd.models.load_model(path)
+            np.testing.assert_array_equal(back.predict(x, verbose=0), m.predict(x, verbose=0))
+        fd.backend.clear_session()
+
+
+def test_adapted_normalization_keeps_its_statistics_in_a_functional_model(rng):
+    x = rng.random((50, 3), dtype=np.float32) * 10 + 5
+    norm = layers.Normalization()
+    norm.adapt(x)
+    inputs = fd.Input((3,))
+    m = fd.Model(inputs, layers.Dense(1)(norm(inputs)))
+    np.testing.assert_allclose(np.asarray(norm.adapt_mean), x.mean(0), rtol=1e-5)
+    d = m.layers[-1]
+    z = (x - x.mean(0)) / x.std(0)
+    np.testing.assert_allclose(m.predict(x, verbose=0), z @ d.kernel.numpy() + d.bias.numpy(),
+                               rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match='layer "dense_1" is incompatible'):
+        dense = layers.Dense(2)
+        dense(fd.Input((3,)))
+        dense(fd.Input((4,)))
+
+
+@pytest.mark.parametrize("struct", ["list", "dict"])
+def test_two_inputs_side_by_side_with_keras(tmp_path, rng, struct):
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    xw, xd = rng.random((200, 5), dtype=np.float32), rng.random((200, 6), dtype=np.float32)
+    y = rng.random((200, 1), dtype=np.float32)
+    keras.backend.clear_session()
+    km = _two_inputs(keras, xw, xd, struct)
+    fd.backend.clear_session()
+    fm = _two_inputs(fd, xw, xd, struct)
+    fm.set_weights(km.get_weights())
+    assert [l.name for l in fm.layers] == [l.name for l in km.layers]
+    assert json.loads(json.dumps(fm.get_config())) == json.loads(json.dumps(km.get_config()))
+    x = {"wide": xw, "deep": xd} if struct == "dict" else (xw, xd)
+    for m in (km, fm):
+        m.compile(loss="mse", optimizer="adam", metrics=["RootMeanSquaredError"])
+    args = dict(epochs=3, batch_size=32, verbose=0, shuffle=False, validation_split=0.2)
+    kh, fh = km.fit(x, y, **args).history, fm.fit(x, y, **args).history
+    for key in kh:
+        np.testing.assert_allclose(fh[key], kh[key], rtol=2e-6, err_msg=key)
+    np.testing.assert_allclose(fm.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0),
+                               rtol=2e-6)
+    for writer, reader, model in ((keras, fd, km), (fd, keras, fm)):
+        for ext in (".keras", ".h5"):
+            path = str(tmp_path / f"{writer.__name__}{ext}")
+            model.save(path)
+            back = reader.models.load_model(path, compile=ext == ".keras")
+            np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),
+                                       atol=2e-6)

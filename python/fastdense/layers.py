@@ -81,7 +81,17 @@ class Layer:
         if isinstance(self, InputLayer):
             raise ValueError("An InputLayer cannot be called on a tensor; use `Input()`.")
         if type(self).build is not Layer.build:
-            self.build(shape)
+            built_for = getattr(self, "_build_shape", None)
+            if not self.built:
+                self.build(shape)
+            elif (built_for is not None and len(built_for) == len(shape)
+                  and built_for[-1] is not None and shape[-1] is not None
+                  and built_for[-1] != shape[-1]):
+                # (a built layer keeps its weights, an adapted one its statistics)
+                raise ValueError(
+                    f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                    f"axis -1 of input shape to have value {built_for[-1]}, but received input "
+                    f"with shape {shape}")
         out = KerasTensor(tuple(self.compute_output_shape(shape)),
                           unique_name("keras_tensor"), "float32")
         out._history = (self, inputs)

@@ -336,6 +336,8 @@ class Model:
             if "inputs" in stage:
                 reads = [int(np.prod(dims)) if i < 0 else widths[i] for i in stage["inputs"]]
                 width = sum(reads) if stage.get("merge") == 6 else reads[0]
+                if stage["kind"] == 6:  # (a slice: its input's columns)
+                    width = stage["units"]
             if isinstance(layer, (Dense, BatchNormalization, _RowNormalization, PReLU)):
                 created = not layer.built
                 layer.build((None, width))
@@ -541,6 +543,8 @@ class Model:
     def _features(self, x: Any, name: str = "x") -> np.ndarray:
         """The engine's input: float32 (samples, features), flattened when the
         model starts with Flatten (a view when the input is contiguous)."""
+        if len(getattr(self, "_slices", ())) > 1:  # (a functional model's several inputs)
+            return self._multi_features(x, name)  # type: ignore[attr-defined]
         norms = self._normalizers
         if norms:  # (the leading Normalization layers, on the whole array at once)
             arr = _data._array(x, name)
@@ -1529,6 +1533,7 @@ class Model:
         array, or None when x needs the full path (conversion, an error)."""
         net = self._net
         if (net is None or x.dtype != np.float32 or x.ndim != 2
+                or len(getattr(self, "_slices", ())) > 1  # (several inputs: a list or dict)
                 or isinstance(self._layers[0], _INPUT_STAGE)):  # (those run in numpy first)
             return None
         self._claim_weights()
@@ -1895,8 +1900,8 @@ def _one_tensor(value: Any, arg: str) -> KerasTensor:
     if isinstance(value, KerasTensor):
         return value
     if isinstance(value, (list, tuple, dict)):
-        raise NotImplementedError(f"fastdense runs models with one input and one output. "
-                                  f"Received: {arg} with {len(value)} entries")
+        raise NotImplementedError(f"fastdense runs models with one output (and one or more "
+                                  f"inputs). Received: {arg} with {len(value)} entries")
     raise ValueError(f"`{arg}` must be a symbolic tensor from `Input()` and layer calls. "
                      f"Received: {arg}={value!r} (of type {type(value).__name__})")
 
@@ -1932,22 +1937,29 @@ def _is_chain(out: KerasTensor) -> bool:
     return True
 
 
-def _layer_graph(inp: KerasTensor, out: KerasTensor
+def _layer_graph(inputs: Sequence[KerasTensor], out: KerasTensor
                  ) -> List[Tuple[Any, List[KerasTensor], KerasTensor]]:
-    """The layer calls that compute ``out`` from ``inp`` as (layer, its input
-    tensors, its output tensor), in Keras's order for ``model.layers``: by
-    depth from the output, deepest first, ties in the order a depth-first
-    walk from the output meets them."""
-    order: Dict[int, int] = {id(inp): 0}  # (the InputLayer comes first in that walk's order)
+    """The layer calls that compute ``out`` from ``inputs`` as (layer, its
+    input tensors, its output tensor), the InputLayers as (layer, [], their
+    tensor), in Keras's order for ``model.layers``: by depth from the output,
+    deepest first, ties in the order a depth-first walk from the output
+    meets them."""
+    order: Dict[int, int] = {}
     calls: Dict[int, Tuple[Any, List[KerasTensor], KerasTensor]] = {}
     post: List[int] = []
+    is_input = {id(t) for t in inputs}
 
     def visit(t: KerasTensor) -> None:
-        if t is inp:
+        if id(t) in is_input:
+            key = id(t._layer)  # type: ignore[attr-defined]
+            order.setdefault(key, len(order))
+            if key not in calls:
+                calls[key] = (t._layer, [], t)  # type: ignore[attr-defined]
+                post.append(key)
             return
         if t._history is None:
-            raise ValueError(f"The output {out!r} is not computed from the model's input "
-                             f"{inp!r}.")
+            raise ValueError(f"The output {out!r} is not computed from the model's inputs "
+                             f"{list(inputs)!r}.")
         layer, src = t._history
         key = id(layer)
         if key in calls:
@@ -1963,6 +1975,9 @@ def _layer_graph(inp: KerasTensor, out: KerasTensor
         post.append(key)
 
     visit(out)
+    for t in inputs:
+        if id(t._layer) not in calls:  # type: ignore[attr-defined]
+            raise ValueError(f"The model's output does not depend on its input {t!r}.")
     depth: Dict[int, int] = {}
     producer = {id(c[2]): key for key, c in calls.items()}
     for key in reversed(post):
@@ -1986,24 +2001,50 @@ class Functional(Sequential):
                  trainable: bool = True, **kwargs: Any) -> None:
         if inputs is None or outputs is None:
             raise ValueError("A functional model needs both `inputs` and `outputs`.")
-        inp, out = _one_tensor(inputs, "inputs"), _one_tensor(outputs, "outputs")
-        input_layer = getattr(inp, "_layer", None)
-        if input_layer is None or inp._history is not None:
-            raise ValueError("The model's `inputs` must come from `keras.Input()`. Received: "
-                             f"inputs={inp!r}")
-        graph = None if _is_chain(out) else _layer_graph(inp, out)
+        keys: Optional[List[str]] = None
+        # (Keras keeps the structures given: a list of one input or output is
+        # written as a list, and `input` / `output` are lists then)
+        struct = "dict" if isinstance(inputs, dict) else \
+            "list" if isinstance(inputs, (list, tuple)) else "single"
+        outputs_list = isinstance(outputs, (list, tuple))
+        if isinstance(inputs, dict):  # (Keras's dict inputs: x is then a dict too)
+            keys = [str(k) for k in inputs]
+            inputs = list(inputs.values())
+        ins = ([_one_tensor(t, "inputs") for t in inputs]
+               if isinstance(inputs, (list, tuple)) and len(inputs) > 1
+               else [_one_tensor(inputs, "inputs")])
+        out = _one_tensor(outputs, "outputs")
+        for inp in ins:
+            if getattr(inp, "_layer", None) is None or inp._history is not None:
+                raise ValueError("The model's `inputs` must come from `keras.Input()`. "
+                                 f"Received: inputs={inp!r}")
+        if len({id(t) for t in ins}) != len(ins):
+            raise ValueError("The model's `inputs` list the same Input more than once.")
+        inp = ins[0]
+        input_layer = inp._layer  # type: ignore[attr-defined]
+        order = None if len(ins) == 1 and _is_chain(out) else _layer_graph(ins, out)
+        graph = None if order is None else [c for c in order if c[1]]
         chain = _layer_chain(inp, out) if graph is None else []
         if kwargs:
             raise ValueError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
         super().__init__(name=name or unique_name("functional"), trainable=trainable)
         self._input_layer = input_layer
         self._input_layer_name = input_layer.name
-        # A graph (branches merged by Add, Concatenate, ...): each call's
-        # inputs, in the order of `layers`, for the engine's stages, the
-        # summary and the config.
+        # A graph (branches merged by Add, Concatenate, ...; several inputs):
+        # each call's inputs, in the order of `layers`, for the engine's
+        # stages, the summary and the config; `_graph_order` with the
+        # InputLayers in their places.
         self._graph: Optional[List[Tuple[Any, List[KerasTensor], KerasTensor]]] = graph
-        for layer in [input_layer] + chain:
-            self._append_layer(layer, rebuild=False)
+        self._graph_order = order
+        self._input_tensors: List[KerasTensor] = ins
+        self._input_keys = keys if keys is not None else [t._layer.name  # type: ignore
+                                                          for t in ins]
+        self._inputs_struct = struct
+        self._outputs_list = outputs_list
+        self._slices: List[Tuple[int, int]] = []  # (first column, width) of each input
+        if len(ins) == 1:
+            for layer in [input_layer] + chain:
+                self._append_layer(layer, rebuild=False)
         self._input_tensor, self._output_tensor = inp, out
         if graph is not None:
             self._set_graph(graph)
@@ -2012,7 +2053,60 @@ class Functional(Sequential):
 
     @property
     def layers(self) -> List[Layer]:
+        if self._graph_order is not None:
+            return [c[0] for c in self._graph_order]
         return [self._input_layer] + list(self._stack)
+
+    @property
+    def _multi_input(self) -> bool:
+        return len(self._input_tensors) > 1
+
+    @property
+    def input_shape(self) -> Any:
+        if self._multi_input:
+            return [tuple(t.shape) for t in self._input_tensors]
+        return super().input_shape
+
+    def _multi_features(self, x: Any, name: str) -> np.ndarray:
+        """The engine's input for several inputs: each array (from a list or
+        tuple in the inputs' order, or a dict keyed by their names) through
+        its leading Normalization / Rescaling / Flatten layers, then side by
+        side."""
+        n = len(self._input_tensors)
+        if isinstance(x, dict):
+            missing = [k for k in self._input_keys if k not in x]
+            if missing:
+                raise ValueError(f"Missing data for input(s) {missing}: `{name}` is a dict; the "
+                                 f"model's inputs are {self._input_keys}. Received keys: "
+                                 f"{sorted(map(str, x))}")
+            parts = [x[k] for k in self._input_keys]
+        elif isinstance(x, (list, tuple)) and len(x) == n and not np.isscalar(x[0]):
+            parts = list(x)
+        else:
+            got = f"a {type(x).__name__} of {len(x)}" if isinstance(x, (list, tuple)) else \
+                f"{type(x).__name__} of shape {np.shape(x)}"
+            raise ValueError(f"The model has {n} inputs {self._input_keys}: pass `{name}` as a "
+                             f"list or tuple of {n} arrays, in that order, or a dict keyed by "
+                             f"those names. Received: {got}")
+        chains = self._input_chains()
+        arrays = []
+        for k, part in enumerate(parts):
+            what = f"{name}[{self._input_keys[k]!r}]" if isinstance(x, dict) else f"{name}[{k}]"
+            arr = _data._array(part, what)
+            want = tuple(self._input_tensors[k].shape)
+            if arr.ndim != len(want) or any(w is not None and w != d
+                                            for w, d in zip(want[1:], arr.shape[1:])):
+                raise ValueError(f'Input {k} of layer "{self.name}" is incompatible with the '
+                                 f"layer: expected shape={want}, found shape={arr.shape}")
+            for layer in chains[k]:
+                arr = np.asarray(layer(arr))
+            arrays.append(_data.features(arr, what, self._slices[k][1]))
+        if len({a.shape[0] for a in arrays}) != 1:
+            raise ValueError("Data cardinality is ambiguous. Make sure all arrays contain the "
+                             "same number of samples. Received: "
+                             + ", ".join(f"{name}[{k}] sizes: {a.shape[0]}"
+                                         for k, a in enumerate(arrays)))
+        return np.concatenate(arrays, axis=1)
 
     def _set_graph(self, graph: List[Tuple[Any, List[KerasTensor], KerasTensor]]) -> None:
         """Checks a graph's layers and sets the model's layer lists from it:
@@ -2056,6 +2150,18 @@ class Functional(Sequential):
                     f"first layers of its one path (Normalization, Rescaling): it transforms "
                     f"the input array before the native engine. Received '{layer.name}'.")
         self._top, self._layers = top, flat
+        if self._multi_input:
+            self._slices = []
+            begin = 0
+            for end in self._input_ends():
+                if len(end.shape) != 2 or end.shape[1] is None:
+                    raise NotImplementedError(
+                        f"The input {end!r} reaches the engine with shape {tuple(end.shape)}; "
+                        "fastdense takes each input as (batch, features): flatten it first.")
+                self._slices.append((begin, int(end.shape[1])))
+                begin += int(end.shape[1])
+            self._input_shape = (None, begin)
+            return
         shape = tuple(self._input_tensor.shape)
         self._input_shape = (None,) + shape[1:]
         for layer, srcs, out in graph:
@@ -2073,15 +2179,42 @@ class Functional(Sequential):
             for x in srcs:
                 readers.setdefault(id(x), []).append(layer)
         prefix: Dict[int, KerasTensor] = {}
-        t: KerasTensor = self._input_tensor
-        while len(readers.get(id(t), [])) == 1:
-            layer = readers[id(t)][0]
-            if not (isinstance(layer, _INPUT_STAGE + (Flatten,)) or (
-                    isinstance(layer, Reshape) and len(layer.target_shape) == 1)):
-                break
-            t = next(out for l, _s, out in graph if l is layer)
-            prefix[id(layer)] = t
+        for start in self._input_tensors:
+            t: KerasTensor = start
+            while len(readers.get(id(t), [])) == 1:
+                layer = readers[id(t)][0]
+                if isinstance(layer, _Merge) or not (
+                        isinstance(layer, _INPUT_STAGE + (Flatten,)) or (
+                        isinstance(layer, Reshape) and len(layer.target_shape) == 1)):
+                    break
+                t = next(out for l, _s, out in graph if l is layer)
+                prefix[id(layer)] = t
         return prefix
+
+    def _input_chains(self) -> List[List[Layer]]:
+        """Each input's leading layers that run in numpy (see _graph_prefix)."""
+        assert self._graph is not None
+        prefix = self._graph_prefix(self._graph)
+        chains: List[List[Layer]] = []
+        for start in self._input_tensors:
+            chain: List[Layer] = []
+            t = start
+            while True:
+                nxt = next((c for c in self._graph if id(c[0]) in prefix and c[1][0] is t), None)
+                if nxt is None:
+                    break
+                chain.append(nxt[0])
+                t = nxt[2]
+            chains.append(chain)
+        return chains
+
+    def _input_ends(self) -> List[KerasTensor]:
+        """Each input as the engine reads it (after its leading layers)."""
+        assert self._graph is not None
+        ends = []
+        for start, chain in zip(self._input_tensors, self._input_chains()):
+            ends.append(next(c[2] for c in self._graph if c[0] is chain[-1]) if chain else start)
+        return ends
 
     def _graph_layout(self) -> Tuple[List[Dict[str, Any]], List[Layer], List[Any], float]:
         """_engine_layout for a graph: one stage per layer (a nested model's
@@ -2089,12 +2222,22 @@ class Functional(Sequential):
         inputs come from (-1: the engine's input)."""
         assert self._graph is not None
         prefix = self._graph_prefix(self._graph)
-        index: Dict[int, int] = {id(self._input_tensor): -1}
-        index.update({id(t): -1 for t in prefix.values()})
         stages: List[Dict[str, Any]] = []
         owners: List[Layer] = []
         activity: List[Any] = []
         linear = 0
+        index: Dict[int, int] = {}
+        if self._multi_input:  # (the inputs side by side: a slice of columns each)
+            for k, end in enumerate(self._input_ends()):
+                begin, width = self._slices[k]
+                stages.append({"kind": 6, "units": width, "begin": begin, "inputs": [-1],
+                               "activation": linear, "dropout": 0.0})
+                owners.append(self._input_tensors[k]._layer)  # type: ignore[attr-defined]
+                activity.append(None)
+                index[id(end)] = k
+        else:
+            index[id(self._input_tensor)] = -1
+            index.update({id(t): -1 for t in prefix.values()})
         for layer, srcs, out in self._graph:
             if id(layer) in prefix:
                 continue
@@ -2139,13 +2282,13 @@ class Functional(Sequential):
     def _graph_rows(self) -> List[Tuple[Any, Tuple[Any, ...], str]]:
         """The summary's rows of a graph: each layer, its output shape and the
         layers it reads ("Connected to")."""
-        assert self._graph is not None
-        rows: List[Tuple[Any, Tuple[Any, ...], str]] = [
-            (self._input_layer, tuple(self._input_tensor.shape), "-")]
-        for layer, srcs, out in self._graph:
-            names = [x._history[0].name if x._history is not None else self._input_layer.name
-                     for x in srcs]
-            rows.append((layer, tuple(out.shape), ", ".join(f"{n}[0][0]" for n in names)))
+        assert self._graph_order is not None
+        rows: List[Tuple[Any, Tuple[Any, ...], str]] = []
+        for layer, srcs, out in self._graph_order:
+            names = [x._history[0].name if x._history is not None
+                     else x._layer.name for x in srcs]  # type: ignore[attr-defined]
+            rows.append((layer, tuple(out.shape),
+                         ", ".join(f"{n}[0][0]" for n in names) or "-"))
         return rows
 
     def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
@@ -2161,7 +2304,17 @@ class Functional(Sequential):
 
     @property
     def inputs(self) -> List[KerasTensor]:
-        return [self._input_tensor]
+        return list(self._input_tensors)
+
+    @property
+    def input(self) -> Any:
+        if self._inputs_struct == "dict":
+            return dict(zip(self._input_keys, self._input_tensors))
+        return list(self._input_tensors) if self._inputs_struct == "list" else self._input_tensor
+
+    @property
+    def output(self) -> Any:
+        return [self._output_tensor] if self._outputs_list else self._output_tensor
 
     @property
     def outputs(self) -> List[KerasTensor]:

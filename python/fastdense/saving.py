@@ -623,8 +623,8 @@ def _functional_to_config(model: Any, collect: Collector = None) -> Dict[str, An
     return {
         "module": "keras.src.models.functional", "class_name": "Functional",
         "config": {"name": model.name, "trainable": bool(model.trainable), "layers": layers,
-                   "input_layers": [input_layer.name, 0, 0],
-                   "output_layers": [previous, 0, 0]},
+                   "input_layers": _input_layers_config(model),
+                   "output_layers": _output_layers_config(model, previous)},
         "registered_name": "Functional",
         "build_config": {"input_shape": None},
         "compile_config": _compile_config(model, collect),
@@ -634,10 +634,25 @@ def _functional_to_config(model: Any, collect: Collector = None) -> Dict[str, An
 def _keras_tensor_config(t: Any, input_name: str) -> Dict[str, Any]:
     """A symbolic tensor in a functional config: its shape and the layer
     that made it (Keras's ``__keras_tensor__`` entry)."""
-    source = t._history[0].name if t._history is not None else input_name
+    source = t._history[0].name if t._history is not None else t._layer.name
     return {"class_name": "__keras_tensor__",
             "config": {"shape": list(t.shape), "dtype": "float32",
                        "keras_history": [source, 0, 0]}}
+
+
+def _input_layers_config(model: Any) -> Any:
+    """``input_layers`` as Keras writes it: ``[name, 0, 0]`` for one input, a
+    list of those for several, a dict of them for dict inputs."""
+    refs = [[t._layer.name, 0, 0] for t in model._input_tensors]
+    if model._inputs_struct == "dict":
+        return dict(zip(model._input_keys, refs))
+    return refs if model._inputs_struct == "list" else refs[0]
+
+
+def _output_layers_config(model: Any, name: str) -> Any:
+    """``output_layers``: ``[name, 0, 0]``, in a list when the model's
+    ``outputs`` were a list (as Keras keeps the structure)."""
+    return [[name, 0, 0]] if model._outputs_list else [name, 0, 0]
 
 
 def _graph_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
@@ -645,13 +660,15 @@ def _graph_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     ``model.layers`` order, each with its one inbound node (a merge's: the
     list of the tensors it combines)."""
     input_layer = model._input_layer
-    batch_shape = [None] + [int(d) for d in model._input_shape[1:]]
-    layers: List[Dict[str, Any]] = [{
-        "module": "keras.layers", "class_name": "InputLayer",
-        "config": {"batch_shape": batch_shape, "dtype": "float32", "sparse": False,
-                   "ragged": False, "name": input_layer.name, "optional": False},
-        "registered_name": None, "name": input_layer.name, "inbound_nodes": []}]
-    for layer, srcs, _out in model._graph:
+    layers: List[Dict[str, Any]] = []
+    for layer, srcs, out in model._graph_order:
+        if not srcs:  # an InputLayer
+            layers.append({
+                "module": "keras.layers", "class_name": "InputLayer",
+                "config": {"batch_shape": list(out.shape), "dtype": "float32", "sparse": False,
+                           "ragged": False, "name": layer.name, "optional": False},
+                "registered_name": None, "name": layer.name, "inbound_nodes": []})
+            continue
         tensors = [_keras_tensor_config(t, input_layer.name) for t in srcs]
         entry = layer_to_config(layer, list(srcs[0].shape), collect)
         entry["name"] = layer.name
@@ -661,8 +678,8 @@ def _graph_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     return {
         "module": "keras.src.models.functional", "class_name": "Functional",
         "config": {"name": model.name, "trainable": bool(model.trainable), "layers": layers,
-                   "input_layers": [input_layer.name, 0, 0],
-                   "output_layers": [model._graph[-1][0].name, 0, 0]},
+                   "input_layers": _input_layers_config(model),
+                   "output_layers": _output_layers_config(model, model._graph[-1][0].name)},
         "registered_name": "Functional",
         "build_config": {"input_shape": None},
         "compile_config": _compile_config(model, collect),
@@ -1623,7 +1640,10 @@ def _legacy_h5_bytes(model: Any, include_optimizer: bool = True) -> bytes:
             _save_h5_weights(weights.create_group(layer.name),
                              [w.path if _is_model(layer) else
                               f"{model.name}/{layer.name}/{w.name}" for w in variables],
-                             [np.ascontiguousarray(w.value, dtype=np.float32)
+                             # (np.array keeps a scalar's shape (): Normalization's
+                             # int32 count)
+                             [np.array(w.value, order="C", dtype=w.value.dtype
+                                       if w.value.dtype.kind in "iu" else np.float32)
                               for w in variables])
         _save_h5_weights(weights.create_group(_TOP_LEVEL_GROUP), [], [])
         if optimizer_arrays:
@@ -1762,6 +1782,9 @@ def _apply_legacy_weights(model: Any, saved: LegacyWeights, ctx: _Context,
                 f"model, {name} in the save file). Layer expects {len(expected)} weight(s). "
                 f"Received {len(values)} saved weight(s)")
         for var, (wname, arr) in zip(expected, values):
+            if arr.dtype.kind in "iu" and np.asarray(var.value).dtype.kind in "iu":
+                plan.append((var, arr))  # (an integer variable: Normalization's count)
+                continue
             if arr.dtype.kind != "f":
                 raise ctx.error(f"weight '{wname}' of layer {name!r} has dtype {arr.dtype}; "
                                 "expected floating point values.")
@@ -2418,27 +2441,55 @@ def _node_sources(node: Any) -> Optional[List[str]]:
     return None if one is None else [one]
 
 
+def _listed(value: Any) -> bool:
+    """Whether ``input_layers`` / ``output_layers`` is a list of [name, 0, 0]."""
+    return isinstance(value, list) and bool(value) and isinstance(value[0], list)
+
+
+def _input_endpoints(value: Any, ctx: _Context) -> Tuple[List[str], Optional[List[str]]]:
+    """The input layer names of a functional config's ``input_layers`` (one
+    ``[name, 0, 0]``, a list of them, or a dict of them: then its keys too)."""
+    keys = None
+    if isinstance(value, dict):
+        keys = [str(k) for k in value]
+        value = list(value.values())
+    if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+        names = [v[0] if v and isinstance(v[0], str) else None for v in value]
+        if any(n is None for n in names):
+            raise ctx.error("the functional model's `input_layers` are not [name, 0, 0] lists.")
+        return [str(n) for n in names], keys
+    return [_endpoint(value, "inputs", ctx)], keys
+
+
 def _graph_from_config(config: Dict[str, Any], inner: Dict[str, Any],
-                       entries: Dict[str, Dict[str, Any]], first: str, last: str,
-                       ctx: _Context, compile: bool) -> Any:
-    """A functional model with branches: its layers called in the config's
-    order (Keras writes them in an order where each layer's inputs come
-    before it), each on the tensors its one inbound node names."""
+                       entries: Dict[str, Dict[str, Any]], firsts: List[str],
+                       keys: Optional[List[str]], last: str, ctx: _Context,
+                       compile: bool, in_list: bool = False, out_list: bool = False) -> Any:
+    """A functional model with branches or several inputs: its layers called
+    in the config's order (Keras writes them in an order where each layer's
+    inputs come before it), each on the tensors its one inbound node names."""
     from .models import Functional
     from .layers import Input
-    input_entry = entries[first]
-    input_cfg = input_entry.get("config") or {}
-    if input_entry.get("class_name") != "InputLayer":
-        raise ctx.error(f"the functional model's input {first!r} is not an InputLayer.")
-    shape = input_cfg.get("batch_shape", input_cfg.get("batch_input_shape"))
-    if shape is None:
-        raise ctx.error("the InputLayer has no batch_shape.")
-    _check_dtype(input_cfg.get("dtype"), "the InputLayer", ctx)
+    tensors: Dict[str, Any] = {}
+    for first in firsts:
+        input_entry = entries.get(first)
+        if input_entry is None or input_entry.get("class_name") != "InputLayer":
+            raise ctx.error(f"the functional model's input {first!r} is not an InputLayer.")
+        input_cfg = input_entry.get("config") or {}
+        for flag in ("sparse", "ragged"):
+            if input_cfg.get(flag):
+                raise ctx.error(f"the InputLayer is {flag}; fastdense takes dense inputs.")
+        shape = input_cfg.get("batch_shape", input_cfg.get("batch_input_shape"))
+        if shape is None:
+            raise ctx.error("the InputLayer has no batch_shape.")
+        _check_dtype(input_cfg.get("dtype"), "the InputLayer", ctx)
+        try:
+            tensors[first] = Input(batch_shape=tuple(shape), name=first)
+        except (TypeError, ValueError) as e:
+            raise ctx.error(f"cannot rebuild the model's input {first!r}: {e}") from None
     try:
-        start = Input(batch_shape=tuple(shape), name=first)
-        tensors: Dict[str, Any] = {first: start}
         for i, (name, entry) in enumerate(entries.items()):
-            if name == first:
+            if name in firsts:
                 continue
             nodes = entry.get("inbound_nodes") or []
             sources = _node_sources(nodes[0]) if len(nodes) == 1 else None
@@ -2452,8 +2503,11 @@ def _graph_from_config(config: Dict[str, Any], inner: Dict[str, Any],
             tensors[name] = layer(args if isinstance(layer, _Merge) else args[0])
         if last not in tensors:
             raise ctx.error(f"the functional model names an output {last!r} it does not hold.")
-        model = Functional(start, tensors[last], name=inner.get("name"),
-                           trainable=inner.get("trainable", True))
+        starts = [tensors[f] for f in firsts]
+        model = Functional(dict(zip(keys, starts)) if keys is not None else
+                           starts if len(starts) > 1 or in_list else starts[0],
+                           [tensors[last]] if out_list else tensors[last],
+                           name=inner.get("name"), trainable=inner.get("trainable", True))
     except (TypeError, ValueError, NotImplementedError) as e:
         raise ctx.error(f"cannot rebuild the model: {e}") from None
     if len(model.layers) != len(entries):
@@ -2475,7 +2529,7 @@ def _endpoint(value: Any, what: str, ctx: _Context) -> str:
         raise ctx.error(f"the functional model's config names no {what} "
                         f"(`{'input' if what == 'inputs' else 'output'}_layers`).")
     raise ctx.error(f"the functional model has {len(value) if isinstance(value, list) else 0} "
-                    f"{what}; fastdense runs models with one input and one output.")
+                    f"{what}; fastdense runs models with one output (and one or more inputs).")
 
 
 def _functional_from_config(config: Dict[str, Any], ctx: _Context, compile: bool) -> Any:
@@ -2493,11 +2547,14 @@ def _functional_from_config(config: Dict[str, Any], ctx: _Context, compile: bool
             raise ctx.error(f"layer entry #{i} is not a JSON object.")
         name = entry.get("name", (entry.get("config") or {}).get("name"))
         entries[str(name)] = entry
-    first = _endpoint(inner.get("input_layers"), "inputs", ctx)
+    firsts, keys = _input_endpoints(inner.get("input_layers"), ctx)
     last = _endpoint(inner.get("output_layers"), "outputs", ctx)
-    if any(len(_node_sources((e.get("inbound_nodes") or [None])[0]) or []) > 1
-           for e in entries.values()):
-        return _graph_from_config(config, inner, entries, first, last, ctx, compile)
+    in_list, out_list = _listed(inner.get("input_layers")), _listed(inner.get("output_layers"))
+    if len(firsts) > 1 or any(len(_node_sources((e.get("inbound_nodes") or [None])[0]) or [])
+                              > 1 for e in entries.values()):
+        return _graph_from_config(config, inner, entries, firsts, keys, last, ctx, compile,
+                                  in_list, out_list)
+    first = firsts[0]
     chain: List[Dict[str, Any]] = []
     name = last
     while name != first:
@@ -2534,7 +2591,8 @@ def _functional_from_config(config: Dict[str, Any], ctx: _Context, compile: bool
         for i, entry in enumerate(chain):
             layer, _ = _layer_from_entry(entry, i + 1, ctx)
             tensor = layer(tensor)
-        model = Functional(start, tensor, name=inner.get("name"),
+        model = Functional([start] if in_list else start, [tensor] if out_list else tensor,
+                           name=inner.get("name"),
                            trainable=inner.get("trainable", True))
     except (TypeError, ValueError, NotImplementedError) as e:
         raise ctx.error(f"cannot rebuild the model: {e}") from None
