@@ -95,7 +95,8 @@ def summary_text(model: Any, line_length: Any = None, positions: Any = None,
     graph = getattr(model, "_graph", None) is not None
     if graph:
         for layer, out_shape, connected in model._graph_rows():
-            row = [f"{layer.name} ({type(layer).__name__})", str(tuple(out_shape)),
+            kind = getattr(layer, "_class_name", "") or type(layer).__name__  # (an op: "Add")
+            row = [f"{layer.name} ({kind})", str(tuple(out_shape)),
                    f"{_param_count(layer):,}", connected]
             if show_trainable:
                 row.append(("Y" if layer.trainable and model.trainable else "N")

@@ -1816,6 +1816,71 @@ class KerasTensor:
         return (f"<KerasTensor shape={self.shape}, dtype={self.dtype}, sparse=False, "
                 f"ragged=False, name={self.name}>")
 
+    # x + y, x - y, x * y between two symbolic tensors: Keras's ops.add,
+    # ops.subtract, ops.multiply (operations in the model's graph, not layers)
+    def _op(self, other: Any, cls: Any, swap: bool = False) -> "KerasTensor":
+        if not isinstance(other, KerasTensor):
+            raise NotImplementedError(
+                f"fastdense runs {cls._symbol} between two symbolic tensors of the same shape; "
+                f"received {type(other).__name__} {other!r} (for a constant factor or offset, "
+                "use a Rescaling layer on the input, or a Dense layer).")
+        if tuple(self.shape) != tuple(other.shape):
+            raise NotImplementedError(
+                f"fastdense runs {cls._symbol} between tensors of the same shape (no "
+                f"broadcasting). Received shapes {self.shape} and {other.shape}")
+        return cls()([other, self] if swap else [self, other])
+
+    def __add__(self, other: Any) -> "KerasTensor":
+        return self._op(other, _OpAdd)
+
+    def __radd__(self, other: Any) -> "KerasTensor":
+        return self._op(other, _OpAdd, swap=True)
+
+    def __sub__(self, other: Any) -> "KerasTensor":
+        return self._op(other, _OpSubtract)
+
+    def __rsub__(self, other: Any) -> "KerasTensor":
+        return self._op(other, _OpSubtract, swap=True)
+
+    def __mul__(self, other: Any) -> "KerasTensor":
+        return self._op(other, _OpMultiply)
+
+    def __rmul__(self, other: Any) -> "KerasTensor":
+        return self._op(other, _OpMultiply, swap=True)
+
+
+class _Op(_Merge):
+    """An operation of Keras's ops module on two symbolic tensors (``x + y``
+    in a functional model): a node of the graph that runs as a merge stage
+    but is not one of the model's ``layers``, as in Keras."""
+    _symbol = ""
+    _class_name = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("name", unique_name(snake_case(self._class_name)))
+        super().__init__(**kwargs)
+
+
+class _OpAdd(_Op):
+    _mode, _symbol, _class_name = 0, "`+`", "Add"
+
+    def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
+        return xs[0] + xs[1]
+
+
+class _OpSubtract(_Op):
+    _mode, _symbol, _class_name = 1, "`-`", "Subtract"
+
+    def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
+        return xs[0] - xs[1]
+
+
+class _OpMultiply(_Op):
+    _mode, _symbol, _class_name = 2, "`*`", "Multiply"
+
+    def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
+        return xs[0] * xs[1]
+
 
 InputSpec = KerasTensor  # (the name fastdense used for it first)
 

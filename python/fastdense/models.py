@@ -23,7 +23,7 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
-from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity, _Merge,
+from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity, _Merge, _Op,
                      InputLayer, Normalization, Rescaling,
                      InputSpec, KerasTensor, Layer, LayerNormalization, _RowNormalization,
                      ActivityRegularization, PReLU, Reshape, _Noise, _check_name)
@@ -2053,8 +2053,8 @@ class Functional(Sequential):
 
     @property
     def layers(self) -> List[Layer]:
-        if self._graph_order is not None:
-            return [c[0] for c in self._graph_order]
+        if self._graph_order is not None:  # (as Keras: its ops, x + y, are not layers)
+            return [c[0] for c in self._graph_order if not isinstance(c[0], _Op)]
         return [self._input_layer] + list(self._stack)
 
     @property
@@ -2141,7 +2141,8 @@ class Functional(Sequential):
                     raise NotImplementedError(f"Layer '{m.name}' is applied more than once; "
                                               "fastdense runs each layer once.")
                 flat.append(m)
-            top.append(layer)
+            if not isinstance(layer, _Op):
+                top.append(layer)
         prefix = self._graph_prefix(graph)
         for layer, _srcs, _out in graph:
             if isinstance(layer, _INPUT_STAGE) and id(layer) not in prefix:
@@ -2284,7 +2285,7 @@ class Functional(Sequential):
         layers it reads ("Connected to")."""
         assert self._graph_order is not None
         rows: List[Tuple[Any, Tuple[Any, ...], str]] = []
-        for layer, srcs, out in self._graph_order:
+        for layer, srcs, out in self._graph_order:  # (ops too, as Keras's summary lists them)
             names = [x._history[0].name if x._history is not None
                      else x._layer.name for x in srcs]  # type: ignore[attr-defined]
             rows.append((layer, tuple(out.shape),

@@ -92,7 +92,8 @@ from .layers import (ELU, Activation, ActivityRegularization, AlphaDropout, Batc
                      LayerNormalization, LeakyReLU, Normalization, Rescaling,
                      ReLU, Reshape, RMSNormalization, Softmax, UnitNormalization,
                      InputLayer, Layer, PReLU, _RowNormalization, _Merge, Add, Subtract,
-                     Multiply, Average, Maximum, Minimum, Concatenate)
+                     Multiply, Average, Maximum, Minimum, Concatenate, _Op, _OpAdd,
+                     _OpSubtract, _OpMultiply)
 
 __all__ = [
     "save_model", "load_model", "save_weights", "load_weights", "to_json", "model_from_json",
@@ -670,6 +671,12 @@ def _graph_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
                 "registered_name": None, "name": layer.name, "inbound_nodes": []})
             continue
         tensors = [_keras_tensor_config(t, input_layer.name) for t in srcs]
+        if isinstance(layer, _Op):  # (Keras's ops: x + y; each tensor its own argument)
+            layers.append({"module": "keras.src.ops.numpy", "class_name": layer._class_name,
+                           "config": {"name": layer.name}, "registered_name": layer._class_name,
+                           "name": layer.name,
+                           "inbound_nodes": [{"args": tensors, "kwargs": {}}]})
+            continue
         entry = layer_to_config(layer, list(srcs[0].shape), collect)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [{"args": [tensors] if isinstance(layer, _Merge)
@@ -736,6 +743,7 @@ def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
 
 
 _MERGES = (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)
+_OPS = {"Add": _OpAdd, "Subtract": _OpSubtract, "Multiply": _OpMultiply}
 _WEIGHTLESS = (Dropout, GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization,
                Flatten, Reshape, Identity, Rescaling, Activation, ReLU, LeakyReLU, ELU,
                Softmax) + _MERGES
@@ -2432,6 +2440,10 @@ def _node_sources(node: Any) -> Optional[List[str]]:
             names = [((a.get("config") or {}).get("keras_history") or [None])[0]
                      for a in args[0]]
             return names if all(isinstance(n, str) for n in names) else None
+        if len(args) >= 2 and all(isinstance(a, dict) and a.get("class_name") ==
+                                  "__keras_tensor__" for a in args):  # (an op's arguments)
+            names = [((a.get("config") or {}).get("keras_history") or [None])[0] for a in args]
+            return names if all(isinstance(n, str) for n in names) else None
         one = _node_source(node)
         return None if one is None else [one]
     if isinstance(node, list) and len(node) == 1 and isinstance(node[0], list) and node[0] \
@@ -2498,7 +2510,13 @@ def _graph_from_config(config: Dict[str, Any], inner: Dict[str, Any],
                                 f"(it takes {len(nodes)} inbound calls, or names a layer "
                                 "defined after it); fastdense loads functional models whose "
                                 "layers are each called once.")
-            layer, _ = _layer_from_entry(entry, i, ctx)
+            op = _OPS.get(str(entry.get("class_name"))) \
+                if entry.get("module") == "keras.src.ops.numpy" else None
+            layer: Any
+            if op is not None:
+                layer = op(name=(entry.get("config") or {}).get("name", name))
+            else:
+                layer, _ = _layer_from_entry(entry, i, ctx)
             args = [tensors[src] for src in sources]
             tensors[name] = layer(args if isinstance(layer, _Merge) else args[0])
         if last not in tensors:
@@ -2510,7 +2528,7 @@ def _graph_from_config(config: Dict[str, Any], inner: Dict[str, Any],
                            name=inner.get("name"), trainable=inner.get("trainable", True))
     except (TypeError, ValueError, NotImplementedError) as e:
         raise ctx.error(f"cannot rebuild the model: {e}") from None
-    if len(model.layers) != len(entries):
+    if len(model._graph_order or model.layers) != len(entries):
         raise ctx.error("the functional model holds layers its output does not depend on.")
     compile_config = config.get("compile_config")
     if compile and compile_config:
