@@ -536,3 +536,68 @@ def test_tensor_operators_side_by_side_with_keras(tmp_path, rng):
         back = reader.models.load_model(path, compile=ext == ".keras")
         np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),
                                    atol=2e-6)
+
+
+# ---------------------------------------------------------------------------- subclassed graphs
+def _res_model(lib=fd):
+    L = lib.layers
+
+    class Res(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.d1 = L.Dense(8, activation="relu")
+            self.d2 = L.Dense(8)
+            self.gate = L.Dense(8, activation="sigmoid")
+            self.out = L.Dense(1)
+
+        def call(self, x):
+            h = self.d1(x)
+            r = self.d2(h) + h
+            return self.out(L.multiply([r, self.gate(x)]))
+
+    return Res()
+
+
+def test_subclassed_call_that_branches(rng, tmp_path):
+    pytest.importorskip("h5py")
+    x = rng.random((32, 4), dtype=np.float32)
+    y = rng.random((32, 1), dtype=np.float32)
+    m = _res_model()
+    m.compile("adam", "mse")
+    h = m.fit(x, y, epochs=3, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    assert [l.name for l in m.layers] == ["dense", "dense_1", "dense_2", "dense_3"]
+    assert [w.path for w in m.weights][:2] == ["res/dense/kernel", "res/dense/bias"]
+    w = m.get_weights()
+    hh = _relu(x @ w[0] + w[1])
+    r = hh @ w[2] + w[3] + hh
+    ref = (r * _sigmoid(x @ w[4] + w[5])) @ w[6] + w[7]
+    np.testing.assert_allclose(m.predict(x, verbose=0), ref, rtol=1e-5, atol=1e-6)
+    lines = []
+    m.summary(print_fn=lines.append, line_length=76)
+    assert "Connected to" not in lines[0] and "│ dense_1 (Dense)" in lines[0]
+    path = str(tmp_path / "res.weights.h5")
+    m.save_weights(path)
+    again = _res_model()
+    again.build((None, 4))
+    again.load_weights(path)
+    np.testing.assert_array_equal(again.predict(x, verbose=0), m.predict(x, verbose=0))
+
+
+def test_subclassed_graph_side_by_side_with_keras(rng):
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    keras.backend.clear_session()
+    x = rng.random((64, 4), dtype=np.float32)
+    y = rng.random((64, 1), dtype=np.float32)
+    km, fm = _res_model(keras), _res_model(fd)
+    km(x[:1])
+    fm(x[:1])
+    assert [w.path for w in fm.weights] == [w.path for w in km.weights]
+    fm.set_weights(km.get_weights())
+    for m in (km, fm):
+        m.compile("adam", "mse")
+    args = dict(epochs=3, batch_size=16, verbose=0, shuffle=False)
+    kh, fh = km.fit(x, y, **args).history, fm.fit(x, y, **args).history
+    np.testing.assert_allclose(fh["loss"], kh["loss"], rtol=2e-6)
+    np.testing.assert_allclose(fm.predict(x, verbose=0), km.predict(x, verbose=0), atol=2e-6)

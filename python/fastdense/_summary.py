@@ -92,7 +92,10 @@ def _param_count(layer: Any) -> int:
 def summary_text(model: Any, line_length: Any = None, positions: Any = None,
                  show_trainable: bool = False) -> str:
     rows = []
-    graph = getattr(model, "_graph", None) is not None
+    traced = getattr(model, "_graph", None)
+    # (a subclassed model's graph: Keras lists its layers without connections)
+    graph = traced is not None and not model._subclassed()
+    outs = {id(c[0]): tuple(c[2].shape) for c in traced} if traced is not None else {}
     if graph:
         for layer, out_shape, connected in model._graph_rows():
             kind = getattr(layer, "_class_name", "") or type(layer).__name__  # (an op: "Add")
@@ -105,7 +108,7 @@ def summary_text(model: Any, line_length: Any = None, positions: Any = None,
     shape = model._input_shape
     for layer in ([] if graph else model.layers):
         if shape is not None and model.built:
-            shape = layer.compute_output_shape(shape)
+            shape = outs.get(id(layer)) or layer.compute_output_shape(shape)
             out = str(tuple(shape)) if len(shape) > 1 else f"({shape[0]},)"
             params = f"{_param_count(layer):,}"
         else:

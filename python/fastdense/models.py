@@ -70,6 +70,17 @@ class Model:
         # (the name of the model's InputLayer in its config: the Input it was
         # given, or a new unique one once built, as Keras's Sequential makes)
         self._input_layer_name: Optional[str] = None
+        # A traced graph (a functional model with branches or several inputs,
+        # or a subclassed model whose call() branches): each call's inputs,
+        # in the order of `layers`, for the engine's stages, the summary and
+        # the config; `_graph_order` with the InputLayers in their places.
+        self._graph: Optional[List[Tuple[Any, List[KerasTensor], KerasTensor]]] = None
+        self._graph_order: Optional[List[Tuple[Any, List[KerasTensor], KerasTensor]]] = None
+        self._input_tensors: List[KerasTensor] = []
+        self._input_tensor: Any = None
+        self._output_tensor: Any = None
+        self._input_layer: Any = None
+        self._slices: List[Tuple[int, int]] = []  # (first column, width) of each input
         self._input_shape: Optional[Tuple[Optional[int], ...]] = None
         self._net: Any = None
         # (an Optimizer once compiled, None before: typed Any, as Keras leaves it, so
@@ -118,14 +129,23 @@ class Model:
             pass
         unbuilt = [v for v in vars(self).values() if isinstance(v, Layer) and not v.built]
         try:
-            out = self.call(inp, **kwargs)
-            chain = _layer_chain(inp, _one_tensor(out, "the output of call()"))
+            out = _one_tensor(self.call(inp, **kwargs), "the output of call()")
+            order = None if _is_chain(out) else _layer_graph([inp], out)
+            chain = _layer_chain(inp, out) if order is None else []
+            if order is not None:  # (call() branches: merges, x + h)
+                self._graph = [c for c in order if c[1]]
+                self._graph_order = order
+                self._input_tensors = [inp]
+                self._input_tensor, self._output_tensor = inp, out
+                self._input_layer = inp._layer  # type: ignore[attr-defined]
+                self._input_layer_name = self._input_layer.name
+                self._set_graph(self._graph)
         except (TypeError, ValueError, AttributeError, NotImplementedError) as e:
             raise NotImplementedError(
-                f"fastdense runs a subclassed model by tracing its call() once: a chain of "
-                f"fastdense layer calls, each on the previous one's output. Tracing "
-                f"{type(self).__name__}.call() failed: {e}") from None
-        for layer in [inp._layer] + chain:  # type: ignore[attr-defined]
+                f"fastdense runs a subclassed model by tracing its call() once: fastdense "
+                f"layer calls on the input and on their outputs, merged by merge layers or "
+                f"x + h. Tracing {type(self).__name__}.call() failed: {e}") from None
+        for layer in [inp._layer] + chain if order is None else []:  # type: ignore[attr-defined]
             self._append_layer(layer, rebuild=False)
         for layer in unbuilt:  # (built in the model's call: Keras's my_model/dense paths)
             if layer.built and layer.weights:
@@ -133,9 +153,12 @@ class Model:
 
     @property
     def layers(self) -> List[Layer]:
-        if not self._layers and self._subclassed():
-            # (before the trace: the layers set as attributes, as Keras tracks them)
-            return [v for v in vars(self).values() if isinstance(v, Layer)]
+        if self._subclassed() and (not self._layers or self._graph is not None):
+            # (before the trace, and for a call() that branches: the layers set as
+            # attributes, as Keras tracks them)
+            tracked: List[Any] = [v for v in vars(self).values() if isinstance(v, (Layer, Model))
+                                  and not isinstance(v, InputLayer)]
+            return tracked
         return list(self._stack)
 
     @property
@@ -177,6 +200,8 @@ class Model:
 
     @property
     def weights(self) -> List[Variable]:
+        if self._subclassed() and self._graph is not None:  # (Keras's order: its layers')
+            return [w for layer in self.layers for w in layer.weights]
         return [w for layer in self._layers for w in layer.weights]
 
     @property
@@ -1641,6 +1666,195 @@ class Model:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
+    # ------------------------------------------------------------------ graphs
+    @property
+    def _multi_input(self) -> bool:
+        return len(self._input_tensors) > 1
+
+    def _set_graph(self, graph: List[Tuple[Any, List[KerasTensor], KerasTensor]]) -> None:
+        """Checks a graph's layers and sets the model's layer lists from it:
+        ``layers`` in Keras's order, the engine's (nested models' layers in
+        their place) in the same order."""
+        top: List[Any] = []
+        flat: List[Layer] = []
+        for layer, srcs, out in graph:
+            if any(len(x.shape) != 2 for x in srcs) or len(out.shape) != 2:
+                if not isinstance(layer, (Flatten, Reshape) + _INPUT_STAGE):
+                    raise NotImplementedError(
+                        f"Layer '{layer.name}' of a functional graph works on inputs of shape "
+                        f"{[tuple(x.shape) for x in srcs]}; fastdense runs graphs on 2D "
+                        "activations (batch, features): flatten the input first.")
+            if isinstance(layer, Model):
+                if layer._subclassed() and not layer._layers:
+                    raise NotImplementedError(f"Model '{layer.name}' has not been traced.")
+                if getattr(layer, "_graph", None) is not None:
+                    raise NotImplementedError(
+                        f"Model '{layer.name}' is itself a graph; fastdense nests chains of "
+                        "layers in a graph.")
+                members: List[Layer] = list(layer._layers)
+            else:
+                members = [layer]
+            for m in members:
+                if not isinstance(m, (Dense, BatchNormalization, _RowNormalization, Dropout,
+                                      _Noise, ActivityRegularization, PReLU, Flatten, Reshape,
+                                      Activation, Identity, _Merge) + _INPUT_STAGE):
+                    raise NotImplementedError(f"fastdense does not run {type(m).__name__} "
+                                              f"layers ('{m.name}') in a functional graph.")
+                if any(m is f for f in flat):
+                    raise NotImplementedError(f"Layer '{m.name}' is applied more than once; "
+                                              "fastdense runs each layer once.")
+                flat.append(m)
+            if not isinstance(layer, _Op):
+                top.append(layer)
+        prefix = self._graph_prefix(graph)
+        for layer, _srcs, _out in graph:
+            if isinstance(layer, _INPUT_STAGE) and id(layer) not in prefix:
+                raise NotImplementedError(
+                    f"fastdense runs {type(layer).__name__} on the model's input only, as the "
+                    f"first layers of its one path (Normalization, Rescaling): it transforms "
+                    f"the input array before the native engine. Received '{layer.name}'.")
+        self._top, self._layers = top, flat
+        if self._multi_input:
+            self._slices = []
+            begin = 0
+            for end in self._input_ends():
+                if len(end.shape) != 2 or end.shape[1] is None:
+                    raise NotImplementedError(
+                        f"The input {end!r} reaches the engine with shape {tuple(end.shape)}; "
+                        "fastdense takes each input as (batch, features): flatten it first.")
+                self._slices.append((begin, int(end.shape[1])))
+                begin += int(end.shape[1])
+            self._input_shape = (None, begin)
+            return
+        shape = tuple(self._input_tensor.shape)
+        self._input_shape = (None,) + shape[1:]
+        for layer, srcs, out in graph:
+            if isinstance(layer, Model) and layer._net is None and layer._dense_layers:
+                layer.build(tuple(srcs[0].shape))
+
+    def _graph_prefix(self, graph: List[Tuple[Any, List[KerasTensor], KerasTensor]]
+                      ) -> Dict[int, KerasTensor]:
+        """The layers that run on the input array before the engine (a
+        leading chain of Normalization, Rescaling, Flatten or one-axis
+        Reshape layers, each the only reader of its input): their ids, with
+        their output tensors (which the engine reads as its input)."""
+        readers: Dict[int, List[Any]] = {}
+        for layer, srcs, _out in graph:
+            for x in srcs:
+                readers.setdefault(id(x), []).append(layer)
+        prefix: Dict[int, KerasTensor] = {}
+        for start in self._input_tensors:
+            t: KerasTensor = start
+            while len(readers.get(id(t), [])) == 1:
+                layer = readers[id(t)][0]
+                if isinstance(layer, _Merge) or not (
+                        isinstance(layer, _INPUT_STAGE + (Flatten,)) or (
+                        isinstance(layer, Reshape) and len(layer.target_shape) == 1)):
+                    break
+                t = next(out for l, _s, out in graph if l is layer)
+                prefix[id(layer)] = t
+        return prefix
+
+    def _input_chains(self) -> List[List[Layer]]:
+        """Each input's leading layers that run in numpy (see _graph_prefix)."""
+        assert self._graph is not None
+        prefix = self._graph_prefix(self._graph)
+        chains: List[List[Layer]] = []
+        for start in self._input_tensors:
+            chain: List[Layer] = []
+            t = start
+            while True:
+                nxt = next((c for c in self._graph if id(c[0]) in prefix and c[1][0] is t), None)
+                if nxt is None:
+                    break
+                chain.append(nxt[0])
+                t = nxt[2]
+            chains.append(chain)
+        return chains
+
+    def _input_ends(self) -> List[KerasTensor]:
+        """Each input as the engine reads it (after its leading layers)."""
+        assert self._graph is not None
+        ends = []
+        for start, chain in zip(self._input_tensors, self._input_chains()):
+            ends.append(next(c[2] for c in self._graph if c[0] is chain[-1]) if chain else start)
+        return ends
+
+    def _graph_layout(self) -> Tuple[List[Dict[str, Any]], List[Layer], List[Any], float]:
+        """_engine_layout for a graph: one stage per layer (a nested model's
+        layers one each, in a chain), each reading the stages its layer's
+        inputs come from (-1: the engine's input)."""
+        assert self._graph is not None
+        prefix = self._graph_prefix(self._graph)
+        stages: List[Dict[str, Any]] = []
+        owners: List[Layer] = []
+        activity: List[Any] = []
+        linear = 0
+        index: Dict[int, int] = {}
+        if self._multi_input:  # (the inputs side by side: a slice of columns each)
+            for k, end in enumerate(self._input_ends()):
+                begin, width = self._slices[k]
+                stages.append({"kind": 6, "units": width, "begin": begin, "inputs": [-1],
+                               "activation": linear, "dropout": 0.0})
+                owners.append(self._input_tensors[k]._layer)  # type: ignore[attr-defined]
+                activity.append(None)
+                index[id(end)] = k
+        else:
+            index[id(self._input_tensor)] = -1
+            index.update({id(t): -1 for t in prefix.values()})
+        for layer, srcs, out in self._graph:
+            if id(layer) in prefix:
+                continue
+            inputs = [index[id(x)] for x in srcs]
+            members = list(layer._layers) if isinstance(layer, Model) else [layer]
+            for m in members:
+                stage: Dict[str, Any]
+                if isinstance(m, Dense):
+                    stage = {"kind": 0, "units": m.units, "activation": m._act_code,
+                             "use_bias": m.use_bias, "dropout": 0.0, **m._act_params}
+                elif isinstance(m, BatchNormalization):
+                    stage = {"kind": 1, "activation": linear, "use_bias": m.center,
+                             "scale": m.scale, "momentum": m.momentum, "epsilon": m.epsilon,
+                             "dropout": 0.0}
+                elif isinstance(m, (_RowNormalization, PReLU)):
+                    stage = dict(m._stage())
+                elif isinstance(m, _Merge) and len(inputs) > 1:
+                    stage = {"kind": 5, "merge": m._mode, "activation": linear, "dropout": 0.0}
+                elif isinstance(m, Activation):
+                    stage = {"kind": 2, "activation": m._act_code, "dropout": 0.0,
+                             **m._act_params}
+                elif isinstance(m, Dropout):
+                    stage = {"kind": 2, "activation": linear, "dropout": m.rate}
+                elif isinstance(m, _Noise) and m._param() != 0:
+                    stage = {"kind": 2, "activation": linear, "dropout": 0.0,
+                             "noise": m._noise, "noise_param": m._param()}
+                else:  # (Identity, Flatten and Reshape on 2D inputs, a one-input merge)
+                    stage = {"kind": 2, "activation": linear, "dropout": 0.0}
+                stage["inputs"] = inputs
+                stages.append(stage)
+                owners.append(m)
+                activity.append(m.activity_regularizer)
+                inputs = [len(stages) - 1]
+            index[id(out)] = len(stages) - 1
+        if any(st["dropout"] >= 1.0 for st in stages):
+            raise ValueError("A Dropout rate of 1 drops everything; use a rate below 1.")
+        if any(st.get("noise") in (2, 3) and st["noise_param"] >= 1.0 for st in stages):
+            raise ValueError("A GaussianDropout or AlphaDropout rate of 1 drops everything; "
+                             "use a rate below 1.")
+        return stages, owners, activity, 0.0
+
+    def _graph_rows(self) -> List[Tuple[Any, Tuple[Any, ...], str]]:
+        """The summary's rows of a graph: each layer, its output shape and the
+        layers it reads ("Connected to")."""
+        assert self._graph_order is not None
+        rows: List[Tuple[Any, Tuple[Any, ...], str]] = []
+        for layer, srcs, out in self._graph_order:  # (ops too, as Keras's summary lists them)
+            names = [x._history[0].name if x._history is not None
+                     else x._layer.name for x in srcs]  # type: ignore[attr-defined]
+            rows.append((layer, tuple(out.shape),
+                         ", ".join(f"{n}[0][0]" for n in names) or "-"))
+        return rows
+
     def _append_layer(self, layer: Any, rebuild: bool = True) -> None:
         """Appends a layer to the stack (or sets the input shape for an
         Input / InputLayer), checking that fastdense runs it there:
@@ -2030,18 +2244,13 @@ class Functional(Sequential):
         super().__init__(name=name or unique_name("functional"), trainable=trainable)
         self._input_layer = input_layer
         self._input_layer_name = input_layer.name
-        # A graph (branches merged by Add, Concatenate, ...; several inputs):
-        # each call's inputs, in the order of `layers`, for the engine's
-        # stages, the summary and the config; `_graph_order` with the
-        # InputLayers in their places.
-        self._graph: Optional[List[Tuple[Any, List[KerasTensor], KerasTensor]]] = graph
+        self._graph = graph
         self._graph_order = order
-        self._input_tensors: List[KerasTensor] = ins
+        self._input_tensors = ins
         self._input_keys = keys if keys is not None else [t._layer.name  # type: ignore
                                                           for t in ins]
         self._inputs_struct = struct
         self._outputs_list = outputs_list
-        self._slices: List[Tuple[int, int]] = []  # (first column, width) of each input
         if len(ins) == 1:
             for layer in [input_layer] + chain:
                 self._append_layer(layer, rebuild=False)
@@ -2057,9 +2266,6 @@ class Functional(Sequential):
             return [c[0] for c in self._graph_order if not isinstance(c[0], _Op)]
         return [self._input_layer] + list(self._stack)
 
-    @property
-    def _multi_input(self) -> bool:
-        return len(self._input_tensors) > 1
 
     @property
     def input_shape(self) -> Any:
@@ -2107,190 +2313,6 @@ class Functional(Sequential):
                              + ", ".join(f"{name}[{k}] sizes: {a.shape[0]}"
                                          for k, a in enumerate(arrays)))
         return np.concatenate(arrays, axis=1)
-
-    def _set_graph(self, graph: List[Tuple[Any, List[KerasTensor], KerasTensor]]) -> None:
-        """Checks a graph's layers and sets the model's layer lists from it:
-        ``layers`` in Keras's order, the engine's (nested models' layers in
-        their place) in the same order."""
-        top: List[Any] = []
-        flat: List[Layer] = []
-        for layer, srcs, out in graph:
-            if any(len(x.shape) != 2 for x in srcs) or len(out.shape) != 2:
-                if not isinstance(layer, (Flatten, Reshape) + _INPUT_STAGE):
-                    raise NotImplementedError(
-                        f"Layer '{layer.name}' of a functional graph works on inputs of shape "
-                        f"{[tuple(x.shape) for x in srcs]}; fastdense runs graphs on 2D "
-                        "activations (batch, features): flatten the input first.")
-            if isinstance(layer, Model):
-                if layer._subclassed() and not layer._layers:
-                    raise NotImplementedError(f"Model '{layer.name}' has not been traced.")
-                if getattr(layer, "_graph", None) is not None:
-                    raise NotImplementedError(
-                        f"Model '{layer.name}' is itself a graph; fastdense nests chains of "
-                        "layers in a graph.")
-                members: List[Layer] = list(layer._layers)
-            else:
-                members = [layer]
-            for m in members:
-                if not isinstance(m, (Dense, BatchNormalization, _RowNormalization, Dropout,
-                                      _Noise, ActivityRegularization, PReLU, Flatten, Reshape,
-                                      Activation, Identity, _Merge) + _INPUT_STAGE):
-                    raise NotImplementedError(f"fastdense does not run {type(m).__name__} "
-                                              f"layers ('{m.name}') in a functional graph.")
-                if any(m is f for f in flat):
-                    raise NotImplementedError(f"Layer '{m.name}' is applied more than once; "
-                                              "fastdense runs each layer once.")
-                flat.append(m)
-            if not isinstance(layer, _Op):
-                top.append(layer)
-        prefix = self._graph_prefix(graph)
-        for layer, _srcs, _out in graph:
-            if isinstance(layer, _INPUT_STAGE) and id(layer) not in prefix:
-                raise NotImplementedError(
-                    f"fastdense runs {type(layer).__name__} on the model's input only, as the "
-                    f"first layers of its one path (Normalization, Rescaling): it transforms "
-                    f"the input array before the native engine. Received '{layer.name}'.")
-        self._top, self._layers = top, flat
-        if self._multi_input:
-            self._slices = []
-            begin = 0
-            for end in self._input_ends():
-                if len(end.shape) != 2 or end.shape[1] is None:
-                    raise NotImplementedError(
-                        f"The input {end!r} reaches the engine with shape {tuple(end.shape)}; "
-                        "fastdense takes each input as (batch, features): flatten it first.")
-                self._slices.append((begin, int(end.shape[1])))
-                begin += int(end.shape[1])
-            self._input_shape = (None, begin)
-            return
-        shape = tuple(self._input_tensor.shape)
-        self._input_shape = (None,) + shape[1:]
-        for layer, srcs, out in graph:
-            if isinstance(layer, Model) and layer._net is None and layer._dense_layers:
-                layer.build(tuple(srcs[0].shape))
-
-    def _graph_prefix(self, graph: List[Tuple[Any, List[KerasTensor], KerasTensor]]
-                      ) -> Dict[int, KerasTensor]:
-        """The layers that run on the input array before the engine (a
-        leading chain of Normalization, Rescaling, Flatten or one-axis
-        Reshape layers, each the only reader of its input): their ids, with
-        their output tensors (which the engine reads as its input)."""
-        readers: Dict[int, List[Any]] = {}
-        for layer, srcs, _out in graph:
-            for x in srcs:
-                readers.setdefault(id(x), []).append(layer)
-        prefix: Dict[int, KerasTensor] = {}
-        for start in self._input_tensors:
-            t: KerasTensor = start
-            while len(readers.get(id(t), [])) == 1:
-                layer = readers[id(t)][0]
-                if isinstance(layer, _Merge) or not (
-                        isinstance(layer, _INPUT_STAGE + (Flatten,)) or (
-                        isinstance(layer, Reshape) and len(layer.target_shape) == 1)):
-                    break
-                t = next(out for l, _s, out in graph if l is layer)
-                prefix[id(layer)] = t
-        return prefix
-
-    def _input_chains(self) -> List[List[Layer]]:
-        """Each input's leading layers that run in numpy (see _graph_prefix)."""
-        assert self._graph is not None
-        prefix = self._graph_prefix(self._graph)
-        chains: List[List[Layer]] = []
-        for start in self._input_tensors:
-            chain: List[Layer] = []
-            t = start
-            while True:
-                nxt = next((c for c in self._graph if id(c[0]) in prefix and c[1][0] is t), None)
-                if nxt is None:
-                    break
-                chain.append(nxt[0])
-                t = nxt[2]
-            chains.append(chain)
-        return chains
-
-    def _input_ends(self) -> List[KerasTensor]:
-        """Each input as the engine reads it (after its leading layers)."""
-        assert self._graph is not None
-        ends = []
-        for start, chain in zip(self._input_tensors, self._input_chains()):
-            ends.append(next(c[2] for c in self._graph if c[0] is chain[-1]) if chain else start)
-        return ends
-
-    def _graph_layout(self) -> Tuple[List[Dict[str, Any]], List[Layer], List[Any], float]:
-        """_engine_layout for a graph: one stage per layer (a nested model's
-        layers one each, in a chain), each reading the stages its layer's
-        inputs come from (-1: the engine's input)."""
-        assert self._graph is not None
-        prefix = self._graph_prefix(self._graph)
-        stages: List[Dict[str, Any]] = []
-        owners: List[Layer] = []
-        activity: List[Any] = []
-        linear = 0
-        index: Dict[int, int] = {}
-        if self._multi_input:  # (the inputs side by side: a slice of columns each)
-            for k, end in enumerate(self._input_ends()):
-                begin, width = self._slices[k]
-                stages.append({"kind": 6, "units": width, "begin": begin, "inputs": [-1],
-                               "activation": linear, "dropout": 0.0})
-                owners.append(self._input_tensors[k]._layer)  # type: ignore[attr-defined]
-                activity.append(None)
-                index[id(end)] = k
-        else:
-            index[id(self._input_tensor)] = -1
-            index.update({id(t): -1 for t in prefix.values()})
-        for layer, srcs, out in self._graph:
-            if id(layer) in prefix:
-                continue
-            inputs = [index[id(x)] for x in srcs]
-            members = list(layer._layers) if isinstance(layer, Model) else [layer]
-            for m in members:
-                stage: Dict[str, Any]
-                if isinstance(m, Dense):
-                    stage = {"kind": 0, "units": m.units, "activation": m._act_code,
-                             "use_bias": m.use_bias, "dropout": 0.0, **m._act_params}
-                elif isinstance(m, BatchNormalization):
-                    stage = {"kind": 1, "activation": linear, "use_bias": m.center,
-                             "scale": m.scale, "momentum": m.momentum, "epsilon": m.epsilon,
-                             "dropout": 0.0}
-                elif isinstance(m, (_RowNormalization, PReLU)):
-                    stage = dict(m._stage())
-                elif isinstance(m, _Merge) and len(inputs) > 1:
-                    stage = {"kind": 5, "merge": m._mode, "activation": linear, "dropout": 0.0}
-                elif isinstance(m, Activation):
-                    stage = {"kind": 2, "activation": m._act_code, "dropout": 0.0,
-                             **m._act_params}
-                elif isinstance(m, Dropout):
-                    stage = {"kind": 2, "activation": linear, "dropout": m.rate}
-                elif isinstance(m, _Noise) and m._param() != 0:
-                    stage = {"kind": 2, "activation": linear, "dropout": 0.0,
-                             "noise": m._noise, "noise_param": m._param()}
-                else:  # (Identity, Flatten and Reshape on 2D inputs, a one-input merge)
-                    stage = {"kind": 2, "activation": linear, "dropout": 0.0}
-                stage["inputs"] = inputs
-                stages.append(stage)
-                owners.append(m)
-                activity.append(m.activity_regularizer)
-                inputs = [len(stages) - 1]
-            index[id(out)] = len(stages) - 1
-        if any(st["dropout"] >= 1.0 for st in stages):
-            raise ValueError("A Dropout rate of 1 drops everything; use a rate below 1.")
-        if any(st.get("noise") in (2, 3) and st["noise_param"] >= 1.0 for st in stages):
-            raise ValueError("A GaussianDropout or AlphaDropout rate of 1 drops everything; "
-                             "use a rate below 1.")
-        return stages, owners, activity, 0.0
-
-    def _graph_rows(self) -> List[Tuple[Any, Tuple[Any, ...], str]]:
-        """The summary's rows of a graph: each layer, its output shape and the
-        layers it reads ("Connected to")."""
-        assert self._graph_order is not None
-        rows: List[Tuple[Any, Tuple[Any, ...], str]] = []
-        for layer, srcs, out in self._graph_order:  # (ops too, as Keras's summary lists them)
-            names = [x._history[0].name if x._history is not None
-                     else x._layer.name for x in srcs]  # type: ignore[attr-defined]
-            rows.append((layer, tuple(out.shape),
-                         ", ".join(f"{n}[0][0]" for n in names) or "-"))
-        return rows
 
     def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
         if index is not None and name is None:
