@@ -66,6 +66,7 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
             throw std::invalid_argument("Network: a Merge stage reads two or more stages, "
                                         "any other stage one");
         if (d.src.size() != 1 || d.src[0] != li - 1 || sp.kind == LayerKind::Slice) dag_ = true;
+        for (int s : d.src) input_readers_ += s < 0 ? 1 : 0;
         width = d.src[0] < 0 ? input_dim : widths[static_cast<size_t>(d.src[0])];
         d.in = width;
         d.act = sp.act;
@@ -432,8 +433,10 @@ void Network::noise_mask(float* mask, float* out, const float* in, int64_t n, No
 bool Network::selectable(int64_t B, bool inference) const {
     // (narrow inputs gain too little to repay the scan; so do tiny training
     // batches, whose skipped weights are checked on every step)
-    // (a graph's other stages may read the input too: they need it whole)
-    return !dag_ && layers_.front().kind == LayerKind::Dense && input_dropout_ == 0.0f &&
+    // (in a graph, only where the first stage alone reads the input: the
+    // others would need it whole)
+    return input_readers_ == 1 && layers_.front().kind == LayerKind::Dense &&
+           input_dropout_ == 0.0f &&
            input_dim() >= 32 && B >= (inference ? 2 : 8);
 }
 
@@ -974,8 +977,18 @@ void Network::backward_graph(Workspace& ws, const float* xb, int64_t B, bool fus
                 activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
                 act = Activation::Linear;
             }
-            k.backward(dxp, g + d.w_off, d.use_bias ? g + d.b_off : nullptr, dcur, y, in,
-                       p + d.w_off, B, d.in, d.out, act);
+            if (li == 0 && ws.kin >= 0) {
+                // (a column selection, xb its compacted columns: dW's rows of the
+                // all-zero columns are zero, the others as backward() computes them)
+                for (int64_t z = ws.kin; z < d.in; ++z)
+                    std::memset(g + d.w_off + ws.cols[static_cast<size_t>(z)] * d.out, 0,
+                                sizeof(float) * static_cast<size_t>(d.out));
+                k.backward_rows(g + d.w_off, d.use_bias ? g + d.b_off : nullptr, dcur, y, in,
+                                ws.cols.data(), B, ws.kin, d.out, act, nullptr);
+            } else {
+                k.backward(dxp, g + d.w_off, d.use_bias ? g + d.b_off : nullptr, dcur, y, in,
+                           p + d.w_off, B, d.in, d.out, act);
+            }
         } else if (d.kind == LayerKind::BatchNorm) {
             if (act != Activation::Linear)
                 activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
@@ -1456,7 +1469,8 @@ void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batc
 bool Network::select_row(Workspace& ws, const float* x) const {
     ws.kin = -1;
     const int64_t in = input_dim();
-    if (dag_ || layers_.front().kind != LayerKind::Dense || input_dropout_ > 0.0f || in < 32)
+    if (input_readers_ != 1 || layers_.front().kind != LayerKind::Dense || input_dropout_ > 0.0f ||
+        in < 32)
         return false;
     int64_t* cols = ws.cols.data();
     float* xc = ws.x.data();

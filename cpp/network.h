@@ -358,6 +358,7 @@ private:
     // backward() for a graph: each stage's gradient accumulated in ws.grad.
     void backward_graph(Workspace& ws, const float* xb, int64_t B, bool fused);
     bool dag_ = false;  // some stage reads other than the stage before it
+    int input_readers_ = 0;  // how many stage inputs are the network's input
     bool regularized_ = false, activity_regularized_ = false, constrained_ = false;
     double last_activity_penalty_ = 0.0;
     std::vector<double> constraint_scratch_;

@@ -601,3 +601,32 @@ def test_subclassed_graph_side_by_side_with_keras(rng):
     kh, fh = km.fit(x, y, **args).history, fm.fit(x, y, **args).history
     np.testing.assert_allclose(fh["loss"], kh["loss"], rtol=2e-6)
     np.testing.assert_allclose(fm.predict(x, verbose=0), km.predict(x, verbose=0), atol=2e-6)
+
+
+def test_sparse_inputs_take_the_column_selection_in_a_graph(rng):
+    # the first stage alone reads the input (a residual after it): sparse rows
+    # take the chain's column selection; the gradients are the same as float64's
+    x = rng.standard_normal((16, 40)).astype(np.float32)
+    x[:, rng.random(40) < 0.6] = 0.0  # (whole zero columns, as MNIST's borders)
+    x[rng.random(x.shape) < 0.3] = 0.0
+    t = rng.standard_normal((16, 2)).astype(np.float32)
+    stages = [{"kind": 0, "units": 6, "activation": 1},
+              {"kind": 0, "units": 6, "activation": 3},
+              {"kind": 5, "merge": 0, "inputs": [1, 0]},
+              {"kind": 0, "units": 2}]
+    net = stage_net(40, stages)
+    _randomize(net, rng, 0.3)
+
+    def ref(q, out=False):
+        h = _relu(x.astype(np.float64) @ q[0] + q[1])
+        y = (np.tanh(h @ q[2] + q[3]) + h) @ q[4] + q[5]
+        return y if out else np.mean(np.sum((y - t) ** 2, axis=1) / 2)
+
+    np.testing.assert_allclose(net.predict(x, 16), ref(_vars(net), True), rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(net.predict(x[:1], 1), ref(_vars(net), True)[:1], rtol=2e-5,
+                               atol=2e-6)
+    # (a dense batch first, learning rate 0: its gradients fill every row of dW,
+    # and the sparse batch's must zero the rows of its all-zero columns)
+    one_step(net, rng.standard_normal((16, 40)).astype(np.float32), t)
+    one_step(net, x, t)
+    assert_grads_match(net, ref)
