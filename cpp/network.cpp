@@ -699,6 +699,46 @@ bool Network::variable_decays(size_t layer, bool kernel) const {
     return decay_mask_[v];
 }
 
+// The backward of stage li when it is a BatchNorm, PReLU, LayerNorm or
+// Identity stage: its activation (dcur [B, out] becomes dL/dz in place), then
+// its map into dx [B, in] (nullptr: no input gradient) and its weights'
+// gradients (none for a frozen layer; BatchNorm then runs in inference mode).
+//   in: [B, in] the stage's input
+void Network::backward_map(Workspace& ws, size_t li, Activation act, float* dcur, float* dx,
+                           const float* in, int64_t B) {
+    const LayerDesc& d = layers_[li];
+    const float* y = ws.acts[li].data();
+    float* p = params_.data();
+    float* g = grads_.data();
+    if (d.kind == LayerKind::Identity) {
+        if (dx) activation_backward(act, dx, dcur, in, y, B, d.out, d.act_params);
+        return;
+    }
+    if (act != Activation::Linear)
+        activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
+    if (d.kind == LayerKind::BatchNorm) {
+        const float* gamma = d.has_kernel ? p + d.w_off : nullptr;
+        if (d.trainable) {
+            const float* st = ws.bn_stats[li].data();
+            batchnorm_backward_train(dx, d.has_kernel ? g + d.w_off : nullptr,
+                                     d.use_bias ? g + d.b_off : nullptr, dcur, in, st,
+                                     st + d.out, gamma, B, d.out, ws.scratch.data());
+        } else if (dx) {
+            batchnorm_backward_infer(dx, dcur, gamma, p + d.mv_off, B, d.out, d.epsilon);
+        }
+    } else if (d.kind == LayerKind::PReLU) {
+        prelu_backward(dx, d.trainable ? g + d.w_off : nullptr, dcur, in, p + d.w_off,
+                       d.shared, B, d.out, ws.scratch.data());
+    } else if (d.kind == LayerKind::LayerNorm) {
+        // (a frozen layer's weights get no gradient; the map is the same)
+        const bool t = d.trainable;
+        layernorm_backward(dx, t && d.has_kernel ? g + d.w_off : nullptr,
+                           t && d.use_bias ? g + d.b_off : nullptr, dcur, in,
+                           ws.bn_stats[li].data(), d.has_kernel ? p + d.w_off : nullptr, B,
+                           d.out, static_cast<NormMode>(d.norm_mode));
+    }
+}
+
 // Backprop from ws.d0 (dL/dy of the last layer, or dL/dz when fused) into
 // grads_: through each layer's dropout mask, its activity regularizer, its
 // activation (fused in the kernel, or a separate pass) and its own map; the
@@ -904,35 +944,8 @@ void Network::backward(Workspace& ws, const float* xb, int64_t B, bool fused) {
                            d.use_bias ? g + d.b_off : nullptr, dcur, y, in, p + d.w_off, B,
                            d.in, d.out, act);
             }
-        } else if (d.kind == LayerKind::BatchNorm) {
-            if (act != Activation::Linear)
-                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
-            const float* gamma = d.has_kernel ? p + d.w_off : nullptr;
-            float* dx = li == 0 ? nullptr : dnext;
-            if (d.trainable) {
-                const float* st = ws.bn_stats[li].data();
-                batchnorm_backward_train(dx, d.has_kernel ? g + d.w_off : nullptr,
-                                         d.use_bias ? g + d.b_off : nullptr, dcur, in, st,
-                                         st + d.out, gamma, B, d.out, ws.scratch.data());
-            } else if (dx) {
-                batchnorm_backward_infer(dx, dcur, gamma, p + d.mv_off, B, d.out, d.epsilon);
-            }
-        } else if (d.kind == LayerKind::PReLU) {
-            if (act != Activation::Linear)
-                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
-            prelu_backward(li == 0 ? nullptr : dnext, d.trainable ? g + d.w_off : nullptr, dcur,
-                           in, p + d.w_off, d.shared, B, d.out, ws.scratch.data());
-        } else if (d.kind == LayerKind::LayerNorm) {
-            if (act != Activation::Linear)
-                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
-            // (a frozen layer's weights get no gradient; the map is the same)
-            const bool t = d.trainable;
-            layernorm_backward(li == 0 ? nullptr : dnext, t && d.has_kernel ? g + d.w_off : nullptr,
-                               t && d.use_bias ? g + d.b_off : nullptr, dcur, in,
-                               ws.bn_stats[li].data(), d.has_kernel ? p + d.w_off : nullptr, B,
-                               d.out, static_cast<NormMode>(d.norm_mode));
-        } else if (li > 0) {
-            activation_backward(act, dnext, dcur, in, y, B, d.out, d.act_params);
+        } else {
+            backward_map(ws, li, act, dcur, li == 0 ? nullptr : dnext, in, B);
         }
         if (regularized_ && d.trainable)  // (the fused step took the first kernel's term)
             add_regularization_grads(d, !(li == 0 && fused_first_));
@@ -989,31 +1002,6 @@ void Network::backward_graph(Workspace& ws, const float* xb, int64_t B, bool fus
                 k.backward(dxp, g + d.w_off, d.use_bias ? g + d.b_off : nullptr, dcur, y, in,
                            p + d.w_off, B, d.in, d.out, act);
             }
-        } else if (d.kind == LayerKind::BatchNorm) {
-            if (act != Activation::Linear)
-                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
-            const float* gamma = d.has_kernel ? p + d.w_off : nullptr;
-            if (d.trainable) {
-                const float* st = ws.bn_stats[li].data();
-                batchnorm_backward_train(dxp, d.has_kernel ? g + d.w_off : nullptr,
-                                         d.use_bias ? g + d.b_off : nullptr, dcur, in, st,
-                                         st + d.out, gamma, B, d.out, ws.scratch.data());
-            } else if (dxp) {
-                batchnorm_backward_infer(dxp, dcur, gamma, p + d.mv_off, B, d.out, d.epsilon);
-            }
-        } else if (d.kind == LayerKind::PReLU) {
-            if (act != Activation::Linear)
-                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
-            prelu_backward(dxp, d.trainable ? g + d.w_off : nullptr, dcur, in, p + d.w_off,
-                           d.shared, B, d.out, ws.scratch.data());
-        } else if (d.kind == LayerKind::LayerNorm) {
-            if (act != Activation::Linear)
-                activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
-            const bool t = d.trainable;
-            layernorm_backward(dxp, t && d.has_kernel ? g + d.w_off : nullptr,
-                               t && d.use_bias ? g + d.b_off : nullptr, dcur, in,
-                               ws.bn_stats[li].data(), d.has_kernel ? p + d.w_off : nullptr, B,
-                               d.out, static_cast<NormMode>(d.norm_mode));
         } else if (d.kind == LayerKind::Merge) {
             if (act != Activation::Linear)
                 activation_backward(act, dcur, dcur, ws.pre[li].data(), y, B, d.out, d.act_params);
@@ -1039,8 +1027,8 @@ void Network::backward_graph(Workspace& ws, const float* xb, int64_t B, bool fus
                         acc[b * d.in + d.begin + j] += dcur[b * d.out + j];
             }
             dxp = nullptr;
-        } else if (dxp) {
-            activation_backward(act, dxp, dcur, in, y, B, d.out, d.act_params);
+        } else {
+            backward_map(ws, li, act, dcur, dxp, in, B);
         }
         if (dxp) {
             float* acc = ws.grad[static_cast<size_t>(s0)].data();

@@ -355,6 +355,9 @@ private:
     const float* layer_input(const Workspace& ws, size_t li, const float* xb, int64_t B) const;
     // The output of stage s as later stages read it (s = -1: the input).
     const float* stage_output(const Workspace& ws, int s, const float* xb, int64_t B) const;
+    // The backward of a BatchNorm, PReLU, LayerNorm or Identity stage.
+    void backward_map(Workspace& ws, size_t li, Activation act, float* dcur, float* dx,
+                      const float* in, int64_t B);
     // backward() for a graph: each stage's gradient accumulated in ws.grad.
     void backward_graph(Workspace& ws, const float* xb, int64_t B, bool fused);
     bool dag_ = false;  // some stage reads other than the stage before it
