@@ -630,3 +630,68 @@ def test_sparse_inputs_take_the_column_selection_in_a_graph(rng):
     one_step(net, rng.standard_normal((16, 40)).astype(np.float32), t)
     one_step(net, x, t)
     assert_grads_match(net, ref)
+
+
+def _random_graph(lib, seed):
+    """A random functional graph: Dense, BatchNormalization, LayerNormalization,
+    PReLU and Activation layers, merges and x + y / x * y on earlier tensors of
+    one or two inputs, then a softmax Dense on the last tensor (with the
+    inputs, so that each counts)."""
+    r = np.random.default_rng(seed)
+    L = lib.layers
+    ins = [lib.Input((int(r.integers(3, 7)),), name=f"in{i}") for i in range(int(r.integers(1, 3)))]
+    pool = list(ins)
+    for _ in range(int(r.integers(3, 7))):
+        kind = r.choice(["dense", "dense", "bn", "ln", "merge", "act", "op", "prelu"])
+        a = pool[int(r.integers(0, len(pool)))]
+        same = [p for p in pool if p.shape == a.shape and p is not a]
+        if kind == "dense":
+            t = L.Dense(int(r.choice([4, 4, 6])), activation=str(r.choice(
+                ["relu", "tanh", "sigmoid", "linear", "elu"])))(a)
+        elif kind == "bn":
+            t = L.BatchNormalization()(a)
+        elif kind == "ln":
+            t = L.LayerNormalization()(a)
+        elif kind == "prelu":
+            t = L.PReLU()(a)
+        elif kind == "act":
+            t = L.Activation(str(r.choice(["relu", "softplus", "swish"])))(a)
+        elif kind == "op" and same:
+            b = same[int(r.integers(0, len(same)))]
+            t = a + b if r.random() < 0.5 else a * b
+        elif kind == "merge" and same:
+            mode = str(r.choice(["Add", "Multiply", "Average", "Maximum", "Minimum", "Subtract"]))
+            t = getattr(L, mode)()([a, same[int(r.integers(0, len(same)))]])
+        else:
+            others = [p for p in pool if p is not a]
+            t = L.Concatenate()([a, others[int(r.integers(0, len(others)))]]) if others \
+                else L.Dense(4)(a)
+        pool.append(t)
+    last = pool[-1]
+    rest = [p for p in ins if p is not last]
+    out = L.Dense(3, activation="softmax")(L.Concatenate()([last] + rest) if rest else last)
+    return lib.Model(ins if len(ins) > 1 else ins[0], out)
+
+
+def test_random_graphs_side_by_side_with_keras(rng):
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    for seed in range(20):
+        keras.backend.clear_session()
+        km = _random_graph(keras, seed)
+        fd.backend.clear_session()
+        fm = _random_graph(fd, seed)
+        fm.set_weights(km.get_weights())
+        assert json.loads(json.dumps(fm.get_config())) == json.loads(
+            json.dumps(km.get_config())), seed
+        xs = [rng.standard_normal((64, t.shape[1])).astype(np.float32) for t in km.inputs]
+        x = xs if len(xs) > 1 else xs[0]
+        y = rng.integers(0, 3, 64)
+        for m in (km, fm):
+            m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        args = dict(epochs=3, batch_size=16, verbose=0, shuffle=False, validation_split=0.25)
+        kh, fh = km.fit(x, y, **args).history, fm.fit(x, y, **args).history
+        for key in ("loss", "val_loss"):
+            np.testing.assert_allclose(fh[key], kh[key], rtol=1e-5, err_msg=f"{seed} {key}")
+        np.testing.assert_allclose(fm.predict(x, verbose=0), km.predict(x, verbose=0),
+                                   atol=1e-5, err_msg=str(seed))
