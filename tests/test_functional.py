@@ -191,3 +191,31 @@ def _strip_shared(obj):
     if isinstance(obj, (list, tuple)):
         return [_strip_shared(v) for v in obj]
     return obj
+
+
+def test_layer_output_for_feature_extraction(rng):
+    # Keras's pattern: a model from another's input to one of its layers' outputs,
+    # sharing the layers (and so their training)
+    x = rng.random((16, 6), dtype=np.float32)
+    m = _mlp()
+    feat = m.get_layer("dense")
+    assert m.get_layer("dense_1").input is m.get_layer("layer_normalization").output
+    fe = fd.Model(inputs=m.input, outputs=feat.output)
+    assert [l.name for l in fe.layers] == ["input_layer", "dense"]
+    np.testing.assert_allclose(fe.predict(x, verbose=0),
+                               np.maximum(x @ feat.kernel.numpy() + feat.bias.numpy(), 0),
+                               rtol=1e-6)
+    m.compile("adam", "sparse_categorical_crossentropy")
+    m.fit(x, rng.integers(0, 3, 16), epochs=2, verbose=0)
+    np.testing.assert_allclose(fe.predict(x, verbose=0),
+                               np.maximum(x @ feat.kernel.numpy() + feat.bias.numpy(), 0),
+                               rtol=1e-6)
+    # a built Sequential's layers have their symbolic inputs and outputs too
+    s = fd.Sequential([fd.Input((6,)), layers.Dense(4, name="f"), layers.Dense(2)])
+    sub = fd.Model(inputs=s.inputs, outputs=s.get_layer("f").output)
+    assert [l.name for l in sub.layers] == ["input_layer_1", "f"]
+    assert sub.get_config()["input_layers"] == [["input_layer_1", 0, 0]]
+    assert s.output.shape == (None, 2) and s.layers[1].input.shape == (None, 4)
+    with pytest.raises(AttributeError, match="has never been called and thus has no defined "
+                                             "output"):
+        layers.Dense(3).output

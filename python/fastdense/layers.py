@@ -95,7 +95,27 @@ class Layer:
         out = KerasTensor(tuple(self.compute_output_shape(shape)),
                           unique_name("keras_tensor"), "float32")
         out._history = (self, inputs)
+        self._node = (inputs, out)
         return out
+
+    # The symbolic input and output of the layer's last call on a tensor (a
+    # functional model's, or a built Sequential's), as Keras's layer.input /
+    # layer.output: for `Model(inputs=model.input, outputs=layer.output)`.
+    _node: Optional[Tuple[Any, "KerasTensor"]] = None
+
+    def _node_part(self, k: int, what: str) -> Any:
+        if self._node is None:
+            raise AttributeError(f"The layer {self.name} has never been called and thus has no "
+                                 f"defined {what}.")
+        return self._node[k]
+
+    @property
+    def input(self) -> Any:
+        return self._node_part(0, "input")
+
+    @property
+    def output(self) -> "KerasTensor":
+        return self._node_part(1, "output")
 
     def __init__(self, name: Optional[str] = None, trainable: bool = True,
                  dtype: Any = None, input_shape: Optional[Sequence[Optional[int]]] = None,
@@ -1191,6 +1211,7 @@ class _Merge(Layer):
             out = KerasTensor(self.compute_output_shape(shapes), unique_name("keras_tensor"),
                               "float32")
             out._history = (self, list(inputs))  # type: ignore[assignment]
+            self._node = (list(inputs), out)
             return out
         xs = [np.asarray(x, dtype=np.float32) for x in inputs]
         self.compute_output_shape([x.shape for x in xs])
@@ -1939,8 +1960,17 @@ class InputLayer(Layer):
 
     @property
     def output(self) -> InputSpec:
-        return InputSpec(self._batch_input_shape, self.name,  # type: ignore[arg-type]
-                         self.input_dtype)
+        if self._tensor is None:  # (its one symbolic tensor, as Input() returns it)
+            self._tensor = InputSpec(self._batch_input_shape, self.name,  # type: ignore[arg-type]
+                                     self.input_dtype)
+            self._tensor._layer = self  # type: ignore[attr-defined]
+        return self._tensor
+
+    @property
+    def input(self) -> InputSpec:
+        return self.output
+
+    _tensor: Optional[InputSpec] = None
 
 
 def Input(shape: Optional[Sequence[Optional[int]]] = None, batch_size: Optional[int] = None,
@@ -1952,9 +1982,7 @@ def Input(shape: Optional[Sequence[Optional[int]]] = None, batch_size: Optional[
     Dense(...)])``."""
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
                        batch_shape=batch_shape, name=name, **kwargs)
-    spec = layer.output
-    spec._layer = layer  # type: ignore[attr-defined]
-    return spec
+    return layer.output
 
 
 def serialize(layer: Layer) -> Dict[str, Any]:

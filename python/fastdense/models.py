@@ -405,6 +405,27 @@ class Model:
         self._net = net
         if self.compiled:
             self._install_training_config()
+        if isinstance(self, Sequential) and not isinstance(self, Functional):
+            self._trace_stack()
+
+    def _trace_stack(self) -> None:
+        """A built Sequential's layers called on its symbolic input, as Keras's
+        Sequential builds its graph: ``model.input`` / ``model.output`` and
+        each layer's ``input`` / ``output`` are then the tensors of that
+        chain, for ``Model(inputs=model.input, outputs=layer.output)``."""
+        from .layers import Input
+        assert self._input_shape is not None
+        given = self._input_layer
+        t = given.output if isinstance(given, InputLayer) else Input(
+            batch_shape=tuple(self._input_shape), name=self._input_layer_name)
+        start = t
+        try:
+            for item in self._stack:
+                t = item(t)
+        except (TypeError, ValueError, AttributeError, NotImplementedError):
+            self._seq_tensors = None  # (the model runs as built; only the symbolic view is off)
+            return
+        self._seq_tensors = (start, t)
 
     def _build_nested(self, input_shape: Tuple[Any, ...]) -> None:
         """Checks each nested model's input shape against what reaches it, and
@@ -1375,12 +1396,18 @@ class Model:
         if shape is None:
             raise AttributeError(f"Model '{self.name}' has no defined inputs yet: build it or "
                                  "give it an Input first.")
+        traced = getattr(self, "_seq_tensors", None)
+        if traced is not None and self._net is not None:
+            return [traced[0]]
         return [InputSpec(tuple(shape), getattr(self, "_input_layer_name", None)
                           or "keras_tensor")]
 
     @property
     def outputs(self) -> List[InputSpec]:
         """The model's symbolic output, as Keras's ``model.outputs``."""
+        traced = getattr(self, "_seq_tensors", None)
+        if traced is not None and self._net is not None:
+            return [traced[1]]
         inputs = self.inputs
         shape = tuple(inputs[0].shape)
         for layer in self._layers:
@@ -1874,6 +1901,8 @@ class Model:
             shape: Tuple[Any, ...] = tuple(layer._batch_input_shape or ())
             self._input_shape = (None,) + shape[1:]
             self._input_layer_name = layer.name
+            if not isinstance(self, Functional):
+                self._input_layer = layer  # (its tensor starts the traced stack)
             return
         if isinstance(layer, Model):
             self._append_model(layer, rebuild)
