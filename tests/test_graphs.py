@@ -368,6 +368,7 @@ def test_two_inputs_train_and_predict(rng):
     assert [l.name for l in m.layers] == ["deep", "normalization_1", "wide", "dense",
                                           "normalization", "dense_1", "concatenate", "dense_2"]
     assert m.input_shape == [(None, 5), (None, 6)]
+    assert m.get_layer("deep") is m.layers[0] and m.get_layer("wide") is m.layers[2]
     assert isinstance(m.input, list) and isinstance(m.output, list)
     m.compile("adam", "mse")
     h = m.fit((xw, xd), y, epochs=3, batch_size=16, verbose=0,

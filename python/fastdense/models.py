@@ -2350,8 +2350,10 @@ class Functional(Sequential):
                 raise ValueError(f"Was asked to retrieve layer at index {index} but model only "
                                  f"has {len(layers)} layers.")
             return layers[index]
-        if name is not None and name == self._input_layer.name and index is None:
-            return self._input_layer
+        if name is not None and index is None:
+            for t in self._input_tensors:  # (each InputLayer of several inputs)
+                if t._layer.name == name:  # type: ignore[attr-defined]
+                    return t._layer  # type: ignore[attr-defined]
         return super().get_layer(name, index)
 
     @property
