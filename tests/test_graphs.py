@@ -242,6 +242,9 @@ def test_merge_layers_on_arrays_and_their_errors():
         fd.Model(inp, layers.add([x, shared(x)]))
     with pytest.raises(NotImplementedError, match="on the model's input only"):
         fd.Model(inp, layers.add([layers.Rescaling(2.0)(x), x]))
+    y = layers.Dense(4)(inp)
+    with pytest.raises(NotImplementedError, match="Concatenate 'concatenate_1' with axis=0"):
+        fd.Model(inp, layers.Dense(1)(layers.Concatenate(axis=0)([y, layers.Dense(4)(inp)])))
 
 
 def test_config_clone_copy_and_files(tmp_path, rng):

@@ -23,7 +23,8 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
-from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Identity, _Merge, _Op,
+from .layers import (Activation, BatchNormalization, Concatenate, Dense, Dropout, Flatten,
+                     Identity, _Merge, _Op,
                      InputLayer, Normalization, Rescaling,
                      InputSpec, KerasTensor, Layer, LayerNormalization, _RowNormalization,
                      ActivityRegularization, PReLU, Reshape, _Noise, _check_name)
@@ -1722,6 +1723,10 @@ class Model:
             else:
                 members = [layer]
             for m in members:
+                if isinstance(m, Concatenate) and m.axis not in (-1, 1):
+                    raise NotImplementedError(
+                        f"fastdense concatenates along the features (axis=-1) of 2D "
+                        f"activations. Received: Concatenate '{m.name}' with axis={m.axis}")
                 if not isinstance(m, (Dense, BatchNormalization, _RowNormalization, Dropout,
                                       _Noise, ActivityRegularization, PReLU, Flatten, Reshape,
                                       Activation, Identity, _Merge) + _INPUT_STAGE):
