@@ -30,7 +30,8 @@ uint64_t dropout_mask(float* mask, float* out, const float* in, int64_t n, float
 //
 // Gaussian noise, z_i standard normal (Box-Muller in float on the top 24
 // bits of output k's two 32-bit halves: z_2k = rho cos(theta),
-// z_2k+1 = rho sin(theta)):
+// z_2k+1 = rho sin(theta), with the log and sincos as polynomials that
+// vectorize (no FMA contraction: every ISA clone does the same float operations)):
 //   additive (GaussianNoise):         mask[i] = 1;  out[i] = in[i] + stddev * z_i
 //   multiplicative (GaussianDropout): mask[i] = stddev * z_i + 1;  out[i] = in[i] * mask[i]
 //   mask: [n]   out: [n]   in: [n]

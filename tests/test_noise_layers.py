@@ -261,3 +261,22 @@ def test_side_by_side_with_keras(rng, off):
         args = dict(epochs=3, batch_size=32, verbose=0, shuffle=False)
         np.testing.assert_allclose(fm.fit(x, y, **args).history["loss"],
                                    km.fit(x, y, **args).history["loss"], rtol=2e-6)
+
+
+def test_gaussian_draws_follow_the_normal_distribution():
+    # 2M draws against the standard normal's CDF at 13 points (each within ~5
+    # standard errors), its tails, and the pair's independence; the sincos and
+    # log the draws use are the engine's own (vectorized) approximations
+    from math import erf, sqrt
+    x = np.zeros((2000, 1000), np.float32)
+    z = _draw(GAUSSIAN, 1.0, x).astype(np.float64).ravel()
+    for q in (-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0):
+        p = 0.5 * (1 + erf(q / sqrt(2)))
+        se = sqrt(p * (1 - p) / z.size)
+        assert abs(np.mean(z < q) - p) < 5 * se + 1e-7, q
+    assert abs(z.mean()) < 5 / sqrt(z.size) and z.std() == pytest.approx(1.0, abs=3e-3)
+    assert np.mean(np.abs(z) > 4) == pytest.approx(6.3e-5, rel=0.4)
+    assert np.abs(z).max() < 6.0
+    pairs = z.reshape(-1, 2)
+    assert abs(np.corrcoef(pairs[:, 0], pairs[:, 1])[0, 1]) < 5 / sqrt(len(pairs))
+    assert abs(np.corrcoef(pairs[:, 0] ** 2, pairs[:, 1] ** 2)[0, 1]) < 5 / sqrt(len(pairs))
