@@ -699,3 +699,15 @@ def test_random_graphs_side_by_side_with_keras(rng):
             np.testing.assert_allclose(fh[key], kh[key], rtol=1e-5, err_msg=f"{seed} {key}")
         np.testing.assert_allclose(fm.predict(x, verbose=0), km.predict(x, verbose=0),
                                    atol=1e-5, err_msg=str(seed))
+
+
+def test_a_graph_model_does_not_nest_as_a_chain():
+    inp = fd.Input((4,))
+    g = fd.Model(inp, layers.add([layers.Dense(4)(inp), inp]))
+    with pytest.raises(NotImplementedError, match="is a graph"):
+        fd.Sequential([g, layers.Dense(1)])
+    other = fd.Input((4,))
+    with pytest.raises(NotImplementedError, match="is a graph|is itself a graph"):
+        fd.Model(other, layers.Dense(1)(g(other)))
+    with pytest.raises(NotImplementedError, match="is a graph|is itself a graph"):
+        fd.Model(other, layers.add([g(other), other]))

@@ -454,6 +454,8 @@ class Model:
 
     def compute_output_shape(self, input_shape: Sequence[Optional[int]]) -> Tuple[Any, ...]:
         """The output shape for inputs of ``input_shape`` (batch axis first)."""
+        if self._graph is not None:
+            return (tuple(input_shape)[0],) + tuple(self._output_tensor.shape[1:])
         shape = tuple(input_shape)
         for layer in self._layers:
             shape = tuple(layer.compute_output_shape(shape))
@@ -1947,6 +1949,10 @@ class Model:
         if not model._layers:
             raise ValueError(f"Model '{model.name}' has no layers; add its layers before "
                              "nesting it in another model.")
+        if model._graph is not None:  # (its layers are no chain: they must not run as one)
+            raise NotImplementedError(
+                f"Model '{model.name}' is a graph (branches, merges or several inputs); "
+                "fastdense nests models whose layers form a chain.")
         if any(model.name == l.name for l in self._stack):
             raise ValueError(
                 "All layers added to a Sequential model should have unique names. Name "
