@@ -44,6 +44,31 @@ def test_layers_weights_and_summary():
     assert "decoder (Sequential)" in text and "40" in text
 
 
+def test_summary_expand_nested_as_keras_prints_it():
+    L = layers
+    enc = fd.Sequential([fd.Input((8,)), L.Dense(4, activation="relu"), L.Dense(3)],
+                        name="encoder")
+    dec = fd.Sequential([L.Dense(8, activation="sigmoid")], name="decoder")
+    ae = fd.Sequential([enc, dec])
+    lines = []
+    ae.summary(expand_nested=True, line_length=76, print_fn=lines.append)
+    # (Keras 3.15.1's rows for the same model)
+    for row in ("│ encoder (Sequential)            │ (None, 3)              │            51 │",
+                "│    └ dense (Dense)              │ (None, 4)              │            36 │",
+                "│    └ dense_1 (Dense)            │ (None, 3)              │            15 │",
+                "│ decoder (Sequential)            │ (None, 8)              │            32 │",
+                "│    └ dense_2 (Dense)            │ (None, 8)              │            32 │"):
+        assert row in lines[0], row
+    lines = []
+    fd.Sequential([fd.Sequential([ae], name="mid"), L.Dense(2)]).summary(
+        expand_nested=True, line_length=76, print_fn=lines.append)
+    assert "│       └ encoder (Sequential)    │ (None, 3)              │            51 │" in lines[0]
+    assert "│          └ dense (Dense)        │ (None, 4)              │            36 │" in lines[0]
+    lines = []
+    ae.summary(line_length=76, print_fn=lines.append)
+    assert "└ dense" not in lines[0]
+
+
 def test_training_updates_the_shared_layers(rng):
     x = _x(rng)
     enc, dec, ae = _autoencoder()

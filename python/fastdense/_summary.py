@@ -33,6 +33,9 @@ def _wrap(text: str, width: int) -> List[str]:
     longer than the cell cut with an ellipsis."""
     lines: List[str] = []
     cur = ""
+    indent = text[:len(text) - len(text.lstrip(" "))]  # (a nested row's "   └ ")
+    text = text[len(indent):]
+    width = max(1, width - len(indent))
     for word in text.split(" "):
         if len(word) > width:
             word = word[:width - 1] + "…"
@@ -43,6 +46,7 @@ def _wrap(text: str, width: int) -> List[str]:
                 lines.append(cur)
             cur = word
     lines.append(cur)
+    lines[0] = indent + lines[0]
     return lines
 
 
@@ -90,7 +94,7 @@ def _param_count(layer: Any) -> int:
 
 
 def summary_text(model: Any, line_length: Any = None, positions: Any = None,
-                 show_trainable: bool = False) -> str:
+                 show_trainable: bool = False, expand_nested: bool = False) -> str:
     rows = []
     traced = getattr(model, "_graph", None)
     # (a subclassed model's graph: Keras lists its layers without connections)
@@ -105,21 +109,33 @@ def summary_text(model: Any, line_length: Any = None, positions: Any = None,
                 row.append(("Y" if layer.trainable and model.trainable else "N")
                            if layer.weights else "-")
             rows.append(tuple(row))
-    shape = model._input_shape
-    for layer in ([] if graph else model.layers):
-        if shape is not None and model.built:
-            shape = outs.get(id(layer)) or layer.compute_output_shape(shape)
-            out = str(tuple(shape)) if len(shape) > 1 else f"({shape[0]},)"
-            params = f"{_param_count(layer):,}"
-        else:
-            out, params = "?", "0 (unbuilt)"
-            if layer.built and layer.weights:
+    def add_rows(layers: Any, shape: Any, level: int) -> None:
+        # (expand_nested: a nested model's layers under its row, as Keras's
+        # "   └ " prefix per level)
+        prefix = "   " * level + "└ " if level else ""
+        for layer in layers:
+            before = shape
+            if shape is not None and model.built:
+                if type(layer).__name__ == "InputLayer":
+                    shape = tuple(layer._batch_input_shape)
+                else:
+                    shape = (outs.get(id(layer)) if level == 0 else None) or \
+                        layer.compute_output_shape(shape)
+                out = str(tuple(shape)) if len(shape) > 1 else f"({shape[0]},)"
                 params = f"{_param_count(layer):,}"
-        row = [f"{layer.name} ({type(layer).__name__})", out, params]
-        if show_trainable:  # Y / N for a layer with weights, - without
-            row.append(("Y" if layer.trainable and model.trainable else "N")
-                       if layer.weights else "-")
-        rows.append(tuple(row))
+            else:
+                out, params = "?", "0 (unbuilt)"
+                if layer.built and layer.weights:
+                    params = f"{_param_count(layer):,}"
+            row = [f"{prefix}{layer.name} ({type(layer).__name__})", out, params]
+            if show_trainable:  # Y / N for a layer with weights, - without
+                row.append(("Y" if layer.trainable and model.trainable else "N")
+                           if layer.weights else "-")
+            rows.append(tuple(row))
+            if expand_nested and hasattr(layer, "_layers") and layer.layers:
+                add_rows(layer.layers, before, level + 1)
+
+    add_rows([] if graph else model.layers, model._input_shape, 0)
     widths = column_widths(line_length, positions, show_trainable, graph)
     right = (False, False, True) + ((False,) if graph else ()) + (None,)
     header = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if graph else []) + (

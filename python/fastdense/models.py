@@ -1649,7 +1649,7 @@ class Model:
                 layer_range: Any = None) -> None:
         """Prints Keras's table of layers, output shapes and parameter counts."""
         from ._summary import summary_text
-        text = summary_text(self, line_length, positions, show_trainable)
+        text = summary_text(self, line_length, positions, show_trainable, expand_nested)
         if print_fn is None:
             print(text, end="")
         else:
