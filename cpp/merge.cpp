@@ -79,24 +79,6 @@ void merge_forward(float* y, const float* const* xs, const int64_t* w, int n, in
     }
 }
 
-void merge_forward_naive(float* y, const float* const* xs, const int64_t* w, int n, int64_t B,
-                         MergeMode mode) {
-    const int64_t C = merge_width(mode, w, n);
-    for (int64_t b = 0; b < B; ++b) {
-        if (mode == MergeMode::Concatenate) {
-            int64_t c = 0;
-            for (int i = 0; i < n; ++i)
-                for (int64_t j = 0; j < w[i]; ++j) y[b * C + c++] = xs[i][b * w[i] + j];
-            continue;
-        }
-        for (int64_t j = 0; j < C; ++j) {
-            float acc = xs[0][b * C + j];
-            for (int i = 1; i < n; ++i) acc = step(mode, acc, xs[i][b * C + j]);
-            y[b * C + j] = mode == MergeMode::Average ? acc / static_cast<float>(n) : acc;
-        }
-    }
-}
-
 void merge_backward(float* const* dxs, const float* dy, const float* const* xs,
                     const int64_t* w, int n, int64_t B, MergeMode mode) {
     if (mode == MergeMode::Concatenate) {

@@ -40,8 +40,4 @@ void merge_forward(float* y, const float* const* xs, const int64_t* w, int n, in
 void merge_backward(float* const* dxs, const float* dy, const float* const* xs,
                     const int64_t* w, int n, int64_t B, MergeMode mode);
 
-// The unfused references (tests): the same maps, one element at a time.
-void merge_forward_naive(float* y, const float* const* xs, const int64_t* w, int n, int64_t B,
-                         MergeMode mode);
-
 }  // namespace fastdense

@@ -37,6 +37,16 @@ std::vector<LayerSpec> dense_specs(const std::vector<int64_t>& units,
     }
     return specs;
 }
+
+// Whether some stage reads other than the stage before it (or is a Slice):
+// the network is then a graph, with its own forward bookkeeping and backward.
+bool is_graph(const std::vector<LayerDesc>& layers) {
+    for (size_t l = 0; l < layers.size(); ++l)
+        if (layers[l].src.size() != 1 || layers[l].src[0] != static_cast<int>(l) - 1 ||
+            layers[l].kind == LayerKind::Slice)
+            return true;
+    return false;
+}
 }  // namespace
 
 Network::Network(const std::vector<int64_t>& units, const std::vector<Activation>& acts,
@@ -65,7 +75,6 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
         if ((sp.kind == LayerKind::Merge) != (d.src.size() >= 2))
             throw std::invalid_argument("Network: a Merge stage reads two or more stages, "
                                         "any other stage one");
-        if (d.src.size() != 1 || d.src[0] != li - 1 || sp.kind == LayerKind::Slice) dag_ = true;
         for (int s : d.src) input_readers_ += s < 0 ? 1 : 0;
         width = d.src[0] < 0 ? input_dim : widths[static_cast<size_t>(d.src[0])];
         d.in = width;
@@ -189,6 +198,7 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
         max_units_ = std::max(max_units_, d.out);
     }
     max_units_ = std::max(max_units_, input_dim);
+    dag_ = is_graph(layers_);
     params_.assign(static_cast<size_t>(off), 0.0f);
     grads_.assign(static_cast<size_t>(off), 0.0f);
     for (const auto& d : layers_) {
@@ -272,11 +282,7 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
         d0.resize(static_cast<size_t>(B * max_units));
         d1.resize(static_cast<size_t>(B * max_units));
     }
-    bool graph = false;
-    for (size_t l = 0; l < layers.size(); ++l)
-        graph = graph || layers[l].src.size() != 1 ||
-                layers[l].src[0] != static_cast<int>(l) - 1 || layers[l].kind == LayerKind::Slice;
-    if (graph) {
+    if (is_graph(layers)) {
         outp.assign(layers.size(), nullptr);
         if (deltas) {
             grad.resize(layers.size());

@@ -82,6 +82,12 @@ class Model:
         self._output_tensor: Any = None
         self._input_layer: Any = None
         self._slices: List[Tuple[int, int]] = []  # (first column, width) of each input
+        # (a graph's layers that run in numpy before the engine, by id, with each
+        # input's chain of them: _set_graph works them out once)
+        self._prefix: Dict[int, KerasTensor] = {}
+        self._chains: List[List[Layer]] = []
+        # (a built Sequential's symbolic input and output: _trace_stack)
+        self._seq_tensors: Optional[Tuple[KerasTensor, KerasTensor]] = None
         self._input_shape: Optional[Tuple[Optional[int], ...]] = None
         self._net: Any = None
         # (an Optimizer once compiled, None before: typed Any, as Keras leaves it, so
@@ -134,13 +140,9 @@ class Model:
             order = None if _is_chain(out) else _layer_graph([inp], out)
             chain = _layer_chain(inp, out) if order is None else []
             if order is not None:  # (call() branches: merges, x + h)
-                self._graph = [c for c in order if c[1]]
-                self._graph_order = order
-                self._input_tensors = [inp]
-                self._input_tensor, self._output_tensor = inp, out
                 self._input_layer = inp._layer  # type: ignore[attr-defined]
                 self._input_layer_name = self._input_layer.name
-                self._set_graph(self._graph)
+                self._set_graph(order, [inp], out)
         except (TypeError, ValueError, AttributeError, NotImplementedError) as e:
             raise NotImplementedError(
                 f"fastdense runs a subclassed model by tracing its call() once: fastdense "
@@ -433,7 +435,7 @@ class Model:
         builds the nested models that are not built yet (their own engines,
         so that they run on their own too; their new weights get this model's
         path first, as Keras's ``sequential/inner/dense/kernel``)."""
-        if self._top is None or getattr(self, "_graph", None) is not None:
+        if self._top is None or self._graph is not None:
             return
         shape = tuple(input_shape)
         for item in self._top:
@@ -467,8 +469,8 @@ class Model:
 
     @property
     def _output_units(self) -> int:
-        if getattr(self, "_graph", None) is not None:
-            return int(self._output_tensor.shape[-1])  # type: ignore[attr-defined]
+        if self._graph is not None:
+            return int(self._output_tensor.shape[-1])
         return self._dense_layers[-1].units
 
     def _flatten_input(self) -> bool:
@@ -487,7 +489,7 @@ class Model:
         shape-only ones (Flatten, Reshape, Dropout, elementwise activations,
         the input-stage layers) must see 2D activations, as the model's
         output must be."""
-        if getattr(self, "_graph", None) is not None:
+        if self._graph is not None:
             return  # (a graph's shapes: checked as it was built, in _set_graph)
         shape = tuple(input_shape)
         for layer in self._layers:
@@ -511,8 +513,8 @@ class Model:
         activity regularizer. Returns (stage dicts, the layer owning each
         stage, each stage's activity regularizer, the Dropout rate on the
         inputs)."""
-        if getattr(self, "_graph", None) is not None:
-            return self._graph_layout()  # type: ignore[attr-defined]
+        if self._graph is not None:
+            return self._graph_layout()
         linear = 0
         stages: List[Dict[str, Any]] = []
         owners: List[Layer] = []
@@ -592,7 +594,7 @@ class Model:
     def _features(self, x: Any, name: str = "x") -> np.ndarray:
         """The engine's input: float32 (samples, features), flattened when the
         model starts with Flatten (a view when the input is contiguous)."""
-        if len(getattr(self, "_slices", ())) > 1:  # (a functional model's several inputs)
+        if len(self._slices) > 1:  # (a functional model's several inputs)
             return self._multi_features(x, name)  # type: ignore[attr-defined]
         norms = self._normalizers
         if norms:  # (the leading Normalization layers, on the whole array at once)
@@ -1399,7 +1401,7 @@ class Model:
         if shape is None:
             raise AttributeError(f"Model '{self.name}' has no defined inputs yet: build it or "
                                  "give it an Input first.")
-        traced = getattr(self, "_seq_tensors", None)
+        traced = self._seq_tensors
         if traced is not None and self._net is not None:
             return [traced[0]]
         return [InputSpec(tuple(shape), getattr(self, "_input_layer_name", None)
@@ -1408,7 +1410,7 @@ class Model:
     @property
     def outputs(self) -> List[InputSpec]:
         """The model's symbolic output, as Keras's ``model.outputs``."""
-        traced = getattr(self, "_seq_tensors", None)
+        traced = self._seq_tensors
         if traced is not None and self._net is not None:
             return [traced[1]]
         inputs = self.inputs
@@ -1588,7 +1590,7 @@ class Model:
         array, or None when x needs the full path (conversion, an error)."""
         net = self._net
         if (net is None or x.dtype != np.float32 or x.ndim != 2
-                or len(getattr(self, "_slices", ())) > 1  # (several inputs: a list or dict)
+                or len(self._slices) > 1  # (several inputs: a list or dict)
                 or isinstance(self._layers[0], _INPUT_STAGE)):  # (those run in numpy first)
             return None
         self._claim_weights()
@@ -1701,10 +1703,16 @@ class Model:
     def _multi_input(self) -> bool:
         return len(self._input_tensors) > 1
 
-    def _set_graph(self, graph: List[Tuple[Any, List[KerasTensor], KerasTensor]]) -> None:
-        """Checks a graph's layers and sets the model's layer lists from it:
+    def _set_graph(self, order: List[Tuple[Any, List[KerasTensor], KerasTensor]],
+                   inputs: List[KerasTensor], out: KerasTensor) -> None:
+        """Takes a traced graph (``_layer_graph``'s order, from ``inputs`` to
+        ``out``), checks its layers and sets the model's layer lists from it:
         ``layers`` in Keras's order, the engine's (nested models' layers in
         their place) in the same order."""
+        graph = [c for c in order if c[1]]
+        self._graph_order, self._graph = order, graph
+        self._input_tensors = list(inputs)
+        self._input_tensor, self._output_tensor = inputs[0], out
         top: List[Any] = []
         flat: List[Layer] = []
         for layer, srcs, out in graph:
@@ -1717,7 +1725,7 @@ class Model:
             if isinstance(layer, Model):
                 if layer._subclassed() and not layer._layers:
                     raise NotImplementedError(f"Model '{layer.name}' has not been traced.")
-                if getattr(layer, "_graph", None) is not None:
+                if layer._graph is not None:
                     raise NotImplementedError(
                         f"Model '{layer.name}' is itself a graph; fastdense nests chains of "
                         "layers in a graph.")
@@ -1740,7 +1748,8 @@ class Model:
                 flat.append(m)
             if not isinstance(layer, _Op):
                 top.append(layer)
-        prefix = self._graph_prefix(graph)
+        prefix, self._chains, ends = self._graph_prefix(graph)
+        self._prefix = prefix
         for layer, _srcs, _out in graph:
             if isinstance(layer, _INPUT_STAGE) and id(layer) not in prefix:
                 raise NotImplementedError(
@@ -1751,7 +1760,7 @@ class Model:
         if self._multi_input:
             self._slices = []
             begin = 0
-            for end in self._input_ends():
+            for end in ends:
                 if len(end.shape) != 2 or end.shape[1] is None:
                     raise NotImplementedError(
                         f"The input {end!r} reaches the engine with shape {tuple(end.shape)}; "
@@ -1767,66 +1776,50 @@ class Model:
                 layer.build(tuple(srcs[0].shape))
 
     def _graph_prefix(self, graph: List[Tuple[Any, List[KerasTensor], KerasTensor]]
-                      ) -> Dict[int, KerasTensor]:
-        """The layers that run on the input array before the engine (a
-        leading chain of Normalization, Rescaling, Flatten or one-axis
-        Reshape layers, each the only reader of its input): their ids, with
-        their output tensors (which the engine reads as its input)."""
+                      ) -> Tuple[Dict[int, KerasTensor], List[List[Layer]], List[KerasTensor]]:
+        """The layers that run on the input arrays before the engine (from
+        each input, a leading chain of Normalization, Rescaling, Flatten or
+        one-axis Reshape layers, each the only reader of its input): their
+        ids with their output tensors, each input's chain of them, and each
+        input's tensor as the engine reads it (after its chain)."""
         readers: Dict[int, List[Any]] = {}
         for layer, srcs, _out in graph:
             for x in srcs:
                 readers.setdefault(id(x), []).append(layer)
+        made = {id(layer): out for layer, _srcs, out in graph}
         prefix: Dict[int, KerasTensor] = {}
+        chains: List[List[Layer]] = []
+        ends: List[KerasTensor] = []
         for start in self._input_tensors:
             t: KerasTensor = start
+            chain: List[Layer] = []
             while len(readers.get(id(t), [])) == 1:
                 layer = readers[id(t)][0]
                 if isinstance(layer, _Merge) or not (
                         isinstance(layer, _INPUT_STAGE + (Flatten,)) or (
                         isinstance(layer, Reshape) and len(layer.target_shape) == 1)):
                     break
-                t = next(out for l, _s, out in graph if l is layer)
+                t = made[id(layer)]
                 prefix[id(layer)] = t
-        return prefix
-
-    def _input_chains(self) -> List[List[Layer]]:
-        """Each input's leading layers that run in numpy (see _graph_prefix)."""
-        assert self._graph is not None
-        prefix = self._graph_prefix(self._graph)
-        chains: List[List[Layer]] = []
-        for start in self._input_tensors:
-            chain: List[Layer] = []
-            t = start
-            while True:
-                nxt = next((c for c in self._graph if id(c[0]) in prefix and c[1][0] is t), None)
-                if nxt is None:
-                    break
-                chain.append(nxt[0])
-                t = nxt[2]
+                chain.append(layer)
             chains.append(chain)
-        return chains
-
-    def _input_ends(self) -> List[KerasTensor]:
-        """Each input as the engine reads it (after its leading layers)."""
-        assert self._graph is not None
-        ends = []
-        for start, chain in zip(self._input_tensors, self._input_chains()):
-            ends.append(next(c[2] for c in self._graph if c[0] is chain[-1]) if chain else start)
-        return ends
+            ends.append(t)
+        return prefix, chains, ends
 
     def _graph_layout(self) -> Tuple[List[Dict[str, Any]], List[Layer], List[Any], float]:
         """_engine_layout for a graph: one stage per layer (a nested model's
         layers one each, in a chain), each reading the stages its layer's
         inputs come from (-1: the engine's input)."""
         assert self._graph is not None
-        prefix = self._graph_prefix(self._graph)
+        prefix = self._prefix
         stages: List[Dict[str, Any]] = []
         owners: List[Layer] = []
         activity: List[Any] = []
         linear = 0
         index: Dict[int, int] = {}
         if self._multi_input:  # (the inputs side by side: a slice of columns each)
-            for k, end in enumerate(self._input_ends()):
+            for k, chain in enumerate(self._chains):
+                end = prefix[id(chain[-1])] if chain else self._input_tensors[k]
                 begin, width = self._slices[k]
                 stages.append({"kind": 6, "units": width, "begin": begin, "inputs": [-1],
                                "activation": linear, "dropout": 0.0})
@@ -2277,15 +2270,12 @@ class Functional(Sequential):
         inp = ins[0]
         input_layer = inp._layer  # type: ignore[attr-defined]
         order = None if len(ins) == 1 and _is_chain(out) else _layer_graph(ins, out)
-        graph = None if order is None else [c for c in order if c[1]]
-        chain = _layer_chain(inp, out) if graph is None else []
+        chain = _layer_chain(inp, out) if order is None else []
         if kwargs:
             raise ValueError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
         super().__init__(name=name or unique_name("functional"), trainable=trainable)
         self._input_layer = input_layer
         self._input_layer_name = input_layer.name
-        self._graph = graph
-        self._graph_order = order
         self._input_tensors = ins
         self._input_keys = keys if keys is not None else [t._layer.name  # type: ignore
                                                           for t in ins]
@@ -2295,8 +2285,8 @@ class Functional(Sequential):
             for layer in [input_layer] + chain:
                 self._append_layer(layer, rebuild=False)
         self._input_tensor, self._output_tensor = inp, out
-        if graph is not None:
-            self._set_graph(graph)
+        if order is not None:
+            self._set_graph(order, ins, out)
         if self._dense_layers and self._input_shape is not None:
             self.build(self._input_shape)
 
@@ -2334,7 +2324,7 @@ class Functional(Sequential):
             raise ValueError(f"The model has {n} inputs {self._input_keys}: pass `{name}` as a "
                              f"list or tuple of {n} arrays, in that order, or a dict keyed by "
                              f"those names. Received: {got}")
-        chains = self._input_chains()
+        chains = self._chains
         arrays = []
         for k, part in enumerate(parts):
             what = f"{name}[{self._input_keys[k]!r}]" if isinstance(x, dict) else f"{name}[{k}]"

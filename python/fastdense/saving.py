@@ -598,47 +598,53 @@ def _call_kwargs(layer: Layer) -> Dict[str, Any]:
     return {}
 
 
-def _functional_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
-    """A functional model as Keras 3 writes one: each layer's entry with its
-    name and its one inbound node (the tensor of the layer before it)."""
-    input_layer = model._input_layer
-    if getattr(model, "_graph", None) is not None:
-        return _graph_to_config(model, collect)
-    batch_shape = [None] + [int(d) for d in model._input_shape[1:]]
-    layers: List[Dict[str, Any]] = [{
-        "module": "keras.layers", "class_name": "InputLayer",
-        "config": {"batch_shape": batch_shape, "dtype": "float32", "sparse": False,
-                   "ragged": False, "name": input_layer.name, "optional": False},
-        "registered_name": None, "name": input_layer.name, "inbound_nodes": []}]
-    shape, previous = batch_shape, input_layer.name
-    for layer in model._stack:
-        entry = layer_to_config(layer, shape, collect)
-        entry["name"] = layer.name
-        entry["inbound_nodes"] = [{
-            "args": [{"class_name": "__keras_tensor__",
-                      "config": {"shape": list(shape), "dtype": "float32",
-                                 "keras_history": [previous, 0, 0]}}],
-            "kwargs": _call_kwargs(layer)}]
-        layers.append(entry)
-        shape, previous = list(layer.compute_output_shape(tuple(shape))), layer.name
+def _input_layer_entry(name: str, batch_shape: List[Any]) -> Dict[str, Any]:
+    """An InputLayer's entry in a functional config."""
+    return {"module": "keras.layers", "class_name": "InputLayer",
+            "config": {"batch_shape": batch_shape, "dtype": "float32", "sparse": False,
+                       "ragged": False, "name": name, "optional": False},
+            "registered_name": None, "name": name, "inbound_nodes": []}
+
+
+def _tensor_entry(shape: Sequence[Any], source: str) -> Dict[str, Any]:
+    """A symbolic tensor in a functional config: its shape and the layer
+    that made it (Keras's ``__keras_tensor__`` entry)."""
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": list(shape), "dtype": "float32",
+                       "keras_history": [source, 0, 0]}}
+
+
+def _functional_entry(model: Any, layers: List[Dict[str, Any]], output: str,
+                      collect: Collector) -> Dict[str, Any]:
+    """A functional model's whole entry around its layer entries."""
     return {
         "module": "keras.src.models.functional", "class_name": "Functional",
         "config": {"name": model.name, "trainable": bool(model.trainable), "layers": layers,
                    "input_layers": _input_layers_config(model),
-                   "output_layers": _output_layers_config(model, previous)},
+                   "output_layers": _output_layers_config(model, output)},
         "registered_name": "Functional",
         "build_config": {"input_shape": None},
         "compile_config": _compile_config(model, collect),
     }
 
 
-def _keras_tensor_config(t: Any, input_name: str) -> Dict[str, Any]:
-    """A symbolic tensor in a functional config: its shape and the layer
-    that made it (Keras's ``__keras_tensor__`` entry)."""
-    source = t._history[0].name if t._history is not None else t._layer.name
-    return {"class_name": "__keras_tensor__",
-            "config": {"shape": list(t.shape), "dtype": "float32",
-                       "keras_history": [source, 0, 0]}}
+def _functional_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
+    """A functional model as Keras 3 writes one: each layer's entry with its
+    name and its one inbound node (the tensor of the layer before it)."""
+    if model._graph is not None:
+        return _graph_to_config(model, collect)
+    input_layer = model._input_layer
+    batch_shape = [None] + [int(d) for d in model._input_shape[1:]]
+    layers = [_input_layer_entry(input_layer.name, batch_shape)]
+    shape, previous = batch_shape, input_layer.name
+    for layer in model._stack:
+        entry = layer_to_config(layer, shape, collect)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [{"args": [_tensor_entry(shape, previous)],
+                                   "kwargs": _call_kwargs(layer)}]
+        layers.append(entry)
+        shape, previous = list(layer.compute_output_shape(tuple(shape))), layer.name
+    return _functional_entry(model, layers, previous, collect)
 
 
 def _input_layers_config(model: Any) -> Any:
@@ -660,17 +666,13 @@ def _graph_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     """A functional model with branches as Keras 3 writes it: the layers in
     ``model.layers`` order, each with its one inbound node (a merge's: the
     list of the tensors it combines)."""
-    input_layer = model._input_layer
     layers: List[Dict[str, Any]] = []
     for layer, srcs, out in model._graph_order:
         if not srcs:  # an InputLayer
-            layers.append({
-                "module": "keras.layers", "class_name": "InputLayer",
-                "config": {"batch_shape": list(out.shape), "dtype": "float32", "sparse": False,
-                           "ragged": False, "name": layer.name, "optional": False},
-                "registered_name": None, "name": layer.name, "inbound_nodes": []})
+            layers.append(_input_layer_entry(layer.name, list(out.shape)))
             continue
-        tensors = [_keras_tensor_config(t, input_layer.name) for t in srcs]
+        tensors = [_tensor_entry(t.shape, t._history[0].name if t._history is not None
+                                 else t._layer.name) for t in srcs]
         if isinstance(layer, _Op):  # (Keras's ops: x + y; each tensor its own argument)
             layers.append({"module": "keras.src.ops.numpy", "class_name": layer._class_name,
                            "config": {"name": layer.name}, "registered_name": layer._class_name,
@@ -682,15 +684,7 @@ def _graph_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
         entry["inbound_nodes"] = [{"args": [tensors] if isinstance(layer, _Merge)
                                    else tensors, "kwargs": _call_kwargs(layer)}]
         layers.append(entry)
-    return {
-        "module": "keras.src.models.functional", "class_name": "Functional",
-        "config": {"name": model.name, "trainable": bool(model.trainable), "layers": layers,
-                   "input_layers": _input_layers_config(model),
-                   "output_layers": _output_layers_config(model, model._graph[-1][0].name)},
-        "registered_name": "Functional",
-        "build_config": {"input_shape": None},
-        "compile_config": _compile_config(model, collect),
-    }
+    return _functional_entry(model, layers, model._graph[-1][0].name, collect)
 
 
 def model_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
