@@ -339,7 +339,7 @@ def collect_stream(data: Any, steps: Optional[int], what: str) -> Tuple[Any, Any
     xs, ys, sws = [], [], []
     for batch in stream.batches(False, steps):
         x, y, sw = unpack_batch(batch)
-        xs.append(np.asarray(dense(x)))
+        xs.append(x if isinstance(x, (list, tuple, dict)) else np.asarray(dense(x)))
         ys.append(y)
         sws.append(sw)
     stream.on_epoch_end()
@@ -351,5 +351,17 @@ def collect_stream(data: Any, steps: Optional[int], what: str) -> Tuple[Any, Any
             return None
         if any(p is None for p in parts):
             raise ValueError(f"Some batches given to {what} have {name} and some do not.")
+        first = parts[0]
+        if isinstance(first, (list, tuple, dict)):  # (several outputs' or inputs' arrays)
+            keys = list(first) if isinstance(first, dict) else range(len(first))
+            if any(type(p) is not type(first) or len(p) != len(first)
+                   or (isinstance(p, dict) and set(p) != set(first)) for p in parts):
+                raise ValueError(f"The batches given to {what} have {name} of different "
+                                 "structures.")
+            joined = {k: cat([p[k] for p in parts], name) for k in keys}
+            return joined if isinstance(first, dict) else [joined[k] for k in keys]
         return np.concatenate([np.asarray(p) for p in parts], axis=0)
-    return cat(xs, "x"), cat(ys, "y"), cat(sws, "sample weights"), int(xs[0].shape[0])
+    first = xs[0]
+    while isinstance(first, (list, tuple, dict)):  # (several inputs: the first's rows)
+        first = next(iter(first.values())) if isinstance(first, dict) else first[0]
+    return cat(xs, "x"), cat(ys, "y"), cat(sws, "sample weights"), int(np.shape(first)[0])

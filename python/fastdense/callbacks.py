@@ -300,7 +300,7 @@ def _monitor_direction(callback: Callback, monitor: str, mode: str, purpose: str
     direction = _direction(callback.model, monitor.removeprefix("val_"))
     if direction is None:
         raise ValueError(
-            f"{type(callback).__name__} callback received monitor={monitor} but Keras isn't "
+            f"{type(callback).__name__} callback received monitor={monitor}, but Keras isn't "
             "able to automatically determine whether that metric should be maximized or "
             f"minimized. Pass `mode='max'` in order to {purpose} based on the highest metric "
             "value, or pass `mode='min'` in order to use the lowest value.")

@@ -1903,6 +1903,15 @@ class _OpMultiply(_Op):
         return xs[0] * xs[1]
 
 
+class _OutputJoin(Concatenate):
+    """A model's several outputs side by side: the engine runs one output
+    array and the model splits it (``_multi.Outputs``). Not one of the
+    model's layers: not in ``layers``, its config or its summary."""
+
+    def __init__(self) -> None:
+        super().__init__(axis=-1, name="_outputs")
+
+
 InputSpec = KerasTensor  # (the name fastdense used for it first)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, c
 import numpy as np
 
 from . import _core
-from . import _data
+from . import _data, _multi
 from . import activations as _activations
 from . import losses as _losses
 from . import metrics as _metrics
@@ -24,7 +24,7 @@ from . import optimizers as _optimizers
 from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
 from .layers import (Activation, BatchNormalization, Concatenate, Dense, Dropout, Flatten,
-                     Identity, _Merge, _Op,
+                     Identity, _Merge, _Op, _OutputJoin,
                      InputLayer, Normalization, Rescaling,
                      InputSpec, KerasTensor, Layer, LayerNormalization, _RowNormalization,
                      ActivityRegularization, PReLU, Reshape, _Noise, _check_name)
@@ -80,6 +80,15 @@ class Model:
         self._input_tensors: List[KerasTensor] = []
         self._input_tensor: Any = None
         self._output_tensor: Any = None
+        # Several outputs (a functional model's list or dict of them): their
+        # layout in the engine's joined output, the tensors, and compile's
+        # arguments resolved per output. None for one output.
+        self._outs: Optional[_multi.Outputs] = None
+        self._output_tensors: List[KerasTensor] = []
+        self._multi: Optional[_multi.Compiled] = None
+        # (a subclassed model compiled with a loss per output before its call()
+        # was traced: compile's arguments, for when the trace shows the outputs)
+        self._pending_compile: Optional[Dict[str, Any]] = None
         self._input_layer: Any = None
         self._slices: List[Tuple[int, int]] = []  # (first column, width) of each input
         # (a graph's layers that run in numpy before the engine, by id, with each
@@ -136,13 +145,18 @@ class Model:
             pass
         unbuilt = [v for v in vars(self).values() if isinstance(v, Layer) and not v.built]
         try:
-            out = _one_tensor(self.call(inp, **kwargs), "the output of call()")
-            order = None if _is_chain(out) else _layer_graph([inp], out)
+            res = self.call(inp, **kwargs)
+            joined = _join_outputs(res, [inp], "outputs of call()")
+            out = joined[0] if joined is not None else _one_tensor(res, "the output of call()")
+            order = None if joined is None and _is_chain(out) else _layer_graph([inp], out)
             chain = _layer_chain(inp, out) if order is None else []
-            if order is not None:  # (call() branches: merges, x + h)
+            if order is not None:  # (call() branches: merges, x + h; several outputs)
                 self._input_layer = inp._layer  # type: ignore[attr-defined]
                 self._input_layer_name = self._input_layer.name
                 self._set_graph(order, [inp], out)
+            if joined is not None:
+                self._outs, self._output_tensors = joined[2], joined[1]
+                self._outs.named = self._outs.keys is not None  # (Keras: no output names)
         except (TypeError, ValueError, AttributeError, NotImplementedError) as e:
             raise NotImplementedError(
                 f"fastdense runs a subclassed model by tracing its call() once: fastdense "
@@ -337,6 +351,9 @@ class Model:
         input_shape = tuple(input_shape)
         if self._subclassed() and not self._layers:
             self._trace_call(input_shape)
+            pending, self._pending_compile = self._pending_compile, None
+            if pending is not None:  # (losses per output, given before the trace)
+                self.compile(**dict(pending, optimizer=self.optimizer))
         if not self._dense_layers:
             raise ValueError(f"Sequential model '{self.name}' has no Dense layer; add some first.")
         stages, owners, activity, input_dropout = self._engine_layout()
@@ -454,8 +471,16 @@ class Model:
                             self._adopt(layer)
             shape = tuple(item.compute_output_shape(shape))
 
-    def compute_output_shape(self, input_shape: Sequence[Optional[int]]) -> Tuple[Any, ...]:
-        """The output shape for inputs of ``input_shape`` (batch axis first)."""
+    def compute_output_shape(self, input_shape: Sequence[Optional[int]]) -> Any:
+        """The output shape for inputs of ``input_shape`` (batch axis first); for
+        several outputs, a list of shapes (a dict for outputs given as a dict)."""
+        if self._outs is not None:
+            shapes = [(tuple(input_shape)[0],) + tuple(t.shape[1:])
+                      for t in self._output_tensors]
+            if self._outs.keys is None:
+                return shapes
+            by_key = dict(zip(self._outs.keys, shapes))
+            return {k: by_key[k] for k in self._outs.user_keys}
         if self._graph is not None:
             return (tuple(input_shape)[0],) + tuple(self._output_tensor.shape[1:])
         shape = tuple(input_shape)
@@ -676,6 +701,33 @@ class Model:
         ``run_eagerly``, ``steps_per_execution`` and ``jit_compile`` are accepted
         for compatibility; the native engine always runs whole chunks of steps.
         """
+        if (self._outs is None and self._subclassed() and not self._layers
+                and isinstance(loss, (list, tuple, dict))):
+            # (several outputs, maybe: known once call() is traced on the first data)
+            self._pending_compile = dict(
+                optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
+                weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
+                steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+            self.optimizer = _optimizers.get(optimizer)
+            self.loss, self._loss_obj, self._loss_native = loss, None, None
+            self.compiled = True
+            return
+        if self._outs is not None:  # (several outputs: a loss, weight and metrics each)
+            self._multi = _multi.compile_outputs(self._outs, loss, loss_weights, metrics,
+                                                 weighted_metrics)
+            self._loss_weight, self._loss_weights_arg = 1.0, loss_weights
+            self.loss, self._loss_obj, self._loss_native = loss, None, None
+            self._metric_ids, self._weighted_ids = [], []
+            self._metrics_arg, self._weighted_arg = metrics, weighted_metrics
+            self._metrics = None
+            self.optimizer = _optimizers.get(optimizer)
+            self.run_eagerly = bool(run_eagerly)
+            self.steps_per_execution = steps_per_execution
+            self.jit_compile = True if jit_compile == "auto" else bool(jit_compile)
+            self.compiled = True
+            if self._net is not None:
+                self._install_training_config()
+            return
         self._loss_weight = self._parse_loss_weights(loss_weights)
         self._loss_weights_arg = loss_weights
         for arg, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
@@ -697,8 +749,10 @@ class Model:
                 self._loss_obj, self._loss_native = None, None
         else:
             if isinstance(loss, (list, tuple, dict)):
-                raise NotImplementedError("fastdense models have one output; pass a single loss. "
-                                          f"Received: loss={loss!r}")
+                raise NotImplementedError(
+                    f"Model '{self.name}' has one output; pass a single loss. (fastdense runs "
+                    "several outputs in functional models, Model(inputs, [out_1, out_2]); "
+                    f"not in Sequential or subclassed ones.) Received: loss={loss!r}")
             self.loss = loss
             if isinstance(loss, str) and loss.lower() in ("crossentropy", "ce"):
                 # Keras picks binary / sparse / categorical from the first data
@@ -836,6 +890,14 @@ class Model:
         base = np.ones(n, np.float32) if sw is None else np.asarray(sw, np.float32)
         return (base * np.float32(w)).astype(np.float32)
 
+    def _sample_weights(self, sample_weight: Any, class_weight: Any, y_user: np.ndarray,
+                        n: int) -> Optional[np.ndarray]:
+        """fit's / evaluate's weights of the samples (``_data.sample_weights``),
+        with Keras's checks for several outputs."""
+        if self._outs is not None:
+            return _multi.sample_weights(self._outs, sample_weight, class_weight, n)
+        return _data.sample_weights(sample_weight, class_weight, y_user, n)
+
     def _sparse_targets(self) -> bool:
         return self._loss_native is not None and self._loss_native[0] == _losses.SCCE
 
@@ -859,6 +921,13 @@ class Model:
         xa = self._features(x, x_name)
         self._ensure_built(xa, shape)
         self._sync_trainable()  # frozen layers: no update, no regularization
+        if self._multi is not None:  # (each output's targets side by side, float32)
+            y_joined, shapes = _multi.targets(self._multi, y, xa.shape[0], y_name)
+            _multi.resolve(self._multi, shapes)
+            if self._metrics is None:
+                self._metrics = _multi.build_metrics(self._multi, shapes)
+                self._native_metrics = []
+            return xa, y_joined, None, None
         self._resolve_loss(_data._array(y, y_name).shape)
         code = self._loss_native[0] if self._loss_native is not None else None
         y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._output_units, code,
@@ -978,7 +1047,7 @@ class Model:
                                     validation_steps, validation_batch_size, val_epochs,
                                     validation_freq)
         xa, y_user, y_dense, labels = self._prepare(x, y, batch_size=batch_size)
-        sw_raw = _data.sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
+        sw_raw = self._sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
         sw = self._weighted_samples(sw_raw, xa.shape[0])
         val: Optional[Tuple[Any, Any, Any, Any, Any]] = None
         val_short = False
@@ -1173,7 +1242,7 @@ class Model:
         xa, y_user, y_dense, labels = self._prepare(x, y)
         n = xa.shape[0]
         sw = self._weighted_samples(
-            _data.sample_weights(sample_weight, class_weight, y_user, n), n)
+            self._sample_weights(sample_weight, class_weight, y_user, n), n)
         if len(stats["metric_sums"]) != len(self._native_metrics):
             stats["metric_sums"] = [0.0] * len(self._native_metrics)
         native = self._loss_native is not None
@@ -1240,7 +1309,7 @@ class Model:
         n = prepared[0].shape[0]
         x, y_user, y_dense, labels = prepared
         return x, y_user, y_dense, labels, self._weighted_samples(
-            _data.sample_weights(vsw, None, y_user, n), n)
+            self._sample_weights(vsw, None, y_user, n), n)
 
     def _run_epoch_native(self, xa, y_user, y_dense, labels, sw, order, batch_size, steps,
                           stats, ypred, py_metrics, cbs, batch_hooks, first: int = 0) -> int:
@@ -1351,9 +1420,18 @@ class Model:
         reduction and sample weights: from the loss's own ``gradient`` method
         when it has one (see ``losses.Loss``), else differentiated by
         fastdense's autodiff."""
-        from ._autodiff import loss_and_grad
+        if self._multi is not None:
+            return _multi.loss_and_grad(self._multi, self._one_loss_and_grad, y_true, y_pred,
+                                        sw)
         obj = self._loss_obj
         assert obj is not None  # (compiled with a loss)
+        return self._one_loss_and_grad(obj, y_true, y_pred, sw)
+
+    @staticmethod
+    def _one_loss_and_grad(obj: _losses.Loss, y_true: Any, y_pred: np.ndarray,
+                           sw: Optional[np.ndarray]) -> Tuple[float, np.ndarray]:
+        """_python_loss_and_grad for one loss object."""
+        from ._autodiff import loss_and_grad
         if _losses.has_gradient(obj):
             return _losses.value_and_gradient(obj, y_true, y_pred, sw)
         if obj.reduction in ("sum_over_batch_size", "mean"):
@@ -1451,7 +1529,7 @@ class Model:
         batch_size = _data.batch_size(batch_size)
         xa, y_user, y_dense, labels = self._prepare(x, y, batch_size=batch_size)
         sw = self._weighted_samples(
-            _data.sample_weights(sample_weight, None, y_user, xa.shape[0]), xa.shape[0])
+            self._sample_weights(sample_weight, None, y_user, xa.shape[0]), xa.shape[0])
         if user_batch_size is None:
             batch_size = self._default_batch_size(xa.shape[0], steps)
         # `steps`: only the first `steps` batches (Keras warns when there are fewer)
@@ -1468,10 +1546,7 @@ class Model:
         if cbs.progbar is not None:
             cbs.progbar.on_test_batch_end(n_steps - 1, logs=logs)
         cbs.on_test_end(logs)
-        if return_dict:
-            return logs
-        ordered = [logs["loss"]] + [logs[m.name] for m in self._metrics or []]
-        return ordered[0] if len(ordered) == 1 else ordered
+        return self._on_batch_result(logs, return_dict)
 
     def _evaluate_prepared(self, xa, y_user, y_dense, labels, sw, batch_size: int,
                            cbs: Optional[CallbackList] = None) -> Logs:
@@ -1518,9 +1593,13 @@ class Model:
             y_loss = y_user.astype(np.float32) if y_user.dtype.kind != "f" else y_user
             for s in range(0, n, batch_size):
                 e = min(n, s + batch_size)
-                value = _losses.reduce_values(
-                    self._loss_obj.call(y_loss[s:e], ypred[s:e]),  # type: ignore[union-attr]
-                    None if sw is None else sw[s:e], self._loss_obj.reduction)  # type: ignore[union-attr]
+                if self._multi is not None:
+                    value = _multi.loss_value(self._multi, y_loss[s:e], ypred[s:e],
+                                              None if sw is None else sw[s:e])
+                else:
+                    value = _losses.reduce_values(
+                        self._loss_obj.call(y_loss[s:e], ypred[s:e]),  # type: ignore[union-attr]
+                        None if sw is None else sw[s:e], self._loss_obj.reduction)  # type: ignore[union-attr]
                 # (an unreduced loss is averaged, as Keras's loss tracker does)
                 stats["loss_sum"] += (float(np.mean(value)) + self._net.regularization_penalty()
                                       ) * (e - s)
@@ -1535,8 +1614,16 @@ class Model:
 
     # ------------------------------------------------------------------ predict
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[str, int] = "auto",
-                steps: Optional[int] = None, callbacks: Optional[List[Callback]] = None) -> np.ndarray:
-        """Model outputs for ``x`` as a float32 array of shape (samples, units)."""
+                steps: Optional[int] = None, callbacks: Optional[List[Callback]] = None) -> Any:
+        """Model outputs for ``x`` as a float32 array of shape (samples, units);
+        for several outputs, a list of such arrays (a dict for outputs given as
+        a dict), as Keras returns them."""
+        out = self._predict_array(x, batch_size, verbose, steps, callbacks)
+        return out if self._outs is None else self._outs.split(out)
+
+    def _predict_array(self, x: Any, batch_size: Optional[int], verbose: Union[str, int],
+                       steps: Optional[int], callbacks: Optional[List[Callback]]) -> np.ndarray:
+        """predict's engine output (several outputs side by side)."""
         if (verbose == 0 and callbacks is None and steps is None and type(x) is np.ndarray
                 and (batch_size is None or (type(batch_size) is int and 0 < batch_size < 2**62))):
             # the common embedded call: float32 rows the engine takes as they
@@ -1599,7 +1686,11 @@ class Model:
         except (TypeError, ValueError):
             return None
 
-    def predict_on_batch(self, x: Any) -> np.ndarray:
+    def predict_on_batch(self, x: Any) -> Any:
+        out = self._predict_on_batch(x)
+        return out if self._outs is None else self._outs.split(out)
+
+    def _predict_on_batch(self, x: Any) -> np.ndarray:
         if type(x) is np.ndarray:
             out = self._predict_fast(x, max(1, x.shape[0]) if x.ndim else 1)
             if out is not None:
@@ -1623,7 +1714,10 @@ class Model:
     def _on_batch_result(self, logs: Logs, return_dict: bool) -> Any:
         if return_dict:
             return logs
-        ordered = [logs["loss"]] + [logs[m.name] for m in self._metrics or []]
+        if self._multi is not None:
+            ordered = _multi.ordered(self._multi, logs)
+        else:
+            ordered = [logs["loss"]] + [logs[m.name] for m in self._metrics or []]
         return ordered[0] if len(ordered) == 1 else ordered
 
     def train_on_batch(self, x: Any = None, y: Any = None, sample_weight: Any = None,
@@ -1641,7 +1735,7 @@ class Model:
         """Loss (and metrics) on all of ``x``, without training."""
         xa, y_user, y_dense, labels = self._prepare(x, y)
         sw = self._weighted_samples(
-            _data.sample_weights(sample_weight, None, y_user, xa.shape[0]), xa.shape[0])
+            self._sample_weights(sample_weight, None, y_user, xa.shape[0]), xa.shape[0])
         logs = self._evaluate_prepared(xa, y_user, y_dense, labels, sw,
                                        batch_size=max(1, xa.shape[0]))
         return self._on_batch_result(logs, return_dict)
@@ -1676,7 +1770,8 @@ class Model:
         xa = self._features(inputs)
         self._ensure_built(xa, shape)
         self._sync_trainable()
-        return self._net.forward_train(xa)
+        out = self._net.forward_train(xa)
+        return out if self._outs is None else self._outs.split(out)
 
     def _symbolic_call(self, inputs: KerasTensor) -> KerasTensor:
         """The model applied to a symbolic tensor, as one layer of a functional
@@ -1710,7 +1805,11 @@ class Model:
         ``layers`` in Keras's order, the engine's (nested models' layers in
         their place) in the same order."""
         graph = [c for c in order if c[1]]
-        self._graph_order, self._graph = order, graph
+        # (the join of several outputs runs in the engine, but is none of the
+        # model's layers: _graph_order, which the summary and config read,
+        # leaves it out)
+        self._graph_order = [c for c in order if not isinstance(c[0], _OutputJoin)]
+        self._graph = graph
         self._input_tensors = list(inputs)
         self._input_tensor, self._output_tensor = inputs[0], out
         top: List[Any] = []
@@ -1746,7 +1845,7 @@ class Model:
                     raise NotImplementedError(f"Layer '{m.name}' is applied more than once; "
                                               "fastdense runs each layer once.")
                 flat.append(m)
-            if not isinstance(layer, _Op):
+            if not isinstance(layer, (_Op, _OutputJoin)):
                 top.append(layer)
         prefix, self._chains, ends = self._graph_prefix(graph)
         self._prefix = prefix
@@ -1944,7 +2043,7 @@ class Model:
                              "nesting it in another model.")
         if model._graph is not None:  # (its layers are no chain: they must not run as one)
             raise NotImplementedError(
-                f"Model '{model.name}' is a graph (branches, merges or several inputs); "
+                f"Model '{model.name}' is a graph (branches, merges, several inputs or outputs); "
                 "fastdense nests models whose layers form a chain.")
         if any(model.name == l.name for l in self._stack):
             raise ValueError(
@@ -2147,10 +2246,47 @@ def _one_tensor(value: Any, arg: str) -> KerasTensor:
     if isinstance(value, KerasTensor):
         return value
     if isinstance(value, (list, tuple, dict)):
-        raise NotImplementedError(f"fastdense runs models with one output (and one or more "
-                                  f"inputs). Received: {arg} with {len(value)} entries")
+        raise NotImplementedError(f"fastdense runs several outputs in functional models only, "
+                                  f"Model(inputs, [out_1, out_2]). Received: {arg} with "
+                                  f"{len(value)} entries")
     raise ValueError(f"`{arg}` must be a symbolic tensor from `Input()` and layer calls. "
                      f"Received: {arg}={value!r} (of type {type(value).__name__})")
+
+
+def _join_outputs(outputs: Any, inputs: List[KerasTensor], arg: str
+                  ) -> Optional[Tuple[KerasTensor, List[KerasTensor], _multi.Outputs]]:
+    """Several outputs (a list or tuple of more than one, or a dict): the
+    hidden join of their columns that the engine runs as its output, the
+    output tensors in Keras's order (a dict's by key) and their layout; None
+    for one output."""
+    keys: Optional[List[str]] = None
+    if isinstance(outputs, dict):  # (Keras flattens a dict in the order of its keys)
+        keys = sorted(str(k) for k in outputs)
+        by_key = {str(k): v for k, v in outputs.items()}
+        outs = [_output_tensor(by_key[k], f"{arg}[{k!r}]") for k in keys]
+    elif isinstance(outputs, (list, tuple)) and len(outputs) > 1:
+        outs = [_output_tensor(t, f"{arg}[{k}]") for k, t in enumerate(outputs)]
+    else:
+        return None
+    if len({id(t) for t in outs}) != len(outs):
+        raise NotImplementedError(f"The model's {arg} list the same tensor more than once; "
+                                  "fastdense runs each output once.")
+    for t in outs:
+        if any(t is i for i in inputs) or len(t.shape) != 2 or t.shape[1] is None:
+            raise NotImplementedError(f"fastdense runs several outputs of shape (batch, units), "
+                                      f"each computed by a layer. Received: {t!r}")
+    layout = _multi.Outputs([t._history[0].name for t in outs],  # type: ignore[index]
+                            [int(t.shape[1] or 0) for t in outs], keys,
+                            [str(k) for k in outputs] if keys else None)
+    return _OutputJoin()(outs), outs, layout
+
+
+def _output_tensor(value: Any, arg: str) -> KerasTensor:
+    """One of several outputs: a symbolic tensor."""
+    if isinstance(value, KerasTensor):
+        return value
+    raise ValueError(f"All `outputs` values must be KerasTensors. Received: {arg}={value!r} "
+                     f"of type {type(value)}")
 
 
 def _layer_chain(inp: KerasTensor, out: KerasTensor) -> List[Layer]:
@@ -2260,7 +2396,9 @@ class Functional(Sequential):
         ins = ([_one_tensor(t, "inputs") for t in inputs]
                if isinstance(inputs, (list, tuple)) and len(inputs) > 1
                else [_one_tensor(inputs, "inputs")])
-        out = _one_tensor(outputs, "outputs")
+        joined = _join_outputs(outputs, ins, "outputs")
+        out = joined[0] if joined is not None else _one_tensor(outputs, "outputs")
+        outs = None if joined is None else joined[1]
         for inp in ins:
             if getattr(inp, "_layer", None) is None or inp._history is not None:
                 raise ValueError("The model's `inputs` must come from `keras.Input()`. "
@@ -2269,7 +2407,8 @@ class Functional(Sequential):
             raise ValueError("The model's `inputs` list the same Input more than once.")
         inp = ins[0]
         input_layer = inp._layer  # type: ignore[attr-defined]
-        order = None if len(ins) == 1 and _is_chain(out) else _layer_graph(ins, out)
+        order = None if len(ins) == 1 and outs is None and _is_chain(out) \
+            else _layer_graph(ins, out)
         chain = _layer_chain(inp, out) if order is None else []
         if kwargs:
             raise ValueError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
@@ -2281,6 +2420,8 @@ class Functional(Sequential):
                                                           for t in ins]
         self._inputs_struct = struct
         self._outputs_list = outputs_list
+        if joined is not None:
+            self._outs, self._output_tensors = joined[2], joined[1]
         if len(ins) == 1:
             for layer in [input_layer] + chain:
                 self._append_layer(layer, rebuild=False)
@@ -2369,11 +2510,25 @@ class Functional(Sequential):
 
     @property
     def output(self) -> Any:
+        if self._outs is not None:
+            if self._outs.keys is not None:
+                by_key = dict(zip(self._outs.keys, self._output_tensors))
+                return {k: by_key[k] for k in self._outs.user_keys}
+            return list(self._output_tensors)
         return [self._output_tensor] if self._outputs_list else self._output_tensor
 
     @property
     def outputs(self) -> List[KerasTensor]:
+        if self._outs is not None:
+            return list(self._output_tensors)
         return [self._output_tensor]
+
+    @property
+    def output_names(self) -> List[str]:
+        """The names of the layers that compute the outputs, as Keras's."""
+        if self._outs is not None:
+            return list(self._outs.names)
+        return [self._output_tensor._history[0].name]  # type: ignore[union-attr]
 
     def add(self, layer: Any, rebuild: bool = True) -> None:
         if getattr(self, "_output_tensor", None) is not None:
@@ -2429,6 +2584,12 @@ def clone_model(model: Model, **kwargs: Any) -> Model:
         opt = model.optimizer
         fresh = lambda ms: [copy.deepcopy(m) if isinstance(m, _metrics.Metric) else m
                             for m in ms] or None
+        if model._multi is not None:  # (several outputs: the structures given, copied)
+            clone.compile(optimizer=type(opt).from_config(opt.get_config()),
+                          loss=copy.deepcopy(model.loss), metrics=copy.deepcopy(model._metrics_arg),
+                          weighted_metrics=copy.deepcopy(model._weighted_arg),
+                          loss_weights=copy.deepcopy(model._loss_weights_arg))
+            return clone
         clone.compile(optimizer=type(opt).from_config(opt.get_config()),
                       loss=copy.deepcopy(model.loss) if isinstance(model.loss, _losses.Loss)
                       else model.loss,

@@ -452,11 +452,24 @@ def _compile_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
         return {}
     metrics = list(getattr(model, "_metric_ids", []) or [])
     weighted = list(getattr(model, "_weighted_ids", []) or [])
-    loss_weights = getattr(model, "_loss_weights_arg", None)
-    if isinstance(loss_weights, (np.integer, np.floating)):
-        loss_weights = loss_weights.item()
-    elif isinstance(loss_weights, tuple):
-        loss_weights = list(loss_weights)
+    loss_weights = _plain(getattr(model, "_loss_weights_arg", None))
+    if getattr(model, "_multi", None) is not None:  # (several outputs: the structures given)
+        def struct(value: Any, module: str, kind: str) -> Any:
+            if isinstance(value, (list, tuple)):
+                return [struct(v, module, kind) for v in value]
+            if isinstance(value, dict):
+                return {str(k): struct(v, module, kind) for k, v in value.items()}
+            return None if value is None else _serialize_object(value, module, kind, collect)
+        return {
+            "optimizer": _serialize_optimizer(model.optimizer, collect),
+            "loss": struct(model.loss, "keras.losses", "loss"),
+            "loss_weights": loss_weights,
+            "metrics": struct(model._metrics_arg, "keras.metrics", "metric") or None,
+            "weighted_metrics": struct(model._weighted_arg, "keras.metrics", "metric") or None,
+            "run_eagerly": bool(getattr(model, "run_eagerly", False)),
+            "steps_per_execution": getattr(model, "steps_per_execution", 1),
+            "jit_compile": bool(getattr(model, "jit_compile", True)),
+        }
     return {
         "optimizer": _serialize_optimizer(model.optimizer, collect),
         "loss": _serialize_object(model.loss, "keras.losses", "loss", collect),
@@ -469,6 +482,18 @@ def _compile_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
         "steps_per_execution": getattr(model, "steps_per_execution", 1),
         "jit_compile": bool(getattr(model, "jit_compile", True)),
     }
+
+
+def _plain(value: Any) -> Any:
+    """compile's ``loss_weights`` as JSON: numpy numbers as Python's, tuples
+    as lists, within lists and dicts."""
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
 
 
 def layer_to_config(layer: Layer, input_shape: Any = None,
@@ -659,6 +684,11 @@ def _input_layers_config(model: Any) -> Any:
 def _output_layers_config(model: Any, name: str) -> Any:
     """``output_layers``: ``[name, 0, 0]``, in a list when the model's
     ``outputs`` were a list (as Keras keeps the structure)."""
+    outs = model._outs
+    if outs is not None:  # (several: a list of them, or a dict in the user's order)
+        refs = dict(zip(outs.keys, ([n, 0, 0] for n in outs.names))) if outs.keys else None
+        return {k: refs[k] for k in outs.user_keys} if refs else \
+            [[n, 0, 0] for n in outs.names]
     return [[name, 0, 0]] if model._outputs_list else [name, 0, 0]
 
 
@@ -2469,10 +2499,12 @@ def _input_endpoints(value: Any, ctx: _Context) -> Tuple[List[str], Optional[Lis
 
 def _graph_from_config(config: Dict[str, Any], inner: Dict[str, Any],
                        entries: Dict[str, Dict[str, Any]], firsts: List[str],
-                       keys: Optional[List[str]], last: str, ctx: _Context,
-                       compile: bool, in_list: bool = False, out_list: bool = False) -> Any:
-    """A functional model with branches or several inputs: its layers called
-    in the config's order (Keras writes them in an order where each layer's
+                       keys: Optional[List[str]], lasts: List[str], ctx: _Context,
+                       compile: bool, in_list: bool = False, out_list: bool = False,
+                       out_keys: Optional[List[str]] = None) -> Any:
+    """A functional model with branches, several inputs or several outputs
+    (``lasts``, with ``out_keys`` for a dict of them): its layers called in
+    the config's order (Keras writes them in an order where each layer's
     inputs come before it), each on the tensors its one inbound node names."""
     from .models import Functional
     from .layers import Input
@@ -2513,12 +2545,16 @@ def _graph_from_config(config: Dict[str, Any], inner: Dict[str, Any],
                 layer, _ = _layer_from_entry(entry, i, ctx)
             args = [tensors[src] for src in sources]
             tensors[name] = layer(args if isinstance(layer, _Merge) else args[0])
-        if last not in tensors:
-            raise ctx.error(f"the functional model names an output {last!r} it does not hold.")
+        for last in lasts:
+            if last not in tensors:
+                raise ctx.error(f"the functional model names an output {last!r} it does not "
+                                "hold.")
         starts = [tensors[f] for f in firsts]
+        ends = [tensors[last] for last in lasts]
         model = Functional(dict(zip(keys, starts)) if keys is not None else
                            starts if len(starts) > 1 or in_list else starts[0],
-                           [tensors[last]] if out_list else tensors[last],
+                           dict(zip(out_keys, ends)) if out_keys is not None else
+                           ends if len(ends) > 1 or out_list else ends[0],
                            name=inner.get("name"), trainable=inner.get("trainable", True))
     except (TypeError, ValueError, NotImplementedError) as e:
         raise ctx.error(f"cannot rebuild the model: {e}") from None
@@ -2560,11 +2596,18 @@ def _functional_from_config(config: Dict[str, Any], ctx: _Context, compile: bool
         name = entry.get("name", (entry.get("config") or {}).get("name"))
         entries[str(name)] = entry
     firsts, keys = _input_endpoints(inner.get("input_layers"), ctx)
-    last = _endpoint(inner.get("output_layers"), "outputs", ctx)
-    in_list, out_list = _listed(inner.get("input_layers")), _listed(inner.get("output_layers"))
+    outputs = inner.get("output_layers")
+    if isinstance(outputs, dict) or (isinstance(outputs, list) and _listed(outputs)
+                                     and len(outputs) > 1):
+        # (several outputs: a list of [name, 0, 0], or a dict of them)
+        lasts, out_keys = _input_endpoints(outputs, ctx)
+        return _graph_from_config(config, inner, entries, firsts, keys, lasts, ctx, compile,
+                                  _listed(inner.get("input_layers")), True, out_keys)
+    last = _endpoint(outputs, "outputs", ctx)
+    in_list, out_list = _listed(inner.get("input_layers")), _listed(outputs)
     if len(firsts) > 1 or any(len(_node_sources((e.get("inbound_nodes") or [None])[0]) or [])
                               > 1 for e in entries.values()):
-        return _graph_from_config(config, inner, entries, firsts, keys, last, ctx, compile,
+        return _graph_from_config(config, inner, entries, firsts, keys, [last], ctx, compile,
                                   in_list, out_list)
     first = firsts[0]
     chain: List[Dict[str, Any]] = []
@@ -2761,11 +2804,32 @@ def _compile_from_config(model: Any, config: Dict[str, Any], ctx: _Context) -> N
     optimizer = _optimizer_from_config(config.get("optimizer", "rmsprop"), ctx)
     loss_registry = dict(_losses._BY_NAME)
     loss = config.get("loss")
-    if isinstance(loss, list) or (isinstance(loss, dict) and "class_name" not in loss):
-        raise ctx.error(f"the model was compiled with several losses ({loss!r}); fastdense "
-                        "models have one output.")
-    loss = _deserialize_object(loss, ctx, "loss", loss_registry, _losses.Loss)
     metric_registry = dict(_metrics._BY_NAME)
+    if getattr(model, "_outs", None) is not None:  # (several outputs: the structures saved)
+        def struct(value: Any, kind: str, registry: Any, base: Any) -> Any:
+            if isinstance(value, list):
+                return [struct(v, kind, registry, base) for v in value]
+            if isinstance(value, dict) and "class_name" not in value:
+                return {k: struct(v, kind, registry, base) for k, v in value.items()}
+            return None if value is None else _deserialize_object(value, ctx, kind, registry,
+                                                                  base)
+        kwargs = {k: config[k] for k in ("run_eagerly", "steps_per_execution", "jit_compile",
+                                          "auto_scale_loss") if k in config}
+        try:
+            model.compile(optimizer=optimizer,
+                          loss=struct(loss, "loss", loss_registry, _losses.Loss),
+                          metrics=struct(config.get("metrics"), "metric", metric_registry,
+                                         _metrics.Metric),
+                          weighted_metrics=struct(config.get("weighted_metrics"), "metric",
+                                                  metric_registry, _metrics.Metric),
+                          loss_weights=config.get("loss_weights"), **kwargs)
+        except (TypeError, ValueError, NotImplementedError) as e:
+            raise ctx.error(f"cannot compile the model as saved: {e}") from None
+        return
+    if isinstance(loss, list) or (isinstance(loss, dict) and "class_name" not in loss):
+        raise ctx.error(f"the model was compiled with several losses ({loss!r}) but has one "
+                        "output.")
+    loss = _deserialize_object(loss, ctx, "loss", loss_registry, _losses.Loss)
 
     def metric_list(key: str) -> Optional[List[Any]]:
         metrics = config.get(key)
