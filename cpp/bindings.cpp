@@ -460,6 +460,47 @@ void check_targets_for(const NetState& n, const Targets& t) {
 Targets network_targets(const NetState& n, const py::object& y, const py::object& labels,
                         int64_t rows, int loss_kind, const py::object& sample_weight) {
     if (loss_kind < 0 || loss_kind > 3) throw py::value_error("Unknown loss code");
+    if (!n.heads().empty()) {  // (several losses: each head's target columns side by side)
+        if (!labels.is_none())
+            throw py::value_error("A network with several losses (set_heads) takes its class "
+                                  "ids as columns of `y`; received `labels`.");
+        if (y.is_none()) throw py::value_error("The network's losses need `y`; received None.");
+        py::object one_weights = sample_weight;
+        py::array per_output;
+        const bool several = !sample_weight.is_none() &&
+                             sample_weight.cast<py::array>().ndim() == 2;
+        if (several) {
+            per_output = sample_weight.cast<py::array>();  // (a column per output)
+            check<float>(per_output, "sample_weight", {rows, -1});
+            for (const LossHead& h : n.heads())
+                if (h.wcol >= per_output.shape(1))
+                    throw py::value_error("Argument `sample_weight` has " +
+                                          std::to_string(per_output.shape(1)) +
+                                          " columns; a loss reads column " +
+                                          std::to_string(h.wcol));
+            one_weights = py::none();
+        }
+        Targets t = targets(y, py::none(), rows, n.target_dim(), LossKind::MeanSquaredError,
+                            true, one_weights);
+        if (several) {
+            t.weights = cptr<float>(per_output);
+            t.wcols = per_output.shape(1);
+        }
+        const int64_t T = n.target_dim();
+        for (const LossHead& h : n.heads()) {
+            if (h.loss.kind != LossKind::SparseCategoricalCrossentropy) continue;
+            for (int64_t i = 0; i < rows; ++i) {
+                const float v = t.dense[i * T + h.tcol];
+                if (!(v >= 0.0f && v < static_cast<float>(h.units)) || v != std::floor(v))
+                    throw py::value_error(
+                        "Argument `labels` must hold class ids in [0, " +
+                        std::to_string(h.units) + "). Received: " + std::to_string(v) +
+                        " at index " + std::to_string(i) + " (y column " +
+                        std::to_string(h.tcol) + ")");
+            }
+        }
+        return t;
+    }
     Targets t = targets(y, labels, rows, n.output_dim(), static_cast<LossKind>(loss_kind), true,
                         sample_weight);
     check_targets_for(n, t);
@@ -1079,6 +1120,31 @@ PYBIND11_MODULE(_core, m) {
             n.set_loss(LossSpec{static_cast<LossKind>(kind), from_logits});
             n.loss = static_cast<LossKind>(kind);
         }, py::arg("kind"), py::arg("from_logits"))
+        .def("set_heads", [](NetState& n, const std::vector<py::tuple>& heads,
+                             int64_t target_cols) {
+            // heads: (kind, from_logits, col, units, tcol, weight, wcol) each
+            std::vector<LossHead> hs;
+            for (const py::tuple& t : heads) {
+                if (t.size() != 7) throw py::value_error("A loss head is a 7-tuple");
+                const int kind = t[0].cast<int>();
+                if (kind < 0 || kind > 3) throw py::value_error("Unknown loss code");
+                LossHead h;
+                h.loss = LossSpec{static_cast<LossKind>(kind), t[1].cast<bool>()};
+                h.col = t[2].cast<int64_t>();
+                h.units = t[3].cast<int64_t>();
+                h.tcol = t[4].cast<int64_t>();
+                h.weight = t[5].cast<float>();
+                h.wcol = t[6].cast<int64_t>();
+                if (h.wcol < 0) throw py::value_error("A loss head's weight column is negative");
+                if (!std::isfinite(h.weight)) throw py::value_error("A loss weight is not finite");
+                hs.push_back(h);
+            }
+            try {
+                n.set_heads(hs, target_cols);
+            } catch (const std::invalid_argument& e) {
+                throw py::value_error(e.what());
+            }
+        }, py::arg("heads"), py::arg("target_cols"))
         .def("set_metrics", [](NetState& n, const std::vector<int>& kinds, float threshold) {
             std::vector<MetricKind> k;
             for (int v : kinds) {

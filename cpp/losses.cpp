@@ -109,22 +109,18 @@ bool loss_is_fused(const LossSpec& loss, Activation out_act) {
 }
 
 namespace {
-// Sample b's (weighted) loss and, with grad, its gradient row (see losses.h).
-inline float sample_loss(float* grad, const float* y, const float* target,
-                         const int32_t* labels, int64_t b, int64_t U, const LossSpec& loss,
-                         bool fused, float inv_B, float inv_BU, const float* weights) {
-    const float* yb = y + b * U;
-    const float* tb = target ? target + b * U : nullptr;
-    float* gb = grad ? grad + b * U : nullptr;
+// One sample's loss (times w) and, with gb, its gradient row (times w): yb,
+// tb (or label), gb its rows of U values.
+inline float row_loss(float* gb, const float* yb, const float* tb, int32_t label, int64_t U,
+                      const LossSpec& loss, bool fused, float inv_B, float inv_BU,
+                      const float* w) {
     float l = 0.0f;
     switch (loss.kind) {
         case LossKind::CategoricalCrossentropy:
-        case LossKind::SparseCategoricalCrossentropy: {
-            const int32_t label = labels ? labels[b] : -1;
+        case LossKind::SparseCategoricalCrossentropy:
             l = loss.from_logits ? cce_logits(gb, yb, tb, label, U, inv_B)
                                  : cce_probs(gb, yb, tb, label, U, fused, inv_B);
             break;
-        }
         case LossKind::BinaryCrossentropy:
             l = bce(gb, yb, tb, U, loss.from_logits, fused, inv_BU);
             break;
@@ -132,13 +128,21 @@ inline float sample_loss(float* grad, const float* y, const float* target,
             l = mse(gb, yb, tb, U, inv_BU);
             break;
     }
-    if (weights) {
-        const float w = weights[b];
-        l *= w;
+    if (w) {
+        l *= *w;
         if (gb)
-            for (int64_t k = 0; k < U; ++k) gb[k] *= w;
+            for (int64_t k = 0; k < U; ++k) gb[k] *= *w;
     }
     return l;
+}
+
+// Sample b's (weighted) loss and, with grad, its gradient row (see losses.h).
+inline float sample_loss(float* grad, const float* y, const float* target,
+                         const int32_t* labels, int64_t b, int64_t U, const LossSpec& loss,
+                         bool fused, float inv_B, float inv_BU, const float* weights) {
+    return row_loss(grad ? grad + b * U : nullptr, y + b * U, target ? target + b * U : nullptr,
+                    labels ? labels[b] : -1, U, loss, fused, inv_B, inv_BU,
+                    weights ? weights + b : nullptr);
 }
 }  // namespace
 
@@ -168,6 +172,34 @@ void loss_rows(float* grad, float* losses, const float* y, const float* target,
     for (int64_t b = r0; b < r1; ++b)
         losses[b] = sample_loss(grad, y, target, labels, b, U, loss, fused, inv_B, inv_BU,
                                 weights);
+}
+
+void heads_loss_rows(float* grad, float* losses, float* head_losses, const float* y,
+                     int64_t U, const float* target, int64_t T, int64_t r0, int64_t r1,
+                     int64_t B, const LossHead* heads, int64_t H, const float* weights,
+                     int64_t wcols) {
+    const float inv_B = 1.0f / static_cast<float>(B);
+    for (int64_t b = r0; b < r1; ++b) {
+        float* gb = grad + b * U;
+        for (int64_t k = 0; k < U; ++k) gb[k] = 0.0f;
+        float total = 0.0f;
+        for (int64_t h = 0; h < H; ++h) {
+            const LossHead& hd = heads[h];
+            const bool sparse = hd.loss.kind == LossKind::SparseCategoricalCrossentropy;
+            const float* tb = target + b * T + hd.tcol;
+            float* g = gb + hd.col;
+            const float l = row_loss(g, y + b * U + hd.col, sparse ? nullptr : tb,
+                                     sparse ? static_cast<int32_t>(*tb) : -1, hd.units, hd.loss,
+                                     false, inv_B, 1.0f / static_cast<float>(B * hd.units),
+                                     weights ? weights + b * wcols + (wcols > 1 ? hd.wcol : 0)
+                                             : nullptr);
+            head_losses[h * B + b] = l;
+            if (hd.weight != 1.0f)
+                for (int64_t k = 0; k < hd.units; ++k) g[k] *= hd.weight;
+            total += hd.weight * l;
+        }
+        losses[b] = total;
+    }
 }
 
 }  // namespace fastdense

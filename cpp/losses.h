@@ -51,4 +51,29 @@ void loss_rows(float* grad, float* losses, const float* y, const float* target,
                const int32_t* labels, int64_t r0, int64_t r1, int64_t B, int64_t U,
                const LossSpec& loss, Activation out_act, const float* weights);
 
+// One output's loss in a model with several outputs: the network's output
+// holds the outputs' columns side by side, the targets theirs.
+struct LossHead {
+    LossSpec loss;
+    int64_t col = 0, units = 0;  // its columns [col, col + units) of the output
+    int64_t tcol = 0;            // its first target column: `units` of them, or one
+                                 // holding the class id (SparseCategoricalCrossentropy)
+    float weight = 1.0f;         // compile's loss weight
+    int64_t wcol = 0;            // its column of per-output sample weights (when given)
+};
+
+// loss_rows for several outputs (each loss on its own columns, without
+// fusion: the gradient is dL/dy): rows [r0, r1) of a batch of B.
+//   grad:   [B, U]  dL/dy of sum_h weight_h * mean_b(loss_h(b)); the columns no
+//                   head reads are 0
+//   losses: [B]     sum_h weight_h * loss_h(b)
+//   head_losses: [H, B]  loss_h(b) (sample weights applied, not loss weights)
+//   y: [B, U]   target: [B, T]
+//   weights: [B, wcols] or nullptr (wcols 1: one per sample; else head h reads
+//            column heads[h].wcol)
+void heads_loss_rows(float* grad, float* losses, float* head_losses, const float* y,
+                     int64_t U, const float* target, int64_t T, int64_t r0, int64_t r1,
+                     int64_t B, const LossHead* heads, int64_t H, const float* weights,
+                     int64_t wcols = 1);
+
 }  // namespace fastdense

@@ -236,8 +236,25 @@ std::vector<VariableDesc> Network::variables() const {
 }
 
 void Network::set_metrics(const std::vector<MetricKind>& kinds, float threshold) {
+    if (!kinds.empty() && !heads_.empty())
+        throw std::invalid_argument("Network: no native metrics with several losses");
     metrics_ = kinds;
     threshold_ = threshold;
+}
+
+void Network::set_heads(const std::vector<LossHead>& heads, int64_t target_cols) {
+    if (!heads.empty() && !metrics_.empty())
+        throw std::invalid_argument("Network: no native metrics with several losses");
+    const int64_t U = output_dim();
+    for (const auto& h : heads) {
+        const int64_t tw = h.loss.kind == LossKind::SparseCategoricalCrossentropy ? 1 : h.units;
+        if (h.units < 1 || h.col < 0 || h.col + h.units > U || h.tcol < 0 ||
+            h.tcol + tw > target_cols)
+            throw std::invalid_argument("Network: a loss head's columns are out of range");
+    }
+    heads_ = heads;
+    target_cols_ = heads.empty() ? 0 : target_cols;
+    train_ws_.capacity = 0;  // (its targets' width changes)
 }
 
 void Network::set_optimizer(const OptimizerSpec& spec) {
@@ -259,11 +276,13 @@ bool keeps_pre(const LayerDesc& d) {
 }  // namespace
 
 void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
-                                bool input_dropout, bool deltas) {
-    if (B <= capacity) return;
+                                bool input_dropout, bool deltas, int64_t target_cols) {
+    const int64_t T = target_cols >= 0 ? target_cols : layers.back().out;
+    if (B <= capacity && t.size() >= static_cast<size_t>(B * T)) return;
+    B = std::max(B, capacity);
     int64_t max_units = layers.front().in;
     for (const auto& l : layers) max_units = std::max(max_units, l.out);
-    const int64_t in = layers.front().in, U = layers.back().out;
+    const int64_t in = layers.front().in;
     x.resize(static_cast<size_t>(B * in));
     acts.resize(layers.size());
     pre.resize(layers.size());
@@ -290,7 +309,7 @@ void Network::Workspace::ensure(const std::vector<LayerDesc>& layers, int64_t B,
                 grad[l].resize(static_cast<size_t>(B * layers[l].out));
         }
     }
-    t.resize(static_cast<size_t>(B * U));
+    t.resize(static_cast<size_t>(B * T));
     labels.resize(static_cast<size_t>(B));
     weights.resize(static_cast<size_t>(B));
     row_loss.resize(static_cast<size_t>(B));
@@ -596,7 +615,7 @@ bool Network::select_columns(Workspace& ws, const float* x, const int64_t* idx, 
 void Network::gather(Workspace& ws, const float* x, const Targets& t, const int64_t* idx,
                      int64_t start, int64_t B, const float** xb, Targets& tb,
                      bool inference) const {
-    const int64_t in = input_dim(), U = output_dim();
+    const int64_t in = input_dim(), U = target_dim();
     if (!idx) {  // (a contiguous batch: read in place)
         // Sparse inputs: layer 0 reads the selected columns, compacted into
         // ws.x (nothing else reads the batch's input: no input dropout, layer
@@ -605,7 +624,8 @@ void Network::gather(Workspace& ws, const float* x, const Targets& t, const int6
         *xb = selected ? ws.x.data() : x + start * in;
         tb.dense = t.dense ? t.dense + start * U : nullptr;
         tb.labels = t.labels ? t.labels + start : nullptr;
-        tb.weights = t.weights ? t.weights + start : nullptr;
+        tb.weights = t.weights ? t.weights + start * t.wcols : nullptr;
+        tb.wcols = t.wcols;
         return;
     }
     // Rows [b0, b1) of a shuffled batch: its inputs (unless compacted),
@@ -626,8 +646,12 @@ void Network::gather(Workspace& ws, const float* x, const Targets& t, const int6
                     std::memcpy(a.gt + b * a.U, a.t->dense + a.rows[b] * a.U, u_bytes);
             if (a.t->labels)
                 for (int64_t b = b0; b < b1; ++b) a.gl[b] = a.t->labels[a.rows[b]];
-            if (a.t->weights)
-                for (int64_t b = b0; b < b1; ++b) a.gw[b] = a.t->weights[a.rows[b]];
+            if (a.t->weights) {
+                const int64_t wc = a.t->wcols;
+                for (int64_t b = b0; b < b1; ++b)
+                    for (int64_t k = 0; k < wc; ++k)
+                        a.gw[b * wc + k] = a.t->weights[a.rows[b] * wc + k];
+            }
         }
     } copy{x, &t, idx + start, in, U, ws.x.data(), ws.t.data(), ws.labels.data(),
            ws.weights.data(), false};
@@ -656,6 +680,7 @@ void Network::gather(Workspace& ws, const float* x, const Targets& t, const int6
     tb.dense = t.dense ? ws.t.data() : nullptr;
     tb.labels = t.labels ? ws.labels.data() : nullptr;
     tb.weights = t.weights ? ws.weights.data() : nullptr;
+    tb.wcols = t.wcols;
 }
 
 const float* Network::layer_input(const Workspace& ws, size_t li, const float* xb,
@@ -1267,7 +1292,7 @@ void Network::prefetch_rows(const float* x, const int64_t* order, int64_t start,
 void Network::prefetch_targets(const Targets& t, const int64_t* order, int64_t start,
                                int64_t count) const {
 #if defined(__GNUC__) || defined(__clang__)
-    const int64_t U = output_dim();
+    const int64_t U = target_dim();
     for (int64_t b = 0; b < count; ++b) {
         const int64_t r = order[start + b];
         if (t.dense) {  // (a row's first and last float: it may straddle two lines)
@@ -1275,7 +1300,7 @@ void Network::prefetch_targets(const Targets& t, const int64_t* order, int64_t s
             __builtin_prefetch(t.dense + r * U + U - 1, 0, 1);
         }
         if (t.labels) __builtin_prefetch(t.labels + r, 0, 1);
-        if (t.weights) __builtin_prefetch(t.weights + r, 0, 1);
+        if (t.weights) __builtin_prefetch(t.weights + r * t.wcols, 0, 1);
     }
 #else
     (void)t; (void)order; (void)start; (void)count;
@@ -1283,11 +1308,20 @@ void Network::prefetch_targets(const Targets& t, const int64_t* order, int64_t s
 }
 
 void Network::accumulate(Stats& stats, const float* y, const Targets& tb, int64_t B) const {
-    stats.metric_sums.resize(metrics_.size(), 0.0);
+    stats.metric_sums.resize(static_cast<size_t>(num_metrics()), 0.0);
     for (size_t m = 0; m < metrics_.size(); ++m)
         stats.metric_sums[m] +=
             metric_sum(metrics_[m], y, tb.dense, tb.labels, B, output_dim(), threshold_);
     stats.seen += B;
+}
+
+void Network::add_head_losses(Stats& stats, const float* head_losses, int64_t B) const {
+    const size_t M = metrics_.size();
+    for (size_t h = 0; h < heads_.size(); ++h) {
+        double sum = 0.0;
+        for (int64_t r = 0; r < B; ++r) sum += head_losses[h * static_cast<size_t>(B) + r];
+        stats.metric_sums[M + h] += sum;
+    }
 }
 
 void Network::StepThreads::record(bool serial, double ns) {
@@ -1309,7 +1343,12 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
                                bool stop_on_nonfinite, const float* learning_rates) {
     FlushDenormals flush;  // (as Keras computes: float_env.h)
     std::lock_guard<std::mutex> lock(train_mutex_);
-    train_ws_.ensure(layers_, std::min(batch_size, n), input_dropout_ > 0.0f);
+    train_ws_.ensure(layers_, std::min(batch_size, n), input_dropout_ > 0.0f, true,
+                     target_dim());
+    const int64_t H = static_cast<int64_t>(heads_.size());
+    head_loss_.resize(static_cast<size_t>(H * std::min(batch_size, n)));
+    if (t.wcols > 1)  // (per-output sample weights: a row of them per sample)
+        train_ws_.weights.resize(static_cast<size_t>(t.wcols * std::min(batch_size, n)));
     // Steps too small to repay the pool's synchronization run in this thread;
     // mid-sized ones as they measure faster (StepThreads).
     const double flops = step_flops(std::min(batch_size, n));
@@ -1333,7 +1372,7 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         first_kernel_finite();
     const int64_t U = output_dim();
     const Activation loss_act = loss_activation();
-    const bool fused = loss_is_fused(loss_, loss_act);
+    const bool fused = H == 0 && loss_is_fused(loss_, loss_act);
     // (deferred decays: see backward; all applied before this returns, even
     // by an exception)
     v_lag_.assign(static_cast<size_t>(layers_.front().in), 0u);
@@ -1374,13 +1413,19 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         struct LossRows {
             float* grad; float* losses; const float* y; const Targets* tb;
             int64_t B, U; const LossSpec* loss; Activation act;
+            const LossHead* heads; int64_t H, T; float* head_losses;
             static void run(void* c, int64_t r0, int64_t r1) {
                 const LossRows& a = *static_cast<const LossRows*>(c);
-                loss_rows(a.grad, a.losses, a.y, a.tb->dense, a.tb->labels, r0, r1, a.B, a.U,
-                          *a.loss, a.act, a.tb->weights);
+                if (a.H)
+                    heads_loss_rows(a.grad, a.losses, a.head_losses, a.y, a.U, a.tb->dense, a.T,
+                                    r0, r1, a.B, a.heads, a.H, a.tb->weights, a.tb->wcols);
+                else
+                    loss_rows(a.grad, a.losses, a.y, a.tb->dense, a.tb->labels, r0, r1, a.B,
+                              a.U, *a.loss, a.act, a.tb->weights);
             }
         } rows_loss{train_ws_.d0.data(), train_ws_.row_loss.data(),
-                    train_ws_.acts.back().data(), &tb, B, U, &loss_, loss_act};
+                    train_ws_.acts.back().data(), &tb, B, U, &loss_, loss_act,
+                    heads_.data(), H, target_cols_, head_loss_.data()};
         const RowsEpilogue epi{&LossRows::run, &rows_loss};
         bool epi_ran = false;
         const float* y = forward(train_ws_, xb, B, true, &epi, &epi_ran);
@@ -1396,6 +1441,7 @@ int64_t Network::train_batches(const float* x, const Targets& t, const int64_t* 
         stats.loss_sum += batch_loss + regularization_penalty() * static_cast<double>(B) +
                           activity_penalty(train_ws_, B);
         accumulate(stats, y, tb, B);
+        add_head_losses(stats, head_loss_.data(), B);
         if (ypred_out)
             std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
         step_lr_ = learning_rates ? learning_rates[bi - first_batch] : opt_.learning_rate;
@@ -1439,17 +1485,29 @@ void Network::evaluate(const float* x, const Targets& t, int64_t n, int64_t batc
     Workspace ws;
     ws.ensure(layers_, chunk, false, false);
     const int64_t U = output_dim();
+    const size_t H = heads_.size();
+    std::vector<float> grad(H ? static_cast<size_t>(chunk * U) : 0),
+        losses(H ? static_cast<size_t>(chunk) : 0), head_losses(H * static_cast<size_t>(chunk));
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = std::min(chunk, n - start);
         const float* xb;
         Targets tb;
         gather(ws, x, t, nullptr, start, B, &xb, tb, true);
         const float* y = forward(ws, xb, B);
-        stats.loss_sum += loss_forward_backward(nullptr, nullptr, y, tb.dense, tb.labels, B,
-                                                U, loss_, layers_.back().act, tb.weights) +
-                          regularization_penalty() * static_cast<double>(B) +
+        double batch_loss = 0.0;
+        if (!heads_.empty()) {  // (the heads' gradient rows are scratch here)
+            heads_loss_rows(grad.data(), losses.data(), head_losses.data(), y, U, tb.dense,
+                            target_cols_, 0, B, B, heads_.data(),
+                            static_cast<int64_t>(heads_.size()), tb.weights, tb.wcols);
+            for (int64_t r = 0; r < B; ++r) batch_loss += losses[static_cast<size_t>(r)];
+        } else {
+            batch_loss = loss_forward_backward(nullptr, nullptr, y, tb.dense, tb.labels, B, U,
+                                               loss_, layers_.back().act, tb.weights);
+        }
+        stats.loss_sum += batch_loss + regularization_penalty() * static_cast<double>(B) +
                           activity_penalty(ws, B);
         accumulate(stats, y, tb, B);
+        add_head_losses(stats, head_losses.data(), B);
         if (ypred_out)
             std::memcpy(ypred_out + start * U, y, sizeof(float) * static_cast<size_t>(B * U));
     }

@@ -113,7 +113,9 @@ struct VariableDesc {
 struct Targets {
     const float* dense = nullptr;     // [n, U]
     const int32_t* labels = nullptr;  // [n]
-    const float* weights = nullptr;   // [n] per-sample loss weights, or none
+    const float* weights = nullptr;   // [n, wcols] per-sample loss weights, or none
+    int64_t wcols = 1;                // 1, or (with loss heads) one per output: a
+                                      // head reads column LossHead::wcol
 };
 
 // Running sums of one pass (an epoch, or an evaluation).
@@ -174,7 +176,17 @@ public:
 
     void set_loss(const LossSpec& loss) { loss_ = loss; }
     void set_metrics(const std::vector<MetricKind>& kinds, float threshold);
-    int num_metrics() const { return static_cast<int>(metrics_.size()); }
+    // The metric sums the engine reports: one per native metric, then (with
+    // heads) one per head, its loss summed over the samples.
+    int num_metrics() const { return static_cast<int>(metrics_.size() + heads_.size()); }
+    // Several outputs (the last stage joins their columns): one loss per head
+    // on its columns, the targets `target_cols` wide (each head's columns, or
+    // one holding a class id); empty = the one loss of set_loss. The native
+    // metrics must be none then.
+    void set_heads(const std::vector<LossHead>& heads, int64_t target_cols);
+    const std::vector<LossHead>& heads() const { return heads_; }
+    // The width of a target row: the output's, or the heads' targets'.
+    int64_t target_dim() const { return heads_.empty() ? output_dim() : target_cols_; }
 
     // Installs the optimizer and clears its state and iteration count.
     void set_optimizer(const OptimizerSpec& spec);
@@ -250,7 +262,7 @@ private:
         std::vector<std::vector<float>> grad;
         // (deltas: the backward's d0 / d1, not needed for inference)
         void ensure(const std::vector<LayerDesc>& layers, int64_t B, bool input_dropout,
-                    bool deltas = true);
+                    bool deltas = true, int64_t target_cols = -1);
     };
 
     // last_epi (training): run by the last layer's forward_epi on its finished
@@ -266,6 +278,8 @@ private:
                 int64_t start, int64_t B, const float** xb, Targets& tb,
                 bool inference) const;
     void backward(Workspace& ws, const float* xb, int64_t B, bool fused);
+    // Adds each head's per-sample losses ([heads, B]) to its metric sum.
+    void add_head_losses(Stats& stats, const float* head_losses, int64_t B) const;
     // Sparse inputs: when the first stage is Dense (and there is no input
     // dropout), a batch whose input has all-zero columns (image borders,
     // one-hot or bag-of-words features) multiplies only the other columns.
@@ -370,6 +384,9 @@ private:
     std::vector<LayerDesc> layers_;
     std::vector<float> params_, grads_, opt_state_;
     LossSpec loss_;
+    std::vector<LossHead> heads_;  // (see set_heads)
+    int64_t target_cols_ = 0;
+    std::vector<float> head_loss_;  // [heads, batch] per-head per-sample losses
     std::vector<MetricKind> metrics_;
     float threshold_ = 0.5f;
     OptimizerSpec opt_;

@@ -350,3 +350,137 @@ def test_configs_match_keras():
         ck, cf = k.get_config(), f.get_config()
         ck.pop("name"), cf.pop("name")
         assert json.dumps(ck, sort_keys=True) == json.dumps(cf, sort_keys=True)
+
+
+def test_native_losses_match_the_python_path():
+    """Outputs whose losses all have kernels train in the engine's loop (a loss
+    head per output); the same losses as plain callables take the per-batch
+    Python path: the same histories and weights, with and without sample
+    weights (one array, or one per output)."""
+    x, labels, values = _data()
+    w1 = np.linspace(0.2, 1.8, 64).astype("float32")
+    for sw in (None, w1, [w1, w1[::-1].copy()]):
+        runs = []
+        for wrap in (False, True):
+            m = _model()
+            m.set_weights(_model().get_weights() if not runs else runs[0][2])
+            losses = ["sparse_categorical_crossentropy", "mse"]
+            if wrap:
+                losses = [lambda t, p: fd.losses.sparse_categorical_crossentropy(t, p),
+                          lambda t, p: fd.losses.mean_squared_error(t, p)]
+            m.compile(optimizer=fd.optimizers.Adam(0.01), loss=losses, loss_weights=[1.0, 0.3],
+                      metrics=[["accuracy"], []])
+            w0 = m.get_weights()
+            h = m.fit(x, [labels, values], sample_weight=sw, epochs=3, batch_size=16,
+                      shuffle=False, verbose=0).history
+            assert (m._loss_native is not None) == (not wrap)  # (the path each took)
+            runs.append((h, m.get_weights(), w0))
+        (ha, wa, _), (hb, wb, _) = runs
+        assert sorted(ha) == sorted(hb)
+        for k in ha:
+            np.testing.assert_allclose(ha[k], hb[k], rtol=2e-5, err_msg=k)
+        for a, b in zip(wa, wb):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------------------------------ the engine's loss heads
+EPS = 1e-7
+
+
+def _heads_net():
+    """Three heads on one input (softmax 3, linear 2, sigmoid 1) joined side
+    by side, with loss heads sparse crossentropy (weight 1), mean squared
+    error (0.5) and binary crossentropy (2); targets: the class id, 2 values,
+    1 label (4 columns)."""
+    from _engine_checks import stage_net
+    stages = [{"kind": 0, "units": 3, "activation": 4, "inputs": [-1]},
+              {"kind": 0, "units": 2, "activation": 0, "inputs": [-1]},
+              {"kind": 0, "units": 1, "activation": 2, "inputs": [-1]},
+              {"kind": 5, "merge": 6, "inputs": [0, 1, 2]}]
+    net = stage_net(5, stages)
+    net.set_heads([(1, False, 0, 3, 0, 1.0, 0), (3, False, 3, 2, 1, 0.5, 1),
+                   (2, False, 5, 1, 3, 2.0, 2)], 4)
+    return net
+
+
+def _heads_ref(params, x, t, sw=None):
+    """float64 reference: the three losses (Keras's formulas: probabilities
+    normalised and clipped to [1e-7, 1 - 1e-7]) per sample, weighted."""
+    (w0, b0, w1, b1, w2, b2) = params
+    x = x.astype(np.float64)
+    z = x @ w0 + b0
+    e = np.exp(z - z.max(1, keepdims=True))
+    p = e / e.sum(1, keepdims=True)
+    q = np.clip(p / p.sum(1, keepdims=True), EPS, 1 - EPS)
+    labels = t[:, 0].astype(int)
+    l_cls = -np.log(q[np.arange(len(x)), labels])
+    r = x @ w1 + b1
+    l_reg = np.mean((r - t[:, 1:3]) ** 2, axis=1)
+    s = np.clip(1 / (1 + np.exp(-(x @ w2 + b2))), EPS, 1 - EPS)
+    l_bin = -np.mean(t[:, 3:] * np.log(s) + (1 - t[:, 3:]) * np.log(1 - s), axis=1)
+    heads = np.stack([l_cls, l_reg, l_bin])
+    if sw is not None:
+        heads = heads * (sw if sw.ndim == 1 else sw.T)
+    return heads
+
+
+def _heads_data(n=7, seed=3):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 5)).astype(np.float32)
+    t = np.concatenate([rng.integers(0, 3, (n, 1)), rng.standard_normal((n, 2)),
+                        rng.integers(0, 2, (n, 1))], axis=1).astype(np.float32)
+    return x, t
+
+
+def _net_params(net):
+    p = net.params
+    return [p[off:off + int(np.prod(shape))].reshape(shape).astype(np.float64)
+            for _, off, shape, _ in net.variables()]
+
+
+def test_engine_heads_values_against_numpy():
+    net = _heads_net()
+    x, t = _heads_data()
+    sw1 = np.linspace(0.5, 2, 7).astype(np.float32)
+    sw3 = np.random.default_rng(1).random((7, 3)).astype(np.float32)
+    for sw in (None, sw1, sw3):
+        out = net.evaluate(x, t, None, 3, 3, None, sw)
+        heads = _heads_ref(_net_params(net), x, t, sw)
+        np.testing.assert_allclose(out["metric_sums"], heads.sum(1), rtol=2e-5)
+        np.testing.assert_allclose(out["loss_sum"], (np.array([1, 0.5, 2]) @ heads).sum(),
+                                   rtol=2e-5)
+
+
+def test_engine_heads_gradients_against_central_differences():
+    from _engine_checks import assert_grads_match, one_step
+    x, t = _heads_data()
+    sw3 = np.random.default_rng(1).random((7, 3)).astype(np.float32)
+    for sw in (None, sw3):
+        net = _heads_net()
+        if sw is None:
+            one_step(net, x, t)
+        else:
+            net.train_batches(x, t, None, None, len(x), 0, 1, 3,
+                              {"loss_sum": 0.0, "seen": 0, "metric_sums": []}, None, False, sw)
+        assert_grads_match(net, lambda q: float(
+            (np.array([1, 0.5, 2]) @ _heads_ref(q, x, t, sw)).sum() / len(x)))
+
+
+def test_engine_heads_reject_bad_input():
+    net = _heads_net()
+    x, t = _heads_data()
+    with pytest.raises(ValueError, match="columns are out of range"):
+        net.set_heads([(3, False, 4, 3, 0, 1.0, 0)], 4)
+    with pytest.raises(ValueError, match="no native metrics with several losses"):
+        net.set_metrics([0], 0.5)
+    bad = t.copy()
+    bad[2, 0] = 3  # (a class id out of range)
+    with pytest.raises(ValueError, match=r"class ids in \[0, 3\)"):
+        net.evaluate(x, bad, None, 7, 3, None)
+    bad[2, 0] = 0.5
+    with pytest.raises(ValueError, match="class ids"):
+        net.evaluate(x, bad, None, 7, 3, None)
+    with pytest.raises(ValueError, match="columns; a loss reads column 2"):
+        net.evaluate(x, t, None, 7, 3, None, np.ones((7, 2), np.float32))
+    with pytest.raises(ValueError):
+        net.evaluate(x, t[:, :3].copy(), None, 7, 3, None)  # (4 target columns expected)

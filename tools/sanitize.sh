@@ -26,7 +26,8 @@ if [ $# -eq 0 ]; then
          tests/test_models.py tests/test_fuzz_bindings.py tests/test_robustness.py \
          tests/test_reliability.py tests/test_activations.py tests/test_layers.py \
          tests/test_layernorm.py tests/test_prelu.py tests/test_noise_layers.py \
-         tests/test_graphs.py tests/test_nested.py tests/test_shared_layers.py -k "not mnist"
+         tests/test_graphs.py tests/test_nested.py tests/test_shared_layers.py \
+         tests/test_multi_output.py -k "not mnist"
 fi
 
 san="-fsanitize=address,undefined"

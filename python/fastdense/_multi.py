@@ -286,6 +286,27 @@ def resolve(c: Compiled, shapes: List[Tuple[int, ...]]) -> None:
             c.losses[i] = _losses.to_loss_object(arg)
 
 
+def native_heads(c: Compiled) -> Optional[List[Tuple[int, bool, int, int, int, float, int]]]:
+    """The engine's loss heads (``Network.set_heads``: code, from_logits, output
+    columns, target column, loss weight, sample-weight column) when every
+    output's loss has a native kernel and its targets' width fits it; None
+    otherwise (the per-batch Python path then runs the losses)."""
+    assert c.true_cols is not None
+    heads = []
+    for i in c.heads():
+        loss = c.losses[i]
+        spec = loss._native() if loss is not None else None
+        if spec is None:
+            return None
+        width = c.true_cols[i].stop - c.true_cols[i].start
+        if width != (1 if spec[0] == _losses.SCCE else c.outs.units[i]):
+            return None
+        w = c.weights[i]
+        heads.append((spec[0], spec[1], c.outs.cols[i].start, c.outs.units[i],
+                      c.true_cols[i].start, 1.0 if w is None else w, i))
+    return heads
+
+
 def loss_and_grad(c: Compiled, one: Any, y: np.ndarray, y_pred: np.ndarray,
                   sw: Optional[np.ndarray]) -> Tuple[float, np.ndarray]:
     """The total loss (each output's, times its weight, summed) and its

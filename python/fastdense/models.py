@@ -838,6 +838,12 @@ class Model:
     def _select_native_metrics(self) -> None:
         """Runs natively every metric with a kernel (at most one threshold)."""
         self._native_metrics = []
+        if self._multi is not None:  # (the engine's loss heads sum each output's loss)
+            if self._loss_native is not None:
+                self._native_metrics = [i for i, m in enumerate(self._metrics or [])
+                                        if isinstance(m, _multi.OutputLoss)]
+            self._net.set_metrics([], 0.5)
+            return
         codes: List[int] = []
         threshold: Optional[float] = None
         if self._loss_native is not None:
@@ -926,8 +932,13 @@ class Model:
             _multi.resolve(self._multi, shapes)
             if self._metrics is None:
                 self._metrics = _multi.build_metrics(self._multi, shapes)
-                self._native_metrics = []
-            return xa, y_joined, None, None
+            # Native losses (each output's on its columns) where every output's
+            # loss has a kernel; else the per-batch Python path
+            heads = _multi.native_heads(self._multi)
+            self._net.set_heads(heads or [], y_joined.shape[1])
+            self._loss_native = None if heads is None else (_losses.MSE, False)
+            self._select_native_metrics()
+            return xa, y_joined, None if heads is None else y_joined, None
         self._resolve_loss(_data._array(y, y_name).shape)
         code = self._loss_native[0] if self._loss_native is not None else None
         y_user, y_dense, labels = _data.targets(y, xa.shape[0], self._output_units, code,
