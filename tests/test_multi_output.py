@@ -153,6 +153,26 @@ def test_dict_outputs_name_results_by_key():
         [res["loss"], res["zz_loss"], res["reg_loss"], res["zz_accuracy"]])
 
 
+def test_targets_of_the_outputs_with_a_loss_only():
+    """As Keras: with no loss (nor metrics) on an output, y may leave its
+    targets out (a list of the others, one array, None, a dict without it)."""
+    x, labels, values = _data()
+    results = []
+    for y in ([labels, values], [values], values, [None, values], {"reg": values}):
+        m = _model()
+        m.set_weights(_model(fd).get_weights() if not results else w0)
+        w0 = m.get_weights()
+        m.compile(optimizer=fd.optimizers.SGD(0.1), loss=[None, "mse"])
+        h = m.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0).history
+        results.append((h["loss"], m.evaluate(x, y, verbose=0)))
+    for r in results[1:]:
+        assert r == results[0]
+    m = _model()
+    m.compile(loss=[None, "mse"], metrics=[["accuracy"], []])
+    with pytest.raises(ValueError, match="no targets for output\\(s\\) \\['cls'\\]"):
+        m.fit(x, {"reg": values}, verbose=0)  # (cls has metrics)
+
+
 def test_per_output_sample_weights():
     x, labels, values = _data()
     m = _model()
@@ -206,7 +226,7 @@ def test_errors_name_the_argument():
     m.compile(loss=["sparse_categorical_crossentropy", "mse"])
     with pytest.raises(ValueError, match="2 outputs \\['cls', 'reg'\\]: pass `y`"):
         m.fit(x, labels, verbose=0)
-    with pytest.raises(ValueError, match="without the targets of output\\(s\\) \\['reg'\\]"):
+    with pytest.raises(ValueError, match="no targets for output\\(s\\) \\['reg'\\]"):
         m.fit(x, {"cls": labels}, verbose=0)
     with pytest.raises(ValueError, match="Data cardinality is ambiguous"):
         m.fit(x, [labels[:10], values], verbose=0)

@@ -220,6 +220,37 @@ def _as_list(value: Any, outs: Outputs, name: str, what: str = "targets") -> Lis
                      f"Received: {got}")
 
 
+def _target_list(c: Compiled, y: Any, name: str) -> List[Any]:
+    """``y`` as one array (or None) per output, as Keras takes it: a list or
+    dict of every output's targets, or only of those with a loss or metrics
+    (a list of those, in order; one array when there is one; None entries and
+    missing dict keys for the others)."""
+    n = len(c.outs)
+    needed = [i for i in range(n) if c.loss_args[i] is not None or c.metric_ids[i]
+              or c.weighted_ids[i]]
+    names = c.outs.struct_names
+    parts: List[Any]
+    if isinstance(y, dict):
+        keys = names if any(k in y for k in names) else c.outs.names
+        parts = [y.get(k) for k in keys]
+    elif isinstance(y, (list, tuple)) and len(y) == n and len(y) > 0 and not np.isscalar(y[0]):
+        parts = list(y)
+    elif isinstance(y, (list, tuple)) and len(y) == len(needed) < n:
+        parts = [None] * n
+        for i, part in zip(needed, y):
+            parts[i] = part
+    elif not isinstance(y, (list, tuple)) and len(needed) == 1 and n > 1:
+        parts = [None] * n
+        parts[needed[0]] = y
+    else:
+        parts = _as_list(y, c.outs, name)  # (raises: the structures Keras takes)
+    missing = [names[i] for i in needed if parts[i] is None]
+    if missing:
+        raise ValueError(f"`{name}` has no targets for output(s) {missing}, which have a loss "
+                         f"or metrics: the model's outputs are {names}.")
+    return parts
+
+
 def targets(c: Compiled, y: Any, n: int, name: str) -> Tuple[np.ndarray, List[Tuple[int, ...]]]:
     """The targets of each output side by side (float32 columns; a 1-D
     array takes one), and each array's shape; the layout is fixed by the
@@ -228,10 +259,14 @@ def targets(c: Compiled, y: Any, n: int, name: str) -> Tuple[np.ndarray, List[Tu
     if y is None:
         raise ValueError(f"Argument `{name}` is missing: the model has {len(c.outs)} outputs "
                          f"{c.outs.struct_names}, each needs its targets.")
-    parts = _as_list(y, c.outs, name)
+    parts = _target_list(c, y, name)
     cols: List[np.ndarray] = []
     shapes: List[Tuple[int, ...]] = []
     for k, part in enumerate(parts):
+        if part is None:  # (an output without loss or metrics: no target columns)
+            shapes.append((n, 0))
+            cols.append(np.zeros((n, 0), np.float32))
+            continue
         what = f"{name}[{c.outs.struct_names[k]!r}]"
         arr = _data._array(part, what)
         if arr.ndim == 0 or arr.ndim > 2:
