@@ -243,6 +243,7 @@ def test_errors_name_the_argument():
 
 
 def test_files_and_configs_round_trip(tmp_path):
+    pytest.importorskip("h5py")
     x, labels, values = _data()
     for structure in ("list", "dict"):
         m = _model(structure=structure)
