@@ -505,3 +505,29 @@ def test_engine_heads_reject_bad_input():
         net.evaluate(x, t, None, 7, 3, None, np.ones((7, 2), np.float32))
     with pytest.raises(ValueError):
         net.evaluate(x, t[:, :3].copy(), None, 7, 3, None)  # (4 target columns expected)
+
+
+def test_same_bits_at_any_thread_count():
+    """The engine's heads (rows split over the pool) give the same weights
+    bit for bit at 1, 2 and 3 threads, as the one-output path does."""
+    from _engine_checks import at_thread_counts
+    rng = np.random.default_rng(5)
+    x = rng.random((600, 40)).astype("float32")
+    labels = rng.integers(0, 7, 600)
+    values = rng.standard_normal((600, 3)).astype("float32")
+
+    def run():
+        fd.utils.set_random_seed(11)
+        inp = fd.Input((40,))
+        h = layers.Dense(256, activation="relu")(inp)
+        m = fd.Model(inp, [layers.Dense(7, activation="softmax")(h), layers.Dense(3)(h)])
+        m.compile(optimizer="adam", loss=["sparse_categorical_crossentropy", "mse"],
+                  loss_weights=[1.0, 0.2])
+        m.fit(x, [labels, values], epochs=2, batch_size=64, verbose=0)
+        assert m._loss_native is not None
+        return [w.copy() for w in m.get_weights()]
+
+    first, *others = at_thread_counts(run)
+    for other in others:
+        for a, b in zip(first, other):
+            np.testing.assert_array_equal(a, b)
