@@ -43,7 +43,7 @@ std::vector<LayerSpec> dense_specs(const std::vector<int64_t>& units,
 bool is_graph(const std::vector<LayerDesc>& layers) {
     for (size_t l = 0; l < layers.size(); ++l)
         if (layers[l].src.size() != 1 || layers[l].src[0] != static_cast<int>(l) - 1 ||
-            layers[l].kind == LayerKind::Slice)
+            layers[l].kind == LayerKind::Slice || layers[l].alias >= 0)
             return true;
     return false;
 }
@@ -102,6 +102,23 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
                 d.out = sp.units;
                 d.use_bias = sp.use_bias;
                 d.has_kernel = true;
+                if (sp.shares >= 0) {  // (the weights of an earlier stage, applied again)
+                    const LayerDesc* o = sp.shares < li ? &layers_[static_cast<size_t>(sp.shares)]
+                                                        : nullptr;
+                    if (!o || o->kind != LayerKind::Dense || o->alias >= 0 || o->in != d.in ||
+                        o->out != d.out || o->use_bias != d.use_bias)
+                        throw std::invalid_argument(
+                            "Network: a stage shares the weights of an earlier Dense stage of "
+                            "the same shape");
+                    d.alias = sp.shares;
+                    d.w_off = o->w_off;
+                    d.b_off = o->b_off;
+                    d.gw_off = off;  // (its own gradient; the params there stay unused)
+                    off += d.in * d.out;
+                    d.gb_off = off;
+                    if (d.use_bias) off += d.out;
+                    break;
+                }
                 d.w_off = off;
                 off += d.in * d.out;
                 d.b_off = off;
@@ -192,6 +209,12 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
             }
             default: throw std::invalid_argument("Network: unknown layer kind");
         }
+        if (sp.shares >= 0 && sp.kind != LayerKind::Dense)
+            throw std::invalid_argument("Network: only Dense stages share weights");
+        if (d.alias < 0) {
+            d.gw_off = d.w_off;
+            d.gb_off = d.b_off;
+        }
         layers_.push_back(d);
         width = d.out;
         widths.push_back(d.out);
@@ -217,6 +240,7 @@ std::vector<VariableDesc> Network::variables() const {
         const LayerDesc& d = layers_[l];
         const int64_t li = static_cast<int64_t>(l);
         const bool t = d.trainable;
+        if (d.alias >= 0) continue;  // (its weights are the earlier stage's)
         if (d.kind == LayerKind::Dense) {
             vars.push_back({li, d.w_off, d.in, d.out, t});
             if (d.use_bias) vars.push_back({li, d.b_off, d.out, 0, t});
@@ -1025,12 +1049,12 @@ void Network::backward_graph(Workspace& ws, const float* xb, int64_t B, bool fus
                 // (a column selection, xb its compacted columns: dW's rows of the
                 // all-zero columns are zero, the others as backward() computes them)
                 for (int64_t z = ws.kin; z < d.in; ++z)
-                    std::memset(g + d.w_off + ws.cols[static_cast<size_t>(z)] * d.out, 0,
+                    std::memset(g + d.gw_off + ws.cols[static_cast<size_t>(z)] * d.out, 0,
                                 sizeof(float) * static_cast<size_t>(d.out));
-                k.backward_rows(g + d.w_off, d.use_bias ? g + d.b_off : nullptr, dcur, y, in,
+                k.backward_rows(g + d.gw_off, d.use_bias ? g + d.gb_off : nullptr, dcur, y, in,
                                 ws.cols.data(), B, ws.kin, d.out, act, nullptr);
             } else {
-                k.backward(dxp, g + d.w_off, d.use_bias ? g + d.b_off : nullptr, dcur, y, in,
+                k.backward(dxp, g + d.gw_off, d.use_bias ? g + d.gb_off : nullptr, dcur, y, in,
                            p + d.w_off, B, d.in, d.out, act);
             }
         } else if (d.kind == LayerKind::Merge) {
@@ -1066,7 +1090,17 @@ void Network::backward_graph(Workspace& ws, const float* xb, int64_t B, bool fus
             const int64_t m = B * d.in;
             for (int64_t i = 0; i < m; ++i) acc[i] += dxp[i];
         }
-        if (regularized_ && d.trainable) add_regularization_grads(d, true);
+        if (regularized_ && d.trainable && d.alias < 0) add_regularization_grads(d, true);
+    }
+    // A layer applied several times: its gradient is the sum of its stages'
+    // (each alias's added to the first stage's, in stage order)
+    for (const LayerDesc& d : layers_) {
+        if (d.alias < 0) continue;
+        const LayerDesc& o = layers_[static_cast<size_t>(d.alias)];
+        const int64_t nk = d.in * d.out;
+        for (int64_t i = 0; i < nk; ++i) g[o.gw_off + i] += g[d.gw_off + i];
+        if (d.use_bias)
+            for (int64_t i = 0; i < d.out; ++i) g[o.gb_off + i] += g[d.gb_off + i];
     }
 }
 
@@ -1152,7 +1186,7 @@ void Network::set_constraints(size_t layer, const ConstraintSpec& kernel,
 // Keras applies each trainable variable's constraint right after the update.
 void Network::apply_constraints() {
     for (const auto& d : layers_) {
-        if (!d.trainable) continue;
+        if (!d.trainable || d.alias >= 0) continue;
         if (d.has_kernel)
             apply_constraint(d.kernel_constraint, params_.data() + d.w_off, d.kernel_rows(),
                              d.kernel_cols(), constraint_scratch_.data());
@@ -1195,7 +1229,8 @@ double Network::regularization_penalty() const {
     if (!regularized_) return 0.0;
     double total = 0.0;
     for (const auto& d : layers_) {
-        if (!d.trainable) continue;  // Keras regularizes trainable weights only
+        // (Keras regularizes trainable weights only, once per layer)
+        if (!d.trainable || d.alias >= 0) continue;
         if (d.has_kernel)
             total += l1l2_penalty(params_.data() + d.w_off, d.kernel_size(), d.kernel_l1,
                                   d.kernel_l2);
@@ -1235,7 +1270,7 @@ void Network::update(float lr) {
     segments_.clear();
     for (size_t l = 0; l < layers_.size(); ++l) {
         const LayerDesc& d = layers_[l];
-        if (!d.trainable) continue;
+        if (!d.trainable || d.alias >= 0) continue;
         // (the first kernel's step already ran inside its backward, and the
         // other layers' steps beside it when fused_rest_)
         const bool first = l == 0;

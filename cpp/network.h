@@ -57,6 +57,8 @@ struct LayerSpec {
     std::vector<int> inputs;
     int merge = 0;                // Merge: a MergeMode
     int64_t begin = 0;            // Slice: the first column taken
+    int shares = -1;              // Dense: the earlier Dense stage whose kernel and bias
+                                  // this one uses (Keras's layer applied twice), or -1
 };
 
 struct LayerDesc {
@@ -83,6 +85,12 @@ struct LayerDesc {
     std::vector<int> src;  // the stages it reads (-1: the network's input); one but for a Merge
     int merge = 0;         // Merge: a MergeMode
     int64_t begin = 0;     // Slice: the first column taken (out columns from there)
+    int alias = -1;      // a stage sharing an earlier Dense stage's weights (LayerSpec::shares):
+                         // w_off / b_off are that stage's; its gradient goes to its own
+                         // region (gw_off / gb_off) and is added to that stage's after the
+                         // backward; the optimizer, regularizers and constraints skip it
+    int64_t gw_off = 0, gb_off = 0;  // where the backward writes dW and db (w_off / b_off
+                                     // but for an alias)
     int64_t w_off = 0;   // kernel [in, out] (BatchNorm, LayerNorm: gamma [out]; PReLU:
                          // alpha [out] or [1]) at params + w_off
     int64_t b_off = 0;   // bias / beta [out] at params + b_off (when use_bias)

@@ -450,8 +450,10 @@ def test_optimizer_spec_fuzz():
 def _stages(rng, din):
     """Random stage dicts (Dense / BatchNorm / Identity / LayerNorm / PReLU /
     Merge, with Dropout or noise; now and then reading an earlier stage than
-    the one before, or the input) and the units they give."""
+    the one before, or the input; a Dense stage now and then sharing an
+    earlier one's weights) and the units they give."""
     stages, units = [], [din]
+    dense = []  # (stage, input width, units, use_bias) of each Dense stage of its own
     for _ in range(int(rng.integers(1, 5))):
         kind = int(rng.choice([0, 0, 1, 2, 3, 4, 5]))
         st = {"kind": kind, "activation": int(rng.integers(0, N_ACT)),
@@ -475,6 +477,12 @@ def _stages(rng, din):
         src_width = units[st["inputs"][0] + 1] if "inputs" in st else units[-1]
         if kind == 0:
             st["units"] = int(rng.integers(1, 6))
+            same = [d for d in dense if d[1] == src_width]
+            if same and rng.random() < 0.5:  # (an earlier Dense layer applied again)
+                j, _, st["units"], st["use_bias"] = same[int(rng.integers(0, len(same)))]
+                st["shares"] = j
+            else:
+                dense.append((n, src_width, st["units"], st["use_bias"]))
         elif kind == 1:
             st.update(scale=bool(rng.integers(0, 2)), momentum=float(rng.choice([0.0, 0.9, 1.0])),
                       epsilon=float(rng.choice([1e-3, 1.0])))

@@ -236,7 +236,7 @@ def test_merge_layers_on_arrays_and_their_errors():
         layers.Subtract()([inp, inp, inp])
     with pytest.raises(ValueError, match="should be called on a list of inputs"):
         layers.Add()(inp)
-    shared = layers.Dense(4)
+    shared = layers.BatchNormalization()  # (Dense applied twice: test_repeated_calls.py)
     x = shared(inp)
     with pytest.raises(NotImplementedError, match="applied more than once"):
         fd.Model(inp, layers.add([x, shared(x)]))

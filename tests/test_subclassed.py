@@ -84,13 +84,14 @@ def test_calls_it_cannot_trace_raise(rng):
         def call(self, inputs):
             return self.d(inputs) + 1
 
-    class Twice(fd.Model):
+    class Twice(fd.Model):  # (a Dense layer applied twice runs: test_repeated_calls.py)
         def __init__(self):
             super().__init__()
             self.d = layers.Dense(6)
+            self.n = layers.BatchNormalization()
 
         def call(self, inputs):
-            return self.d(self.d(inputs))
+            return self.n(self.n(self.d(inputs)))
 
     for cls, match in ((Arithmetic, "Tracing Arithmetic.call"), (Twice, "more than once")):
         m = cls()

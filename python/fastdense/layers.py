@@ -1814,6 +1814,9 @@ class PReLU(Layer):
         return config
 
 
+_TENSOR_SEQ = itertools.count()
+
+
 class KerasTensor:
     """A symbolic tensor, as Keras's ``KerasTensor``: ``shape`` includes the
     batch axis (``(None, 784)``). ``Input()`` makes one; calling a layer on
@@ -1828,6 +1831,9 @@ class KerasTensor:
         self.sparse = False
         # (the layer that produced it and that layer's input; None for an Input)
         self._history: Optional[Tuple["Layer", "KerasTensor"]] = None
+        # (the order of creation: a layer called several times numbers its
+        # calls, Keras's node indices, in this order)
+        self._seq = next(_TENSOR_SEQ)
 
     @property
     def ndim(self) -> int:

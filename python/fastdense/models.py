@@ -94,6 +94,7 @@ class Model:
         # (a graph's layers that run in numpy before the engine, by id, with each
         # input's chain of them: _set_graph works them out once)
         self._prefix: Dict[int, KerasTensor] = {}
+        self._node_of: Dict[int, int] = {}  # (a graph's calls: node index by output tensor id)
         self._chains: List[List[Layer]] = []
         # (a built Sequential's symbolic input and output: _trace_stack)
         self._seq_tensors: Optional[Tuple[KerasTensor, KerasTensor]] = None
@@ -320,7 +321,9 @@ class Model:
         if not self.built:
             raise ValueError(
                 "You tried to call `count_params` on a model that has not been built yet.")
-        return int(self._net.num_params)
+        # (its weights': the engine's buffer also holds the gradient room of a
+        # layer's repeated calls)
+        return sum(int(np.prod(w.shape)) for w in self.weights)
 
     def get_weights(self) -> List[np.ndarray]:
         """Copies of all weights: each layer's kernel, then its bias."""
@@ -1821,6 +1824,13 @@ class Model:
         # leaves it out)
         self._graph_order = [c for c in order if not isinstance(c[0], _OutputJoin)]
         self._graph = graph
+        # (each call's node index, as Keras numbers a layer's calls: in the order
+        # they were made; 0 for a layer called once)
+        outs_by_layer: Dict[int, List[KerasTensor]] = {}
+        for layer, _srcs, t in order:
+            outs_by_layer.setdefault(id(layer), []).append(t)
+        self._node_of = {id(t): k for ts in outs_by_layer.values()
+                         for k, t in enumerate(sorted(ts, key=lambda u: u._seq))}
         self._input_tensors = list(inputs)
         self._input_tensor, self._output_tensor = inputs[0], out
         top: List[Any] = []
@@ -1853,10 +1863,17 @@ class Model:
                     raise NotImplementedError(f"fastdense does not run {type(m).__name__} "
                                               f"layers ('{m.name}') in a functional graph.")
                 if any(m is f for f in flat):
-                    raise NotImplementedError(f"Layer '{m.name}' is applied more than once; "
-                                              "fastdense runs each layer once.")
+                    # (applied again: a Dense layer's stages share its weights; the
+                    # layers without weights run again as they are)
+                    if isinstance(layer, Model) or isinstance(
+                            m, (BatchNormalization, _RowNormalization, PReLU) + _INPUT_STAGE):
+                        raise NotImplementedError(
+                            f"Layer '{m.name}' is applied more than once; fastdense applies "
+                            "Dense layers and layers without weights several times, not "
+                            f"{type(m).__name__} layers or models.")
+                    continue
                 flat.append(m)
-            if not isinstance(layer, (_Op, _OutputJoin)):
+            if not isinstance(layer, (_Op, _OutputJoin)) and not any(layer is t for t in top):
                 top.append(layer)
         prefix, self._chains, ends = self._graph_prefix(graph)
         self._prefix = prefix
@@ -1927,6 +1944,7 @@ class Model:
         activity: List[Any] = []
         linear = 0
         index: Dict[int, int] = {}
+        first_stage: Dict[int, int] = {}  # (each Dense layer's first stage)
         if self._multi_input:  # (the inputs side by side: a slice of columns each)
             for k, chain in enumerate(self._chains):
                 end = prefix[id(chain[-1])] if chain else self._input_tensors[k]
@@ -1949,6 +1967,10 @@ class Model:
                 if isinstance(m, Dense):
                     stage = {"kind": 0, "units": m.units, "activation": m._act_code,
                              "use_bias": m.use_bias, "dropout": 0.0, **m._act_params}
+                    if id(m) in first_stage:  # (applied again: the weights of its first stage)
+                        stage["shares"] = first_stage[id(m)]
+                    else:
+                        first_stage[id(m)] = len(stages)
                 elif isinstance(m, BatchNormalization):
                     stage = {"kind": 1, "activation": linear, "use_bias": m.center,
                              "scale": m.scale, "momentum": m.momentum, "epsilon": m.epsilon,
@@ -1985,12 +2007,22 @@ class Model:
         layers it reads ("Connected to")."""
         assert self._graph_order is not None
         rows: List[Tuple[Any, Tuple[Any, ...], str]] = []
+        sources: Dict[int, List[Tuple[str, int]]] = {}
         for layer, srcs, out in self._graph_order:  # (ops too, as Keras's summary lists them)
-            names = [x._history[0].name if x._history is not None
-                     else x._layer.name for x in srcs]  # type: ignore[attr-defined]
-            rows.append((layer, tuple(out.shape),
-                         ", ".join(f"{n}[0][0]" for n in names) or "-"))
-        return rows
+            refs = sources.get(id(layer))
+            if refs is None:  # (a layer applied several times: one row, every call's inputs)
+                refs = sources[id(layer)] = []
+                rows.append((layer, tuple(out.shape), ""))
+            refs += [self._tensor_ref(x) for x in srcs]
+        return [(layer, shape, ", ".join(f"{n}[{k}][0]" for n, k in sources[id(layer)]) or "-")
+                for layer, shape, _ in rows]
+
+    def _tensor_ref(self, t: KerasTensor) -> Tuple[str, int]:
+        """The layer and node index that produced ``t`` in this model's graph
+        (Keras's keras_history: an InputLayer's tensor is node 0)."""
+        if t._history is None:
+            return t._layer.name, 0  # type: ignore[attr-defined]
+        return t._history[0].name, self._node_of.get(id(t), 0)
 
     def _append_layer(self, layer: Any, rebuild: bool = True) -> None:
         """Appends a layer to the stack (or sets the input shape for an
@@ -2322,9 +2354,14 @@ def _layer_chain(inp: KerasTensor, out: KerasTensor) -> List[Layer]:
 
 
 def _is_chain(out: KerasTensor) -> bool:
-    """Whether ``out`` comes from one chain of single-input layer calls."""
+    """Whether ``out`` comes from one chain of single-input layer calls, each
+    layer called once."""
     t: Any = out
+    seen: set = set()
     while t is not None and getattr(t, "_history", None) is not None:
+        if id(t._history[0]) in seen:
+            return False
+        seen.add(id(t._history[0]))
         t = t._history[1]
         if isinstance(t, list):
             return False
@@ -2337,7 +2374,7 @@ def _layer_graph(inputs: Sequence[KerasTensor], out: KerasTensor
     input tensors, its output tensor), the InputLayers as (layer, [], their
     tensor), in Keras's order for ``model.layers``: by depth from the output,
     deepest first, ties in the order a depth-first walk from the output
-    meets them."""
+    meets them. A layer applied several times has an entry per call."""
     order: Dict[int, int] = {}
     calls: Dict[int, Tuple[Any, List[KerasTensor], KerasTensor]] = {}
     post: List[int] = []
@@ -2355,11 +2392,8 @@ def _layer_graph(inputs: Sequence[KerasTensor], out: KerasTensor
             raise ValueError(f"The output {out!r} is not computed from the model's inputs "
                              f"{list(inputs)!r}.")
         layer, src = t._history
-        key = id(layer)
+        key = id(t)  # (one entry per call: a layer may be applied several times)
         if key in calls:
-            if calls[key][2] is not t:
-                raise NotImplementedError(f"Layer '{layer.name}' is applied more than once; "
-                                          "fastdense runs each layer once.")
             return
         order.setdefault(key, len(order))
         srcs = list(src) if isinstance(src, list) else [src]
@@ -2445,7 +2479,11 @@ class Functional(Sequential):
     @property
     def layers(self) -> List[Layer]:
         if self._graph_order is not None:  # (as Keras: its ops, x + y, are not layers)
-            return [c[0] for c in self._graph_order if not isinstance(c[0], _Op)]
+            out: List[Layer] = []
+            for c in self._graph_order:  # (a layer applied several times: once)
+                if not isinstance(c[0], _Op) and not any(c[0] is l for l in out):
+                    out.append(c[0])
+            return out
         return [self._input_layer] + list(self._stack)
 
 

@@ -631,12 +631,13 @@ def _input_layer_entry(name: str, batch_shape: List[Any]) -> Dict[str, Any]:
             "registered_name": None, "name": name, "inbound_nodes": []}
 
 
-def _tensor_entry(shape: Sequence[Any], source: str) -> Dict[str, Any]:
+def _tensor_entry(shape: Sequence[Any], source: str, node: int = 0) -> Dict[str, Any]:
     """A symbolic tensor in a functional config: its shape and the layer
-    that made it (Keras's ``__keras_tensor__`` entry)."""
+    (and that layer's call, for one applied several times) that made it
+    (Keras's ``__keras_tensor__`` entry)."""
     return {"class_name": "__keras_tensor__",
             "config": {"shape": list(shape), "dtype": "float32",
-                       "keras_history": [source, 0, 0]}}
+                       "keras_history": [source, node, 0]}}
 
 
 def _functional_entry(model: Any, layers: List[Dict[str, Any]], output: str,
@@ -686,10 +687,11 @@ def _output_layers_config(model: Any, name: str) -> Any:
     ``outputs`` were a list (as Keras keeps the structure)."""
     outs = model._outs
     if outs is not None:  # (several: a list of them, or a dict in the user's order)
-        refs = dict(zip(outs.keys, ([n, 0, 0] for n in outs.names))) if outs.keys else None
-        return {k: refs[k] for k in outs.user_keys} if refs else \
-            [[n, 0, 0] for n in outs.names]
-    return [[name, 0, 0]] if model._outputs_list else [name, 0, 0]
+        ends = [[*model._tensor_ref(t), 0] for t in model._output_tensors]
+        refs = dict(zip(outs.keys, ends)) if outs.keys else None
+        return {k: refs[k] for k in outs.user_keys} if refs else ends
+    node = model._tensor_ref(model._output_tensor)[1] if model._graph is not None else 0
+    return [[name, node, 0]] if model._outputs_list else [name, node, 0]
 
 
 def _graph_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
@@ -697,23 +699,34 @@ def _graph_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
     ``model.layers`` order, each with its one inbound node (a merge's: the
     list of the tensors it combines)."""
     layers: List[Dict[str, Any]] = []
+    by_layer: Dict[int, Dict[str, Any]] = {}
     for layer, srcs, out in model._graph_order:
         if not srcs:  # an InputLayer
             layers.append(_input_layer_entry(layer.name, list(out.shape)))
             continue
-        tensors = [_tensor_entry(t.shape, t._history[0].name if t._history is not None
-                                 else t._layer.name) for t in srcs]
+        tensors = [_tensor_entry(t.shape, *model._tensor_ref(t)) for t in srcs]
         if isinstance(layer, _Op):  # (Keras's ops: x + y; each tensor its own argument)
             layers.append({"module": "keras.src.ops.numpy", "class_name": layer._class_name,
                            "config": {"name": layer.name}, "registered_name": layer._class_name,
                            "name": layer.name,
                            "inbound_nodes": [{"args": tensors, "kwargs": {}}]})
             continue
-        entry = layer_to_config(layer, list(srcs[0].shape), collect)
+        node = {"args": [tensors] if isinstance(layer, _Merge) else tensors,
+                "kwargs": _call_kwargs(layer)}
+        entry = by_layer.get(id(layer))
+        if entry is not None:  # (a layer applied again: another inbound node)
+            entry["inbound_nodes"].append(node)
+            continue
+        entry = by_layer[id(layer)] = layer_to_config(layer, list(srcs[0].shape), collect)
         entry["name"] = layer.name
-        entry["inbound_nodes"] = [{"args": [tensors] if isinstance(layer, _Merge)
-                                   else tensors, "kwargs": _call_kwargs(layer)}]
+        entry["inbound_nodes"] = [node]
         layers.append(entry)
+    for entry in layers:  # (a layer's calls in Keras's node order: the order they were made)
+        nodes = entry.get("inbound_nodes") or []
+        if len(nodes) > 1:
+            calls = [c for c in model._graph_order if c[0].name == entry["name"]]
+            rank = [model._node_of.get(id(c[2]), 0) for c in calls]
+            entry["inbound_nodes"] = [n for _, n in sorted(zip(rank, nodes), key=lambda p: p[0])]
     return _functional_entry(model, layers, model._graph[-1][0].name, collect)
 
 
@@ -2477,6 +2490,40 @@ def _node_sources(node: Any) -> Optional[List[str]]:
     return None if one is None else [one]
 
 
+def _node_refs(node: Any) -> Optional[List[Tuple[str, int]]]:
+    """_node_sources with each source's node index (which call of that layer:
+    Keras 3's ``keras_history`` [name, node, tensor], Keras 2's [name, node,
+    tensor, kwargs])."""
+    names = _node_sources(node)
+    if names is None:
+        return None
+    refs: List[Tuple[str, int]] = []
+    if isinstance(node, dict):
+        args = node.get("args") or []
+        items = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+        for a in items:
+            history = ((a.get("config") or {}).get("keras_history") or []) \
+                if isinstance(a, dict) else []
+            refs.append((history[0], int(history[1]) if len(history) > 1 and
+                         isinstance(history[1], int) else 0))
+    else:
+        for a in node[0]:
+            refs.append((a[0], int(a[1]) if len(a) > 1 and isinstance(a[1], int) else 0))
+    return refs if [r[0] for r in refs] == names else [(n, 0) for n in names]
+
+
+def _endpoint_refs(value: Any, ctx: _Context) -> Tuple[List[Tuple[str, int]], Optional[List[str]]]:
+    """_input_endpoints with node indices: the (layer, node) of each of a
+    functional config's ``output_layers`` (and a dict's keys)."""
+    names, keys = _input_endpoints(value, ctx)
+    items = list(value.values()) if isinstance(value, dict) else value
+    if isinstance(items, list) and items and isinstance(items[0], str):
+        items = [items]
+    nodes = [int(v[1]) if isinstance(v, list) and len(v) > 1 and isinstance(v[1], int) else 0
+             for v in items]
+    return list(zip(names, nodes)), keys
+
+
 def _listed(value: Any) -> bool:
     """Whether ``input_layers`` / ``output_layers`` is a list of [name, 0, 0]."""
     return isinstance(value, list) and bool(value) and isinstance(value[0], list)
@@ -2499,16 +2546,16 @@ def _input_endpoints(value: Any, ctx: _Context) -> Tuple[List[str], Optional[Lis
 
 def _graph_from_config(config: Dict[str, Any], inner: Dict[str, Any],
                        entries: Dict[str, Dict[str, Any]], firsts: List[str],
-                       keys: Optional[List[str]], lasts: List[str], ctx: _Context,
-                       compile: bool, in_list: bool = False, out_list: bool = False,
-                       out_keys: Optional[List[str]] = None) -> Any:
+                       keys: Optional[List[str]], lasts: List[Tuple[str, int]],
+                       ctx: _Context, compile: bool, in_list: bool = False,
+                       out_list: bool = False, out_keys: Optional[List[str]] = None) -> Any:
     """A functional model with branches, several inputs or several outputs
     (``lasts``, with ``out_keys`` for a dict of them): its layers called in
     the config's order (Keras writes them in an order where each layer's
     inputs come before it), each on the tensors its one inbound node names."""
     from .models import Functional
     from .layers import Input
-    tensors: Dict[str, Any] = {}
+    tensors: Dict[Tuple[str, int], Any] = {}  # (by layer and node: its calls' outputs)
     for first in firsts:
         input_entry = entries.get(first)
         if input_entry is None or input_entry.get("class_name") != "InputLayer":
@@ -2522,34 +2569,56 @@ def _graph_from_config(config: Dict[str, Any], inner: Dict[str, Any],
             raise ctx.error("the InputLayer has no batch_shape.")
         _check_dtype(input_cfg.get("dtype"), "the InputLayer", ctx)
         try:
-            tensors[first] = Input(batch_shape=tuple(shape), name=first)
+            tensors[(first, 0)] = Input(batch_shape=tuple(shape), name=first)
         except (TypeError, ValueError) as e:
             raise ctx.error(f"cannot rebuild the model's input {first!r}: {e}") from None
     try:
+        # Each inbound node is one call of its layer (a layer applied several
+        # times has several, numbered in the order they were made); a call
+        # runs once the tensors it takes exist (Keras may list a layer before
+        # the layers its later calls read).
+        pending: List[Tuple[int, str, Dict[str, Any], int, List[Tuple[str, int]]]] = []
         for i, (name, entry) in enumerate(entries.items()):
             if name in firsts:
                 continue
             nodes = entry.get("inbound_nodes") or []
-            sources = _node_sources(nodes[0]) if len(nodes) == 1 else None
-            if sources is None or any(src not in tensors for src in sources):
-                raise ctx.error(f"layer {name!r} is not one call on earlier layers' outputs "
-                                f"(it takes {len(nodes)} inbound calls, or names a layer "
-                                "defined after it); fastdense loads functional models whose "
-                                "layers are each called once.")
-            op = _OPS.get(str(entry.get("class_name"))) \
-                if entry.get("module") == "keras.src.ops.numpy" else None
-            layer: Any
-            if op is not None:
-                layer = op(name=(entry.get("config") or {}).get("name", name))
-            else:
-                layer, _ = _layer_from_entry(entry, i, ctx)
-            args = [tensors[src] for src in sources]
-            tensors[name] = layer(args if isinstance(layer, _Merge) else args[0])
+            if not nodes:
+                raise ctx.error(f"layer {name!r} is never called in the functional model.")
+            for k, node in enumerate(nodes):
+                refs = _node_refs(node)
+                if refs is None:
+                    raise ctx.error(f"layer {name!r}'s call #{k} is not understood (inbound "
+                                    f"node {node!r}).")
+                pending.append((i, name, entry, k, refs))
+        made: Dict[str, Any] = {}
+        while pending:
+            rest = []
+            for item in pending:
+                i, name, entry, k, refs = item
+                if any(r not in tensors for r in refs) or (k and (name, k - 1) not in tensors):
+                    rest.append(item)
+                    continue
+                layer: Any = made.get(name)
+                if layer is None:
+                    op = _OPS.get(str(entry.get("class_name"))) \
+                        if entry.get("module") == "keras.src.ops.numpy" else None
+                    if op is not None:
+                        layer = op(name=(entry.get("config") or {}).get("name", name))
+                    else:
+                        layer, _ = _layer_from_entry(entry, i, ctx)
+                    made[name] = layer
+                args = [tensors[r] for r in refs]
+                tensors[(name, k)] = layer(args if isinstance(layer, _Merge) else args[0])
+            if len(rest) == len(pending):
+                name, k, refs = rest[0][1], rest[0][3], rest[0][4]
+                raise ctx.error(f"layer {name!r}'s call #{k} takes {refs}, which no call of "
+                                "the model computes.")
+            pending = rest
         for last in lasts:
             if last not in tensors:
-                raise ctx.error(f"the functional model names an output {last!r} it does not "
-                                "hold.")
-        starts = [tensors[f] for f in firsts]
+                raise ctx.error(f"the functional model names an output {last[0]!r} it does "
+                                "not hold.")
+        starts = [tensors[(f, 0)] for f in firsts]
         ends = [tensors[last] for last in lasts]
         model = Functional(dict(zip(keys, starts)) if keys is not None else
                            starts if len(starts) > 1 or in_list else starts[0],
@@ -2558,7 +2627,7 @@ def _graph_from_config(config: Dict[str, Any], inner: Dict[str, Any],
                            name=inner.get("name"), trainable=inner.get("trainable", True))
     except (TypeError, ValueError, NotImplementedError) as e:
         raise ctx.error(f"cannot rebuild the model: {e}") from None
-    if len(model._graph_order or model.layers) != len(entries):
+    if len({id(c[0]) for c in model._graph_order or []} or model.layers) != len(entries):
         raise ctx.error("the functional model holds layers its output does not depend on.")
     compile_config = config.get("compile_config")
     if compile and compile_config:
@@ -2600,15 +2669,18 @@ def _functional_from_config(config: Dict[str, Any], ctx: _Context, compile: bool
     if isinstance(outputs, dict) or (isinstance(outputs, list) and _listed(outputs)
                                      and len(outputs) > 1):
         # (several outputs: a list of [name, 0, 0], or a dict of them)
-        lasts, out_keys = _input_endpoints(outputs, ctx)
+        lasts, out_keys = _endpoint_refs(outputs, ctx)
         return _graph_from_config(config, inner, entries, firsts, keys, lasts, ctx, compile,
                                   _listed(inner.get("input_layers")), True, out_keys)
     last = _endpoint(outputs, "outputs", ctx)
     in_list, out_list = _listed(inner.get("input_layers")), _listed(outputs)
     if len(firsts) > 1 or any(len(_node_sources((e.get("inbound_nodes") or [None])[0]) or [])
-                              > 1 for e in entries.values()):
-        return _graph_from_config(config, inner, entries, firsts, keys, [last], ctx, compile,
-                                  in_list, out_list)
+                              > 1 or len(e.get("inbound_nodes") or []) > 1
+                              for e in entries.values()):
+        # (branches, several inputs, or a layer applied several times)
+        return _graph_from_config(config, inner, entries, firsts, keys,
+                                  _endpoint_refs(outputs, ctx)[0], ctx, compile, in_list,
+                                  out_list)
     first = firsts[0]
     chain: List[Dict[str, Any]] = []
     name = last
