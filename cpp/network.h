@@ -392,9 +392,6 @@ private:
     std::vector<LayerDesc> layers_;
     std::vector<float> params_, grads_, opt_state_;
     LossSpec loss_;
-    std::vector<LossHead> heads_;  // (see set_heads)
-    int64_t target_cols_ = 0;
-    std::vector<float> head_loss_;  // [heads, batch] per-head per-sample losses
     std::vector<MetricKind> metrics_;
     float threshold_ = 0.5f;
     OptimizerSpec opt_;
@@ -423,6 +420,10 @@ private:
     std::vector<int64_t> lagged_;          // reused: rows to catch up
     void catch_up_decays();                // applies every pending lag
     void apply_lags(float* v, int64_t out, float rho, float one_rho, int64_t i0, int64_t i1);
+    // (last: the members above keep the layout they had before the heads)
+    std::vector<LossHead> heads_;  // (see set_heads)
+    int64_t target_cols_ = 0;
+    std::vector<float> head_loss_;  // [heads, batch] per-head per-sample losses
 };
 
 }  // namespace fastdense
