@@ -531,3 +531,39 @@ def test_same_bits_at_any_thread_count():
     for other in others:
         for a, b in zip(first, other):
             np.testing.assert_array_equal(a, b)
+
+
+def test_compile_again_keeps_the_losses_and_one_loss_for_a_subclassed_model():
+    """As Keras: compiling again with only an optimizer keeps the losses and
+    metrics; a subclassed model compiled with one loss before its call() is
+    traced applies it to each output (the outputs show at the first data)."""
+    x, labels, values = _data()
+    m = _model()
+    m.compile(optimizer="sgd", loss=["sparse_categorical_crossentropy", "mse"],
+              metrics=[["accuracy"], []])
+    m.compile(optimizer=fd.optimizers.SGD(0.01))
+    assert sorted(m.fit(x, [labels, values], verbose=0).history) == \
+        ["cls_accuracy", "cls_loss", "loss", "reg_loss"]
+    m.compile(optimizer="sgd", loss=[None, None])
+    with pytest.raises(ValueError, match="No loss to compute"):
+        m.fit(x, [labels, values], verbose=0)
+
+    class TwoHeads(fd.Model):
+        def __init__(self):
+            super().__init__()
+            self.h = layers.Dense(16, activation="relu")
+            self.a = layers.Dense(3)
+            self.b = layers.Dense(2)
+
+        def call(self, inputs):
+            h = self.h(inputs)
+            return [self.a(h), self.b(h)]
+
+    s = TwoHeads()
+    s.compile(optimizer="sgd", loss="mse")
+    one_hot = np.eye(3, dtype=np.float32)[labels]
+    s.fit(x, [one_hot, values], verbose=0)
+    a, b = s.predict(x, verbose=0)
+    res = s.evaluate(x, [one_hot, values], verbose=0)
+    want = np.mean((a - one_hot) ** 2) + np.mean((b - values) ** 2)
+    np.testing.assert_allclose(res[0], want, rtol=1e-5)

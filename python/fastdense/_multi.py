@@ -161,9 +161,6 @@ def compile_outputs(outs: Outputs, loss: Any, loss_weights: Any, metrics: Any,
                     weighted_metrics: Any) -> Compiled:
     """compile's arguments for a model with several outputs, checked."""
     losses = _by_output(loss, outs, "loss", allow_single=True)
-    if all(l is None for l in losses):
-        raise ValueError("No loss to compute: every output's loss is None. Received: "
-                         f"loss={loss!r}")
     if loss_weights is None:
         weights: List[Optional[float]] = [None] * len(outs)
     else:

@@ -89,6 +89,10 @@ class Model:
         # (a subclassed model compiled with a loss per output before its call()
         # was traced: compile's arguments, for when the trace shows the outputs)
         self._pending_compile: Optional[Dict[str, Any]] = None
+        self._compile_args: Dict[str, Any] = {}  # (the last compile's arguments)
+        self._loss_weights_arg: Any = None  # (compile's loss_weights, as given)
+        self._metrics_arg: Any = None  # (several outputs: compile's metrics structures)
+        self._weighted_arg: Any = None
         self._input_layer: Any = None
         self._slices: List[Tuple[int, int]] = []  # (first column, width) of each input
         # (a graph's layers that run in numpy before the engine, by id, with each
@@ -357,6 +361,9 @@ class Model:
             pending, self._pending_compile = self._pending_compile, None
             if pending is not None:  # (losses per output, given before the trace)
                 self.compile(**dict(pending, optimizer=self.optimizer))
+            elif self._outs is not None and self.compiled and self._multi is None:
+                # (one loss for every output, compiled before the trace showed them)
+                self.compile(**dict(self._compile_args, optimizer=self.optimizer))
         if not self._dense_layers:
             raise ValueError(f"Sequential model '{self.name}' has no Dense layer; add some first.")
         stages, owners, activity, input_dropout = self._engine_layout()
@@ -704,18 +711,26 @@ class Model:
         ``run_eagerly``, ``steps_per_execution`` and ``jit_compile`` are accepted
         for compatibility; the native engine always runs whole chunks of steps.
         """
+        self._compile_args = dict(
+            optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
+            weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution, jit_compile=jit_compile)
         if (self._outs is None and self._subclassed() and not self._layers
                 and isinstance(loss, (list, tuple, dict))):
             # (several outputs, maybe: known once call() is traced on the first data)
-            self._pending_compile = dict(
-                optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
-                weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
-                steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+            self._pending_compile = dict(self._compile_args)
             self.optimizer = _optimizers.get(optimizer)
             self.loss, self._loss_obj, self._loss_native = loss, None, None
             self.compiled = True
             return
         if self._outs is not None:  # (several outputs: a loss, weight and metrics each)
+            if self._multi is not None:  # (compiled again: as for one output, the loss,
+                if loss is None:         # and the metrics, given before are kept)
+                    loss = self.loss
+                    loss_weights = self._loss_weights_arg if loss_weights is None \
+                        else loss_weights
+                if metrics is None and weighted_metrics is None:
+                    metrics, weighted_metrics = self._metrics_arg, self._weighted_arg
             self._multi = _multi.compile_outputs(self._outs, loss, loss_weights, metrics,
                                                  weighted_metrics)
             self._loss_weight, self._loss_weights_arg = 1.0, loss_weights
@@ -931,6 +946,9 @@ class Model:
         self._ensure_built(xa, shape)
         self._sync_trainable()  # frozen layers: no update, no regularization
         if self._multi is not None:  # (each output's targets side by side, float32)
+            if not self._multi.heads():
+                raise ValueError("No loss to compute: every output's loss is None. Received: "
+                                 f"loss={self.loss!r}")
             y_joined, shapes = _multi.targets(self._multi, y, xa.shape[0], y_name)
             _multi.resolve(self._multi, shapes)
             if self._metrics is None:
