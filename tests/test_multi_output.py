@@ -240,6 +240,8 @@ def test_errors_name_the_argument():
         fd.Model(inp, [out, out])
     with pytest.raises(NotImplementedError, match="several inputs or outputs"):
         fd.Sequential([m, layers.Dense(1)]).build((None, 8))
+    with pytest.raises(NotImplementedError, match="nests models with one output"):
+        m(fd.Input((8,)))
 
 
 def test_files_and_configs_round_trip(tmp_path):

@@ -1811,6 +1811,9 @@ class Model:
         shape = tuple(inputs.shape)
         if self._subclassed() and not self._layers:
             self._trace_call(shape)
+        if self._outs is not None:
+            raise NotImplementedError(f"Model '{self.name}' has several outputs; fastdense "
+                                      "nests models with one output.")
         if self._input_shape is not None and tuple(self._input_shape[1:]) != shape[1:]:
             raise ValueError(
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
