@@ -261,6 +261,8 @@ std::vector<LayerSpec> layer_specs(int64_t input_dim, const py::list& layers) {
             if (d.contains("merge")) sp.merge = d["merge"].cast<int>();
             if (d.contains("begin")) sp.begin = d["begin"].cast<int64_t>();
             if (d.contains("shares")) sp.shares = d["shares"].cast<int>();
+            if (d.contains("scalar_op")) sp.scalar_op = d["scalar_op"].cast<int>();
+            if (d.contains("scalar")) sp.scalar = d["scalar"].cast<float>();
             ActParams& ap = sp.act_params;
             if (d.contains("leaky_slope")) ap.leaky_slope = d["leaky_slope"].cast<float>();
             if (d.contains("elu_alpha")) ap.elu_alpha = d["elu_alpha"].cast<float>();

@@ -177,6 +177,14 @@ Network::Network(int64_t input_dim, const std::vector<LayerSpec>& specs, float i
                 d.out = d.in;
                 d.has_kernel = false;
                 d.use_bias = false;
+                if (sp.scalar_op < 0 || sp.scalar_op >= kNumScalarOps ||
+                    (sp.scalar_op != 0 && (sp.act != Activation::Linear ||
+                                           !std::isfinite(sp.scalar))))
+                    throw std::invalid_argument(
+                        "Network: a scalar op is a known code on a linear Identity stage with "
+                        "a finite constant");
+                d.scalar_op = sp.scalar_op;
+                d.scalar = sp.scalar;
                 break;
             case LayerKind::Slice:
                 if (sp.units <= 0 || sp.begin < 0 || sp.begin > d.in - sp.units)
@@ -426,6 +434,8 @@ const float* Network::forward(Workspace& ws, const float* x, int64_t B, bool tra
             }
             merge_forward(z, xs, w, n_in, B, static_cast<MergeMode>(d.merge));
             if (z != y) activation_forward(d.act, y, z, B, d.out, d.act_params);
+        } else if (d.scalar_op != 0) {
+            scalar_forward(y, in, B * d.out, static_cast<ScalarOp>(d.scalar_op), d.scalar);
         } else {
             activation_forward(d.act, y, in, B, d.out, d.act_params);
         }
@@ -766,7 +776,11 @@ void Network::backward_map(Workspace& ws, size_t li, Activation act, float* dcur
     float* p = params_.data();
     float* g = grads_.data();
     if (d.kind == LayerKind::Identity) {
-        if (dx) activation_backward(act, dx, dcur, in, y, B, d.out, d.act_params);
+        if (dx && d.scalar_op != 0)
+            scalar_backward(dx, dcur, in, B * d.out, static_cast<ScalarOp>(d.scalar_op),
+                            d.scalar);
+        else if (dx)
+            activation_backward(act, dx, dcur, in, y, B, d.out, d.act_params);
         return;
     }
     if (act != Activation::Linear)

@@ -15,6 +15,7 @@
 #include "constraints.h"
 #include "dropout.h"
 #include "merge.h"
+#include "scalar_ops.h"
 #include "optimizers.h"
 
 namespace fastdense {
@@ -59,7 +60,10 @@ struct LayerSpec {
     int64_t begin = 0;            // Slice: the first column taken
     int shares = -1;              // Dense: the earlier Dense stage whose kernel and bias
                                   // this one uses (Keras's layer applied twice), or -1
+    int scalar_op = 0;            // Identity (linear): a ScalarOp with a constant
+    float scalar = 0.0f;          // (Keras's x * 0.5, 1 - x, x / 4, ...)
 };
+
 
 struct LayerDesc {
     LayerKind kind = LayerKind::Dense;
@@ -85,6 +89,8 @@ struct LayerDesc {
     std::vector<int> src;  // the stages it reads (-1: the network's input); one but for a Merge
     int merge = 0;         // Merge: a MergeMode
     int64_t begin = 0;     // Slice: the first column taken (out columns from there)
+    int scalar_op = 0;   // Identity: a ScalarOp and its constant (LayerSpec)
+    float scalar = 0.0f;
     int alias = -1;      // a stage sharing an earlier Dense stage's weights (LayerSpec::shares):
                          // w_off / b_off are that stage's; its gradient goes to its own
                          // region (gw_off / gb_off) and is added to that stage's after the

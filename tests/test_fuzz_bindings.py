@@ -451,7 +451,8 @@ def _stages(rng, din):
     """Random stage dicts (Dense / BatchNorm / Identity / LayerNorm / PReLU /
     Merge, with Dropout or noise; now and then reading an earlier stage than
     the one before, or the input; a Dense stage now and then sharing an
-    earlier one's weights) and the units they give."""
+    earlier one's weights; an Identity stage now and then an op with a number)
+    and the units they give."""
     stages, units = [], [din]
     dense = []  # (stage, input width, units, use_bias) of each Dense stage of its own
     for _ in range(int(rng.integers(1, 5))):
@@ -491,6 +492,9 @@ def _stages(rng, din):
                       epsilon=float(rng.choice([1e-6, 1e-3])))
         elif kind == 4:
             st["shared"] = bool(rng.integers(0, 2))
+        elif kind == 2 and rng.random() < 0.4:  # (an op with a number: x * c, c / x, ...)
+            st.update(activation=0, scalar_op=int(rng.integers(1, 8)),
+                      scalar=float(rng.choice([-2.0, 0.5, 3.0])))
         if st["dropout"] == 0.0 and rng.random() < 0.3:
             st["noise"] = int(rng.integers(1, 4))
             st["noise_param"] = float(rng.choice([0.0, 0.1, 0.5]))

@@ -7,13 +7,13 @@ summary's connections, node indices in configs, files), and where Keras is
 installed, the same training side by side."""
 import io
 import json
-import os
 
 import numpy as np
 import pytest
 
 import fastdense as fd
 from _engine_checks import assert_grads_match, at_thread_counts, one_step, stage_net
+from _keras_side import assert_same_as_keras
 from fastdense import layers
 
 
@@ -199,40 +199,9 @@ def test_subclassed_model_calling_a_layer_twice():
 
 
 # ------------------------------------------------------------------ Keras side by side
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
-
-
 @pytest.mark.parametrize("build", [_siamese, _twice, _residual_thrice])
 def test_matches_keras(build, tmp_path):
-    keras = _keras()
     rng = np.random.default_rng(0)
     xa, xb = (rng.standard_normal((64, 6)).astype("float32") for _ in range(2))
-    xin = [xa, xb] if build is _siamese else xa
     y = rng.standard_normal((64, 2 if build is _twice else 1)).astype("float32")
-    km, fm = build(keras), build(fd)
-    assert [l.name for l in km.layers] == [l.name for l in fm.layers]
-    assert json.dumps(km.get_config(), sort_keys=True) == json.dumps(fm.get_config(),
-                                                                     sort_keys=True)
-    texts = []
-    for m in (km, fm):
-        out = io.StringIO()
-        m.summary(print_fn=lambda s, **k: out.write(s + "\n"))
-        texts.append(out.getvalue())
-    assert texts[0] == texts[1]
-    fm.set_weights(km.get_weights())
-    for m, lib in ((km, keras), (fm, fd)):
-        m.compile(optimizer=lib.optimizers.Adam(0.01), loss="mse")
-    hk = km.fit(xin, y, epochs=5, batch_size=16, shuffle=False, verbose=0).history["loss"]
-    hf = fm.fit(xin, y, epochs=5, batch_size=16, shuffle=False, verbose=0).history["loss"]
-    np.testing.assert_allclose(hf, hk, rtol=2e-6)
-    np.testing.assert_allclose(fm.predict(xin, verbose=0), km.predict(xin, verbose=0),
-                               rtol=1e-5, atol=1e-6)
-    pytest.importorskip("h5py")
-    for src, dst in ((fm, keras), (km, fd)):
-        path = str(tmp_path / f"{type(src).__module__.split('.')[0]}.keras")
-        src.save(path)
-        back = dst.models.load_model(path)
-        np.testing.assert_allclose(back.predict(xin, verbose=0), src.predict(xin, verbose=0),
-                                   rtol=1e-5, atol=1e-6)
+    assert_same_as_keras(build, [xa, xb] if build is _siamese else xa, y, tmp_path)

@@ -81,8 +81,8 @@ def test_calls_it_cannot_trace_raise(rng):
             super().__init__()
             self.d = layers.Dense(3)
 
-        def call(self, inputs):
-            return self.d(inputs) + 1
+        def call(self, inputs):  # (x + 1 runs: test_scalar_ops.py; x ** 2 does not)
+            return self.d(inputs) ** 2
 
     class Twice(fd.Model):  # (a Dense layer applied twice runs: test_repeated_calls.py)
         def __init__(self):

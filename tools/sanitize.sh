@@ -27,7 +27,8 @@ if [ $# -eq 0 ]; then
          tests/test_reliability.py tests/test_activations.py tests/test_layers.py \
          tests/test_layernorm.py tests/test_prelu.py tests/test_noise_layers.py \
          tests/test_graphs.py tests/test_nested.py tests/test_shared_layers.py \
-         tests/test_multi_output.py tests/test_repeated_calls.py -k "not mnist"
+         tests/test_multi_output.py tests/test_repeated_calls.py tests/test_scalar_ops.py \
+         -k "not mnist"
 fi
 
 san="-fsanitize=address,undefined"

@@ -97,8 +97,11 @@ def summary_text(model: Any, line_length: Any = None, positions: Any = None,
                  show_trainable: bool = False, expand_nested: bool = False) -> str:
     rows = []
     traced = getattr(model, "_graph", None)
-    # (a subclassed model's graph: Keras lists its layers without connections)
-    graph = traced is not None and not model._subclassed()
+    # (a subclassed model's graph: Keras lists its layers without connections;
+    # so does a graph that is one chain, e.g. of layers and x * 0.5 ops, its
+    # ops included)
+    chain = traced is not None and model._sequential_like()
+    graph = traced is not None and not model._subclassed() and not chain
     outs = {id(c[0]): tuple(c[2].shape) for c in traced} if traced is not None else {}
     if graph:
         for layer, out_shape, connected in model._graph_rows():
@@ -127,7 +130,8 @@ def summary_text(model: Any, line_length: Any = None, positions: Any = None,
                 out, params = "?", "0 (unbuilt)"
                 if layer.built and layer.weights:
                     params = f"{_param_count(layer):,}"
-            row = [f"{prefix}{layer.name} ({type(layer).__name__})", out, params]
+            kind = getattr(layer, "_class_name", "") or type(layer).__name__  # (an op)
+            row = [f"{prefix}{layer.name} ({kind})", out, params]
             if show_trainable:  # Y / N for a layer with weights, - without
                 row.append(("Y" if layer.trainable and model.trainable else "N")
                            if layer.weights else "-")
@@ -135,7 +139,8 @@ def summary_text(model: Any, line_length: Any = None, positions: Any = None,
             if expand_nested and hasattr(layer, "_layers") and layer.layers:
                 add_rows(layer.layers, before, level + 1)
 
-    add_rows([] if graph else model.layers, model._input_shape, 0)
+    add_rows([] if graph else [c[0] for c in model._graph_order] if chain else model.layers,
+             model._input_shape, 0)
     widths = column_widths(line_length, positions, show_trainable, graph)
     right = (False, False, True) + ((False,) if graph else ()) + (None,)
     header = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if graph else []) + (

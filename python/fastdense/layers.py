@@ -1846,11 +1846,19 @@ class KerasTensor:
     # x + y, x - y, x * y between two symbolic tensors: Keras's ops.add,
     # ops.subtract, ops.multiply (operations in the model's graph, not layers)
     def _op(self, other: Any, cls: Any, swap: bool = False) -> "KerasTensor":
+        if isinstance(other, (int, float, np.integer, np.floating)) and not isinstance(
+                other, (bool, np.bool_)):
+            if not math.isfinite(float(other)):
+                raise NotImplementedError(f"fastdense runs {cls._symbol} with a finite number. "
+                                          f"Received: {other!r}")
+            return _OpScalar(cls._class_name, other, swap)(self)
+        if cls is _OpTrueDivide:
+            raise NotImplementedError("fastdense runs `/` between a symbolic tensor and a "
+                                      f"number. Received: {type(other).__name__} {other!r}")
         if not isinstance(other, KerasTensor):
             raise NotImplementedError(
-                f"fastdense runs {cls._symbol} between two symbolic tensors of the same shape; "
-                f"received {type(other).__name__} {other!r} (for a constant factor or offset, "
-                "use a Rescaling layer on the input, or a Dense layer).")
+                f"fastdense runs {cls._symbol} between two symbolic tensors of the same shape, "
+                f"or a tensor and a number; received {type(other).__name__} {other!r}.")
         if tuple(self.shape) != tuple(other.shape):
             raise NotImplementedError(
                 f"fastdense runs {cls._symbol} between tensors of the same shape (no "
@@ -1872,6 +1880,15 @@ class KerasTensor:
     def __mul__(self, other: Any) -> "KerasTensor":
         return self._op(other, _OpMultiply)
 
+    def __truediv__(self, other: Any) -> "KerasTensor":
+        return self._op(other, _OpTrueDivide)
+
+    def __rtruediv__(self, other: Any) -> "KerasTensor":
+        return self._op(other, _OpTrueDivide, swap=True)
+
+    def __neg__(self) -> "KerasTensor":
+        return _OpScalar("Negative")(self)
+
     def __rmul__(self, other: Any) -> "KerasTensor":
         return self._op(other, _OpMultiply, swap=True)
 
@@ -1884,7 +1901,8 @@ class _Op(_Merge):
     _class_name = ""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("name", unique_name(snake_case(self._class_name)))
+        if kwargs.get("name") is None:  # (a name given, e.g. by a loaded config, takes no number)
+            kwargs["name"] = unique_name(snake_case(self._class_name))
         super().__init__(**kwargs)
 
 
@@ -1907,6 +1925,58 @@ class _OpMultiply(_Op):
 
     def _fold(self, xs: List[np.ndarray]) -> np.ndarray:
         return xs[0] * xs[1]
+
+
+class _OpScalar(_Op):
+    """An operation of Keras's ops module between a symbolic tensor and a
+    number (``x * 0.5``, ``1 - x``, ``x / 4``, ``-x``): a node of the graph
+    that runs as an engine stage with the constant (cpp/scalar_ops.h), not
+    one of the model's ``layers``, as in Keras."""
+
+    # (Keras's op, the number first) -> the engine's ScalarOp
+    _CODES = {("Add", False): 1, ("Add", True): 1, ("Subtract", False): 2,
+              ("Subtract", True): 3, ("Multiply", False): 4, ("Multiply", True): 4,
+              ("TrueDivide", False): 5, ("TrueDivide", True): 6, ("Negative", False): 7}
+
+    def __init__(self, class_name: str, const: Any = None, first: bool = False,
+                 **kwargs: Any) -> None:
+        self._class_name = class_name
+        self._code = self._CODES[(class_name, first)]
+        self._const, self._first = const, first  # (as given: Keras's config keeps it)
+        self._symbol = {"Add": "`+`", "Subtract": "`-`", "Multiply": "`*`",
+                        "TrueDivide": "`/`", "Negative": "unary `-`"}[class_name]
+        super().__init__(**kwargs)
+
+    @property
+    def _value(self) -> float:
+        return 0.0 if self._const is None else float(self._const)
+
+    def compute_output_shape(self, input_shape: Any) -> Tuple[Optional[int], ...]:
+        return tuple(input_shape)
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        if not isinstance(inputs, KerasTensor):
+            raise ValueError(f"Op '{self.name}' takes one symbolic tensor. Received: {inputs!r}")
+        out = KerasTensor(tuple(inputs.shape), unique_name("keras_tensor"), "float32")
+        out._history = (self, inputs)
+        self._node = (inputs, out)
+        self.built = True
+        return out
+
+    __call__._symbolic_aware = True  # type: ignore[attr-defined]
+
+    def _args(self, tensor: Any) -> List[Any]:
+        """The op's arguments as Keras writes them: the tensor and the number,
+        in the order they were given."""
+        if self._class_name == "Negative":
+            return [tensor]
+        return [self._const, tensor] if self._first else [tensor, self._const]
+
+
+class _OpTrueDivide:
+    """``x / c`` and ``c / x`` (Keras's ops.true_divide with a number; between
+    two tensors fastdense has no merge stage for it)."""
+    _symbol, _class_name = "`/`", "TrueDivide"
 
 
 class _OutputJoin(Concatenate):

@@ -24,7 +24,7 @@ from . import optimizers as _optimizers
 from ._naming import unique_name
 from .callbacks import Callback, CallbackList, History
 from .layers import (Activation, BatchNormalization, Concatenate, Dense, Dropout, Flatten,
-                     Identity, _Merge, _Op, _OutputJoin,
+                     Identity, _Merge, _Op, _OpScalar, _OutputJoin,
                      InputLayer, Normalization, Rescaling,
                      InputSpec, KerasTensor, Layer, LayerNormalization, _RowNormalization,
                      ActivityRegularization, PReLU, Reshape, _Noise, _check_name)
@@ -1998,6 +1998,9 @@ class Model:
                              "dropout": 0.0}
                 elif isinstance(m, (_RowNormalization, PReLU)):
                     stage = dict(m._stage())
+                elif isinstance(m, _OpScalar):  # (x * 0.5, 1 - x, -x: the engine's ScalarOp)
+                    stage = {"kind": 2, "activation": linear, "dropout": 0.0,
+                             "scalar_op": m._code, "scalar": m._value}
                 elif isinstance(m, _Merge) and len(inputs) > 1:
                     stage = {"kind": 5, "merge": m._mode, "activation": linear, "dropout": 0.0}
                 elif isinstance(m, Activation):
@@ -2037,6 +2040,19 @@ class Model:
             refs += [self._tensor_ref(x) for x in srcs]
         return [(layer, shape, ", ".join(f"{n}[{k}][0]" for n, k in sources[id(layer)]) or "-")
                 for layer, shape, _ in rows]
+
+    def _sequential_like(self) -> bool:
+        """Keras's summary test: the graph is one chain from one input (each
+        call one tensor, the one before's output; no layer called twice)."""
+        order = self._graph_order or []
+        if len(self._input_tensors) != 1 or self._outs is not None:
+            return False
+        seen: set = set()
+        for prev, cur in zip(order, order[1:]):
+            if len(cur[1]) != 1 or cur[1][0] is not prev[2] or id(cur[0]) in seen:
+                return False
+            seen.add(id(cur[0]))
+        return True
 
     def _tensor_ref(self, t: KerasTensor) -> Tuple[str, int]:
         """The layer and node index that produced ``t`` in this model's graph
@@ -2380,8 +2396,8 @@ def _is_chain(out: KerasTensor) -> bool:
     t: Any = out
     seen: set = set()
     while t is not None and getattr(t, "_history", None) is not None:
-        if id(t._history[0]) in seen:
-            return False
+        if id(t._history[0]) in seen or isinstance(t._history[0], _Op):
+            return False  # (a layer called again, or an op: x * 0.5, -x)
         seen.add(id(t._history[0]))
         t = t._history[1]
         if isinstance(t, list):

@@ -93,7 +93,7 @@ from .layers import (ELU, Activation, ActivityRegularization, AlphaDropout, Batc
                      ReLU, Reshape, RMSNormalization, Softmax, UnitNormalization,
                      InputLayer, Layer, PReLU, _RowNormalization, _Merge, Add, Subtract,
                      Multiply, Average, Maximum, Minimum, Concatenate, _Op, _OpAdd,
-                     _OpSubtract, _OpMultiply)
+                     _OpSubtract, _OpMultiply, _OpScalar)
 
 __all__ = [
     "save_model", "load_model", "save_weights", "load_weights", "to_json", "model_from_json",
@@ -705,6 +705,8 @@ def _graph_to_config(model: Any, collect: Collector = None) -> Dict[str, Any]:
             layers.append(_input_layer_entry(layer.name, list(out.shape)))
             continue
         tensors = [_tensor_entry(t.shape, *model._tensor_ref(t)) for t in srcs]
+        if isinstance(layer, _OpScalar):  # (an op with a number: x * 0.5, its own argument)
+            tensors = layer._args(tensors[0])
         if isinstance(layer, _Op):  # (Keras's ops: x + y; each tensor its own argument)
             layers.append({"module": "keras.src.ops.numpy", "class_name": layer._class_name,
                            "config": {"name": layer.name}, "registered_name": layer._class_name,
@@ -2481,6 +2483,9 @@ def _node_sources(node: Any) -> Optional[List[str]]:
                                   "__keras_tensor__" for a in args):  # (an op's arguments)
             names = [((a.get("config") or {}).get("keras_history") or [None])[0] for a in args]
             return names if all(isinstance(n, str) for n in names) else None
+        if len(args) == 2 and sum(_is_number(a) for a in args) == 1:  # (an op with a number)
+            one = _node_source({"args": [a for a in args if not _is_number(a)]})
+            return None if one is None else [one]
         one = _node_source(node)
         return None if one is None else [one]
     if isinstance(node, list) and len(node) == 1 and isinstance(node[0], list) and node[0] \
@@ -2488,6 +2493,35 @@ def _node_sources(node: Any) -> Optional[List[str]]:
         return [a[0] for a in node[0]]
     one = _node_source(node)
     return None if one is None else [one]
+
+
+def _is_number(value: Any) -> bool:
+    """A number argument of an op in a functional config (``x * 0.5``)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _op_number(node: Any) -> Tuple[Any, bool]:
+    """An op's number argument and whether it comes first (``2.0 - x``)."""
+    args = node.get("args") or [] if isinstance(node, dict) else []
+    for k, a in enumerate(args):
+        if _is_number(a):
+            return a, k == 0
+    return None, False
+
+
+def _is_op_entry(entry: Dict[str, Any]) -> bool:
+    """An entry of Keras's ops (x + y, x * 0.5, -x): its module says so; a
+    legacy .h5 drops the module, and an op with a number (or Negative /
+    TrueDivide, which are no layers) is still one."""
+    if entry.get("module") == "keras.src.ops.numpy":
+        return True
+    name = entry.get("class_name")
+    if entry.get("module") is not None or name not in ("Add", "Subtract", "Multiply",
+                                                         "TrueDivide", "Negative"):
+        return False
+    nodes = entry.get("inbound_nodes") or []
+    return name in ("TrueDivide", "Negative") or (
+        bool(nodes) and _op_number(nodes[0])[0] is not None)
 
 
 def _node_refs(node: Any) -> Optional[List[Tuple[str, int]]]:
@@ -2502,6 +2536,8 @@ def _node_refs(node: Any) -> Optional[List[Tuple[str, int]]]:
         args = node.get("args") or []
         items = args[0] if len(args) == 1 and isinstance(args[0], list) else args
         for a in items:
+            if _is_number(a):
+                continue
             history = ((a.get("config") or {}).get("keras_history") or []) \
                 if isinstance(a, dict) else []
             refs.append((history[0], int(history[1]) if len(history) > 1 and
@@ -2600,15 +2636,25 @@ def _graph_from_config(config: Dict[str, Any], inner: Dict[str, Any],
                     continue
                 layer: Any = made.get(name)
                 if layer is None:
-                    op = _OPS.get(str(entry.get("class_name"))) \
-                        if entry.get("module") == "keras.src.ops.numpy" else None
-                    if op is not None:
-                        layer = op(name=(entry.get("config") or {}).get("name", name))
+                    is_op = _is_op_entry(entry)
+                    op = _OPS.get(str(entry.get("class_name"))) if is_op else None
+                    number, number_first = _op_number(entry["inbound_nodes"][0]) if is_op \
+                        else (None, False)
+                    op_name = (entry.get("config") or {}).get("name", name)
+                    if is_op and (number is not None or entry.get("class_name") == "Negative"):
+                        key = (str(entry.get("class_name")), number_first)
+                        if key not in _OpScalar._CODES:
+                            raise ctx.error(f"the op {name!r} ({key[0]} with a number) is not "
+                                            "one fastdense runs.")
+                        layer = _OpScalar(key[0], number, number_first, name=op_name)
+                    elif op is not None:
+                        layer = op(name=op_name)
                     else:
                         layer, _ = _layer_from_entry(entry, i, ctx)
                     made[name] = layer
                 args = [tensors[r] for r in refs]
-                tensors[(name, k)] = layer(args if isinstance(layer, _Merge) else args[0])
+                tensors[(name, k)] = layer(args if isinstance(layer, _Merge) and not isinstance(
+                    layer, _OpScalar) else args[0])
             if len(rest) == len(pending):
                 name, k, refs = rest[0][1], rest[0][3], rest[0][4]
                 raise ctx.error(f"layer {name!r}'s call #{k} takes {refs}, which no call of "
@@ -2676,8 +2722,9 @@ def _functional_from_config(config: Dict[str, Any], ctx: _Context, compile: bool
     in_list, out_list = _listed(inner.get("input_layers")), _listed(outputs)
     if len(firsts) > 1 or any(len(_node_sources((e.get("inbound_nodes") or [None])[0]) or [])
                               > 1 or len(e.get("inbound_nodes") or []) > 1
+                              or _is_op_entry(e)
                               for e in entries.values()):
-        # (branches, several inputs, or a layer applied several times)
+        # (branches, several inputs, a layer applied several times, or ops)
         return _graph_from_config(config, inner, entries, firsts, keys,
                                   _endpoint_refs(outputs, ctx)[0], ctx, compile, in_list,
                                   out_list)
