@@ -59,3 +59,12 @@ def at_thread_counts(run, counts=(1, 2, 3)):
         return out
     finally:
         fd.set_num_threads(before)
+
+
+def assert_same_bits_at_thread_counts(run, counts=(1, 2, 3)):
+    """``run()`` (a list of arrays, e.g. weights after fit) gives the same bits
+    at each thread count."""
+    first, *others = at_thread_counts(run, counts)
+    for other in others:
+        for a, b in zip(first, other):
+            np.testing.assert_array_equal(a, b)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import fastdense as fd
-from _engine_checks import assert_grads_match, at_thread_counts, one_step, stage_net
+from _engine_checks import (assert_grads_match, assert_same_bits_at_thread_counts, one_step,
+                            stage_net)
 from _keras_side import assert_same_as_keras
 from fastdense import layers
 
@@ -120,10 +121,7 @@ def test_training_matches_the_unrolled_reference():
         mm.fit(x, y[:, :1], epochs=3, batch_size=8, verbose=0)
         return [w.copy() for w in mm.get_weights()]
 
-    first, *others = at_thread_counts(run)
-    for other in others:
-        for a, b in zip(first, other):
-            np.testing.assert_array_equal(a, b)
+    assert_same_bits_at_thread_counts(run)
 
 
 def test_regularizer_and_constraint_apply_once():
