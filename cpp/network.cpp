@@ -285,8 +285,8 @@ void Network::set_heads(const std::vector<LossHead>& heads, int64_t target_cols)
             throw std::invalid_argument("Network: a loss head's columns are out of range");
     }
     heads_ = heads;
-    target_cols_ = heads.empty() ? 0 : target_cols;
-    train_ws_.capacity = 0;  // (its targets' width changes)
+    target_cols_ = heads.empty() ? 0 : target_cols;  // (the workspace grows its targets' room
+                                                     // when it is short: Workspace::ensure)
 }
 
 void Network::set_optimizer(const OptimizerSpec& spec) {

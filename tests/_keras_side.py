@@ -43,9 +43,18 @@ def assert_same_as_keras(build, x, y, tmp_path, epochs=5):
     np.testing.assert_allclose(fm.predict(x, verbose=0), km.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
     pytest.importorskip("h5py")
-    for src, dst in ((fm, keras), (km, fd)):
-        path = str(tmp_path / f"{type(src).__module__.split('.')[0]}.keras")
-        src.save(path)
-        back = dst.models.load_model(path)
-        np.testing.assert_allclose(back.predict(x, verbose=0), src.predict(x, verbose=0),
-                                   rtol=1e-5, atol=1e-6)
+    assert_files_load([(fm, keras, ".keras"), (km, fd, ".keras")], x, tmp_path, rtol=1e-5,
+                      atol=1e-6)
+
+
+def assert_files_load(cases, x, tmp_path, rtol=1e-7, atol=0.0, compile_h5=True):
+    """Each (model, reader library, extension): the model saved, loaded by
+    the reader (legacy .h5 without its compile config when not
+    ``compile_h5``), predicting as the model does."""
+    for model, reader, ext in cases:
+        path = str(tmp_path / f"{type(model).__module__.split('.')[0]}{ext}")
+        model.save(path)
+        back = reader.models.load_model(path, **({} if compile_h5 else
+                                                 {"compile": ext == ".keras"}))
+        np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),
+                                   rtol=rtol, atol=atol)

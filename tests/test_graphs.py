@@ -13,6 +13,7 @@ import pytest
 
 import fastdense as fd
 from _engine_checks import assert_grads_match, at_thread_counts, one_step, stage_net
+from _keras_side import assert_files_load
 from fastdense import layers
 
 # The engine's merge modes and their numpy references (Keras's left-to-right folds)
@@ -313,13 +314,8 @@ def test_side_by_side_with_keras(tmp_path, rng, merge):
     kh, fh = km.fit(x, y, **args).history, fm.fit(x, y, **args).history
     for key in kh:
         np.testing.assert_allclose(fh[key], kh[key], rtol=2e-6, atol=1e-7, err_msg=key)
-    for writer, reader, model in ((keras, fd, km), (fd, keras, fm)):
-        for ext in (".keras", ".h5"):
-            path = str(tmp_path / f"{writer.__name__}{ext}")
-            model.save(path)
-            back = reader.models.load_model(path, compile=ext == ".keras")
-            np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),
-                                       atol=2e-6)
+    assert_files_load([(m, reader, ext) for m, reader in ((km, fd), (fm, keras))
+                       for ext in (".keras", ".h5")], x, tmp_path, atol=2e-6, compile_h5=False)
 
 
 # ---------------------------------------------------------------------------- several inputs
@@ -460,13 +456,8 @@ def test_two_inputs_side_by_side_with_keras(tmp_path, rng, struct):
         np.testing.assert_allclose(fh[key], kh[key], rtol=2e-6, err_msg=key)
     np.testing.assert_allclose(fm.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0),
                                rtol=2e-6)
-    for writer, reader, model in ((keras, fd, km), (fd, keras, fm)):
-        for ext in (".keras", ".h5"):
-            path = str(tmp_path / f"{writer.__name__}{ext}")
-            model.save(path)
-            back = reader.models.load_model(path, compile=ext == ".keras")
-            np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),
-                                       atol=2e-6)
+    assert_files_load([(m, reader, ext) for m, reader in ((km, fd), (fm, keras))
+                       for ext in (".keras", ".h5")], x, tmp_path, atol=2e-6, compile_h5=False)
 
 
 # ---------------------------------------------------------------------------- x + y, x - y, x * y
@@ -533,13 +524,8 @@ def test_tensor_operators_side_by_side_with_keras(tmp_path, rng):
         np.testing.assert_allclose(fh[key], kh[key], rtol=2e-6, err_msg=key)
     # (Keras cannot read back its own legacy .h5 of a model with ops: .keras both ways,
     # and Keras's .h5 into fastdense)
-    for writer, reader, model, ext in ((keras, fd, km, ".keras"), (keras, fd, km, ".h5"),
-                                       (fd, keras, fm, ".keras")):
-        path = str(tmp_path / f"{writer.__name__}{ext}")
-        model.save(path)
-        back = reader.models.load_model(path, compile=ext == ".keras")
-        np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),
-                                   atol=2e-6)
+    assert_files_load([(km, fd, ".keras"), (km, fd, ".h5"), (fm, keras, ".keras")], x,
+                      tmp_path, atol=2e-6, compile_h5=False)
 
 
 # ---------------------------------------------------------------------------- subclassed graphs

@@ -724,28 +724,19 @@ class Model:
             self.compiled = True
             return
         if self._outs is not None:  # (several outputs: a loss, weight and metrics each)
-            if self._multi is not None:  # (compiled again: as for one output, the loss,
-                if loss is None:         # and the metrics, given before are kept)
-                    loss = self.loss
-                    loss_weights = self._loss_weights_arg if loss_weights is None \
-                        else loss_weights
-                if metrics is None and weighted_metrics is None:
-                    metrics, weighted_metrics = self._metrics_arg, self._weighted_arg
-            self._multi = _multi.compile_outputs(self._outs, loss, loss_weights, metrics,
-                                                 weighted_metrics)
-            self._loss_weight, self._loss_weights_arg = 1.0, loss_weights
-            self.loss, self._loss_obj, self._loss_native = loss, None, None
-            self._metric_ids, self._weighted_ids = [], []
-            self._metrics_arg, self._weighted_arg = metrics, weighted_metrics
-            self._metrics = None
-            self.optimizer = _optimizers.get(optimizer)
-            self.run_eagerly = bool(run_eagerly)
-            self.steps_per_execution = steps_per_execution
-            self.jit_compile = True if jit_compile == "auto" else bool(jit_compile)
-            self.compiled = True
-            if self._net is not None:
-                self._install_training_config()
-            return
+            self._compile_outputs(optimizer, loss, loss_weights, metrics, weighted_metrics)
+        else:
+            self._compile_one(optimizer, loss, loss_weights, metrics, weighted_metrics)
+        self.run_eagerly = bool(run_eagerly)  # (kept for Keras's compile config)
+        self.steps_per_execution = steps_per_execution
+        self.jit_compile = True if jit_compile == "auto" else bool(jit_compile)
+        self.compiled = True
+        if self._net is not None:
+            self._install_training_config()
+
+    def _compile_one(self, optimizer: Any, loss: Any, loss_weights: Any, metrics: Any,
+                     weighted_metrics: Any) -> None:
+        """compile's optimizer, loss and metrics for one output."""
         self._loss_weight = self._parse_loss_weights(loss_weights)
         self._loss_weights_arg = loss_weights
         for arg, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
@@ -785,12 +776,25 @@ class Model:
                 if not (isinstance(m, str) and m.lower() in ("accuracy", "acc")):
                     _metrics.check(m)
             self._metrics = None
-        self.run_eagerly = bool(run_eagerly)  # (kept for Keras's compile config)
-        self.steps_per_execution = steps_per_execution
-        self.jit_compile = True if jit_compile == "auto" else bool(jit_compile)
-        self.compiled = True
-        if self._net is not None:
-            self._install_training_config()
+
+    def _compile_outputs(self, optimizer: Any, loss: Any, loss_weights: Any, metrics: Any,
+                         weighted_metrics: Any) -> None:
+        """compile's optimizer, losses and metrics for several outputs (``_multi``)."""
+        assert self._outs is not None
+        if self._multi is not None:  # (compiled again: as for one output, the loss,
+            if loss is None:         # and the metrics, given before are kept)
+                loss = self.loss
+                loss_weights = self._loss_weights_arg if loss_weights is None else loss_weights
+            if metrics is None and weighted_metrics is None:
+                metrics, weighted_metrics = self._metrics_arg, self._weighted_arg
+        self._multi = _multi.compile_outputs(self._outs, loss, loss_weights, metrics,
+                                             weighted_metrics)
+        self._loss_weight, self._loss_weights_arg = 1.0, loss_weights
+        self.loss, self._loss_obj, self._loss_native = loss, None, None
+        self._metric_ids, self._weighted_ids = [], []
+        self._metrics_arg, self._weighted_arg = metrics, weighted_metrics
+        self._metrics = None
+        self.optimizer = _optimizers.get(optimizer)
 
     def _install_training_config(self) -> None:
         net = self._net
