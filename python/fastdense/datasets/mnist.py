@@ -9,23 +9,21 @@ original IDX files (optionally gzip-compressed) are understood.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
-import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
+from . import _fetch
+
 __all__ = ["load_data", "MNISTNotFoundError"]
 
 ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 # SHA-256 of the file served at ORIGIN (the ``file_hash`` used by Keras).
 FILE_HASH = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-DOWNLOAD_TIMEOUT = 60.0  # seconds, per blocking socket operation
+DOWNLOAD_TIMEOUT = _fetch.DOWNLOAD_TIMEOUT
 
 NPZ_NAME = "mnist.npz"
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -41,7 +39,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-class MNISTNotFoundError(FileNotFoundError):
+class MNISTNotFoundError(_fetch.DatasetNotFoundError):
     """No local copy of MNIST was found and it could not be downloaded."""
 
 
@@ -171,41 +169,16 @@ def _search_dir(directory: Path, npz_name: str, tried: list[str]):
 
 
 def _keras_cache() -> Path:
-    home = os.environ.get("KERAS_HOME")
-    base = Path(home).expanduser() if home else Path.home() / ".keras"
-    return base / "datasets"
+    return _fetch.keras_cache()
 
 
 def _fastdense_cache() -> Path:
-    home = os.environ.get("FASTDENSE_HOME")
-    base = Path(home).expanduser() if home else Path.home() / ".fastdense"
-    return base / "datasets"
+    return _fetch.fastdense_cache()
 
 
 def _download(url: str, dest: Path, sha256: str, timeout: float = DOWNLOAD_TIMEOUT) -> None:
     """Download ``url`` to ``dest`` atomically, verifying its SHA-256."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while True:
-                chunk = resp.read(1 << 20)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != sha256:
-            raise OSError(
-                f"SHA-256 mismatch for {url}: got {digest.hexdigest()}, expected {sha256}"
-            )
-        os.replace(tmp_name, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        raise
+    _fetch.download(url, dest, sha256, timeout)
 
 
 def _load(found) -> Arrays:
