@@ -1,5 +1,5 @@
-"""Utilities: ``to_categorical``, ``normalize``, ``set_random_seed``, and
-Keras's ``clear_session``, ``Progbar`` and custom-object registry under
+"""Utilities: ``to_categorical``, ``normalize``, ``set_random_seed``, ``get_file``,
+and Keras's ``clear_session``, ``Progbar`` and custom-object registry under
 ``keras.utils``."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ._files import get_file
 from ._progbar import Progbar
 from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objects,
                         get_registered_name, get_registered_object, register_keras_serializable)
@@ -15,7 +16,7 @@ from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objec
 __all__ = ["to_categorical", "normalize", "set_random_seed", "plot_history", "clear_session",
            "Progbar", "register_keras_serializable", "get_registered_name",
            "get_registered_object", "get_custom_objects", "custom_object_scope",
-           "CustomObjectScope", "PyDataset", "Sequence"]
+           "CustomObjectScope", "PyDataset", "Sequence", "get_file"]
 
 
 class PyDataset:
