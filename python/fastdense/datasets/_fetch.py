@@ -20,11 +20,12 @@ printed.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 __all__ = ["DatasetNotFoundError", "download", "fetch", "keras_cache", "fastdense_cache",
            "KERAS_ORIGIN"]
@@ -161,3 +162,14 @@ def fetch(name: str, *, dataset: str, origin: str, file_hash: Optional[str],
             f"{keras_cache() / first / name if first else keras_cache() / name}."
         ) from e
     return dest
+
+
+def word_index(path: "Union[str, os.PathLike[str]]", *, dataset: str,
+               file_hash: str) -> Dict[str, int]:
+    """A dataset's word -> index JSON file (imdb's, reuters's), found or fetched
+    (from Keras's ``<dataset>_word_index.json``, whatever ``path`` names it)."""
+    p = Path(os.fspath(path)).expanduser()
+    found = fetch(p.name, dataset=dataset, origin=f"{KERAS_ORIGIN}{dataset}_word_index.json",
+                  file_hash=file_hash, path=p)
+    with open(found, encoding="utf-8") as fh:
+        return dict(json.load(fh))

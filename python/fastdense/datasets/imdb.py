@@ -9,7 +9,6 @@ fastdense's cache) or downloaded once from Keras's URL.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -92,8 +91,4 @@ def _finish(p: Path, seed: int, f: Dict[str, np.ndarray], start_char: Optional[i
 def get_word_index(path: Union[str, "os.PathLike[str]"] = "imdb_word_index.json") -> Dict[str, int]:
     """The word -> index dict of the IMDB dataset (Keras's
     ``imdb_word_index.json``; its indices are before ``index_from``)."""
-    p = _fetch.fetch(Path(os.fspath(path)).name, dataset="imdb",
-                     origin=_fetch.KERAS_ORIGIN + "imdb_word_index.json",
-                     file_hash=WORD_INDEX_HASH, path=Path(os.fspath(path)).expanduser())
-    with open(p, encoding="utf-8") as fh:
-        return json.load(fh)
+    return _fetch.word_index(path, dataset="imdb", file_hash=WORD_INDEX_HASH)

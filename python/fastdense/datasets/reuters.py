@@ -7,7 +7,6 @@ labelled with one of 46 topics.  The file (Keras's ``reuters.npz``) is found as
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
@@ -59,11 +58,7 @@ def load_data(path: Union[str, "os.PathLike[str]"] = "reuters.npz",
 def get_word_index(path: Union[str, "os.PathLike[str]"] = "reuters_word_index.json") -> Dict[str, int]:
     """The word -> index dict of the Reuters dataset (Keras's
     ``reuters_word_index.json``; its indices are before ``index_from``)."""
-    p = _fetch.fetch(Path(os.fspath(path)).name, dataset="reuters",
-                     origin=_fetch.KERAS_ORIGIN + "reuters_word_index.json",
-                     file_hash=WORD_INDEX_HASH, path=Path(os.fspath(path)).expanduser())
-    with open(p, encoding="utf-8") as fh:
-        return json.load(fh)
+    return _fetch.word_index(path, dataset="reuters", file_hash=WORD_INDEX_HASH)
 
 
 def get_label_names() -> Tuple[str, ...]:
