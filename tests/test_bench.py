@@ -121,3 +121,28 @@ def test_gemm_rows_times_pytorch_when_installed(monkeypatch):
     assert len(rows) == 6
     has = importlib.util.find_spec("torch") is not None
     assert all(("torch_gflops" in r) == has for r in rows)
+
+
+def test_interleaved_times_ramps_each_repeat_untimed(monkeypatch):
+    """Each repeat, for each function: a pause, RAMP_S of calls whose time is
+    dropped, then the timed calls (the time recorded)."""
+    monkeypatch.setattr(bench, "SETTLE_S", 0.0)
+    seen = []
+
+    def fake_per_call_time(fn, min_time):
+        fn()
+        seen.append((fn.__name__, min_time))
+        return 1.0 if min_time == bench.RAMP_S else 2.0
+
+    monkeypatch.setattr(bench, "_per_call_time", fake_per_call_time)
+
+    def a():
+        pass
+
+    def b():
+        pass
+
+    res = bench.interleaved_times({"a": a, "b": b}, repeat=2, min_time=0.05)
+    assert res == {"a": [2.0, 2.0], "b": [2.0, 2.0]}  # (the ramp's time dropped)
+    assert seen == [("a", bench.RAMP_S), ("a", 0.05), ("b", bench.RAMP_S), ("b", 0.05)] * 2
+    assert bench.RAMP_S > 0

@@ -50,13 +50,19 @@ def median_time(fn: Callable[[], Any], repeat: int = 7, warmup: int = 1,
 # after their last job (OpenBLAS's for ~0.1 s), and on a 2-core machine such a
 # spinning thread takes a core from whatever is timed next.
 SETTLE_S = 0.25
+# Untimed calls after that pause, before the timed ones: the first few ms
+# after both cores idled run slower for every library (the 2-vCPU VM, 9
+# interleaved repeats of 50 ms: fastdense's 128x784x512 forward 191 GFLOP/s
+# best without, 203 after 30 ms of calls; numpy's 166 and 172), and training
+# calls the kernels back to back.
+RAMP_S = 0.03
 
 
 def interleaved_times(fns: Dict[str, Callable[[], Any]], repeat: int = 7, warmup: int = 1,
                       min_time: float = 0.0) -> Dict[str, List[float]]:
     """The per-call times of several functions over `repeat` repeats (as
-    median_time's), run in turn within each repeat with a SETTLE_S pause
-    before each."""
+    median_time's), run in turn within each repeat with a SETTLE_S pause and
+    RAMP_S of untimed calls before each."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -64,7 +70,7 @@ def interleaved_times(fns: Dict[str, Callable[[], Any]], repeat: int = 7, warmup
     for _ in range(repeat):
         for k, fn in fns.items():
             time.sleep(SETTLE_S)
-            fn()  # (wakes this library's threads)
+            _per_call_time(fn, RAMP_S)  # (wakes this library's threads; untimed)
             times[k].append(_per_call_time(fn, min_time))
     return times
 
