@@ -476,6 +476,9 @@ _BINARY_DERIVS: Dict[np.ufunc, Tuple[Callable[..., Grad], Callable[..., Grad]]] 
     ),
     np.remainder: (lambda g, a, b, o: g, lambda g, a, b, o: -g * np.floor(a / b)),
     np.floor_divide: (lambda g, a, b, o: None, lambda g, a, b, o: None),
+    np.logaddexp2: (lambda g, a, b, o: g * np.exp2(a - _f64(o)),
+                    lambda g, a, b, o: g * np.exp2(b - _f64(o))),
+    np.fmod: (lambda g, a, b, o: g, lambda g, a, b, o: -g * np.trunc(a / b)),
     np.copysign: (lambda g, a, b, o: g * np.sign(a) * np.sign(_f64(o)), lambda g, a, b, o: None),
 }
 

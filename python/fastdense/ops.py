@@ -733,3 +733,549 @@ def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None, sparse:
     if axis != -1 and axis != out.ndim - 1:
         out = np.moveaxis(out, -1, axis)
     return out
+
+
+# ---------------------------------------------------------------------------
+# more keras.ops: each written with the differentiable ops above (or a ufunc
+# the autodiff knows), following the formulas and dtypes of Keras 3's
+# backends, so custom losses and metrics that use them train as in Keras
+# ---------------------------------------------------------------------------
+
+
+def _float_unary(uf: np.ufunc, x: Any) -> Any:
+    a = _float_arr(x)
+    return _fix(_ad.unary(uf, a), a)
+
+
+def _float_binary(uf: np.ufunc, x1: Any, x2: Any) -> Any:
+    a, b = _arg(x1), _arg(x2)
+    if _is_array(a) and np.dtype(a.dtype).kind not in "fc":
+        a = _ad.cast(a, _FLOATX)
+    if _is_array(b) and np.dtype(b.dtype).kind not in "fc":
+        b = _ad.cast(b, _FLOATX)
+    return _fix(_ad._apply_ufunc(uf, (a, b), {}), a, b)
+
+
+def rsqrt(x: Any) -> Any:
+    """1 / sqrt(x)."""
+    a = _float_arr(x)
+    return _fix(_ad.divide(1.0, _ad.unary(np.sqrt, a)), a)
+
+
+def arcsinh(x: Any) -> Any:
+    return _float_unary(np.arcsinh, x)
+
+
+def arccosh(x: Any) -> Any:
+    return _float_unary(np.arccosh, x)
+
+
+def arctanh(x: Any) -> Any:
+    return _float_unary(np.arctanh, x)
+
+
+def exp2(x: Any) -> Any:
+    return _float_unary(np.exp2, x)
+
+
+def cbrt(x: Any) -> Any:
+    return _float_unary(np.cbrt, x)
+
+
+def fabs(x: Any) -> Any:
+    return _float_unary(np.fabs, x)
+
+
+def trunc(x: Any) -> Any:
+    a = _arr(x)
+    if np.dtype(a.dtype).kind in "biu":
+        return a
+    return _unary(np.trunc, a)
+
+
+def deg2rad(x: Any) -> Any:
+    a = _float_arr(x)
+    return _fix(_ad.multiply(a, math.pi / 180.0), a)
+
+
+def rad2deg(x: Any) -> Any:
+    a = _float_arr(x)
+    return _fix(_ad.multiply(a, 180.0 / math.pi), a)
+
+
+def arctan2(x1: Any, x2: Any) -> Any:
+    return _float_binary(np.arctan2, x1, x2)
+
+
+def hypot(x1: Any, x2: Any) -> Any:
+    return _float_binary(np.hypot, x1, x2)
+
+
+def logaddexp2(x1: Any, x2: Any) -> Any:
+    return _float_binary(np.logaddexp2, x1, x2)
+
+
+def fmod(x1: Any, x2: Any) -> Any:
+    a, b = _arg(x1), _arg(x2)
+    return _fix(_ad._apply_ufunc(np.fmod, (a, b), {}), a, b)
+
+
+def fmax(x1: Any, x2: Any) -> Any:
+    a, b = _arg(x1), _arg(x2)
+    return _fix(_ad._apply_ufunc(np.fmax, (a, b), {}), a, b)
+
+
+def fmin(x1: Any, x2: Any) -> Any:
+    a, b = _arg(x1), _arg(x2)
+    return _fix(_ad._apply_ufunc(np.fmin, (a, b), {}), a, b)
+
+
+def signbit(x: Any) -> np.ndarray:
+    return np.signbit(_ad._v(_arr(x)))
+
+
+def heaviside(x1: Any, x2: Any) -> np.ndarray:
+    """0 where x1 < 0, x2 where x1 == 0, 1 where x1 > 0 (no gradient)."""
+    a, b = np.asarray(_ad._v(_arr(x1))), np.asarray(_ad._v(_arr(x2)))
+    dt = np.result_type(a, b)
+    if dt.kind in "biu":
+        dt = np.dtype("float64") if dt == np.int64 else np.dtype(_FLOATX)
+    return np.heaviside(a, b).astype(dt)
+
+
+def isclose(x1: Any, x2: Any, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> np.ndarray:
+    return np.isclose(_ad._v(_arr(x1)), _ad._v(_arr(x2)), rtol, atol, equal_nan)
+
+
+def allclose(x1: Any, x2: Any, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    return bool(np.allclose(_ad._v(_arr(x1)), _ad._v(_arr(x2)), rtol, atol, equal_nan))
+
+
+def amax(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    return max(x, axis=axis, keepdims=keepdims)
+
+
+def amin(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    return min(x, axis=axis, keepdims=keepdims)
+
+
+def ptp(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """max - min along axis."""
+    return subtract(max(x, axis=axis, keepdims=keepdims), min(x, axis=axis, keepdims=keepdims))
+
+
+def average(x: Any, axis: Optional[int] = None, weights: Any = None) -> Any:
+    """The mean of x along axis, weighted by weights (np.average's rules: 1-D
+    weights along axis, or weights of x's shape)."""
+    a = _float_arr(x)
+    if weights is None:
+        return mean(a, axis=axis)
+    w = _float_arr(weights)
+    nd = len(shape(a))
+    if len(shape(w)) == 1 and nd > 1:
+        if axis is None:
+            raise TypeError("Axis must be specified when shapes of a and weights differ.")
+        ax = int(axis) % nd
+        if shape(w)[0] != shape(a)[ax]:
+            raise ValueError("Length of weights not compatible with specified axis.")
+        w = reshape(w, [shape(w)[0] if i == ax else 1 for i in range(nd)])
+        w = broadcast_to(w, shape(a))
+    elif shape(w) != shape(a):
+        raise TypeError("Axis must be specified when shapes of a and weights differ."
+                        if axis is None else
+                        "Shape of weights must be consistent with shape of a along "
+                        "specified axis.")
+    return divide(sum(multiply(a, w), axis=axis), sum(w, axis=axis))
+
+
+def moments(x: Any, axes: Any, keepdims: bool = False, synchronized: bool = False) -> Any:
+    """(mean, variance) over axes, variance as E[x^2] - E[x]^2 (Keras's formula)."""
+    if synchronized:
+        raise NotImplementedError("Argument synchronized=True is not supported by fastdense.")
+    a = _float_arr(x)
+    ax = tuple(axes) if isinstance(axes, (list, tuple)) else axes
+    m = mean(a, axis=ax, keepdims=True)
+    v = subtract(mean(square(a), axis=ax, keepdims=True), square(m))
+    if not keepdims:
+        m, v = squeeze(m, axis=ax), squeeze(v, axis=ax)
+    return m, v
+
+
+def normalize(x: Any, axis: int = -1, order: int = 2, epsilon: Optional[float] = None) -> Any:
+    """x divided by its order-norm along axis (L2: x * min(rsqrt(sum x^2), 1/eps))."""
+    if not isinstance(order, int) or not order >= 1:
+        raise ValueError(f"Argument `order` must be an int >= 1. Received: order={order}")
+    a = _float_arr(x)
+    if len(shape(a)) == 0:
+        a = expand_dims(a, 0)
+    eps = _EPSILON if epsilon is None else epsilon
+    if order == 2:
+        inv = minimum(rsqrt(sum(square(a), axis=axis, keepdims=True)), 1.0 / eps)
+        return multiply(a, inv)
+    return divide(a, maximum(norm(a, ord=order, axis=axis, keepdims=True), eps))
+
+
+def ravel(x: Any) -> Any:
+    return reshape(x, (-1,))
+
+
+def copy(x: Any) -> Any:
+    a = _arr(x)
+    return np.array(a, copy=True) if isinstance(a, np.ndarray) else a
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list:
+    """Pieces of x along axis, as np.split cuts them."""
+    a = _arr(x)
+    nd = len(shape(a))
+    ax = int(axis) % nd
+    pieces = np.split(np.arange(shape(a)[ax]), indices_or_sections)
+    out = []
+    for p in pieces:
+        lo = int(p[0]) if len(p) else 0
+        key = tuple(slice(lo, lo + len(p)) if i == ax else slice(None) for i in range(nd))
+        out.append(_ad.getitem(a, key))
+    return out
+
+
+def unstack(x: Any, num: Optional[int] = None, axis: int = 0) -> list:
+    a = _arr(x)
+    nd = len(shape(a))
+    ax = int(axis) % nd
+    n = shape(a)[ax]
+    if num is not None and num != n:
+        raise ValueError(f"Cannot unstack {n} values along axis {axis} into num={num}.")
+    return [_ad.getitem(a, tuple(i if d == ax else slice(None) for d in range(nd)))
+            for i in range(n)]
+
+
+def hstack(xs: Sequence[Any]) -> Any:
+    items = [_arr(i) for i in xs]
+    one_d = builtins_all(len(shape(i)) == 1 for i in items)
+    return concatenate(items, axis=0 if one_d else 1)
+
+
+def vstack(xs: Sequence[Any]) -> Any:
+    items = [_arr(i) for i in xs]
+    items = [reshape(i, (1, -1)) if len(shape(i)) < 2 else i for i in items]
+    return concatenate(items, axis=0)
+
+
+def outer(x1: Any, x2: Any) -> Any:
+    return multiply(reshape(_arr(x1), (-1, 1)), reshape(_arr(x2), (1, -1)))
+
+
+def vdot(x1: Any, x2: Any) -> Any:
+    return sum(multiply(ravel(x1), ravel(x2)))
+
+
+def _tri_mask(n: int, m: int, k: int) -> np.ndarray:
+    return np.tri(n, m, k, dtype=bool)
+
+
+def tril(x: Any, k: int = 0) -> Any:
+    a = _arr(x)
+    n, m = shape(a)[-2:]
+    return where(_tri_mask(n, m, k), a, np.zeros((), dtype=a.dtype))
+
+
+def triu(x: Any, k: int = 0) -> Any:
+    a = _arr(x)
+    n, m = shape(a)[-2:]
+    return where(~_tri_mask(n, m, k - 1), a, np.zeros((), dtype=a.dtype))
+
+
+def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """The diagonal of x's axis1/axis2 planes (as np.diagonal: last axis)."""
+    a = _arr(x)
+    nd = len(shape(a))
+    a1, a2 = int(axis1) % nd, int(axis2) % nd
+    rest = [d for d in range(nd) if d not in (a1, a2)]
+    t = transpose(a, rest + [a1, a2])
+    n, m = shape(t)[-2:]
+    i = np.arange(builtins_max(0, builtins_min(n, m - offset) if offset >= 0 else
+                               builtins_min(n + offset, m)))
+    rows, cols = (i, i + offset) if offset >= 0 else (i - offset, i)
+    return _ad.getitem(t, (Ellipsis, rows, cols))
+
+
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
+
+
+def diag(x: Any, k: int = 0) -> Any:
+    """A 1-D x's square matrix with x on diagonal k, or a 2-D x's diagonal k."""
+    a = _arr(x)
+    if len(shape(a)) == 2:
+        return diagonal(a, k)
+    if len(shape(a)) != 1:
+        raise ValueError(f"diag expects a 1-D or 2-D input. Received: x.shape={shape(a)}")
+    n = shape(a)[0] + abs(k)
+    r, c = np.indices((n, n))
+    mask = (c - r) == k
+    src = np.clip(r if k >= 0 else c, 0, builtins_max(shape(a)[0] - 1, 0))
+    return where(mask, take(a, src), np.zeros((), dtype=a.dtype))
+
+
+def repeat(x: Any, repeats: Any, axis: Optional[int] = None) -> Any:
+    a = _arr(x)
+    if axis is None:
+        a, ax = ravel(a), 0
+    else:
+        ax = int(axis) % len(shape(a))
+    idx = np.repeat(np.arange(shape(a)[ax]), np.asarray(_ad._v(repeats)))
+    return take(a, idx, axis=ax)
+
+
+def roll(x: Any, shift: Any, axis: Any = None) -> Any:
+    a = _arr(x)
+    if axis is None:
+        return reshape(roll(ravel(a), shift, 0), shape(a))
+    shifts = np.broadcast_to(np.asarray(shift), np.shape(axis)).ravel()
+    axes = np.asarray(axis).ravel()
+    for s, ax in zip(shifts, axes):
+        ax = int(ax) % len(shape(a))
+        a = take(a, np.roll(np.arange(shape(a)[ax]), int(s)), axis=ax)
+    return a
+
+
+def nan_to_num(x: Any, nan: float = 0.0, posinf: Optional[float] = None,
+               neginf: Optional[float] = None) -> Any:
+    """NaN -> nan, +inf -> posinf (the dtype's largest), -inf -> neginf (its most
+    negative); the other entries pass (and their gradients)."""
+    a = _arr(x)
+    if np.dtype(a.dtype).kind not in "fc":
+        return a
+    v = np.asarray(_ad._v(a))
+    info = np.finfo(v.dtype)
+    hi = info.max if posinf is None else posinf
+    lo = info.min if neginf is None else neginf
+    fill = np.where(np.isnan(v), nan, np.where(v > 0, hi, lo)).astype(v.dtype)
+    return where(np.isfinite(v), a, fill)
+
+
+def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0) -> Any:
+    """choicelist[i] where condlist[i] is the first true condition, else default."""
+    if len(condlist) != len(choicelist):
+        raise ValueError("condlist and choicelist must have the same length. Received: "
+                         f"len(condlist)={len(condlist)}, len(choicelist)={len(choicelist)}")
+    out = _arg(default)
+    for c, v in zip(reversed(list(condlist)), reversed(list(choicelist))):
+        out = where(np.asarray(_ad._v(c), dtype=bool), v, out)
+    return out
+
+
+def sort(x: Any, axis: int = -1) -> Any:
+    a = _arr(x)
+    idx = np.argsort(np.asarray(_ad._v(a)), axis=axis, kind="stable")
+    return take_along_axis(a, idx, axis=axis)
+
+
+def argsort(x: Any, axis: int = -1) -> np.ndarray:
+    return np.argsort(np.asarray(_ad._v(_arr(x))), axis=axis, kind="stable").astype(np.int32)
+
+
+def top_k(x: Any, k: int, sorted: bool = True) -> Tuple[Any, np.ndarray]:  # noqa: A002
+    """(values, indices) of the k largest entries along the last axis, largest
+    first (ties: the lower index first)."""
+    a = _arr(x)
+    v = np.asarray(_ad._v(a))
+    if k > v.shape[-1]:
+        raise ValueError(f"k={k} is larger than the last axis ({v.shape[-1]}).")
+    idx = np.argsort(-v, axis=-1, kind="stable")[..., :k]
+    return take_along_axis(a, idx, axis=-1), idx.astype(np.int32)
+
+
+def quantile(x: Any, q: Any, axis: Axis = None, method: str = "linear",
+             keepdims: bool = False) -> Any:
+    """np.quantile's methods linear / lower / higher / midpoint / nearest, the
+    gradient flowing to the order statistics it reads."""
+    a = _float_arr(x)
+    nd = len(shape(a))
+    if axis is None:
+        t = ravel(a)
+        axes: tuple = tuple(range(nd))
+    else:
+        listed: Any = axis if isinstance(axis, (list, tuple)) else [axis]
+        axes = tuple(int(i) % nd for i in listed)
+        rest = [d for d in range(nd) if d not in axes]
+        t = transpose(a, rest + list(axes))
+        t = reshape(t, tuple(shape(a)[d] for d in rest) + (-1,))
+    s = sort(t, axis=-1)
+    n = shape(s)[-1]
+    qv = np.asarray(_ad._v(q), dtype=np.float64)
+    if np.any((qv < 0) | (qv > 1)):
+        raise ValueError(f"Quantiles must be in the range [0, 1]. Received: q={qv}")
+    pos = qv * (n - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = pos - lo
+    if method == "lower":
+        hi, frac = lo, np.zeros_like(frac)
+    elif method == "higher":
+        lo = np.ceil(pos).astype(np.int64)
+        hi, frac = lo, np.zeros_like(frac)
+    elif method == "nearest":
+        lo = np.round(pos).astype(np.int64)  # (numpy's: round half to even)
+        hi, frac = lo, np.zeros_like(frac)
+    elif method == "midpoint":
+        frac = np.where(hi > lo, 0.5, 0.0)
+    elif method != "linear":
+        raise ValueError("`method` must be one of 'linear', 'lower', 'higher', 'midpoint' "
+                         f"or 'nearest'. Received: method={method}")
+    lo_v = take(s, lo.ravel(), axis=-1)
+    hi_v = take(s, hi.ravel(), axis=-1)
+    f = frac.ravel().astype(np.dtype(s.dtype))
+    out = add(lo_v, multiply(subtract(hi_v, lo_v), f))  # (numpy's lerp)
+    out = moveaxis(out, -1, 0) if qv.ndim else squeeze(out, axis=-1)
+    if qv.ndim:
+        out = reshape(out, qv.shape + tuple(shape(out)[1:]))
+    if keepdims:
+        full = list(shape(a))
+        for d in axes:
+            full[d] = 1
+        out = reshape(out, tuple(qv.shape) + tuple(full))
+    return out
+
+
+def percentile(x: Any, q: Any, axis: Axis = None, method: str = "linear",
+               keepdims: bool = False) -> Any:
+    return quantile(x, np.asarray(_ad._v(q), dtype=np.float64) / 100.0, axis=axis,
+                    method=method, keepdims=keepdims)
+
+
+def median(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    return quantile(x, 0.5, axis=axis, keepdims=keepdims)
+
+
+def eye(N: int, M: Optional[int] = None, k: int = 0, dtype: Any = None) -> np.ndarray:  # noqa: N803
+    return np.eye(N, M, k, dtype=dtype or _FLOATX)
+
+
+def identity(n: int, dtype: Any = None) -> np.ndarray:
+    return np.identity(n, dtype=dtype or _FLOATX)
+
+
+def tri(N: int, M: Optional[int] = None, k: int = 0, dtype: Any = None) -> np.ndarray:  # noqa: N803
+    return np.tri(N, M, k, dtype=dtype or _FLOATX)
+
+
+def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) -> np.ndarray:
+    """np.arange with Keras's dtypes: int32 for ints, float32 for floats."""
+    if dtype is None:
+        vals = [v for v in (start, stop, step) if v is not None]
+        is_float = builtins_any(isinstance(v, float) or np.dtype(np.asarray(v).dtype).kind == "f"
+                                for v in vals)
+        dtype = _FLOATX if is_float else "int32"
+    if stop is None:
+        return np.arange(start, dtype=dtype) if step is None else \
+            np.arange(0, start, step, dtype=dtype)
+    return np.arange(start, stop, 1 if step is None else step, dtype=dtype)
+
+
+def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, retstep: bool = False,
+             dtype: Any = None, axis: int = 0) -> Any:
+    fn: Any = np.linspace
+    return fn(start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype or _FLOATX,
+              axis=axis)
+
+
+# -- activations (keras.ops.nn)
+
+
+def celu(x: Any, alpha: float = 1.0) -> Any:
+    a = _float_arr(x)
+    return add(maximum(a, 0.0), multiply(alpha, expm1(divide(minimum(a, 0.0), alpha))))
+
+
+def hard_tanh(x: Any) -> Any:
+    return clip(_float_arr(x), -1.0, 1.0)
+
+
+def hard_silu(x: Any) -> Any:
+    a = _float_arr(x)
+    return multiply(a, hard_sigmoid(a))
+
+
+hard_swish = hard_silu
+
+
+def squareplus(x: Any, b: float = 4) -> Any:
+    a = _float_arr(x)
+    return divide(add(a, sqrt(add(power(a, 2), float(b)))), 2)
+
+
+def soft_shrink(x: Any, threshold: float = 0.5) -> Any:
+    a = _float_arr(x)
+    return where(greater(a, threshold), subtract(a, threshold),
+                 where(less(a, -threshold), add(a, threshold), np.zeros((), a.dtype)))
+
+
+def tanh_shrink(x: Any) -> Any:
+    a = _float_arr(x)
+    return subtract(a, tanh(a))
+
+
+def sparse_plus(x: Any) -> Any:
+    a = _float_arr(x)
+    return where(less_equal(a, -1), np.zeros((), a.dtype),
+                 where(less(a, 1), multiply(0.25, square(add(a, 1))), a))
+
+
+def sparse_sigmoid(x: Any) -> Any:
+    a = _float_arr(x)
+    return where(less_equal(a, -1), np.zeros((), a.dtype),
+                 where(greater_equal(a, 1), np.ones((), a.dtype), multiply(0.5, add(a, 1))))
+
+
+def glu(x: Any, axis: int = -1) -> Any:
+    a = _float_arr(x)
+    if shape(a)[axis] % 2 != 0:
+        raise ValueError(f"axis size must be divisible by 2. Received: x.shape={shape(a)} "
+                         f"with axis={axis}")
+    x1, x2 = split(a, 2, axis=axis)
+    return multiply(x1, sigmoid(x2))
+
+
+def threshold(x: Any, threshold: float, default_value: float) -> Any:  # noqa: F811
+    a = _float_arr(x)
+    return where(greater(a, threshold), a, np.asarray(default_value, dtype=a.dtype))
+
+
+def sparsemax(x: Any, axis: int = -1) -> Any:
+    """Sparsemax (Martins & Astudillo 2016): the Euclidean projection onto the
+    probability simplex, tau = (sum of the sorted logits in the support - 1) / k.
+    (Keras up to 3.15 summed the support's cumulative sums instead, whose
+    outputs do not sum to 1 once the support holds two logits or more; Keras
+    fixed it in keras-team/keras#23469: this is the fixed formula.)"""
+    a = _float_arr(x)
+    s = negative(sort(negative(a), axis=axis))
+    cs = cumsum(s, axis=axis)
+    n = shape(a)[axis]
+    rshape = [1] * len(shape(a))
+    rshape[axis] = -1
+    r = np.arange(1, n + 1).reshape(rshape).astype(a.dtype)
+    support = np.asarray(_ad._v(subtract(s, divide(subtract(cs, 1), r)))) > 0
+    k = np.sum(support, axis=axis, keepdims=True).astype(a.dtype)
+    tau = divide(subtract(sum(where(support, s, np.zeros((), a.dtype)), axis=axis,
+                              keepdims=True), 1), k)
+    return maximum(subtract(a, tau), 0.0)
+
+
+import builtins as _builtins  # noqa: E402
+
+builtins_max, builtins_min, builtins_any, builtins_all = (_builtins.max, _builtins.min,
+                                                          _builtins.any, _builtins.all)
+
+__all__ += [
+    "rsqrt", "arcsinh", "arccosh", "arctanh", "exp2", "cbrt", "fabs", "trunc", "deg2rad",
+    "rad2deg", "arctan2", "hypot", "logaddexp2", "fmod", "fmax", "fmin", "signbit", "heaviside",
+    "isclose", "allclose", "amax", "amin", "ptp", "average", "moments", "normalize", "ravel",
+    "copy", "split", "unstack", "hstack", "vstack", "outer", "vdot", "tril", "triu", "diagonal",
+    "trace", "diag", "repeat", "roll", "nan_to_num", "select", "sort", "argsort", "top_k",
+    "quantile", "percentile", "median", "eye", "identity", "tri", "arange", "linspace", "celu",
+    "hard_tanh", "hard_silu", "hard_swish", "squareplus", "soft_shrink", "tanh_shrink",
+    "sparse_plus", "sparse_sigmoid", "glu", "threshold", "sparsemax",
+]
