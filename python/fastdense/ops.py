@@ -206,6 +206,12 @@ def power(x1: Any, x2: Any) -> Any:
     return _binary(_ad.power, x1, x2)
 
 
+def _ufunc2(uf: np.ufunc, x1: Any, x2: Any) -> Any:
+    """A binary ufunc the autodiff differentiates, on keras.ops operands."""
+    a, b = _arg(x1), _arg(x2)
+    return _fix(_ad._apply_ufunc(uf, (a, b), {}), a, b)
+
+
 def maximum(x1: Any, x2: Any) -> Any:
     return _binary(_ad.maximum, x1, x2)
 
@@ -215,18 +221,15 @@ def minimum(x1: Any, x2: Any) -> Any:
 
 
 def logaddexp(x1: Any, x2: Any) -> Any:
-    a, b = _arg(x1), _arg(x2)
-    return _fix(_ad._apply_ufunc(np.logaddexp, (a, b), {}), a, b)
+    return _ufunc2(np.logaddexp, x1, x2)
 
 
 def mod(x1: Any, x2: Any) -> Any:
-    a, b = _arg(x1), _arg(x2)
-    return _fix(_ad._apply_ufunc(np.remainder, (a, b), {}), a, b)
+    return _ufunc2(np.remainder, x1, x2)
 
 
 def floor_divide(x1: Any, x2: Any) -> Any:
-    a, b = _arg(x1), _arg(x2)
-    return _fix(_ad._apply_ufunc(np.floor_divide, (a, b), {}), a, b)
+    return _ufunc2(np.floor_divide, x1, x2)
 
 
 def _unary(uf: np.ufunc, x: Any) -> Any:
@@ -816,18 +819,15 @@ def logaddexp2(x1: Any, x2: Any) -> Any:
 
 
 def fmod(x1: Any, x2: Any) -> Any:
-    a, b = _arg(x1), _arg(x2)
-    return _fix(_ad._apply_ufunc(np.fmod, (a, b), {}), a, b)
+    return _ufunc2(np.fmod, x1, x2)
 
 
 def fmax(x1: Any, x2: Any) -> Any:
-    a, b = _arg(x1), _arg(x2)
-    return _fix(_ad._apply_ufunc(np.fmax, (a, b), {}), a, b)
+    return _ufunc2(np.fmax, x1, x2)
 
 
 def fmin(x1: Any, x2: Any) -> Any:
-    a, b = _arg(x1), _arg(x2)
-    return _fix(_ad._apply_ufunc(np.fmin, (a, b), {}), a, b)
+    return _ufunc2(np.fmin, x1, x2)
 
 
 def signbit(x: Any) -> np.ndarray:
