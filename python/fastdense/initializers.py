@@ -18,7 +18,8 @@ __all__ = [
     # Keras's lowercase aliases of the classes (keras.initializers.he_normal(seed=1))
     "zeros", "ones", "constant", "random_uniform", "random_normal", "truncated_normal",
     "variance_scaling", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-    "lecun_uniform", "lecun_normal", "orthogonal", "identity",
+    "lecun_uniform", "lecun_normal", "orthogonal", "identity", "OrthogonalInitializer",
+    "IdentityInitializer",
 ]
 
 
@@ -425,3 +426,4 @@ random_uniform, random_normal, truncated_normal = RandomUniform, RandomNormal, T
 variance_scaling, glorot_uniform, glorot_normal = VarianceScaling, GlorotUniform, GlorotNormal
 he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal
 orthogonal, identity = Orthogonal, Identity
+OrthogonalInitializer, IdentityInitializer = Orthogonal, Identity  # (Keras's other names)

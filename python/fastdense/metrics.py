@@ -35,7 +35,8 @@ __all__ = [
     "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
     "cosine_similarity", "log_cosh", "huber", "hinge", "squared_hinge", "categorical_hinge",
     "kl_divergence", "poisson", "binary_crossentropy", "categorical_crossentropy",
-    "sparse_categorical_crossentropy", "get", "resolve", "serialize", "deserialize",
+    "sparse_categorical_crossentropy", "binary_focal_crossentropy",
+    "categorical_focal_crossentropy", "get", "resolve", "serialize", "deserialize",
 ]
 
 
@@ -170,6 +171,8 @@ poisson = _losses.poisson
 binary_crossentropy = _losses.binary_crossentropy
 categorical_crossentropy = _losses.categorical_crossentropy
 sparse_categorical_crossentropy = _losses.sparse_categorical_crossentropy
+binary_focal_crossentropy = _losses.binary_focal_crossentropy
+categorical_focal_crossentropy = _losses.categorical_focal_crossentropy
 
 # Functions whose MeanMetricWrapper is maximised ("up"); every loss function
 # is minimised ("down"), as Keras registers for wrapped losses.

@@ -10,13 +10,16 @@ import numpy as np
 
 from ._files import get_file
 from ._progbar import Progbar
+from ._sequences import pack_x_y_sample_weight, pad_sequences, unpack_x_y_sample_weight
 from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objects,
                         get_registered_name, get_registered_object, register_keras_serializable)
 
 __all__ = ["to_categorical", "normalize", "set_random_seed", "plot_history", "clear_session",
            "Progbar", "register_keras_serializable", "get_registered_name",
            "get_registered_object", "get_custom_objects", "custom_object_scope",
-           "CustomObjectScope", "PyDataset", "Sequence", "get_file"]
+           "CustomObjectScope", "PyDataset", "Sequence", "get_file", "pad_sequences",
+           "pack_x_y_sample_weight", "unpack_x_y_sample_weight", "is_keras_tensor",
+           "get_source_inputs"]
 
 
 class PyDataset:
@@ -155,3 +158,35 @@ def plot_history(history: Any, path: Optional[str] = None, metrics: Optional[lis
     if path is not None:
         fig.savefig(path)
     return fig
+
+
+def is_keras_tensor(x: Any) -> bool:
+    """Whether x is a symbolic tensor (``Input()`` or a layer's output on one)."""
+    from .layers import KerasTensor
+    return isinstance(x, KerasTensor)
+
+
+def get_source_inputs(tensor: Any) -> Any:
+    """The ``Input`` tensors a symbolic tensor is computed from (a list, each
+    once, in the order first reached), as ``keras.utils.get_source_inputs``;
+    anything else is returned as it is."""
+    from .layers import KerasTensor
+    if not isinstance(tensor, KerasTensor):
+        return tensor
+    found: list = []
+    stack = [tensor]
+    seen = set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        hist = t._history
+        if hist is None:
+            if all(t is not f for f in found):
+                found.append(t)
+            continue
+        inputs = hist[1]
+        parents = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        stack.extend(reversed([p for p in parents if isinstance(p, KerasTensor)]))
+    return found
