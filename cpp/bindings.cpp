@@ -1105,6 +1105,30 @@ PYBIND11_MODULE(_core, m) {
             return view;
         }, "View of the optimizer state; set_optimizer detaches it (it then shows the old "
            "state, kept alive with the network).")
+        .def("set_ema", [](Network& n, bool on, float momentum, int64_t every) {
+            if (on && !(momentum >= 0.0f && momentum <= 1.0f))
+                throw py::value_error("`ema_momentum` must be in the range [0, 1]. Received: "
+                                      "ema_momentum=" + std::to_string(momentum));
+            if (every < 0)
+                throw py::value_error("`ema_overwrite_frequency` must be >= 0. Received: " +
+                                      std::to_string(every));
+            n.set_ema(on, momentum, every);
+        }, py::arg("on"), py::arg("momentum"), py::arg("every"),
+           "use_ema: the trainable variables' moving averages, updated after each step.")
+        .def_property_readonly("ema", [](py::object self) -> py::object {
+            Network& n = self.cast<Network&>();
+            if (n.ema() == nullptr) return py::none();
+            return py::array_t<float>({n.num_params()}, {sizeof(float)}, n.ema(), self);
+        }, "Writable float32 view of the moving averages (laid out as params; None before "
+           "set_ema(True, ...)).")
+        .def("finalize_ema", [](Network& n) {
+            py::gil_scoped_release release;
+            n.finalize_ema();
+        }, "The trainable variables take their moving averages.")
+        .def("swap_ema", [](Network& n) {
+            py::gil_scoped_release release;
+            n.swap_ema();
+        }, "The trainable variables and their moving averages trade values.")
         .def_property("iterations", [](const Network& n) { return n.iterations(); },
                       [](Network& n, int64_t it) {
             check_iteration(it);

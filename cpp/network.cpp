@@ -1300,6 +1300,7 @@ void Network::update(float lr) {
                      num_params(), segments_, update_scratch_);
     if (constrained_) apply_constraints();
     ++iterations_;
+    if (ema_on_) ema_step();
     // The first kernel known finite stays so when only the fused step wrote it
     // (its skipped rows: unchanged, or stepped by the same reporting code) and
     // it reported finite values.
@@ -1308,6 +1309,70 @@ void Network::update(float lr) {
     fused_first_ = false;
     fused_rest_ = false;
     if (!kept || w0_finite_.load(std::memory_order_acquire) != 1) params_changed();
+}
+
+// The trainable variables (kernels and biases, gammas and betas, of the
+// trainable layers that own their weights): the optimizer's variables.
+void Network::trainable_segments(std::vector<ParamSegment>& out) const {
+    out.clear();
+    for (const LayerDesc& d : layers_) {
+        if (!d.trainable || d.alias >= 0) continue;
+        if (d.has_kernel) out.push_back({d.w_off, d.w_off + d.kernel_size(), true});
+        if (d.use_bias) out.push_back({d.b_off, d.b_off + d.out, true});
+    }
+}
+
+void Network::set_ema(bool on, float momentum, int64_t every) {
+    if (on && !(momentum >= 0.0f && momentum <= 1.0f))
+        throw std::invalid_argument("ema momentum must be in [0, 1]");
+    if (every < 0) throw std::invalid_argument("ema overwrite frequency must be >= 0");
+    ema_on_ = on;
+    ema_momentum_ = momentum;
+    ema_every_ = every;
+    if (on && ema_.size() != params_.size()) ema_.assign(params_.size(), 0.0f);
+}
+
+// After a step (iterations_ already counts it): Keras's
+// _update_model_variables_moving_average, then the overwrite every
+// ema_every_ steps.  Each element on its own: the same bits at any thread
+// count.
+void Network::ema_step() {
+    trainable_segments(ema_segments_);
+    const float m = iterations_ - 1 == 0 ? 0.0f : ema_momentum_;
+    const bool overwrite = ema_every_ > 0 && iterations_ % ema_every_ == 0;
+    for (const ParamSegment& s : ema_segments_) {
+        const int64_t n = s.end - s.begin;
+        const int64_t parts =
+            std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), n / 65536));
+        float* avg = ema_.data() + s.begin;
+        float* var = params_.data() + s.begin;
+        auto run = [&](int64_t t) {
+            const int64_t i0 = n * t / parts, i1 = n * (t + 1) / parts;
+            ema_update(avg + i0, var + i0, i1 - i0, m);
+            if (overwrite) std::memcpy(var + i0, avg + i0, sizeof(float) * size_t(i1 - i0));
+        };
+        if (parts > 1) parallel_for(parts, run);
+        else run(0);
+    }
+    if (overwrite) params_changed();
+}
+
+void Network::finalize_ema() {
+    if (ema_.size() != params_.size()) return;
+    trainable_segments(ema_segments_);
+    for (const ParamSegment& s : ema_segments_)
+        std::memcpy(params_.data() + s.begin, ema_.data() + s.begin,
+                    sizeof(float) * size_t(s.end - s.begin));
+    params_changed();
+}
+
+void Network::swap_ema() {
+    if (ema_.size() != params_.size()) return;
+    trainable_segments(ema_segments_);
+    for (const ParamSegment& s : ema_segments_)
+        std::swap_ranges(params_.data() + s.begin, params_.data() + s.end,
+                         ema_.data() + s.begin);
+    params_changed();
 }
 
 // Whether a training step can keep the first kernel's finiteness known

@@ -207,6 +207,18 @@ public:
     void set_learning_rate(float lr) { opt_.learning_rate = lr; }
     float learning_rate() const { return opt_.learning_rate; }
     std::vector<float>& optimizer_state() { return opt_state_; }
+    // Keras's use_ema: after each step (update), the trainable variables'
+    // averages take average = m * average + (1 - m) * variable (m = 0 at
+    // iteration 0, else `momentum`); every `every` steps (0: never) the
+    // variables then take their averages.  The averages live in a buffer
+    // laid out as the parameters (allocated once: views of it stay valid).
+    void set_ema(bool on, float momentum, int64_t every);
+    bool ema_on() const { return ema_on_; }
+    float* ema() { return ema_.empty() ? nullptr : ema_.data(); }
+    // The trainable variables take their averages (Keras's
+    // finalize_variable_values), or trade values with them (SwapEMAWeights).
+    void finalize_ema();
+    void swap_ema();
     int64_t iterations() const { return iterations_; }
     void set_iterations(int64_t it) { iterations_ = it; }
 
@@ -430,6 +442,14 @@ private:
     std::vector<LossHead> heads_;  // (see set_heads)
     int64_t target_cols_ = 0;
     std::vector<float> head_loss_;  // [heads, batch] per-head per-sample losses
+    // (use_ema: see set_ema)
+    bool ema_on_ = false;
+    float ema_momentum_ = 0.99f;
+    int64_t ema_every_ = 0;
+    std::vector<float> ema_;                // [num_params] (trainable variables' parts used)
+    std::vector<ParamSegment> ema_segments_;
+    void trainable_segments(std::vector<ParamSegment>& out) const;
+    void ema_step();
 };
 
 }  // namespace fastdense

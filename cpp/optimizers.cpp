@@ -608,4 +608,9 @@ void optimizer_update(const OptimizerSpec& s, int64_t iteration, float* params, 
     });
 }
 
+void ema_update(float* average, const float* variable, int64_t n, float momentum) {
+    const float keep = momentum, take = 1.0f - momentum;  // (Keras: 1 - m in float32)
+    for (int64_t i = 0; i < n; ++i) average[i] = keep * average[i] + take * variable[i];
+}
+
 }  // namespace fastdense

@@ -128,4 +128,11 @@ void optimizer_update(const OptimizerSpec& spec, int64_t iteration, float* param
                       float* state, const float* grads, int64_t n,
                       const std::vector<ParamSegment>& segments, UpdateScratch& scratch);
 
+// Keras's use_ema moving average of a variable, after a step:
+// average = momentum * average + (1 - momentum) * variable, each product and
+// the sum rounded to float (momentum 0: the average takes the variable).
+//   average:  [n] updated in place
+//   variable: [n]
+void ema_update(float* average, const float* variable, int64_t n, float momentum);
+
 }  // namespace fastdense

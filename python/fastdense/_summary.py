@@ -163,6 +163,7 @@ def summary_text(model: Any, line_length: Any = None, positions: Any = None,
     if net is not None and model.optimizer is not None and model.optimizer.iterations > 0:
         # iterations and learning_rate, then the slot variables of trainable weights
         slots = net.optimizer_state.size // max(net.num_params, 1)
+        slots += 1 if getattr(model.optimizer, "use_ema", False) else 0  # (the averages)
         opt_params = 2 + slots * trainable
     total = trainable + non_trainable + opt_params
     lines.append(f" Total params: {total:,} ({readable_memory_size(total * 4)})")

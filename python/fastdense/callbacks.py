@@ -24,7 +24,7 @@ from ._progbar import Progbar, print_msg
 __all__ = ["Callback", "History", "ProgbarLogger", "CallbackList", "EarlyStopping",
            "BackupAndRestore",
            "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "LambdaCallback",
-           "TerminateOnNaN", "ModelCheckpoint", "TensorBoard"]
+           "TerminateOnNaN", "ModelCheckpoint", "TensorBoard", "SwapEMAWeights"]
 
 Logs = Optional[Dict[str, Any]]
 
@@ -711,6 +711,76 @@ class TerminateOnNaN(Callback):
                                    f"Loss value: {loss}. Terminating training immediately.")
             print_msg(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
+
+
+class SwapEMAWeights(Callback):
+    """Puts the optimizer's moving averages (``use_ema=True``) in the model for
+    evaluation and prediction, and the trained values back after, as Keras's
+    callback; with ``swap_on_epoch=True`` also from each epoch's end to the
+    next epoch's start (so that callbacks after it, such as ModelCheckpoint,
+    see the averages).  Keras's hooks as they are, on_predict_end included
+    (which, as Keras's, leaves the averages in the model)."""
+
+    def __init__(self, swap_on_epoch: bool = False) -> None:
+        super().__init__()
+        self.swap_on_epoch = swap_on_epoch
+        self._ema_weights_in_model = False
+
+    def _net(self) -> Any:
+        opt = self.model.optimizer
+        if opt is None or not getattr(opt, "use_ema", False):
+            raise ValueError("SwapEMAWeights must be used when `use_ema=True` is set on the "
+                             f"optimizer. Received: use_ema={getattr(opt, 'use_ema', False)}")
+        return getattr(self.model, "_net", None)
+
+    def _swap_variables(self) -> None:
+        net = self._net()
+        if net is not None and net.ema is not None:
+            net.swap_ema()
+
+    def _finalize_ema_values(self) -> None:
+        """The averages take the model's values (the averages swapped in at
+        the last epoch's end), so that fit's finalization keeps them."""
+        net = self._net()
+        if net is None or net.ema is None:
+            return
+        ema, params = net.ema, net.params
+        for _layer, off, shape, trainable in net.variables():
+            if trainable:
+                size = int(np.prod(shape))
+                ema[off:off + size] = params[off:off + size]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.swap_on_epoch and self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.swap_on_epoch and not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+            if epoch == self.params["epochs"] - 1:
+                self._finalize_ema_values()
+
+    def on_test_begin(self, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def on_test_end(self, logs=None):
+        if self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def on_predict_begin(self, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def on_predict_end(self, logs=None):
+        if not self._ema_weights_in_model:  # (Keras's condition, kept)
+            self._swap_variables()
+            self._ema_weights_in_model = False
 
 
 class ModelCheckpoint(_MonitorCallback):

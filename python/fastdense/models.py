@@ -1021,178 +1021,197 @@ class Model:
             validation_batch_size: Optional[int] = None, validation_freq: Any = 1) -> History:
         """Trains the model; returns a ``History`` whose ``.history`` maps each
         metric (then each ``val_`` metric) to its per-epoch values."""
-        steps_per_epoch = self._steps_argument(steps_per_epoch, "steps_per_epoch")
-        validation_steps = self._steps_argument(validation_steps, "validation_steps")
-        verbose_level = _data.verbose(verbose)
-        user_batch_size = batch_size
-        batch_size = _data.batch_size(batch_size)
-        # Keras: `validation_batch_size or batch_size` (the argument as given)
-        val_batch_size: Optional[int] = _data.batch_size(
-            validation_batch_size, default=batch_size, name="validation_batch_size")
-        if validation_batch_size is None and user_batch_size is None:
-            val_batch_size = None  # 32, or from validation_steps once the data is known
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"Argument `epochs` must be a non-negative integer. "
-                             f"Received: epochs={epochs!r}")
-        if isinstance(validation_freq, (list, tuple)):
-            # Keras: validate after the listed (1-based) epochs
-            if not all(isinstance(e, (int, np.integer)) and not isinstance(e, bool)
-                       for e in validation_freq):
-                raise ValueError("Argument `validation_freq` must be a positive integer or a "
-                                 "list of epoch numbers. Received: "
-                                 f"validation_freq={validation_freq!r}")
-            val_epochs = {int(e) for e in validation_freq}
-        elif (isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool)
-              and validation_freq >= 1):
-            val_epochs = None
-        else:
-            raise ValueError("Argument `validation_freq` must be a positive integer or a list of "
-                             f"epoch numbers. Received: validation_freq={validation_freq!r}")
-        if validation_split is None:
-            validation_split = 0.0
-        if (isinstance(validation_split, bool)
-                or not isinstance(validation_split, (int, float, np.integer, np.floating))
-                or not 0.0 <= float(validation_split) < 1.0):
-            raise ValueError("Argument `validation_split` must be in [0, 1) (a float). "
-                             f"Received: validation_split={validation_split!r}")
-        if (isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer))
-                or initial_epoch < 0):
-            raise ValueError("Argument `initial_epoch` must be a non-negative integer. "
-                             f"Received: initial_epoch={initial_epoch!r}")
-        if _data.is_stream(x):  # a PyDataset or a generator: a batch loop, as Keras's
-            kind = _data.stream_kind(x)
-            for arg, value, what in (("y", y, "the targets"),
-                                     ("sample_weights", sample_weight, "the sample weights")):
-                if value is not None:  # (Keras's raise_unsupported_arg)
-                    raise ValueError(f"When providing `x` as a {kind}, `{arg}` should not be "
-                                     f"passed. Instead, {what} should be included as part "
-                                     f"of the {kind}.")
-            if kind == "generator" and class_weight is not None:
-                raise ValueError("Argument `class_weight` is not supported for Python "
-                                 f"generator inputs. Received: class_weight={class_weight}")
-            if shuffle and kind == "generator":
-                warnings.warn("`shuffle=True` was passed, but will be ignored since the data "
-                              "`x` was provided as a generator. The generator is expected to "
-                              "yield already-shuffled data.", stacklevel=2)
-            if validation_split:
-                raise ValueError("Argument `validation_split` is only supported for NumPy "
-                                 "arrays; pass `validation_data` with a PyDataset or a "
-                                 "generator.")
-            return self._fit_stream(x, epochs, verbose_level, callbacks, validation_data,
-                                    shuffle, class_weight, initial_epoch, steps_per_epoch,
-                                    validation_steps, validation_batch_size, val_epochs,
-                                    validation_freq)
-        xa, y_user, y_dense, labels = self._prepare(x, y, batch_size=batch_size)
-        sw_raw = self._sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
-        sw = self._weighted_samples(sw_raw, xa.shape[0])
-        val: Optional[Tuple[Any, Any, Any, Any, Any]] = None
-        val_short = False
-        if validation_data is not None:
-            val = self._prepare_validation(validation_data, val_batch_size or batch_size)
-        elif validation_split:
-            n_all = xa.shape[0]
-            split_at = int(math.floor(n_all * (1.0 - validation_split)))
-            if split_at == 0 or split_at == n_all:
-                raise ValueError(
-                    f"Training data contains {n_all} samples, which is not sufficient to split "
-                    f"it into a validation and training set as specified by "
-                    f"`validation_split={validation_split}`. Either provide more data, or a "
-                    f"different value for the `validation_split` argument.")
-            val = (xa[split_at:], y_user[split_at:],
-                   None if y_dense is None else y_dense[split_at:],
-                   None if labels is None else labels[split_at:],
-                   # (as Keras: class weights apply to the training rows only;
-                   # sample weights are split with the rows)
-                   self._weighted_samples(
-                       None if sw_raw is None or class_weight is not None
-                       else sw_raw[split_at:], n_all - split_at))
-            xa, y_user = xa[:split_at], y_user[:split_at]
-            y_dense = None if y_dense is None else y_dense[:split_at]
-            labels = None if labels is None else labels[:split_at]
-            sw = None if sw is None else sw[:split_at]
-
-        n = xa.shape[0]
-        if user_batch_size is None and steps_per_epoch:
-            # Keras's array adapter: no batch_size but steps -> ceil(samples / steps)
-            batch_size = max(1, -(-n // steps_per_epoch))
-        n_batches = -(-n // batch_size)  # one pass over the data
-        # batches per epoch: Keras's progress-bar target and params["steps"]
-        steps = steps_per_epoch or n_batches
-        if val is not None:
-            if val_batch_size is None:
-                val_batch_size = self._default_batch_size(val[0].shape[0], validation_steps)
-            val, val_short = self._first_steps(val, val_batch_size, validation_steps)
-        val_bs: int = val_batch_size or batch_size  # (set above whenever val is)
-        cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
-            callbacks, add_history=True, add_progbar=verbose_level != 0, model=self,
-            verbose=verbose_level, epochs=epochs, steps=steps)
-        batch_hooks = cbs.needs_batch_hooks("train")
-        py_metrics = [m for i, m in enumerate(self._metrics or []) if i not in self._native_metrics]
-        native_loss = self._loss_native is not None
-        need_ypred = native_loss and bool(py_metrics)
-        ypred = np.empty((n, self._output_units), np.float32) if need_ypred else None
-
-        self.stop_training = False
-        self._initial_epoch: Optional[int] = None
-        cbs.on_train_begin()
-        # (a callback may resume an interrupted run there: BackupAndRestore)
-        if self._initial_epoch:
-            initial_epoch = int(self._initial_epoch)
-        logs: Logs = {}
-        # With steps_per_epoch, an epoch goes on where the previous one stopped
-        # in the same pass (same shuffle), as Keras's EpochIterator does; a
-        # new pass (and a new shuffle) starts once the data is used up.
-        cursor = 0  # batches of the current pass already trained
-        order: Optional[np.ndarray] = None
-        if (native_loss and not batch_hooks and cbs.progbar is None and val is None
-                and not steps_per_epoch and not py_metrics and not cbs.nan_terminators()
-                and all(type(cb) is History for cb in cbs.callbacks)):
-            # Nothing needs Python between epochs: whole epochs run natively
-            logs = self._fit_epochs_native(xa, y_dense, labels, sw, shuffle, batch_size, steps,
-                                           initial_epoch, epochs, cbs)
-            cbs.on_train_end(logs)
-            return cbs.history if cbs.history is not None else History()
-        for epoch in range(initial_epoch, epochs):
-            for m in self._metrics or []:
-                m.reset_state()
-            cbs.on_epoch_begin(epoch)
-            # one draw per epoch seeds the dropout masks, and the shuffle of a new pass
-            seed = int(np.random.randint(0, 2**63 - 1))
-            if cursor == 0:
-                order = _core.permutation(n, seed) if shuffle else None
-            self._net.set_seed(seed ^ 0x5DEECE66D)
-            stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,
-                                     "metric_sums": [0.0] * len(self._native_metrics)}
-            run = min(steps, n_batches - cursor)
-            if native_loss:
-                done = self._run_epoch_native(xa, y_user, y_dense, labels, sw, order, batch_size,
-                                              run, stats, ypred, py_metrics, cbs, batch_hooks,
-                                              first=cursor)
+        # (an optimizer with use_ema: the variables take their averages when
+        # training ends, before on_train_end, or when it fails, as Keras's
+        # finally: whenever epochs > 0)
+        self._ema_due = isinstance(epochs, (int, np.integer)) and epochs > 0
+        try:
+            steps_per_epoch = self._steps_argument(steps_per_epoch, "steps_per_epoch")
+            validation_steps = self._steps_argument(validation_steps, "validation_steps")
+            verbose_level = _data.verbose(verbose)
+            user_batch_size = batch_size
+            batch_size = _data.batch_size(batch_size)
+            # Keras: `validation_batch_size or batch_size` (the argument as given)
+            val_batch_size: Optional[int] = _data.batch_size(
+                validation_batch_size, default=batch_size, name="validation_batch_size")
+            if validation_batch_size is None and user_batch_size is None:
+                val_batch_size = None  # 32, or from validation_steps once the data is known
+            if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+                raise ValueError(f"Argument `epochs` must be a non-negative integer. "
+                                 f"Received: epochs={epochs!r}")
+            if isinstance(validation_freq, (list, tuple)):
+                # Keras: validate after the listed (1-based) epochs
+                if not all(isinstance(e, (int, np.integer)) and not isinstance(e, bool)
+                           for e in validation_freq):
+                    raise ValueError("Argument `validation_freq` must be a positive integer or a "
+                                     "list of epoch numbers. Received: "
+                                     f"validation_freq={validation_freq!r}")
+                val_epochs = {int(e) for e in validation_freq}
+            elif (isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool)
+                  and validation_freq >= 1):
+                val_epochs = None
             else:
-                done = self._run_epoch_python(xa, y_user, sw, order, batch_size, run, stats, cbs,
-                                              batch_hooks, first=cursor)
-            if steps_per_epoch:
-                if run < steps and not self.stop_training:
-                    self._warn_ran_out_of_data()
-                cursor += done
-                if cursor >= n_batches:
-                    cursor = 0
-            logs = self._logs(stats, native_metrics=native_loss)
-            if (verbose_level != 0 and not math.isfinite(logs["loss"])
-                    and not cbs.nan_terminators()):
-                warnings.warn(f"Epoch {epoch + 1}: the training loss is {logs['loss']}; the "
-                              "weights have probably diverged (lower the learning rate, or "
-                              "add callbacks.TerminateOnNaN to stop).", RuntimeWarning,
-                              stacklevel=2)
-            if val is not None and _validation_due(epoch, val_epochs, validation_freq):
-                if val_short:
-                    self._warn_ran_out_of_data()
-                logs = self._with_validation(logs, val, val_bs, cbs)
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
+                raise ValueError("Argument `validation_freq` must be a positive integer or a list of "
+                                 f"epoch numbers. Received: validation_freq={validation_freq!r}")
+            if validation_split is None:
+                validation_split = 0.0
+            if (isinstance(validation_split, bool)
+                    or not isinstance(validation_split, (int, float, np.integer, np.floating))
+                    or not 0.0 <= float(validation_split) < 1.0):
+                raise ValueError("Argument `validation_split` must be in [0, 1) (a float). "
+                                 f"Received: validation_split={validation_split!r}")
+            if (isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer))
+                    or initial_epoch < 0):
+                raise ValueError("Argument `initial_epoch` must be a non-negative integer. "
+                                 f"Received: initial_epoch={initial_epoch!r}")
+            if _data.is_stream(x):  # a PyDataset or a generator: a batch loop, as Keras's
+                kind = _data.stream_kind(x)
+                for arg, value, what in (("y", y, "the targets"),
+                                         ("sample_weights", sample_weight, "the sample weights")):
+                    if value is not None:  # (Keras's raise_unsupported_arg)
+                        raise ValueError(f"When providing `x` as a {kind}, `{arg}` should not be "
+                                         f"passed. Instead, {what} should be included as part "
+                                         f"of the {kind}.")
+                if kind == "generator" and class_weight is not None:
+                    raise ValueError("Argument `class_weight` is not supported for Python "
+                                     f"generator inputs. Received: class_weight={class_weight}")
+                if shuffle and kind == "generator":
+                    warnings.warn("`shuffle=True` was passed, but will be ignored since the data "
+                                  "`x` was provided as a generator. The generator is expected to "
+                                  "yield already-shuffled data.", stacklevel=2)
+                if validation_split:
+                    raise ValueError("Argument `validation_split` is only supported for NumPy "
+                                     "arrays; pass `validation_data` with a PyDataset or a "
+                                     "generator.")
+                return self._fit_stream(x, epochs, verbose_level, callbacks, validation_data,
+                                        shuffle, class_weight, initial_epoch, steps_per_epoch,
+                                        validation_steps, validation_batch_size, val_epochs,
+                                        validation_freq)
+            xa, y_user, y_dense, labels = self._prepare(x, y, batch_size=batch_size)
+            sw_raw = self._sample_weights(sample_weight, class_weight, y_user, xa.shape[0])
+            sw = self._weighted_samples(sw_raw, xa.shape[0])
+            val: Optional[Tuple[Any, Any, Any, Any, Any]] = None
+            val_short = False
+            if validation_data is not None:
+                val = self._prepare_validation(validation_data, val_batch_size or batch_size)
+            elif validation_split:
+                n_all = xa.shape[0]
+                split_at = int(math.floor(n_all * (1.0 - validation_split)))
+                if split_at == 0 or split_at == n_all:
+                    raise ValueError(
+                        f"Training data contains {n_all} samples, which is not sufficient to split "
+                        f"it into a validation and training set as specified by "
+                        f"`validation_split={validation_split}`. Either provide more data, or a "
+                        f"different value for the `validation_split` argument.")
+                val = (xa[split_at:], y_user[split_at:],
+                       None if y_dense is None else y_dense[split_at:],
+                       None if labels is None else labels[split_at:],
+                       # (as Keras: class weights apply to the training rows only;
+                       # sample weights are split with the rows)
+                       self._weighted_samples(
+                           None if sw_raw is None or class_weight is not None
+                           else sw_raw[split_at:], n_all - split_at))
+                xa, y_user = xa[:split_at], y_user[:split_at]
+                y_dense = None if y_dense is None else y_dense[:split_at]
+                labels = None if labels is None else labels[:split_at]
+                sw = None if sw is None else sw[:split_at]
+
+            n = xa.shape[0]
+            if user_batch_size is None and steps_per_epoch:
+                # Keras's array adapter: no batch_size but steps -> ceil(samples / steps)
+                batch_size = max(1, -(-n // steps_per_epoch))
+            n_batches = -(-n // batch_size)  # one pass over the data
+            # batches per epoch: Keras's progress-bar target and params["steps"]
+            steps = steps_per_epoch or n_batches
+            if val is not None:
+                if val_batch_size is None:
+                    val_batch_size = self._default_batch_size(val[0].shape[0], validation_steps)
+                val, val_short = self._first_steps(val, val_batch_size, validation_steps)
+            val_bs: int = val_batch_size or batch_size  # (set above whenever val is)
+            cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
+                callbacks, add_history=True, add_progbar=verbose_level != 0, model=self,
+                verbose=verbose_level, epochs=epochs, steps=steps)
+            batch_hooks = cbs.needs_batch_hooks("train")
+            py_metrics = [m for i, m in enumerate(self._metrics or []) if i not in self._native_metrics]
+            native_loss = self._loss_native is not None
+            need_ypred = native_loss and bool(py_metrics)
+            ypred = np.empty((n, self._output_units), np.float32) if need_ypred else None
+
+            self.stop_training = False
+            self._initial_epoch: Optional[int] = None
+            cbs.on_train_begin()
+            # (a callback may resume an interrupted run there: BackupAndRestore)
+            if self._initial_epoch:
+                initial_epoch = int(self._initial_epoch)
+            logs: Logs = {}
+            # With steps_per_epoch, an epoch goes on where the previous one stopped
+            # in the same pass (same shuffle), as Keras's EpochIterator does; a
+            # new pass (and a new shuffle) starts once the data is used up.
+            cursor = 0  # batches of the current pass already trained
+            order: Optional[np.ndarray] = None
+            if (native_loss and not batch_hooks and cbs.progbar is None and val is None
+                    and not steps_per_epoch and not py_metrics and not cbs.nan_terminators()
+                    and all(type(cb) is History for cb in cbs.callbacks)):
+                # Nothing needs Python between epochs: whole epochs run natively
+                logs = self._fit_epochs_native(xa, y_dense, labels, sw, shuffle, batch_size, steps,
+                                               initial_epoch, epochs, cbs)
+                self._end_training(cbs, logs)
+                return cbs.history if cbs.history is not None else History()
+            for epoch in range(initial_epoch, epochs):
+                for m in self._metrics or []:
+                    m.reset_state()
+                cbs.on_epoch_begin(epoch)
+                # one draw per epoch seeds the dropout masks, and the shuffle of a new pass
+                seed = int(np.random.randint(0, 2**63 - 1))
+                if cursor == 0:
+                    order = _core.permutation(n, seed) if shuffle else None
+                self._net.set_seed(seed ^ 0x5DEECE66D)
+                stats: Dict[str, Any] = {"loss_sum": 0.0, "seen": 0,
+                                         "metric_sums": [0.0] * len(self._native_metrics)}
+                run = min(steps, n_batches - cursor)
+                if native_loss:
+                    done = self._run_epoch_native(xa, y_user, y_dense, labels, sw, order, batch_size,
+                                                  run, stats, ypred, py_metrics, cbs, batch_hooks,
+                                                  first=cursor)
+                else:
+                    done = self._run_epoch_python(xa, y_user, sw, order, batch_size, run, stats, cbs,
+                                                  batch_hooks, first=cursor)
+                if steps_per_epoch:
+                    if run < steps and not self.stop_training:
+                        self._warn_ran_out_of_data()
+                    cursor += done
+                    if cursor >= n_batches:
+                        cursor = 0
+                logs = self._logs(stats, native_metrics=native_loss)
+                if (verbose_level != 0 and not math.isfinite(logs["loss"])
+                        and not cbs.nan_terminators()):
+                    warnings.warn(f"Epoch {epoch + 1}: the training loss is {logs['loss']}; the "
+                                  "weights have probably diverged (lower the learning rate, or "
+                                  "add callbacks.TerminateOnNaN to stop).", RuntimeWarning,
+                                  stacklevel=2)
+                if val is not None and _validation_due(epoch, val_epochs, validation_freq):
+                    if val_short:
+                        self._warn_ran_out_of_data()
+                    logs = self._with_validation(logs, val, val_bs, cbs)
+                cbs.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+            self._end_training(cbs, logs)
+            return cbs.history if cbs.history is not None else History()
+        finally:
+            self._finalize_ema()
+
+    def _finalize_ema(self) -> None:
+        """Keras's optimizer.finalize_variable_values at the end of fit (once)."""
+        if getattr(self, "_ema_due", False):
+            self._ema_due = False
+            opt = getattr(self, "optimizer", None)
+            if opt is not None and getattr(opt, "use_ema", False):
+                opt.finalize_variable_values(None)
+
+    def _end_training(self, cbs: Any, logs: Any) -> None:
+        self._finalize_ema()
         cbs.on_train_end(logs)
-        return cbs.history if cbs.history is not None else History()
 
     def _fit_stream(self, data: Any, epochs: int, verbose_level: int, callbacks: Any,
                     validation_data: Any, shuffle: bool, class_weight: Any, initial_epoch: int,
@@ -1255,7 +1274,7 @@ class Model:
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        cbs.on_train_end(logs)
+        self._end_training(cbs, logs)
         return cbs.history if cbs.history is not None else History()
 
     def _with_validation(self, logs: Logs, val: Tuple[Any, ...], batch_size: int,

@@ -151,8 +151,8 @@ class ScalarInt(int):
 
 class Optimizer:
     """Base class. Keyword arguments Keras accepts but fastdense does not
-    implement yet (``use_ema``, ``loss_scale_factor``,
-    ``gradient_accumulation_steps``) raise a clear ``NotImplementedError``."""
+    implement yet (``loss_scale_factor``, ``gradient_accumulation_steps``)
+    raise a clear ``NotImplementedError``."""
 
     _kind = -1
 
@@ -168,15 +168,27 @@ class Optimizer:
                           stacklevel=2)
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
-        for arg, value in (("ema_overwrite_frequency", ema_overwrite_frequency),
-                           ("loss_scale_factor", loss_scale_factor),
+        for arg, value in (("loss_scale_factor", loss_scale_factor),
                            ("gradient_accumulation_steps", gradient_accumulation_steps)):
             if value is not None:
                 raise NotImplementedError(
                     f"{type(self).__name__}(`{arg}`=...) is not supported by fastdense yet. "
                     f"Received: {arg}={value!r}")
-        if use_ema:
-            raise NotImplementedError("use_ema=True is not supported by fastdense yet.")
+        if use_ema:  # (Keras checks these only with use_ema)
+            if ema_momentum > 1 or ema_momentum < 0:
+                raise ValueError("`ema_momentum` must be in the range [0, 1]. "
+                                 f"Received: ema_momentum={ema_momentum}")
+            if ema_overwrite_frequency and (not isinstance(ema_overwrite_frequency, int)
+                                            or ema_overwrite_frequency < 1):
+                raise ValueError("`ema_overwrite_frequency` must be an integer >= 1 or None. "
+                                 f"Received: ema_overwrite_frequency={ema_overwrite_frequency}")
+        # Keras's use_ema: a moving average of each trainable variable, updated
+        # after every step (natively, in the engine's step); fit's end gives
+        # the variables their averages (finalize_variable_values).
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self._flat_ema: Optional[np.ndarray] = None  # (standalone apply)
         self.weight_decay = _optional_float("weight_decay", weight_decay)
         self.clipnorm = _optional_float("clipnorm", clipnorm)
         self.clipvalue = _optional_float("clipvalue", clipvalue)
@@ -328,7 +340,31 @@ class Optimizer:
         """Installs this optimizer in a network (fresh state, like a new Keras build)."""
         net.set_optimizer(self._spec())
         net.iterations = self._iterations
+        net.set_ema(self.use_ema, float(self.ema_momentum),
+                    int(self.ema_overwrite_frequency or 0) if self.use_ema else 0)
+        if net.ema is not None:
+            net.ema[...] = 0.0  # (fresh averages, as Keras's build: zeros)
         self._net = net
+
+    def finalize_variable_values(self, var_list: Any = None) -> None:
+        """With ``use_ema``, the trainable variables take their moving averages
+        (Keras calls this at the end of ``fit``)."""
+        if not self.use_ema:
+            return
+        if self._net is not None:
+            self._net.finalize_ema()
+        elif self._flat_ema is not None:
+            self._assign_flat(self._built_vars, self._flat_ema)
+
+    def _assign_flat(self, variables: Sequence[Any], flat: np.ndarray) -> None:
+        for v in variables:
+            i = self._var_index[id(v)]
+            a, b = self._offsets[i], self._offsets[i + 1]
+            new = flat[a:b].reshape(np.shape(_value_of(v))).copy()
+            if hasattr(v, "assign"):
+                v.assign(new)
+            else:
+                v[...] = new
 
     def _sync_weight_decay_mask(self, variables: Sequence[Any]) -> None:
         """Tells the engine which of the model's variables (kernel, bias per
@@ -366,6 +402,7 @@ class Optimizer:
             self._offsets.append(self._offsets[-1] + s)
         spec = self._spec()
         self._flat_state = _core.optimizer_init_state(spec, self._offsets[-1])
+        self._flat_ema = np.zeros(self._offsets[-1], F32) if self.use_ema else None
         self._state_spec = spec
         self.built = True
 
@@ -441,14 +478,19 @@ class Optimizer:
         assert self._flat_state is not None  # (built above)
         _core.optimizer_apply(spec, self._iterations, params, self._flat_state, flat_grads,
                               segments)
-        for g, v in pairs:
-            i = self._var_index[id(v)]
-            a, b = self._offsets[i], self._offsets[i + 1]
-            new = params[a:b].reshape(np.shape(_value_of(v)))
-            if hasattr(v, "assign"):
-                v.assign(new)
-            else:
-                v[...] = new
+        self._assign_flat([v for _, v in pairs], params)
+        if self.use_ema and self._flat_ema is not None:
+            # (Keras: every built variable's average, each step; iterations
+            # not yet counting this one)
+            for v in self._built_vars:
+                i = self._var_index[id(v)]
+                a, b = self._offsets[i], self._offsets[i + 1]
+                params[a:b] = np.asarray(_value_of(v), dtype=F32).reshape(-1)
+            m = F32(0.0) if self._iterations == 0 else F32(self.ema_momentum)
+            self._flat_ema = m * self._flat_ema + (F32(1.0) - m) * params
+            freq = self.ema_overwrite_frequency
+            if freq and (self._iterations + 1) % freq == 0:
+                self._assign_flat(self._built_vars, self._flat_ema)
         self._iterations += 1
 
     @property
@@ -485,6 +527,11 @@ class Optimizer:
         # "sequential_dense_kernel_momentum")
         prefixes = ([f"{r.replace('/', '_')}_" if r else "" for r in refs]
                     if len(refs) == len(shapes) else [""] * len(shapes))
+        ema = self._ema_values()
+        if ema is not None:  # (Keras builds the averages before the slots)
+            for i, shape in enumerate(shapes):
+                out.append(var(ema[offsets[i]:offsets[i] + int(np.prod(shape))].reshape(shape),
+                               prefixes[i] + "average"))
         slot = 0
         for group in self._slot_names():
             for i, shape in enumerate(shapes):
@@ -496,6 +543,15 @@ class Optimizer:
         for k, name in enumerate(self._scalar_names()):
             out.append(var(F32(state[slot * n + k]), name))
         return out
+
+    def _ema_values(self) -> Optional[np.ndarray]:
+        """The moving averages (laid out as the parameters), or None."""
+        if not self.use_ema:
+            return None
+        if self._net is not None:
+            ema = self._net.ema
+            return None if ema is None else np.asarray(ema)
+        return self._flat_ema
 
     # -- Keras's gradient clipping, in numpy (the engine does the same natively) ------
     def _clip_gradients(self, grads: Sequence[Any]) -> List[Any]:
@@ -536,7 +592,8 @@ class Optimizer:
         config = {"name": self.name, "learning_rate": lr_config,
                   "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
                   "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
-                  "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                  "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
+                  "ema_overwrite_frequency": self.ema_overwrite_frequency,
                   "loss_scale_factor": None, "gradient_accumulation_steps": None}
         config.update({name: getattr(self, name) for name in self._hyper})
         return config
@@ -832,5 +889,5 @@ def deserialize(config: Dict[str, Any], custom_objects: Any = None) -> Optimizer
     if cls is None:
         raise ValueError(f"Could not interpret optimizer identifier: {config}")
     kwargs = {k: v for k, v in config.get("config", {}).items()
-              if v is not None and k not in ("use_ema", "ema_momentum", "is_legacy_optimizer")}
+              if v is not None and k != "is_legacy_optimizer"}
     return cls.from_config(kwargs, custom_objects)

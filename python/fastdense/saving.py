@@ -973,7 +973,9 @@ def _optimizer_slots(model: Any) -> List[Tuple[int, int, Tuple[int, ...]]]:
     """(engine slot, offset, shape) for each Keras optimizer variable after
     ``iterations`` and ``learning_rate``."""
     layout = _variable_layout(model)
-    out = []
+    out: List[Tuple[int, int, Tuple[int, ...]]] = []
+    if getattr(model.optimizer, "use_ema", False):  # (slot -1: the averages, built first)
+        out.extend((-1, off, shape) for off, shape in layout)
     groups = _slot_groups(model.optimizer)
     for group in groups:
         for off, shape in layout:
@@ -1011,8 +1013,8 @@ def _collect_variables(model: Any) -> List[Tuple[str, str, List[np.ndarray]]]:
             state = net.optimizer_state
             for slot, off, shape in _optimizer_slots(model):
                 size = int(np.prod(shape))
-                start = slot * n + off
-                arrays.append(np.array(state[start:start + size], dtype=np.float32)
+                src, start = (net.ema, off) if slot < 0 else (state, slot * n + off)
+                arrays.append(np.array(src[start:start + size], dtype=np.float32)
                               .reshape(shape))
         groups.append(("optimizer", str(opt.name), arrays))
     return groups
@@ -1113,6 +1115,11 @@ def _apply_optimizer(model: Any, entries: Dict[str, np.ndarray], ctx: _Context) 
     opt = model.optimizer
     if not _optimizer_ready(model):
         return  # unbuilt: nothing to restore into (as Keras with an unbuilt optimizer)
+    # (the engine learns the loaded model's frozen layers now, not at the
+    # first fit: optimizer.variables lists the trainable variables' slots)
+    if hasattr(model, "_sync_trainable"):
+        model._sync_trainable()
+    opt._ref_paths = [w.path for w in model.trainable_weights]
     slots = _optimizer_slots(model)
     head = 2 if _lr_variable(opt) else 1  # iterations[, learning_rate]
     expected = head + len(slots)
@@ -1141,11 +1148,12 @@ def _apply_optimizer(model: Any, entries: Dict[str, np.ndarray], ctx: _Context) 
     state = net.optimizer_state
     if fresh:
         state[...] = _core.optimizer_init_state(opt._spec(), n)
+        if net.ema is not None:
+            net.ema[...] = 0.0
     for i, (slot, off, shape) in enumerate(slots):
         size = int(np.prod(shape))
-        start = slot * n + off
-        state[start:start + size] = np.asarray(entries[str(i + head)],
-                                               np.float32).reshape(-1)
+        dst, start = (net.ema, off) if slot < 0 else (state, slot * n + off)
+        dst[start:start + size] = np.asarray(entries[str(i + head)], np.float32).reshape(-1)
     net.iterations = int(np.asarray(entries["0"]).reshape(()))
     if head == 2:
         opt.learning_rate = float(np.asarray(entries["1"], dtype=np.float32).reshape(()))
@@ -1867,8 +1875,8 @@ def _apply_legacy_optimizer(model: Any, names: List[str], arrays: List[np.ndarra
     slots = _optimizer_slots(model)
     if len(arrays) == head + len(slots):
         for i, (slot, _off, _shape) in enumerate(slots):
-            if slot >= len(slot_names):
-                continue  # a scalar (Nadam's u_product)
+            if slot >= len(slot_names) or slot < 0:
+                continue  # a scalar (Nadam's u_product), or an average
             base = names[head + i].rsplit("/", 1)[-1]
             if not base.endswith(f"_{slot_names[slot]}") and base != slot_names[slot]:
                 warnings.warn(
