@@ -1527,6 +1527,24 @@ class Normalization(Layer):
         assert self.adapt_variance is not None
         self.adapt_variance.assign(np.asarray(total_var, np.float32))
 
+    @property
+    def mean(self) -> Variable:
+        """The mean it subtracts, in the shape that broadcasts against its
+        input (``(1, features)`` for ``axis=-1``), as Keras's ``layer.mean``
+        (after ``adapt`` or ``build``; ``.numpy()`` gives the array)."""
+        return self._stat(0, "mean")
+
+    @property
+    def variance(self) -> Variable:
+        """The variance it divides by (its square root), shaped as ``mean``."""
+        return self._stat(1, "variance")
+
+    def _stat(self, i: int, name: str) -> Variable:
+        if not self.built:
+            raise AttributeError(f"'Normalization' object has no attribute '{name}' (it is "
+                                 "set when the layer is built or adapted)")
+        return Variable(self._stats()[i].copy(), name=name, trainable=False)
+
     def _stats(self) -> Tuple[np.ndarray, np.ndarray]:
         if self._fixed is not None:
             return self._fixed
@@ -1538,7 +1556,7 @@ class Normalization(Layer):
         x = np.asarray(inputs, dtype=np.float32)
         if not self.built:
             raise ValueError("You must call `.build(input_shape)` on the layer before using it.")
-        if x.ndim != len(self._build_shape):
+        if self._keep_axis and x.ndim != len(self._build_shape):  # (axis=None: scalars)
             raise ValueError(f"Input 0 of layer '{self.name}' is incompatible with the layer: "
                              f"expected ndim={len(self._build_shape)}, found ndim={x.ndim}. "
                              f"Full shape received: {x.shape}")

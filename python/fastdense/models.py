@@ -631,6 +631,11 @@ class Model:
         model starts with Flatten (a view when the input is contiguous)."""
         if len(self._slices) > 1:  # (a functional model's several inputs)
             return self._multi_features(x, name)  # type: ignore[attr-defined]
+        shape = self._input_shape
+        if shape is not None and len(shape) == 2 and shape[-1] == 1 and np.ndim(x) == 1:
+            # (one feature per sample given as a vector: Keras's functional
+            # call adds the axis the input expects, _adjust_input_rank)
+            x = np.asarray(x).reshape(-1, 1)
         norms = self._normalizers
         if norms:  # (the leading Normalization layers, on the whole array at once)
             arr = _data._array(x, name)
