@@ -174,6 +174,7 @@ def test_swap_for_validation():
 
 
 def test_files_and_configs(tmp_path):
+    pytest.importorskip("h5py")
     x, y = data(8)
     m = build(fd, bn=True)
     m.compile(fd.optimizers.RMSprop(use_ema=True, ema_overwrite_frequency=4), "mse")
@@ -223,6 +224,7 @@ def test_custom_loss_path_updates_the_averages():
 ])
 def test_side_by_side_with_keras(tmp_path, opt, kw, bn, frozen):
     keras = pytest.importorskip("keras")
+    pytest.importorskip("h5py")
     x, y = data(10)
     keras.backend.clear_session()
     fd.backend.clear_session()

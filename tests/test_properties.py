@@ -243,6 +243,8 @@ DTYPES = st.sampled_from([np.float32, np.float64, np.float16, np.int32, np.int64
 
 
 def _expected_ok(x, d_in):
+    if d_in == 1 and x.ndim == 1:  # (one feature as a vector: Keras adds the axis)
+        x = x.reshape(-1, 1)
     if x.dtype.kind not in "biuf" or x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != d_in:
         return False
     with np.errstate(all="ignore"):
