@@ -203,3 +203,31 @@ def test_matches_keras(build, tmp_path):
     xa, xb = (rng.standard_normal((64, 6)).astype("float32") for _ in range(2))
     y = rng.standard_normal((64, 2 if build is _twice else 1)).astype("float32")
     assert_same_as_keras(build, [xa, xb] if build is _siamese else xa, y, tmp_path)
+
+
+def _first_call_io(lib):
+    a, b = lib.Input((4,), name="a"), lib.Input((4,), name="b")
+    d = lib.layers.Dense(3, name="shared")
+    ha, hb = d(a), d(b)
+    m = lib.Model([a, b], lib.layers.Add()([ha, hb]))
+    return d, a, ha, m
+
+
+def test_input_and_output_are_the_first_calls():
+    """A layer applied several times: layer.input / layer.output are its first
+    call's (Keras's node 0), and a model cut there runs that branch."""
+    d, a, ha, m = _first_call_io(fd)
+    assert d.input is a and d.output is ha
+    sub = fd.Model(d.input, d.output)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(sub.predict(x, verbose=0), x @ d.get_weights()[0] + d.get_weights()[1],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_input_and_output_names_as_keras():
+    keras = pytest.importorskip("keras")
+    keras.backend.clear_session()
+    fd.backend.clear_session()
+    (kd, *_), (fdd, *_) = _first_call_io(keras), _first_call_io(fd)
+    assert (kd.input.name, kd.output.name) == (fdd.input.name, fdd.output.name)
+    assert tuple(kd.output.shape) == tuple(fdd.output.shape)

@@ -95,13 +95,18 @@ class Layer:
         out = KerasTensor(tuple(self.compute_output_shape(shape)),
                           unique_name("keras_tensor"), "float32")
         out._history = (self, inputs)
-        self._node = (inputs, out)
+        self._record_node(inputs, out)
         return out
 
-    # The symbolic input and output of the layer's last call on a tensor (a
+    # The symbolic input and output of the layer's first call on a tensor (a
     # functional model's, or a built Sequential's), as Keras's layer.input /
-    # layer.output: for `Model(inputs=model.input, outputs=layer.output)`.
+    # layer.output (its node 0, also for a layer applied several times): for
+    # `Model(inputs=model.input, outputs=layer.output)`.
     _node: Optional[Tuple[Any, "KerasTensor"]] = None
+
+    def _record_node(self, inputs: Any, out: "KerasTensor") -> None:
+        if self._node is None:
+            self._node = (inputs, out)
 
     def _node_part(self, k: int, what: str) -> Any:
         if self._node is None:
@@ -1211,7 +1216,7 @@ class _Merge(Layer):
             out = KerasTensor(self.compute_output_shape(shapes), unique_name("keras_tensor"),
                               "float32")
             out._history = (self, list(inputs))  # type: ignore[assignment]
-            self._node = (list(inputs), out)
+            self._record_node(list(inputs), out)
             return out
         xs = [np.asarray(x, dtype=np.float32) for x in inputs]
         self.compute_output_shape([x.shape for x in xs])
@@ -1977,7 +1982,7 @@ class _OpScalar(_Op):
             raise ValueError(f"Op '{self.name}' takes one symbolic tensor. Received: {inputs!r}")
         out = KerasTensor(tuple(inputs.shape), unique_name("keras_tensor"), "float32")
         out._history = (self, inputs)
-        self._node = (inputs, out)
+        self._record_node(inputs, out)
         self.built = True
         return out
 
