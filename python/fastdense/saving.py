@@ -1603,8 +1603,9 @@ def _legacy_layer_weights(layer: Layer) -> List[Any]:
 
 def _legacy_optimizer_names(model: Any, count: int) -> List[str]:
     """The names Keras 3 gives the optimizer's variables (``variable.path``):
-    ``<optimizer>/iteration``, ``<optimizer>/learning_rate``, then each slot
-    as ``<optimizer>/<model>_<layer>_<weight>_<slot>``, then the scalars."""
+    ``<optimizer>/iteration``, ``<optimizer>/learning_rate``, then (with
+    use_ema) each ``..._average``, then each slot as
+    ``<optimizer>/<model>_<layer>_<weight>_<slot>``, then the scalars."""
     opt = model.optimizer
     prefix = str(opt.name)
     names = [f"{prefix}/iteration"]
@@ -1613,6 +1614,8 @@ def _legacy_optimizer_names(model: Any, count: int) -> List[str]:
     if _optimizer_ready(model) and len(names) < count:
         refs = [f"{model.name}/{layer.name}/{w.name}" for layer in model._layers
                 for w in layer.trainable_weights] if model.trainable else []
+        if getattr(opt, "use_ema", False):  # (the averages come first, as in Keras)
+            names.extend(f"{prefix}/{ref.replace('/', '_')}_average" for ref in refs)
         for group in opt._slot_names():
             for ref in refs:
                 for slot in group:
