@@ -10,6 +10,7 @@ import numpy as np
 
 from ._files import get_file
 from ._progbar import Progbar
+from ._visualization import model_to_dot, plot_model
 from ._sequences import pack_x_y_sample_weight, pad_sequences, unpack_x_y_sample_weight
 from ._registry import (CustomObjectScope, custom_object_scope, get_custom_objects,
                         get_registered_name, get_registered_object, register_keras_serializable)
@@ -19,7 +20,7 @@ __all__ = ["to_categorical", "normalize", "set_random_seed", "plot_history", "cl
            "get_registered_object", "get_custom_objects", "custom_object_scope",
            "CustomObjectScope", "PyDataset", "Sequence", "get_file", "pad_sequences",
            "pack_x_y_sample_weight", "unpack_x_y_sample_weight", "is_keras_tensor",
-           "get_source_inputs"]
+           "get_source_inputs", "model_to_dot", "plot_model"]
 
 
 class PyDataset:
