@@ -11,7 +11,7 @@ from __future__ import annotations
 from . import _core
 from ._version import __version__
 from . import activations, callbacks, datasets, initializers, layers, losses, metrics
-from . import models, ops, optimizers, regularizers, saving, utils
+from . import models, ops, optimizers, random, regularizers, saving, utils
 from . import backend, config
 from .initializers import Initializer
 from .layers import Input, InputSpec, Layer
@@ -24,7 +24,8 @@ from .variables import Variable
 
 __all__ = [
     "__version__", "activations", "backend", "callbacks", "datasets", "initializers", "layers",
-    "losses", "metrics", "models", "ops", "optimizers", "regularizers", "saving", "utils", "Input", "Model",
+    "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers", "saving", "utils",
+    "Input", "Model",
     "Sequential", "Variable", "set_num_threads", "get_num_threads", "show_config",
     "config", "version", "Layer", "Loss", "Metric", "Optimizer", "Initializer", "Regularizer",
     "InputSpec",
