@@ -1121,6 +1121,19 @@ PYBIND11_MODULE(_core, m) {
             return py::array_t<float>({n.num_params()}, {sizeof(float)}, n.ema(), self);
         }, "Writable float32 view of the moving averages (laid out as params; None before "
            "set_ema(True, ...)).")
+        .def("set_grad_accumulation", [](Network& n, int64_t steps) {
+            if (steps != 0 && steps < 2)
+                throw py::value_error("`gradient_accumulation_steps` must be an integer >= 2. "
+                                      "Received: gradient_accumulation_steps=" +
+                                      std::to_string(steps));
+            n.set_grad_accumulation(steps);
+        }, py::arg("steps"), "gradient_accumulation_steps (0: off).")
+        .def_property_readonly("grad_acc", [](py::object self) -> py::object {
+            Network& n = self.cast<Network&>();
+            if (n.grad_acc() == nullptr) return py::none();
+            return py::array_t<float>({n.num_params()}, {sizeof(float)}, n.grad_acc(), self);
+        }, "Writable float32 view of the gradient accumulators (laid out as params; None "
+           "before set_grad_accumulation(>= 2)).")
         .def("finalize_ema", [](Network& n) {
             py::gil_scoped_release release;
             n.finalize_ema();

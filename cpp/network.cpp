@@ -749,7 +749,8 @@ bool Network::first_update_fusable() const {
         (opt_.kind == OptimizerKind::RMSprop && !(opt_.momentum > 0.0f) && !opt_.centered) ||
         (opt_.kind == OptimizerKind::Adam && !opt_.amsgrad) || opt_.kind == OptimizerKind::SGD;
     return kind_ok && opt_.clipnorm == 0.0f && opt_.clipvalue == 0.0f &&
-           opt_.global_clipnorm == 0.0f && d.kind == LayerKind::Dense && d.trainable && !dag_;
+           opt_.global_clipnorm == 0.0f && d.kind == LayerKind::Dense && d.trainable && !dag_ &&
+           accum_steps_ == 0;
 }
 
 // Whether weight decay applies to layer `layer`'s kernel (or bias): the
@@ -1296,8 +1297,30 @@ void Network::update(float lr) {
     }
     OptimizerSpec spec = opt_;
     spec.learning_rate = lr;
-    optimizer_update(spec, iterations_, params_.data(), opt_state_.data(), grads_.data(),
-                     num_params(), segments_, update_scratch_);
+    bool step = true;
+    if (accum_steps_ > 0) {
+        // Keras's accumulation (its JAX backend's order): a step that does
+        // not update adds its gradients (g + acc); the updating one takes
+        // (g + acc) / steps and clears the accumulator.  (No fused step ran:
+        // segments_ holds every trainable variable.)
+        step = (iterations_ + 1) % accum_steps_ == 0;
+        const float steps = static_cast<float>(accum_steps_);
+        float* g = grads_.data();
+        float* acc = grad_acc_.data();
+        for (const ParamSegment& s : segments_)
+            for (int64_t i = s.begin; i < s.end; ++i) {
+                if (step) {
+                    g[i] = (g[i] + acc[i]) / steps;
+                    acc[i] = 0.0f;
+                } else {
+                    acc[i] = g[i] + acc[i];
+                }
+            }
+    }
+    if (step)
+        optimizer_update(spec, accum_steps_ > 0 ? iterations_ / accum_steps_ : iterations_,
+                         params_.data(), opt_state_.data(), grads_.data(), num_params(),
+                         segments_, update_scratch_);
     if (constrained_) apply_constraints();
     ++iterations_;
     if (ema_on_) ema_step();
@@ -1338,8 +1361,10 @@ void Network::set_ema(bool on, float momentum, int64_t every) {
 // count.
 void Network::ema_step() {
     trainable_segments(ema_segments_);
-    const float m = iterations_ - 1 == 0 ? 0.0f : ema_momentum_;
-    const bool overwrite = ema_every_ > 0 && iterations_ % ema_every_ == 0;
+    // (the optimizer's count before this step; with accumulation, of updates)
+    const int64_t it = accum_steps_ > 0 ? (iterations_ - 1) / accum_steps_ : iterations_ - 1;
+    const float m = it == 0 ? 0.0f : ema_momentum_;
+    const bool overwrite = ema_every_ > 0 && (it + 1) % ema_every_ == 0;
     for (const ParamSegment& s : ema_segments_) {
         const int64_t n = s.end - s.begin;
         const int64_t parts =
@@ -1355,6 +1380,13 @@ void Network::ema_step() {
         else run(0);
     }
     if (overwrite) params_changed();
+}
+
+void Network::set_grad_accumulation(int64_t steps) {
+    if (steps != 0 && steps < 2)
+        throw std::invalid_argument("gradient accumulation steps must be 0 or >= 2");
+    accum_steps_ = steps;
+    if (steps > 0 && grad_acc_.size() != params_.size()) grad_acc_.assign(params_.size(), 0.0f);
 }
 
 void Network::finalize_ema() {

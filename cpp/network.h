@@ -219,6 +219,14 @@ public:
     // finalize_variable_values), or trade values with them (SwapEMAWeights).
     void finalize_ema();
     void swap_ema();
+    // Keras's gradient_accumulation_steps (0: off): each step adds its
+    // gradients to an accumulator; every `steps`-th step updates with
+    // (gradients + accumulated) / steps and clears it.  The optimizer then
+    // counts updates (iterations / steps), as Keras's `iterations`.  Turns
+    // the fused first-layer step off (a step must see the whole gradient).
+    void set_grad_accumulation(int64_t steps);
+    int64_t grad_accumulation() const { return accum_steps_; }
+    float* grad_acc() { return grad_acc_.empty() ? nullptr : grad_acc_.data(); }
     int64_t iterations() const { return iterations_; }
     void set_iterations(int64_t it) { iterations_ = it; }
 
@@ -450,6 +458,9 @@ private:
     std::vector<ParamSegment> ema_segments_;
     void trainable_segments(std::vector<ParamSegment>& out) const;
     void ema_step();
+    // (gradient accumulation: see set_grad_accumulation)
+    int64_t accum_steps_ = 0;
+    std::vector<float> grad_acc_;           // [num_params] (allocated once)
 };
 
 }  // namespace fastdense

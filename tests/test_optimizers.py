@@ -462,8 +462,7 @@ def test_boundary_values_accepted():
     O.RMSprop(epsilon=1e-12)
 
 
-@pytest.mark.parametrize("kw", [dict(loss_scale_factor=2.0),
-                                dict(gradient_accumulation_steps=2)])
+@pytest.mark.parametrize("kw", [dict(loss_scale_factor=2.0)])
 def test_unsupported_keras_features_raise_not_implemented(kw):
     with pytest.raises(NotImplementedError):
         O.Adam(**kw)

@@ -28,7 +28,7 @@ if [ $# -eq 0 ]; then
          tests/test_layernorm.py tests/test_prelu.py tests/test_noise_layers.py \
          tests/test_graphs.py tests/test_nested.py tests/test_shared_layers.py \
          tests/test_multi_output.py tests/test_repeated_calls.py tests/test_scalar_ops.py \
-         tests/test_ema.py \
+         tests/test_ema.py tests/test_grad_accumulation.py \
          -k "not mnist"
 fi
 

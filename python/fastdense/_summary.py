@@ -160,10 +160,12 @@ def summary_text(model: Any, line_length: Any = None, positions: Any = None,
     non_trainable = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
     opt_params = 0
     net = getattr(model, "_net", None)
-    if net is not None and model.optimizer is not None and model.optimizer.iterations > 0:
+    if net is not None and model.optimizer is not None and \
+            model.optimizer._raw_iterations() > 0:
         # iterations and learning_rate, then the slot variables of trainable weights
         slots = net.optimizer_state.size // max(net.num_params, 1)
         slots += 1 if getattr(model.optimizer, "use_ema", False) else 0  # (the averages)
+        slots += 1 if getattr(model.optimizer, "gradient_accumulation_steps", None) else 0
         opt_params = 2 + slots * trainable
     total = trainable + non_trainable + opt_params
     lines.append(f" Total params: {total:,} ({readable_memory_size(total * 4)})")

@@ -150,9 +150,8 @@ class ScalarInt(int):
         return (int, (int(self),))
 
 class Optimizer:
-    """Base class. Keyword arguments Keras accepts but fastdense does not
-    implement yet (``loss_scale_factor``, ``gradient_accumulation_steps``)
-    raise a clear ``NotImplementedError``."""
+    """Base class. A keyword argument Keras accepts but fastdense does not
+    implement yet (``loss_scale_factor``) raises a clear ``NotImplementedError``."""
 
     _kind = -1
 
@@ -168,8 +167,16 @@ class Optimizer:
                           stacklevel=2)
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
-        for arg, value in (("loss_scale_factor", loss_scale_factor),
-                           ("gradient_accumulation_steps", gradient_accumulation_steps)):
+        if gradient_accumulation_steps:  # (Keras's check)
+            if not gradient_accumulation_steps >= 2:
+                raise ValueError("`gradient_accumulation_steps` must be an integer >= 2. "
+                                 f"Received: gradient_accumulation_steps="
+                                 f"{gradient_accumulation_steps}")
+        # (gradient accumulation: a step adds its gradients to an accumulator,
+        # every gradient_accumulation_steps-th updates with their mean; natively)
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._flat_acc: Optional[np.ndarray] = None  # (standalone apply)
+        for arg, value in (("loss_scale_factor", loss_scale_factor),):
             if value is not None:
                 raise NotImplementedError(
                     f"{type(self).__name__}(`{arg}`=...) is not supported by fastdense yet. "
@@ -246,7 +253,7 @@ class Optimizer:
         (``train_batches(learning_rates=...)``), or None when it is constant."""
         if not self._dynamic_lr():
             return None
-        first = self.iterations
+        first = self._raw_iterations()  # (schedules read the steps, not the updates)
         lr = self._learning_rate
         if type(lr) in schedules._BUILTIN.values():  # vectorized, same float32 ops
             out = np.asarray(lr(np.arange(first, first + count, dtype=np.int64)), dtype=F32)
@@ -257,7 +264,7 @@ class Optimizer:
         """Sets the engine's learning rate to the next step's (schedules), for
         the per-batch paths (``backward_update``)."""
         if self._net is not None and self._dynamic_lr():
-            self._net.learning_rate = self._lr_at(self.iterations)
+            self._net.learning_rate = self._lr_at(self._raw_iterations())
 
     @property
     def learning_rate(self) -> "ScalarVariable":
@@ -265,7 +272,7 @@ class Optimizer:
         float that also answers Keras's variable calls (``.assign(v)``,
         ``.numpy()``); assigning sets the optimizer's rate."""
         if self._dynamic_lr():
-            value = float(self._lr_at(self.iterations))
+            value = float(self._lr_at(self._raw_iterations()))
         else:
             # (a float32 variable's value, as Keras's, before compile too)
             value = float(self._net.learning_rate) if self._net is not None \
@@ -292,9 +299,17 @@ class Optimizer:
     @property
     def iterations(self) -> "ScalarInt":
         """Number of update steps applied so far (an int that also answers
-        ``.numpy()`` / ``.assign(n)``, as Keras's iterations variable)."""
-        n = int(self._net.iterations) if self._net is not None else self._iterations
+        ``.numpy()`` / ``.assign(n)``, as Keras's iterations variable); with
+        ``gradient_accumulation_steps``, the steps divided by it (the
+        updates), as Keras's property."""
+        n = self._raw_iterations()
+        if self.gradient_accumulation_steps:
+            n //= int(self.gradient_accumulation_steps)
         return ScalarInt(n, "iterations", "int64", self._set_iterations)
+
+    def _raw_iterations(self) -> int:
+        """The steps taken (Keras's ``_iterations`` variable, which files keep)."""
+        return int(self._net.iterations) if self._net is not None else self._iterations
 
     def _set_iterations(self, n: int) -> None:
         if n < 0:
@@ -307,7 +322,7 @@ class Optimizer:
     def _spec(self) -> "_core.OptimizerSpec":
         spec = _core.OptimizerSpec()
         spec.kind = self._kind
-        spec.learning_rate = self._lr_at(self.iterations) if self._dynamic_lr() \
+        spec.learning_rate = self._lr_at(self._raw_iterations()) if self._dynamic_lr() \
             else self._learning_rate
         # Keras: weight decay whenever it is set; each clipping only when > 0
         spec.weight_decay = float(self.weight_decay or 0.0)
@@ -344,6 +359,9 @@ class Optimizer:
                     int(self.ema_overwrite_frequency or 0) if self.use_ema else 0)
         if net.ema is not None:
             net.ema[...] = 0.0  # (fresh averages, as Keras's build: zeros)
+        net.set_grad_accumulation(int(self.gradient_accumulation_steps or 0))
+        if net.grad_acc is not None:
+            net.grad_acc[...] = 0.0
         self._net = net
 
     def finalize_variable_values(self, var_list: Any = None) -> None:
@@ -403,6 +421,8 @@ class Optimizer:
         spec = self._spec()
         self._flat_state = _core.optimizer_init_state(spec, self._offsets[-1])
         self._flat_ema = np.zeros(self._offsets[-1], F32) if self.use_ema else None
+        self._flat_acc = (np.zeros(self._offsets[-1], F32) if self.gradient_accumulation_steps
+                          else None)
         self._state_spec = spec
         self.built = True
 
@@ -476,9 +496,21 @@ class Optimizer:
             segments.append((a, b, self._use_weight_decay(v)))
         spec = self._spec()
         assert self._flat_state is not None  # (built above)
-        _core.optimizer_apply(spec, self._iterations, params, self._flat_state, flat_grads,
-                              segments)
-        self._assign_flat([v for _, v in pairs], params)
+        steps = int(self.gradient_accumulation_steps or 0)
+        update = True
+        if steps and self._flat_acc is not None:  # (Keras's accumulation)
+            update = (self._iterations + 1) % steps == 0
+            acc = self._flat_acc
+            for a, b, _decay in segments:
+                if update:
+                    flat_grads[a:b] = (flat_grads[a:b] + acc[a:b]) / F32(steps)
+                    acc[a:b] = 0.0
+                else:
+                    acc[a:b] = flat_grads[a:b] + acc[a:b]
+        if update:
+            _core.optimizer_apply(spec, self._iterations // steps if steps else self._iterations,
+                                  params, self._flat_state, flat_grads, segments)
+            self._assign_flat([v for _, v in pairs], params)
         if self.use_ema and self._flat_ema is not None:
             # (Keras: every built variable's average, each step; iterations
             # not yet counting this one)
@@ -486,10 +518,11 @@ class Optimizer:
                 i = self._var_index[id(v)]
                 a, b = self._offsets[i], self._offsets[i + 1]
                 params[a:b] = np.asarray(_value_of(v), dtype=F32).reshape(-1)
-            m = F32(0.0) if self._iterations == 0 else F32(self.ema_momentum)
+            it = self._iterations // steps if steps else self._iterations
+            m = F32(0.0) if it == 0 else F32(self.ema_momentum)
             self._flat_ema = m * self._flat_ema + (F32(1.0) - m) * params
             freq = self.ema_overwrite_frequency
-            if freq and (self._iterations + 1) % freq == 0:
+            if freq and (it + 1) % freq == 0:
                 self._assign_flat(self._built_vars, self._flat_ema)
         self._iterations += 1
 
@@ -502,7 +535,7 @@ class Optimizer:
             v.path = f"{self.name}/{name}"  # (Keras's paths: "adam/iteration", ...)
             return v
 
-        out = [var(np.int64(self.iterations), "iteration", dtype="int64")]
+        out = [var(np.int64(self._raw_iterations()), "iteration", dtype="int64")]
         if not self._dynamic_lr():
             out.append(var(F32(self.learning_rate), "learning_rate"))
         refs: Sequence[str] = ()
@@ -527,11 +560,14 @@ class Optimizer:
         # "sequential_dense_kernel_momentum")
         prefixes = ([f"{r.replace('/', '_')}_" if r else "" for r in refs]
                     if len(refs) == len(shapes) else [""] * len(shapes))
-        ema = self._ema_values()
-        if ema is not None:  # (Keras builds the averages before the slots)
-            for i, shape in enumerate(shapes):
-                out.append(var(ema[offsets[i]:offsets[i] + int(np.prod(shape))].reshape(shape),
-                               prefixes[i] + "average"))
+        # (Keras builds the averages, then the gradient accumulators, before the slots)
+        for values, suffix in ((self._ema_values(), "average"),
+                               (self._acc_values(), "gradient_accumulator")):
+            if values is not None:
+                for i, shape in enumerate(shapes):
+                    size = int(np.prod(shape))
+                    out.append(var(values[offsets[i]:offsets[i] + size].reshape(shape),
+                                   prefixes[i] + suffix))
         slot = 0
         for group in self._slot_names():
             for i, shape in enumerate(shapes):
@@ -543,6 +579,15 @@ class Optimizer:
         for k, name in enumerate(self._scalar_names()):
             out.append(var(F32(state[slot * n + k]), name))
         return out
+
+    def _acc_values(self) -> Optional[np.ndarray]:
+        """The gradient accumulators (laid out as the parameters), or None."""
+        if not self.gradient_accumulation_steps:
+            return None
+        if self._net is not None:
+            acc = self._net.grad_acc
+            return None if acc is None else np.asarray(acc)
+        return self._flat_acc
 
     def _ema_values(self) -> Optional[np.ndarray]:
         """The moving averages (laid out as the parameters), or None."""
@@ -594,7 +639,8 @@ class Optimizer:
                   "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
                   "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
                   "ema_overwrite_frequency": self.ema_overwrite_frequency,
-                  "loss_scale_factor": None, "gradient_accumulation_steps": None}
+                  "loss_scale_factor": None,
+                  "gradient_accumulation_steps": self.gradient_accumulation_steps}
         config.update({name: getattr(self, name) for name in self._hyper})
         return config
 

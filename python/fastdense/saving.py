@@ -976,6 +976,8 @@ def _optimizer_slots(model: Any) -> List[Tuple[int, int, Tuple[int, ...]]]:
     out: List[Tuple[int, int, Tuple[int, ...]]] = []
     if getattr(model.optimizer, "use_ema", False):  # (slot -1: the averages, built first)
         out.extend((-1, off, shape) for off, shape in layout)
+    if getattr(model.optimizer, "gradient_accumulation_steps", None):  # (-2: accumulators)
+        out.extend((-2, off, shape) for off, shape in layout)
     groups = _slot_groups(model.optimizer)
     for group in groups:
         for off, shape in layout:
@@ -986,6 +988,18 @@ def _optimizer_slots(model: Any) -> List[Tuple[int, int, Tuple[int, ...]]]:
     for k in range(len(model.optimizer._scalar_names())):
         out.append((slots, k, ()))
     return out
+
+
+def _slot_source(net: Any, slot: int, state: np.ndarray, n: int, off: int
+                 ) -> Tuple[np.ndarray, int]:
+    """(buffer, start) of an optimizer variable: slot -1 the moving averages,
+    -2 the gradient accumulators (buffers laid out as the parameters), else
+    the engine's slot in the optimizer state."""
+    if slot == -1:
+        return net.ema, off
+    if slot == -2:
+        return net.grad_acc, off
+    return state, slot * n + off
 
 
 def _optimizer_ready(model: Any) -> bool:
@@ -1004,7 +1018,7 @@ def _collect_variables(model: Any) -> List[Tuple[str, str, List[np.ndarray]]]:
                         for w in layer.weights]))
     if getattr(model, "compiled", False) and model.optimizer is not None:
         opt = model.optimizer
-        arrays: List[np.ndarray] = [np.asarray(int(opt.iterations), dtype=np.int64)]
+        arrays: List[np.ndarray] = [np.asarray(opt._raw_iterations(), dtype=np.int64)]
         if _lr_variable(opt):
             arrays.append(np.asarray(opt.learning_rate, dtype=np.float32))
         if _optimizer_ready(model):
@@ -1013,7 +1027,7 @@ def _collect_variables(model: Any) -> List[Tuple[str, str, List[np.ndarray]]]:
             state = net.optimizer_state
             for slot, off, shape in _optimizer_slots(model):
                 size = int(np.prod(shape))
-                src, start = (net.ema, off) if slot < 0 else (state, slot * n + off)
+                src, start = _slot_source(net, slot, state, n, off)
                 arrays.append(np.array(src[start:start + size], dtype=np.float32)
                               .reshape(shape))
         groups.append(("optimizer", str(opt.name), arrays))
@@ -1148,11 +1162,12 @@ def _apply_optimizer(model: Any, entries: Dict[str, np.ndarray], ctx: _Context) 
     state = net.optimizer_state
     if fresh:
         state[...] = _core.optimizer_init_state(opt._spec(), n)
-        if net.ema is not None:
-            net.ema[...] = 0.0
+        for extra in (net.ema, net.grad_acc):
+            if extra is not None:
+                extra[...] = 0.0
     for i, (slot, off, shape) in enumerate(slots):
         size = int(np.prod(shape))
-        dst, start = (net.ema, off) if slot < 0 else (state, slot * n + off)
+        dst, start = _slot_source(net, slot, state, n, off)
         dst[start:start + size] = np.asarray(entries[str(i + head)], np.float32).reshape(-1)
     net.iterations = int(np.asarray(entries["0"]).reshape(()))
     if head == 2:
@@ -1616,6 +1631,9 @@ def _legacy_optimizer_names(model: Any, count: int) -> List[str]:
                 for w in layer.trainable_weights] if model.trainable else []
         if getattr(opt, "use_ema", False):  # (the averages come first, as in Keras)
             names.extend(f"{prefix}/{ref.replace('/', '_')}_average" for ref in refs)
+        if getattr(opt, "gradient_accumulation_steps", None):  # (then the accumulators)
+            names.extend(f"{prefix}/{ref.replace('/', '_')}_gradient_accumulator"
+                         for ref in refs)
         for group in opt._slot_names():
             for ref in refs:
                 for slot in group:
