@@ -160,3 +160,35 @@ def test_side_by_side_with_keras(tmp_path, name, kw, bn):
         back = reader.models.load_model(saved)
         for a, b in zip(back.optimizer.variables, ref.optimizer.variables):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _graph(lib):
+    a = lib.Input((6,), name="a")
+    d = lib.layers.Dense(8, activation="relu", name="shared")
+    h1, h2 = d(a), lib.layers.Dense(8, name="p")(a)
+    s = lib.layers.Add(name="add")([h1, h2])
+    h3 = d(lib.layers.Dense(6, name="q")(s))
+    o1 = lib.layers.Dense(2, name="o1")(lib.layers.Concatenate(name="cat")([s, h3]))
+    return lib.Model(a, [o1, lib.layers.Dense(1, name="o2")(h3)])
+
+
+@pytest.mark.parametrize("kw", [dict(use_ema=True, ema_overwrite_frequency=3),
+                                dict(gradient_accumulation_steps=2, use_ema=True)])
+def test_graph_with_a_shared_layer_and_two_outputs_side_by_side_with_keras(kw):
+    keras = pytest.importorskip("keras")
+    x, y = data(6)
+    y2 = y[:, :1] * 2
+    keras.backend.clear_session()
+    fd.backend.clear_session()
+    km, fm = _graph(keras), _graph(fd)
+    fm.set_weights(km.get_weights())
+    km.compile(keras.optimizers.Adam(**kw), ["mse", "mse"])
+    fm.compile(fd.optimizers.Adam(**kw), ["mse", "mse"])
+    hk = km.fit(x, [y, y2], epochs=3, batch_size=16, shuffle=False, verbose=0).history
+    hf = fm.fit(x, [y, y2], epochs=3, batch_size=16, shuffle=False, verbose=0).history
+    assert sorted(hk) == sorted(hf)
+    for k in hk:
+        np.testing.assert_allclose(hf[k], hk[k], rtol=1e-6)
+    for a, b in zip(fm.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert [v.path for v in km.optimizer.variables] == [v.path for v in fm.optimizer.variables]
