@@ -323,3 +323,29 @@ def test_legacy_h5_keeps_the_averages(tmp_path):
          "adam/sequential_dense_2_kernel_average", "adam/sequential_dense_2_bias_average"]
     if len(names) == 2:
         assert names[0] == names[1]
+
+
+def test_refused_arguments_leave_the_weights_and_a_failing_epoch_finalizes():
+    """fit refusing its data trains nothing and leaves the weights (the
+    averages, still zeros, must not replace them); an error once training
+    began still gives the variables their averages, as Keras's finally."""
+    x, y = data(14)
+    m = build(fd)
+    m.compile(fd.optimizers.Adam(use_ema=True, ema_momentum=0.5), "mse")
+    m.build((None, 6))
+    before = [w.copy() for w in m.get_weights()]
+    with pytest.raises(ValueError):
+        m.fit(x, y[:10], verbose=0)
+    for a, b in zip(m.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+
+    class Boom(fd.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        m.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[Boom()])
+    avg = [np.asarray(v) for v in m.optimizer.variables if v.path.endswith("_average")]
+    for a, b in zip(m.get_weights(), avg):
+        np.testing.assert_array_equal(a, b)

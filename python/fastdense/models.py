@@ -1027,9 +1027,10 @@ class Model:
         """Trains the model; returns a ``History`` whose ``.history`` maps each
         metric (then each ``val_`` metric) to its per-epoch values."""
         # (an optimizer with use_ema: the variables take their averages when
-        # training ends, before on_train_end, or when it fails, as Keras's
-        # finally: whenever epochs > 0)
-        self._ema_due = isinstance(epochs, (int, np.integer)) and epochs > 0
+        # training ends, before on_train_end, or when it fails once training
+        # began (on_train_begin), as Keras's finally around its epoch loop:
+        # whenever epochs > 0; not when the arguments or data are refused)
+        self._ema_due = False
         try:
             steps_per_epoch = self._steps_argument(steps_per_epoch, "steps_per_epoch")
             validation_steps = self._steps_argument(validation_steps, "validation_steps")
@@ -1145,6 +1146,7 @@ class Model:
             self.stop_training = False
             self._initial_epoch: Optional[int] = None
             cbs.on_train_begin()
+            self._ema_due = epochs > 0
             # (a callback may resume an interrupted run there: BackupAndRestore)
             if self._initial_epoch:
                 initial_epoch = int(self._initial_epoch)
@@ -1233,6 +1235,7 @@ class Model:
         self.stop_training = False
         self._initial_epoch = None
         cbs.on_train_begin()
+        self._ema_due = epochs > 0
         if self._initial_epoch:
             initial_epoch = int(self._initial_epoch)
         logs: Logs = {}
