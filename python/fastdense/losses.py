@@ -24,6 +24,7 @@ __all__ = [
     "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
     "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "Dice", "Tversky",
     "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky",
+    "CategoricalGeneralizedCrossEntropy", "categorical_generalized_cross_entropy",
     "get", "serialize", "deserialize",
 ]
 
@@ -293,6 +294,21 @@ def tversky(y_true: Any, y_pred: Any, alpha: float = 0.5, beta: float = 0.5,
     fn = np.sum(y_pred * (one - y_true), axis=axis)
     return one - tp / (tp + fp * np.float32(alpha) + fn * np.float32(beta)
                        + np.float32(EPSILON))
+
+
+def categorical_generalized_cross_entropy(y_true: Any, y_pred: Any, q: float) -> Any:
+    """Keras's generalized cross entropy for noisy labels (Zhang & Sabuncu
+    2018): ``(1 - p ** q) / q``, ``p`` the predicted probability of the
+    integer label ``y_true``."""
+    y_pred = _f32(y_pred)
+    labels = np.asarray(getattr(y_true, "_value", y_true)).astype(np.int64)
+    n = np.shape(y_pred)[-1]
+    one_hot = np.zeros(labels.shape + (n,), np.float32)  # (ops.one_hot: out of range -> 0)
+    inside = (labels >= 0) & (labels < n)
+    np.put_along_axis(one_hot, np.where(inside, labels, 0)[..., None], inside[..., None], -1)
+    p = np.sum(y_pred * one_hot, axis=-1)
+    one = np.float32(1.0)
+    return (one - np.power(p, np.float32(q))) / np.float32(q)
 
 
 class Loss:
@@ -608,6 +624,19 @@ class Dice(LossFunctionWrapper):
         self.axis = axis
 
 
+class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
+    """Generalized cross entropy (``q`` in (0, 1): towards MAE as q -> 1,
+    towards crossentropy as q -> 0), for integer labels and probabilities."""
+
+    def __init__(self, q: float = 0.5, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "categorical_generalized_cross_entropy", dtype: Any = None) -> None:
+        if not 0 < q < 1:
+            raise ValueError("q must be in the interval (0, 1)")
+        super().__init__(categorical_generalized_cross_entropy, reduction=reduction, name=name,
+                         dtype=dtype, q=q)
+        self.q = q
+
+
 class Tversky(LossFunctionWrapper):
     def __init__(self, alpha: float = 0.5, beta: float = 0.5,
                  reduction: Optional[str] = "sum_over_batch_size", name: str = "tversky",
@@ -629,14 +658,14 @@ _FUNCTIONS = (
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
     mean_squared_logarithmic_error, cosine_similarity, huber, log_cosh, hinge, squared_hinge,
     categorical_hinge, kl_divergence, poisson, binary_focal_crossentropy,
-    categorical_focal_crossentropy, dice, tversky,
+    categorical_focal_crossentropy, dice, tversky, categorical_generalized_cross_entropy,
 )
 _CLASSES = (
     CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
     MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
     MeanSquaredLogarithmicError, CosineSimilarity, Huber, LogCosh, Hinge, SquaredHinge,
     CategoricalHinge, KLDivergence, Poisson, BinaryFocalCrossentropy,
-    CategoricalFocalCrossentropy, Dice, Tversky,
+    CategoricalFocalCrossentropy, Dice, Tversky, CategoricalGeneralizedCrossEntropy,
 )
 
 # Keras 3's keras.losses.get(): the names of its loss classes and functions
@@ -653,10 +682,7 @@ _BY_NAME.update({
 })
 
 # Keras losses fastdense does not implement (a clearer error than "unknown").
-_KERAS_UNSUPPORTED = (
-    "CTC", "Circle", "CategoricalGeneralizedCrossEntropy", "ctc", "circle",
-    "categorical_generalized_cross_entropy",
-)
+_KERAS_UNSUPPORTED = ("CTC", "Circle", "ctc", "circle")
 
 LossLike = Union[str, Loss, Callable[..., Any]]
 
