@@ -29,7 +29,7 @@ __all__ = [
     "FalseNegatives", "Precision", "Recall", "AUC", "AUCCurve", "AUCSummationMethod",
     "SensitivityAtSpecificity", "SpecificityAtSensitivity", "PrecisionAtRecall",
     "RecallAtPrecision", "PearsonCorrelation", "ConcordanceCorrelation", "pearson_correlation",
-    "concordance_correlation",
+    "concordance_correlation", "IoU", "BinaryIoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU",
     "FBetaScore", "F1Score", "R2Score", "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "mean_squared_error",
     "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
@@ -1322,6 +1322,172 @@ class R2Score(Metric):
                 "num_regressors": self.num_regressors}
 
 
+class _IoUBase(Metric):
+    """Keras's IoU metrics: a confusion matrix of integer class ids (argmax of
+    one-hot / probability inputs unless sparse) accumulated over the batches,
+    in the metric's dtype (int32 by default, as Keras's ``"int"``: float sample
+    weights are truncated, with Keras's warning)."""
+
+    def __init__(self, num_classes: int, name: Optional[str] = None, dtype: Any = None,
+                 ignore_class: Optional[int] = None, sparse_y_true: bool = True,
+                 sparse_y_pred: bool = True, axis: int = -1) -> None:
+        # (Keras's default "int", standardized as its JAX backend does)
+        super().__init__(name=name, dtype="int32" if dtype in (None, "int") else dtype)
+        self._direction = "up"
+        self.num_classes = int(num_classes)
+        self.ignore_class = ignore_class
+        self.sparse_y_true = sparse_y_true
+        self.sparse_y_pred = sparse_y_pred
+        self.axis = axis
+        self._cm_dtype = np.dtype(self.dtype)
+        self._cm = np.zeros((self.num_classes, self.num_classes), self._cm_dtype)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        yt, yp = np.asarray(y_true), np.asarray(y_pred)
+        if not self.sparse_y_true:
+            yt = np.argmax(yt, axis=self.axis)
+        if not self.sparse_y_pred:
+            yp = np.argmax(yp, axis=self.axis)
+        yt = yt.astype(self._cm_dtype).reshape(-1)
+        yp = yp.astype(self._cm_dtype).reshape(-1)
+        if sample_weight is None:
+            w = np.ones(yt.shape, self._cm_dtype)
+        else:
+            sw = np.asarray(sample_weight)
+            if sw.dtype.kind == "f" and self._cm_dtype.kind in "iu":
+                warnings.warn("You are passing weight as `float`, but dtype is `int`. This may "
+                              "result in an incorrect weight due to type casting Consider using "
+                              "integer weights.", stacklevel=2)
+            flat = sw.astype(self._cm_dtype).reshape(-1) if sw.ndim > 1 \
+                else sw.astype(self._cm_dtype)
+            try:
+                w = np.broadcast_to(flat, yt.shape)
+            except ValueError:
+                raise ValueError(f"`sample_weight` of shape {sw.shape} does not broadcast to "
+                                 f"the {yt.size} class ids of `y_true` (as Keras, the ids are "
+                                 "flattened first: give one weight per id).") from None
+        n = self.num_classes
+        keep = (yt >= 0) & (yt < n) & (yp >= 0) & (yp < n)
+        if self.ignore_class is not None:
+            keep &= yt != self.ignore_class
+        cm = np.zeros((n, n), self._cm_dtype)
+        np.add.at(cm, (yt[keep].astype(np.int64), yp[keep].astype(np.int64)), w[keep])
+        self._cm = self._cm + cm
+
+    def reset_state(self) -> None:
+        self._cm = np.zeros_like(self._cm)
+
+    @property
+    def variables(self) -> List[Any]:
+        return [_Variable(self._cm.copy(), name="total_confusion_matrix", trainable=False)]
+
+
+class IoU(_IoUBase):
+    """Intersection over union of ``target_class_ids``: TP / (TP + FP + FN) per
+    class from the confusion matrix, averaged over the classes that occur."""
+
+    def __init__(self, num_classes: int, target_class_ids: Sequence[int],
+                 name: Optional[str] = None, dtype: Any = None,
+                 ignore_class: Optional[int] = None, sparse_y_true: bool = True,
+                 sparse_y_pred: bool = True, axis: int = -1) -> None:
+        super().__init__(name=name, num_classes=num_classes, ignore_class=ignore_class,
+                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis,
+                         dtype=dtype)
+        if max(target_class_ids) >= num_classes:
+            raise ValueError(f"Target class id {max(target_class_ids)} is out of range, which "
+                             f"is [{0}, {num_classes}).")
+        self.target_class_ids = list(target_class_ids)
+
+    def result(self) -> Any:
+        cm = self._cm
+        row = np.sum(cm, axis=0).astype(self._cm_dtype)
+        col = np.sum(cm, axis=1).astype(self._cm_dtype)
+        tp = np.diag(cm).astype(self._cm_dtype)
+        denom = row + col - tp
+        ids = np.asarray(self.target_class_ids, np.int64)
+        tp = tp[ids].astype(np.float32)
+        denom = denom[ids].astype(np.float32)
+        valid = (denom > np.float32(1e-9)).astype(np.float32)
+        from .backend import epsilon
+        eps = np.float32(epsilon())
+        iou = np.where(valid > 0, tp / (denom + eps), np.float32(0.0)).astype(np.float32)
+        return np.float32(np.sum(iou, axis=self.axis) / (np.sum(valid) + eps))
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "num_classes": self.num_classes,
+                "target_class_ids": self.target_class_ids, "ignore_class": self.ignore_class,
+                "sparse_y_true": self.sparse_y_true, "sparse_y_pred": self.sparse_y_pred,
+                "axis": self.axis}
+
+
+class BinaryIoU(IoU):
+    """IoU of the two classes of a binary output, ``y_pred >= threshold`` as 1."""
+
+    def __init__(self, target_class_ids: Sequence[int] = (0, 1), threshold: float = 0.5,
+                 name: Optional[str] = None, dtype: Any = None) -> None:
+        super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name,
+                         dtype=dtype)
+        self.threshold = threshold
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        yp = (np.asarray(y_pred, np.float32) >= np.float32(self.threshold)).astype(self._cm_dtype)
+        super().update_state(np.asarray(y_true).astype(self._cm_dtype), yp, sample_weight)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"target_class_ids": self.target_class_ids, "threshold": self.threshold,
+                "name": self.name, "dtype": self.dtype}
+
+
+class MeanIoU(IoU):
+    """IoU averaged over all ``num_classes`` classes."""
+
+    def __init__(self, num_classes: int, name: Optional[str] = None, dtype: Any = None,
+                 ignore_class: Optional[int] = None, sparse_y_true: bool = True,
+                 sparse_y_pred: bool = True, axis: int = -1) -> None:
+        super().__init__(name=name, num_classes=num_classes,
+                         target_class_ids=list(range(num_classes)), axis=axis, dtype=dtype,
+                         ignore_class=ignore_class, sparse_y_true=sparse_y_true,
+                         sparse_y_pred=sparse_y_pred)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype,
+                "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class OneHotIoU(IoU):
+    """IoU with one-hot targets (and, unless ``sparse_y_pred``, probabilities)."""
+
+    def __init__(self, num_classes: int, target_class_ids: Sequence[int],
+                 name: Optional[str] = None, dtype: Any = None,
+                 ignore_class: Optional[int] = None, sparse_y_pred: bool = False,
+                 axis: int = -1) -> None:
+        super().__init__(num_classes=num_classes, target_class_ids=target_class_ids, name=name,
+                         dtype=dtype, ignore_class=ignore_class, sparse_y_true=False,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"num_classes": self.num_classes, "target_class_ids": self.target_class_ids,
+                "name": self.name, "dtype": self.dtype, "ignore_class": self.ignore_class,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class OneHotMeanIoU(MeanIoU):
+    """MeanIoU with one-hot targets (and, unless ``sparse_y_pred``, probabilities)."""
+
+    def __init__(self, num_classes: int, name: Optional[str] = None, dtype: Any = None,
+                 ignore_class: Optional[int] = None, sparse_y_pred: bool = False,
+                 axis: int = -1) -> None:
+        super().__init__(num_classes=num_classes, axis=axis, name=name, dtype=dtype,
+                         ignore_class=ignore_class, sparse_y_true=False,
+                         sparse_y_pred=sparse_y_pred)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype,
+                "ignore_class": self.ignore_class, "sparse_y_pred": self.sparse_y_pred,
+                "axis": self.axis}
+
+
 _NATIVE_FUNCTIONS: Dict[Callable[..., Any], int] = {
     categorical_accuracy: CATEGORICAL_ACCURACY,
     sparse_categorical_accuracy: SPARSE_CATEGORICAL_ACCURACY,
@@ -1336,7 +1502,8 @@ _CLASSES = (
     BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, TruePositives,
     FalsePositives, TrueNegatives, FalseNegatives, Precision, Recall, AUC, FBetaScore, F1Score,
     R2Score, SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall,
-    RecallAtPrecision, PearsonCorrelation, ConcordanceCorrelation,
+    RecallAtPrecision, PearsonCorrelation, ConcordanceCorrelation, IoU, BinaryIoU, MeanIoU,
+    OneHotIoU, OneHotMeanIoU,
 )
 
 # Keras 3's keras.metrics.get(): class names, their snake_case and a few
@@ -1359,11 +1526,7 @@ _BY_NAME.update({
 })
 
 # Keras metrics fastdense does not implement (a clearer error than "unknown").
-_KERAS_UNSUPPORTED = {
-    "IoU",
-    "BinaryIoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU",
-}
-_KERAS_UNSUPPORTED |= {snake_case(n) for n in _KERAS_UNSUPPORTED}
+_KERAS_UNSUPPORTED: set = set()
 
 MetricLike = Union[str, Metric, Callable[..., Any]]
 
