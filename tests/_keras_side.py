@@ -58,3 +58,27 @@ def assert_files_load(cases, x, tmp_path, rtol=1e-7, atol=0.0, compile_h5=True):
                                                  {"compile": ext == ".keras"}))
         np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0),
                                    rtol=rtol, atol=atol)
+
+
+def assert_trains_like_keras(keras, km, fm, x, y, tmp_path):
+    """Keras's ``km`` and fastdense's ``fm`` (same weights, compiled alike)
+    fit 3 epochs with the same losses and end with the same weights and
+    optimizer variables (names and values); each library loads the other's
+    .keras file with those optimizer variables."""
+    hk = km.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history["loss"]
+    hf = fm.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(hf, hk, rtol=1e-6)
+    for a, b in zip(fm.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert int(fm.optimizer.iterations) == int(km.optimizer.iterations)
+    kv, fv = km.optimizer.variables, fm.optimizer.variables
+    assert [v.path for v in kv] == [v.path for v in fv]
+    for a, b in zip(kv, fv):
+        np.testing.assert_allclose(np.asarray(b, np.float64), np.asarray(a, np.float64),
+                                   rtol=1e-5, atol=1e-6)
+    fm.save(tmp_path / "f.keras")
+    km.save(tmp_path / "k.keras")
+    for saved, reader, ref in ((tmp_path / "f.keras", keras, fm), (tmp_path / "k.keras", fd, km)):
+        back = reader.models.load_model(saved)
+        for a, b in zip(back.optimizer.variables, ref.optimizer.variables):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -12,6 +12,7 @@ import pytest
 
 import fastdense as fd
 from _engine_checks import assert_same_bits_at_thread_counts
+from _keras_side import assert_trains_like_keras
 
 F32 = np.float32
 
@@ -234,22 +235,7 @@ def test_side_by_side_with_keras(tmp_path, opt, kw, bn, frozen):
     fm.compile(getattr(fd.optimizers, opt)(**kw), "mse")
     assert json.dumps(km.optimizer.get_config(), sort_keys=True) == \
         json.dumps(fm.optimizer.get_config(), sort_keys=True)
-    hk = km.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history["loss"]
-    hf = fm.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history["loss"]
-    np.testing.assert_allclose(hf, hk, rtol=1e-6)
-    for a, b in zip(fm.get_weights(), km.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    kv, fv = km.optimizer.variables, fm.optimizer.variables
-    assert [v.path for v in kv] == [v.path for v in fv]
-    for a, b in zip(kv, fv):
-        np.testing.assert_allclose(np.asarray(b, np.float64), np.asarray(a, np.float64),
-                                   rtol=1e-5, atol=1e-6)
-    fm.save(tmp_path / "f.keras")
-    km.save(tmp_path / "k.keras")
-    for saved, reader, ref in ((tmp_path / "f.keras", keras, fm), (tmp_path / "k.keras", fd, km)):
-        back = reader.models.load_model(saved)
-        for a, b in zip(back.optimizer.variables, ref.optimizer.variables):
-            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert_trains_like_keras(keras, km, fm, x, y, tmp_path)
 
 
 @pytest.mark.parametrize("swap_on_epoch", [False, True])
