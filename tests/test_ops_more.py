@@ -253,3 +253,121 @@ def test_side_by_side_with_keras(name: str) -> None:
     _, g = ad.value_and_grad(lambda yt, yp: fn(K, yp) * w, None, x32)
     jg = jax.grad(lambda v: (fn(keras.ops, v) * w).sum())(x32)
     np.testing.assert_allclose(np.asarray(g), np.asarray(jg), rtol=2e-5, atol=2e-6)
+
+
+# ---------------------------------------------------- the second set of ops
+
+XN = np.where(np.abs(X) < 0.3, np.nan, X)  # (NaNs in some entries)
+
+CASES2 = {
+    "erfc": (lambda yt, yp: K.erfc(yp), X),
+    "erfinv": (lambda yt, yp: K.erfinv(yp), U),
+    "sinc": (lambda yt, yp: K.sinc(yp * 2), X),
+    "hard_shrink": (lambda yt, yp: K.hard_shrink(yp * 2), X),
+    "ldexp": (lambda yt, yp: K.ldexp(yp, np.array([1, -2, 0, 3])), X),
+    "diff": (lambda yt, yp: K.diff(yp) * 2 + K.diff(yp, n=2, axis=0).sum(), X),
+    "flips_rot": (lambda yt, yp: K.fliplr(yp) * np.arange(4) + K.flipud(yp) + K.rot90(yp)[0].sum(), X),
+    "nan_reductions": (lambda yt, yp: K.nansum(yp * np.where(np.isnan(XN), np.nan, 1.0), axis=0)
+                       + K.nanmean(yp * np.where(np.isnan(XN), np.nan, 1.0), axis=0)
+                       + K.nanmax(yp * np.where(np.isnan(XN), np.nan, 1.0), axis=0), X),
+    "nanvar": (lambda yt, yp: K.nanvar(yp, axis=1) + K.nanstd(yp, axis=1), X),
+    "nanprod": (lambda yt, yp: K.nanprod(yp, axis=1) + K.nanmin(yp, axis=1), X),
+    "tensordot": (lambda yt, yp: K.tensordot(yp, yt, axes=([1], [1])) + K.inner(yp, yt), X),
+    "kron": (lambda yt, yp: K.kron(yp[:2, :2], yt[:2, :3]), X),
+    "splits": (lambda yt, yp: K.array_split(yp, 3, axis=1)[1].sum() + K.hsplit(yp, 2)[0].sum()
+               + K.vsplit(yp, 3)[2].sum() + K.dstack([yp, yt])[..., 0], X),
+    "slicing": (lambda yt, yp: K.slice(yp, (1, 1), (2, 2)).sum() + K.get_item(yp, (0, 2)), X),
+    "saturate_cast": (lambda yt, yp: K.saturate_cast(yp * 3, yp.dtype) * 2, X),
+    "layer_norm": (lambda yt, yp: K.layer_normalization(yp, np.arange(4.0), np.ones(4)), X),
+    "rms_norm": (lambda yt, yp: K.rms_normalization(yp, np.arange(4.0) + 1), X),
+    "batch_norm": (lambda yt, yp: K.batch_normalization(yp, np.arange(4.0), np.arange(4.0) + 1,
+                                                        axis=1, offset=np.ones(4), scale=np.full(4, 2.0)), X),
+    "control_flow": (lambda yt, yp: K.cond(True, lambda: yp * 2, lambda: yp)
+                     + K.switch(1, [lambda a: a, lambda a: a * 3], yp)
+                     + K.map(lambda r: r * 2, yp) + K.fori_loop(0, 3, lambda i, v: v + yp, yp)
+                     + K.scan(lambda c, r: (c + r, c * r), yp[0], yp)[1].sum(), X),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES2))
+def test_second_set_grad_against_central_differences(name: str) -> None:
+    fn, x = CASES2[name]
+    check_vjp(fn, Y, x)
+
+
+@pytest.mark.parametrize("name", sorted(CASES2))
+def test_second_set_traced_forward_equals_plain(name: str) -> None:
+    fn, x = CASES2[name]
+    yt, yp = Y.astype(np.float32), np.asarray(x, dtype=np.float32)
+    ref, out = fn(yt, yp), fn(yt, ad.trace(yp))
+    np.testing.assert_array_equal(np.asarray(ad._v(out)), ref)
+
+
+def test_second_set_values_as_numpy() -> None:
+    x = X.astype(np.float32)
+    xn = XN.astype(np.float32)
+    for ours, ref in ((K.nansum(xn, axis=0), np.nansum(xn, axis=0)),
+                      (K.nanmean(xn, axis=1), np.nanmean(xn, axis=1)),
+                      (K.nanvar(xn), np.nanvar(xn)), (K.nanstd(xn, axis=0), np.nanstd(xn, axis=0)),
+                      (K.nanmax(xn, axis=1), np.nanmax(xn, axis=1)),
+                      (K.nanprod(xn), np.nanprod(xn)), (K.diff(x, 2), np.diff(x, 2)),
+                      (K.rot90(x, 3), np.rot90(x, 3)), (K.kron(x[:2], x[1:]), np.kron(x[:2], x[1:])),
+                      (K.tensordot(x, x.T, 1), np.tensordot(x, x.T, 1)),
+                      (K.inner(x, x), np.inner(x, x)), (K.sinc(x), np.sinc(x)),
+                      (K.erfinv(np.float32([-0.999, -0.5, 0.0, 0.3, 0.99])),
+                       np.float32([-2.3267537, -0.4769363, 0.0, 0.27246272, 1.8213864]))):
+        np.testing.assert_allclose(np.asarray(ours, np.float64), np.asarray(ref, np.float64),
+                                   rtol=2e-6, atol=1e-6)
+    assert K.isneginf(np.float32([-np.inf, 1])).tolist() == [True, False]
+    assert K.searchsorted(np.float32([1, 3, 5]), np.float32([0, 3, 6])).tolist() == [0, 1, 3]
+    assert K.digitize(np.float32([0.5, 2.5]), np.float32([1, 2, 3])).tolist() == [0, 2]
+    assert K.in_top_k(np.array([1, 0]), np.float32([[0.1, 0.5, 0.4], [0.2, 0.7, 0.1]]), 1).tolist() \
+        == [True, False]
+    np.testing.assert_array_equal(K.multi_hot(np.array([[0, 2], [1, 1]]), 3), [[1, 0, 1], [0, 1, 0]])
+    np.testing.assert_array_equal(K.bincount(np.array([0, 2, 2])), [1, 0, 2])
+    assert K.dtype(x) == "float32" and K.saturate_cast(np.float32([300, -5]), "uint8").tolist() == [255, 0]
+    assert K.while_loop(lambda i: i < 10, lambda i: i + 3, 0) == 12
+    assert K.while_loop(lambda a, b: a < 5, lambda a, b: (a + 1, b * 2), (0, 1)) == (5, 32)
+
+
+KERAS_SAME2 = {
+    "erfc": (lambda o, x: o.erfc(x), X), "erfinv": (lambda o, x: o.erfinv(x), U),
+    "sinc": (lambda o, x: o.sinc(x * 2), X), "hard_shrink": (lambda o, x: o.hard_shrink(x * 2), X),
+    "diff": (lambda o, x: o.diff(x, n=2), X), "rot90": (lambda o, x: o.rot90(x, 3), X),
+    "fliplr": (lambda o, x: o.fliplr(x), X),
+    "nansum": (lambda o, x: o.nansum(x, axis=0), X), "nanmean": (lambda o, x: o.nanmean(x, axis=1), X),
+    "nanvar": (lambda o, x: o.nanvar(x, axis=0), X), "nanstd": (lambda o, x: o.nanstd(x), X),
+    "nanmax": (lambda o, x: o.nanmax(x, axis=1), X), "nanprod": (lambda o, x: o.nanprod(x, axis=0), X),
+    "tensordot": (lambda o, x: o.tensordot(x, x, axes=([0], [0])), X),
+    "inner": (lambda o, x: o.inner(x, x), X), "kron": (lambda o, x: o.kron(x[:2, :2], x[1:, :3]), X),
+    "layer_norm": (lambda o, x: o.layer_normalization(x, o.convert_to_tensor(np.float32([1, 2, 3, 4])),
+                                                      o.convert_to_tensor(np.float32([0, 1, 0, 1]))), X),
+    "rms_norm": (lambda o, x: o.rms_normalization(x, o.convert_to_tensor(np.float32([1, 2, 3, 4]))), X),
+    "batch_norm": (lambda o, x: o.batch_normalization(
+        x, o.convert_to_tensor(np.float32([0, 1, 2, 3])), o.convert_to_tensor(np.float32([1, 2, 3, 4])),
+        axis=1, offset=o.convert_to_tensor(np.float32([1, 1, 1, 1])),
+        scale=o.convert_to_tensor(np.float32([2, 2, 2, 2]))), X),
+    "slice": (lambda o, x: o.slice(x, (1, 1), (2, 2)), X),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_SAME2))
+def test_second_set_side_by_side_with_keras(name: str) -> None:
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "jax":
+        pytest.skip("the side-by-side gradients use JAX")
+    import jax
+    fn, x = KERAS_SAME2[name]
+    x32 = np.asarray(x, np.float32)
+    if name.startswith("nan"):
+        x32 = np.where(np.abs(x32) < 0.3, np.float32(np.nan), x32)
+    ours = np.asarray(ad._v(fn(K, x32)))
+    theirs = np.asarray(fn(keras.ops, x32))
+    assert ours.dtype == theirs.dtype, (ours.dtype, theirs.dtype)
+    np.testing.assert_allclose(ours, theirs, rtol=3e-6, atol=1e-6)
+    if name.startswith("nan"):
+        return  # (JAX's gradients through NaN entries are NaN; fastdense's zero)
+    w = np.random.default_rng(5).normal(size=ours.shape).astype(np.float32)
+    _, g = ad.value_and_grad(lambda yt, yp: fn(K, yp) * w, None, x32)
+    jg = jax.grad(lambda v: (fn(keras.ops, v) * w).sum())(x32)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(jg), rtol=2e-5, atol=2e-6)

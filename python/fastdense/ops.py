@@ -31,6 +31,7 @@ Axis = Union[None, int, Sequence[int]]
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
+_py_slice = slice  # (the builtin: the module defines keras.ops.slice)
 
 __all__ = [
     "abs", "absolute", "add", "all", "any", "arccos", "arcsin", "arctan", "argmax",
@@ -935,7 +936,7 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list:
     out = []
     for p in pieces:
         lo = int(p[0]) if len(p) else 0
-        key = tuple(slice(lo, lo + len(p)) if i == ax else slice(None) for i in range(nd))
+        key = tuple(_py_slice(lo, lo + len(p)) if i == ax else _py_slice(None) for i in range(nd))
         out.append(_ad.getitem(a, key))
     return out
 
@@ -947,7 +948,7 @@ def unstack(x: Any, num: Optional[int] = None, axis: int = 0) -> list:
     n = shape(a)[ax]
     if num is not None and num != n:
         raise ValueError(f"Cannot unstack {n} values along axis {axis} into num={num}.")
-    return [_ad.getitem(a, tuple(i if d == ax else slice(None) for d in range(nd)))
+    return [_ad.getitem(a, tuple(i if d == ax else _py_slice(None) for d in range(nd)))
             for i in range(n)]
 
 
@@ -1264,6 +1265,449 @@ def sparsemax(x: Any, axis: int = -1) -> Any:
     return maximum(subtract(a, tau), 0.0)
 
 
+# -- more: special functions, nan-reductions, shape helpers, control flow (eager)
+
+
+def erfc(x: Any) -> Any:
+    a = _float_arr(x)
+    return _fix(_ad.subtract(1.0, _ad.erf(a)), a)
+
+
+def erfinv(x: Any) -> Any:
+    """The inverse of erf on (-1, 1) (Newton steps from Giles' approximation),
+    its derivative sqrt(pi) / 2 * exp(erfinv(x)^2)."""
+    a = _float_arr(x)
+    v = np.asarray(_ad._v(a), np.float64)
+    w = -np.log((1.0 - v) * (1.0 + v))
+    small = w < 5.0
+    ws, wl = w - 2.5, np.sqrt(np.maximum(w, 5.0)) - 3.0
+    ps = np.polyval([2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                     0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941], ws)
+    pl = np.polyval([-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+                     0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682], wl)
+    y = np.where(small, ps, pl) * v
+    erf_v = np.vectorize(math.erf, otypes=[np.float64])
+    for _ in range(2):  # (Newton on erf(y) = v)
+        y = y - (erf_v(y) - v) / (2.0 / math.sqrt(math.pi) * np.exp(-y * y))
+    y = np.where(v == 1, np.inf, np.where(v == -1, -np.inf, y))
+    res = y.astype(np.dtype(a.dtype))
+    if not _ad.is_traced(a):
+        return res
+    return _ad._make(res, (a, lambda g: g * (math.sqrt(math.pi) / 2.0) * np.exp(y * y)))
+
+
+def sinc(x: Any) -> Any:
+    """sin(pi x) / (pi x), 1 at 0."""
+    a = _float_arr(x)
+    px = multiply(a, math.pi)
+    zero = np.asarray(_ad._v(a)) == 0
+    safe = where(zero, np.ones((), np.dtype(a.dtype)), px)
+    return where(zero, np.ones((), np.dtype(a.dtype)), divide(sin(safe), safe))
+
+
+def hard_shrink(x: Any, threshold: float = 0.5) -> Any:
+    a = _float_arr(x)
+    return where(greater(abs(a), threshold), a, np.zeros((), np.dtype(a.dtype)))
+
+
+def ldexp(x1: Any, x2: Any) -> Any:
+    """x1 * 2 ** x2 (x2 integer)."""
+    a = _float_arr(x1)
+    e = np.asarray(_ad._v(x2))
+    if e.dtype.kind not in "biu":
+        raise TypeError(f"ldexp exponent must be an integer type. Received: x2={e.dtype}")
+    return multiply(a, np.ldexp(np.ones((), np.dtype(a.dtype)), e))
+
+
+def diff(a: Any, n: int = 1, axis: int = -1) -> Any:
+    """The n-th differences along axis."""
+    x = _arr(a)
+    nd = len(shape(x))
+    ax = int(axis) % nd
+    for _ in range(n):
+        hi = tuple(_py_slice(1, None) if d == ax else _py_slice(None) for d in range(nd))
+        lo = tuple(_py_slice(None, -1) if d == ax else _py_slice(None) for d in range(nd))
+        x = subtract(_ad.getitem(x, hi), _ad.getitem(x, lo))
+    return x
+
+
+def fliplr(x: Any) -> Any:
+    return flip(x, 1)
+
+
+def flipud(x: Any) -> Any:
+    return flip(x, 0)
+
+
+def rot90(array: Any, k: int = 1, axes: Tuple[int, int] = (0, 1)) -> Any:
+    a = _arr(array)
+    k %= 4
+    a0, a1 = axes
+    for _ in range(k):
+        a = swapaxes(flip(a, a1), a0, a1)
+    return a
+
+
+def isneginf(x: Any) -> np.ndarray:
+    v = np.asarray(_ad._v(_arr(x)))
+    return np.isneginf(v) if v.dtype.kind == "f" else np.zeros(v.shape, bool)
+
+
+def isposinf(x: Any) -> np.ndarray:
+    v = np.asarray(_ad._v(_arr(x)))
+    return np.isposinf(v) if v.dtype.kind == "f" else np.zeros(v.shape, bool)
+
+
+def _nan_masked(x: Any, fill: float) -> Tuple[Any, np.ndarray]:
+    a = _float_arr(x)
+    nan = np.isnan(np.asarray(_ad._v(a)))
+    return where(nan, np.asarray(fill, np.dtype(a.dtype)), a), nan
+
+
+def nansum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    a, _ = _nan_masked(x, 0.0)
+    return sum(a, axis=axis, keepdims=keepdims)
+
+
+def nanmean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    a, nan = _nan_masked(x, 0.0)
+    count = np.sum(~nan, axis=_ax(axis), keepdims=keepdims).astype(np.dtype(a.dtype))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return divide(sum(a, axis=axis, keepdims=keepdims), count)
+
+
+def nanvar(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    a, nan = _nan_masked(x, 0.0)
+    m = nanmean(x, axis=axis, keepdims=True)
+    dev = where(nan, np.zeros((), np.dtype(a.dtype)), subtract(a, m))
+    count = np.sum(~nan, axis=_ax(axis), keepdims=keepdims).astype(np.dtype(a.dtype))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return divide(sum(square(dev), axis=axis, keepdims=keepdims), count)
+
+
+def nanstd(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    return sqrt(nanvar(x, axis=axis, keepdims=keepdims))
+
+
+def nanmax(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    a, _ = _nan_masked(x, -np.inf)
+    return max(a, axis=axis, keepdims=keepdims)
+
+
+def nanmin(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    a, _ = _nan_masked(x, np.inf)
+    return min(a, axis=axis, keepdims=keepdims)
+
+
+def nanprod(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    a, _ = _nan_masked(x, 1.0)
+    return prod(a, axis=axis, keepdims=keepdims)
+
+
+def inner(x1: Any, x2: Any) -> Any:
+    """The sum of products over the last axes (vectors: a dot product)."""
+    a, b = _arr(x1), _arr(x2)
+    if len(shape(a)) == 0 or len(shape(b)) == 0:
+        return multiply(a, b)
+    return tensordot(a, b, axes=([-1], [-1]))
+
+
+def tensordot(x1: Any, x2: Any, axes: Any = 2) -> Any:
+    """Sum of products over the given axes, as np.tensordot (a transpose,
+    reshape and matmul each way, so it differentiates)."""
+    a, b = _arr(x1), _arr(x2)
+    na, nb = len(shape(a)), len(shape(b))
+    if isinstance(axes, (int, np.integer)):
+        ax_a = list(range(na - int(axes), na))
+        ax_b = list(range(int(axes)))
+    else:
+        ax_a, ax_b = ([int(axes[0])] if isinstance(axes[0], (int, np.integer)) else list(axes[0]),
+                      [int(axes[1])] if isinstance(axes[1], (int, np.integer)) else list(axes[1]))
+    ax_a = [d % na for d in ax_a]
+    ax_b = [d % nb for d in ax_b]
+    free_a = [d for d in range(na) if d not in ax_a]
+    free_b = [d for d in range(nb) if d not in ax_b]
+    sa, sb = shape(a), shape(b)
+    k = int(np.prod([sa[d] for d in ax_a])) if ax_a else 1
+    left = reshape(transpose(a, free_a + ax_a), (-1, k))
+    right = reshape(transpose(b, ax_b + free_b), (k, -1))
+    out = matmul(left, right)
+    return reshape(out, tuple(sa[d] for d in free_a) + tuple(sb[d] for d in free_b))
+
+
+def kron(x1: Any, x2: Any) -> Any:
+    """The Kronecker product of two 2-D arrays (or vectors)."""
+    a, b = _arr(x1), _arr(x2)
+    if len(shape(a)) == 1 and len(shape(b)) == 1:
+        return reshape(outer(a, b), (-1,))
+    (m, n), (p, q) = shape(a), shape(b)
+    prod4 = multiply(reshape(a, (m, 1, n, 1)), reshape(b, (1, p, 1, q)))
+    return reshape(prod4, (m * p, n * q))
+
+
+def array_split(x: Any, indices_or_sections: Any, axis: int = 0) -> list:
+    a = _arr(x)
+    nd = len(shape(a))
+    ax = int(axis) % nd
+    out = []
+    for p in np.array_split(np.arange(shape(a)[ax]), indices_or_sections):
+        lo = int(p[0]) if len(p) else 0
+        key = tuple(_py_slice(lo, lo + len(p)) if i == ax else _py_slice(None) for i in range(nd))
+        out.append(_ad.getitem(a, key))
+    return out
+
+
+def hsplit(x: Any, indices_or_sections: Any) -> list:
+    return split(x, indices_or_sections, axis=1 if len(shape(x)) > 1 else 0)
+
+
+def vsplit(x: Any, indices_or_sections: Any) -> list:
+    return split(x, indices_or_sections, axis=0)
+
+
+def dstack(xs: Sequence[Any]) -> Any:
+    items = []
+    for i in xs:
+        i = _arr(i)
+        if len(shape(i)) == 1:
+            i = reshape(i, (1, -1, 1))
+        elif len(shape(i)) == 2:
+            i = expand_dims(i, -1)
+        items.append(i)
+    return concatenate(items, axis=2)
+
+
+def array(x: Any, dtype: Any = None) -> Any:
+    return convert_to_tensor(x, dtype=dtype)
+
+
+def get_item(x: Any, key: Any) -> Any:
+    return _ad.getitem(_arr(x), key)
+
+
+def slice(inputs: Any, start_indices: Sequence[int], shape: Sequence[int]) -> Any:  # noqa: A001
+    """inputs[start : start + shape] along each axis."""
+    a = _arr(inputs)
+    key = tuple(_py_slice(int(s0), int(s0) + int(n)) for s0, n in zip(start_indices, shape))
+    return _ad.getitem(a, key)
+
+
+def dtype(x: Any) -> str:
+    """The dtype's name, as Keras standardizes it ("float32", "int32", ...)."""
+    return str(np.dtype(getattr(x, "dtype", None) or np.asarray(_ad._v(x)).dtype))
+
+
+def saturate_cast(x: Any, dtype: Any) -> Any:
+    """Cast with the values clipped to the target dtype's range first."""
+    dt = np.dtype(dtype)
+    a = _arr(x)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        a = clip(a, float(info.min), float(info.max))
+    elif dt.kind == "f" and np.dtype(a.dtype).kind == "f":
+        fi = np.finfo(dt)
+        a = clip(a, float(fi.min), float(fi.max))
+    return cast(a, dt)
+
+
+def isin(x1: Any, x2: Any, assume_unique: bool = False, invert: bool = False) -> np.ndarray:
+    return np.isin(np.asarray(_ad._v(x1)), np.asarray(_ad._v(x2)), assume_unique=assume_unique,
+                   invert=invert)
+
+
+def searchsorted(sorted_sequence: Any, values: Any, side: str = "left") -> np.ndarray:
+    fn: Any = np.searchsorted
+    return np.asarray(fn(np.asarray(_ad._v(sorted_sequence)), np.asarray(_ad._v(values)),
+                         side=side)).astype(np.int32)
+
+
+def digitize(x: Any, bins: Any) -> np.ndarray:
+    return np.digitize(np.asarray(_ad._v(x)), np.asarray(_ad._v(bins))).astype(np.int32)
+
+
+def in_top_k(targets: Any, predictions: Any, k: int) -> np.ndarray:
+    """Whether each row's target class is among its k largest predictions
+    (ties with the k-th value count as in)."""
+    p = np.asarray(_ad._v(predictions))
+    t = np.asarray(_ad._v(targets)).astype(np.int64).reshape(-1)
+    target_values = p[np.arange(len(t)), t]
+    kth = -np.sort(-p, axis=-1)[:, k - 1] if k <= p.shape[-1] else np.full(len(t), -np.inf)
+    return target_values >= kth
+
+
+def bincount(x: Any, weights: Any = None, minlength: int = 0, sparse: bool = False) -> np.ndarray:
+    if sparse:
+        raise ValueError("fastdense.ops.bincount does not support sparse=True")
+    v = np.asarray(_ad._v(x))
+    w = None if weights is None else np.asarray(_ad._v(weights))
+    if v.ndim == 2:  # (Keras: a count per row)
+        n = builtins_max(int(v.max()) + 1 if v.size else 0, minlength)
+        return np.stack([np.bincount(r, None if w is None else wr, minlength=n)
+                         for r, wr in zip(v, w if w is not None else [None] * len(v))])
+    out = np.bincount(v, w, minlength=minlength)
+    return out.astype(w.dtype) if w is not None else out.astype(np.int32)
+
+
+def multi_hot(inputs: Any, num_classes: Optional[int] = None, axis: int = -1, dtype: Any = None,
+              sparse: bool = False, **kwargs: Any) -> np.ndarray:
+    """1 at each class an input row lists (out-of-range ids ignored)."""
+    if sparse:
+        raise ValueError("fastdense.ops.multi_hot does not support sparse=True")
+    if num_classes is None:
+        num_classes = kwargs.pop("num_tokens", None)
+    if num_classes is None:
+        raise ValueError("Argument `num_classes` must be set.")
+    v = np.asarray(_ad._v(inputs)).astype(np.int64)
+    oh = one_hot(v, num_classes, axis=-1, dtype=dtype or _FLOATX)
+    reduce = -2 if v.ndim > 1 else 0
+    out = np.max(oh, axis=reduce)
+    return np.moveaxis(out, -1, axis) if axis != -1 else out
+
+
+def meshgrid(*x: Any, indexing: str = "xy") -> list:
+    fn: Any = np.meshgrid
+    return list(fn(*[np.asarray(_ad._v(i)) for i in x], indexing=indexing))
+
+
+def logspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, base: float = 10,
+             dtype: Any = None, axis: int = 0) -> np.ndarray:
+    return np.logspace(start, stop, num, endpoint=endpoint, base=base,
+                       dtype=dtype or _FLOATX, axis=axis)
+
+
+def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype: Any = None,
+              axis: int = 0) -> np.ndarray:
+    return np.geomspace(start, stop, num, endpoint=endpoint, dtype=dtype or _FLOATX, axis=axis)
+
+
+def empty(shape: Any, dtype: Any = None) -> np.ndarray:  # noqa: F811
+    return np.empty(shape, dtype=dtype or _FLOATX)
+
+
+def empty_like(x: Any, dtype: Any = None) -> np.ndarray:
+    v = np.asarray(_ad._v(x))
+    return np.empty(v.shape, dtype=dtype or v.dtype)
+
+
+def real(x: Any) -> Any:
+    return _arr(x)
+
+
+def imag(x: Any) -> np.ndarray:
+    v = np.asarray(_ad._v(x))
+    return np.zeros(v.shape, v.dtype)
+
+
+def conj(x: Any) -> Any:
+    return _arr(x)
+
+
+conjugate = conj
+
+
+def layer_normalization(x: Any, gamma: Any = None, beta: Any = None, axis: Any = -1,
+                        epsilon: Optional[float] = None, **kwargs: Any) -> Any:
+    """(x - mean) * rsqrt(var + eps) * gamma + beta over axis, in Keras's order
+    (x * inv + (-mean * inv + beta))."""
+    if kwargs.pop("rms_scaling", False):
+        raise NotImplementedError("rms_scaling=True is deprecated in Keras; use "
+                                  "rms_normalization.")
+    a = _float_arr(x)
+    eps = _EPSILON if epsilon is None else epsilon
+    axes = [axis] if isinstance(axis, (int, np.integer)) else sorted(axis)
+    m, v = moments(a, axes=axes, keepdims=True)
+    inv = rsqrt(add(v, eps))
+    if gamma is not None:
+        inv = multiply(inv, _arr(gamma))
+    res = multiply(negative(m), inv)
+    if beta is not None:
+        res = add(res, _arr(beta))
+    return add(multiply(a, inv), res)
+
+
+def rms_normalization(x: Any, scale: Any = None, axis: Any = -1,
+                      epsilon: Optional[float] = None) -> Any:
+    """x * rsqrt(mean(x^2) + eps) * scale over axis."""
+    a = _float_arr(x)
+    eps = _EPSILON if epsilon is None else epsilon
+    if len(shape(a)) == 0:
+        a = expand_dims(a, 0)
+    ax = tuple(sorted(axis)) if isinstance(axis, (list, tuple)) else axis
+    out = multiply(a, rsqrt(add(mean(square(a), axis=ax, keepdims=True), eps)))
+    return out if scale is None else multiply(out, _arr(scale))
+
+
+def batch_normalization(x: Any, mean: Any, variance: Any, axis: int, offset: Any = None,
+                        scale: Any = None, epsilon: float = 1e-3) -> Any:
+    """x * inv + (offset - mean * inv), inv = rsqrt(variance + eps) * scale, the
+    statistics along ``axis`` (Keras's JAX order)."""
+    a = _float_arr(x)
+    shp = [1] * len(shape(a))
+    m = _arr(mean)
+    shp[axis] = shape(m)[0]
+    m = reshape(m, shp)
+    inv = rsqrt(add(reshape(_arr(variance), shp), epsilon))
+    if scale is not None:
+        inv = multiply(inv, reshape(_arr(scale), shp))
+    res = multiply(negative(m), inv)
+    if offset is not None:
+        res = add(res, reshape(_arr(offset), shp))
+    return add(multiply(a, inv), res)
+
+
+def cond(pred: Any, true_fn: Any, false_fn: Any) -> Any:
+    """true_fn() if pred else false_fn() (eager, as every fastdense op)."""
+    return true_fn() if bool(np.asarray(_ad._v(pred))) else false_fn()
+
+
+def switch(index: Any, branches: Sequence[Any], *operands: Any) -> Any:
+    i = int(np.clip(int(np.asarray(_ad._v(index))), 0, len(branches) - 1))
+    return branches[i](*operands)
+
+
+def map(f: Any, xs: Any) -> Any:  # noqa: A001
+    return stack([f(x) for x in unstack(xs)])
+
+
+def vectorized_map(function: Any, elements: Any) -> Any:
+    return map(function, elements)
+
+
+def fori_loop(lower: int, upper: int, body_fun: Any, init_val: Any) -> Any:
+    val = init_val
+    for i in range(int(lower), int(upper)):
+        val = body_fun(i, val)
+    return val
+
+
+def while_loop(cond: Any, body: Any, loop_vars: Any,  # noqa: F811
+               maximum_iterations: Optional[int] = None) -> Any:
+    single = not isinstance(loop_vars, (list, tuple))
+    state = (loop_vars,) if single else tuple(loop_vars)
+    n = 0
+    while bool(np.asarray(_ad._v(cond(*state)))) and (maximum_iterations is None
+                                                      or n < maximum_iterations):
+        out = body(*state)
+        state = (out,) if single else tuple(out)
+        n += 1
+    return state[0] if single else type(loop_vars)(state)
+
+
+def scan(f: Any, init: Any, xs: Any = None, length: Optional[int] = None, reverse: bool = False,
+         unroll: int = 1) -> Tuple[Any, Any]:
+    """(final carry, stacked outputs) of carry, y = f(carry, x) over xs."""
+    items = list(unstack(xs)) if xs is not None else [None] * int(length or 0)
+    if reverse:
+        items = items[::-1]
+    carry, ys = init, []
+    for x in items:
+        carry, y = f(carry, x)
+        ys.append(y)
+    if reverse:
+        ys = ys[::-1]
+    return carry, (stack(ys) if ys and ys[0] is not None else None)
+
+
 import builtins as _builtins  # noqa: E402
 
 builtins_max, builtins_min, builtins_any, builtins_all = (_builtins.max, _builtins.min,
@@ -1278,4 +1722,12 @@ __all__ += [
     "quantile", "percentile", "median", "eye", "identity", "tri", "arange", "linspace", "celu",
     "hard_tanh", "hard_silu", "hard_swish", "squareplus", "soft_shrink", "tanh_shrink",
     "sparse_plus", "sparse_sigmoid", "glu", "threshold", "sparsemax",
+    "erfc", "erfinv", "sinc", "hard_shrink", "ldexp", "diff", "fliplr", "flipud", "rot90",
+    "isneginf", "isposinf", "nansum", "nanmean", "nanvar", "nanstd", "nanmax", "nanmin",
+    "nanprod", "inner", "tensordot", "kron", "array_split", "hsplit", "vsplit", "dstack",
+    "array", "get_item", "slice", "dtype", "saturate_cast", "isin", "searchsorted", "digitize",
+    "in_top_k", "bincount", "multi_hot", "meshgrid", "logspace", "geomspace", "empty",
+    "empty_like", "real", "imag", "conj", "conjugate", "layer_normalization",
+    "rms_normalization", "batch_normalization", "cond", "switch", "map", "vectorized_map",
+    "fori_loop", "while_loop", "scan",
 ]
