@@ -24,8 +24,8 @@ __all__ = [
     "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
     "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "Dice", "Tversky",
     "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky",
-    "CategoricalGeneralizedCrossEntropy", "categorical_generalized_cross_entropy",
-    "get", "serialize", "deserialize",
+    "CategoricalGeneralizedCrossEntropy", "categorical_generalized_cross_entropy", "Circle",
+    "circle", "get", "serialize", "deserialize",
 ]
 
 EPSILON = 1e-7
@@ -309,6 +309,53 @@ def categorical_generalized_cross_entropy(y_true: Any, y_pred: Any, q: float) ->
     p = np.sum(y_pred * one_hot, axis=-1)
     one = np.float32(1.0)
     return (one - np.power(p, np.float32(q))) / np.float32(q)
+
+
+def _circle_parts(y_true: Any, y_pred: Any, ref_labels: Any, ref_embeddings: Any,
+                  remove_diagonal: bool, gamma: float, margin: float) -> Tuple[Any, np.ndarray]:
+    """(per-sample circle losses, the rows that have a positive and a negative
+    pair): Keras's formula, with the masked pairs at a very negative finite
+    value instead of -inf (the same sums; rows without pairs give 0 and no
+    gradient, where -inf would give NaN gradients)."""
+    y_pred = _f32(y_pred)
+    labels = np.asarray(getattr(y_true, "_value", y_true)).astype(np.int32).reshape(-1, 1)
+    ref = y_pred if ref_embeddings is None else _f32(ref_embeddings)
+    ref_l = labels if ref_labels is None else \
+        np.asarray(getattr(ref_labels, "_value", ref_labels)).astype(np.int32).reshape(-1, 1)
+    one = np.float32(1.0)
+    dist = np.maximum(one - np.matmul(y_pred, np.swapaxes(ref, 0, 1)), np.float32(0.0))
+    pos = labels == ref_l.T
+    neg = ~pos
+    if remove_diagonal:
+        pos = pos & ~np.eye(labels.size, ref_l.size, dtype=bool)
+    posf, negf = pos.astype(np.float32), neg.astype(np.float32)
+    m = np.float32(margin)
+    pos_w = np.maximum((m + dist) * posf, np.float32(0.0))
+    neg_w = np.maximum((one + m - dist) * negf, np.float32(0.0))
+    g = np.float32(gamma)
+    pos_wd = np.float32(-1.0) * g * pos_w * (m - dist)
+    neg_wd = g * neg_w * ((one - m) - dist)
+    low = np.float32(-1e30)
+
+    def lse(v: Any, mask: np.ndarray) -> Any:
+        x = np.where(mask, v, low)
+        top = np.max(np.asarray(getattr(x, "_value", x)), axis=1, keepdims=True)
+        return np.log(np.sum(np.exp(x - top), axis=1)) + top[:, 0]
+
+    valid = pos.any(axis=1) & neg.any(axis=1)
+    z = lse(pos_wd, pos) + lse(neg_wd, neg)
+    soft = np.logaddexp(np.float32(0.0), np.where(valid, z, np.float32(0.0)))
+    return np.where(valid, soft, np.float32(0.0)), valid
+
+
+def circle(y_true: Any, y_pred: Any, ref_labels: Any = None, ref_embeddings: Any = None,
+           remove_diagonal: bool = True, gamma: float = 80, margin: float = 0.4) -> Any:
+    """Keras's Circle loss (Sun et al. 2020) per sample: from the cosine
+    distances between the (unit-normalized) embeddings ``y_pred`` and
+    ``ref_embeddings`` (the batch itself by default), pairs with the same
+    integer label as positives, the others as negatives."""
+    return _circle_parts(y_true, y_pred, ref_labels, ref_embeddings, remove_diagonal, gamma,
+                         margin)[0]
 
 
 class Loss:
@@ -637,6 +684,34 @@ class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
         self.q = q
 
 
+class Circle(LossFunctionWrapper):
+    """Circle loss for metric learning: integer labels, unit-normalized
+    embeddings (e.g. after ``UnitNormalization``).  As in Keras, samples
+    without both a positive and a negative pair in the batch are left out of
+    the mean (Keras masks the losses that are 0)."""
+
+    def __init__(self, gamma: float = 80.0, margin: float = 0.4, remove_diagonal: bool = True,
+                 reduction: Optional[str] = "sum_over_batch_size", name: str = "circle",
+                 dtype: Any = None) -> None:
+        super().__init__(circle, reduction=reduction, name=name, dtype=dtype, gamma=gamma,
+                         margin=margin, remove_diagonal=remove_diagonal)
+        self.gamma, self.margin, self.remove_diagonal = gamma, margin, remove_diagonal
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        values, _ = _circle_parts(y_true, y_pred, None, None, self.remove_diagonal, self.gamma,
+                                  self.margin)
+        # (Keras's mask, loss > 0, in the reduction: the kept values weigh
+        # total / kept under a mean, 1 otherwise)
+        kept = np.asarray(getattr(values, "_value", values)) > 0
+        if self.reduction in ("mean", "sum_over_batch_size"):
+            n = float(kept.sum())
+            scale = np.where(kept, np.float32(kept.size / n) if n else np.float32(0.0),
+                             np.float32(0.0)).astype(np.float32)
+        else:
+            scale = kept.astype(np.float32)
+        return values * scale
+
+
 class Tversky(LossFunctionWrapper):
     def __init__(self, alpha: float = 0.5, beta: float = 0.5,
                  reduction: Optional[str] = "sum_over_batch_size", name: str = "tversky",
@@ -658,14 +733,14 @@ _FUNCTIONS = (
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
     mean_squared_logarithmic_error, cosine_similarity, huber, log_cosh, hinge, squared_hinge,
     categorical_hinge, kl_divergence, poisson, binary_focal_crossentropy,
-    categorical_focal_crossentropy, dice, tversky, categorical_generalized_cross_entropy,
+    categorical_focal_crossentropy, dice, tversky, categorical_generalized_cross_entropy, circle,
 )
 _CLASSES = (
     CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
     MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
     MeanSquaredLogarithmicError, CosineSimilarity, Huber, LogCosh, Hinge, SquaredHinge,
     CategoricalHinge, KLDivergence, Poisson, BinaryFocalCrossentropy,
-    CategoricalFocalCrossentropy, Dice, Tversky, CategoricalGeneralizedCrossEntropy,
+    CategoricalFocalCrossentropy, Dice, Tversky, CategoricalGeneralizedCrossEntropy, Circle,
 )
 
 # Keras 3's keras.losses.get(): the names of its loss classes and functions
@@ -682,7 +757,7 @@ _BY_NAME.update({
 })
 
 # Keras losses fastdense does not implement (a clearer error than "unknown").
-_KERAS_UNSUPPORTED = ("CTC", "Circle", "ctc", "circle")
+_KERAS_UNSUPPORTED = ("CTC", "ctc")
 
 LossLike = Union[str, Loss, Callable[..., Any]]
 
