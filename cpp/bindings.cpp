@@ -1106,13 +1106,11 @@ PYBIND11_MODULE(_core, m) {
         }, "View of the optimizer state; set_optimizer detaches it (it then shows the old "
            "state, kept alive with the network).")
         .def("set_ema", [](Network& n, bool on, float momentum, int64_t every) {
-            if (on && !(momentum >= 0.0f && momentum <= 1.0f))
-                throw py::value_error("`ema_momentum` must be in the range [0, 1]. Received: "
-                                      "ema_momentum=" + std::to_string(momentum));
-            if (every < 0)
-                throw py::value_error("`ema_overwrite_frequency` must be >= 0. Received: " +
-                                      std::to_string(every));
-            n.set_ema(on, momentum, every);
+            try {
+                n.set_ema(on, momentum, every);
+            } catch (const std::invalid_argument& e) {
+                throw py::value_error(e.what());
+            }
         }, py::arg("on"), py::arg("momentum"), py::arg("every"),
            "use_ema: the trainable variables' moving averages, updated after each step.")
         .def_property_readonly("ema", [](py::object self) -> py::object {
@@ -1122,11 +1120,11 @@ PYBIND11_MODULE(_core, m) {
         }, "Writable float32 view of the moving averages (laid out as params; None before "
            "set_ema(True, ...)).")
         .def("set_grad_accumulation", [](Network& n, int64_t steps) {
-            if (steps != 0 && steps < 2)
-                throw py::value_error("`gradient_accumulation_steps` must be an integer >= 2. "
-                                      "Received: gradient_accumulation_steps=" +
-                                      std::to_string(steps));
-            n.set_grad_accumulation(steps);
+            try {
+                n.set_grad_accumulation(steps);
+            } catch (const std::invalid_argument& e) {
+                throw py::value_error(e.what());
+            }
         }, py::arg("steps"), "gradient_accumulation_steps (0: off).")
         .def_property_readonly("grad_acc", [](py::object self) -> py::object {
             Network& n = self.cast<Network&>();

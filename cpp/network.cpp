@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "activations.h"
 #include "batchnorm.h"
@@ -1347,8 +1348,11 @@ void Network::trainable_segments(std::vector<ParamSegment>& out) const {
 
 void Network::set_ema(bool on, float momentum, int64_t every) {
     if (on && !(momentum >= 0.0f && momentum <= 1.0f))
-        throw std::invalid_argument("ema momentum must be in [0, 1]");
-    if (every < 0) throw std::invalid_argument("ema overwrite frequency must be >= 0");
+        throw std::invalid_argument("`ema_momentum` must be in the range [0, 1]. Received: "
+                                    "ema_momentum=" + std::to_string(momentum));
+    if (every < 0)
+        throw std::invalid_argument("`ema_overwrite_frequency` must be >= 0 (0: never). "
+                                    "Received: " + std::to_string(every));
     ema_on_ = on;
     ema_momentum_ = momentum;
     ema_every_ = every;
@@ -1384,7 +1388,9 @@ void Network::ema_step() {
 
 void Network::set_grad_accumulation(int64_t steps) {
     if (steps != 0 && steps < 2)
-        throw std::invalid_argument("gradient accumulation steps must be 0 or >= 2");
+        throw std::invalid_argument("`gradient_accumulation_steps` must be an integer >= 2 (0: "
+                                    "off). Received: gradient_accumulation_steps=" +
+                                    std::to_string(steps));
     accum_steps_ = steps;
     if (steps > 0 && grad_acc_.size() != params_.size()) grad_acc_.assign(params_.size(), 0.0f);
 }

@@ -213,7 +213,6 @@ public:
     // variables then take their averages.  The averages live in a buffer
     // laid out as the parameters (allocated once: views of it stay valid).
     void set_ema(bool on, float momentum, int64_t every);
-    bool ema_on() const { return ema_on_; }
     float* ema() { return ema_.empty() ? nullptr : ema_.data(); }
     // The trainable variables take their averages (Keras's
     // finalize_variable_values), or trade values with them (SwapEMAWeights).
@@ -225,7 +224,6 @@ public:
     // counts updates (iterations / steps), as Keras's `iterations`.  Turns
     // the fused first-layer step off (a step must see the whole gradient).
     void set_grad_accumulation(int64_t steps);
-    int64_t grad_accumulation() const { return accum_steps_; }
     float* grad_acc() { return grad_acc_.empty() ? nullptr : grad_acc_.data(); }
     int64_t iterations() const { return iterations_; }
     void set_iterations(int64_t it) { iterations_ = it; }

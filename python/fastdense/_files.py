@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -19,37 +18,24 @@ from .datasets import _fetch
 __all__ = ["get_file", "hash_file", "validate_file"]
 
 
-def _keras_home() -> str:
-    home = os.environ.get("KERAS_HOME")
-    return os.path.expanduser(home) if home else os.path.join(os.path.expanduser("~"), ".keras")
-
-
-def _hasher(algorithm: str, file_hash: Optional[str] = None) -> Any:
-    if algorithm == "sha256" or (algorithm == "auto" and file_hash is not None
-                                 and len(file_hash) == 64):
-        return hashlib.sha256()
-    return hashlib.md5(usedforsecurity=False)
+def _file_digest(fpath: Union[str, "os.PathLike[str]"], h: Any, chunk_size: int) -> str:
+    with open(fpath, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            h.update(chunk)
+    return str(h.hexdigest())
 
 
 def hash_file(fpath: Union[str, "os.PathLike[str]"], algorithm: str = "sha256",
               chunk_size: int = 65535) -> str:
     """The file's SHA-256 (or MD5) as hex digits, as ``keras.utils`` computes it."""
-    hasher = _hasher(algorithm)
-    with open(fpath, "rb") as f:
-        for chunk in iter(lambda: f.read(chunk_size), b""):
-            hasher.update(chunk)
-    return str(hasher.hexdigest())
+    return _file_digest(fpath, _fetch.hasher(None, algorithm), chunk_size)
 
 
 def validate_file(fpath: Union[str, "os.PathLike[str]"], file_hash: str, algorithm: str = "auto",
                   chunk_size: int = 65535) -> bool:
     """Whether the file's hash is ``file_hash`` (``"auto"``: SHA-256 for 64
     hex digits, else MD5)."""
-    hasher = _hasher(algorithm, file_hash)
-    with open(fpath, "rb") as f:
-        for chunk in iter(lambda: f.read(chunk_size), b""):
-            hasher.update(chunk)
-    return str(hasher.hexdigest()) == str(file_hash)
+    return _file_digest(fpath, _fetch.hasher(file_hash, algorithm), chunk_size) == str(file_hash)
 
 
 def _inside(base: Path, name: str) -> Optional[Path]:
@@ -135,7 +121,8 @@ def get_file(fname: Optional[Union[str, "os.PathLike[str]"]] = None, origin: Opt
     """
     if origin is None:
         raise ValueError('Please specify the "origin" argument (URL of the file to download).')
-    base = os.path.expanduser(os.fspath(cache_dir)) if cache_dir is not None else _keras_home()
+    base = os.path.expanduser(os.fspath(cache_dir)) if cache_dir is not None \
+        else str(_fetch.keras_home())
     if md5_hash is not None and file_hash is None:
         file_hash, hash_algorithm = md5_hash, "md5"
     if not os.access(base, os.W_OK):

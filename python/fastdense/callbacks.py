@@ -744,11 +744,11 @@ class SwapEMAWeights(Callback):
         net = self._net()
         if net is None or net.ema is None:
             return
+        from .optimizers import _network_var_layout
         ema, params = net.ema, net.params
-        for _layer, off, shape, trainable in net.variables():
-            if trainable:
-                size = int(np.prod(shape))
-                ema[off:off + size] = params[off:off + size]
+        for off, shape in _network_var_layout(net):
+            size = int(np.prod(shape))
+            ema[off:off + size] = params[off:off + size]
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.swap_on_epoch and self._ema_weights_in_model:

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from ._autodiff import squeeze_or_expand_to_same_rank
+from ._autodiff import _v, squeeze_or_expand_to_same_rank
 from ._naming import snake_case
 
 __all__ = [
@@ -300,13 +300,10 @@ def categorical_generalized_cross_entropy(y_true: Any, y_pred: Any, q: float) ->
     """Keras's generalized cross entropy for noisy labels (Zhang & Sabuncu
     2018): ``(1 - p ** q) / q``, ``p`` the predicted probability of the
     integer label ``y_true``."""
+    from .ops import one_hot  # (out-of-range labels: rows of zeros, as Keras's)
     y_pred = _f32(y_pred)
-    labels = np.asarray(getattr(y_true, "_value", y_true)).astype(np.int64)
-    n = np.shape(y_pred)[-1]
-    one_hot = np.zeros(labels.shape + (n,), np.float32)  # (ops.one_hot: out of range -> 0)
-    inside = (labels >= 0) & (labels < n)
-    np.put_along_axis(one_hot, np.where(inside, labels, 0)[..., None], inside[..., None], -1)
-    p = np.sum(y_pred * one_hot, axis=-1)
+    labels = np.asarray(_v(y_true)).astype(np.int64)
+    p = np.sum(y_pred * one_hot(labels, np.shape(y_pred)[-1], dtype="float32"), axis=-1)
     one = np.float32(1.0)
     return (one - np.power(p, np.float32(q))) / np.float32(q)
 
@@ -318,10 +315,10 @@ def _circle_parts(y_true: Any, y_pred: Any, ref_labels: Any, ref_embeddings: Any
     value instead of -inf (the same sums; rows without pairs give 0 and no
     gradient, where -inf would give NaN gradients)."""
     y_pred = _f32(y_pred)
-    labels = np.asarray(getattr(y_true, "_value", y_true)).astype(np.int32).reshape(-1, 1)
+    labels = np.asarray(_v(y_true)).astype(np.int32).reshape(-1, 1)
     ref = y_pred if ref_embeddings is None else _f32(ref_embeddings)
     ref_l = labels if ref_labels is None else \
-        np.asarray(getattr(ref_labels, "_value", ref_labels)).astype(np.int32).reshape(-1, 1)
+        np.asarray(_v(ref_labels)).astype(np.int32).reshape(-1, 1)
     one = np.float32(1.0)
     dist = np.maximum(one - np.matmul(y_pred, np.swapaxes(ref, 0, 1)), np.float32(0.0))
     pos = labels == ref_l.T
@@ -339,7 +336,7 @@ def _circle_parts(y_true: Any, y_pred: Any, ref_labels: Any, ref_embeddings: Any
 
     def lse(v: Any, mask: np.ndarray) -> Any:
         x = np.where(mask, v, low)
-        top = np.max(np.asarray(getattr(x, "_value", x)), axis=1, keepdims=True)
+        top = np.max(np.asarray(_v(x)), axis=1, keepdims=True)
         return np.log(np.sum(np.exp(x - top), axis=1)) + top[:, 0]
 
     valid = pos.any(axis=1) & neg.any(axis=1)
@@ -702,7 +699,7 @@ class Circle(LossFunctionWrapper):
                                   self.margin)
         # (Keras's mask, loss > 0, in the reduction: the kept values weigh
         # total / kept under a mean, 1 otherwise)
-        kept = np.asarray(getattr(values, "_value", values)) > 0
+        kept = np.asarray(_v(values)) > 0
         if self.reduction in ("mean", "sum_over_batch_size"):
             n = float(kept.sum())
             scale = np.where(kept, np.float32(kept.size / n) if n else np.float32(0.0),

@@ -1162,8 +1162,7 @@ class Model:
                 # Nothing needs Python between epochs: whole epochs run natively
                 logs = self._fit_epochs_native(xa, y_dense, labels, sw, shuffle, batch_size, steps,
                                                initial_epoch, epochs, cbs)
-                self._end_training(cbs, logs)
-                return cbs.history if cbs.history is not None else History()
+                return self._end_training(cbs, logs)
             for epoch in range(initial_epoch, epochs):
                 for m in self._metrics or []:
                     m.reset_state()
@@ -1203,8 +1202,7 @@ class Model:
                 cbs.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
-            self._end_training(cbs, logs)
-            return cbs.history if cbs.history is not None else History()
+            return self._end_training(cbs, logs)
         finally:
             self._finalize_ema()
 
@@ -1216,9 +1214,11 @@ class Model:
             if opt is not None and getattr(opt, "use_ema", False):
                 opt.finalize_variable_values(None)
 
-    def _end_training(self, cbs: Any, logs: Any) -> None:
+    def _end_training(self, cbs: Any, logs: Any) -> History:
+        """fit's end: the EMA finalization, on_train_end, the History."""
         self._finalize_ema()
         cbs.on_train_end(logs)
+        return cbs.history if cbs.history is not None else History()
 
     def _fit_stream(self, data: Any, epochs: int, verbose_level: int, callbacks: Any,
                     validation_data: Any, shuffle: bool, class_weight: Any, initial_epoch: int,
@@ -1282,8 +1282,7 @@ class Model:
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        self._end_training(cbs, logs)
-        return cbs.history if cbs.history is not None else History()
+        return self._end_training(cbs, logs)
 
     def _with_validation(self, logs: Logs, val: Tuple[Any, ...], batch_size: int,
                          cbs: Any) -> Logs:

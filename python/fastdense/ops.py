@@ -747,17 +747,13 @@ def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None, sparse:
 
 
 def _float_unary(uf: np.ufunc, x: Any) -> Any:
-    a = _float_arr(x)
-    return _fix(_ad.unary(uf, a), a)
+    return _unary(uf, _float_arr(x))
 
 
 def _float_binary(uf: np.ufunc, x1: Any, x2: Any) -> Any:
-    a, b = _arg(x1), _arg(x2)
-    if _is_array(a) and np.dtype(a.dtype).kind not in "fc":
-        a = _ad.cast(a, _FLOATX)
-    if _is_array(b) and np.dtype(b.dtype).kind not in "fc":
-        b = _ad.cast(b, _FLOATX)
-    return _fix(_ad._apply_ufunc(uf, (a, b), {}), a, b)
+    """_ufunc2 with integer (or bool) array operands made floatx first."""
+    a, b = (_float_arr(v) if _is_array(v) else _arg(v) for v in (x1, x2))
+    return _ufunc2(uf, a, b)
 
 
 def rsqrt(x: Any) -> Any:

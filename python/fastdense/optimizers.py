@@ -176,11 +176,10 @@ class Optimizer:
         # every gradient_accumulation_steps-th updates with their mean; natively)
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self._flat_acc: Optional[np.ndarray] = None  # (standalone apply)
-        for arg, value in (("loss_scale_factor", loss_scale_factor),):
-            if value is not None:
-                raise NotImplementedError(
-                    f"{type(self).__name__}(`{arg}`=...) is not supported by fastdense yet. "
-                    f"Received: {arg}={value!r}")
+        if loss_scale_factor is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__}(`loss_scale_factor`=...) is not supported by fastdense "
+                f"yet. Received: loss_scale_factor={loss_scale_factor!r}")
         if use_ema:  # (Keras checks these only with use_ema)
             if ema_momentum > 1 or ema_momentum < 0:
                 raise ValueError("`ema_momentum` must be in the range [0, 1]. "
@@ -582,21 +581,23 @@ class Optimizer:
 
     def _acc_values(self) -> Optional[np.ndarray]:
         """The gradient accumulators (laid out as the parameters), or None."""
-        if not self.gradient_accumulation_steps:
-            return None
-        if self._net is not None:
-            acc = self._net.grad_acc
-            return None if acc is None else np.asarray(acc)
-        return self._flat_acc
+        return self._extra_values(bool(self.gradient_accumulation_steps), "grad_acc",
+                                  self._flat_acc)
 
     def _ema_values(self) -> Optional[np.ndarray]:
         """The moving averages (laid out as the parameters), or None."""
-        if not self.use_ema:
+        return self._extra_values(self.use_ema, "ema", self._flat_ema)
+
+    def _extra_values(self, on: bool, view: str, flat: Optional[np.ndarray]
+                      ) -> Optional[np.ndarray]:
+        """A buffer laid out as the parameters: the network's ``view`` when
+        attached, else the standalone one; None when the option is off."""
+        if not on:
             return None
         if self._net is not None:
-            ema = self._net.ema
-            return None if ema is None else np.asarray(ema)
-        return self._flat_ema
+            values = getattr(self._net, view)
+            return None if values is None else np.asarray(values)
+        return flat
 
     # -- Keras's gradient clipping, in numpy (the engine does the same natively) ------
     def _clip_gradients(self, grads: Sequence[Any]) -> List[Any]:

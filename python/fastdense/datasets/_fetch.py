@@ -39,11 +39,15 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset's file was found nowhere locally and could not be downloaded."""
 
 
+def keras_home() -> Path:
+    """Keras's home: ``$KERAS_HOME`` or ``~/.keras``."""
+    home = os.environ.get("KERAS_HOME")
+    return Path(home).expanduser() if home else Path.home() / ".keras"
+
+
 def keras_cache() -> Path:
     """Keras's dataset cache: ``$KERAS_HOME/datasets`` or ``~/.keras/datasets``."""
-    home = os.environ.get("KERAS_HOME")
-    base = Path(home).expanduser() if home else Path.home() / ".keras"
-    return base / "datasets"
+    return keras_home() / "datasets"
 
 
 def fastdense_cache() -> Path:
@@ -53,9 +57,11 @@ def fastdense_cache() -> Path:
     return base / "datasets"
 
 
-def _hasher(file_hash: str) -> "hashlib._Hash":
-    # (Keras's "auto": a 64-digit hash is SHA-256, anything else MD5)
-    if len(file_hash) == 64:
+def hasher(file_hash: Optional[str], algorithm: str = "auto") -> "hashlib._Hash":
+    """Keras's resolve_hasher: SHA-256 when asked, or for ``"auto"`` when the
+    hash has 64 hex digits; MD5 otherwise."""
+    if algorithm == "sha256" or (algorithm == "auto" and file_hash is not None
+                                 and len(file_hash) == 64):
         return hashlib.sha256()
     return hashlib.md5(usedforsecurity=False)
 
@@ -68,7 +74,7 @@ def download(url: str, dest: Path, file_hash: Optional[str],
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     try:
-        digest = _hasher(file_hash or "")
+        digest = hasher(file_hash)
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             while True:
                 chunk = resp.read(1 << 20)
