@@ -429,7 +429,7 @@ struct NetState : Network {
     std::vector<MetricKind> metrics;         // as set_metrics last set them
     int64_t pending_rows = 0;                // forward_train rows awaiting backward_update
     std::vector<py::weakref> state_views;    // optimizer_state views handed out
-    std::vector<std::vector<float>> retired; // old states that live views still show
+    std::vector<FloatBuffer> retired;        // old states that live views still show
 };
 
 // Drops the weak references whose array is gone.
@@ -1199,7 +1199,7 @@ PYBIND11_MODULE(_core, m) {
             prune_dead(views);
             if (!views.empty()) {
                 n.retired.push_back(std::move(n.optimizer_state()));
-                n.optimizer_state() = std::vector<float>();
+                n.optimizer_state() = FloatBuffer();
                 views.clear();
             }
             n.set_optimizer(spec);

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "aligned_buffer.h"
 #include "activations.h"
 #include "kernels.h"
 #include "losses.h"
@@ -206,7 +207,7 @@ public:
     void set_optimizer(const OptimizerSpec& spec);
     void set_learning_rate(float lr) { opt_.learning_rate = lr; }
     float learning_rate() const { return opt_.learning_rate; }
-    std::vector<float>& optimizer_state() { return opt_state_; }
+    FloatBuffer& optimizer_state() { return opt_state_; }
     // Keras's use_ema: after each step (update), the trainable variables'
     // averages take average = m * average + (1 - m) * variable (m = 0 at
     // iteration 0, else `momentum`); every `every` steps (0: never) the
@@ -414,7 +415,7 @@ private:
     void accumulate(Stats& stats, const float* y, const Targets& tb, int64_t B) const;
 
     std::vector<LayerDesc> layers_;
-    std::vector<float> params_, grads_, opt_state_;
+    FloatBuffer params_, grads_, opt_state_;  // (64-byte aligned)
     LossSpec loss_;
     std::vector<MetricKind> metrics_;
     float threshold_ = 0.5f;

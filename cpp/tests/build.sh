@@ -4,8 +4,9 @@
 #   cpp/tests/build.sh --check    correctness only
 #   cpp/tests/build.sh --bench    timings only
 #   cpp/tests/build.sh --peak     FMA peak per ISA, 1 and 2 threads
-#   cpp/tests/build.sh --gemm [rounds [threads]]  the MNIST training GEMMs
-#                                 (SIMD paths, default 5 rounds, 2 threads):
+#   cpp/tests/build.sh --gemm [rounds [threads [misalign]]]  the MNIST training GEMMs
+#                                 (SIMD paths, default 5 rounds, 2 threads,
+#                                 arrays 64-byte aligned + misalign bytes):
 #                                 GFLOP/s and % of FMA peak, medians
 #   cpp/tests/build.sh --small [B...]  MNIST predict latency for small B,
 #                                 back to back and after 1 ms idle

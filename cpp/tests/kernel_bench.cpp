@@ -1,9 +1,10 @@
 // Kernel correctness checks (every compiled path vs the naive reference) and
-// GFLOP/s timings.  Usage: kernel_bench [--check|--bench|--gemm [rounds [threads]]|
+// GFLOP/s timings.  Usage: kernel_bench [--check|--bench|--gemm [rounds [threads [misalign]]]|
 // --peak|--small [B...]|--isa]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -317,7 +318,15 @@ static void bench() {
 // `rounds` rounds (each op timed by time_us), then the per-op medians, in
 // GFLOP/s and % of the path's FMA peak (measured first, same thread count).
 // dX = dZ.W^T has no entry point of its own: its time is dW+dX minus dW.
-static void bench_gemm(int nt, int rounds) {
+// A float array inside a padded vector (begin/end for range-for, data()).
+struct Span {
+    float* p; int64_t n;
+    float* data() const { return p; }
+    float* begin() const { return p; }
+    float* end() const { return p + n; }
+};
+
+static void bench_gemm(int nt, int rounds, int misalign) {
     struct Shape { int64_t B, in, out; Activation act; };
     const Shape shapes[] = {{128, 784, 512, Activation::Relu}, {128, 512, 10, Activation::Softmax}};
     std::mt19937 rng(7);
@@ -330,10 +339,20 @@ static void bench_gemm(int nt, int rounds) {
     for (const DenseKernels* k : paths()) {
         if (std::strcmp(k->name, "generic") == 0) continue;
         const double peak = k->fma_peak_gflops(nt);
-        std::printf("%s, %d thread(s): FMA peak %.1f GFLOP/s\n", k->name, nt, peak);
+        std::printf("%s, %d thread(s): FMA peak %.1f GFLOP/s, arrays %d bytes past 64-byte "
+                    "alignment\n", k->name, nt, peak, misalign);
         for (const Shape& s : shapes) {
-            std::vector<float> x(s.B * s.in), w(s.in * s.out), b(s.out), y(s.B * s.out),
-                dz(s.B * s.out), dw(s.in * s.out), db(s.out), dx(s.B * s.in);
+            // Every array starts `misalign` bytes past a 64-byte boundary.
+            std::vector<std::vector<float>> store;
+            auto arr = [&](int64_t n) {
+                store.emplace_back(size_t(n + 32));
+                float* p = store.back().data();
+                const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+                p += ((64 - at % 64) % 64 + misalign) / sizeof(float);
+                return Span{p, n};
+            };
+            Span x = arr(s.B * s.in), w = arr(s.in * s.out), b = arr(s.out), y = arr(s.B * s.out),
+                 dz = arr(s.B * s.out), dw = arr(s.in * s.out), db = arr(s.out), dx = arr(s.B * s.in);
             for (auto& v : x) v = U(rng);
             for (auto& v : w) v = U(rng) * 0.05f;
             for (auto& v : b) v = U(rng);
@@ -433,7 +452,12 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (mode == "--gemm") {  // [rounds [threads]]
-        bench_gemm(argc > 3 ? std::atoi(argv[3]) : 2, argc > 2 ? std::atoi(argv[2]) : 5);
+        const int mis = argc > 4 ? std::atoi(argv[4]) : 0;
+        if (mis < 0 || mis > 60 || mis % 4) {
+            std::fprintf(stderr, "--gemm: misalign must be a multiple of 4 in [0, 60]\n");
+            return 2;
+        }
+        bench_gemm(argc > 3 ? std::atoi(argv[3]) : 2, argc > 2 ? std::atoi(argv[2]) : 5, mis);
         return 0;
     }
     if (mode == "--small") {
