@@ -774,18 +774,24 @@ PYBIND11_MODULE(_core, m) {
                                   (!adam.is_none() ? "adam" : !sgd.is_none() ? "sgd" : "rmsprop") +
                                   "` (the step is fused only where no dX is computed).");
         const FusedStep upd = parse_step(rmsprop, adam, sgd, in, out, rp != nullptr, kin, keep);
-        py::array_t<float> dz({B, out});
-        std::memcpy(dz.mutable_data(), dy.data(), sizeof(float) * static_cast<size_t>(B * out));
+        const Activation a = to_kernel_act(act);
+        // The kernels turn dz into dL/dz in place; with a linear activation
+        // they only read it (kernels.h), so dy itself is passed, uncopied.
+        const bool copy_dy = a != Activation::Linear;
+        py::array_t<float> dz({copy_dy ? B : 0, out});
+        if (copy_dy)
+            std::memcpy(dz.mutable_data(), dy.data(),
+                        sizeof(float) * static_cast<size_t>(B * out));
         // (scratch for the kernel when fused: not returned, so not cleared)
         py::array_t<float> dw({in, out});
         if (rp && !fused)
             std::memset(dw.mutable_data(), 0, sizeof(float) * static_cast<size_t>(in * out));
         py::array_t<float> db(use_bias ? out : 0);
         py::array_t<float> dx({need_dx ? B : 0, in});
-        float *dzp = dz.mutable_data(), *dwp = dw.mutable_data();
+        float* dzp = copy_dy ? dz.mutable_data() : const_cast<float*>(cptr<float>(dy));
+        float* dwp = dw.mutable_data();
         float* dbp = use_bias ? db.mutable_data() : nullptr;
         float* dxp = need_dx ? dx.mutable_data() : nullptr;
-        const Activation a = to_kernel_act(act);
         {
             EngineCall call;
             if (rp || fused)
@@ -797,12 +803,14 @@ PYBIND11_MODULE(_core, m) {
         }
         return py::make_tuple(need_dx ? py::object(dx) : py::none(),
                               fused ? py::none() : py::object(dw),
-                              use_bias ? py::object(db) : py::none(), dz);
+                              use_bias ? py::object(db) : py::none(),
+                              copy_dy ? py::object(dz) : py::object(dy));
     }, py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("w"), py::arg("act"),
        py::arg("use_bias"), py::arg("need_dx"), py::arg("rows") = py::none(),
        py::arg("rmsprop") = py::none(), py::arg("adam") = py::none(),
        py::arg("sgd") = py::none(),
-       "Backward of dense_forward: (dx or None, dw, db or None, dz). With rows, dw's rows "
+       "Backward of dense_forward: (dx or None, dw, db or None, dz); dz is dy itself (not "
+       "copied, only read) when act is linear. With rows, dw's rows "
        "outside `rows` are zero. With rmsprop=(p, v, learning_rate, rho, epsilon), the "
        "RMSprop step (no momentum, not centered) is fused into dW's computation: p and v "
        "[in, out] are updated in place on dW's rows (those in `rows`) and dw is None. "

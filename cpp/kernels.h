@@ -135,7 +135,9 @@ struct DenseKernels {
                     int64_t B, int64_t in, int64_t out, Activation act);
 
     // Backward through act and the affine map.
-    //   dz: [B, out]  on entry dL/dy, on exit dL/dz (act derivative applied,
+    //   dz: [B, out]  on entry dL/dy, on exit dL/dz (with act Linear only
+    //                 read, never written: callers may pass read-only memory;
+    //                 otherwise the act derivative applied,
     //                 computed from y; Softmax uses y*(dy - rowsum(dy*y)))
     //   dw: [in, out] = x^T . dz          (overwritten)
     //   db: [out]     = column sums of dz (overwritten; nullptr = no bias)

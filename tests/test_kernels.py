@@ -242,6 +242,40 @@ def test_kernels_do_not_modify_inputs(isa, threads, shape):
         np.testing.assert_array_equal(a, c)
 
 
+@pytest.mark.parametrize("shape", [(17, 17, 17), (128, 64, 10), (3, 100, 33), (128, 784, 512)],
+                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("need_dx", [True, False], ids=["dx", "nodx"])
+def test_linear_backward_reads_dy_in_place(isa, threads, shape, need_dx, tmp_path):
+    """With a linear activation dense_backward passes dy to the kernels
+    uncopied (they only read it) and returns it as dz: a dy in read-only
+    memory (a mode='r' memmap: any write would fault) gives the same bits as
+    a writable copy, on the full, the narrow and the column-selection paths."""
+    x, w, b, dy = make_inputs(*shape)
+    y = _core.dense_forward(x, w, b, 0)
+    f = tmp_path / "dy.bin"
+    dy.tofile(f)
+    ro = np.memmap(f, dtype=np.float32, mode="r", shape=dy.shape)
+    assert not ro.flags.writeable
+    got = _core.dense_backward(ro, y, x, w, 0, True, need_dx)
+    want = _core.dense_backward(dy.copy(), y, x, w, 0, True, need_dx)
+    for g, e in zip(got[:3], want[:3]):
+        if e is None:
+            assert g is None
+        else:
+            np.testing.assert_array_equal(g, e)
+    assert np.shares_memory(got[3], ro)
+    np.testing.assert_array_equal(np.asarray(ro), dy)
+    if not need_dx:  # the column-selection (rows) path too
+        rows = np.arange(0, shape[1], 2, dtype=np.int64)
+        xs = np.ascontiguousarray(x[:, rows])
+        got = _core.dense_backward(ro, y, xs, w, 0, True, False, rows)
+        want = _core.dense_backward(dy.copy(), y, xs, w, 0, True, False, rows)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[2], want[2])
+    # (another activation still copies: dy's memory is left alone)
+    _core.dense_backward(ro, y, x, w, 1, True, need_dx)
+
+
 def test_backward_zero_rows_gives_zero_gradients(isa, threads):
     x = np.zeros((0, 20), np.float32)
     w = np.ones((20, 40), np.float32)
