@@ -15,8 +15,11 @@ ACTS = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
 # (B, in, out): the packed GEMM (B > 16, out > 16), the narrow kernel (out <= 16),
 # the small-batch path (B <= 16: W's selected rows streamed in place), several K
 # blocks and edge tiles
+# (24, 2000, 40): the selected columns span two K blocks on every ISA (AVX2's
+# block is 800); (900, 40, 24): so does dW's batch.
 SHAPES = [(128, 784, 512), (40, 100, 10), (9, 64, 40), (33, 600, 37), (17, 50, 1),
-          (64, 300, 520), (2, 784, 512), (8, 300, 64), (16, 200, 100)]
+          (64, 300, 520), (2, 784, 512), (8, 300, 64), (16, 200, 100), (24, 2000, 40),
+          (900, 40, 24)]
 
 
 def sparse_inputs(B, K, N, seed=0, zero_cols=0.4):

@@ -20,8 +20,10 @@ ISAS = _core.available_isas().split(",")
 ACTS = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
 
 # (B, in, out): edge sizes around the kernels' register tiles (AVX2 6x16,
-# AVX-512 8x32), the narrow-layer path (out <= 16), the K block (256), the N
-# block (512) and the M block (192); plus the MNIST hidden layer 784x512 once.
+# AVX-512 8x32), the narrow-layer path (out <= 16), the K block (AVX-512 192,
+# AVX2 800: in = 1000 splits the forward's K, B = 820 dW's and out = 1000
+# dX's), the N block (512) and the M block (192); plus the MNIST hidden layer
+# 784x512 once.
 SHAPES = [
     (1, 1, 1),
     (1, 5, 10),
@@ -37,6 +39,8 @@ SHAPES = [
     (128, 100, 100),
     (200, 300, 520),
     (128, 784, 512),
+    (40, 1000, 40),
+    (820, 24, 1000),
 ]
 
 
