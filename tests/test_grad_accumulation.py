@@ -116,8 +116,6 @@ def test_argument_errors():
         with pytest.raises(ValueError, match="`gradient_accumulation_steps` must be an integer "
                                              ">= 2"):
             fd.optimizers.Adam(gradient_accumulation_steps=bad)
-    with pytest.raises(NotImplementedError, match="loss_scale_factor"):
-        fd.optimizers.Adam(loss_scale_factor=2.0)
 
 
 @pytest.mark.parametrize("name,kw,bn", [

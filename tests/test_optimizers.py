@@ -462,12 +462,6 @@ def test_boundary_values_accepted():
     O.RMSprop(epsilon=1e-12)
 
 
-@pytest.mark.parametrize("kw", [dict(loss_scale_factor=2.0)])
-def test_unsupported_keras_features_raise_not_implemented(kw):
-    with pytest.raises(NotImplementedError):
-        O.Adam(**kw)
-
-
 def test_get_serialize_roundtrip():
     assert isinstance(O.get("adam"), O.Adam)
     assert isinstance(O.get("RMSprop"), O.RMSprop)

@@ -19,6 +19,7 @@ same native step and updates the variables in place.
 from __future__ import annotations
 
 import inspect
+import math
 import re
 import sys
 import warnings
@@ -150,8 +151,9 @@ class ScalarInt(int):
         return (int, (int(self),))
 
 class Optimizer:
-    """Base class. A keyword argument Keras accepts but fastdense does not
-    implement yet (``loss_scale_factor``) raises a clear ``NotImplementedError``."""
+    """Base class: Keras's optimizer arguments (learning rate or schedule,
+    weight decay, the three clippings, ``use_ema``, ``loss_scale_factor``,
+    ``gradient_accumulation_steps``), with the step run natively."""
 
     _kind = -1
 
@@ -176,10 +178,19 @@ class Optimizer:
         # every gradient_accumulation_steps-th updates with their mean; natively)
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self._flat_acc: Optional[np.ndarray] = None  # (standalone apply)
+        # Keras's loss_scale_factor: train steps scale the loss by it before
+        # the gradients (scale_loss), and apply() divides the gradients by it
+        # before clipping, accumulation and the update.  In fit and the
+        # *_on_batch methods the two cancel; the engine computes the unscaled
+        # gradients directly (the same bits where the factor is a power of 2,
+        # within rounding otherwise).  apply / apply_gradients divide what
+        # they are given, as Keras's do.
         if loss_scale_factor is not None:
-            raise NotImplementedError(
-                f"{type(self).__name__}(`loss_scale_factor`=...) is not supported by fastdense "
-                f"yet. Received: loss_scale_factor={loss_scale_factor!r}")
+            lsf = _optional_float("loss_scale_factor", loss_scale_factor)
+            if not (math.isfinite(float(lsf)) and float(lsf) > 0):  # type: ignore[arg-type]
+                raise ValueError("Argument `loss_scale_factor` must be a positive finite number. "
+                                 f"Received: loss_scale_factor={loss_scale_factor!r}")
+        self.loss_scale_factor = loss_scale_factor
         if use_ema:  # (Keras checks these only with use_ema)
             if ema_momentum > 1 or ema_momentum < 0:
                 raise ValueError("`ema_momentum` must be in the range [0, 1]. "
@@ -425,6 +436,13 @@ class Optimizer:
         self._state_spec = spec
         self.built = True
 
+    def scale_loss(self, loss: Any) -> Any:
+        """Keras's ``scale_loss``: ``loss * loss_scale_factor`` (``loss`` itself
+        without one), for training loops that take gradients themselves."""
+        if self.loss_scale_factor is not None:
+            return loss * self.loss_scale_factor
+        return loss
+
     def apply_gradients(self, grads_and_vars: Any) -> int:
         """Keras's ``apply_gradients(zip(grads, variables))``; returns ``iterations``."""
         grads, variables = zip(*grads_and_vars)
@@ -493,6 +511,8 @@ class Optimizer:
             params[a:b] = value.reshape(-1)
             flat_grads[a:b] = garr.reshape(-1)
             segments.append((a, b, self._use_weight_decay(v)))
+        if self.loss_scale_factor is not None:  # (Keras: unscale first, in float32)
+            flat_grads /= F32(self.loss_scale_factor)
         spec = self._spec()
         assert self._flat_state is not None  # (built above)
         steps = int(self.gradient_accumulation_steps or 0)
@@ -640,7 +660,7 @@ class Optimizer:
                   "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
                   "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
                   "ema_overwrite_frequency": self.ema_overwrite_frequency,
-                  "loss_scale_factor": None,
+                  "loss_scale_factor": self.loss_scale_factor,
                   "gradient_accumulation_steps": self.gradient_accumulation_steps}
         config.update({name: getattr(self, name) for name in self._hyper})
         return config
