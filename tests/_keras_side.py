@@ -82,3 +82,21 @@ def assert_trains_like_keras(keras, km, fm, x, y, tmp_path):
         back = reader.models.load_model(saved)
         for a, b in zip(back.optimizer.variables, ref.optimizer.variables):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def assert_optimizer_like_keras(build, make_optimizer, x, y, tmp_path, same_config=True):
+    """``build(lib)`` made with Keras and with fastdense from the same weights,
+    each compiled with ``make_optimizer(lib)`` and mse: equal optimizer
+    configs (unless not ``same_config``), then assert_trains_like_keras."""
+    keras = keras_or_skip()
+    pytest.importorskip("h5py")
+    keras.backend.clear_session()
+    fd.backend.clear_session()
+    km, fm = build(keras), build(fd)
+    fm.set_weights(km.get_weights())
+    km.compile(make_optimizer(keras), "mse")
+    fm.compile(make_optimizer(fd), "mse")
+    if same_config:
+        assert json.dumps(km.optimizer.get_config(), sort_keys=True) == \
+            json.dumps(fm.optimizer.get_config(), sort_keys=True)
+    assert_trains_like_keras(keras, km, fm, x, y, tmp_path)
