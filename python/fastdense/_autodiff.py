@@ -724,6 +724,64 @@ def cumsum(a: Any, axis: Optional[int] = None, dtype: Any = None, out: Any = Non
     return _make(res, (a, vjp))
 
 
+def cumprod(a: Any, axis: Optional[int] = None, dtype: Any = None, out: Any = None) -> Any:
+    if out is not None:
+        raise TypeError("fastdense autodiff: np.cumprod(out=...) is not supported on traced values.")
+    av = np.asarray(_v(a))
+    res = np.cumprod(av, axis=axis, dtype=dtype)
+
+    def vjp(g: np.ndarray) -> np.ndarray:
+        # y_j = x_0 ... x_j, so dL/dx_i = (x_0 ... x_{i-1}) * S_i with
+        # S_i = g_i + x_{i+1} S_{i+1} (S_last = g_last): no division, so
+        # zeros in x are exact (as jax.grad of jnp.cumprod).
+        x = _f64(av).reshape(-1) if axis is None else np.moveaxis(_f64(av), axis, -1)
+        gg = _f64(g).reshape(-1) if axis is None else np.moveaxis(_f64(g), axis, -1)
+        n = x.shape[-1]
+        if n == 0:
+            return np.zeros(av.shape)
+        before = np.concatenate([np.ones(x.shape[:-1] + (1,)),
+                                 np.cumprod(x[..., :-1], axis=-1)], axis=-1)
+        acc = np.empty_like(gg)
+        acc[..., n - 1] = gg[..., n - 1]
+        for i in range(n - 2, -1, -1):
+            acc[..., i] = gg[..., i] + x[..., i + 1] * acc[..., i + 1]
+        d = before * acc
+        return d.reshape(av.shape) if axis is None else np.moveaxis(d, -1, axis)
+
+    return _make(res, (a, vjp))
+
+
+def pad(a: Any, pad_width: Any, mode: Any = "constant", **kw: Any) -> Any:
+    """np.pad: the padded entries of the modes that copy entries of ``a``
+    (edge, reflect, symmetric, wrap) take their gradients back there; the
+    constant mode's are constants.  Other modes (the statistics, linear_ramp)
+    are not differentiated."""
+    av = np.asarray(_v(a))
+    res = np.pad(av, pad_width, mode=mode, **kw)
+    if mode == "constant":
+        inner = tuple(slice(lo, lo + n) for (lo, _), n in
+                      zip(np.broadcast_to(np.asarray(pad_width, dtype=np.int64),
+                                          (av.ndim, 2)), av.shape))
+
+        def vjp_c(g: np.ndarray) -> np.ndarray:
+            return _f64(g)[inner]
+
+        return _make(res, (a, vjp_c))
+    if mode in ("edge", "reflect", "symmetric", "wrap"):
+        src = np.pad(np.arange(av.size).reshape(av.shape), pad_width, mode=mode, **kw)
+
+        def vjp_i(g: np.ndarray) -> np.ndarray:
+            out = np.zeros(av.size)
+            np.add.at(out, src.reshape(-1), _f64(g).reshape(-1))
+            return out.reshape(av.shape)
+
+        return _make(res, (a, vjp_i))
+    if is_traced(a):
+        raise TypeError(f"fastdense autodiff: np.pad(mode={mode!r}) is not differentiable here; "
+                        "modes constant, edge, reflect, symmetric and wrap are.")
+    return res
+
+
 def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kw: Any) -> Any:
     if out is not None:
         raise TypeError("fastdense autodiff: np.clip(out=...) is not supported on traced values.")
@@ -1090,6 +1148,8 @@ _FUNCTIONS: Dict[Any, Callable[..., Any]] = {
     np.min: amin,
     np.prod: prod,
     np.cumsum: cumsum,
+    np.cumprod: cumprod,
+    np.pad: pad,
     np.clip: clip,
     np.where: where,
     np.reshape: reshape,

@@ -37,14 +37,14 @@ __all__ = [
     "abs", "absolute", "add", "all", "any", "arccos", "arcsin", "arctan", "argmax",
     "argmin", "binary_crossentropy", "broadcast_to", "cast", "categorical_crossentropy",
     "ceil", "clip", "concatenate", "convert_to_numpy", "convert_to_tensor", "cos",
-    "cosh", "count_nonzero", "cumsum", "divide", "divide_no_nan", "dot", "elu", "equal",
+    "cosh", "count_nonzero", "cumprod", "cumsum", "divide", "divide_no_nan", "dot", "elu", "equal",
     "erf", "exp", "expand_dims", "expm1", "flip", "floor", "floor_divide", "full",
     "full_like", "gelu", "greater", "greater_equal", "hard_sigmoid", "is_tensor", "isfinite",
     "isinf", "isnan", "leaky_relu", "less", "less_equal", "log", "log10", "log1p", "log2",
     "log_sigmoid", "log_softmax", "logaddexp", "logical_and", "logical_not", "logical_or",
     "logical_xor", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mod",
     "moveaxis", "multiply", "ndim", "negative", "norm", "not_equal", "one_hot", "ones",
-    "ones_like", "power", "prod", "reciprocal", "relu", "relu6", "reshape", "round", "selu",
+    "ones_like", "pad", "power", "prod", "reciprocal", "relu", "relu6", "reshape", "round", "selu",
     "shape", "sigmoid", "sign", "silu", "sin", "sinh", "size", "softmax", "softplus",
     "softsign", "sparse_categorical_crossentropy", "sqrt", "square", "squeeze", "stack",
     "std", "stop_gradient", "subtract", "sum", "swapaxes", "swish", "take",
@@ -487,6 +487,42 @@ def std(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
 def cumsum(x: Any, axis: Optional[int] = None, dtype: Any = None) -> Any:
     a = _arr(x)
     return _ad.cumsum(a, axis=axis, dtype=dtype)
+
+
+def cumprod(x: Any, axis: Optional[int] = None, dtype: Any = None) -> Any:
+    a = _arr(x)
+    return _ad.cumprod(a, axis=axis, dtype=dtype)
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = None) -> Any:
+    """keras.ops.pad: np.pad's modes; ``constant_values`` only with
+    mode="constant" (Keras's ValueError otherwise).  Differentiable for the
+    constant, edge, reflect, symmetric and wrap modes."""
+    if constant_values is not None and mode != "constant":
+        raise ValueError("Argument `constant_values` can only be provided when "
+                         f"`mode == 'constant'`. Received: mode={mode}")
+    a = _arr(x)
+    kw = {} if constant_values is None else {"constant_values": _ad._v(constant_values)}
+    return _ad.pad(a, _pad_width(pad_width, len(shape(a))), mode=mode, **kw)
+
+
+def _pad_width(pad_width: Any, ndim: int) -> Any:
+    """Keras's pad_width forms: an int, one (before, after) pair for every
+    axis, or one pair (or 1-tuple) per axis."""
+    if isinstance(pad_width, (int, np.integer)):
+        return ((int(pad_width), int(pad_width)),)
+    pw = [list(p) if isinstance(p, (tuple, list)) else p for p in pad_width]
+    if pw and isinstance(pw[0], (int, np.integer)):
+        return (tuple(pw),)
+    if builtins_any(len(p) != len(pw[0]) for p in pw):
+        raise ValueError("`pad_width` should be a list of tuples of length 1 or 2. "
+                         f"Received: pad_width={pad_width}")
+    pw = [(p[0], p[0]) if len(p) == 1 else tuple(p) for p in pw]
+    if len(pw) > 1 and len(pw) != ndim:
+        raise ValueError("`pad_width` must have the same length as `x.shape`. Received: "
+                         f"pad_width={tuple(pw)} (of length {len(pw)}) and x.shape of length "
+                         f"{ndim}")
+    return tuple(pw)
 
 
 def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
