@@ -1,7 +1,8 @@
-"""ops.pad and ops.cumprod: values against numpy, gradients against central
-differences in float64 (cumprod with zeros, where a division-based gradient
-fails), Keras's argument forms and errors, and side by side with keras.ops
-on JAX (values and jax.grad) where Keras is installed."""
+"""ops.pad, ops.cumprod and ops.einsum: values against numpy, gradients
+against central differences in float64 (cumprod with zeros, where a
+division-based gradient fails; einsum for every operand of each expression),
+Keras's argument forms and errors, and side by side with keras.ops on JAX
+(values and jax.grad) where Keras is installed."""
 
 import numpy as np
 import pytest
@@ -98,10 +99,51 @@ def test_pad_in_a_custom_loss_trains():
     assert h[-1] < h[0]
 
 
+EINSUM = [
+    ("ij,jk->ik", [(3, 4), (4, 5)]),
+    ("ij->i", [(3, 4)]),
+    ("ij,ij->i", [(3, 4), (3, 4)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]),
+    ("ij,jk", [(3, 4), (4, 2)]),  # (implicit output: ik)
+    ("i,j->ij", [(3,), (4,)]),
+    ("ijk,k->", [(2, 3, 4), (4,)]),
+    ("ij,jk,kl->li", [(2, 3), (3, 4), (4, 2)]),
+]
+
+
+@pytest.mark.parametrize("expr,shapes", EINSUM, ids=[e for e, _ in EINSUM])
+def test_einsum_values_and_gradients(expr, shapes):
+    rng = np.random.default_rng(5)
+    xs = [rng.normal(size=s) for s in shapes]
+    want = np.einsum(expr, *xs)
+    np.testing.assert_allclose(ops.einsum(expr, *xs), want, rtol=1e-12)
+    w = rng.normal(size=np.shape(want))
+    for i in range(len(xs)):
+        def f(v, i=i):
+            args = list(xs)
+            args[i] = v
+            return ops.einsum(expr, *args)
+        check_grad(f, xs[i], w)
+
+
+def test_einsum_dtypes_and_limits():
+    a = np.ones((2, 3), np.float32)
+    assert ops.einsum("ij->j", a).dtype == np.float32
+    assert ops.einsum("ij->", np.ones((2, 2), np.int8)).dtype == np.int32  # (Keras's)
+    # values for any subscripts; gradients refused where not supported
+    np.testing.assert_allclose(ops.einsum("ii->i", np.eye(3)), np.ones(3))
+    np.testing.assert_allclose(ops.einsum("...ij,...jk", np.ones((2, 2, 3)), np.ones((3, 4))),
+                               np.full((2, 2, 4), 3.0))
+    with pytest.raises(TypeError, match="diagonal"):
+        grad(lambda v: ops.einsum("ii->i", v), np.eye(3), np.ones(3))
+    with pytest.raises(TypeError, match="'...'"):
+        grad(lambda v: ops.einsum("...i->...", v), np.ones((2, 3)), np.ones(2))
+
+
 # ------------------------------------------------------------ with Keras
 
 @pytest.mark.parametrize("case", ["cumprod0", "cumprod_none", "pad_reflect", "pad_const",
-                                  "pad_wrap"])
+                                  "pad_wrap", "einsum", "einsum_sum"])
 def test_side_by_side_with_keras_ops(case):
     from _keras_side import keras_or_skip
     keras = keras_or_skip()
@@ -115,6 +157,8 @@ def test_side_by_side_with_keras_ops(case):
         "pad_reflect": lambda lib, v: lib.ops.pad(v, ((1, 2), (2, 1)), mode="reflect"),
         "pad_const": lambda lib, v: lib.ops.pad(v, 2, constant_values=0.5),
         "pad_wrap": lambda lib, v: lib.ops.pad(v, [(1,), (3,)], mode="wrap"),
+        "einsum": lambda lib, v: lib.ops.einsum("ij,kj->ik", v, v * 2.0 + 1.0),
+        "einsum_sum": lambda lib, v: lib.ops.einsum("ij->j", v),
     }
     f = fns[case]
     kv = np.asarray(f(keras, x))

@@ -782,6 +782,51 @@ def pad(a: Any, pad_width: Any, mode: Any = "constant", **kw: Any) -> Any:
     return res
 
 
+def einsum(subscripts: str, *operands: Any, **kw: Any) -> Any:
+    """np.einsum.  Differentiable for explicit subscripts without '...' and
+    without an index repeated within one operand (a diagonal): the gradient
+    of operand i is the einsum of the output's gradient with the other
+    operands, broadcast over the indices only operand i has (the forward sums
+    them)."""
+    vals = [np.asarray(_v(o)) for o in operands]
+    res = np.einsum(subscripts, *vals, **kw)
+    if not any(isinstance(o, Tensor) for o in operands):
+        return res
+    spec = str(subscripts).replace(" ", "")
+    if "..." in spec:
+        raise TypeError("fastdense autodiff: einsum with '...' is not differentiable here; "
+                        "write the axes out.")
+    if "->" in spec:
+        ins, out = spec.split("->")
+    else:  # (numpy's implicit output: the indices seen once, sorted)
+        ins = spec
+        seen = ins.replace(",", "")
+        out = "".join(sorted(c for c in set(seen) if seen.count(c) == 1))
+    subs = ins.split(",")
+    links = []
+    for i, (op, s_i) in enumerate(zip(operands, subs)):
+        if not isinstance(op, Tensor):
+            continue
+        if len(set(s_i)) != len(s_i):
+            raise TypeError(f"fastdense autodiff: einsum's operand {i} repeats an index "
+                            f"({s_i!r}, a diagonal): not differentiable here.")
+        others = [(subs[j], vals[j]) for j in range(len(vals)) if j != i]
+        avail = set(out) | set("".join(s for s, _ in others))
+        keep = "".join(c for c in s_i if c in avail)
+        shape_i = vals[i].shape
+
+        def vjp(g: np.ndarray, s_i: str = s_i, others: Any = others, keep: str = keep,
+                shape_i: Tuple[int, ...] = shape_i) -> np.ndarray:
+            expr = ",".join([out] + [s for s, _ in others]) + "->" + keep
+            gi = np.einsum(expr, _f64(g), *[_f64(v) for _, v in others])
+            size = dict(zip(s_i, shape_i))
+            gi = gi.reshape([size[c] if c in keep else 1 for c in s_i])
+            return np.broadcast_to(gi, shape_i)
+
+        links.append((op, vjp))
+    return _make(res, *links)
+
+
 def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kw: Any) -> Any:
     if out is not None:
         raise TypeError("fastdense autodiff: np.clip(out=...) is not supported on traced values.")
@@ -1149,6 +1194,7 @@ _FUNCTIONS: Dict[Any, Callable[..., Any]] = {
     np.prod: prod,
     np.cumsum: cumsum,
     np.cumprod: cumprod,
+    np.einsum: einsum,
     np.pad: pad,
     np.clip: clip,
     np.where: where,

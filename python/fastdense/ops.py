@@ -37,7 +37,8 @@ __all__ = [
     "abs", "absolute", "add", "all", "any", "arccos", "arcsin", "arctan", "argmax",
     "argmin", "binary_crossentropy", "broadcast_to", "cast", "categorical_crossentropy",
     "ceil", "clip", "concatenate", "convert_to_numpy", "convert_to_tensor", "cos",
-    "cosh", "count_nonzero", "cumprod", "cumsum", "divide", "divide_no_nan", "dot", "elu", "equal",
+    "cosh", "count_nonzero", "cumprod", "cumsum", "divide", "divide_no_nan", "dot", "einsum",
+    "elu", "equal",
     "erf", "exp", "expand_dims", "expm1", "flip", "floor", "floor_divide", "full",
     "full_like", "gelu", "greater", "greater_equal", "hard_sigmoid", "is_tensor", "isfinite",
     "isinf", "isnan", "leaky_relu", "less", "less_equal", "log", "log10", "log1p", "log2",
@@ -487,6 +488,15 @@ def std(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
 def cumsum(x: Any, axis: Optional[int] = None, dtype: Any = None) -> Any:
     a = _arr(x)
     return _ad.cumsum(a, axis=axis, dtype=dtype)
+
+
+def einsum(subscripts: str, *operands: Any, **kwargs: Any) -> Any:
+    """keras.ops.einsum (int8 operands give int32, as Keras's); gradients for
+    explicit subscripts without '...' or a repeated index in one operand."""
+    items = [_arr(o) for o in operands]
+    if items and builtins_all(np.dtype(i.dtype) == np.int8 for i in items):
+        items = [_ad.cast(i, np.int32) for i in items]
+    return _fix(_ad.einsum(subscripts, *items, **kwargs), *items)
 
 
 def cumprod(x: Any, axis: Optional[int] = None, dtype: Any = None) -> Any:
