@@ -1114,11 +1114,7 @@ PYBIND11_MODULE(_core, m) {
         }, "View of the optimizer state; set_optimizer detaches it (it then shows the old "
            "state, kept alive with the network).")
         .def("set_ema", [](Network& n, bool on, float momentum, int64_t every) {
-            try {
-                n.set_ema(on, momentum, every);
-            } catch (const std::invalid_argument& e) {
-                throw py::value_error(e.what());
-            }
+            n.set_ema(on, momentum, every);  // (invalid_argument: ValueError)
         }, py::arg("on"), py::arg("momentum"), py::arg("every"),
            "use_ema: the trainable variables' moving averages, updated after each step.")
         .def_property_readonly("ema", [](py::object self) -> py::object {
@@ -1128,11 +1124,7 @@ PYBIND11_MODULE(_core, m) {
         }, "Writable float32 view of the moving averages (laid out as params; None before "
            "set_ema(True, ...)).")
         .def("set_grad_accumulation", [](Network& n, int64_t steps) {
-            try {
-                n.set_grad_accumulation(steps);
-            } catch (const std::invalid_argument& e) {
-                throw py::value_error(e.what());
-            }
+            n.set_grad_accumulation(steps);  // (invalid_argument: ValueError)
         }, py::arg("steps"), "gradient_accumulation_steps (0: off).")
         .def_property_readonly("grad_acc", [](py::object self) -> py::object {
             Network& n = self.cast<Network&>();
@@ -1185,11 +1177,7 @@ PYBIND11_MODULE(_core, m) {
                 if (!std::isfinite(h.weight)) throw py::value_error("A loss weight is not finite");
                 hs.push_back(h);
             }
-            try {
-                n.set_heads(hs, target_cols);
-            } catch (const std::invalid_argument& e) {
-                throw py::value_error(e.what());
-            }
+            n.set_heads(hs, target_cols);  // (invalid_argument: ValueError)
         }, py::arg("heads"), py::arg("target_cols"))
         .def("set_metrics", [](NetState& n, const std::vector<int>& kinds, float threshold) {
             std::vector<MetricKind> k;
@@ -1393,6 +1381,9 @@ PYBIND11_MODULE(_core, m) {
             n.backward_update(g, B);
         }, py::arg("grad"));
 
+    // (Memory errors here; the engine's argument checks throw
+    // std::invalid_argument, which pybind11's own translation raises as
+    // ValueError with the message.)
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);

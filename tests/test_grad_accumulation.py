@@ -168,3 +168,15 @@ def test_graph_with_a_shared_layer_and_two_outputs_side_by_side_with_keras(kw):
     for a, b in zip(fm.get_weights(), km.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert [v.path for v in km.optimizer.variables] == [v.path for v in fm.optimizer.variables]
+
+
+def test_engine_setters_raise_value_error():
+    """The engine's own checks (std::invalid_argument) reach Python as
+    ValueError with their messages."""
+    m = build(fd)
+    m.compile(fd.optimizers.SGD(0.1), "mse")
+    m.fit(*data(), epochs=1, batch_size=32, verbose=0)
+    with pytest.raises(ValueError, match="`ema_momentum` must be in the range"):
+        m._net.set_ema(True, 2.0, 1)
+    with pytest.raises(ValueError, match="`gradient_accumulation_steps` must be an integer"):
+        m._net.set_grad_accumulation(1)

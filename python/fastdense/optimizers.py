@@ -186,8 +186,9 @@ class Optimizer:
         # within rounding otherwise).  apply / apply_gradients divide what
         # they are given, as Keras's do.
         if loss_scale_factor is not None:
-            lsf = _optional_float("loss_scale_factor", loss_scale_factor)
-            if not (math.isfinite(float(lsf)) and float(lsf) > 0):  # type: ignore[arg-type]
+            _optional_float("loss_scale_factor", loss_scale_factor)  # (a number)
+            lsf = float(loss_scale_factor)
+            if not (math.isfinite(lsf) and lsf > 0):
                 raise ValueError("Argument `loss_scale_factor` must be a positive finite number. "
                                  f"Received: loss_scale_factor={loss_scale_factor!r}")
         self.loss_scale_factor = loss_scale_factor
